@@ -1,0 +1,152 @@
+//! Typed `details` shared by every provider's query outcome (contract.md:
+//! `payment_status`, `amount`, `currency`, `installment`, `payment_date`,
+//! `transactions[]`), plus the envelope's JSON Schema.
+
+use chrono::{DateTime, FixedOffset};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::money::Currency;
+
+/// The state of a payment as a query found it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentStatus {
+    /// Paid and not (fully) returned.
+    Succeeded,
+    /// Paid, then partly refunded.
+    PartiallyRefunded,
+    /// Fully refunded.
+    Refunded,
+    /// Cancelled (voided).
+    Cancelled,
+    /// Not completed yet (e.g. awaiting 3-D Secure).
+    Pending,
+    /// The payment failed.
+    Failed,
+    /// The provider reported a state payops does not know.
+    Unknown,
+}
+
+/// `details` of a `query` outcome.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct QueryDetails {
+    /// Normalized state of the payment.
+    pub payment_status: PaymentStatus,
+    /// The provider's own status text for the payment (e.g. EsnekPOS `STATUS_NAME`, TurkPos `Durum`).
+    pub provider_payment_status: Option<String>,
+    /// Payment amount in minor units.
+    pub amount: Option<i64>,
+    /// Currency of every amount here.
+    pub currency: Currency,
+    /// Number of installments.
+    pub installment: Option<u32>,
+    /// When the payment was made (+03:00).
+    pub payment_date: Option<DateTime<FixedOffset>>,
+    /// Total returned so far, in minor units, where the provider reports it.
+    pub refunded_amount: Option<i64>,
+    /// The payment's transactions (sale, cancel, refund...).
+    pub transactions: Vec<Transaction>,
+    /// Provider-specific fields that have no common meaning.
+    #[serde(default)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// One transaction of a payment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Transaction {
+    /// The provider's transaction id.
+    pub transaction_id: Option<String>,
+    /// The provider's status id (EsnekPOS `STATUS_ID`).
+    pub status_id: Option<i64>,
+    /// Normalized meaning of the status id.
+    pub status: TransactionStatus,
+    /// The provider's status name as sent.
+    pub status_name: Option<String>,
+    /// Amount in minor units.
+    pub amount: Option<i64>,
+    /// When it happened (+03:00).
+    pub date: Option<DateTime<FixedOffset>>,
+    /// The payout of this transaction to the merchant.
+    pub merchant_transfer: Option<MerchantTransfer>,
+    /// Marketplace splits of this transaction.
+    #[serde(default)]
+    pub sub_merchants: Vec<SubMerchantSplit>,
+}
+
+/// Normalized transaction kinds / states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TransactionStatus {
+    /// Waiting (EsnekPOS 1).
+    Pending,
+    /// Waiting for 3-D Secure (EsnekPOS 2).
+    Awaiting3ds,
+    /// A successful sale.
+    Sale,
+    /// A failed sale.
+    Failed,
+    /// A cancel (void).
+    Cancel,
+    /// A refund.
+    Refund,
+    /// A return requested but not yet done.
+    RefundRequested,
+    /// Unknown status id.
+    Unknown,
+}
+
+/// A payout to the merchant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct MerchantTransfer {
+    /// The provider's statement / transfer id.
+    pub extract_id: Option<String>,
+    /// Amount in minor units.
+    pub amount: Option<i64>,
+    /// When it was (or will be) paid out.
+    pub date: Option<DateTime<FixedOffset>>,
+}
+
+/// One sub-merchant's share of a transaction.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SubMerchantSplit {
+    /// The sub-merchant (store) id.
+    pub sub_merchant_id: Option<String>,
+    /// Amount in minor units.
+    pub amount: Option<i64>,
+    /// Date of the split.
+    pub date: Option<DateTime<FixedOffset>>,
+    /// Its payout, if any.
+    pub transfer: Option<MerchantTransfer>,
+}
+
+/// The JSON Schema of the outcome envelope with the given `details` schema.
+pub fn envelope_schema(title: &str, details: serde_json::Value) -> serde_json::Value {
+    use serde_json::json;
+    let nullable = |desc: &str| json!({"type": ["string", "null"], "description": desc});
+    json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": title,
+        "description": "The outcome envelope of one operation (contract.md).",
+        "type": "object",
+        "required": ["operation_id", "account", "provider", "operation", "status",
+                     "provider_reference", "provider_code", "provider_message",
+                     "idempotency_key", "started_at", "finished_at", "details", "raw"],
+        "properties": {
+            "operation_id": {"type": "string", "title": "Operation id", "description": "Generated by payops (op_...)."},
+            "account": {"type": "string", "title": "Account", "description": "The account the operation used."},
+            "provider": {"type": "string", "title": "Provider", "description": "The provider id."},
+            "operation": {"type": "string", "title": "Operation", "enum": ["refund", "cancel", "query", "sub_merchant_adjust"], "description": "The operation."},
+            "status": {"type": "string", "title": "Status", "enum": ["succeeded", "pending", "failed", "unknown"],
+                       "description": "succeeded: done; pending: accepted, not complete; failed: not done; unknown: may have been done, reconcile before retrying."},
+            "provider_reference": nullable("The provider's reference for the operation."),
+            "provider_code": nullable("The provider's result code as text."),
+            "provider_message": nullable("The provider's message."),
+            "idempotency_key": nullable("The caller's Idempotency-Key."),
+            "started_at": {"type": "string", "format": "date-time", "title": "Started at", "description": "RFC 3339."},
+            "finished_at": {"type": "string", "format": "date-time", "title": "Finished at", "description": "RFC 3339."},
+            "details": details,
+            "raw": {"title": "Raw response", "description": "The provider's response as received, credentials removed."}
+        }
+    })
+}

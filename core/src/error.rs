@@ -1,0 +1,267 @@
+//! The error type of every operation, with kinds that map 1:1 to the
+//! contract's error codes.
+
+use serde::{Deserialize, Serialize};
+
+/// One field-level problem in a request document or config.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct FieldError {
+    /// JSON path of the offending value, e.g. `/amount` (empty for the document).
+    pub path: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl FieldError {
+    /// A problem at `path`.
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> FieldError {
+        FieldError {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// The contract's error codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// Missing or unknown bearer token (HTTP 401).
+    Unauthorized,
+    /// The token may not use this account or operation (HTTP 403).
+    Forbidden,
+    /// Unknown account, operation id or route (HTTP 404).
+    NotFound,
+    /// The request document is invalid; nothing was sent (HTTP 422).
+    InvalidRequest,
+    /// The idempotency key was used with another document (HTTP 409).
+    IdempotencyConflict,
+    /// The provider does not support this operation (HTTP 422).
+    UnsupportedOperation,
+    /// The service is shutting down or a dependency is down (HTTP 503).
+    Unavailable,
+    /// A bug or an unexpected failure (HTTP 500).
+    Internal,
+}
+
+impl ErrorCode {
+    /// The code as written in error bodies, e.g. `invalid_request`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::InvalidRequest => "invalid_request",
+            ErrorCode::IdempotencyConflict => "idempotency_conflict",
+            ErrorCode::UnsupportedOperation => "unsupported_operation",
+            ErrorCode::Unavailable => "unavailable",
+            ErrorCode::Internal => "internal",
+        }
+    }
+
+    /// The HTTP status the contract gives this code.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            ErrorCode::Unauthorized => 401,
+            ErrorCode::Forbidden => 403,
+            ErrorCode::NotFound => 404,
+            ErrorCode::InvalidRequest | ErrorCode::UnsupportedOperation => 422,
+            ErrorCode::IdempotencyConflict => 409,
+            ErrorCode::Unavailable => 503,
+            ErrorCode::Internal => 500,
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An operation error. Errors mean *nothing was done*: a provider that may
+/// have acted reports an [`Outcome`](crate::Outcome) with status `unknown`
+/// instead.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// Missing or unknown credentials of the caller.
+    #[error("unauthorized: {0}")]
+    Unauthorized(String),
+    /// The caller may not do this.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    /// Something named in the request does not exist.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The request document is invalid.
+    #[error("invalid request: {message}")]
+    InvalidRequest {
+        /// Summary.
+        message: String,
+        /// Field-level problems.
+        details: Vec<FieldError>,
+    },
+    /// The idempotency key was already used with another document.
+    #[error("idempotency conflict: {0}")]
+    IdempotencyConflict(String),
+    /// The provider does not support the operation.
+    #[error("unsupported operation: {0}")]
+    UnsupportedOperation(String),
+    /// Temporarily unavailable.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    /// Unexpected failure.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// An [`Error::InvalidRequest`] about one field.
+    pub fn invalid_field(path: impl Into<String>, message: impl Into<String>) -> Error {
+        let field = FieldError::new(path, message);
+        Error::InvalidRequest {
+            message: if field.path.is_empty() {
+                field.message.clone()
+            } else {
+                format!("{}: {}", field.path, field.message)
+            },
+            details: vec![field],
+        }
+    }
+
+    /// The contract code of this error.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Error::Unauthorized(_) => ErrorCode::Unauthorized,
+            Error::Forbidden(_) => ErrorCode::Forbidden,
+            Error::NotFound(_) => ErrorCode::NotFound,
+            Error::InvalidRequest { .. } => ErrorCode::InvalidRequest,
+            Error::IdempotencyConflict(_) => ErrorCode::IdempotencyConflict,
+            Error::UnsupportedOperation(_) => ErrorCode::UnsupportedOperation,
+            Error::Unavailable(_) => ErrorCode::Unavailable,
+            Error::Internal(_) => ErrorCode::Internal,
+        }
+    }
+
+    /// The message without the code prefix.
+    pub fn message(&self) -> &str {
+        match self {
+            Error::Unauthorized(m)
+            | Error::Forbidden(m)
+            | Error::NotFound(m)
+            | Error::IdempotencyConflict(m)
+            | Error::UnsupportedOperation(m)
+            | Error::Unavailable(m)
+            | Error::Internal(m) => m,
+            Error::InvalidRequest { message, .. } => message,
+        }
+    }
+
+    /// Field details (only [`Error::InvalidRequest`] has any).
+    pub fn details(&self) -> &[FieldError] {
+        match self {
+            Error::InvalidRequest { details, .. } => details,
+            _ => &[],
+        }
+    }
+
+    /// The contract's error body: `{"error": {"code", "message", "details"}}`.
+    pub fn to_body(&self) -> ErrorBody {
+        ErrorBody {
+            error: ErrorInfo {
+                code: self.code(),
+                message: self.message().to_owned(),
+                details: self.details().to_vec(),
+            },
+        }
+    }
+
+    /// Rebuilds an error from its parts (e.g. after crossing the plugin boundary).
+    pub fn from_info(info: ErrorInfo) -> Error {
+        let m = info.message;
+        match info.code {
+            ErrorCode::Unauthorized => Error::Unauthorized(m),
+            ErrorCode::Forbidden => Error::Forbidden(m),
+            ErrorCode::NotFound => Error::NotFound(m),
+            ErrorCode::InvalidRequest => Error::InvalidRequest {
+                message: m,
+                details: info.details,
+            },
+            ErrorCode::IdempotencyConflict => Error::IdempotencyConflict(m),
+            ErrorCode::UnsupportedOperation => Error::UnsupportedOperation(m),
+            ErrorCode::Unavailable => Error::Unavailable(m),
+            ErrorCode::Internal => Error::Internal(m),
+        }
+    }
+}
+
+/// The inner object of an error body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ErrorInfo {
+    /// The contract code.
+    pub code: ErrorCode,
+    /// Human-readable message.
+    pub message: String,
+    /// Field-level details (may be empty).
+    #[serde(default)]
+    pub details: Vec<FieldError>,
+}
+
+/// The contract's error body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorInfo,
+}
+
+impl From<crate::MoneyError> for Error {
+    fn from(e: crate::MoneyError) -> Error {
+        Error::invalid_field("/amount", e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_and_statuses() {
+        let cases = [
+            (Error::Unauthorized("x".into()), "unauthorized", 401),
+            (Error::Forbidden("x".into()), "forbidden", 403),
+            (Error::NotFound("x".into()), "not_found", 404),
+            (
+                Error::invalid_field("/amount", "must be > 0"),
+                "invalid_request",
+                422,
+            ),
+            (
+                Error::IdempotencyConflict("x".into()),
+                "idempotency_conflict",
+                409,
+            ),
+            (
+                Error::UnsupportedOperation("x".into()),
+                "unsupported_operation",
+                422,
+            ),
+            (Error::Unavailable("x".into()), "unavailable", 503),
+            (Error::Internal("x".into()), "internal", 500),
+        ];
+        for (e, code, status) in cases {
+            assert_eq!(e.code().as_str(), code);
+            assert_eq!(e.code().http_status(), status);
+            let body = serde_json::to_value(e.to_body()).unwrap();
+            assert_eq!(body["error"]["code"], code);
+            let back: ErrorBody = serde_json::from_value(body).unwrap();
+            assert_eq!(Error::from_info(back.error), e);
+        }
+    }
+
+    #[test]
+    fn field_error_names_path() {
+        let e = Error::invalid_field("/order_ref", "too long");
+        assert_eq!(e.to_string(), "invalid request: /order_ref: too long");
+        assert_eq!(e.details()[0].path, "/order_ref");
+    }
+}

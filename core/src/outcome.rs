@@ -1,0 +1,337 @@
+//! The normalized outcome of an operation and the envelope around it.
+
+use chrono::{DateTime, FixedOffset};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::http::TransportError;
+use crate::types::OperationKind;
+
+/// The four outcomes of the contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// The provider did it.
+    Succeeded,
+    /// The provider accepted it but has not completed it yet.
+    Pending,
+    /// The provider did not do it (or it was never sent).
+    Failed,
+    /// We cannot know whether the provider acted; never re-sent automatically.
+    Unknown,
+}
+
+impl Status {
+    /// `succeeded`, `pending`, `failed` or `unknown`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Status::Succeeded => "succeeded",
+            Status::Pending => "pending",
+            Status::Failed => "failed",
+            Status::Unknown => "unknown",
+        }
+    }
+
+    /// The CLI exit code of the contract: 0, 10, 11, 12.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Status::Succeeded => 0,
+            Status::Pending => 10,
+            Status::Failed => 11,
+            Status::Unknown => 12,
+        }
+    }
+
+    /// True for `succeeded` and `failed`: the provider's answer is known.
+    pub fn is_final(&self) -> bool {
+        matches!(self, Status::Succeeded | Status::Failed)
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Status {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Status, String> {
+        match s {
+            "succeeded" => Ok(Status::Succeeded),
+            "pending" => Ok(Status::Pending),
+            "failed" => Ok(Status::Failed),
+            "unknown" => Ok(Status::Unknown),
+            _ => Err(format!(
+                "{s:?} is not one of succeeded, pending, failed, unknown"
+            )),
+        }
+    }
+}
+
+/// What a provider reports for one operation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Outcome {
+    /// The normalized status.
+    pub status: Status,
+    /// The provider's reference for the operation (e.g. EsnekPOS `REFNO`).
+    pub provider_reference: Option<String>,
+    /// The provider's result code, as text (e.g. `"0"`, `"102"`).
+    pub provider_code: Option<String>,
+    /// The provider's message.
+    pub provider_message: Option<String>,
+    /// Operation-specific typed fields.
+    #[serde(default)]
+    pub details: Value,
+    /// The provider's response as received, credentials removed.
+    #[serde(default)]
+    pub raw: Value,
+}
+
+impl Outcome {
+    /// An outcome with only a status.
+    pub fn new(status: Status) -> Outcome {
+        Outcome {
+            status,
+            provider_reference: None,
+            provider_code: None,
+            provider_message: None,
+            details: Value::Object(Default::default()),
+            raw: Value::Object(Default::default()),
+        }
+    }
+
+    /// The outcome of a transport failure, by the contract's rule: nothing sent
+    /// is `failed`; possibly sent is `unknown`.
+    pub fn from_transport_error(err: &TransportError) -> Outcome {
+        let status = if err.maybe_sent() {
+            Status::Unknown
+        } else {
+            Status::Failed
+        };
+        let mut o = Outcome::new(status);
+        o.provider_message = Some(format!("transport: {}", err.message));
+        o.details = serde_json::json!({ "transport_error": err.kind });
+        o
+    }
+
+    /// An `unknown` outcome for a response that could not be understood
+    /// (5xx, HTML, truncated or malformed body): the provider may have acted.
+    pub fn unparseable(status: u16, reason: impl Into<String>, body: &[u8]) -> Outcome {
+        let mut o = Outcome::new(Status::Unknown);
+        o.provider_message = Some(reason.into());
+        let text = String::from_utf8_lossy(body);
+        let mut cut: String = text.chars().take(2000).collect();
+        if cut.len() < text.len() {
+            cut.push('…');
+        }
+        o.raw = serde_json::json!({ "http_status": status, "body": cut });
+        o
+    }
+}
+
+/// The outcome envelope of the contract, as returned by the API and CLI.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Envelope {
+    /// The operation id (`op_...`).
+    pub operation_id: String,
+    /// The account name.
+    pub account: String,
+    /// The provider id.
+    pub provider: String,
+    /// The operation.
+    pub operation: OperationKind,
+    /// The normalized status.
+    pub status: Status,
+    /// The provider's reference.
+    pub provider_reference: Option<String>,
+    /// The provider's result code.
+    pub provider_code: Option<String>,
+    /// The provider's message.
+    pub provider_message: Option<String>,
+    /// The idempotency key given by the caller.
+    pub idempotency_key: Option<String>,
+    /// When the operation started (RFC 3339).
+    pub started_at: DateTime<FixedOffset>,
+    /// When the operation finished (RFC 3339).
+    pub finished_at: DateTime<FixedOffset>,
+    /// Operation-specific fields.
+    pub details: Value,
+    /// The provider's response, credentials removed.
+    pub raw: Value,
+}
+
+/// Who did what, for building an [`Envelope`].
+#[derive(Debug, Clone)]
+pub struct EnvelopeMeta {
+    /// The operation id.
+    pub operation_id: String,
+    /// The account name.
+    pub account: String,
+    /// The provider id.
+    pub provider: String,
+    /// The operation.
+    pub operation: OperationKind,
+    /// The caller's idempotency key.
+    pub idempotency_key: Option<String>,
+    /// Start time.
+    pub started_at: DateTime<FixedOffset>,
+}
+
+impl Envelope {
+    /// Wraps an outcome.
+    pub fn new(
+        meta: EnvelopeMeta,
+        outcome: Outcome,
+        finished_at: DateTime<FixedOffset>,
+    ) -> Envelope {
+        Envelope {
+            operation_id: meta.operation_id,
+            account: meta.account,
+            provider: meta.provider,
+            operation: meta.operation,
+            status: outcome.status,
+            provider_reference: outcome.provider_reference,
+            provider_code: outcome.provider_code,
+            provider_message: outcome.provider_message,
+            idempotency_key: meta.idempotency_key,
+            started_at: meta.started_at,
+            finished_at,
+            details: outcome.details,
+            raw: outcome.raw,
+        }
+    }
+}
+
+/// Replaces every occurrence of any of `secrets` in every string (and object
+/// key) of `value` with [`REDACTED`](crate::secret::REDACTED).
+pub fn scrub_value(value: &mut Value, secrets: &[String]) {
+    match value {
+        Value::String(s) => scrub_string(s, secrets),
+        Value::Array(items) => items.iter_mut().for_each(|v| scrub_value(v, secrets)),
+        Value::Object(map) => {
+            let entries = std::mem::take(map);
+            for (mut k, mut v) in entries {
+                scrub_string(&mut k, secrets);
+                scrub_value(&mut v, secrets);
+                map.insert(k, v);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Replaces every occurrence of any of `secrets` in `text`.
+pub fn scrub_string(text: &mut String, secrets: &[String]) {
+    for s in secrets {
+        // Very short values would redact unrelated text; credentials are longer.
+        if s.len() >= 4 && text.contains(s.as_str()) {
+            *text = text.replace(s.as_str(), crate::secret::REDACTED);
+        }
+    }
+}
+
+/// Scrubs an outcome's message, details and raw response.
+pub fn scrub_outcome(outcome: &mut Outcome, secrets: &[String]) {
+    for field in [
+        &mut outcome.provider_message,
+        &mut outcome.provider_reference,
+        &mut outcome.provider_code,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        scrub_string(field, secrets);
+    }
+    scrub_value(&mut outcome.details, secrets);
+    scrub_value(&mut outcome.raw, secrets);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::TransportErrorKind;
+    use serde_json::json;
+
+    #[test]
+    fn envelope_serializes_as_contract() {
+        let t = DateTime::parse_from_rfc3339("2026-11-24T10:00:00+03:00").unwrap();
+        let mut o = Outcome::new(Status::Succeeded);
+        o.provider_reference = Some("REF1".into());
+        o.provider_code = Some("0".into());
+        let env = Envelope::new(
+            EnvelopeMeta {
+                operation_id: "op_1".into(),
+                account: "esnek-test".into(),
+                provider: "esnekpos".into(),
+                operation: OperationKind::SubMerchantAdjust,
+                idempotency_key: None,
+                started_at: t,
+            },
+            o,
+            t,
+        );
+        let v = serde_json::to_value(&env).unwrap();
+        assert_eq!(
+            v,
+            json!({
+                "operation_id": "op_1", "account": "esnek-test", "provider": "esnekpos",
+                "operation": "sub_merchant_adjust", "status": "succeeded",
+                "provider_reference": "REF1", "provider_code": "0", "provider_message": null,
+                "idempotency_key": null, "started_at": "2026-11-24T10:00:00+03:00",
+                "finished_at": "2026-11-24T10:00:00+03:00", "details": {}, "raw": {}
+            })
+        );
+        // Field order follows the contract.
+        let text = serde_json::to_string(&env).unwrap();
+        assert!(text.starts_with("{\"operation_id\""));
+        assert!(text.find("\"status\"").unwrap() < text.find("\"provider_reference\"").unwrap());
+        let back: Envelope = serde_json::from_value(v).unwrap();
+        assert_eq!(back, env);
+    }
+
+    #[test]
+    fn statuses() {
+        for (s, text, code) in [
+            (Status::Succeeded, "succeeded", 0),
+            (Status::Pending, "pending", 10),
+            (Status::Failed, "failed", 11),
+            (Status::Unknown, "unknown", 12),
+        ] {
+            assert_eq!(serde_json::to_value(s).unwrap(), json!(text));
+            assert_eq!(s.exit_code(), code);
+            assert_eq!(text.parse::<Status>().unwrap(), s);
+        }
+    }
+
+    #[test]
+    fn transport_errors_follow_the_rule() {
+        let refused = TransportError::new(TransportErrorKind::Connect, "refused");
+        assert_eq!(
+            Outcome::from_transport_error(&refused).status,
+            Status::Failed
+        );
+        let timeout = TransportError::new(TransportErrorKind::Timeout, "after 30s");
+        assert_eq!(
+            Outcome::from_transport_error(&timeout).status,
+            Status::Unknown
+        );
+        let cut = TransportError::new(TransportErrorKind::Io, "reset");
+        assert_eq!(Outcome::from_transport_error(&cut).status, Status::Unknown);
+        assert_eq!(
+            Outcome::unparseable(502, "html", b"<html>").status,
+            Status::Unknown
+        );
+    }
+
+    #[test]
+    fn scrubbing_removes_secrets_everywhere() {
+        let mut o = Outcome::new(Status::Failed);
+        o.provider_message = Some("bad key s3cr3t-key".into());
+        o.raw = json!({"MERCHANT_KEY": "s3cr3t-key", "list": ["x s3cr3t-key y"], "s3cr3t-key": 1});
+        scrub_outcome(&mut o, &["s3cr3t-key".into()]);
+        let text = serde_json::to_string(&o).unwrap();
+        assert!(!text.contains("s3cr3t"), "{text}");
+        assert!(text.contains("[REDACTED]"));
+    }
+}

@@ -1,0 +1,391 @@
+//! Identifiers and the request types shared by all providers.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::money::{Currency, Money};
+
+/// Why an identifier was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {what}: {reason}")]
+pub struct IdError {
+    /// Which kind of identifier.
+    pub what: &'static str,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+/// A merchant's order reference: the key a provider finds the payment by.
+///
+/// Core accepts 1 to [`OrderRef::MAX_LEN`] characters without control
+/// characters; each provider checks its own documented maximum with
+/// [`OrderRef::ensure_max_chars`] (EsnekPOS: 24).
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct OrderRef(String);
+
+impl OrderRef {
+    /// The longest reference core accepts, in characters.
+    pub const MAX_LEN: usize = 255;
+
+    /// Validates and wraps an order reference.
+    pub fn new(value: impl Into<String>) -> Result<OrderRef, IdError> {
+        let value = value.into();
+        let err = |reason: &str| IdError {
+            what: "order reference",
+            reason: reason.to_owned(),
+        };
+        let chars = value.chars().count();
+        if chars == 0 {
+            return Err(err("must not be empty"));
+        }
+        if chars > Self::MAX_LEN {
+            return Err(err(&format!(
+                "{chars} characters, at most {} allowed",
+                Self::MAX_LEN
+            )));
+        }
+        if value.chars().any(char::is_control) {
+            return Err(err("must not contain control characters"));
+        }
+        Ok(OrderRef(value))
+    }
+
+    /// Refuses a reference longer than a provider's documented limit.
+    pub fn ensure_max_chars(&self, max: usize) -> Result<(), IdError> {
+        let chars = self.0.chars().count();
+        if chars > max {
+            Err(IdError {
+                what: "order reference",
+                reason: format!("{chars} characters, the provider allows at most {max}"),
+            })
+        } else {
+            Ok(())
+        }
+    }
+
+    /// The reference as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for OrderRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+impl fmt::Display for OrderRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for OrderRef {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        OrderRef::new(String::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
+}
+
+fn simple_id(what: &'static str, value: &str, max: usize) -> Result<(), IdError> {
+    let err = |reason: String| IdError { what, reason };
+    if value.is_empty() || value.len() > max {
+        return Err(err(format!("must be 1 to {max} characters")));
+    }
+    if !value
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+    {
+        return Err(err(format!(
+            "{value:?} may only contain ASCII letters, digits, '_', '-' and '.'"
+        )));
+    }
+    Ok(())
+}
+
+macro_rules! string_id {
+    ($(#[$doc:meta])* $name:ident, $what:literal, $max:literal) => {
+        $(#[$doc])*
+        #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            /// Validates and wraps the identifier.
+            pub fn new(value: impl Into<String>) -> Result<$name, IdError> {
+                let value = value.into();
+                simple_id($what, &value, $max)?;
+                Ok($name(value))
+            }
+            /// The identifier as text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Debug::fmt(&self.0, f)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = IdError;
+            fn from_str(s: &str) -> Result<Self, IdError> {
+                $name::new(s)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                $name::new(String::deserialize(d)?).map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+string_id!(
+    /// The name of a configured account (a provider plus credentials), e.g. `esnek-test`.
+    AccountName,
+    "account name",
+    64
+);
+string_id!(
+    /// The id of one operation, e.g. `op_01JD...`; generated by the host.
+    OperationId,
+    "operation id",
+    64
+);
+string_id!(
+    /// A provider's id, e.g. `esnekpos`.
+    ProviderId,
+    "provider id",
+    32
+);
+
+/// The operations payops performs.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum OperationKind {
+    /// Return money from a completed payment (full or partial).
+    Refund,
+    /// Void a payment (typically same day).
+    Cancel,
+    /// Transaction inquiry.
+    Query,
+    /// Adjust a marketplace sub-merchant's balance.
+    SubMerchantAdjust,
+}
+
+impl OperationKind {
+    /// Every operation, in contract order.
+    pub const ALL: [OperationKind; 4] = [
+        OperationKind::Refund,
+        OperationKind::Cancel,
+        OperationKind::Query,
+        OperationKind::SubMerchantAdjust,
+    ];
+
+    /// The contract's id: `refund`, `cancel`, `query`, `sub_merchant_adjust`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            OperationKind::Refund => "refund",
+            OperationKind::Cancel => "cancel",
+            OperationKind::Query => "query",
+            OperationKind::SubMerchantAdjust => "sub_merchant_adjust",
+        }
+    }
+
+    /// True for operations that move money (refund, cancel, adjustment).
+    pub fn moves_money(&self) -> bool {
+        !matches!(self, OperationKind::Query)
+    }
+}
+
+impl fmt::Display for OperationKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for OperationKind {
+    type Err = IdError;
+    fn from_str(s: &str) -> Result<Self, IdError> {
+        OperationKind::ALL
+            .into_iter()
+            .find(|k| {
+                k.as_str() == s
+                    || (s == "sub-merchant-adjust" && *k == OperationKind::SubMerchantAdjust)
+            })
+            .ok_or_else(|| IdError {
+                what: "operation",
+                reason: format!("{s:?} is not one of refund, cancel, query, sub_merchant_adjust"),
+            })
+    }
+}
+
+/// Provider-specific fields of a request document, kept as JSON.
+pub type Extra = serde_json::Map<String, serde_json::Value>;
+
+/// A refund request: the fields every provider shares, plus its own in `extra`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RefundRequest {
+    /// The merchant's order reference.
+    pub order_ref: OrderRef,
+    /// Amount to refund in minor units; `None` refunds the whole remaining amount
+    /// where the provider supports that.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amount: Option<i64>,
+    /// The currency of `amount` (default `TRY`).
+    #[serde(default)]
+    pub currency: Currency,
+    /// Provider-specific fields (e.g. `sync_with_pos`, `sub_merchants`).
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// A cancel (void) request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CancelRequest {
+    /// The merchant's order reference.
+    pub order_ref: OrderRef,
+    /// Amount to cancel in minor units; `None` cancels what remains.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amount: Option<i64>,
+    /// The currency of `amount` (default `TRY`).
+    #[serde(default)]
+    pub currency: Currency,
+    /// Provider-specific fields (e.g. `channel`, `back_url`).
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// A transaction inquiry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueryRequest {
+    /// The merchant's order reference.
+    pub order_ref: OrderRef,
+    /// Provider-specific fields.
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// A marketplace sub-merchant balance adjustment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SubMerchantAdjustRequest {
+    /// The order the adjustment belongs to.
+    pub order_ref: OrderRef,
+    /// The sub-merchant (store) id in the marketplace's system.
+    pub sub_merchant_id: String,
+    /// Signed, non-zero amount in minor units (negative reduces the store's credit).
+    pub amount: i64,
+    /// The currency of `amount` (default `TRY`).
+    #[serde(default)]
+    pub currency: Currency,
+    /// Provider-specific fields.
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+macro_rules! money_accessor {
+    ($ty:ty) => {
+        impl $ty {
+            /// The amount as [`Money`], if one was given.
+            pub fn money(&self) -> Option<Money> {
+                self.amount.map(|a| Money::new(a, self.currency))
+            }
+        }
+    };
+}
+money_accessor!(RefundRequest);
+money_accessor!(CancelRequest);
+
+impl SubMerchantAdjustRequest {
+    /// The adjustment as [`Money`].
+    pub fn money(&self) -> Money {
+        Money::new(self.amount, self.currency)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn order_ref_limits() {
+        assert!(OrderRef::new("").is_err());
+        assert!(OrderRef::new("a\nb").is_err());
+        assert!(OrderRef::new("x".repeat(255)).is_ok());
+        assert!(OrderRef::new("x".repeat(256)).is_err());
+        let r = OrderRef::new("0.54251300 1595848596|93").unwrap();
+        assert!(r.ensure_max_chars(24).is_ok());
+        let long = OrderRef::new("ş".repeat(25)).unwrap();
+        let e = long.ensure_max_chars(24).unwrap_err();
+        assert!(e.to_string().contains("at most 24"), "{e}");
+        assert!(
+            OrderRef::new("ş".repeat(24))
+                .unwrap()
+                .ensure_max_chars(24)
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn ids_validate() {
+        assert!(AccountName::new("esnek-test").is_ok());
+        assert!(AccountName::new("esnek test").is_err());
+        assert!(AccountName::new("").is_err());
+        assert!("op_01abc".parse::<OperationId>().is_ok());
+        assert_eq!(
+            "sub_merchant_adjust".parse::<OperationKind>(),
+            Ok(OperationKind::SubMerchantAdjust)
+        );
+        assert_eq!(
+            "sub-merchant-adjust".parse::<OperationKind>(),
+            Ok(OperationKind::SubMerchantAdjust)
+        );
+        assert!("void".parse::<OperationKind>().is_err());
+    }
+
+    #[test]
+    fn request_documents_round_trip() {
+        let doc = json!({"order_ref": "412", "amount": 500, "sync_with_pos": false});
+        let r: RefundRequest = serde_json::from_value(doc.clone()).unwrap();
+        assert_eq!(r.money(), Some(Money::try_minor(500)));
+        assert_eq!(r.extra.get("sync_with_pos"), Some(&json!(false)));
+        let back = serde_json::to_value(&r).unwrap();
+        assert_eq!(
+            back,
+            json!({"order_ref": "412", "amount": 500, "currency": "TRY", "sync_with_pos": false})
+        );
+        assert!(
+            serde_json::from_value::<RefundRequest>(json!({"order_ref": "", "amount": 1})).is_err()
+        );
+        assert!(
+            serde_json::from_value::<RefundRequest>(json!({"order_ref": "a", "amount": 1.5}))
+                .is_err()
+        );
+    }
+}
