@@ -74,25 +74,27 @@ pub struct Transaction {
     pub sub_merchants: Vec<SubMerchantSplit>,
 }
 
-/// Normalized transaction kinds / states.
+/// Normalized transaction kinds / states (EsnekPOS `STATUS_ID` in brackets).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TransactionStatus {
-    /// Waiting (EsnekPOS 1).
+    /// Waiting (1).
     Pending,
-    /// Waiting for 3-D Secure (EsnekPOS 2).
+    /// Waiting for 3-D Secure (2).
     Awaiting3ds,
-    /// A successful sale.
-    Sale,
-    /// A failed sale.
-    Failed,
-    /// A cancel (void).
-    Cancel,
-    /// A refund.
-    Refund,
-    /// A return requested but not yet done.
-    RefundRequested,
-    /// Unknown status id.
+    /// Payment - Successful (3).
+    PaymentSucceeded,
+    /// Payment - Unsuccessful (4).
+    PaymentFailed,
+    /// Cancel - Successful (5).
+    CancelSucceeded,
+    /// Cancel - Unsuccessful (6).
+    CancelFailed,
+    /// Return - Successful (7).
+    RefundSucceeded,
+    /// Return - Unsuccessful (8).
+    RefundFailed,
+    /// A status id payops does not know.
     Unknown,
 }
 

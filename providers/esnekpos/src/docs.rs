@@ -1,0 +1,241 @@
+//! The account config and request documents of EsnekPOS, with their JSON
+//! Schemas (each field's description names its wire key).
+
+use payops_core::Secret;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// EsnekPOS environments and their documented base URLs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Environment {
+    /// `https://posservicetest.esnekpos.com`
+    #[default]
+    Test,
+    /// `https://posservice.esnekpos.com`
+    Production,
+}
+
+impl Environment {
+    /// The documented base URL.
+    pub fn base_url(&self) -> &'static str {
+        match self {
+            Environment::Test => "https://posservicetest.esnekpos.com",
+            Environment::Production => "https://posservice.esnekpos.com",
+        }
+    }
+}
+
+/// EsnekPOS account
+///
+/// One merchant's EsnekPOS credentials and endpoint.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(extend("anyOf" = [{"required": ["merchant_key"]}, {"required": ["merchant_key_file"]}]))]
+pub struct Account {
+    /// Environment
+    ///
+    /// `test` (https://posservicetest.esnekpos.com) or `production` (https://posservice.esnekpos.com).
+    #[serde(default)]
+    pub environment: Environment,
+    /// Base URL override
+    ///
+    /// Replaces the environment's base URL (e.g. a simulator on loopback).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("format" = "uri"))]
+    pub base_url: Option<String>,
+    /// Timeout (ms)
+    ///
+    /// Per-request timeout in milliseconds (default 30000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 100, max = 600000))]
+    pub timeout_ms: Option<u64>,
+    /// Merchant
+    ///
+    /// Wire `MERCHANT`: the merchant's unique credential, e.g. `TEST1234`.
+    #[schemars(length(min = 1, max = 64))]
+    pub merchant: String,
+    /// Merchant key
+    ///
+    /// Wire `MERCHANT_KEY`: the merchant's secret key. Never logged or shown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merchant_key: Option<Secret>,
+    /// Merchant key file
+    ///
+    /// A file holding `MERCHANT_KEY` (read by the host at start), instead of `merchant_key`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merchant_key_file: Option<String>,
+}
+
+impl Account {
+    /// The base URL without a trailing slash.
+    pub fn base(&self) -> String {
+        self.base_url
+            .as_deref()
+            .unwrap_or(self.environment.base_url())
+            .trim_end_matches('/')
+            .to_owned()
+    }
+}
+
+/// Currency
+///
+/// EsnekPOS amounts are Turkish lira; only `TRY` is accepted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum Lira {
+    /// Turkish lira.
+    #[default]
+    TRY,
+}
+
+/// A store's share of a marketplace refund.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SubMerchantShare {
+    /// Sub-merchant id
+    ///
+    /// Wire `SubMerchantDetails[].EXTERNAL_ID`: the store's id in the marketplace's system.
+    #[schemars(length(min = 1, max = 64))]
+    pub sub_merchant_id: String,
+    /// Amount (kuruş)
+    ///
+    /// Wire `SubMerchantDetails[].AMOUNT` (in lira): the store's part of the refund, in minor units.
+    #[schemars(range(min = 1))]
+    pub amount: i64,
+}
+
+/// EsnekPOS refund
+///
+/// Refunds a payment fully or partly: `POST api/services/OrderReturn`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefundDoc {
+    /// Order reference
+    ///
+    /// Wire `ORDER_REF_NUMBER`: the merchant's reference of the payment (at most 24 characters).
+    #[schemars(length(min = 1, max = 24))]
+    pub order_ref: String,
+    /// Amount (kuruş)
+    ///
+    /// Wire `AMOUNT` (in lira): the amount to refund, in minor units (1250 = 12,50 TL).
+    #[schemars(range(min = 1))]
+    pub amount: i64,
+    /// Currency
+    ///
+    /// Always `TRY`.
+    #[serde(default)]
+    pub currency: Lira,
+    /// Sync with POS
+    ///
+    /// Wire `SYNC_WITH_POS`: refund synchronously with the bank (default true); `false` records the request for EsnekPOS operations and the outcome is `pending`.
+    #[serde(default = "yes")]
+    pub sync_with_pos: bool,
+    /// Sub-merchant split
+    ///
+    /// Wire `SubMerchantDetails`: how the refund is split between marketplace stores.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1))]
+    pub sub_merchants: Option<Vec<SubMerchantShare>>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Cancel channel
+///
+/// `online` (OrderReturn) or `android_pos` (OrderReturnPhysical).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    /// An online payment: `OrderReturn`.
+    #[default]
+    Online,
+    /// A payment taken on an Android POS: `OrderReturnPhysical`.
+    AndroidPos,
+}
+
+/// EsnekPOS cancel
+///
+/// Cancels a payment: `OrderReturn` for online payments (without `amount`, the whole remaining amount, found with `ProcessQuery` first), `OrderReturnPhysical` for Android POS payments.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(extend(
+    "if" = {"properties": {"channel": {"const": "android_pos"}}, "required": ["channel"]},
+    "then" = {"required": ["back_url"], "not": {"required": ["amount"]}}
+))]
+pub struct CancelDoc {
+    /// Order reference
+    ///
+    /// Wire `ORDER_REF_NUMBER` (at most 24 characters).
+    #[schemars(length(min = 1, max = 24))]
+    pub order_ref: String,
+    /// Amount (kuruş)
+    ///
+    /// Wire `AMOUNT` (in lira). Omitted: the whole remaining amount. Not allowed with `android_pos`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub amount: Option<i64>,
+    /// Currency
+    ///
+    /// Always `TRY`.
+    #[serde(default)]
+    pub currency: Lira,
+    /// Sync with POS
+    ///
+    /// Wire `SYNC_WITH_POS` (online only, default true).
+    #[serde(default = "yes")]
+    pub sync_with_pos: bool,
+    /// Channel
+    ///
+    /// `online` (default, `OrderReturn`) or `android_pos` (`OrderReturnPhysical`).
+    #[serde(default)]
+    pub channel: Channel,
+    /// Back URL
+    ///
+    /// Wire `BACK_URL`: where EsnekPOS posts the Android POS cancel result. Required with `android_pos`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("format" = "uri"), length(min = 1, max = 512))]
+    pub back_url: Option<String>,
+}
+
+/// EsnekPOS query
+///
+/// Transaction inquiry: `POST api/services/ProcessQuery`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QueryDoc {
+    /// Order reference
+    ///
+    /// Wire `ORDER_REF_NUMBER` (at most 24 characters).
+    #[schemars(length(min = 1, max = 24))]
+    pub order_ref: String,
+}
+
+/// EsnekPOS sub-merchant adjustment
+///
+/// Changes a marketplace store's credit on an order: `POST api/services/AddSubMerchantAmount`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AdjustDoc {
+    /// Order reference
+    ///
+    /// Wire `ORDER_REF_NUMBER` (at most 24 characters).
+    #[schemars(length(min = 1, max = 24))]
+    pub order_ref: String,
+    /// Sub-merchant id
+    ///
+    /// Wire `EXTERNAL_ID`: the store's id in the marketplace's system.
+    #[schemars(length(min = 1, max = 64))]
+    pub sub_merchant_id: String,
+    /// Amount (kuruş, signed)
+    ///
+    /// Wire `AMOUNT` (in lira, signed): negative reduces the store's credit (-500 = -5 TL). Not zero.
+    #[schemars(extend("not" = {"const": 0}))]
+    pub amount: i64,
+    /// Currency
+    ///
+    /// Always `TRY`.
+    #[serde(default)]
+    pub currency: Lira,
+}

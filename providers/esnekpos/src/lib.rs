@@ -1,0 +1,576 @@
+//! # payops-esnekpos
+//!
+//! The EsnekPOS provider for payops: `refund` and `cancel` (`OrderReturn`,
+//! `OrderReturnPhysical`), `query` (`ProcessQuery`) and `sub_merchant_adjust`
+//! (`AddSubMerchantAmount`), JSON over HTTPS, wire-exact to EsnekPOS's
+//! documentation, plus a stateful [`sim::EsnekSimulator`].
+//!
+//! The crate is a sans-IO [`Plugin`]: it builds requests and reads responses;
+//! the host sends them. It is built as a cdylib (loaded by `payops`) and as an
+//! rlib. Mapping tables and amount rules: `docs/providers/esnekpos.md`.
+
+pub mod docs;
+pub mod query;
+pub mod sim;
+pub mod wire;
+
+use std::collections::BTreeMap;
+
+use payops_core::details::envelope_schema;
+use payops_core::{
+    Call, Error, HttpRequest, HttpResponse, OperationKind, OperationSchemas, Outcome, Plugin,
+    ProviderInfo, QueryDetails, Simulator, Status, Step, TransportError,
+};
+use serde::Serialize;
+use serde_json::value::RawValue;
+use serde_json::{Value, json};
+
+use crate::docs::{Account, AdjustDoc, CancelDoc, Channel, QueryDoc, RefundDoc};
+use crate::wire::{Endpoint, amount_to_wire, return_code, status_for, text};
+
+/// The provider id used in config.
+pub const ID: &str = "esnekpos";
+
+/// Default per-request timeout.
+pub const DEFAULT_TIMEOUT_MS: u64 = 30_000;
+
+/// The EsnekPOS provider.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct EsnekPos;
+
+#[derive(Serialize)]
+struct Split {
+    #[serde(rename = "EXTERNAL_ID")]
+    external_id: String,
+    #[serde(rename = "AMOUNT")]
+    amount: Box<RawValue>,
+}
+
+#[derive(Serialize)]
+struct OrderReturnBody<'a> {
+    #[serde(rename = "MERCHANT")]
+    merchant: &'a str,
+    #[serde(rename = "MERCHANT_KEY")]
+    merchant_key: &'a str,
+    #[serde(rename = "ORDER_REF_NUMBER")]
+    order_ref: &'a str,
+    #[serde(rename = "AMOUNT")]
+    amount: Box<RawValue>,
+    #[serde(rename = "SYNC_WITH_POS")]
+    sync_with_pos: bool,
+    #[serde(rename = "SubMerchantDetails", skip_serializing_if = "Option::is_none")]
+    sub_merchants: Option<Vec<Split>>,
+}
+
+#[derive(Serialize)]
+struct PhysicalBody<'a> {
+    #[serde(rename = "MERCHANT")]
+    merchant: &'a str,
+    #[serde(rename = "MERCHANT_KEY")]
+    merchant_key: &'a str,
+    #[serde(rename = "BACK_URL")]
+    back_url: &'a str,
+    #[serde(rename = "ORDER_REF_NUMBER")]
+    order_ref: &'a str,
+}
+
+#[derive(Serialize)]
+struct QueryBody<'a> {
+    #[serde(rename = "MERCHANT")]
+    merchant: &'a str,
+    #[serde(rename = "MERCHANT_KEY")]
+    merchant_key: &'a str,
+    #[serde(rename = "ORDER_REF_NUMBER")]
+    order_ref: &'a str,
+}
+
+#[derive(Serialize)]
+struct AdjustBody<'a> {
+    #[serde(rename = "MERCHANT")]
+    merchant: &'a str,
+    #[serde(rename = "MERCHANT_KEY")]
+    merchant_key: &'a str,
+    #[serde(rename = "ORDER_REF_NUMBER")]
+    order_ref: &'a str,
+    #[serde(rename = "EXTERNAL_ID")]
+    external_id: &'a str,
+    #[serde(rename = "AMOUNT")]
+    amount: Box<RawValue>,
+}
+
+fn parse_doc<T: serde::de::DeserializeOwned>(request: &Value) -> Result<T, Error> {
+    serde_json::from_value(request.clone()).map_err(|e| Error::invalid_field("", e.to_string()))
+}
+
+fn account(call: &Call) -> Result<Account, Error> {
+    let a: Account = serde_json::from_value(Value::Object(call.account.clone()))
+        .map_err(|e| Error::invalid_field("/account", format!("EsnekPOS account: {e}")))?;
+    if a.merchant_key.as_ref().is_none_or(|k| k.is_empty()) {
+        return Err(Error::invalid_field(
+            "/account/merchant_key",
+            "EsnekPOS account has no merchant_key (set merchant_key or merchant_key_file)",
+        ));
+    }
+    Ok(a)
+}
+
+fn order_ref(r: &str) -> Result<(), Error> {
+    if r.is_empty() || r.chars().count() > 24 {
+        return Err(Error::invalid_field(
+            "/order_ref",
+            "ORDER_REF_NUMBER must be 1 to 24 characters",
+        ));
+    }
+    Ok(())
+}
+
+fn post<T: Serialize>(
+    account: &Account,
+    endpoint: Endpoint,
+    body: &T,
+) -> Result<HttpRequest, Error> {
+    let body = serde_json::to_vec(body).map_err(|e| Error::Internal(e.to_string()))?;
+    let mut r = HttpRequest::post(
+        format!("{}{}", account.base(), endpoint.path()),
+        "application/json",
+        body,
+    );
+    r.headers.push(("Accept".into(), "application/json".into()));
+    r.timeout_ms = Some(account.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS));
+    Ok(r)
+}
+
+fn endpoint_name(e: Endpoint) -> &'static str {
+    match e {
+        Endpoint::OrderReturn => "OrderReturn",
+        Endpoint::OrderReturnPhysical => "OrderReturnPhysical",
+        Endpoint::ProcessQuery => "ProcessQuery",
+        Endpoint::AddSubMerchantAmount => "AddSubMerchantAmount",
+    }
+}
+
+/// Reads a response into JSON, or the final outcome when it cannot be read
+/// (transport error, non-JSON body, no `RETURN_CODE`).
+pub fn read_response(
+    response: Result<HttpResponse, TransportError>,
+) -> Result<(Value, String), Outcome> {
+    let response = response.map_err(|e| Outcome::from_transport_error(&e))?;
+    let json: Value = match serde_json::from_slice(&response.body) {
+        Ok(v @ Value::Object(_)) => v,
+        _ => {
+            let why = if response.is_success() {
+                "response is not a JSON object".to_owned()
+            } else {
+                format!("HTTP {} without a JSON result", response.status)
+            };
+            return Err(Outcome::unparseable(response.status, why, &response.body));
+        }
+    };
+    match return_code(&json) {
+        Some(code) => Ok((json, code)),
+        None => {
+            let mut o = Outcome::unparseable(
+                response.status,
+                "response has no RETURN_CODE",
+                &response.body,
+            );
+            o.raw = json;
+            Err(o)
+        }
+    }
+}
+
+/// The outcome of a money-moving endpoint's answer.
+pub fn money_outcome(
+    endpoint: Endpoint,
+    response: Result<HttpResponse, TransportError>,
+    sync: bool,
+    amount: Option<i64>,
+) -> Outcome {
+    let (json, code) = match read_response(response) {
+        Ok(x) => x,
+        Err(o) => return o,
+    };
+    let status_text = text(&json, &["STATUS"]);
+    let mut o = Outcome::new(status_for(endpoint, &code, status_text.as_deref(), sync));
+    o.provider_code = text(&json, &["RETURN_CODE"]).or(Some(code));
+    o.provider_message = text(&json, &["RETURN_MESSAGE"]).or(status_text.clone());
+    o.provider_reference = text(&json, &["REFNO"]);
+    o.details = json!({
+        "endpoint": endpoint_name(endpoint),
+        "provider_status": status_text,
+        "transaction_id": text(&json, &["TRANSACTION_ID"]),
+        "amount": amount,
+        "sync_with_pos": sync,
+    });
+    o.raw = json;
+    o
+}
+
+/// The outcome of a `ProcessQuery` answer, with normalized details.
+pub fn query_outcome(response: Result<HttpResponse, TransportError>) -> Outcome {
+    let (json, code) = match read_response(response) {
+        Ok(x) => x,
+        Err(o) => return o,
+    };
+    let status_text = text(&json, &["STATUS"]);
+    let mut o = Outcome::new(status_for(
+        Endpoint::ProcessQuery,
+        &code,
+        status_text.as_deref(),
+        true,
+    ));
+    o.provider_code = text(&json, &["RETURN_CODE"]).or(Some(code.clone()));
+    o.provider_message = text(&json, &["RETURN_MESSAGE"]).or(status_text);
+    o.provider_reference = text(&json, &["REFNO"]);
+    if o.status == Status::Succeeded {
+        match query::normalize(&json, &code) {
+            Ok(d) => o.details = serde_json::to_value(d).unwrap_or(Value::Null),
+            Err(e) => {
+                o.status = Status::Unknown;
+                o.provider_message = Some(format!("cannot read ProcessQuery answer: {e}"));
+            }
+        }
+    }
+    o.raw = json;
+    o
+}
+
+impl EsnekPos {
+    fn refund(&self, a: &Account, request: &Value) -> Result<Step, Error> {
+        let doc: RefundDoc = parse_doc(request)?;
+        order_ref(&doc.order_ref)?;
+        if doc.amount <= 0 {
+            return Err(Error::invalid_field("/amount", "must be greater than 0"));
+        }
+        let splits = match &doc.sub_merchants {
+            None => None,
+            Some(list) => {
+                let mut total: i64 = 0;
+                let mut out = Vec::new();
+                for (i, s) in list.iter().enumerate() {
+                    if s.amount <= 0 {
+                        return Err(Error::invalid_field(
+                            format!("/sub_merchants/{i}/amount"),
+                            "must be greater than 0",
+                        ));
+                    }
+                    total = total.checked_add(s.amount).ok_or_else(|| {
+                        Error::invalid_field("/sub_merchants", "amounts overflow")
+                    })?;
+                    out.push(Split {
+                        external_id: s.sub_merchant_id.clone(),
+                        amount: amount_to_wire(s.amount),
+                    });
+                }
+                if total > doc.amount {
+                    return Err(Error::invalid_field(
+                        "/sub_merchants",
+                        format!(
+                            "the split ({total}) exceeds the refund amount ({})",
+                            doc.amount
+                        ),
+                    ));
+                }
+                Some(out)
+            }
+        };
+        let key = a
+            .merchant_key
+            .as_ref()
+            .map(|k| k.expose())
+            .unwrap_or_default();
+        let body = OrderReturnBody {
+            merchant: &a.merchant,
+            merchant_key: key,
+            order_ref: &doc.order_ref,
+            amount: amount_to_wire(doc.amount),
+            sync_with_pos: doc.sync_with_pos,
+            sub_merchants: splits,
+        };
+        tracing::info!(order_ref = %doc.order_ref, amount = doc.amount, sync_with_pos = doc.sync_with_pos, "EsnekPOS OrderReturn (refund)");
+        Ok(Step::Send {
+            request: post(a, Endpoint::OrderReturn, &body)?,
+            state: json!({"phase": "order_return", "sync": doc.sync_with_pos, "amount": doc.amount}),
+        })
+    }
+
+    fn cancel(&self, a: &Account, request: &Value) -> Result<Step, Error> {
+        let doc: CancelDoc = parse_doc(request)?;
+        order_ref(&doc.order_ref)?;
+        let key = a
+            .merchant_key
+            .as_ref()
+            .map(|k| k.expose())
+            .unwrap_or_default();
+        match doc.channel {
+            Channel::AndroidPos => {
+                if doc.amount.is_some() {
+                    return Err(Error::invalid_field(
+                        "/amount",
+                        "an Android POS cancel is always for the whole payment; omit amount",
+                    ));
+                }
+                let back_url = doc
+                    .back_url
+                    .as_deref()
+                    .filter(|u| !u.is_empty())
+                    .ok_or_else(|| {
+                        Error::invalid_field("/back_url", "required when channel is android_pos")
+                    })?;
+                let body = PhysicalBody {
+                    merchant: &a.merchant,
+                    merchant_key: key,
+                    back_url,
+                    order_ref: &doc.order_ref,
+                };
+                tracing::info!(order_ref = %doc.order_ref, "EsnekPOS OrderReturnPhysical (Android POS cancel)");
+                Ok(Step::Send {
+                    request: post(a, Endpoint::OrderReturnPhysical, &body)?,
+                    state: json!({"phase": "physical"}),
+                })
+            }
+            Channel::Online => match doc.amount {
+                Some(amount) => {
+                    if amount <= 0 {
+                        return Err(Error::invalid_field("/amount", "must be greater than 0"));
+                    }
+                    let body = OrderReturnBody {
+                        merchant: &a.merchant,
+                        merchant_key: key,
+                        order_ref: &doc.order_ref,
+                        amount: amount_to_wire(amount),
+                        sync_with_pos: doc.sync_with_pos,
+                        sub_merchants: None,
+                    };
+                    tracing::info!(order_ref = %doc.order_ref, amount, "EsnekPOS OrderReturn (cancel)");
+                    Ok(Step::Send {
+                        request: post(a, Endpoint::OrderReturn, &body)?,
+                        state: json!({"phase": "order_return", "sync": doc.sync_with_pos, "amount": amount}),
+                    })
+                }
+                None => {
+                    let body = QueryBody {
+                        merchant: &a.merchant,
+                        merchant_key: key,
+                        order_ref: &doc.order_ref,
+                    };
+                    tracing::info!(order_ref = %doc.order_ref, "EsnekPOS ProcessQuery before a whole cancel");
+                    Ok(Step::Send {
+                        request: post(a, Endpoint::ProcessQuery, &body)?,
+                        state: json!({"phase": "cancel_query", "order_ref": doc.order_ref, "sync": doc.sync_with_pos}),
+                    })
+                }
+            },
+        }
+    }
+
+    fn after_cancel_query(
+        &self,
+        a: &Account,
+        state: &Value,
+        response: Result<HttpResponse, TransportError>,
+    ) -> Result<Step, Error> {
+        // Nothing has moved money yet: every failure here is `failed`.
+        let q = query_outcome(response);
+        if q.status != Status::Succeeded {
+            let mut o = q;
+            o.status = Status::Failed;
+            o.provider_message = Some(format!(
+                "inquiry before cancel failed, nothing was cancelled: {}",
+                o.provider_message.as_deref().unwrap_or("no message")
+            ));
+            return Ok(Step::Done(o));
+        }
+        let details: QueryDetails = serde_json::from_value(q.details.clone())
+            .map_err(|e| Error::Internal(format!("query details: {e}")))?;
+        let remaining = query::remaining(&details);
+        let order_ref = state["order_ref"].as_str().unwrap_or_default().to_owned();
+        let sync = state["sync"].as_bool().unwrap_or(true);
+        let Some(remaining) = remaining.filter(|r| *r > 0) else {
+            let mut o = Outcome::new(Status::Failed);
+            o.provider_code = q.provider_code;
+            o.provider_message = Some(format!(
+                "nothing left to cancel (payment status {:?})",
+                details.payment_status
+            ));
+            o.details = json!({"endpoint": "ProcessQuery", "query": q.details});
+            o.raw = q.raw;
+            return Ok(Step::Done(o));
+        };
+        let key = a
+            .merchant_key
+            .as_ref()
+            .map(|k| k.expose())
+            .unwrap_or_default();
+        let body = OrderReturnBody {
+            merchant: &a.merchant,
+            merchant_key: key,
+            order_ref: &order_ref,
+            amount: amount_to_wire(remaining),
+            sync_with_pos: sync,
+            sub_merchants: None,
+        };
+        tracing::info!(order_ref = %order_ref, amount = remaining, "EsnekPOS OrderReturn (cancel of the remaining amount)");
+        Ok(Step::Send {
+            request: post(a, Endpoint::OrderReturn, &body)?,
+            state: json!({"phase": "order_return", "sync": sync, "amount": remaining}),
+        })
+    }
+}
+
+fn schema<T: schemars::JsonSchema>() -> Value {
+    serde_json::to_value(schemars::schema_for!(T)).unwrap_or(Value::Null)
+}
+
+/// `details` of a money-moving outcome.
+fn money_details_schema() -> Value {
+    json!({
+        "type": "object",
+        "title": "Details",
+        "description": "What EsnekPOS answered.",
+        "properties": {
+            "endpoint": {"type": "string", "enum": ["OrderReturn", "OrderReturnPhysical", "AddSubMerchantAmount"], "title": "Endpoint", "description": "The EsnekPOS service called."},
+            "provider_status": {"type": ["string", "null"], "title": "Status", "description": "Wire `STATUS` (SUCCESS, ORDER_CANCEL, ...)."},
+            "transaction_id": {"type": ["string", "null"], "title": "Transaction id", "description": "Wire `TRANSACTION_ID` of the sub-transaction EsnekPOS recorded."},
+            "amount": {"type": ["integer", "null"], "title": "Amount (kuruş)", "description": "The amount sent as `AMOUNT`, in minor units."},
+            "sync_with_pos": {"type": "boolean", "title": "Sync with POS", "description": "Wire `SYNC_WITH_POS` as sent."}
+        }
+    })
+}
+
+impl Plugin for EsnekPos {
+    fn info(&self) -> ProviderInfo {
+        let mut operations = BTreeMap::new();
+        let ops: [(OperationKind, Value, Value); 4] = [
+            (
+                OperationKind::Refund,
+                schema::<RefundDoc>(),
+                money_details_schema(),
+            ),
+            (
+                OperationKind::Cancel,
+                schema::<CancelDoc>(),
+                money_details_schema(),
+            ),
+            (OperationKind::Query, schema::<QueryDoc>(), {
+                let mut s = schema::<QueryDetails>();
+                if let Some(m) = s.as_object_mut() {
+                    m.remove("$schema");
+                    m.insert(
+                        "description".into(),
+                        json!("ProcessQuery normalized: amounts in kuruş, dates at +03:00."),
+                    );
+                }
+                s
+            }),
+            (
+                OperationKind::SubMerchantAdjust,
+                schema::<AdjustDoc>(),
+                money_details_schema(),
+            ),
+        ];
+        for (op, request, details) in ops {
+            operations.insert(
+                op,
+                OperationSchemas {
+                    request,
+                    response: envelope_schema(&format!("EsnekPOS {op} outcome"), details),
+                },
+            );
+        }
+        ProviderInfo {
+            id: ID.into(),
+            name: "EsnekPOS".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            capabilities: OperationKind::ALL.to_vec(),
+            account_schema: schema::<Account>(),
+            operations,
+        }
+    }
+
+    fn start(&self, call: &Call, request: &Value) -> Result<Step, Error> {
+        let a = account(call)?;
+        match call.operation {
+            OperationKind::Refund => self.refund(&a, request),
+            OperationKind::Cancel => self.cancel(&a, request),
+            OperationKind::Query => {
+                let doc: QueryDoc = parse_doc(request)?;
+                order_ref(&doc.order_ref)?;
+                let key = a
+                    .merchant_key
+                    .as_ref()
+                    .map(|k| k.expose())
+                    .unwrap_or_default();
+                let body = QueryBody {
+                    merchant: &a.merchant,
+                    merchant_key: key,
+                    order_ref: &doc.order_ref,
+                };
+                tracing::debug!(order_ref = %doc.order_ref, "EsnekPOS ProcessQuery");
+                Ok(Step::Send {
+                    request: post(&a, Endpoint::ProcessQuery, &body)?,
+                    state: json!({"phase": "query"}),
+                })
+            }
+            OperationKind::SubMerchantAdjust => {
+                let doc: AdjustDoc = parse_doc(request)?;
+                order_ref(&doc.order_ref)?;
+                if doc.amount == 0 {
+                    return Err(Error::invalid_field("/amount", "must not be zero"));
+                }
+                if doc.sub_merchant_id.is_empty() {
+                    return Err(Error::invalid_field(
+                        "/sub_merchant_id",
+                        "must not be empty",
+                    ));
+                }
+                let key = a
+                    .merchant_key
+                    .as_ref()
+                    .map(|k| k.expose())
+                    .unwrap_or_default();
+                let body = AdjustBody {
+                    merchant: &a.merchant,
+                    merchant_key: key,
+                    order_ref: &doc.order_ref,
+                    external_id: &doc.sub_merchant_id,
+                    amount: amount_to_wire(doc.amount),
+                };
+                tracing::info!(order_ref = %doc.order_ref, sub_merchant_id = %doc.sub_merchant_id, amount = doc.amount, "EsnekPOS AddSubMerchantAmount");
+                Ok(Step::Send {
+                    request: post(&a, Endpoint::AddSubMerchantAmount, &body)?,
+                    state: json!({"phase": "adjust", "amount": doc.amount}),
+                })
+            }
+        }
+    }
+
+    fn resume(
+        &self,
+        call: &Call,
+        state: Value,
+        response: Result<HttpResponse, TransportError>,
+    ) -> Result<Step, Error> {
+        let amount = state["amount"].as_i64();
+        let sync = state["sync"].as_bool().unwrap_or(true);
+        let outcome = match state["phase"].as_str() {
+            Some("order_return") => money_outcome(Endpoint::OrderReturn, response, sync, amount),
+            Some("physical") => money_outcome(Endpoint::OrderReturnPhysical, response, true, None),
+            Some("adjust") => money_outcome(Endpoint::AddSubMerchantAmount, response, true, amount),
+            Some("query") => query_outcome(response),
+            Some("cancel_query") => {
+                return self.after_cancel_query(&account(call)?, &state, response);
+            }
+            other => return Err(Error::Internal(format!("unknown EsnekPOS step {other:?}"))),
+        };
+        tracing::info!(status = %outcome.status, code = ?outcome.provider_code, "EsnekPOS answered");
+        Ok(Step::Done(outcome))
+    }
+
+    fn simulator(&self) -> Box<dyn Simulator> {
+        Box::new(sim::EsnekSimulator::demo())
+    }
+}
+
+payops_core::export_provider!(EsnekPos);

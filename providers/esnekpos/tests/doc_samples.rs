@@ -1,0 +1,347 @@
+//! Every sample of EsnekPOS's documentation as a fixture: request samples are
+//! reproduced by the encoder, response samples parse, every code maps.
+
+use payops_core::chrono::DateTime;
+use payops_core::{
+    Call, HttpResponse, OperationKind, PaymentStatus, Plugin, QueryDetails, Status, Step,
+    TransactionStatus, TransportError, TransportErrorKind,
+};
+use payops_esnekpos::sim::{DOC_MERCHANT, DOC_MERCHANT_KEY, lenient_json};
+use payops_esnekpos::wire::{CODES, Endpoint};
+use payops_esnekpos::{EsnekPos, money_outcome, query_outcome};
+use serde_json::{Value, json};
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(format!(
+        "{}/tests/fixtures/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}
+
+fn call(op: OperationKind) -> Call {
+    let account =
+        json!({"environment": "test", "merchant": DOC_MERCHANT, "merchant_key": DOC_MERCHANT_KEY});
+    Call {
+        operation: op,
+        operation_id: "op_doc".into(),
+        account: account.as_object().unwrap().clone(),
+        now: DateTime::parse_from_rfc3339("2026-11-24T12:00:00+03:00").unwrap(),
+    }
+}
+
+fn sent(op: OperationKind, doc: Value) -> (String, Value) {
+    match EsnekPos.start(&call(op), &doc).unwrap() {
+        Step::Send { request, .. } => {
+            assert_eq!(request.method, "POST");
+            assert_eq!(request.header("content-type"), Some("application/json"));
+            (
+                request.url.clone(),
+                serde_json::from_slice(&request.body).unwrap(),
+            )
+        }
+        Step::Done(o) => panic!("expected a request, got {o:?}"),
+    }
+}
+
+fn ok(body: &[u8]) -> Result<HttpResponse, TransportError> {
+    Ok(HttpResponse::new(200, "application/json", body.to_vec()))
+}
+
+#[test]
+fn physical_cancel_request_sample_is_reproduced() {
+    let (url, body) = sent(
+        OperationKind::Cancel,
+        json!({"order_ref": "ORDER_REF_NUMBER", "channel": "android_pos",
+               "back_url": "https://posservicetest.esnekpos.com/api/home/PhysicalPaymentLog"}),
+    );
+    assert_eq!(
+        url,
+        "https://posservicetest.esnekpos.com/api/services/OrderReturnPhysical"
+    );
+    assert_eq!(
+        body,
+        lenient_json(&fixture("order-return-physical.request.json")).unwrap()
+    );
+}
+
+#[test]
+fn add_sub_merchant_amount_request_sample_is_reproduced() {
+    let (url, body) = sent(
+        OperationKind::SubMerchantAdjust,
+        json!({"order_ref": "412", "sub_merchant_id": "EXTERNAL_ID1", "amount": -500}),
+    );
+    assert_eq!(
+        url,
+        "https://posservicetest.esnekpos.com/api/services/AddSubMerchantAmount"
+    );
+    assert_eq!(
+        body,
+        lenient_json(&fixture("add-sub-merchant-amount.request.json")).unwrap()
+    );
+}
+
+#[test]
+fn process_query_request_sample_is_reproduced_despite_its_trailing_comma() {
+    let raw = fixture("process-query.request.json");
+    assert!(
+        serde_json::from_slice::<Value>(&raw).is_err(),
+        "the doc sample is not strict JSON"
+    );
+    let (url, body) = sent(
+        OperationKind::Query,
+        json!({"order_ref": "0.54251300 1595848596|93"}),
+    );
+    assert_eq!(
+        url,
+        "https://posservicetest.esnekpos.com/api/services/ProcessQuery"
+    );
+    assert_eq!(body, lenient_json(&raw).unwrap());
+}
+
+#[test]
+fn refund_request_has_documented_keys_and_exact_amounts() {
+    let (url, body) = sent(
+        OperationKind::Refund,
+        json!({"order_ref": "A-1", "amount": 2999, "sync_with_pos": false,
+               "sub_merchants": [{"sub_merchant_id": "S1", "amount": 1000}]}),
+    );
+    assert_eq!(
+        url,
+        "https://posservicetest.esnekpos.com/api/services/OrderReturn"
+    );
+    let text = body.to_string();
+    assert!(text.contains("\"AMOUNT\":29.99"), "{text}");
+    assert_eq!(
+        body,
+        json!({"MERCHANT": DOC_MERCHANT, "MERCHANT_KEY": DOC_MERCHANT_KEY, "ORDER_REF_NUMBER": "A-1",
+               "AMOUNT": 29.99, "SYNC_WITH_POS": false,
+               "SubMerchantDetails": [{"EXTERNAL_ID": "S1", "AMOUNT": 10}]})
+    );
+    let (_, body) = sent(
+        OperationKind::Refund,
+        json!({"order_ref": "A-1", "amount": 500}),
+    );
+    assert_eq!(body["AMOUNT"], json!(5));
+    assert_eq!(body["SYNC_WITH_POS"], json!(true));
+    assert!(body.get("SubMerchantDetails").is_none());
+}
+
+#[test]
+fn invalid_documents_are_refused_before_sending() {
+    for (op, doc, path) in [
+        (
+            OperationKind::Refund,
+            json!({"order_ref": "x".repeat(25), "amount": 1}),
+            "/order_ref",
+        ),
+        (
+            OperationKind::Refund,
+            json!({"order_ref": "A", "amount": 0}),
+            "/amount",
+        ),
+        (
+            OperationKind::Refund,
+            json!({"order_ref": "A", "amount": 100, "sub_merchants": [{"sub_merchant_id": "S", "amount": 101}]}),
+            "/sub_merchants",
+        ),
+        (
+            OperationKind::Cancel,
+            json!({"order_ref": "A", "channel": "android_pos"}),
+            "/back_url",
+        ),
+        (
+            OperationKind::Cancel,
+            json!({"order_ref": "A", "channel": "android_pos", "back_url": "https://x", "amount": 5}),
+            "/amount",
+        ),
+        (
+            OperationKind::SubMerchantAdjust,
+            json!({"order_ref": "A", "sub_merchant_id": "S", "amount": 0}),
+            "/amount",
+        ),
+    ] {
+        let e = EsnekPos.start(&call(op), &doc).unwrap_err();
+        assert_eq!(e.code().as_str(), "invalid_request");
+        assert_eq!(e.details()[0].path, path, "{e}");
+    }
+    let e = EsnekPos
+        .start(
+            &call(OperationKind::Refund),
+            &json!({"order_ref": "A", "amount": 1, "currency": "USD"}),
+        )
+        .unwrap_err();
+    assert_eq!(e.code().as_str(), "invalid_request");
+    let e = EsnekPos
+        .start(
+            &call(OperationKind::Refund),
+            &json!({"order_ref": "A", "amount": 1, "amout": 2}),
+        )
+        .unwrap_err();
+    assert!(e.to_string().contains("amout"), "{e}");
+}
+
+#[test]
+fn process_query_response_sample_parses_completely() {
+    let o = query_outcome(ok(&fixture("process-query.response.json")));
+    assert_eq!(o.status, Status::Succeeded, "{o:?}");
+    assert_eq!(o.provider_code.as_deref(), Some("0"));
+    assert_eq!(o.provider_reference, None, "REFNO is null in the sample");
+    let d: QueryDetails = serde_json::from_value(o.details.clone()).unwrap();
+    assert_eq!(d.payment_status, PaymentStatus::Succeeded);
+    assert_eq!(d.amount, Some(125000));
+    assert_eq!(d.installment, Some(1));
+    assert_eq!(
+        d.payment_date.unwrap().to_rfc3339(),
+        "2020-04-19T18:34:35+03:00"
+    );
+    assert_eq!(d.refunded_amount, Some(0));
+    let t = &d.transactions[0];
+    assert_eq!(t.transaction_id.as_deref(), Some("343666"));
+    assert_eq!(t.status_id, Some(3));
+    assert_eq!(t.status, TransactionStatus::PaymentSucceeded);
+    assert_eq!(t.status_name.as_deref(), Some("Payment - Successful"));
+    assert_eq!(t.amount, Some(125000));
+    assert_eq!(t.date.unwrap().to_rfc3339(), "2020-04-19T18:35:09+03:00");
+    let mt = t.merchant_transfer.as_ref().unwrap();
+    assert_eq!(mt.extract_id.as_deref(), Some("5715"));
+    assert_eq!(mt.amount, Some(14888));
+    assert_eq!(mt.date.unwrap().to_rfc3339(), "2020-05-04T11:58:11+03:00");
+    let s = &t.sub_merchants[0];
+    assert_eq!(s.sub_merchant_id.as_deref(), Some("999999"));
+    assert_eq!(s.amount, Some(107300));
+    let st = s.transfer.as_ref().unwrap();
+    assert_eq!(
+        (st.extract_id.as_deref(), st.amount),
+        (Some("5779"), Some(107300))
+    );
+    assert_eq!(st.date.unwrap().to_rfc3339(), "2020-05-04T11:57:28+03:00");
+    // Keys the table does not list, or names differently, are kept.
+    assert_eq!(d.extra["ORDER_REF_NO"], json!("9.54251311 1595848596|999"));
+    assert_eq!(d.extra["COMMISSION"], json!("1,490"));
+    assert_eq!(d.extra["query_date"], json!("2020-09-24T17:08:10+03:00"));
+    assert_eq!(o.raw["COMMISSION"], json!("1,490"));
+}
+
+#[test]
+fn physical_cancel_response_sample_parses() {
+    let o = money_outcome(
+        Endpoint::OrderReturnPhysical,
+        ok(&fixture("order-return-physical.response.json")),
+        true,
+        None,
+    );
+    assert_eq!(o.status, Status::Succeeded);
+    assert_eq!(o.provider_reference.as_deref(), Some("REFNO"));
+    assert_eq!(o.provider_code.as_deref(), Some("0"));
+}
+
+#[test]
+fn add_sub_merchant_amount_response_sample_parses() {
+    let o = money_outcome(
+        Endpoint::AddSubMerchantAmount,
+        ok(&fixture("add-sub-merchant-amount.response.json")),
+        true,
+        Some(-500),
+    );
+    assert_eq!(o.status, Status::Succeeded, "RETURN_CODE \"00\" is success");
+    assert_eq!(o.provider_code.as_deref(), Some("00"));
+    assert_eq!(o.provider_reference, None);
+    assert_eq!(
+        o.provider_message.as_deref(),
+        Some("5,00 ₺ alt mağaza alacağına eklenmiştir.")
+    );
+    assert_eq!(o.raw["ORDER_REF_NUMBER"], json!(412));
+}
+
+#[test]
+fn every_documented_code_on_every_endpoint() {
+    for (code, name) in CODES {
+        let body = json!({"RETURN_CODE": code, "RETURN_MESSAGE": "m", "STATUS": name, "ORDER_REF_NUMBER": "A", "REFNO": null});
+        let bytes = body.to_string().into_bytes();
+        for ep in [
+            Endpoint::OrderReturn,
+            Endpoint::OrderReturnPhysical,
+            Endpoint::AddSubMerchantAmount,
+        ] {
+            let o = money_outcome(ep, ok(&bytes), true, Some(1));
+            let expected = match *code {
+                "0" => Status::Succeeded,
+                "999" => Status::Unknown,
+                _ => Status::Failed,
+            };
+            assert_eq!(o.status, expected, "{ep:?} {code} {name}");
+            assert_eq!(o.provider_code.as_deref(), Some(*code));
+        }
+        let q = query_outcome(ok(&bytes));
+        let expected = match *code {
+            "0" | "300" => Status::Succeeded,
+            _ => Status::Failed,
+        };
+        assert_eq!(q.status, expected, "ProcessQuery {code}");
+        if *code == "300" {
+            let d: QueryDetails = serde_json::from_value(q.details).unwrap();
+            assert_eq!(d.payment_status, PaymentStatus::Cancelled);
+        }
+    }
+    // A marketplace refund is answered ORDER_CANCEL with code 0: success.
+    let b = json!({"RETURN_CODE": "0", "STATUS": "ORDER_CANCEL", "REFNO": "R"})
+        .to_string()
+        .into_bytes();
+    assert_eq!(
+        money_outcome(Endpoint::OrderReturn, ok(&b), true, Some(1)).status,
+        Status::Succeeded
+    );
+    // SYNC_WITH_POS=false: pending.
+    let b = json!({"RETURN_CODE": 0, "STATUS": "SUCCESS"})
+        .to_string()
+        .into_bytes();
+    assert_eq!(
+        money_outcome(Endpoint::OrderReturn, ok(&b), false, Some(1)).status,
+        Status::Pending
+    );
+}
+
+#[test]
+fn unreadable_answers_are_unknown_and_transport_rule_holds() {
+    let html = Ok(HttpResponse::new(
+        502,
+        "text/html",
+        "<html>Bad Gateway</html>",
+    ));
+    assert_eq!(
+        money_outcome(Endpoint::OrderReturn, html, true, Some(1)).status,
+        Status::Unknown
+    );
+    let truncated = ok(b"{\"RETURN_CODE\": \"0\", \"STAT");
+    assert_eq!(
+        money_outcome(Endpoint::OrderReturn, truncated, true, Some(1)).status,
+        Status::Unknown
+    );
+    let no_code = ok(b"{\"STATUS\": \"SUCCESS\"}");
+    assert_eq!(
+        money_outcome(Endpoint::OrderReturn, no_code, true, Some(1)).status,
+        Status::Unknown
+    );
+    let array = ok(b"[]");
+    assert_eq!(
+        money_outcome(Endpoint::OrderReturn, array, true, Some(1)).status,
+        Status::Unknown
+    );
+    let refused = Err(TransportError::new(TransportErrorKind::Connect, "refused"));
+    assert_eq!(
+        money_outcome(Endpoint::OrderReturn, refused, true, Some(1)).status,
+        Status::Failed
+    );
+    let timeout = Err(TransportError::new(TransportErrorKind::Timeout, "30s"));
+    assert_eq!(
+        money_outcome(Endpoint::OrderReturn, timeout, true, Some(1)).status,
+        Status::Unknown
+    );
+    let bad_amount = ok(br#"{"RETURN_CODE":"0","STATUS":"SUCCESS","AMOUNT":"12,345"}"#);
+    assert_eq!(
+        query_outcome(bad_amount).status,
+        Status::Unknown,
+        "never round an amount"
+    );
+}
