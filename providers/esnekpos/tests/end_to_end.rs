@@ -17,7 +17,11 @@ const KEY: &str = "e2e-merchant-key-123";
 
 fn cdylib() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
-    let name = format!("{}payops_esnekpos{}", std::env::consts::DLL_PREFIX, std::env::consts::DLL_SUFFIX);
+    let name = format!(
+        "{}payops_esnekpos{}",
+        std::env::consts::DLL_PREFIX,
+        std::env::consts::DLL_SUFFIX
+    );
     let deps = exe.parent().unwrap();
     [deps, deps.parent().unwrap()]
         .iter()
@@ -31,7 +35,10 @@ fn ctx(base_url: &str, key: &str) -> OperationContext {
     OperationContext {
         operation_id: OperationId::new("op_e2e").unwrap(),
         account_name: AccountName::new("esnek-e2e").unwrap(),
-        account: AccountConfig::new(values.as_object().unwrap().clone(), vec!["merchant_key".into()]),
+        account: AccountConfig::new(
+            values.as_object().unwrap().clone(),
+            vec!["merchant_key".into()],
+        ),
         transport: Arc::new(ReqwestTransport::new().unwrap()),
         now: payops_transport::turkey_now(),
     }
@@ -49,7 +56,9 @@ async fn server() -> SimServer {
         ]
     }))
     .unwrap();
-    SimServer::start(Box::new(sim), "127.0.0.1:0".parse().unwrap()).await.unwrap()
+    SimServer::start(Box::new(sim), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap()
 }
 
 async fn run(p: &PluginProvider, c: &OperationContext, op: OperationKind, doc: Value) -> Outcome {
@@ -68,14 +77,30 @@ async fn scenario(p: PluginProvider) {
     assert!(o.provider_reference.is_some());
     assert_eq!(o.details["amount"], json!(500));
 
-    let o = run(&p, &c, Refund, json!({"order_ref": "P-OLD", "amount": 200000})).await;
-    assert_eq!((o.status, o.provider_code.as_deref()), (Status::Failed, Some("300")), "{o:?}");
+    let o = run(
+        &p,
+        &c,
+        Refund,
+        json!({"order_ref": "P-OLD", "amount": 200000}),
+    )
+    .await;
+    assert_eq!(
+        (o.status, o.provider_code.as_deref()),
+        (Status::Failed, Some("300")),
+        "{o:?}"
+    );
 
     let o = run(&p, &c, Refund, json!({"order_ref": "P-OLD", "amount": 150, "sub_merchants": [{"sub_merchant_id": "S1", "amount": 150}]})).await;
     assert_eq!(o.status, Status::Succeeded, "{o:?}");
     assert_eq!(o.raw["STATUS"], json!("ORDER_CANCEL"));
 
-    let o = run(&p, &c, Refund, json!({"order_ref": "P-OLD", "amount": 100, "sync_with_pos": false})).await;
+    let o = run(
+        &p,
+        &c,
+        Refund,
+        json!({"order_ref": "P-OLD", "amount": 100, "sync_with_pos": false}),
+    )
+    .await;
     assert_eq!(o.status, Status::Pending, "{o:?}");
 
     let o = run(&p, &c, Query, json!({"order_ref": "P-OLD"})).await;
@@ -84,21 +109,47 @@ async fn scenario(p: PluginProvider) {
     assert_eq!(d.payment_status, PaymentStatus::PartiallyRefunded);
     assert_eq!(d.amount, Some(125000));
     assert_eq!(d.refunded_amount, Some(750));
-    let ids: Vec<_> = d.transactions.iter().map(|t| t.status_id.unwrap()).collect();
-    assert_eq!(ids, vec![3, 7, 7, 1], "old payment: returns are refunds; the unsynced one is pending");
+    let ids: Vec<_> = d
+        .transactions
+        .iter()
+        .map(|t| t.status_id.unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        vec![3, 7, 7, 1],
+        "old payment: returns are refunds; the unsynced one is pending"
+    );
     assert_eq!(d.transactions[2].sub_merchants[0].amount, Some(150));
 
-    let o = run(&p, &c, SubMerchantAdjust, json!({"order_ref": "P-OLD", "sub_merchant_id": "S1", "amount": -500})).await;
+    let o = run(
+        &p,
+        &c,
+        SubMerchantAdjust,
+        json!({"order_ref": "P-OLD", "sub_merchant_id": "S1", "amount": -500}),
+    )
+    .await;
     assert_eq!(o.status, Status::Succeeded, "{o:?}");
-    let o = run(&p, &c, SubMerchantAdjust, json!({"order_ref": "P-OLD", "sub_merchant_id": "NOPE", "amount": 100})).await;
-    assert_eq!((o.status, o.provider_code.as_deref()), (Status::Failed, Some("100")));
+    let o = run(
+        &p,
+        &c,
+        SubMerchantAdjust,
+        json!({"order_ref": "P-OLD", "sub_merchant_id": "NOPE", "amount": 100}),
+    )
+    .await;
+    assert_eq!(
+        (o.status, o.provider_code.as_deref()),
+        (Status::Failed, Some("100"))
+    );
 
     // Same-day whole cancel: inquiry first, then the remaining amount.
     let o = run(&p, &c, Cancel, json!({"order_ref": "P-TODAY"})).await;
     assert_eq!(o.status, Status::Succeeded, "{o:?}");
     assert_eq!(o.details["amount"], json!(20000));
     let o = run(&p, &c, Query, json!({"order_ref": "P-TODAY"})).await;
-    assert_eq!((o.status, o.provider_code.as_deref()), (Status::Succeeded, Some("300")));
+    assert_eq!(
+        (o.status, o.provider_code.as_deref()),
+        (Status::Succeeded, Some("300"))
+    );
     assert_eq!(o.details["payment_status"], json!("cancelled"));
     assert_eq!(o.details["transactions"][1]["status_id"], json!(5));
     let o = run(&p, &c, Cancel, json!({"order_ref": "P-TODAY"})).await;
@@ -108,31 +159,68 @@ async fn scenario(p: PluginProvider) {
     let o = run(&p, &c, Cancel, pos.clone()).await;
     assert_eq!(o.status, Status::Succeeded, "{o:?}");
     let o = run(&p, &c, Cancel, pos).await;
-    assert_eq!((o.status, o.provider_code.as_deref()), (Status::Failed, Some("300")));
+    assert_eq!(
+        (o.status, o.provider_code.as_deref()),
+        (Status::Failed, Some("300"))
+    );
 
     let o = run(&p, &c, Query, json!({"order_ref": "NOPE"})).await;
-    assert_eq!((o.status, o.provider_code.as_deref()), (Status::Failed, Some("100")));
+    assert_eq!(
+        (o.status, o.provider_code.as_deref()),
+        (Status::Failed, Some("100"))
+    );
 
     let bad = ctx(&srv.url(), "wrong-key-000");
     let o = run(&p, &bad, Refund, json!({"order_ref": "P-OLD", "amount": 1})).await;
-    assert_eq!((o.status, o.provider_code.as_deref()), (Status::Failed, Some("102")));
+    assert_eq!(
+        (o.status, o.provider_code.as_deref()),
+        (Status::Failed, Some("102"))
+    );
     assert!(!serde_json::to_string(&o).unwrap().contains("wrong-key-000"));
 
     // The ledger: exactly the accepted money movements, once each.
     let state = srv.with_sim(|s| s.state());
     let ledger = state["ledger"].as_array().unwrap();
-    let kinds: Vec<_> = ledger.iter().map(|e| (e["endpoint"].as_str().unwrap(), e["amount"].as_i64().unwrap())).collect();
+    let kinds: Vec<_> = ledger
+        .iter()
+        .map(|e| {
+            (
+                e["endpoint"].as_str().unwrap(),
+                e["amount"].as_i64().unwrap(),
+            )
+        })
+        .collect();
     assert_eq!(
         kinds,
-        vec![("OrderReturn", 500), ("OrderReturn", 150), ("OrderReturn", 100), ("AddSubMerchantAmount", -500), ("OrderReturn", 20000), ("OrderReturnPhysical", 15000)]
+        vec![
+            ("OrderReturn", 500),
+            ("OrderReturn", 150),
+            ("OrderReturn", 100),
+            ("AddSubMerchantAmount", -500),
+            ("OrderReturn", 20000),
+            ("OrderReturnPhysical", 15000)
+        ]
     );
-    assert_eq!(state["payments"]["P-OLD"]["sub_merchants"]["S1"], json!(107300 - 150 - 500));
+    assert_eq!(
+        state["payments"]["P-OLD"]["sub_merchants"]["S1"],
+        json!(107300 - 150 - 500)
+    );
     assert_eq!(state["payments"]["P-OLD"]["remaining"], json!(125000 - 750));
 
     // Transport failures: connection refused before sending is `failed`.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let dead = ctx(&format!("http://127.0.0.1:{port}"), KEY);
-    let o = run(&p, &dead, Refund, json!({"order_ref": "P-OLD", "amount": 1})).await;
+    let o = run(
+        &p,
+        &dead,
+        Refund,
+        json!({"order_ref": "P-OLD", "amount": 1}),
+    )
+    .await;
     assert_eq!(o.status, Status::Failed, "{o:?}");
 }
 
@@ -152,23 +240,44 @@ async fn loaded_as_cdylib() {
 async fn demo_simulator_answers_doc_samples() {
     // The documentation's own request samples, sent as-is to the simulator.
     let p = PluginProvider::from_static(payops_esnekpos::payops_plugin::api()).unwrap();
-    let srv = SimServer::start(p.simulator().unwrap(), "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let srv = SimServer::start(p.simulator().unwrap(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
     let client = ReqwestTransport::new().unwrap();
     use payops_core::{HttpRequest, HttpTransport};
     for (path, file, code) in [
         ("ProcessQuery", "process-query.request.json", "0"),
-        ("AddSubMerchantAmount", "add-sub-merchant-amount.request.json", "00"),
-        ("OrderReturnPhysical", "order-return-physical.request.json", "0"),
+        (
+            "AddSubMerchantAmount",
+            "add-sub-merchant-amount.request.json",
+            "00",
+        ),
+        (
+            "OrderReturnPhysical",
+            "order-return-physical.request.json",
+            "0",
+        ),
     ] {
-        let body = std::fs::read(format!("{}/tests/fixtures/{file}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        let body = std::fs::read(format!(
+            "{}/tests/fixtures/{file}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap();
         let r = client
-            .send(HttpRequest::post(format!("{}/api/services/{path}", srv.url()), "application/json", body))
+            .send(HttpRequest::post(
+                format!("{}/api/services/{path}", srv.url()),
+                "application/json",
+                body,
+            ))
             .await
             .unwrap();
         let v: Value = serde_json::from_slice(&r.body).unwrap();
         assert_eq!(v["RETURN_CODE"], json!(code), "{path}: {v}");
         if path == "AddSubMerchantAmount" {
-            assert_eq!(v["RETURN_MESSAGE"], json!("5,00 ₺ alt mağaza alacağına eklenmiştir."));
+            assert_eq!(
+                v["RETURN_MESSAGE"],
+                json!("5,00 ₺ alt mağaza alacağına eklenmiştir.")
+            );
             assert_eq!(v["ORDER_REF_NUMBER"], json!(412));
         }
     }

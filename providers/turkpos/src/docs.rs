@@ -1,0 +1,155 @@
+//! TurkPos account config and request documents, with their JSON Schemas.
+
+use payops_core::Secret;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// TurkPos environments.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Environment {
+    /// `https://test-dmz.param.com.tr/turkpos.ws/service_turkpos_test.asmx` (publishes the marketplace methods).
+    #[default]
+    Test,
+    /// `https://posws.param.com.tr/turkpos.ws/service_turkpos_prod.asmx`.
+    Production,
+}
+
+impl Environment {
+    /// The service URL.
+    pub fn url(&self) -> &'static str {
+        match self {
+            Environment::Test => {
+                "https://test-dmz.param.com.tr/turkpos.ws/service_turkpos_test.asmx"
+            }
+            Environment::Production => {
+                "https://posws.param.com.tr/turkpos.ws/service_turkpos_prod.asmx"
+            }
+        }
+    }
+}
+
+/// TurkPos account
+///
+/// One merchant's TurkPos / Param credentials and endpoint.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(extend("allOf" = [
+    {"anyOf": [{"required": ["client_password"]}, {"required": ["client_password_file"]}]},
+    {"anyOf": [{"required": ["guid"]}, {"required": ["guid_file"]}]}
+]))]
+pub struct Account {
+    /// Environment
+    ///
+    /// `test` (https://test-dmz.param.com.tr/turkpos.ws/service_turkpos_test.asmx) or `production` (https://posws.param.com.tr/turkpos.ws/service_turkpos_prod.asmx).
+    #[serde(default)]
+    pub environment: Environment,
+    /// Service URL override
+    ///
+    /// Replaces the environment's service URL (e.g. a simulator on loopback).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("format" = "uri"))]
+    pub base_url: Option<String>,
+    /// Timeout (ms)
+    ///
+    /// Per-request timeout in milliseconds (default 30000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 100, max = 600000))]
+    pub timeout_ms: Option<u64>,
+    /// Client code
+    ///
+    /// Wire `G/CLIENT_CODE`: the terminal id (up to 5 digits), e.g. `10738`.
+    #[schemars(regex(pattern = r"^[0-9]{1,5}$"))]
+    pub client_code: String,
+    /// Client username
+    ///
+    /// Wire `G/CLIENT_USERNAME` (at most 16 characters).
+    #[schemars(length(min = 1, max = 16))]
+    pub client_username: String,
+    /// Client password
+    ///
+    /// Wire `G/CLIENT_PASSWORD` (at most 11 characters). Secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_password: Option<Secret>,
+    /// Client password file
+    ///
+    /// A file holding `G/CLIENT_PASSWORD`, read by the host at start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_password_file: Option<String>,
+    /// Merchant GUID
+    ///
+    /// Wire `GUID`: the merchant key (36 characters). Secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guid: Option<Secret>,
+    /// Merchant GUID file
+    ///
+    /// A file holding `GUID`, read by the host at start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guid_file: Option<String>,
+}
+
+impl Account {
+    /// The service URL.
+    pub fn url(&self) -> String {
+        self.base_url
+            .clone()
+            .unwrap_or_else(|| self.environment.url().to_owned())
+    }
+}
+
+/// Currency
+///
+/// TurkPos marketplace amounts are Turkish lira; only `TRY` is accepted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum Lira {
+    /// Turkish lira.
+    #[default]
+    TRY,
+}
+
+/// TurkPos refund or cancel
+///
+/// `Pazaryeri_TP_Iptal_Iade` with `Durum` `IADE` (refund, orders of earlier days) or `IPTAL` (cancel, same-day orders).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReturnDoc {
+    /// Order id
+    ///
+    /// Wire `Siparis_ID`: the order id of the payment (from `Pos_Odeme`).
+    #[schemars(length(min = 1, max = 50))]
+    pub order_ref: String,
+    /// Marketplace order GUID
+    ///
+    /// Wire `PYSiparis_GUID`: the marketplace order (from `Pazaryeri_TP_Siparis_Detay_Ekle`), a UUID.
+    #[schemars(extend("format" = "uuid"), length(min = 36, max = 36))]
+    pub marketplace_order_guid: String,
+    /// Amount (kuruş)
+    ///
+    /// Wire `SiparisTutar` (lira, `30.00`): the amount to return, in minor units. Omitted: the whole order (`SiparisTutar` 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub amount: Option<i64>,
+    /// Currency
+    ///
+    /// Always `TRY`.
+    #[serde(default)]
+    pub currency: Lira,
+    /// Seller payout (kuruş)
+    ///
+    /// Wire `OdenecekTutar` (lira): what the seller is paid after this operation, in minor units. Not greater than the order amount.
+    #[schemars(range(min = 0))]
+    pub seller_payout_amount: i64,
+}
+
+/// TurkPos query
+///
+/// `TP_Islem_Sorgulama4`: Param's transaction inquiry by order id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QueryDoc {
+    /// Order id
+    ///
+    /// Wire `Siparis_ID`.
+    #[schemars(length(min = 1, max = 50))]
+    pub order_ref: String,
+}
