@@ -153,8 +153,8 @@ fn endpoint_name(e: Endpoint) -> &'static str {
 /// (transport error, non-JSON body, no `RETURN_CODE`).
 pub fn read_response(
     response: Result<HttpResponse, TransportError>,
-) -> Result<(Value, String), Outcome> {
-    let response = response.map_err(|e| Outcome::from_transport_error(&e))?;
+) -> Result<(Value, String), Box<Outcome>> {
+    let response = response.map_err(|e| Box::new(Outcome::from_transport_error(&e)))?;
     let json: Value = match serde_json::from_slice(&response.body) {
         Ok(v @ Value::Object(_)) => v,
         _ => {
@@ -163,7 +163,11 @@ pub fn read_response(
             } else {
                 format!("HTTP {} without a JSON result", response.status)
             };
-            return Err(Outcome::unparseable(response.status, why, &response.body));
+            return Err(Box::new(Outcome::unparseable(
+                response.status,
+                why,
+                &response.body,
+            )));
         }
     };
     match return_code(&json) {
@@ -175,7 +179,7 @@ pub fn read_response(
                 &response.body,
             );
             o.raw = json;
-            Err(o)
+            Err(Box::new(o))
         }
     }
 }
@@ -189,7 +193,7 @@ pub fn money_outcome(
 ) -> Outcome {
     let (json, code) = match read_response(response) {
         Ok(x) => x,
-        Err(o) => return o,
+        Err(o) => return *o,
     };
     let status_text = text(&json, &["STATUS"]);
     let mut o = Outcome::new(status_for(endpoint, &code, status_text.as_deref(), sync));
@@ -211,7 +215,7 @@ pub fn money_outcome(
 pub fn query_outcome(response: Result<HttpResponse, TransportError>) -> Outcome {
     let (json, code) = match read_response(response) {
         Ok(x) => x,
-        Err(o) => return o,
+        Err(o) => return *o,
     };
     let status_text = text(&json, &["STATUS"]);
     let mut o = Outcome::new(status_for(

@@ -46,9 +46,10 @@ pub fn amount_to_wire(minor: i64) -> String {
     format_minor(minor, 2, '.')
 }
 
-/// Parses `"10.01"`, `"30,00"` or `"30"` into kuruş, exactly.
+/// Parses `"10.01"` or `"30"` (a dot decimal point, as TurkPos writes) into
+/// kuruş, exactly; `"10.015"` is refused, never rounded or read as grouping.
 pub fn amount_from_wire(s: &str) -> Result<i64, String> {
-    parse_minor(s.trim(), 2, DecimalStyle::Auto).map_err(|e| e.to_string())
+    parse_minor(s.trim(), 2, DecimalStyle::Point).map_err(|e| e.to_string())
 }
 
 /// Parses `dd.MM.yyyy HH:mm:ss` (Turkish local time) to +03:00.
@@ -173,18 +174,18 @@ pub fn query_envelope(a: &Account, password: &str, guid: &str, order_ref: &str) 
 fn result_element(
     response: Result<HttpResponse, TransportError>,
     method: &str,
-) -> Result<(xml::Element, Value), Outcome> {
-    let response = response.map_err(|e| Outcome::from_transport_error(&e))?;
+) -> Result<(xml::Element, Value), Box<Outcome>> {
+    let response = response.map_err(|e| Box::new(Outcome::from_transport_error(&e)))?;
     let text = String::from_utf8_lossy(&response.body).into_owned();
     let root = xml::parse(&text).map_err(|e| {
-        Outcome::unparseable(
+        Box::new(Outcome::unparseable(
             response.status,
             format!("unreadable SOAP response: {e}"),
             &response.body,
-        )
+        ))
     })?;
-    let (body, fault) =
-        xml::body(&root).map_err(|e| Outcome::unparseable(response.status, e, &response.body))?;
+    let (body, fault) = xml::body(&root)
+        .map_err(|e| Box::new(Outcome::unparseable(response.status, e, &response.body)))?;
     if let Some(f) = fault {
         // A Client fault: the server refused the message before acting on it.
         // A Server (or other) fault may have happened while acting: unknown.
@@ -196,15 +197,15 @@ fn result_element(
         o.provider_code = Some(f.code.clone());
         o.provider_message = Some(f.message.clone());
         o.raw = json!({"http_status": response.status, "fault": {"faultcode": f.code, "faultstring": f.message}});
-        return Err(o);
+        return Err(Box::new(o));
     }
     let name = format!("{method}Result");
     let Some(result) = body.find(&name) else {
-        return Err(Outcome::unparseable(
+        return Err(Box::new(Outcome::unparseable(
             response.status,
             format!("SOAP response has no {name}"),
             &response.body,
-        ));
+        )));
     };
     let mut raw = Map::new();
     for (k, v) in result.leaves() {
@@ -225,7 +226,7 @@ pub fn return_outcome(
 ) -> Outcome {
     let (result, raw) = match result_element(response, RETURN_METHOD) {
         Ok(x) => x,
-        Err(o) => return o,
+        Err(o) => return *o,
     };
     let sonuc = result
         .child_text("Sonuc")
@@ -274,7 +275,7 @@ pub fn payment_status(durum: Option<&str>, odeme_sonuc: Option<&str>) -> Payment
 pub fn query_outcome(response: Result<HttpResponse, TransportError>) -> Outcome {
     let (result, raw) = match result_element(response, QUERY_METHOD) {
         Ok(x) => x,
-        Err(o) => return o,
+        Err(o) => return *o,
     };
     let sonuc = result
         .child_text("Sonuc")

@@ -1,0 +1,537 @@
+//! TurkPos: the doc samples, every failure kind, escaping, the simulator, and
+//! the provider end to end over loopback (static and cdylib).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use payops_core::abi::{self, PluginProvider};
+use payops_core::chrono::DateTime;
+use payops_core::{
+    AccountConfig, AccountName, Call, HttpResponse, OperationContext, OperationId, OperationKind,
+    PaymentStatus, Plugin, Provider, Simulator, Status, Step, TransportError, TransportErrorKind,
+};
+use payops_transport::{ReqwestTransport, SimServer};
+use payops_turkpos::sim::{
+    DOC_CLIENT_CODE, DOC_GUID, DOC_ORDER_GUID, DOC_PASSWORD, DOC_USERNAME, TurkPosSimulator,
+    repair_comments,
+};
+use payops_turkpos::xml::{self, Element};
+use payops_turkpos::{TurkPos, payment_status, query_outcome, return_outcome};
+use serde_json::{Value, json};
+
+fn fixture(name: &str) -> String {
+    std::fs::read_to_string(format!(
+        "{}/tests/fixtures/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}
+
+fn doc_account() -> Value {
+    json!({"environment": "test", "client_code": DOC_CLIENT_CODE, "client_username": DOC_USERNAME,
+           "client_password": DOC_PASSWORD, "guid": DOC_GUID})
+}
+
+fn call(op: OperationKind, account: Value) -> Call {
+    Call {
+        operation: op,
+        operation_id: "op_t".into(),
+        account: account.as_object().unwrap().clone(),
+        now: DateTime::parse_from_rfc3339("2026-11-24T12:00:00+03:00").unwrap(),
+    }
+}
+
+fn request(op: OperationKind, doc: Value) -> payops_core::HttpRequest {
+    match TurkPos.start(&call(op, doc_account()), &doc).unwrap() {
+        Step::Send { request, .. } => request,
+        Step::Done(o) => panic!("{o:?}"),
+    }
+}
+
+fn leaves(e: &Element) -> Vec<(String, String)> {
+    e.leaves()
+        .into_iter()
+        .map(|(a, b)| (a.to_owned(), b.to_owned()))
+        .collect()
+}
+
+fn ok(body: &str) -> Result<HttpResponse, TransportError> {
+    Ok(HttpResponse::new(200, "text/xml", body.to_owned()))
+}
+
+#[test]
+fn request_sample_is_reproduced() {
+    let r = request(
+        OperationKind::Refund,
+        json!({"order_ref": "siparis54", "marketplace_order_guid": DOC_ORDER_GUID, "amount": 3000, "seller_payout_amount": 1000}),
+    );
+    assert_eq!(
+        r.url,
+        "https://test-dmz.param.com.tr/turkpos.ws/service_turkpos_test.asmx"
+    );
+    assert_eq!(r.header("Content-Type"), Some("text/xml; charset=utf-8"));
+    assert_eq!(
+        r.header("SOAPAction"),
+        Some("\"https://turkpos.com.tr/Pazaryeri_TP_Iptal_Iade\"")
+    );
+    let ours = xml::parse(std::str::from_utf8(&r.body).unwrap()).unwrap();
+    let sample = xml::parse(&repair_comments(&fixture("iptal-iade.request.xml"))).unwrap();
+    assert_eq!(ours, sample, "same elements and values as the doc sample");
+    let text = String::from_utf8(r.body).unwrap();
+    assert!(text.contains("<soap:Envelope") && text.contains("xmlns=\"https://turkpos.com.tr/\""));
+    assert!(
+        text.contains("<SiparisTutar>30.00</SiparisTutar>")
+            && text.contains("<OdenecekTutar>10.00</OdenecekTutar>")
+    );
+}
+
+#[test]
+fn the_broken_comment_would_swallow_odenecek_tutar() {
+    // Without repair, the sample's `-- >` is not a comment end; a strict parser
+    // refuses the document, a lenient one would lose <OdenecekTutar>.
+    let raw = fixture("iptal-iade.request.xml");
+    let repaired = xml::parse(&repair_comments(&raw)).unwrap();
+    assert_eq!(repaired.find("OdenecekTutar").unwrap().text, "10.00");
+    assert_eq!(
+        repaired.find("Durum").unwrap().text,
+        "IADE",
+        "`</Durum >` is accepted"
+    );
+}
+
+#[test]
+fn whole_order_and_cancel() {
+    let r = request(
+        OperationKind::Cancel,
+        json!({"order_ref": "s1", "marketplace_order_guid": DOC_ORDER_GUID, "seller_payout_amount": 0}),
+    );
+    let e = xml::parse(std::str::from_utf8(&r.body).unwrap()).unwrap();
+    assert_eq!(e.find("Durum").unwrap().text, "IPTAL");
+    assert_eq!(e.find("SiparisTutar").unwrap().text, "0.00");
+    assert_eq!(e.find("OdenecekTutar").unwrap().text, "0.00");
+}
+
+#[test]
+fn hostile_values_are_escaped_not_injected() {
+    let hostile = "x</Siparis_ID><Durum>IPTAL</Durum><!--&\"'";
+    let r = request(
+        OperationKind::Refund,
+        json!({"order_ref": hostile, "marketplace_order_guid": DOC_ORDER_GUID, "amount": 1, "seller_payout_amount": 0}),
+    );
+    let text = std::str::from_utf8(&r.body).unwrap();
+    let e = xml::parse(text).unwrap();
+    assert_eq!(e.find("Siparis_ID").unwrap().text, hostile);
+    let durums: Vec<_> = leaves(&e)
+        .into_iter()
+        .filter(|(k, _)| k == "Durum")
+        .collect();
+    assert_eq!(durums, vec![("Durum".to_owned(), "IADE".to_owned())]);
+    // A hostile credential is escaped too.
+    let mut acct = doc_account();
+    acct["client_username"] = json!("a<b&c");
+    let step = TurkPos
+        .start(
+            &call(OperationKind::Query, acct),
+            &json!({"order_ref": "o\"'<&>"}),
+        )
+        .unwrap();
+    let Step::Send { request, .. } = step else {
+        panic!()
+    };
+    let e = xml::parse(std::str::from_utf8(&request.body).unwrap()).unwrap();
+    assert_eq!(e.find("CLIENT_USERNAME").unwrap().text, "a<b&c");
+    assert_eq!(e.find("Siparis_ID").unwrap().text, "o\"'<&>");
+}
+
+#[test]
+fn invalid_documents_and_unsupported_adjustment() {
+    for (doc, path) in [
+        (
+            json!({"order_ref": "a", "marketplace_order_guid": "nope", "seller_payout_amount": 0}),
+            "/marketplace_order_guid",
+        ),
+        (
+            json!({"order_ref": "", "marketplace_order_guid": DOC_ORDER_GUID, "seller_payout_amount": 0}),
+            "/order_ref",
+        ),
+        (
+            json!({"order_ref": "a", "marketplace_order_guid": DOC_ORDER_GUID, "amount": 0, "seller_payout_amount": 0}),
+            "/amount",
+        ),
+        (
+            json!({"order_ref": "a", "marketplace_order_guid": DOC_ORDER_GUID, "seller_payout_amount": -1}),
+            "/seller_payout_amount",
+        ),
+    ] {
+        let e = TurkPos
+            .start(&call(OperationKind::Refund, doc_account()), &doc)
+            .unwrap_err();
+        assert_eq!(e.details()[0].path, path, "{e}");
+    }
+    let e = TurkPos
+        .start(
+            &call(OperationKind::SubMerchantAdjust, doc_account()),
+            &json!({}),
+        )
+        .unwrap_err();
+    assert_eq!(e.code().as_str(), "unsupported_operation");
+    assert!(!TurkPos.info().supports(OperationKind::SubMerchantAdjust));
+}
+
+#[test]
+fn response_sample_is_succeeded_with_durum_12() {
+    let o = return_outcome(ok(&fixture("iptal-iade.response.xml")), "IADE", Some(3000));
+    assert_eq!(o.status, Status::Succeeded, "{o:?}");
+    assert_eq!(o.provider_code.as_deref(), Some("1"));
+    assert_eq!(o.provider_message.as_deref(), Some("Başarılı"));
+    assert_eq!(o.details["durum"], json!("12"));
+    assert_eq!(o.details["durum_str"], json!("Sipariş Durum Güncellendi"));
+    assert_eq!(o.raw["Pazaryeri_TP_Iptal_IadeResult"]["Sonuc"], json!("1"));
+}
+
+fn wrap(prefix: &str, inner: &str) -> String {
+    let p = if prefix.is_empty() {
+        String::new()
+    } else {
+        format!("{prefix}:")
+    };
+    let decl = if prefix.is_empty() {
+        "xmlns".to_owned()
+    } else {
+        format!("xmlns:{prefix}")
+    };
+    format!(
+        "<?xml version=\"1.0\"?><{p}Envelope {decl}=\"http://schemas.xmlsoap.org/soap/envelope/\"><{p}Body>{inner}</{p}Body></{p}Envelope>"
+    )
+}
+
+#[test]
+fn result_values_and_every_failure_kind() {
+    let res = |sonuc: &str| {
+        format!(
+            "<Pazaryeri_TP_Iptal_IadeResponse xmlns=\"https://turkpos.com.tr/\"><Pazaryeri_TP_Iptal_IadeResult><Durum>12</Durum><Sonuc>{sonuc}</Sonuc><Sonuc_Str>m</Sonuc_Str></Pazaryeri_TP_Iptal_IadeResult></Pazaryeri_TP_Iptal_IadeResponse>"
+        )
+    };
+    for prefix in ["soap", "s", "SOAP-ENV", ""] {
+        assert_eq!(
+            return_outcome(ok(&wrap(prefix, &res("1"))), "IADE", None).status,
+            Status::Succeeded,
+            "{prefix}"
+        );
+    }
+    assert_eq!(
+        return_outcome(ok(&wrap("soap", &res("2"))), "IADE", None).status,
+        Status::Succeeded
+    );
+    assert_eq!(
+        return_outcome(ok(&wrap("soap", &res("0"))), "IADE", None).status,
+        Status::Failed
+    );
+    assert_eq!(
+        return_outcome(ok(&wrap("soap", &res("-4"))), "IADE", None).status,
+        Status::Failed
+    );
+    assert_eq!(
+        return_outcome(ok(&wrap("soap", &res("x"))), "IADE", None).status,
+        Status::Unknown
+    );
+    let client = wrap(
+        "soap",
+        "<soap:Fault><faultcode>soap:Client</faultcode><faultstring>bad</faultstring></soap:Fault>",
+    );
+    let o = return_outcome(Ok(HttpResponse::new(500, "text/xml", client)), "IADE", None);
+    assert_eq!(
+        (o.status, o.provider_code.as_deref()),
+        (Status::Failed, Some("soap:Client"))
+    );
+    let server = wrap(
+        "soap",
+        "<soap:Fault><faultcode>soap:Server</faultcode><faultstring>boom</faultstring></soap:Fault>",
+    );
+    let o = return_outcome(Ok(HttpResponse::new(500, "text/xml", server)), "IADE", None);
+    assert_eq!(o.status, Status::Unknown);
+    let html = Ok(HttpResponse::new(
+        502,
+        "text/html",
+        "<html><body><h1>502 Bad Gateway</h1></body></html>",
+    ));
+    assert_eq!(return_outcome(html, "IADE", None).status, Status::Unknown);
+    let html_unclosed = Ok(HttpResponse::new(
+        503,
+        "text/html",
+        "<html><body><p>Service Unavailable<br></body></html>",
+    ));
+    assert_eq!(
+        return_outcome(html_unclosed, "IADE", None).status,
+        Status::Unknown
+    );
+    let full = wrap("soap", &res("1"));
+    assert_eq!(
+        return_outcome(ok(&full[..full.len() / 2]), "IADE", None).status,
+        Status::Unknown,
+        "truncated"
+    );
+    assert_eq!(
+        return_outcome(ok(&wrap("soap", "<Other/>")), "IADE", None).status,
+        Status::Unknown,
+        "no result"
+    );
+    assert_eq!(return_outcome(ok(""), "IADE", None).status, Status::Unknown);
+    let refused = Err(TransportError::new(TransportErrorKind::Connect, "refused"));
+    assert_eq!(return_outcome(refused, "IADE", None).status, Status::Failed);
+    let timeout = Err(TransportError::new(TransportErrorKind::Timeout, "t"));
+    assert_eq!(
+        return_outcome(timeout, "IADE", None).status,
+        Status::Unknown
+    );
+    let cut = Err(TransportError::new(TransportErrorKind::Io, "reset"));
+    assert_eq!(return_outcome(cut, "IADE", None).status, Status::Unknown);
+}
+
+fn query_doc(odeme: &str, durum: &str) -> String {
+    wrap(
+        "soap",
+        &format!(
+            "<TP_Islem_Sorgulama4Response xmlns=\"https://turkpos.com.tr/\"><TP_Islem_Sorgulama4Result><Sonuc>1</Sonuc><Sonuc_Str>Başarılı</Sonuc_Str><DT_Bilgi><Odeme_Sonuc>{odeme}</Odeme_Sonuc><Durum>{durum}</Durum><Islem_Tip>Satış</Islem_Tip><Toplam_Tutar>10.01</Toplam_Tutar><Toplam_Iade_Tutar>5.00</Toplam_Iade_Tutar><Tarih>24.09.2020 17:08:10</Tarih><Dekont_ID>123456</Dekont_ID></DT_Bilgi></TP_Islem_Sorgulama4Result></TP_Islem_Sorgulama4Response>"
+        ),
+    )
+}
+
+#[test]
+fn query_states_map_to_payment_status() {
+    for (odeme, durum, expected) in [
+        ("1", "SUCCESS", PaymentStatus::Succeeded),
+        ("1", "PARTIAL_REFUND", PaymentStatus::PartiallyRefunded),
+        ("0", "FAIL", PaymentStatus::Failed),
+        ("0", "BANK_FAIL", PaymentStatus::Failed),
+        ("12", "CANCEL", PaymentStatus::Cancelled),
+        ("13", "REFUND", PaymentStatus::Refunded),
+        ("12", "", PaymentStatus::Cancelled),
+        ("13", "", PaymentStatus::Refunded),
+        ("1", "", PaymentStatus::Succeeded),
+        ("7", "NEW_STATE", PaymentStatus::Unknown),
+    ] {
+        let o = query_outcome(ok(&query_doc(odeme, durum)));
+        assert_eq!(o.status, Status::Succeeded);
+        assert_eq!(
+            o.details["payment_status"],
+            serde_json::to_value(expected).unwrap(),
+            "{odeme} {durum}"
+        );
+        assert_eq!(o.details["amount"], json!(1001));
+        assert_eq!(o.details["refunded_amount"], json!(500));
+        assert_eq!(
+            o.details["payment_date"],
+            json!("2020-09-24T17:08:10+03:00")
+        );
+        assert_eq!(o.provider_reference.as_deref(), Some("123456"));
+        assert_eq!(o.details["extra"]["Islem_Tip"], json!("Satış"));
+    }
+    assert_eq!(
+        payment_status(Some("success"), None),
+        PaymentStatus::Succeeded
+    );
+    let not_found = wrap(
+        "soap",
+        "<TP_Islem_Sorgulama4Response><TP_Islem_Sorgulama4Result><Sonuc>-2</Sonuc><Sonuc_Str>yok</Sonuc_Str></TP_Islem_Sorgulama4Result></TP_Islem_Sorgulama4Response>",
+    );
+    assert_eq!(query_outcome(ok(&not_found)).status, Status::Failed);
+    let no_dt = wrap(
+        "soap",
+        "<TP_Islem_Sorgulama4Response><TP_Islem_Sorgulama4Result><Sonuc>1</Sonuc></TP_Islem_Sorgulama4Result></TP_Islem_Sorgulama4Response>",
+    );
+    assert_eq!(query_outcome(ok(&no_dt)).status, Status::Unknown);
+    let bad_amount = query_doc("1", "SUCCESS").replace("10.01", "10.015");
+    assert_eq!(
+        query_outcome(ok(&bad_amount)).status,
+        Status::Unknown,
+        "never rounded"
+    );
+}
+
+fn cdylib() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let name = format!(
+        "{}payops_turkpos{}",
+        std::env::consts::DLL_PREFIX,
+        std::env::consts::DLL_SUFFIX
+    );
+    let deps = exe.parent().unwrap();
+    [deps, deps.parent().unwrap()]
+        .iter()
+        .map(|d| d.join(&name))
+        .find(|p| p.exists())
+        .expect("cdylib built")
+}
+
+const PASS: &str = "e2e-pass1";
+const GUID: &str = "11111111-2222-3333-4444-555555555555";
+const G1: &str = "aaaaaaaa-0000-0000-0000-000000000001";
+const G2: &str = "aaaaaaaa-0000-0000-0000-000000000002";
+
+fn ctx(url: &str, password: &str) -> OperationContext {
+    let v = json!({"environment": "test", "base_url": url, "client_code": "555", "client_username": "u",
+                   "client_password": password, "guid": GUID, "timeout_ms": 5000});
+    OperationContext {
+        operation_id: OperationId::new("op_tp").unwrap(),
+        account_name: AccountName::new("turk-e2e").unwrap(),
+        account: AccountConfig::new(
+            v.as_object().unwrap().clone(),
+            vec!["client_password".into(), "guid".into()],
+        ),
+        transport: Arc::new(ReqwestTransport::new().unwrap()),
+        now: payops_transport::turkey_now(),
+    }
+}
+
+async fn scenario(p: PluginProvider) {
+    assert_eq!(p.info().id, "turkpos");
+    let mut sim = TurkPosSimulator::empty();
+    sim.seed(&json!({
+        "clients": [{"client_code": "555", "client_username": "u", "client_password": PASS, "guid": GUID}],
+        "orders": [
+            {"order_ref": "OLD", "marketplace_order_guid": G1, "amount": 5000, "seller_payout_amount": 4000, "date": "2020-01-02T10:00:00+03:00"},
+            {"order_ref": "NEW", "marketplace_order_guid": G2, "amount": 3000, "seller_payout_amount": 2500}
+        ]
+    }))
+    .unwrap();
+    let srv = SimServer::start(Box::new(sim), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let c = ctx(&srv.url(), PASS);
+    use OperationKind::*;
+    let run = |op, doc: Value| {
+        let (p, c) = (&p, &c);
+        async move { p.execute(op, c, doc).await.unwrap() }
+    };
+
+    let o = run(Refund, json!({"order_ref": "OLD", "marketplace_order_guid": G1, "amount": 1000, "seller_payout_amount": 3000})).await;
+    assert_eq!(o.status, Status::Succeeded, "{o:?}");
+    assert_eq!(o.details["durum"], json!("12"));
+    let o = run(Query, json!({"order_ref": "OLD"})).await;
+    assert_eq!(
+        o.details["payment_status"],
+        json!("partially_refunded"),
+        "{o:?}"
+    );
+    assert_eq!(o.details["refunded_amount"], json!(1000));
+    // Partial beyond what remains; payout above the order amount (the doc's warning).
+    let o = run(Refund, json!({"order_ref": "OLD", "marketplace_order_guid": G1, "amount": 4001, "seller_payout_amount": 0})).await;
+    assert_eq!(o.status, Status::Failed);
+    let o = run(Refund, json!({"order_ref": "OLD", "marketplace_order_guid": G1, "amount": 1, "seller_payout_amount": 5001})).await;
+    assert_eq!(o.status, Status::Failed);
+    assert_eq!(
+        o.provider_message.as_deref(),
+        Some("Ödenecek tutar ürün tutarından büyük olamaz")
+    );
+    // IPTAL only the same day.
+    let o = run(
+        Cancel,
+        json!({"order_ref": "OLD", "marketplace_order_guid": G1, "seller_payout_amount": 0}),
+    )
+    .await;
+    assert_eq!(o.status, Status::Failed, "{o:?}");
+    // The rest of the order (SiparisTutar 0).
+    let o = run(
+        Refund,
+        json!({"order_ref": "OLD", "marketplace_order_guid": G1, "seller_payout_amount": 0}),
+    )
+    .await;
+    assert_eq!(o.status, Status::Succeeded);
+    let o = run(Query, json!({"order_ref": "OLD"})).await;
+    assert_eq!(o.details["payment_status"], json!("refunded"));
+    // Same-day order: IADE refused, IPTAL accepted.
+    let o = run(
+        Refund,
+        json!({"order_ref": "NEW", "marketplace_order_guid": G2, "seller_payout_amount": 0}),
+    )
+    .await;
+    assert_eq!(o.status, Status::Failed);
+    let o = run(
+        Cancel,
+        json!({"order_ref": "NEW", "marketplace_order_guid": G2, "seller_payout_amount": 0}),
+    )
+    .await;
+    assert_eq!(o.status, Status::Succeeded);
+    let o = run(Query, json!({"order_ref": "NEW"})).await;
+    assert_eq!(o.details["payment_status"], json!("cancelled"));
+    // Unknown order, wrong GUID of the order, bad credentials.
+    let o = run(Query, json!({"order_ref": "NOPE"})).await;
+    assert_eq!(o.status, Status::Failed);
+    let o = run(Refund, json!({"order_ref": "OLD", "marketplace_order_guid": G2, "amount": 1, "seller_payout_amount": 0})).await;
+    assert_eq!(o.status, Status::Failed);
+    let bad = ctx(&srv.url(), "wrong-pass9");
+    let o = p
+        .execute(Query, &bad, json!({"order_ref": "OLD"}))
+        .await
+        .unwrap();
+    assert_eq!(o.status, Status::Failed);
+    assert!(!serde_json::to_string(&o).unwrap().contains("wrong-pass9"));
+    let e = p
+        .execute(SubMerchantAdjust, &c, json!({}))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code().as_str(), "unsupported_operation");
+
+    let state = srv.with_sim(|s| s.state());
+    let ledger: Vec<_> = state["ledger"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["durum"].as_str().unwrap().to_owned(),
+                e["amount"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        ledger,
+        vec![
+            ("IADE".into(), 1000),
+            ("IADE".into(), 4000),
+            ("IPTAL".into(), 3000)
+        ]
+    );
+    assert_eq!(state["orders"]["OLD"]["seller_payout"], json!(0));
+}
+
+#[tokio::test]
+async fn end_to_end_static() {
+    scenario(PluginProvider::from_static(payops_turkpos::payops_plugin::api()).unwrap()).await;
+}
+
+#[tokio::test]
+async fn end_to_end_cdylib() {
+    scenario(abi::load(&cdylib()).unwrap()).await;
+}
+
+#[test]
+fn simulator_accepts_the_doc_sample_and_faults_on_garbage() {
+    let mut sim = TurkPosSimulator::demo();
+    let now = DateTime::parse_from_rfc3339("2026-11-24T12:00:00+03:00").unwrap();
+    let mut req = payops_core::HttpRequest::post(
+        "http://x/turkpos.ws/service_turkpos_test.asmx",
+        "text/xml; charset=utf-8",
+        fixture("iptal-iade.request.xml"),
+    );
+    req.headers.push((
+        "SOAPAction".into(),
+        "\"https://turkpos.com.tr/Pazaryeri_TP_Iptal_Iade\"".into(),
+    ));
+    let r = sim.handle(&req, now);
+    let o = return_outcome(Ok(r), "IADE", Some(3000));
+    assert_eq!(o.status, Status::Succeeded, "{o:?}");
+    assert_eq!(
+        sim.state()["orders"]["siparis54"]["seller_payout"],
+        json!(1000)
+    );
+    req.body = b"<soap:Envelope><soap:Body><Pazaryeri_TP".to_vec();
+    let r = sim.handle(&req, now);
+    assert_eq!(r.status, 500);
+    let o = return_outcome(Ok(r), "IADE", None);
+    assert_eq!(
+        (o.status, o.provider_code.as_deref()),
+        (Status::Failed, Some("soap:Client"))
+    );
+}
