@@ -125,7 +125,7 @@ pub struct SubMerchantSplit {
 /// The JSON Schema of the outcome envelope with the given `details` schema.
 pub fn envelope_schema(title: &str, details: serde_json::Value) -> serde_json::Value {
     use serde_json::json;
-    let nullable = |desc: &str| json!({"type": ["string", "null"], "description": desc});
+    let nullable = |title: &str, desc: &str| json!({"type": ["string", "null"], "title": title, "description": desc});
     json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": title,
@@ -141,14 +141,65 @@ pub fn envelope_schema(title: &str, details: serde_json::Value) -> serde_json::V
             "operation": {"type": "string", "title": "Operation", "enum": ["refund", "cancel", "query", "sub_merchant_adjust"], "description": "The operation."},
             "status": {"type": "string", "title": "Status", "enum": ["succeeded", "pending", "failed", "unknown"],
                        "description": "succeeded: done; pending: accepted, not complete; failed: not done; unknown: may have been done, reconcile before retrying."},
-            "provider_reference": nullable("The provider's reference for the operation."),
-            "provider_code": nullable("The provider's result code as text."),
-            "provider_message": nullable("The provider's message."),
-            "idempotency_key": nullable("The caller's Idempotency-Key."),
+            "provider_reference": nullable("Provider reference", "The provider's reference for the operation (e.g. EsnekPOS `REFNO`, TurkPos `Dekont_ID`)."),
+            "provider_code": nullable("Provider code", "The provider's result code as text (EsnekPOS `RETURN_CODE`, TurkPos `Sonuc`)."),
+            "provider_message": nullable("Provider message", "The provider's message (EsnekPOS `RETURN_MESSAGE`, TurkPos `Sonuc_Str`)."),
+            "idempotency_key": nullable("Idempotency key", "The caller's Idempotency-Key."),
             "started_at": {"type": "string", "format": "date-time", "title": "Started at", "description": "RFC 3339."},
             "finished_at": {"type": "string", "format": "date-time", "title": "Finished at", "description": "RFC 3339."},
             "details": details,
             "raw": {"title": "Raw response", "description": "The provider's response as received, credentials removed."}
         }
     })
+}
+
+/// Gives every schema object with a `description` a `title`, the way form
+/// generators expect: a description written as "Title\n\nText" is split into
+/// `title` "Title" and `description` "Text"; a one-paragraph description
+/// also becomes the title. Applied recursively (properties, `$defs`, items).
+pub fn titled(mut schema: serde_json::Value) -> serde_json::Value {
+    fn walk(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::Object(map) => {
+                if let Some(serde_json::Value::String(desc)) = map.get("description").cloned() {
+                    if !map.contains_key("title") {
+                        match desc.split_once("\n\n") {
+                            Some((title, rest)) => {
+                                map.insert("title".into(), title.trim().into());
+                                map.insert("description".into(), rest.trim().into());
+                            }
+                            None => {
+                                let title = desc.trim().trim_end_matches('.').to_owned();
+                                map.insert("title".into(), title.into());
+                            }
+                        }
+                    }
+                }
+                for (_, child) in map.iter_mut() {
+                    walk(child);
+                }
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    walk(&mut schema);
+    schema
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn titles_come_from_the_first_paragraph() {
+        let s = titled(serde_json::json!({
+            "description": "Refund\n\nRefunds a payment.",
+            "properties": {"a": {"description": "Amount"}, "b": {"title": "B", "description": "x\n\ny"}}
+        }));
+        assert_eq!(s["title"], "Refund");
+        assert_eq!(s["description"], "Refunds a payment.");
+        assert_eq!(s["properties"]["a"]["title"], "Amount");
+        assert_eq!(s["properties"]["b"]["title"], "B");
+    }
 }

@@ -16,7 +16,7 @@ use payops_transport::{ReqwestTransport, SimServer};
 fn cdylib() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let name = format!(
-        "{}payops_fixture_plugin{}",
+        "{}abi_fixture{}",
         std::env::consts::DLL_PREFIX,
         std::env::consts::DLL_SUFFIX
     );
@@ -155,8 +155,7 @@ async fn connection_refused_is_failed_not_unknown() {
 
 #[tokio::test]
 async fn statically_linked_plugin_takes_the_same_path() {
-    let provider =
-        PluginProvider::from_static(payops_fixture_plugin::payops_plugin::api()).unwrap();
+    let provider = PluginProvider::from_static(abi_fixture::payops_plugin::api()).unwrap();
     let server = SimServer::start(
         provider.simulator().unwrap(),
         "127.0.0.1:0".parse().unwrap(),

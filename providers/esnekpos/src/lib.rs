@@ -424,7 +424,9 @@ impl EsnekPos {
 }
 
 fn schema<T: schemars::JsonSchema>() -> Value {
-    serde_json::to_value(schemars::schema_for!(T)).unwrap_or(Value::Null)
+    payops_core::details::titled(
+        serde_json::to_value(schemars::schema_for!(T)).unwrap_or(Value::Null),
+    )
 }
 
 /// `details` of a money-moving outcome.

@@ -328,7 +328,9 @@ pub fn query_outcome(response: Result<HttpResponse, TransportError>) -> Outcome 
 }
 
 fn schema<T: schemars::JsonSchema>() -> Value {
-    serde_json::to_value(schemars::schema_for!(T)).unwrap_or(Value::Null)
+    payops_core::details::titled(
+        serde_json::to_value(schemars::schema_for!(T)).unwrap_or(Value::Null),
+    )
 }
 
 fn return_details_schema() -> Value {

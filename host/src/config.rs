@@ -1,0 +1,416 @@
+//! Layered configuration: built-in defaults < `payops.toml` in the working
+//! directory < each `--config FILE` in order < `PAYOPS_*` environment
+//! (`__` for nesting) < command-line flags.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::{Figment, Source};
+use payops_core::{AccountConfig, OperationKind, Provider};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::plugins::Registry;
+
+/// `[server]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address the daemon listens on.
+    pub listen: String,
+    /// Largest accepted request body, in bytes.
+    pub body_limit_bytes: usize,
+    /// How long shutdown waits for in-flight operations, in seconds.
+    pub shutdown_timeout_secs: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: "127.0.0.1:8080".into(),
+            body_limit_bytes: 64 * 1024,
+            shutdown_timeout_secs: 60,
+        }
+    }
+}
+
+/// What to do with a plugin that cannot be loaded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnPluginError {
+    /// Report it and go on without it.
+    #[default]
+    Skip,
+    /// Refuse to start (exit 3).
+    Fail,
+}
+
+/// `[plugins]`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PluginsConfig {
+    /// Directories searched after the executable's own directory.
+    pub dirs: Vec<PathBuf>,
+    /// `skip` (default) or `fail`.
+    pub on_error: OnPluginError,
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `text` or `json`.
+    pub format: String,
+    /// An `EnvFilter` directive, e.g. `info` or `payops=debug`.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            format: "text".into(),
+            level: "info".into(),
+        }
+    }
+}
+
+/// One `[[tokens]]` entry.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenConfig {
+    /// A name for logs and metrics.
+    pub name: String,
+    /// Hex SHA-256 of the bearer token.
+    pub token_sha256: String,
+    /// Account names, or `"*"`.
+    #[serde(default)]
+    pub accounts: Vec<String>,
+    /// Operation ids, or `"*"`.
+    #[serde(default)]
+    pub operations: Vec<String>,
+}
+
+impl TokenConfig {
+    /// May this token use `account`?
+    pub fn allows_account(&self, account: &str) -> bool {
+        self.accounts.iter().any(|a| a == "*" || a == account)
+    }
+    /// May this token run `op`?
+    pub fn allows_operation(&self, op: OperationKind) -> bool {
+        self.operations.iter().any(|o| o == "*" || o == op.as_str())
+    }
+}
+
+/// The whole config.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// `[server]`.
+    pub server: ServerConfig,
+    /// `[plugins]`.
+    pub plugins: PluginsConfig,
+    /// `[log]`.
+    pub log: LogConfig,
+    /// `[[tokens]]`.
+    pub tokens: Vec<TokenConfig>,
+    /// `[accounts.NAME]`: `provider` plus the provider's keys.
+    pub accounts: BTreeMap<String, Map<String, Value>>,
+}
+
+/// A config problem, naming where it came from.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{origin}: {key}: {message}")]
+pub struct ConfigError {
+    /// File or environment that set the value.
+    pub origin: String,
+    /// Dotted key.
+    pub key: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+const TOP_LEVEL: &[&str] = &["server", "plugins", "log", "tokens", "accounts"];
+
+/// Builds the layered figment. Missing `--config` files are errors;
+/// a missing `payops.toml` is not.
+pub fn figment(files: &[PathBuf], overrides: &[(&str, Value)]) -> Result<Figment, ConfigError> {
+    let mut f = Figment::from(Serialized::defaults(Config::default()));
+    if Path::new("payops.toml").exists() {
+        f = f.merge(Toml::file_exact("payops.toml"));
+    }
+    for file in files {
+        if !file.is_file() {
+            return Err(ConfigError {
+                origin: file.display().to_string(),
+                key: "--config".into(),
+                message: "no such file".into(),
+            });
+        }
+        f = f.merge(Toml::file_exact(file));
+    }
+    f = f.merge(Env::prefixed("PAYOPS_").split("__").filter(|k| {
+        TOP_LEVEL
+            .iter()
+            .any(|t| k.as_str().split('.').next() == Some(*t))
+    }));
+    for (key, value) in overrides {
+        f = f.merge(Serialized::default(key, value.clone()));
+    }
+    Ok(f)
+}
+
+/// Where the value at `key` came from.
+pub fn source_of(f: &Figment, key: &str) -> String {
+    match f.find_metadata(key) {
+        Some(m) => match &m.source {
+            Some(Source::File(p)) => p.display().to_string(),
+            Some(other) => other.to_string(),
+            None => m.name.to_string(),
+        },
+        None => "config".into(),
+    }
+}
+
+/// Extracts the typed config.
+pub fn extract(f: &Figment) -> Result<Config, ConfigError> {
+    f.extract::<Config>().map_err(|e| {
+        let key = e.path.join(".");
+        let source = e
+            .metadata
+            .as_ref()
+            .and_then(|m| {
+                m.source
+                    .as_ref()
+                    .map(|s| s.to_string())
+                    .or(Some(m.name.to_string()))
+            })
+            .unwrap_or_else(|| "config".into());
+        ConfigError {
+            origin: source,
+            key: if key.is_empty() { "(root)".into() } else { key },
+            message: e.kind.to_string(),
+        }
+    })
+}
+
+/// An account ready to use.
+#[derive(Debug, Clone)]
+pub struct Account {
+    /// Name.
+    pub name: String,
+    /// Provider id.
+    pub provider: String,
+    /// Provider-specific config with credentials (from `*_file` too) resolved.
+    pub config: AccountConfig,
+}
+
+fn secret_keys(schema: &Value) -> Vec<String> {
+    schema
+        .get("properties")
+        .and_then(Value::as_object)
+        .map(|p| {
+            p.iter()
+                .filter(|(_, v)| v.get("writeOnly") == Some(&Value::Bool(true)))
+                .map(|(k, _)| k.clone())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn looks_secret(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    ["key", "password", "secret", "token", "guid"]
+        .iter()
+        .any(|s| k.contains(s))
+        && !k.ends_with("_file")
+}
+
+/// Validates `instance` against `schema`, returning (JSON pointer, message) pairs.
+pub fn schema_errors(schema: &Value, instance: &Value) -> Vec<(String, String)> {
+    match jsonschema::validator_for(schema) {
+        Ok(v) => v
+            .iter_errors(instance)
+            .map(|e| (e.instance_path().to_string(), e.to_string()))
+            .collect(),
+        Err(e) => vec![(String::new(), format!("invalid schema: {e}"))],
+    }
+}
+
+/// Validates accounts and tokens against the loaded providers and reads
+/// `*_file` secrets. Returns every problem, not just the first.
+pub fn resolve(
+    f: &Figment,
+    cfg: &Config,
+    reg: &Registry,
+) -> Result<BTreeMap<String, Account>, Vec<ConfigError>> {
+    let mut errors = Vec::new();
+    let mut accounts = BTreeMap::new();
+    if let Err(e) = cfg.server.listen.parse::<SocketAddr>() {
+        errors.push(ConfigError {
+            origin: source_of(f, "server.listen"),
+            key: "server.listen".into(),
+            message: format!(
+                "{:?} is not an address like 127.0.0.1:8080 ({e})",
+                cfg.server.listen
+            ),
+        });
+    }
+    for (name, values) in &cfg.accounts {
+        let key = |k: &str| format!("accounts.{name}.{k}");
+        let err = |k: &str, message: String| ConfigError {
+            origin: source_of(f, &key(k)),
+            key: key(k),
+            message,
+        };
+        if let Err(e) = payops_core::AccountName::new(name.clone()) {
+            errors.push(err("", e.to_string()));
+            continue;
+        }
+        let Some(provider_id) = values.get("provider").and_then(Value::as_str) else {
+            errors.push(err(
+                "provider",
+                "missing: every account names its provider (e.g. \"esnekpos\")".into(),
+            ));
+            continue;
+        };
+        let Some(provider) = reg.providers.get(provider_id) else {
+            let known: Vec<_> = reg.providers.keys().cloned().collect();
+            errors.push(err(
+                "provider",
+                format!(
+                    "{provider_id:?} is not a loaded provider (loaded: {})",
+                    known.join(", ")
+                ),
+            ));
+            continue;
+        };
+        let mut map = values.clone();
+        map.remove("provider");
+        let schema = &provider.info().account_schema;
+        let problems = schema_errors(schema, &Value::Object(map.clone()));
+        if !problems.is_empty() {
+            for (path, msg) in problems {
+                let k = path.trim_start_matches('/').replace('/', ".");
+                // Never echo a credential's value in an error.
+                let msg = redact_message(&msg, &map, schema);
+                errors.push(err(
+                    &k,
+                    format!("{msg} (expected by the {provider_id} account schema)"),
+                ));
+            }
+            continue;
+        }
+        let secrets = secret_keys(schema);
+        let mut ok = true;
+        for s in &secrets {
+            let file_key = format!("{s}_file");
+            if let Some(path) = map
+                .get(&file_key)
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+            {
+                match std::fs::read_to_string(&path) {
+                    Ok(text) => {
+                        let value = text.trim_end_matches(['\n', '\r']).to_owned();
+                        if value.is_empty() {
+                            errors.push(err(&file_key, format!("{path} is empty")));
+                            ok = false;
+                        }
+                        map.insert(s.clone(), Value::String(value));
+                        map.remove(&file_key);
+                    }
+                    Err(e) => {
+                        errors.push(err(&file_key, format!("cannot read {path}: {e}")));
+                        ok = false;
+                    }
+                }
+            }
+        }
+        if ok {
+            accounts.insert(
+                name.clone(),
+                Account {
+                    name: name.clone(),
+                    provider: provider_id.to_owned(),
+                    config: AccountConfig::new(map, secrets),
+                },
+            );
+        }
+    }
+    for (i, t) in cfg.tokens.iter().enumerate() {
+        let k = format!("tokens[{i}]");
+        let src = source_of(f, "tokens");
+        if t.token_sha256.len() != 64 || !t.token_sha256.chars().all(|c| c.is_ascii_hexdigit()) {
+            errors.push(ConfigError {
+                origin: src.clone(),
+                key: format!("{k}.token_sha256"),
+                message: "must be 64 hex digits (sha256 of the token)".into(),
+            });
+        }
+        for op in &t.operations {
+            if op != "*" && op.parse::<OperationKind>().is_err() {
+                errors.push(ConfigError {
+                    origin: src.clone(),
+                    key: format!("{k}.operations"),
+                    message: format!("{op:?} is not an operation or \"*\""),
+                });
+            }
+        }
+        for a in &t.accounts {
+            if a != "*" && !cfg.accounts.contains_key(a) {
+                errors.push(ConfigError {
+                    origin: src.clone(),
+                    key: format!("{k}.accounts"),
+                    message: format!("unknown account {a:?}"),
+                });
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(accounts)
+    } else {
+        Err(errors)
+    }
+}
+
+fn redact_message(msg: &str, map: &Map<String, Value>, schema: &Value) -> String {
+    let mut out = msg.to_owned();
+    for k in secret_keys(schema) {
+        if let Some(v) = map.get(&k) {
+            let text = match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            if text.len() >= 2 {
+                out = out.replace(&text, payops_core::secret::REDACTED);
+            }
+        }
+    }
+    out
+}
+
+/// The effective config with every credential replaced by `[REDACTED]`.
+pub fn redacted(cfg: &Config, reg: &Registry) -> Value {
+    let mut v = serde_json::to_value(cfg).unwrap_or(Value::Null);
+    if let Some(accounts) = v.get_mut("accounts").and_then(Value::as_object_mut) {
+        for (_, acct) in accounts.iter_mut() {
+            let Some(map) = acct.as_object_mut() else {
+                continue;
+            };
+            let secrets = map
+                .get("provider")
+                .and_then(Value::as_str)
+                .and_then(|p| reg.providers.get(p))
+                .map(|p| secret_keys(&p.info().account_schema))
+                .unwrap_or_default();
+            for (k, val) in map.iter_mut() {
+                if secrets.contains(k) || looks_secret(k) {
+                    *val = Value::String(payops_core::secret::REDACTED.into());
+                }
+            }
+        }
+    }
+    v
+}

@@ -1,0 +1,105 @@
+//! Finding and loading provider plugins.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use payops_core::Provider;
+use payops_core::abi::{self, PluginProvider};
+
+/// A plugin that could not be loaded.
+#[derive(Debug, Clone)]
+pub struct Skipped {
+    /// The file.
+    pub file: PathBuf,
+    /// Why.
+    pub reason: String,
+}
+
+/// Loaded providers by id, plus what was skipped.
+#[derive(Default)]
+pub struct Registry {
+    /// Providers by id.
+    pub providers: BTreeMap<String, Arc<PluginProvider>>,
+    /// Files that were not loaded, with the reason.
+    pub skipped: Vec<Skipped>,
+}
+
+fn is_library(p: &Path) -> bool {
+    p.extension().and_then(|e| e.to_str()) == Some(std::env::consts::DLL_EXTENSION)
+}
+
+/// The shared libraries to try: `libpayops_*` in the executable's own
+/// directory (where cargo puts the workspace's cdylibs), then every shared
+/// library in each of `dirs`, each directory sorted by name.
+pub fn candidates(dirs: &[PathBuf]) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let own_prefix = format!("{}payops_", std::env::consts::DLL_PREFIX);
+    if let Some(dir) = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(Path::to_path_buf))
+    {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| is_library(p))
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with(&own_prefix))
+            })
+            .collect();
+        files.sort();
+        out.extend(files);
+    }
+    for dir in dirs {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| is_library(p))
+            .collect();
+        files.sort();
+        out.extend(files);
+    }
+    out
+}
+
+/// Loads every candidate. A file that is not a payops plugin, is corrupt,
+/// or was built by another compiler or core version is recorded in
+/// `skipped` (and logged), never a crash. The first provider with an id wins.
+pub fn load_all(dirs: &[PathBuf]) -> Registry {
+    let mut reg = Registry::default();
+    for file in candidates(dirs) {
+        match abi::load(&file) {
+            Ok(p) => {
+                let id = p.info().id.clone();
+                if let Some(existing) = reg.providers.get(&id) {
+                    let reason = format!(
+                        "provider {id:?} is already loaded from {}",
+                        existing
+                            .file()
+                            .map(|f| f.display().to_string())
+                            .unwrap_or_default()
+                    );
+                    tracing::warn!(file = %file.display(), %reason, "plugin skipped");
+                    reg.skipped.push(Skipped { file, reason });
+                    continue;
+                }
+                tracing::debug!(file = %file.display(), provider = %id, "plugin loaded");
+                reg.providers.insert(id, Arc::new(p));
+            }
+            Err(e) => {
+                tracing::warn!(file = %file.display(), error = %e, "plugin skipped");
+                reg.skipped.push(Skipped {
+                    file,
+                    reason: e.to_string(),
+                });
+            }
+        }
+    }
+    reg
+}

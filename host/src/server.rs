@@ -1,0 +1,330 @@
+//! The HTTP API of `payops serve` (contract.md): routes, bearer tokens with
+//! per-token accounts and operations, contract error bodies, body size limit,
+//! a request id on every log line, `/metrics`, and graceful shutdown that
+//! refuses new work with 503 and finishes in-flight operations.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use payops_core::{Error, OperationKind, Provider};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use tracing::Instrument;
+
+use crate::config::TokenConfig;
+use crate::engine::Engine;
+
+/// Shared state of the daemon.
+#[derive(Clone)]
+pub struct AppState {
+    /// The engine.
+    pub engine: Arc<Engine>,
+    /// Bearer tokens.
+    pub tokens: Arc<Vec<TokenConfig>>,
+    /// Set once shutdown begins.
+    pub draining: Arc<AtomicBool>,
+    /// The schema tree.
+    pub schemas: Arc<BTreeMap<String, String>>,
+}
+
+/// A contract error as an HTTP response.
+pub struct ApiError(pub Error, pub Option<StatusCode>);
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        ApiError(e, None)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.1.unwrap_or_else(|| {
+            StatusCode::from_u16(self.0.code().http_status())
+                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+        });
+        (status, axum::Json(self.0.to_body())).into_response()
+    }
+}
+
+/// Hex SHA-256.
+pub fn sha256_hex(text: &str) -> String {
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn authenticate<'a>(state: &'a AppState, headers: &HeaderMap) -> Result<&'a TokenConfig, ApiError> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| ApiError::from(Error::Unauthorized("missing bearer token".into())))?;
+    let hash = sha256_hex(token);
+    state
+        .tokens
+        .iter()
+        .find(|t| t.token_sha256.eq_ignore_ascii_case(&hash))
+        .ok_or_else(|| Error::Unauthorized("unknown bearer token".into()).into())
+}
+
+async fn run_operation(
+    State(state): State<AppState>,
+    Path((account, operation)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let token = authenticate(&state, &headers)?;
+    if !token.allows_account(&account) {
+        return Err(Error::Forbidden(format!(
+            "token {:?} may not use account {account:?}",
+            token.name
+        ))
+        .into());
+    }
+    let acct = state.engine.account(&account)?;
+    let op: OperationKind = operation.parse().map_err(|_| {
+        Error::NotFound(format!(
+            "no operation {operation:?} (refund, cancel, query, sub_merchant_adjust)"
+        ))
+    })?;
+    if !token.allows_operation(op) {
+        return Err(Error::Forbidden(format!("token {:?} may not run {op}", token.name)).into());
+    }
+    let provider = state
+        .engine
+        .providers
+        .get(&acct.provider)
+        .ok_or_else(|| Error::Internal("provider missing".into()))?;
+    if !provider.info().supports(op) {
+        return Err(Error::UnsupportedOperation(format!(
+            "{} does not support {op}",
+            acct.provider
+        ))
+        .into());
+    }
+    let body = body.map_err(|e| {
+        let status = e.status();
+        ApiError(
+            Error::invalid_field("", format!("cannot read the request body: {e}")),
+            Some(status),
+        )
+    })?;
+    let document: Value = serde_json::from_slice(&body)
+        .map_err(|e| Error::invalid_field("", format!("the body is not JSON: {e}")))?;
+    let idempotency_key = headers
+        .get("idempotency-key")
+        .map(|v| {
+            v.to_str()
+                .map(str::to_owned)
+                .map_err(|_| Error::invalid_field("Idempotency-Key", "must be visible ASCII"))
+        })
+        .transpose()?;
+    if idempotency_key
+        .as_ref()
+        .is_some_and(|k| k.is_empty() || k.len() > 255)
+    {
+        return Err(Error::invalid_field("Idempotency-Key", "must be 1 to 255 characters").into());
+    }
+    state
+        .engine
+        .metrics
+        .in_flight
+        .fetch_add(1, Ordering::Relaxed);
+    let result = state
+        .engine
+        .execute(&account, op, document, idempotency_key)
+        .await;
+    state
+        .engine
+        .metrics
+        .in_flight
+        .fetch_sub(1, Ordering::Relaxed);
+    Ok(axum::Json(result?).into_response())
+}
+
+async fn list_accounts(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let token = authenticate(&state, &headers)?;
+    let list: Vec<Value> = state
+        .engine
+        .accounts
+        .values()
+        .filter(|a| token.allows_account(&a.name))
+        .map(|a| {
+            let ops: Vec<&str> = state.engine.providers[&a.provider]
+                .info()
+                .capabilities
+                .iter()
+                .filter(|o| token.allows_operation(**o))
+                .map(|o| o.as_str())
+                .collect();
+            json!({"name": a.name, "provider": a.provider, "operations": ops})
+        })
+        .collect();
+    Ok(axum::Json(json!({"accounts": list})).into_response())
+}
+
+async fn schema_file(
+    State(state): State<AppState>,
+    path: Option<Path<String>>,
+) -> Result<Response, ApiError> {
+    let rel = path.map(|Path(p)| p).unwrap_or_else(|| "index.json".into());
+    let text = state
+        .schemas
+        .get(rel.trim_start_matches('/'))
+        .ok_or_else(|| Error::NotFound(format!("no schema {rel:?}")))?;
+    Ok((
+        [(header::CONTENT_TYPE, "application/schema+json")],
+        text.clone(),
+    )
+        .into_response())
+}
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    if state.draining.load(Ordering::Relaxed) {
+        ApiError::from(Error::Unavailable("shutting down".into())).into_response()
+    } else {
+        (StatusCode::OK, "ready\n").into_response()
+    }
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.engine.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn not_found() -> ApiError {
+    Error::NotFound("no such route".into()).into()
+}
+
+async fn request_context(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.chars().all(|c| c.is_ascii_graphic()))
+        .map(str::to_owned)
+        .unwrap_or_else(|| crate::engine::new_operation_id().replacen("op_", "req_", 1));
+    let path = request.uri().path().to_owned();
+    let span =
+        tracing::info_span!("request", request_id = %id, method = %request.method(), path = %path);
+    let draining = state.draining.load(Ordering::Relaxed);
+    let mut response = async {
+        let exempt = matches!(path.as_str(), "/healthz" | "/metrics" | "/readyz");
+        let response = if draining && !exempt {
+            tracing::info!("refused: shutting down");
+            ApiError::from(Error::Unavailable(
+                "the daemon is shutting down; retry on another instance".into(),
+            ))
+            .into_response()
+        } else {
+            next.run(request).await
+        };
+        tracing::info!(status = response.status().as_u16(), "request done");
+        response
+    }
+    .instrument(span)
+    .await;
+    state.engine.metrics.http(response.status().as_u16());
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert("x-request-id", v);
+    }
+    response
+}
+
+/// The router.
+pub fn router(state: AppState, body_limit: usize) -> Router {
+    Router::new()
+        .route(
+            "/v1/accounts/{account}/operations/{operation}",
+            post(run_operation),
+        )
+        .route("/v1/accounts", get(list_accounts))
+        .route("/v1/schemas", get(schema_file))
+        .route("/v1/schemas/{*path}", get(schema_file))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            request_context,
+        ))
+        .with_state(state)
+}
+
+/// Waits for SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
+
+/// Serves until a signal, then drains: new requests get 503, in-flight
+/// operations finish (up to `grace`), and the function returns.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    body_limit: usize,
+    grace: Duration,
+) -> std::io::Result<()> {
+    let draining = state.draining.clone();
+    let app = router(state, body_limit);
+    let shutdown = async move {
+        shutdown_signal().await;
+        draining.store(true, Ordering::SeqCst);
+        tracing::info!(
+            grace_secs = grace.as_secs(),
+            "shutdown requested: refusing new work, finishing in-flight operations"
+        );
+        tokio::spawn(async move {
+            tokio::time::sleep(grace).await;
+            tracing::error!(
+                "in-flight operations did not finish within the shutdown timeout; exiting"
+            );
+            std::process::exit(1);
+        });
+    };
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    tracing::info!("stopped");
+    Ok(())
+}
