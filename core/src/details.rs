@@ -161,8 +161,10 @@ pub fn titled(mut schema: serde_json::Value) -> serde_json::Value {
     fn walk(v: &mut serde_json::Value) {
         match v {
             serde_json::Value::Object(map) => {
-                if let Some(serde_json::Value::String(desc)) = map.get("description").cloned() {
-                    if !map.contains_key("title") {
+                if let Some(serde_json::Value::String(desc)) = map.get("description").cloned()
+                    && !map.contains_key("title")
+                {
+                    {
                         match desc.split_once("\n\n") {
                             Some((title, rest)) => {
                                 map.insert("title".into(), title.trim().into());

@@ -151,9 +151,8 @@ pub fn figment(files: &[PathBuf], overrides: &[(&str, Value)]) -> Result<Figment
         f = f.merge(Toml::file_exact(file));
     }
     f = f.merge(Env::prefixed("PAYOPS_").split("__").filter(|k| {
-        TOP_LEVEL
-            .iter()
-            .any(|t| k.as_str().split('.').next() == Some(*t))
+        let first = k.as_str().split('.').next().unwrap_or("");
+        TOP_LEVEL.iter().any(|t| first.eq_ignore_ascii_case(t))
     }));
     for (key, value) in overrides {
         f = f.merge(Serialized::default(key, value.clone()));

@@ -109,10 +109,10 @@ fn existing(dir: &Path) -> std::io::Result<Vec<String>> {
             let p = e?.path();
             if p.is_dir() {
                 stack.push(p);
-            } else if p.extension().and_then(|e| e.to_str()) == Some("json") {
-                if let Ok(rel) = p.strip_prefix(dir) {
-                    out.push(rel.to_string_lossy().replace('\\', "/"));
-                }
+            } else if p.extension().and_then(|e| e.to_str()) == Some("json")
+                && let Ok(rel) = p.strip_prefix(dir)
+            {
+                out.push(rel.to_string_lossy().replace('\\', "/"));
             }
         }
     }

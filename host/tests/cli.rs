@@ -1,0 +1,616 @@
+//! The real `payops` binary: providers, config, one-shot operations, the
+//! sandbox over HTTP, graceful shutdown, and no credential in any output.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::*;
+use payops_core::Simulator;
+use serde_json::{Value, json};
+
+fn sha256_hex(s: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(s.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// A config with an EsnekPOS account (key inline), a TurkPos account (GUID
+/// from a file) and a support token limited to queries on one account.
+fn write_config(dir: &Path, esnek_url: &str, turk_url: &str) -> String {
+    let plugins = plugin_dir(dir);
+    std::fs::write(dir.join("guid.txt"), format!("{}\n", SECRETS[2])).unwrap();
+    let cfg = format!(
+        r#"
+[plugins]
+dirs = [{plugins:?}]
+
+[[tokens]]
+name = "support"
+token_sha256 = "{support}"
+accounts = ["esnek"]
+operations = ["query"]
+
+[[tokens]]
+name = "ops"
+token_sha256 = "{ops}"
+accounts = ["*"]
+operations = ["*"]
+
+[accounts.esnek]
+provider = "esnekpos"
+environment = "test"
+base_url = "{esnek_url}"
+timeout_ms = 5000
+merchant = "M1"
+merchant_key = "{key}"
+
+[accounts.turk]
+provider = "turkpos"
+base_url = "{turk_url}"
+client_code = "555"
+client_username = "u"
+client_password = "{pw}"
+guid_file = {guid_file:?}
+"#,
+        support = sha256_hex(SECRETS[3]),
+        ops = sha256_hex("ops-token-1"),
+        key = SECRETS[0],
+        pw = SECRETS[1],
+        guid_file = dir.join("guid.txt"),
+    );
+    let path = dir.join("payops-test.toml");
+    std::fs::write(&path, cfg).unwrap();
+    path.display().to_string()
+}
+
+async fn simulators() -> (payops_transport::SimServer, payops_transport::SimServer) {
+    let mut e = payops_esnekpos::sim::EsnekSimulator::empty();
+    e.seed(&json!({"merchants": [{"merchant": "M1", "merchant_key": SECRETS[0]}],
+                    "payments": [{"order_ref": "P1", "amount": 10000, "date": "2020-01-01T10:00:00+03:00"}]}))
+        .unwrap();
+    let mut t = payops_turkpos::sim::TurkPosSimulator::empty();
+    t.seed(&json!({"clients": [{"client_code": "555", "client_username": "u", "client_password": SECRETS[1], "guid": SECRETS[2]}],
+                    "orders": [{"order_ref": "T1", "marketplace_order_guid": "aaaaaaaa-0000-0000-0000-000000000001", "amount": 5000, "seller_payout_amount": 4000, "date": "2020-01-01T10:00:00+03:00"}]}))
+        .unwrap();
+    let a = payops_transport::SimServer::start(Box::new(e), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let b = payops_transport::SimServer::start(Box::new(t), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    (a, b)
+}
+
+#[test]
+fn providers_are_loaded_from_their_cdylibs() {
+    let dir = temp_dir("providers");
+    let plugins = plugin_dir(&dir);
+    std::fs::write(plugins.join("libforeign.so"), b"not a library").unwrap();
+    std::fs::write(
+        dir.join("p.toml"),
+        format!("[plugins]\ndirs = [{plugins:?}]\n"),
+    )
+    .unwrap();
+    let (code, out, _) = run(
+        &["--config", "p.toml", "providers", "--output", "json"],
+        &dir,
+    );
+    assert_eq!(code, 0);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let ids: Vec<_> = v["providers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids, vec!["esnekpos", "turkpos"]);
+    for p in v["providers"].as_array().unwrap() {
+        assert!(
+            p["file"]
+                .as_str()
+                .unwrap()
+                .ends_with(std::env::consts::DLL_SUFFIX),
+            "{p}"
+        );
+    }
+    assert_eq!(
+        v["providers"][1]["capabilities"],
+        json!(["refund", "cancel", "query"])
+    );
+    let skipped = v["skipped"].as_array().unwrap();
+    assert!(
+        skipped
+            .iter()
+            .any(|s| s["file"].as_str().unwrap().ends_with("libforeign.so")),
+        "{v}"
+    );
+    // `on_error = "fail"` makes the same foreign file fatal (exit 3), never a crash.
+    std::fs::write(
+        dir.join("f.toml"),
+        format!("[plugins]\ndirs = [{plugins:?}]\non_error = \"fail\"\n"),
+    )
+    .unwrap();
+    let (code, _, err) = run(&["--config", "f.toml", "providers"], &dir);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("libforeign.so"), "{err}");
+}
+
+#[test]
+fn config_show_redacts_and_check_validates() {
+    let dir = temp_dir("config");
+    let cfg = write_config(&dir, "http://127.0.0.1:9", "http://127.0.0.1:9");
+    let (code, out, err) = run(&["--config", &cfg, "config", "show"], &dir);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("[REDACTED]") && out.contains("merchant = \"M1\""),
+        "{out}"
+    );
+    let (code, out, err) = run(&["--config", &cfg, "config", "check"], &dir);
+    assert_eq!(code, 0, "{out}{err}");
+    // Environment overrides files.
+    let out = std::process::Command::new(exe())
+        .args(["--config", &cfg, "config", "show"])
+        .current_dir(&dir)
+        .env("PAYOPS_SERVER__LISTEN", "127.0.0.1:9999")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("127.0.0.1:9999"));
+    // A wrong value names the file, the key and what was expected.
+    let bad = dir.join("bad.toml");
+    std::fs::write(
+        &bad,
+        std::fs::read_to_string(&cfg)
+            .unwrap()
+            .replace("client_code = \"555\"", "client_code = \"toolong1\""),
+    )
+    .unwrap();
+    let (code, _, err) = run(
+        &["--config", bad.to_str().unwrap(), "config", "check"],
+        &dir,
+    );
+    assert_eq!(code, 3);
+    assert!(
+        err.contains("bad.toml")
+            && err.contains("accounts.turk.client_code")
+            && err.contains("turkpos account schema"),
+        "{err}"
+    );
+    let unknown = dir.join("unknown.toml");
+    std::fs::write(&unknown, "[accounts.x]\nprovider = \"nope\"\n").unwrap();
+    let (code, _, err) = run(
+        &["--config", unknown.to_str().unwrap(), "config", "check"],
+        &dir,
+    );
+    assert_eq!(code, 3);
+    assert!(
+        err.contains("unknown.toml") && err.contains("accounts.x.provider"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_shot_commands_and_exit_codes() {
+    let (e, t) = simulators().await;
+    let dir = temp_dir("oneshot");
+    let cfg = write_config(&dir, &e.url(), &t.url());
+    let d = dir.clone();
+    let cfg2 = cfg.clone();
+    let results = tokio::task::spawn_blocking(move || {
+        let ok = run(
+            &[
+                "--config",
+                &cfg2,
+                "refund",
+                "--account",
+                "esnek",
+                "--json",
+                r#"{"order_ref":"P1","amount":500}"#,
+                "--output",
+                "json",
+            ],
+            &d,
+        );
+        let failed = run(
+            &[
+                "--config",
+                &cfg2,
+                "refund",
+                "--account",
+                "esnek",
+                "--json",
+                r#"{"order_ref":"NOPE","amount":500}"#,
+            ],
+            &d,
+        );
+        let invalid = run(
+            &[
+                "--config",
+                &cfg2,
+                "refund",
+                "--account",
+                "esnek",
+                "--json",
+                r#"{"order_ref":"P1","amount":-5}"#,
+            ],
+            &d,
+        );
+        let unsupported = run(
+            &[
+                "--config",
+                &cfg2,
+                "sub-merchant-adjust",
+                "--account",
+                "turk",
+                "--json",
+                "{}",
+            ],
+            &d,
+        );
+        let query = run(
+            &[
+                "-vv",
+                "--config",
+                &cfg2,
+                "query",
+                "--account",
+                "turk",
+                "--json",
+                r#"{"order_ref":"T1"}"#,
+            ],
+            &d,
+        );
+        let badcfg = run(
+            &[
+                "--config",
+                "missing.toml",
+                "query",
+                "--account",
+                "turk",
+                "--json",
+                "{}",
+            ],
+            &d,
+        );
+        (ok, failed, invalid, unsupported, query, badcfg)
+    })
+    .await
+    .unwrap();
+    let (ok, failed, invalid, unsupported, query, badcfg) = results;
+    assert_eq!(ok.0, 0, "{ok:?}");
+    let env: Value = serde_json::from_str(&ok.1).unwrap();
+    assert_eq!(env["status"], "succeeded");
+    assert_eq!(env["account"], "esnek");
+    assert_eq!(failed.0, 11, "{failed:?}");
+    assert_eq!(invalid.0, 2, "{invalid:?}");
+    assert!(invalid.2.contains("/amount"), "{invalid:?}");
+    assert_eq!(unsupported.0, 2, "{unsupported:?}");
+    assert_eq!(query.0, 0, "{query:?}");
+    assert!(
+        query.2.contains("TRACE") || query.2.contains("DEBUG"),
+        "verbose logs were produced"
+    );
+    assert_eq!(badcfg.0, 3);
+    let ledger = e.with_sim(|s| s.state())["ledger"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(ledger, 1, "only the valid refund reached the provider");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sandbox_serves_both_providers_with_auth_and_errors() {
+    let dir = temp_dir("sandbox");
+    let cfg = write_config(&dir, "http://127.0.0.1:9", "http://127.0.0.1:9");
+    let d = dir.clone();
+    let daemon = tokio::task::spawn_blocking(move || {
+        Daemon::start(
+            "sandbox",
+            &["--config", &cfg, "-v", "sandbox", "--listen", "127.0.0.1:0"],
+            &d,
+        )
+    })
+    .await
+    .unwrap();
+    let banner = daemon.stdout.lock().unwrap().clone();
+    let token = banner
+        .lines()
+        .find_map(|l| l.strip_prefix("sandbox token: "))
+        .expect("token printed")
+        .trim()
+        .to_owned();
+    assert!(banner.contains("curl"), "{banner}");
+    let url = daemon.url.clone();
+    let op = |acct: &str, op: &str| format!("{url}/v1/accounts/{acct}/operations/{op}");
+    let t = Some(token.as_str());
+
+    let (s, v) = http(
+        "POST",
+        &op("esnek-demo", "refund"),
+        t,
+        Some(r#"{"order_ref":"DEMO-1001","amount":500}"#),
+    )
+    .await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("succeeded")), "{v}");
+    let (s, v) = http(
+        "POST",
+        &op("esnek-demo", "query"),
+        t,
+        Some(r#"{"order_ref":"DEMO-1001"}"#),
+    )
+    .await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("succeeded")), "{v}");
+    assert_eq!(v["details"]["refunded_amount"], json!(500));
+    let (s, v) = http(
+        "POST",
+        &op("esnek-demo", "sub_merchant_adjust"),
+        t,
+        Some(r#"{"order_ref":"DEMO-1001","sub_merchant_id":"STORE-1","amount":-500}"#),
+    )
+    .await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("succeeded")), "{v}");
+    let (s, v) = http("POST", &op("turk-demo", "refund"), t, Some(r#"{"order_ref":"TP-DEMO-1","marketplace_order_guid":"3f2504e0-4f89-11d3-9a0c-0305e82c3301","amount":1001,"seller_payout_amount":8000}"#)).await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("succeeded")), "{v}");
+    let (s, v) = http("POST", &op("turk-demo", "cancel"), t, Some(r#"{"order_ref":"TP-DEMO-TODAY","marketplace_order_guid":"6ba7b810-9dad-11d1-80b4-00c04fd430c8","seller_payout_amount":0}"#)).await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("succeeded")), "{v}");
+
+    let (s, v) = http(
+        "POST",
+        &op("esnek-demo", "query"),
+        Some("wrong"),
+        Some(r#"{"order_ref":"DEMO-1001"}"#),
+    )
+    .await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (401, Some("unauthorized"))
+    );
+    let (s, _) = http("POST", &op("esnek-demo", "query"), None, Some("{}")).await;
+    assert_eq!(s, 401);
+    let (s, v) = http(
+        "POST",
+        &op("esnek", "refund"),
+        Some(SECRETS[3]),
+        Some(r#"{"order_ref":"P1","amount":1}"#),
+    )
+    .await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (403, Some("forbidden")),
+        "support may only query"
+    );
+    let (s, _) = http(
+        "POST",
+        &op("turk", "query"),
+        Some(SECRETS[3]),
+        Some(r#"{"order_ref":"T1"}"#),
+    )
+    .await;
+    assert_eq!(s, 403, "support may only use esnek");
+    let (s, v) = http("POST", &op("nope", "query"), t, Some("{}")).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (404, Some("not_found")));
+    let (s, v) = http(
+        "POST",
+        &op("esnek-demo", "refund"),
+        t,
+        Some(r#"{"order_ref":"DEMO-1001","amount":"5"}"#),
+    )
+    .await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (422, Some("invalid_request")),
+        "{v}"
+    );
+    assert_eq!(v["error"]["details"][0]["path"], "/amount", "{v}");
+    let (s, v) = http(
+        "POST",
+        &op("turk-demo", "sub_merchant_adjust"),
+        t,
+        Some("{}"),
+    )
+    .await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (422, Some("unsupported_operation")),
+        "{v}"
+    );
+    let (s, v) = http(
+        "POST",
+        &op("esnek-demo", "refund"),
+        t,
+        Some(&"x".repeat(100_000)),
+    )
+    .await;
+    assert_eq!(s, 413, "{v}");
+    let (s, v) = http("GET", &format!("{url}/v1/accounts"), t, None).await;
+    assert_eq!(s, 200);
+    assert!(v["accounts"].as_array().unwrap().len() >= 4, "{v}");
+    let (s, v) = http(
+        "GET",
+        &format!("{url}/v1/schemas/esnekpos/refund.request.json"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert_eq!(v["properties"]["amount"]["minimum"], json!(1));
+    let (s, v) = http("GET", &format!("{url}/metrics"), None, None).await;
+    assert_eq!(s, 200);
+    let text = v.as_str().unwrap();
+    assert!(text.contains("payops_operations_total{account=\"esnek-demo\",operation=\"refund\",status=\"succeeded\"} 1"), "{text}");
+    assert!(
+        text.contains("payops_operation_duration_seconds_bucket"),
+        "{text}"
+    );
+    let logs = daemon.stderr.lock().unwrap().clone();
+    assert!(
+        logs.contains("request_id=req_"),
+        "request ids in logs: {logs}"
+    );
+}
+
+/// A provider endpoint that answers an EsnekPOS success after `delay`.
+async fn slow_esnek(delay: Duration) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 65536];
+                let mut got = Vec::new();
+                loop {
+                    let n = s.read(&mut buf).await.unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    got.extend_from_slice(&buf[..n]);
+                    let text = String::from_utf8_lossy(&got);
+                    if let Some(i) = text.find("\r\n\r\n") {
+                        let len = text[..i]
+                            .lines()
+                            .find_map(|l| {
+                                l.to_ascii_lowercase()
+                                    .strip_prefix("content-length:")
+                                    .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                            })
+                            .unwrap_or(0);
+                        if got.len() >= i + 4 + len {
+                            break;
+                        }
+                    }
+                }
+                tokio::time::sleep(delay).await;
+                let body = r#"{"RETURN_CODE":"0","RETURN_MESSAGE":"ok","STATUS":"SUCCESS","ORDER_REF_NUMBER":"S1","REFNO":"SLOW1","TRANSACTION_ID":1}"#;
+                let resp = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = s.write_all(resp.as_bytes()).await;
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_finishes_the_in_flight_operation() {
+    let slow = slow_esnek(Duration::from_millis(1500)).await;
+    let dir = temp_dir("sigterm");
+    let cfg = write_config(&dir, &slow, "http://127.0.0.1:9");
+    let d = dir.clone();
+    let mut daemon = tokio::task::spawn_blocking(move || {
+        Daemon::start(
+            "serve",
+            &[
+                "--config",
+                &cfg,
+                "--log-format",
+                "json",
+                "-vv",
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+            ],
+            &d,
+        )
+    })
+    .await
+    .unwrap();
+    let url = format!("{}/v1/accounts/esnek/operations/refund", daemon.url);
+    let call = tokio::spawn(async move {
+        http(
+            "POST",
+            &url,
+            Some("ops-token-1"),
+            Some(r#"{"order_ref":"S1","amount":100}"#),
+        )
+        .await
+    });
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    daemon.terminate();
+    let (status, env) = call.await.unwrap();
+    assert_eq!(status, 200, "{env}");
+    assert_eq!(env["status"], "succeeded", "{env}");
+    assert_eq!(env["provider_reference"], "SLOW1");
+    let code = tokio::task::spawn_blocking(move || {
+        let c = daemon.wait();
+        drop(daemon);
+        c
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn schemas_check_passes_on_the_committed_tree() {
+    let dir = temp_dir("schemas");
+    let plugins = plugin_dir(&dir);
+    std::fs::write(
+        dir.join("s.toml"),
+        format!("[plugins]\ndirs = [{plugins:?}]\n"),
+    )
+    .unwrap();
+    let committed = Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas");
+    let (code, out, err) = run(
+        &[
+            "--config",
+            "s.toml",
+            "schemas",
+            "--check",
+            committed.to_str().unwrap(),
+        ],
+        &dir,
+    );
+    assert_eq!(
+        code, 0,
+        "schemas/ is stale; run `payops schemas --out schemas`\n{out}{err}"
+    );
+    // And --check notices a change.
+    let copy = dir.join("copy");
+    run(
+        &[
+            "--config",
+            "s.toml",
+            "schemas",
+            "--out",
+            copy.to_str().unwrap(),
+        ],
+        &dir,
+    );
+    std::fs::write(copy.join("esnekpos/refund.request.json"), "{}").unwrap();
+    let (code, _, err) = run(
+        &[
+            "--config",
+            "s.toml",
+            "schemas",
+            "--check",
+            copy.to_str().unwrap(),
+        ],
+        &dir,
+    );
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("esnekpos/refund.request.json: differs"),
+        "{err}"
+    );
+}
+
+#[test]
+fn no_credential_in_any_recorded_output() {
+    // Every process output of this suite is written here by `assert_no_secrets`
+    // (which also checks it on the spot); grep them all together, including
+    // earlier runs' files.
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("payops-outputs");
+    let _ = std::fs::create_dir_all(&dir);
+    for e in std::fs::read_dir(&dir).unwrap().flatten() {
+        let text = std::fs::read_to_string(e.path()).unwrap_or_default();
+        for s in SECRETS {
+            assert!(!text.contains(s), "{} contains {s:?}", e.path().display());
+        }
+    }
+}

@@ -1,0 +1,212 @@
+//! Helpers for running the real `payops` binary in tests.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Credentials used by the host tests; no output may ever contain them.
+pub const SECRETS: &[&str] = &[
+    "hostsecret-esnek-key-4242",
+    "tpw-Secr3t",
+    "0d7f3e2a-5b1c-4e8d-9a6f-7c2b1e0f9d3a",
+    "support-token-xyz-123",
+];
+
+pub fn exe() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_payops"))
+}
+
+/// A temp dir unique to this test.
+pub fn temp_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("payops-host-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A plugin dir holding the providers' cdylibs when cargo did not place them
+/// next to the binary (e.g. `cargo test -p payops-host`); empty otherwise.
+pub fn plugin_dir(dir: &Path) -> PathBuf {
+    let plugins = dir.join("plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    let bin_dir = exe().parent().unwrap().to_path_buf();
+    for name in ["payops_esnekpos", "payops_turkpos"] {
+        let file = format!(
+            "{}{name}{}",
+            std::env::consts::DLL_PREFIX,
+            std::env::consts::DLL_SUFFIX
+        );
+        if !bin_dir.join(&file).exists() {
+            std::fs::copy(bin_dir.join("deps").join(&file), plugins.join(&file))
+                .expect("provider cdylib built");
+        }
+    }
+    plugins
+}
+
+/// Fails the test if `text` contains a test credential.
+pub fn assert_no_secrets(what: &str, text: &str) {
+    for s in SECRETS {
+        assert!(
+            !text.contains(s),
+            "{what} contains the credential {s:?}:\n{text}"
+        );
+    }
+    // Every output of the suite is also kept for the final grep test.
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("payops-outputs");
+    let _ = std::fs::create_dir_all(&dir);
+    let file = dir.join(format!(
+        "{}-{}.log",
+        std::process::id(),
+        what.replace(['/', ' '], "_")
+    ));
+    let _ = std::fs::write(file, text);
+}
+
+/// Runs `payops args…` to completion.
+pub fn run(args: &[&str], cwd: &Path) -> (i32, String, String) {
+    let out = Command::new(exe())
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("PAYOPS_LOG")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_no_secrets(
+        &format!("payops {}", args.join(" ")),
+        &format!("{stdout}\n{stderr}"),
+    );
+    (out.status.code().unwrap_or(-1), stdout, stderr)
+}
+
+/// A running daemon.
+pub struct Daemon {
+    pub child: Child,
+    pub url: String,
+    pub stdout: Arc<Mutex<String>>,
+    pub stderr: Arc<Mutex<String>>,
+    pub name: String,
+}
+
+impl Daemon {
+    /// Starts `payops args…` and waits for its "listening on" line.
+    pub fn start(name: &str, args: &[&str], cwd: &Path) -> Daemon {
+        let mut child = Command::new(exe())
+            .args(args)
+            .current_dir(cwd)
+            .env_remove("PAYOPS_LOG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = Arc::new(Mutex::new(String::new()));
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let mut err = child.stderr.take().unwrap();
+        let e2 = stderr.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = err.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                e2.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut url = None;
+        let mut line = String::new();
+        while url.is_none() && Instant::now() < deadline {
+            line.clear();
+            if out.read_line(&mut line).unwrap_or(0) == 0 {
+                break;
+            }
+            stdout.lock().unwrap().push_str(&line);
+            if let Some(rest) = line.trim().strip_prefix("payops listening on ") {
+                url = Some(rest.to_owned());
+            }
+        }
+        let s2 = stdout.clone();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            while out.read_line(&mut line).unwrap_or(0) > 0 {
+                s2.lock().unwrap().push_str(&line);
+                line.clear();
+            }
+        });
+        let url = url.unwrap_or_else(|| panic!("daemon did not start: {}", stderr.lock().unwrap()));
+        // Give the banner lines after "listening" a moment to arrive.
+        std::thread::sleep(Duration::from_millis(100));
+        Daemon {
+            child,
+            url,
+            stdout,
+            stderr,
+            name: name.into(),
+        }
+    }
+
+    /// Sends SIGTERM.
+    pub fn terminate(&self) {
+        Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+    }
+
+    /// Waits for exit; returns the code.
+    pub fn wait(&mut self) -> i32 {
+        self.child.wait().unwrap().code().unwrap_or(-1)
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        std::thread::sleep(Duration::from_millis(50));
+        let all = format!(
+            "{}\n{}",
+            self.stdout.lock().unwrap(),
+            self.stderr.lock().unwrap()
+        );
+        if !std::thread::panicking() {
+            assert_no_secrets(&format!("daemon {}", self.name), &all);
+        }
+    }
+}
+
+/// Minimal HTTP/1.1 client over loopback: (status, body).
+pub async fn http(
+    method: &str,
+    url: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> (u16, serde_json::Value) {
+    use payops_core::{HttpRequest, HttpTransport};
+    let t = payops_transport::ReqwestTransport::new().unwrap();
+    let mut r = HttpRequest {
+        method: method.into(),
+        url: url.into(),
+        headers: vec![("Content-Type".into(), "application/json".into())],
+        body: body.unwrap_or("").as_bytes().to_vec(),
+        timeout_ms: Some(20_000),
+    };
+    if let Some(t) = token {
+        r.headers
+            .push(("Authorization".into(), format!("Bearer {t}")));
+    }
+    let resp = t.send(r).await.unwrap();
+    let v = serde_json::from_slice(&resp.body).unwrap_or_else(|_| {
+        serde_json::Value::String(String::from_utf8_lossy(&resp.body).into_owned())
+    });
+    (resp.status, v)
+}
