@@ -614,3 +614,76 @@ fn no_credential_in_any_recorded_output() {
         }
     }
 }
+
+#[test]
+fn examples_are_valid() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    for (file, schema) in [
+        ("esnekpos-refund.json", "esnekpos/refund.request.json"),
+        (
+            "esnekpos-marketplace-refund.json",
+            "esnekpos/refund.request.json",
+        ),
+        (
+            "esnekpos-cancel-android-pos.json",
+            "esnekpos/cancel.request.json",
+        ),
+        (
+            "esnekpos-sub-merchant-adjust.json",
+            "esnekpos/sub_merchant_adjust.request.json",
+        ),
+        ("turkpos-refund.json", "turkpos/refund.request.json"),
+        ("turkpos-cancel.json", "turkpos/cancel.request.json"),
+    ] {
+        let doc: Value = serde_json::from_str(
+            &std::fs::read_to_string(root.join("examples/requests").join(file)).unwrap(),
+        )
+        .unwrap();
+        let schema: Value = serde_json::from_str(
+            &std::fs::read_to_string(root.join("schemas").join(schema)).unwrap(),
+        )
+        .unwrap();
+        let v = jsonschema::validator_for(&schema).unwrap();
+        let errors: Vec<String> = v.iter_errors(&doc).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "{file}: {errors:?}");
+    }
+    let dir = temp_dir("examples");
+    let plugins = plugin_dir(&dir);
+    std::fs::write(
+        dir.join("p.toml"),
+        format!("[plugins]\ndirs = [{plugins:?}]\n"),
+    )
+    .unwrap();
+    let example = root.join("examples/payops.toml");
+    let (code, out, err) = run(
+        &[
+            "--config",
+            example.to_str().unwrap(),
+            "--config",
+            "p.toml",
+            "config",
+            "show",
+        ],
+        &dir,
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("esnek-prod"), "{out}");
+    // The secrets files do not exist here: check names the key and the file.
+    let (code, _, err) = run(
+        &[
+            "--config",
+            example.to_str().unwrap(),
+            "--config",
+            "p.toml",
+            "config",
+            "check",
+        ],
+        &dir,
+    );
+    assert_eq!(code, 3);
+    assert!(
+        err.contains("accounts.esnek-prod.merchant_key_file")
+            && err.contains("/run/credentials/payops.service/esnek_merchant_key"),
+        "{err}"
+    );
+}
