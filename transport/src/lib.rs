@@ -10,6 +10,8 @@
 //! - [`SimServer`]: serves any provider [`Simulator`] over loopback HTTP, for
 //!   `payops sandbox` and for tests.
 
+#![warn(missing_docs)]
+
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

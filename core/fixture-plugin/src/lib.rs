@@ -5,6 +5,8 @@
 //! Wire: `POST {base_url}/refund` with `{"order_ref", "amount", "key"}`;
 //! the server answers `{"ok": bool, "ref": "..."}`.
 
+#![warn(missing_docs)]
+
 use std::collections::BTreeMap;
 
 use payops_core::serde_json::{self, Value, json};

@@ -9,6 +9,8 @@
 //! the host sends them. It is built as a cdylib (loaded by `payops`) and as an
 //! rlib. Mapping tables and amount rules: `docs/providers/esnekpos.md`.
 
+#![warn(missing_docs)]
+
 pub mod docs;
 pub mod query;
 pub mod sim;

@@ -10,6 +10,8 @@
 //! Sans-IO like every payops provider; built as a cdylib and an rlib.
 //! Mapping tables and result semantics: `docs/providers/turkpos.md`.
 
+#![warn(missing_docs)]
+
 pub mod docs;
 pub mod sim;
 pub mod xml;
