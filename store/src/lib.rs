@@ -1,0 +1,589 @@
+//! # payops-store
+//!
+//! Every operation payops runs, durably: the intent is recorded *before* the
+//! provider is called, the envelope when it answers. One [`Store`] over
+//! sqlx's `Any` driver runs the same migrations and queries on SQLite (the
+//! embedded default, WAL) and PostgreSQL (several daemons sharing the work).
+//!
+//! Idempotency rests on a unique index on `(account, idempotency_key)`: of
+//! any number of concurrent inserts with one key exactly one wins; the others
+//! read the winner's row. Nothing is check-then-insert.
+
+#![warn(missing_docs)]
+
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use payops_core::{Envelope, Status};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, AssertSqlSafe, Executor, Row};
+
+/// Store failures.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database failed.
+    #[error("store: {0}")]
+    Db(#[from] sqlx::Error),
+    /// A stored value could not be read.
+    #[error("store: corrupt row {id}: {reason}")]
+    Corrupt {
+        /// Operation id.
+        id: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The URL is not `sqlite://…` or `postgres://…`.
+    #[error("store: unsupported url {0:?} (use sqlite://PATH or postgres://…)")]
+    Url(String),
+}
+
+/// The state of a stored operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    /// Recorded, provider call in progress.
+    InFlight,
+    /// Finished with this status.
+    Succeeded,
+    /// Accepted, not complete.
+    Pending,
+    /// Not done.
+    Failed,
+    /// May have been done.
+    Unknown,
+}
+
+impl State {
+    /// Text form.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            State::InFlight => "in_flight",
+            State::Succeeded => "succeeded",
+            State::Pending => "pending",
+            State::Failed => "failed",
+            State::Unknown => "unknown",
+        }
+    }
+    fn parse(s: &str) -> Option<State> {
+        Some(match s {
+            "in_flight" => State::InFlight,
+            "succeeded" => State::Succeeded,
+            "pending" => State::Pending,
+            "failed" => State::Failed,
+            "unknown" => State::Unknown,
+            _ => return None,
+        })
+    }
+    /// The state for a finished status.
+    pub fn of(status: Status) -> State {
+        match status {
+            Status::Succeeded => State::Succeeded,
+            Status::Pending => State::Pending,
+            Status::Failed => State::Failed,
+            Status::Unknown => State::Unknown,
+        }
+    }
+}
+
+/// What is recorded before the provider is called.
+#[derive(Debug, Clone)]
+pub struct NewOperation {
+    /// Operation id.
+    pub id: String,
+    /// Account name.
+    pub account: String,
+    /// Provider id.
+    pub provider: String,
+    /// Operation id (`refund`…).
+    pub operation: String,
+    /// Caller's idempotency key.
+    pub idempotency_key: Option<String>,
+    /// The request document (no credentials).
+    pub request: Value,
+    /// The daemon instance recording it.
+    pub owner: String,
+    /// When.
+    pub started_at: DateTime<Utc>,
+}
+
+/// One stored operation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredOperation {
+    /// Operation id.
+    pub id: String,
+    /// Account.
+    pub account: String,
+    /// Provider.
+    pub provider: String,
+    /// Operation.
+    pub operation: String,
+    /// Idempotency key.
+    pub idempotency_key: Option<String>,
+    /// Hex SHA-256 of the canonical request document.
+    pub request_sha256: String,
+    /// The request document.
+    pub request: Value,
+    /// State.
+    pub state: State,
+    /// The envelope once finished.
+    pub envelope: Option<Envelope>,
+    /// Owning instance.
+    pub owner: String,
+    /// Created (UTC).
+    pub created_at: DateTime<Utc>,
+    /// Last change (UTC).
+    pub updated_at: DateTime<Utc>,
+    /// How an unknown/pending outcome was resolved, if it was.
+    pub resolution: Option<String>,
+}
+
+/// The result of recording an intent.
+#[derive(Debug, Clone)]
+pub enum Begin {
+    /// Recorded: call the provider.
+    Created,
+    /// The same key with the same document exists: do not call the provider.
+    Existing(Box<StoredOperation>),
+    /// The same key with another document: 409.
+    Conflict(Box<StoredOperation>),
+}
+
+/// Filters for [`Store::list`].
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    /// Only this account.
+    pub account: Option<String>,
+    /// Only these states.
+    pub states: Vec<State>,
+    /// Created at or after.
+    pub since: Option<DateTime<Utc>>,
+    /// Created before.
+    pub until: Option<DateTime<Utc>>,
+    /// At most this many (newest first).
+    pub limit: Option<i64>,
+}
+
+/// Hex SHA-256 of a document's canonical JSON (object keys sorted).
+pub fn request_hash(doc: &Value) -> String {
+    // serde_json's Map is ordered (BTreeMap), so this text is canonical.
+    let text = serde_json::to_string(doc).unwrap_or_default();
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn ts(t: &DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+fn parse_ts(id: &str, s: &str) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|d| d.with_timezone(&Utc))
+        .map_err(|e| StoreError::Corrupt {
+            id: id.into(),
+            reason: format!("timestamp {s:?}: {e}"),
+        })
+}
+
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS operations (
+        id TEXT PRIMARY KEY,
+        account TEXT NOT NULL,
+        provider TEXT NOT NULL,
+        operation TEXT NOT NULL,
+        idempotency_key TEXT,
+        request_sha256 TEXT NOT NULL,
+        request TEXT NOT NULL,
+        state TEXT NOT NULL,
+        envelope TEXT,
+        owner TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        resolution TEXT
+    )",
+    "CREATE UNIQUE INDEX IF NOT EXISTS operations_idempotency ON operations (account, idempotency_key)",
+    "CREATE INDEX IF NOT EXISTS operations_state ON operations (state)",
+    "CREATE INDEX IF NOT EXISTS operations_created ON operations (created_at)",
+    "CREATE TABLE IF NOT EXISTS operation_events (
+        operation_id TEXT NOT NULL,
+        at TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        detail TEXT NOT NULL
+    )",
+    "CREATE INDEX IF NOT EXISTS operation_events_op ON operation_events (operation_id)",
+    "CREATE TABLE IF NOT EXISTS instances (
+        id TEXT PRIMARY KEY,
+        heartbeat_ms BIGINT NOT NULL
+    )",
+];
+
+/// The operation store.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: AnyPool,
+    sqlite: bool,
+}
+
+const COLUMNS: &str = "id, account, provider, operation, idempotency_key, request_sha256, request, state, envelope, owner, created_at, updated_at, resolution";
+
+impl Store {
+    /// Opens (creating if needed) and migrates. `sqlite://PATH` (WAL,
+    /// created if missing) or `postgres://…`.
+    pub async fn open(url: &str) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let sqlite = url.starts_with("sqlite:");
+        if !sqlite && !url.starts_with("postgres://") && !url.starts_with("postgresql://") {
+            return Err(StoreError::Url(url.into()));
+        }
+        let mut url = url.to_owned();
+        if sqlite && !url.contains("mode=") && !url.contains(":memory:") {
+            url.push_str(if url.contains('?') {
+                "&mode=rwc"
+            } else {
+                "?mode=rwc"
+            });
+        }
+        let mut opts = AnyPoolOptions::new()
+            .max_connections(if sqlite { 4 } else { 16 })
+            .acquire_timeout(Duration::from_secs(30));
+        if sqlite {
+            opts = opts.after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute("PRAGMA busy_timeout = 10000").await?;
+                    conn.execute("PRAGMA journal_mode = WAL").await?;
+                    conn.execute("PRAGMA synchronous = FULL").await?;
+                    Ok(())
+                })
+            });
+        }
+        let pool = opts.connect(&url).await?;
+        let store = Store { pool, sqlite };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// True for SQLite.
+    pub fn is_sqlite(&self) -> bool {
+        self.sqlite
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        for m in MIGRATIONS {
+            // Concurrent daemons may race on CREATE … IF NOT EXISTS in
+            // PostgreSQL; a duplicate error means the other one won.
+            if let Err(e) = sqlx::query(*m).execute(&self.pool).await {
+                let dup = e.as_database_error().is_some_and(|d| {
+                    d.is_unique_violation() || d.code().as_deref() == Some("42P07")
+                });
+                if !dup {
+                    return Err(e.into());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn event(&self, id: &str, kind: &str, detail: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO operation_events (operation_id, at, kind, detail) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(id)
+        .bind(ts(&Utc::now()))
+        .bind(kind)
+        .bind(detail)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Records the intent. With an idempotency key, a second intent for the
+    /// same account and key does not insert: it is [`Begin::Existing`] (same
+    /// document) or [`Begin::Conflict`].
+    pub async fn begin(&self, op: &NewOperation) -> Result<Begin, StoreError> {
+        let hash = request_hash(&op.request);
+        let now = ts(&op.started_at);
+        let r = sqlx::query(
+            "INSERT INTO operations (id, account, provider, operation, idempotency_key, request_sha256, request, state, envelope, owner, created_at, updated_at, resolution)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'in_flight', NULL, $8, $9, $9, NULL)",
+        )
+        .bind(&op.id)
+        .bind(&op.account)
+        .bind(&op.provider)
+        .bind(&op.operation)
+        .bind(op.idempotency_key.clone())
+        .bind(&hash)
+        .bind(op.request.to_string())
+        .bind(&op.owner)
+        .bind(&now)
+        .execute(&self.pool)
+        .await;
+        match r {
+            Ok(_) => {
+                self.event(
+                    &op.id,
+                    "recorded",
+                    &format!("intent recorded by {}", op.owner),
+                )
+                .await?;
+                Ok(Begin::Created)
+            }
+            Err(e)
+                if e.as_database_error()
+                    .is_some_and(|d| d.is_unique_violation())
+                    && op.idempotency_key.is_some() =>
+            {
+                let key = op.idempotency_key.as_deref().unwrap_or_default();
+                let existing = self.find_by_key(&op.account, key).await?.ok_or_else(|| {
+                    StoreError::Corrupt {
+                        id: op.id.clone(),
+                        reason: "unique violation without a row".into(),
+                    }
+                })?;
+                if existing.request_sha256 == hash && existing.operation == op.operation {
+                    Ok(Begin::Existing(Box::new(existing)))
+                } else {
+                    Ok(Begin::Conflict(Box::new(existing)))
+                }
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Stores the envelope of a finished operation (only while in flight:
+    /// a recovered `unknown` is never overwritten by a late answer).
+    pub async fn finish(&self, id: &str, envelope: &Envelope) -> Result<bool, StoreError> {
+        let text = serde_json::to_string(envelope).map_err(|e| StoreError::Corrupt {
+            id: id.into(),
+            reason: e.to_string(),
+        })?;
+        let r = sqlx::query("UPDATE operations SET state = $1, envelope = $2, updated_at = $3 WHERE id = $4 AND state = 'in_flight'")
+            .bind(State::of(envelope.status).as_str())
+            .bind(text)
+            .bind(ts(&Utc::now()))
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        let done = r.rows_affected() == 1;
+        self.event(
+            id,
+            "finished",
+            &format!(
+                "status {}{}",
+                envelope.status,
+                if done { "" } else { " (late: not applied)" }
+            ),
+        )
+        .await?;
+        Ok(done)
+    }
+
+    /// Replaces the envelope of an `unknown` or `pending` operation after
+    /// reconciliation and records how.
+    pub async fn resolve(
+        &self,
+        id: &str,
+        from: State,
+        envelope: &Envelope,
+        how: &str,
+    ) -> Result<bool, StoreError> {
+        let text = serde_json::to_string(envelope).map_err(|e| StoreError::Corrupt {
+            id: id.into(),
+            reason: e.to_string(),
+        })?;
+        let r = sqlx::query("UPDATE operations SET state = $1, envelope = $2, updated_at = $3, resolution = $4 WHERE id = $5 AND state = $6")
+            .bind(State::of(envelope.status).as_str())
+            .bind(text)
+            .bind(ts(&Utc::now()))
+            .bind(how)
+            .bind(id)
+            .bind(from.as_str())
+            .execute(&self.pool)
+            .await?;
+        let done = r.rows_affected() == 1;
+        if done {
+            self.event(
+                id,
+                "reconciled",
+                &format!("{} -> {}: {how}", from.as_str(), envelope.status),
+            )
+            .await?;
+        }
+        Ok(done)
+    }
+
+    fn row(r: &AnyRow) -> Result<StoredOperation, StoreError> {
+        let id: String = r.try_get("id")?;
+        let state: String = r.try_get("state")?;
+        let request: String = r.try_get("request")?;
+        let envelope: Option<String> = r.try_get("envelope")?;
+        let corrupt = |reason: String| StoreError::Corrupt {
+            id: id.clone(),
+            reason,
+        };
+        Ok(StoredOperation {
+            account: r.try_get("account")?,
+            provider: r.try_get("provider")?,
+            operation: r.try_get("operation")?,
+            idempotency_key: r.try_get("idempotency_key")?,
+            request_sha256: r.try_get("request_sha256")?,
+            request: serde_json::from_str(&request)
+                .map_err(|e| corrupt(format!("request: {e}")))?,
+            state: State::parse(&state).ok_or_else(|| corrupt(format!("state {state:?}")))?,
+            envelope: envelope
+                .map(|e| serde_json::from_str(&e))
+                .transpose()
+                .map_err(|e| corrupt(format!("envelope: {e}")))?,
+            owner: r.try_get("owner")?,
+            created_at: parse_ts(&id, &r.try_get::<String, _>("created_at")?)?,
+            updated_at: parse_ts(&id, &r.try_get::<String, _>("updated_at")?)?,
+            resolution: r.try_get("resolution")?,
+            id,
+        })
+    }
+
+    /// One operation.
+    pub async fn get(&self, id: &str) -> Result<Option<StoredOperation>, StoreError> {
+        let r = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM operations WHERE id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        r.as_ref().map(Store::row).transpose()
+    }
+
+    /// The operation recorded for an account and idempotency key.
+    pub async fn find_by_key(
+        &self,
+        account: &str,
+        key: &str,
+    ) -> Result<Option<StoredOperation>, StoreError> {
+        let r = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM operations WHERE account = $1 AND idempotency_key = $2"
+        )))
+        .bind(account)
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await?;
+        r.as_ref().map(Store::row).transpose()
+    }
+
+    /// Operations, newest first.
+    pub async fn list(&self, f: &ListFilter) -> Result<Vec<StoredOperation>, StoreError> {
+        let mut sql = format!("SELECT {COLUMNS} FROM operations WHERE 1 = 1");
+        let mut args: Vec<String> = Vec::new();
+        if let Some(a) = &f.account {
+            args.push(a.clone());
+            sql.push_str(&format!(" AND account = ${}", args.len()));
+        }
+        if !f.states.is_empty() {
+            let mut ph = Vec::new();
+            for s in &f.states {
+                args.push(s.as_str().into());
+                ph.push(format!("${}", args.len()));
+            }
+            sql.push_str(&format!(" AND state IN ({})", ph.join(", ")));
+        }
+        if let Some(t) = &f.since {
+            args.push(ts(t));
+            sql.push_str(&format!(" AND created_at >= ${}", args.len()));
+        }
+        if let Some(t) = &f.until {
+            args.push(ts(t));
+            sql.push_str(&format!(" AND created_at < ${}", args.len()));
+        }
+        sql.push_str(&format!(
+            " ORDER BY created_at DESC, id DESC LIMIT {}",
+            f.limit.unwrap_or(100).clamp(1, 10_000)
+        ));
+        // Only constants and numbered placeholders are spliced in; values are bound.
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for a in args {
+            q = q.bind(a);
+        }
+        q.fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(Store::row)
+            .collect()
+    }
+
+    /// The audit trail of one operation: (at, kind, detail), oldest first.
+    pub async fn events(&self, id: &str) -> Result<Vec<(String, String, String)>, StoreError> {
+        let rows = sqlx::query("SELECT at, kind, detail FROM operation_events WHERE operation_id = $1 ORDER BY at, kind")
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("at")?, r.try_get("kind")?, r.try_get("detail")?)))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(Into::into)
+    }
+
+    /// Records that `instance` is alive.
+    pub async fn heartbeat(&self, instance: &str) -> Result<(), StoreError> {
+        let now = Utc::now().timestamp_millis();
+        let r = sqlx::query("UPDATE instances SET heartbeat_ms = $1 WHERE id = $2")
+            .bind(now)
+            .bind(instance)
+            .execute(&self.pool)
+            .await?;
+        if r.rows_affected() == 0 {
+            sqlx::query("INSERT INTO instances (id, heartbeat_ms) VALUES ($1, $2)")
+                .bind(instance)
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Operations left in flight by instances silent for longer than
+    /// `stale_after` (dead processes) become `unknown` with `envelope_for`'s
+    /// envelope. They are never re-sent. Returns their ids.
+    pub async fn recover(
+        &self,
+        this_instance: &str,
+        stale_after: Duration,
+        envelope_for: impl Fn(&StoredOperation) -> Envelope,
+    ) -> Result<Vec<String>, StoreError> {
+        let cutoff = Utc::now().timestamp_millis() - stale_after.as_millis() as i64;
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM operations WHERE state = 'in_flight' AND owner <> $1
+             AND owner NOT IN (SELECT id FROM instances WHERE heartbeat_ms >= $2)"
+        )))
+        .bind(this_instance)
+        .bind(cutoff)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::new();
+        for r in &rows {
+            let op = Store::row(r)?;
+            let env = envelope_for(&op);
+            let text = serde_json::to_string(&env).map_err(|e| StoreError::Corrupt {
+                id: op.id.clone(),
+                reason: e.to_string(),
+            })?;
+            let done = sqlx::query("UPDATE operations SET state = 'unknown', envelope = $1, updated_at = $2 WHERE id = $3 AND state = 'in_flight'")
+                .bind(text)
+                .bind(ts(&Utc::now()))
+                .bind(&op.id)
+                .execute(&self.pool)
+                .await?;
+            if done.rows_affected() == 1 {
+                self.event(&op.id, "recovered", &format!("owner {} died while the operation was in flight; marked unknown, not re-sent", op.owner)).await?;
+                out.push(op.id);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Closes the pool.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}

@@ -1,0 +1,296 @@
+//! The same tests on SQLite (always) and PostgreSQL (when
+//! `PAYOPS_TEST_POSTGRES_URL` is set; `.ci/run` sets it).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use payops_core::{Envelope, EnvelopeMeta, OperationKind, Outcome, Status};
+use payops_store::{Begin, ListFilter, NewOperation, State, Store};
+use serde_json::json;
+
+fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        Utc::now().timestamp_nanos_opt().unwrap_or(0)
+    )
+}
+
+fn intent(
+    id: &str,
+    account: &str,
+    key: Option<&str>,
+    doc: serde_json::Value,
+    owner: &str,
+) -> NewOperation {
+    NewOperation {
+        id: id.into(),
+        account: account.into(),
+        provider: "esnekpos".into(),
+        operation: "refund".into(),
+        idempotency_key: key.map(str::to_owned),
+        request: doc,
+        owner: owner.into(),
+        started_at: Utc::now(),
+    }
+}
+
+fn envelope(id: &str, account: &str, status: Status) -> Envelope {
+    let now = payops_core::chrono::Utc::now().with_timezone(&payops_core::turkey_offset());
+    let mut o = Outcome::new(status);
+    o.provider_reference = Some("REF-1".into());
+    o.raw = json!({"RETURN_CODE": "0", "nested": {"ş": [1, 2]}});
+    Envelope::new(
+        EnvelopeMeta {
+            operation_id: id.into(),
+            account: account.into(),
+            provider: "esnekpos".into(),
+            operation: OperationKind::Refund,
+            idempotency_key: Some("k".into()),
+            started_at: now,
+        },
+        o,
+        now,
+    )
+}
+
+async fn suite(url: &str) {
+    let store = Store::open(url).await.unwrap();
+    let acct = unique("acct");
+    let doc = json!({"order_ref": "A1", "amount": 500});
+
+    // Record, finish, read back.
+    let id = unique("op");
+    assert!(matches!(
+        store
+            .begin(&intent(&id, &acct, Some("k1"), doc.clone(), "me"))
+            .await
+            .unwrap(),
+        Begin::Created
+    ));
+    let got = store.get(&id).await.unwrap().unwrap();
+    assert_eq!(got.state, State::InFlight);
+    let env = envelope(&id, &acct, Status::Succeeded);
+    assert!(store.finish(&id, &env).await.unwrap());
+    let got = store.get(&id).await.unwrap().unwrap();
+    assert_eq!(
+        (got.state, got.envelope.as_ref()),
+        (State::Succeeded, Some(&env))
+    );
+    assert!(
+        !store
+            .finish(&id, &envelope(&id, &acct, Status::Failed))
+            .await
+            .unwrap(),
+        "finished once"
+    );
+
+    // Same key, same document (keys in another order): existing; other document: conflict.
+    let again = store
+        .begin(&intent(
+            &unique("op"),
+            &acct,
+            Some("k1"),
+            json!({"amount": 500, "order_ref": "A1"}),
+            "me",
+        ))
+        .await
+        .unwrap();
+    match again {
+        Begin::Existing(op) => assert_eq!(op.envelope.as_ref(), Some(&env)),
+        other => panic!("{other:?}"),
+    }
+    let other = store
+        .begin(&intent(
+            &unique("op"),
+            &acct,
+            Some("k1"),
+            json!({"order_ref": "A1", "amount": 501}),
+            "me",
+        ))
+        .await
+        .unwrap();
+    assert!(matches!(other, Begin::Conflict(_)));
+    // Keys are scoped per account; no key never conflicts.
+    assert!(matches!(
+        store
+            .begin(&intent(
+                &unique("op"),
+                &unique("acct"),
+                Some("k1"),
+                doc.clone(),
+                "me"
+            ))
+            .await
+            .unwrap(),
+        Begin::Created
+    ));
+    assert!(matches!(
+        store
+            .begin(&intent(&unique("op"), &acct, None, doc.clone(), "me"))
+            .await
+            .unwrap(),
+        Begin::Created
+    ));
+    assert!(matches!(
+        store
+            .begin(&intent(&unique("op"), &acct, None, doc.clone(), "me"))
+            .await
+            .unwrap(),
+        Begin::Created
+    ));
+
+    // 200 concurrent intents with one key: exactly one is created.
+    let store2 = Arc::new(store.clone());
+    let key = unique("k");
+    let mut tasks = Vec::new();
+    for _ in 0..200 {
+        let (s, a, k, d) = (store2.clone(), acct.clone(), key.clone(), doc.clone());
+        tasks.push(tokio::spawn(async move {
+            s.begin(&intent(&unique("op"), &a, Some(&k), d, "me"))
+                .await
+                .unwrap()
+        }));
+    }
+    let mut created = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Begin::Created => created += 1,
+            Begin::Existing(_) => {}
+            Begin::Conflict(c) => panic!("conflict {c:?}"),
+        }
+    }
+    assert_eq!(created, 1);
+
+    // Recovery: a dead owner's in-flight operation becomes unknown; a live one's does not.
+    let dead = unique("op");
+    let live = unique("op");
+    store
+        .begin(&intent(&dead, &acct, None, doc.clone(), "dead-instance"))
+        .await
+        .unwrap();
+    store.heartbeat("live-instance").await.unwrap();
+    store
+        .begin(&intent(&live, &acct, None, doc.clone(), "live-instance"))
+        .await
+        .unwrap();
+    let a2 = acct.clone();
+    let recovered = store
+        .recover("me", Duration::from_secs(30), |op| {
+            envelope(&op.id, &a2, Status::Unknown)
+        })
+        .await
+        .unwrap();
+    assert!(recovered.contains(&dead), "{recovered:?}");
+    assert!(!recovered.contains(&live));
+    assert_eq!(
+        store.get(&dead).await.unwrap().unwrap().state,
+        State::Unknown
+    );
+    assert_eq!(
+        store.get(&live).await.unwrap().unwrap().state,
+        State::InFlight
+    );
+    assert!(
+        !store.finish(&dead, &env).await.unwrap(),
+        "a late answer never overwrites a recovered unknown"
+    );
+    // Reconciliation replaces it once, recording how.
+    assert!(
+        store
+            .resolve(
+                &dead,
+                State::Unknown,
+                &envelope(&dead, &acct, Status::Failed),
+                "no matching transaction"
+            )
+            .await
+            .unwrap()
+    );
+    let r = store.get(&dead).await.unwrap().unwrap();
+    assert_eq!(
+        (r.state, r.resolution.as_deref()),
+        (State::Failed, Some("no matching transaction"))
+    );
+    let kinds: Vec<String> = store
+        .events(&dead)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.1)
+        .collect();
+    assert_eq!(
+        kinds,
+        vec!["recorded", "recovered", "finished", "reconciled"]
+    );
+
+    // Listing with filters.
+    let unknown = store
+        .list(&ListFilter {
+            account: Some(acct.clone()),
+            states: vec![State::InFlight],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(
+        unknown
+            .iter()
+            .all(|o| o.state == State::InFlight && o.account == acct)
+    );
+    assert!(unknown.iter().any(|o| o.id == live));
+    let all = store
+        .list(&ListFilter {
+            account: Some(acct.clone()),
+            limit: Some(1000),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        all.len(),
+        6,
+        "k1, two without key, the concurrent one, dead, live"
+    );
+    let none = store
+        .list(&ListFilter {
+            account: Some(acct.clone()),
+            since: Some(Utc::now() + chrono::Duration::hours(1)),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(none.is_empty());
+    store.close().await;
+
+    // Everything survives a reopen.
+    let store = Store::open(url).await.unwrap();
+    let got = store.get(&id).await.unwrap().unwrap();
+    assert_eq!(got.envelope.as_ref(), Some(&env));
+    assert_eq!(got.request, doc);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite() {
+    let dir = std::env::temp_dir().join(unique("payops-store"));
+    std::fs::create_dir_all(&dir).unwrap();
+    suite(&format!("sqlite://{}", dir.join("payops.db").display())).await;
+    assert!(dir.join("payops.db-wal").exists() || dir.join("payops.db").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres() {
+    match std::env::var("PAYOPS_TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => suite(&url).await,
+        _ => {
+            eprintln!("SKIPPED: PostgreSQL store tests (set PAYOPS_TEST_POSTGRES_URL=postgres://…)")
+        }
+    }
+}
+
+#[tokio::test]
+async fn bad_urls_are_refused() {
+    let e = Store::open("mysql://x").await.unwrap_err();
+    assert!(e.to_string().contains("sqlite://"), "{e}");
+}
