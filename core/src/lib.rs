@@ -61,7 +61,7 @@ pub mod types;
 pub use details::{
     MerchantTransfer, PaymentStatus, QueryDetails, SubMerchantSplit, Transaction, TransactionStatus,
 };
-pub use error::{Error, ErrorCode, FieldError};
+pub use error::{Error, ErrorBody, ErrorCode, ErrorInfo, FieldError};
 pub use http::{
     HttpRequest, HttpResponse, HttpTransport, Simulator, TransportError, TransportErrorKind,
 };

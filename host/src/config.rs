@@ -57,6 +57,37 @@ pub struct PluginsConfig {
     pub on_error: OnPluginError,
 }
 
+/// `[store]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// `sqlite://PATH` (default `sqlite://payops.db`) or `postgres://…`.
+    pub url: String,
+    /// An instance silent for this long is dead: its in-flight operations become `unknown`.
+    pub instance_timeout_secs: u64,
+    /// How often the daemon reconciles `unknown` and `pending` operations (0: never).
+    pub reconcile_interval_secs: u64,
+    /// Only operations at least this old are reconciled.
+    pub reconcile_min_age_secs: u64,
+    /// How long a duplicate request waits for the in-flight original.
+    pub wait_secs: u64,
+}
+
+/// The default store URL.
+pub const DEFAULT_STORE_URL: &str = "sqlite://payops.db";
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            url: DEFAULT_STORE_URL.into(),
+            instance_timeout_secs: 30,
+            reconcile_interval_secs: 300,
+            reconcile_min_age_secs: 60,
+            wait_secs: 120,
+        }
+    }
+}
+
 /// `[log]`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -111,6 +142,8 @@ pub struct Config {
     pub server: ServerConfig,
     /// `[plugins]`.
     pub plugins: PluginsConfig,
+    /// `[store]`.
+    pub store: StoreConfig,
     /// `[log]`.
     pub log: LogConfig,
     /// `[[tokens]]`.
@@ -131,7 +164,7 @@ pub struct ConfigError {
     pub message: String,
 }
 
-const TOP_LEVEL: &[&str] = &["server", "plugins", "log", "tokens", "accounts"];
+const TOP_LEVEL: &[&str] = &["server", "plugins", "store", "log", "tokens", "accounts"];
 
 /// Builds the layered figment. Missing `--config` files are errors;
 /// a missing `payops.toml` is not.
@@ -393,6 +426,11 @@ fn redact_message(msg: &str, map: &Map<String, Value>, schema: &Value) -> String
 /// The effective config with every credential replaced by `[REDACTED]`.
 pub fn redacted(cfg: &Config, reg: &Registry) -> Value {
     let mut v = serde_json::to_value(cfg).unwrap_or(Value::Null);
+    if let Some(url) = v.pointer_mut("/store/url")
+        && let Some(text) = url.as_str()
+    {
+        *url = Value::String(redact_url(text));
+    }
     if let Some(accounts) = v.get_mut("accounts").and_then(Value::as_object_mut) {
         for (_, acct) in accounts.iter_mut() {
             let Some(map) = acct.as_object_mut() else {
@@ -412,4 +450,23 @@ pub fn redacted(cfg: &Config, reg: &Registry) -> Value {
         }
     }
     v
+}
+
+/// A database URL with its password replaced by `[REDACTED]`.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!(
+                    "{}{user}:{}{}",
+                    &url[..scheme + 3],
+                    payops_core::secret::REDACTED,
+                    &url[at..]
+                ),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
 }

@@ -4,14 +4,15 @@
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use payops_core::abi::PluginProvider;
 use payops_core::{
-    AccountName, Envelope, EnvelopeMeta, Error, FieldError, HttpTransport, OperationContext,
-    OperationId, OperationKind, Provider,
+    AccountName, Envelope, EnvelopeMeta, Error, ErrorBody, FieldError, HttpTransport,
+    OperationContext, OperationId, OperationKind, Outcome, Provider, Status,
 };
-use serde_json::Value;
+use payops_store::{Begin, NewOperation, State, Store, StoredOperation};
+use serde_json::{Value, json};
 use tracing::Instrument;
 
 use crate::config::Account;
@@ -27,6 +28,12 @@ pub struct Engine {
     pub transport: Arc<dyn HttpTransport>,
     /// Metrics.
     pub metrics: Arc<Metrics>,
+    /// The operation store.
+    pub store: Store,
+    /// This process's instance id (owner of the operations it records).
+    pub instance: String,
+    /// How long a duplicate waits for the in-flight original.
+    pub wait: Duration,
     validators: HashMap<(String, OperationKind), jsonschema::Validator>,
 }
 
@@ -49,6 +56,7 @@ impl Engine {
         providers: BTreeMap<String, Arc<PluginProvider>>,
         accounts: BTreeMap<String, Account>,
         transport: Arc<dyn HttpTransport>,
+        store: Store,
     ) -> Result<Engine, String> {
         let mut validators = HashMap::new();
         for (id, p) in &providers {
@@ -63,6 +71,9 @@ impl Engine {
             accounts,
             transport,
             metrics: Arc::new(Metrics::default()),
+            store,
+            instance: new_operation_id().replacen("op_", "inst_", 1),
+            wait: Duration::from_secs(120),
             validators,
         })
     }
@@ -122,7 +133,13 @@ impl Engine {
         }
     }
 
-    /// Runs one operation: validate, call, wrap. Errors mean nothing was sent.
+    /// Runs one operation: validate, record the intent, call the provider,
+    /// store and return the envelope. Errors mean nothing was sent.
+    ///
+    /// With an idempotency key already used on this account: the same
+    /// document gets the stored envelope (waiting for the original if it is
+    /// still in flight) and the provider is not called; another document is
+    /// `idempotency_conflict`.
     pub async fn execute(
         &self,
         account: &str,
@@ -135,6 +152,36 @@ impl Engine {
         let provider = self.providers[&acct.provider].clone();
         let operation_id = new_operation_id();
         let started_at = now();
+        let intent = NewOperation {
+            id: operation_id.clone(),
+            account: acct.name.clone(),
+            provider: acct.provider.clone(),
+            operation: op.as_str().into(),
+            idempotency_key: idempotency_key.clone(),
+            request: document.clone(),
+            owner: self.instance.clone(),
+            started_at: started_at.with_timezone(&chrono::Utc),
+        };
+        match self.store.begin(&intent).await.map_err(|e| {
+            tracing::error!(error = %e, "cannot record the operation; nothing sent");
+            Error::Unavailable(format!(
+                "the operation store is unavailable; nothing was sent ({e})"
+            ))
+        })? {
+            Begin::Created => {}
+            Begin::Existing(existing) => {
+                tracing::info!(operation_id = %existing.id, "idempotent replay: not calling the provider");
+                return self.await_existing(*existing).await;
+            }
+            Begin::Conflict(existing) => {
+                return Err(Error::IdempotencyConflict(format!(
+                    "Idempotency-Key {:?} was used on account {} for operation {} with another request document",
+                    idempotency_key.unwrap_or_default(),
+                    acct.name,
+                    existing.id
+                )));
+            }
+        }
         let span = tracing::info_span!("operation", account = %acct.name, provider = %acct.provider, operation = %op, operation_id = %operation_id);
         let ctx = OperationContext {
             operation_id: OperationId::new(operation_id.clone())
@@ -158,28 +205,113 @@ impl Engine {
         .instrument(span)
         .await;
         let elapsed = timer.elapsed();
-        match result {
+        let meta = EnvelopeMeta {
+            operation_id: operation_id.clone(),
+            account: acct.name.clone(),
+            provider: acct.provider.clone(),
+            operation: op,
+            idempotency_key,
+            started_at,
+        };
+        let (envelope, result) = match result {
             Ok(outcome) => {
                 self.metrics
                     .record(&acct.name, op, outcome.status.as_str(), elapsed);
-                Ok(Envelope::new(
-                    EnvelopeMeta {
-                        operation_id,
-                        account: acct.name.clone(),
-                        provider: acct.provider.clone(),
-                        operation: op,
-                        idempotency_key,
-                        started_at,
-                    },
-                    outcome,
-                    now(),
-                ))
+                let env = Envelope::new(meta, outcome, now());
+                (env.clone(), Ok(env))
             }
             Err(e) => {
+                // Refused before anything was sent: stored as failed, with the
+                // error, so a replay with the same key gets the same error.
                 self.metrics
                     .provider_error(&acct.name, op, e.code().as_str());
-                Err(e)
+                let mut o = Outcome::new(Status::Failed);
+                o.provider_message = Some(format!("refused before sending: {e}"));
+                o.details = json!({ "refused": e.to_body() });
+                (Envelope::new(meta, o, now()), Err(e))
+            }
+        };
+        match self.store.finish(&operation_id, &envelope).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!(%operation_id, "the stored operation was no longer in flight (recovered as unknown by another instance); kept as is")
+            }
+            Err(e) => {
+                tracing::error!(%operation_id, error = %e, "cannot store the envelope; the operation stays in flight and becomes unknown at recovery")
             }
         }
+        result
+    }
+
+    /// The stored answer of an earlier request with the same key, waiting
+    /// while it is in flight.
+    async fn await_existing(&self, mut op: StoredOperation) -> Result<Envelope, Error> {
+        let deadline = Instant::now() + self.wait;
+        let mut pause = Duration::from_millis(10);
+        loop {
+            if op.state != State::InFlight {
+                let env = op.envelope.ok_or_else(|| {
+                    Error::Internal(format!("operation {} has no envelope", op.id))
+                })?;
+                if let Some(refused) = env.details.get("refused")
+                    && let Ok(body) = serde_json::from_value::<ErrorBody>(refused.clone())
+                {
+                    return Err(Error::from_info(body.error));
+                }
+                return Ok(env);
+            }
+            if Instant::now() >= deadline {
+                return Err(Error::Unavailable(format!(
+                    "operation {} with this Idempotency-Key is still in flight; retry later",
+                    op.id
+                )));
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(200));
+            op = self
+                .store
+                .get(&op.id)
+                .await
+                .map_err(|e| Error::Unavailable(format!("operation store: {e}")))?
+                .ok_or_else(|| Error::Internal(format!("operation {} vanished", op.id)))?;
+        }
+    }
+
+    /// The envelope recorded for an operation a dead process left in flight.
+    pub fn recovered_envelope(op: &StoredOperation) -> Envelope {
+        let mut o = Outcome::new(Status::Unknown);
+        o.provider_message = Some(
+            "the daemon stopped while this operation was in flight; it was not re-sent: reconcile it (payops reconcile) or check with the provider".into(),
+        );
+        let started = op.created_at.with_timezone(&payops_core::turkey_offset());
+        Envelope::new(
+            EnvelopeMeta {
+                operation_id: op.id.clone(),
+                account: op.account.clone(),
+                provider: op.provider.clone(),
+                operation: op.operation.parse().unwrap_or(OperationKind::Query),
+                idempotency_key: op.idempotency_key.clone(),
+                started_at: started,
+            },
+            o,
+            now(),
+        )
+    }
+
+    /// Marks operations of dead instances `unknown`; returns their ids.
+    pub async fn recover(&self, instance_timeout: Duration) -> Result<Vec<String>, Error> {
+        self.store
+            .heartbeat(&self.instance)
+            .await
+            .map_err(|e| Error::Unavailable(e.to_string()))?;
+        let ids = self
+            .store
+            .recover(&self.instance, instance_timeout, Engine::recovered_envelope)
+            .await
+            .map_err(|e| Error::Unavailable(e.to_string()))?;
+        for id in &ids {
+            tracing::warn!(operation_id = %id, "operation left in flight by a stopped daemon is now unknown (not re-sent)");
+        }
+        Ok(ids)
     }
 }

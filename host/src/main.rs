@@ -5,12 +5,7 @@
 //! the command line or as a daemon (`payops serve`, `payops sandbox`). See
 //! `docs/operators.md` and `../docs/contract.md` of the design.
 
-mod config;
-mod engine;
-mod metrics;
-mod plugins;
-mod schemas;
-mod server;
+use payops_host::{config, plugins, reconcile, schemas, server};
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Read};
@@ -24,10 +19,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use payops_core::{AccountConfig, ErrorCode, OperationKind, Provider};
 use serde_json::{Value, json};
 
-use crate::config::{Account, Config, OnPluginError, TokenConfig};
-use crate::engine::Engine;
-use crate::plugins::Registry;
-use crate::server::AppState;
+use payops_host::config::{Account, Config, OnPluginError, TokenConfig};
+use payops_host::engine::Engine;
+use payops_host::plugins::Registry;
+use payops_host::server::AppState;
 
 /// Exit code for invalid usage or request documents (nothing sent).
 const EXIT_USAGE: u8 = 2;
@@ -117,6 +112,53 @@ enum Command {
     /// Adjust a marketplace sub-merchant's balance.
     #[command(name = "sub-merchant-adjust")]
     SubMerchantAdjust(OpArgs),
+    /// The audit record of operations.
+    Operations {
+        #[command(subcommand)]
+        action: OperationsAction,
+    },
+    /// Resolve `unknown` and `pending` operations with the provider's query (never re-sends).
+    Reconcile {
+        /// Only this account.
+        #[arg(long)]
+        account: Option<String>,
+        /// Only operations at least this old (seconds).
+        #[arg(long, default_value_t = 0)]
+        min_age_secs: u64,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
+    },
+}
+
+#[derive(Subcommand)]
+enum OperationsAction {
+    /// List operations, newest first.
+    List {
+        /// Only this account.
+        #[arg(long)]
+        account: Option<String>,
+        /// Only these states (repeatable): in_flight, succeeded, pending, failed, unknown.
+        #[arg(long = "status")]
+        status: Vec<String>,
+        /// Created at or after (RFC 3339).
+        #[arg(long)]
+        since: Option<String>,
+        /// Created before (RFC 3339).
+        #[arg(long)]
+        until: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
+    },
+    /// One operation with its envelope and audit trail (JSON).
+    Show {
+        /// The operation id.
+        id: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -224,9 +266,81 @@ fn accounts(s: &Setup) -> Result<BTreeMap<String, Account>, ExitCode> {
 }
 
 fn transport() -> Result<Arc<dyn payops_core::HttpTransport>, ExitCode> {
+    // Retries only connection failures (nothing was sent); never anything else.
     payops_transport::ReqwestTransport::new()
-        .map(|t| Arc::new(t) as Arc<dyn payops_core::HttpTransport>)
+        .map(|t| {
+            Arc::new(payops_transport::RetryConnect::new(
+                t,
+                3,
+                Duration::from_millis(200),
+            )) as Arc<dyn payops_core::HttpTransport>
+        })
         .map_err(|e| fail(EXIT_CONFIG, e))
+}
+
+/// Opens the store, builds the engine and starts its heartbeat.
+async fn build_engine(
+    s: &Setup,
+    accts: BTreeMap<String, Account>,
+    store_url: &str,
+) -> Result<Engine, ExitCode> {
+    let store = payops_store::Store::open(store_url).await.map_err(|e| {
+        fail(
+            EXIT_CONFIG,
+            format!("{} ({})", e, config::redact_url(store_url)),
+        )
+    })?;
+    let mut engine = Engine::new(s.registry.providers.clone(), accts, transport()?, store)
+        .map_err(|e| fail(EXIT_CONFIG, e))?;
+    engine.wait = Duration::from_secs(s.cfg.store.wait_secs);
+    engine
+        .store
+        .heartbeat(&engine.instance)
+        .await
+        .map_err(|e| fail(EXIT_CONFIG, e))?;
+    let (store, instance) = (engine.store.clone(), engine.instance.clone());
+    let every = Duration::from_secs(s.cfg.store.instance_timeout_secs.max(1)) / 3;
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(every).await;
+            if let Err(e) = store.heartbeat(&instance).await {
+                tracing::warn!(error = %e, "store heartbeat failed");
+            }
+        }
+    });
+    Ok(engine)
+}
+
+/// Recovery at daemon start and the periodic reconciliation task.
+async fn start_background(s: &Setup, engine: &Arc<Engine>) -> Result<(), ExitCode> {
+    let timeout = Duration::from_secs(s.cfg.store.instance_timeout_secs.max(1));
+    engine
+        .recover(timeout)
+        .await
+        .map_err(|e| fail(EXIT_CONFIG, e))?;
+    let every = s.cfg.store.reconcile_interval_secs;
+    let min_age = Duration::from_secs(s.cfg.store.reconcile_min_age_secs);
+    if every > 0 {
+        let engine = engine.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(every)).await;
+                if let Err(e) = engine.recover(timeout).await {
+                    tracing::warn!(error = %e, "recovery failed");
+                }
+                match reconcile::run(&engine, None, min_age).await {
+                    Ok(list) => {
+                        let changed = list.iter().filter(|r| r.to.is_some()).count();
+                        if !list.is_empty() {
+                            tracing::info!(examined = list.len(), changed, "reconciliation pass");
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "reconciliation failed"),
+                }
+            }
+        });
+    }
+    Ok(())
 }
 
 #[tokio::main]
@@ -310,11 +424,152 @@ async fn run(cli: &Cli) -> Result<ExitCode, ExitCode> {
             if s.cfg.tokens.is_empty() {
                 tracing::warn!("no [[tokens]] configured: every API call will be refused with 401");
             }
-            let engine = Engine::new(s.registry.providers.clone(), accts, transport()?)
-                .map_err(|e| fail(EXIT_CONFIG, e))?;
+            let engine = build_engine(&s, accts, &s.cfg.store.url).await?;
             daemon(&s, engine, s.cfg.tokens.clone(), None).await
         }
         Command::Sandbox { listen } => sandbox(cli, listen.as_ref()).await,
+        Command::Operations { action } => operations(cli, action).await,
+        Command::Reconcile {
+            account,
+            min_age_secs,
+            output,
+        } => {
+            let s = setup(cli, None, "warn")?;
+            let accts = accounts(&s)?;
+            let engine = build_engine(&s, accts, &s.cfg.store.url).await?;
+            engine
+                .recover(Duration::from_secs(
+                    s.cfg.store.instance_timeout_secs.max(1),
+                ))
+                .await
+                .map_err(|e| fail(EXIT_CONFIG, e))?;
+            let list = reconcile::run(
+                &engine,
+                account.as_deref(),
+                Duration::from_secs(*min_age_secs),
+            )
+            .await
+            .map_err(|e| fail(EXIT_CONFIG, e))?;
+            if *output == Output::Json {
+                let v: Vec<Value> = list
+                    .iter()
+                    .map(
+                        |r| json!({"operation_id": r.id, "from": r.from, "to": r.to, "how": r.how}),
+                    )
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            } else {
+                if list.is_empty() {
+                    println!("nothing to reconcile");
+                }
+                for r in &list {
+                    let to =
+                        r.to.map(|t| t.to_string())
+                            .unwrap_or_else(|| "unchanged".into());
+                    println!("{}  {} -> {}  {}", r.id, r.from, to, r.how);
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn parse_time(
+    flag: &str,
+    v: &Option<String>,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, ExitCode> {
+    v.as_ref()
+        .map(|t| {
+            chrono::DateTime::parse_from_rfc3339(t)
+                .map(|d| d.with_timezone(&chrono::Utc))
+                .map_err(|e| fail(EXIT_USAGE, format!("{flag} {t:?}: not RFC 3339 ({e})")))
+        })
+        .transpose()
+}
+
+async fn operations(cli: &Cli, action: &OperationsAction) -> Result<ExitCode, ExitCode> {
+    let s = setup(cli, None, "warn")?;
+    let store = payops_store::Store::open(&s.cfg.store.url)
+        .await
+        .map_err(|e| fail(EXIT_CONFIG, e))?;
+    match action {
+        OperationsAction::List {
+            account,
+            status,
+            since,
+            until,
+            limit,
+            output,
+        } => {
+            let mut states = Vec::new();
+            for st in status {
+                let v: payops_store::State = serde_json::from_value(json!(st)).map_err(|_| {
+                    fail(
+                        EXIT_USAGE,
+                        format!(
+                            "--status {st:?}: one of in_flight, succeeded, pending, failed, unknown"
+                        ),
+                    )
+                })?;
+                states.push(v);
+            }
+            let filter = payops_store::ListFilter {
+                account: account.clone(),
+                states,
+                since: parse_time("--since", since)?,
+                until: parse_time("--until", until)?,
+                limit: Some(*limit),
+            };
+            let list = store
+                .list(&filter)
+                .await
+                .map_err(|e| fail(EXIT_CONFIG, e))?;
+            if *output == Output::Json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&list).unwrap_or_default()
+                );
+            } else {
+                for o in &list {
+                    println!(
+                        "{}  {}  {:<10} {:<20} {:<10} {}{}",
+                        o.id,
+                        o.created_at
+                            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                        o.account,
+                        o.operation,
+                        o.state.as_str(),
+                        o.request
+                            .get("order_ref")
+                            .and_then(Value::as_str)
+                            .unwrap_or(""),
+                        o.resolution
+                            .as_ref()
+                            .map(|r| format!("  ({r})"))
+                            .unwrap_or_default()
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        OperationsAction::Show { id } => {
+            let op = store
+                .get(id)
+                .await
+                .map_err(|e| fail(EXIT_CONFIG, e))?
+                .ok_or_else(|| fail(EXIT_USAGE, format!("no operation {id}")))?;
+            let events = store.events(id).await.map_err(|e| fail(EXIT_CONFIG, e))?;
+            let events: Vec<Value> = events
+                .into_iter()
+                .map(|(at, kind, detail)| json!({"at": at, "kind": kind, "detail": detail}))
+                .collect();
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&json!({"operation": op, "events": events}))
+                    .unwrap_or_default()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
@@ -387,8 +642,7 @@ async fn one_shot(cli: &Cli, op: OperationKind, a: &OpArgs) -> Result<ExitCode, 
     let document = read_document(a).map_err(|e| fail(EXIT_USAGE, e))?;
     let s = setup(cli, None, "warn")?;
     let accts = accounts(&s)?;
-    let engine = Engine::new(s.registry.providers.clone(), accts, transport()?)
-        .map_err(|e| fail(EXIT_CONFIG, e))?;
+    let engine = build_engine(&s, accts, &s.cfg.store.url).await?;
     match engine
         .execute(&a.account, op, document, a.idempotency_key.clone())
         .await
@@ -454,8 +708,10 @@ async fn daemon(
         })?;
     let addr = listener.local_addr().map_err(|e| fail(EXIT_CONFIG, e))?;
     let tree = schemas::tree(engine.providers.values().map(|p| p.as_ref()));
+    let engine = Arc::new(engine);
+    start_background(s, &engine).await?;
     let state = AppState {
-        engine: Arc::new(engine),
+        engine,
         tokens: Arc::new(tokens),
         draining: Arc::new(AtomicBool::new(false)),
         schemas: Arc::new(tree),
@@ -542,8 +798,18 @@ async fn sandbox(cli: &Cli, listen: Option<&String>) -> Result<ExitCode, ExitCod
         accounts: vec!["*".into()],
         operations: vec!["*".into()],
     });
-    let engine = Engine::new(s.registry.providers.clone(), accts, transport()?)
-        .map_err(|e| fail(EXIT_CONFIG, e))?;
+    let store_url = if s.cfg.store.url == config::DEFAULT_STORE_URL {
+        // The sandbox keeps its operations apart from a real payops.db.
+        format!(
+            "sqlite://{}",
+            std::env::temp_dir()
+                .join(format!("payops-sandbox-{}.db", std::process::id()))
+                .display()
+        )
+    } else {
+        s.cfg.store.url.clone()
+    };
+    let engine = build_engine(&s, accts, &store_url).await?;
     let mut banner = format!(
         "sandbox token: {token}\ndemo accounts: {}\n",
         examples

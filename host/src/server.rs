@@ -182,6 +182,38 @@ async fn list_accounts(
     Ok(axum::Json(json!({"accounts": list})).into_response())
 }
 
+async fn get_operation(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let token = authenticate(&state, &headers)?;
+    let op = state
+        .engine
+        .store
+        .get(&id)
+        .await
+        .map_err(|e| Error::Unavailable(format!("operation store: {e}")))?
+        .ok_or_else(|| Error::NotFound(format!("no operation {id:?}")))?;
+    if !token.allows_account(&op.account) {
+        return Err(Error::Forbidden(format!(
+            "token {:?} may not read account {:?}",
+            token.name, op.account
+        ))
+        .into());
+    }
+    let events: Vec<Value> = state
+        .engine
+        .store
+        .events(&id)
+        .await
+        .map_err(|e| Error::Unavailable(format!("operation store: {e}")))?
+        .into_iter()
+        .map(|(at, kind, detail)| json!({"at": at, "kind": kind, "detail": detail}))
+        .collect();
+    Ok(axum::Json(json!({"operation": op, "events": events})).into_response())
+}
+
 async fn schema_file(
     State(state): State<AppState>,
     path: Option<Path<String>>,
@@ -261,6 +293,7 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
             post(run_operation),
         )
         .route("/v1/accounts", get(list_accounts))
+        .route("/v1/operations/{id}", get(get_operation))
         .route("/v1/schemas", get(schema_file))
         .route("/v1/schemas/{*path}", get(schema_file))
         .route("/healthz", get(|| async { "ok\n" }))

@@ -259,3 +259,43 @@ async fn handle(
     out.body(axum::body::Body::from(response.body))
         .unwrap_or_else(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response())
 }
+
+/// Retries a request only when the provider surely did not act: the
+/// connection could not be made (`Connect`), so nothing was sent. Timeouts,
+/// cut connections and every answer are returned as they are, never retried.
+pub struct RetryConnect<T> {
+    inner: T,
+    attempts: u32,
+    backoff: Duration,
+}
+
+impl<T> RetryConnect<T> {
+    /// Up to `attempts` tries in all, waiting `backoff`, 2×`backoff`, … between them.
+    pub fn new(inner: T, attempts: u32, backoff: Duration) -> RetryConnect<T> {
+        RetryConnect {
+            inner,
+            attempts: attempts.max(1),
+            backoff,
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl<T: HttpTransport> HttpTransport for RetryConnect<T> {
+    async fn send(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
+        let mut wait = self.backoff;
+        for attempt in 1..=self.attempts {
+            match self.inner.send(request.clone()).await {
+                Err(e) if e.kind == TransportErrorKind::Connect && attempt < self.attempts => {
+                    tracing::warn!(attempt, error = %e.message, "provider unreachable (nothing sent); retrying");
+                    tokio::time::sleep(wait).await;
+                    wait *= 2;
+                }
+                other => return other,
+            }
+        }
+        unreachable!("the loop returns on the last attempt")
+    }
+}
+
+pub mod fault;

@@ -1,0 +1,13 @@
+//! # payops-host
+//!
+//! The library behind the `payops` binary: plugin discovery, layered config,
+//! the operation engine (schema validation, the operation store, idempotency,
+//! provider calls), reconciliation, the HTTP API and schema export.
+
+pub mod config;
+pub mod engine;
+pub mod metrics;
+pub mod plugins;
+pub mod reconcile;
+pub mod schemas;
+pub mod server;

@@ -1,0 +1,115 @@
+//! A fault-injecting [`HttpTransport`] wrapper for tests: latency, timeouts
+//! before and after the provider acts, 5xx, HTML pages, truncated bodies,
+//! dropped connections, refused connections.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use payops_core::{HttpRequest, HttpResponse, HttpTransport, TransportError, TransportErrorKind};
+
+/// One injected fault.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fault {
+    /// Pass through.
+    None,
+    /// Wait, then pass through.
+    Latency(Duration),
+    /// Nothing reaches the provider: connection refused.
+    Refused,
+    /// The request never reaches the provider, the caller times out.
+    TimeoutBeforeSend,
+    /// The provider acts, the answer is lost: timeout.
+    TimeoutAfterSend,
+    /// The provider acts, the connection drops before the answer.
+    DropAfterSend,
+    /// The provider acts; a proxy answers 502 with an HTML page.
+    HtmlAfterSend,
+    /// The provider does not act; a gateway answers 503 with an HTML page.
+    Html503BeforeSend,
+    /// The provider acts; the answer is cut in half.
+    TruncatedAfterSend,
+}
+
+/// Wraps a transport and applies the next queued fault to each request.
+pub struct FaultTransport<T> {
+    inner: T,
+    queue: Mutex<Vec<Fault>>,
+}
+
+impl<T> FaultTransport<T> {
+    /// No faults queued.
+    pub fn new(inner: T) -> FaultTransport<T> {
+        FaultTransport {
+            inner,
+            queue: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Queues a fault for the next request.
+    pub fn push(&self, f: Fault) {
+        self.queue
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(0, f);
+    }
+}
+
+#[async_trait::async_trait]
+impl<T: HttpTransport> HttpTransport for FaultTransport<T> {
+    async fn send(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
+        let fault = self
+            .queue
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop()
+            .unwrap_or(Fault::None);
+        match fault {
+            Fault::None => self.inner.send(request).await,
+            Fault::Latency(d) => {
+                tokio::time::sleep(d).await;
+                self.inner.send(request).await
+            }
+            Fault::Refused => Err(TransportError::new(
+                TransportErrorKind::Connect,
+                "injected: connection refused",
+            )),
+            Fault::TimeoutBeforeSend => Err(TransportError::new(
+                TransportErrorKind::Timeout,
+                "injected: timeout before the provider acted",
+            )),
+            Fault::TimeoutAfterSend => {
+                let _ = self.inner.send(request).await;
+                Err(TransportError::new(
+                    TransportErrorKind::Timeout,
+                    "injected: timeout after the provider acted",
+                ))
+            }
+            Fault::DropAfterSend => {
+                let _ = self.inner.send(request).await;
+                Err(TransportError::new(
+                    TransportErrorKind::Io,
+                    "injected: connection reset",
+                ))
+            }
+            Fault::HtmlAfterSend => {
+                let _ = self.inner.send(request).await;
+                Ok(HttpResponse::new(
+                    502,
+                    "text/html",
+                    "<html><body><h1>502 Bad Gateway</h1></body></html>",
+                ))
+            }
+            Fault::Html503BeforeSend => Ok(HttpResponse::new(
+                503,
+                "text/html",
+                "<html><body><h1>503 Service Unavailable</h1></body></html>",
+            )),
+            Fault::TruncatedAfterSend => {
+                let mut r = self.inner.send(request).await?;
+                let half = r.body.len() / 2;
+                r.body.truncate(half);
+                Ok(r)
+            }
+        }
+    }
+}
