@@ -79,3 +79,43 @@ async fn bad_url_is_invalid_request() {
         .unwrap_err();
     assert!(!e.maybe_sent(), "{e:?}");
 }
+
+#[tokio::test]
+async fn only_connect_errors_are_retried() {
+    use payops_transport::RetryConnect;
+    use payops_transport::fault::{Fault, FaultTransport};
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let h = hits.clone();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            h.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf).await;
+            let _ = s
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+                .await;
+        }
+    });
+    let url = format!("http://{addr}/");
+    // Refused twice, then through: one request reaches the server.
+    let faulty = FaultTransport::new(ReqwestTransport::new().unwrap());
+    faulty.push(Fault::Refused);
+    faulty.push(Fault::Refused);
+    let retry = RetryConnect::new(faulty, 3, Duration::from_millis(5));
+    let r = retry.send(req(url.clone(), 2000)).await.unwrap();
+    assert_eq!(r.body, b"ok");
+    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 1);
+    // A timeout after sending is returned as is, never retried.
+    let faulty = FaultTransport::new(ReqwestTransport::new().unwrap());
+    faulty.push(Fault::TimeoutAfterSend);
+    let retry = RetryConnect::new(faulty, 3, Duration::from_millis(5));
+    let e = retry.send(req(url, 2000)).await.unwrap_err();
+    assert_eq!(e.kind, TransportErrorKind::Timeout);
+    assert_eq!(
+        hits.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "sent once, not retried"
+    );
+}

@@ -1,0 +1,580 @@
+//! The exactly-once promise: one provider call per intent, no lost outcome,
+//! on SQLite always and on PostgreSQL when `PAYOPS_TEST_POSTGRES_URL` is set.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use common::*;
+use payops_core::abi::{self, PluginProvider};
+use payops_core::{AccountConfig, HttpRequest, HttpTransport, OperationKind, Simulator, Status};
+use payops_host::config::Account;
+use payops_host::engine::Engine;
+use payops_transport::fault::{Fault, FaultTransport};
+use payops_transport::{ReqwestTransport, SimServer};
+use serde_json::{Value, json};
+
+const KEY: &str = "hostsecret-esnek-key-4242";
+
+fn pg_url() -> Option<String> {
+    std::env::var("PAYOPS_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+}
+
+fn unique(p: &str) -> String {
+    format!(
+        "{p}-{}-{}",
+        std::process::id(),
+        chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0)
+    )
+}
+
+async fn esnek_sim() -> SimServer {
+    let mut s = payops_esnekpos::sim::EsnekSimulator::empty();
+    s.seed(&json!({"merchants": [{"merchant": "M1", "merchant_key": KEY}],
+                    "payments": [{"order_ref": "P1", "amount": 1000000, "date": "2020-01-01T10:00:00+03:00"}]}))
+        .unwrap();
+    SimServer::start(Box::new(s), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap()
+}
+
+fn ledger(sim: &SimServer) -> Vec<Value> {
+    sim.with_sim(|s| s.state())["ledger"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+fn esnek_provider(dir: &Path) -> PluginProvider {
+    let plugins = plugin_dir(dir);
+    let name = format!(
+        "{}payops_esnekpos{}",
+        std::env::consts::DLL_PREFIX,
+        std::env::consts::DLL_SUFFIX
+    );
+    let bin = exe().parent().unwrap().join(&name);
+    abi::load(&if bin.exists() {
+        bin
+    } else {
+        plugins.join(&name)
+    })
+    .unwrap()
+}
+
+fn config(dir: &Path, base_url: &str, store_url: &str) -> PathBuf {
+    let plugins = plugin_dir(dir);
+    let text = format!(
+        r#"
+[plugins]
+dirs = [{plugins:?}]
+[store]
+url = "{store_url}"
+instance_timeout_secs = 1
+reconcile_interval_secs = 0
+[[tokens]]
+name = "ops"
+token_sha256 = "{ops}"
+accounts = ["*"]
+operations = ["*"]
+[accounts.esnek]
+provider = "esnekpos"
+base_url = "{base_url}"
+timeout_ms = 3000
+merchant = "M1"
+merchant_key = "{KEY}"
+"#,
+        ops = sha256_hex("ops-token-1"),
+    );
+    let p = dir.join("exactly-once.toml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn sha256_hex(s: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(s.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+async fn post(url: &str, key: &str, body: &str) -> (u16, Value) {
+    let t = ReqwestTransport::new().unwrap();
+    let r = HttpRequest {
+        method: "POST".into(),
+        url: format!("{url}/v1/accounts/esnek/operations/refund"),
+        headers: vec![
+            ("Authorization".into(), "Bearer ops-token-1".into()),
+            ("Idempotency-Key".into(), key.into()),
+            ("Content-Type".into(), "application/json".into()),
+        ],
+        body: body.as_bytes().to_vec(),
+        timeout_ms: Some(60_000),
+    };
+    match t.send(r).await {
+        Ok(resp) => (
+            resp.status,
+            serde_json::from_slice(&resp.body).unwrap_or(Value::Null),
+        ),
+        Err(e) => (0, json!({"transport_error": e.message})),
+    }
+}
+
+async fn concurrent_duplicates(store_url: &str, daemons: usize) {
+    let sim = esnek_sim().await;
+    let dir = temp_dir(&unique("dup"));
+    let cfg = config(&dir, &sim.url(), store_url);
+    let mut running = Vec::new();
+    for i in 0..daemons {
+        let (c, d) = (cfg.clone(), dir.clone());
+        running.push(
+            tokio::task::spawn_blocking(move || {
+                Daemon::start(
+                    &format!("dup{i}"),
+                    &[
+                        "--config",
+                        c.to_str().unwrap(),
+                        "serve",
+                        "--listen",
+                        "127.0.0.1:0",
+                    ],
+                    &d,
+                )
+            })
+            .await
+            .unwrap(),
+        );
+    }
+    let urls: Vec<String> = running.iter().map(|d| d.url.clone()).collect();
+    let key = unique("K");
+    let body = r#"{"order_ref":"P1","amount":777}"#;
+    let mut tasks = Vec::new();
+    for i in 0..200 {
+        let (u, k) = (urls[i % urls.len()].clone(), key.clone());
+        tasks.push(tokio::spawn(async move { post(&u, &k, body).await }));
+    }
+    let mut envelopes = Vec::new();
+    for t in tasks {
+        let (status, v) = t.await.unwrap();
+        assert_eq!(status, 200, "{v}");
+        envelopes.push(v);
+    }
+    assert!(
+        envelopes.iter().all(|e| e == &envelopes[0]),
+        "200 identical envelopes"
+    );
+    assert_eq!(envelopes[0]["status"], "succeeded");
+    assert_eq!(envelopes[0]["idempotency_key"], json!(key));
+    let calls: Vec<_> = ledger(&sim)
+        .into_iter()
+        .filter(|e| e["amount"] == json!(77700))
+        .collect();
+    assert_eq!(calls.len(), 1, "exactly one provider call: {calls:?}");
+    // The same key with another document is a conflict, and calls nothing.
+    let (status, v) = post(&urls[0], &key, r#"{"order_ref":"P1","amount":778}"#).await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (409, Some("idempotency_conflict")),
+        "{v}"
+    );
+    assert_eq!(ledger(&sim).len(), 1);
+    // The audit record.
+    let id = envelopes[0]["operation_id"].as_str().unwrap();
+    let (s, rec) = common::http(
+        "GET",
+        &format!("{}/v1/operations/{id}", urls[0]),
+        Some("ops-token-1"),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert_eq!(rec["operation"]["envelope"], envelopes[0]);
+    assert_eq!(rec["operation"]["state"], "succeeded");
+    let text = rec.to_string();
+    assert!(!text.contains(KEY), "no credential in the audit record");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_duplicates_sqlite() {
+    let dir = temp_dir(&unique("dupdb"));
+    concurrent_duplicates(&format!("sqlite://{}", dir.join("ops.db").display()), 1).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_duplicates_postgres_two_daemons() {
+    match pg_url() {
+        Some(url) => concurrent_duplicates(&url, 2).await,
+        None => eprintln!("SKIPPED: PostgreSQL (set PAYOPS_TEST_POSTGRES_URL)"),
+    }
+}
+
+/// A provider front that can hold requests: mode 0 passes through, 1 holds
+/// without forwarding (the provider never acts), 2 forwards then holds the
+/// answer (the provider acts, the caller never hears).
+async fn proxy(target: String, mode: Arc<AtomicUsize>, seen: Arc<AtomicUsize>) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            let (target, mode, seen) = (target.clone(), mode.clone(), seen.clone());
+            tokio::spawn(async move {
+                let mut got = Vec::new();
+                let mut buf = vec![0u8; 65536];
+                let (path, body) = loop {
+                    let n = s.read(&mut buf).await.unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    got.extend_from_slice(&buf[..n]);
+                    let text = String::from_utf8_lossy(&got).into_owned();
+                    if let Some(i) = text.find("\r\n\r\n") {
+                        let len = text[..i]
+                            .lines()
+                            .find_map(|l| {
+                                l.to_ascii_lowercase()
+                                    .strip_prefix("content-length:")
+                                    .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                            })
+                            .unwrap_or(0);
+                        if got.len() >= i + 4 + len {
+                            let path = text.split_whitespace().nth(1).unwrap_or("/").to_owned();
+                            break (path, got[i + 4..i + 4 + len].to_vec());
+                        }
+                    }
+                };
+                seen.fetch_add(1, Ordering::SeqCst);
+                let m = mode.load(Ordering::SeqCst);
+                if m == 1 {
+                    tokio::time::sleep(Duration::from_secs(3600)).await;
+                    return;
+                }
+                let t = ReqwestTransport::new().unwrap();
+                let resp = t
+                    .send(HttpRequest::post(
+                        format!("{target}{path}"),
+                        "application/json",
+                        body,
+                    ))
+                    .await
+                    .unwrap();
+                if m == 2 {
+                    tokio::time::sleep(Duration::from_secs(3600)).await;
+                    return;
+                }
+                let head = format!(
+                    "HTTP/1.1 {} OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    resp.status,
+                    resp.body.len()
+                );
+                let _ = s.write_all(head.as_bytes()).await;
+                let _ = s.write_all(&resp.body).await;
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+async fn wait_for(seen: &AtomicUsize, n: usize) {
+    for _ in 0..200 {
+        if seen.load(Ordering::SeqCst) >= n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("the provider front never saw request {n}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigkill_mid_operation_is_unknown_never_resent_and_reconciled() {
+    let sim = esnek_sim().await;
+    let mode = Arc::new(AtomicUsize::new(1));
+    let seen = Arc::new(AtomicUsize::new(0));
+    let front = proxy(sim.url(), mode.clone(), seen.clone()).await;
+    let dir = temp_dir(&unique("kill"));
+    let db = format!("sqlite://{}", dir.join("ops.db").display());
+    let cfg = config(&dir, &front, &db);
+    let c = cfg.to_str().unwrap().to_owned();
+    let d = dir.clone();
+    let mut daemon = tokio::task::spawn_blocking(move || {
+        Daemon::start(
+            "kill1",
+            &["--config", &c, "serve", "--listen", "127.0.0.1:0"],
+            &d,
+        )
+    })
+    .await
+    .unwrap();
+    let url = daemon.url.clone();
+
+    // A finished operation first: it must survive the crash intact.
+    mode.store(0, Ordering::SeqCst);
+    let (s, done) = post(&url, "k-done", r#"{"order_ref":"P1","amount":100}"#).await;
+    assert_eq!(
+        (s, done["status"].as_str()),
+        (200, Some("succeeded")),
+        "{done}"
+    );
+    // Killed before the provider acted, and after it acted.
+    mode.store(1, Ordering::SeqCst);
+    let u1 = url.clone();
+    tokio::spawn(async move { post(&u1, "k-before", r#"{"order_ref":"P1","amount":200}"#).await });
+    wait_for(&seen, 2).await;
+    mode.store(2, Ordering::SeqCst);
+    let u2 = url.clone();
+    tokio::spawn(async move { post(&u2, "k-after", r#"{"order_ref":"P1","amount":300}"#).await });
+    wait_for(&seen, 3).await;
+    for _ in 0..100 {
+        if ledger(&sim).len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        ledger(&sim).len(),
+        2,
+        "the 'after' refund reached the provider"
+    );
+    std::process::Command::new("kill")
+        .arg("-KILL")
+        .arg(daemon.child.id().to_string())
+        .status()
+        .unwrap();
+    daemon.wait();
+    drop(daemon);
+
+    // Restart once the dead instance's heartbeat is stale.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    mode.store(0, Ordering::SeqCst);
+    let (c, d) = (cfg.to_str().unwrap().to_owned(), dir.clone());
+    let daemon = tokio::task::spawn_blocking(move || {
+        Daemon::start(
+            "kill2",
+            &["--config", &c, "serve", "--listen", "127.0.0.1:0"],
+            &d,
+        )
+    })
+    .await
+    .unwrap();
+    let list = |d: PathBuf, c: String| {
+        let (code, out, err) = run(
+            &["--config", &c, "operations", "list", "--output", "json"],
+            &d,
+        );
+        assert_eq!(code, 0, "{err}");
+        serde_json::from_str::<Vec<Value>>(&out).unwrap()
+    };
+    let (c, d) = (cfg.to_str().unwrap().to_owned(), dir.clone());
+    let ops = tokio::task::spawn_blocking(move || list(d, c))
+        .await
+        .unwrap();
+    let by_key = |ops: &[Value], k: &str| {
+        ops.iter()
+            .find(|o| o["idempotency_key"] == json!(k))
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(by_key(&ops, "k-before")["state"], "unknown");
+    assert_eq!(by_key(&ops, "k-after")["state"], "unknown");
+    assert_eq!(
+        by_key(&ops, "k-done")["envelope"],
+        done,
+        "the finished envelope survived intact"
+    );
+    // Replaying the keys does not re-send: the stored unknown comes back.
+    let (s, v) = post(&daemon.url, "k-after", r#"{"order_ref":"P1","amount":300}"#).await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("unknown")), "{v}");
+    let (s, v) = post(
+        &daemon.url,
+        "k-before",
+        r#"{"order_ref":"P1","amount":200}"#,
+    )
+    .await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("unknown")), "{v}");
+    assert_eq!(ledger(&sim).len(), 2, "nothing was re-sent");
+
+    // Reconciliation finds the truth with the provider's query.
+    let (c, d) = (cfg.to_str().unwrap().to_owned(), dir.clone());
+    let (code, out, err) = tokio::task::spawn_blocking(move || {
+        run(&["--config", &c, "reconcile", "--output", "json"], &d)
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 0, "{err}");
+    let res: Vec<Value> = serde_json::from_str(&out).unwrap();
+    let to = |id: &Value| {
+        res.iter()
+            .find(|r| r["operation_id"] == *id)
+            .map(|r| r["to"].clone())
+            .unwrap_or(Value::Null)
+    };
+    let (c, d) = (cfg.to_str().unwrap().to_owned(), dir.clone());
+    let ops = tokio::task::spawn_blocking(move || list(d, c))
+        .await
+        .unwrap();
+    let before = by_key(&ops, "k-before");
+    let after = by_key(&ops, "k-after");
+    assert_eq!(to(&before["id"]), json!("failed"), "{out}");
+    assert_eq!(to(&after["id"]), json!("succeeded"), "{out}");
+    assert_eq!(before["state"], "failed");
+    assert_eq!(after["state"], "succeeded");
+    assert!(
+        after["resolution"]
+            .as_str()
+            .unwrap()
+            .contains("matched transaction"),
+        "{after}"
+    );
+    assert_eq!(after["envelope"]["status"], "succeeded");
+    assert_eq!(ledger(&sim).len(), 2);
+    let (s, v) = common::http(
+        "GET",
+        &format!(
+            "{}/v1/operations/{}",
+            daemon.url,
+            after["id"].as_str().unwrap()
+        ),
+        Some("ops-token-1"),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200);
+    let kinds: Vec<&str> = v["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert!(
+        kinds.contains(&"recovered") && kinds.contains(&"reconciled"),
+        "{kinds:?}"
+    );
+}
+
+async fn faults(store_url: &str) {
+    let sim = esnek_sim().await;
+    let dir = temp_dir(&unique("faults"));
+    let provider = esnek_provider(&dir);
+    let store = payops_store::Store::open(store_url).await.unwrap();
+    let faulty = Arc::new(FaultTransport::new(ReqwestTransport::new().unwrap()));
+    let mut providers = BTreeMap::new();
+    providers.insert("esnekpos".to_owned(), Arc::new(provider));
+    let account = unique("esnek");
+    let values =
+        json!({"base_url": sim.url(), "merchant": "M1", "merchant_key": KEY, "timeout_ms": 3000});
+    let mut accounts = BTreeMap::new();
+    accounts.insert(
+        account.clone(),
+        Account {
+            name: account.clone(),
+            provider: "esnekpos".into(),
+            config: AccountConfig::new(
+                values.as_object().unwrap().clone(),
+                vec!["merchant_key".into()],
+            ),
+        },
+    );
+    let engine = Engine::new(providers, accounts, faulty.clone(), store).unwrap();
+
+    let cases = [
+        (Fault::None, Status::Succeeded, true),
+        (
+            Fault::Latency(Duration::from_millis(200)),
+            Status::Succeeded,
+            true,
+        ),
+        (Fault::Refused, Status::Failed, false),
+        (Fault::TimeoutBeforeSend, Status::Unknown, false),
+        (Fault::TimeoutAfterSend, Status::Unknown, true),
+        (Fault::DropAfterSend, Status::Unknown, true),
+        (Fault::HtmlAfterSend, Status::Unknown, true),
+        (Fault::Html503BeforeSend, Status::Unknown, false),
+        (Fault::TruncatedAfterSend, Status::Unknown, true),
+    ];
+    let mut envelopes = Vec::new();
+    for (i, (fault, expected, acted)) in cases.iter().enumerate() {
+        faulty.push(fault.clone());
+        let amount = 1000 + i as i64;
+        let key = format!("fault-{i}");
+        let env = engine
+            .execute(
+                &account,
+                OperationKind::Refund,
+                json!({"order_ref": "P1", "amount": amount}),
+                Some(key.clone()),
+            )
+            .await
+            .unwrap();
+        assert_eq!(env.status, *expected, "{fault:?}: {env:?}");
+        let n = ledger(&sim)
+            .iter()
+            .filter(|e| e["amount"] == json!(amount))
+            .count();
+        assert_eq!(n, usize::from(*acted), "{fault:?}");
+        // A replay with the key never calls the provider again.
+        faulty.push(Fault::None);
+        let again = engine
+            .execute(
+                &account,
+                OperationKind::Refund,
+                json!({"order_ref": "P1", "amount": amount}),
+                Some(key),
+            )
+            .await
+            .unwrap();
+        assert_eq!(again, env);
+        envelopes.push(env);
+    }
+    let before = ledger(&sim).len();
+    let resolved = payops_host::reconcile::run(&engine, Some(&account), Duration::ZERO)
+        .await
+        .unwrap();
+    for (i, (fault, expected, acted)) in cases.iter().enumerate() {
+        if *expected != Status::Unknown {
+            continue;
+        }
+        let r = resolved
+            .iter()
+            .find(|r| r.id == envelopes[i].operation_id)
+            .unwrap_or_else(|| panic!("{fault:?} not reconciled: {resolved:?}"));
+        let truth = if *acted {
+            Status::Succeeded
+        } else {
+            Status::Failed
+        };
+        assert_eq!(r.to, Some(truth), "{fault:?}: {r:?}");
+    }
+    assert_eq!(ledger(&sim).len(), before, "reconciliation only queries");
+    let amounts: Vec<i64> = ledger(&sim)
+        .iter()
+        .map(|e| e["amount"].as_i64().unwrap())
+        .collect();
+    let mut dedup = amounts.clone();
+    dedup.sort();
+    dedup.dedup();
+    assert_eq!(
+        dedup.len(),
+        amounts.len(),
+        "no duplicate refund in the ledger: {amounts:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn injected_faults_sqlite() {
+    let dir = temp_dir(&unique("faultdb"));
+    faults(&format!("sqlite://{}", dir.join("ops.db").display())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn injected_faults_postgres() {
+    match pg_url() {
+        Some(url) => faults(&url).await,
+        None => eprintln!("SKIPPED: PostgreSQL (set PAYOPS_TEST_POSTGRES_URL)"),
+    }
+}
