@@ -173,7 +173,7 @@ async fn concurrent_duplicates(store_url: &str, daemons: usize) {
     assert_eq!(envelopes[0]["idempotency_key"], json!(key));
     let calls: Vec<_> = ledger(&sim)
         .into_iter()
-        .filter(|e| e["amount"] == json!(77700))
+        .filter(|e| e["amount"] == json!(777))
         .collect();
     assert_eq!(calls.len(), 1, "exactly one provider call: {calls:?}");
     // The same key with another document is a conflict, and calls nothing.
@@ -518,7 +518,6 @@ async fn faults(store_url: &str) {
             .count();
         assert_eq!(n, usize::from(*acted), "{fault:?}");
         // A replay with the key never calls the provider again.
-        faulty.push(Fault::None);
         let again = engine
             .execute(
                 &account,
@@ -529,6 +528,13 @@ async fn faults(store_url: &str) {
             .await
             .unwrap();
         assert_eq!(again, env);
+        assert_eq!(
+            ledger(&sim)
+                .iter()
+                .filter(|e| e["amount"] == json!(amount))
+                .count(),
+            usize::from(*acted)
+        );
         envelopes.push(env);
     }
     let before = ledger(&sim).len();
