@@ -67,7 +67,7 @@ fn esnek_provider(dir: &Path) -> PluginProvider {
     .unwrap()
 }
 
-fn config(dir: &Path, base_url: &str, store_url: &str) -> PathBuf {
+fn config(dir: &Path, base_url: &str, store_url: &str, account: &str) -> PathBuf {
     let plugins = plugin_dir(dir);
     let text = format!(
         r#"
@@ -82,7 +82,7 @@ name = "ops"
 token_sha256 = "{ops}"
 accounts = ["*"]
 operations = ["*"]
-[accounts.esnek]
+[accounts.{account}]
 provider = "esnekpos"
 base_url = "{base_url}"
 timeout_ms = 3000
@@ -105,10 +105,14 @@ fn sha256_hex(s: &str) -> String {
 }
 
 async fn post(url: &str, key: &str, body: &str) -> (u16, Value) {
+    post_to(url, "esnek", key, body).await
+}
+
+async fn post_to(url: &str, account: &str, key: &str, body: &str) -> (u16, Value) {
     let t = ReqwestTransport::new().unwrap();
     let r = HttpRequest {
         method: "POST".into(),
-        url: format!("{url}/v1/accounts/esnek/operations/refund"),
+        url: format!("{url}/v1/accounts/{account}/operations/refund"),
         headers: vec![
             ("Authorization".into(), "Bearer ops-token-1".into()),
             ("Idempotency-Key".into(), key.into()),
@@ -129,7 +133,7 @@ async fn post(url: &str, key: &str, body: &str) -> (u16, Value) {
 async fn concurrent_duplicates(store_url: &str, daemons: usize) {
     let sim = esnek_sim().await;
     let dir = temp_dir(&unique("dup"));
-    let cfg = config(&dir, &sim.url(), store_url);
+    let cfg = config(&dir, &sim.url(), store_url, "esnek");
     let mut running = Vec::new();
     for i in 0..daemons {
         let (c, d) = (cfg.clone(), dir.clone());
@@ -291,15 +295,17 @@ async fn wait_for(seen: &AtomicUsize, n: usize) {
     panic!("the provider front never saw request {n}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn sigkill_mid_operation_is_unknown_never_resent_and_reconciled() {
+async fn sigkill(db: Option<String>) {
     let sim = esnek_sim().await;
     let mode = Arc::new(AtomicUsize::new(1));
     let seen = Arc::new(AtomicUsize::new(0));
     let front = proxy(sim.url(), mode.clone(), seen.clone()).await;
     let dir = temp_dir(&unique("kill"));
-    let db = format!("sqlite://{}", dir.join("ops.db").display());
-    let cfg = config(&dir, &front, &db);
+    let db = db.unwrap_or_else(|| format!("sqlite://{}", dir.join("ops.db").display()));
+    // A fresh account and keys per run: a shared PostgreSQL keeps earlier runs.
+    let acct = unique("killacct").replace('-', "_");
+    let k = |name: &str| format!("{acct}-{name}");
+    let cfg = config(&dir, &front, &db, &acct);
     let c = cfg.to_str().unwrap().to_owned();
     let d = dir.clone();
     let mut daemon = tokio::task::spawn_blocking(move || {
@@ -315,7 +321,13 @@ async fn sigkill_mid_operation_is_unknown_never_resent_and_reconciled() {
 
     // A finished operation first: it must survive the crash intact.
     mode.store(0, Ordering::SeqCst);
-    let (s, done) = post(&url, "k-done", r#"{"order_ref":"P1","amount":100}"#).await;
+    let (s, done) = post_to(
+        &url,
+        &acct,
+        &k("k-done"),
+        r#"{"order_ref":"P1","amount":100}"#,
+    )
+    .await;
     assert_eq!(
         (s, done["status"].as_str()),
         (200, Some("succeeded")),
@@ -323,12 +335,12 @@ async fn sigkill_mid_operation_is_unknown_never_resent_and_reconciled() {
     );
     // Killed before the provider acted, and after it acted.
     mode.store(1, Ordering::SeqCst);
-    let u1 = url.clone();
-    tokio::spawn(async move { post(&u1, "k-before", r#"{"order_ref":"P1","amount":200}"#).await });
+    let (u1, a1, k1) = (url.clone(), acct.clone(), k("k-before"));
+    tokio::spawn(async move { post_to(&u1, &a1, &k1, r#"{"order_ref":"P1","amount":200}"#).await });
     wait_for(&seen, 2).await;
     mode.store(2, Ordering::SeqCst);
-    let u2 = url.clone();
-    tokio::spawn(async move { post(&u2, "k-after", r#"{"order_ref":"P1","amount":300}"#).await });
+    let (u2, a2, k2) = (url.clone(), acct.clone(), k("k-after"));
+    tokio::spawn(async move { post_to(&u2, &a2, &k2, r#"{"order_ref":"P1","amount":300}"#).await });
     wait_for(&seen, 3).await;
     for _ in 0..100 {
         if ledger(&sim).len() == 2 {
@@ -362,16 +374,25 @@ async fn sigkill_mid_operation_is_unknown_never_resent_and_reconciled() {
     })
     .await
     .unwrap();
-    let list = |d: PathBuf, c: String| {
+    let list = |d: PathBuf, c: String, a: String| {
         let (code, out, err) = run(
-            &["--config", &c, "operations", "list", "--output", "json"],
+            &[
+                "--config",
+                &c,
+                "operations",
+                "list",
+                "--account",
+                &a,
+                "--output",
+                "json",
+            ],
             &d,
         );
         assert_eq!(code, 0, "{err}");
         serde_json::from_str::<Vec<Value>>(&out).unwrap()
     };
-    let (c, d) = (cfg.to_str().unwrap().to_owned(), dir.clone());
-    let ops = tokio::task::spawn_blocking(move || list(d, c))
+    let (c, d, a) = (cfg.to_str().unwrap().to_owned(), dir.clone(), acct.clone());
+    let ops = tokio::task::spawn_blocking(move || list(d, c, a))
         .await
         .unwrap();
     let by_key = |ops: &[Value], k: &str| {
@@ -380,19 +401,26 @@ async fn sigkill_mid_operation_is_unknown_never_resent_and_reconciled() {
             .cloned()
             .unwrap()
     };
-    assert_eq!(by_key(&ops, "k-before")["state"], "unknown");
-    assert_eq!(by_key(&ops, "k-after")["state"], "unknown");
+    assert_eq!(by_key(&ops, &k("k-before"))["state"], "unknown");
+    assert_eq!(by_key(&ops, &k("k-after"))["state"], "unknown");
     assert_eq!(
-        by_key(&ops, "k-done")["envelope"],
+        by_key(&ops, &k("k-done"))["envelope"],
         done,
         "the finished envelope survived intact"
     );
     // Replaying the keys does not re-send: the stored unknown comes back.
-    let (s, v) = post(&daemon.url, "k-after", r#"{"order_ref":"P1","amount":300}"#).await;
-    assert_eq!((s, v["status"].as_str()), (200, Some("unknown")), "{v}");
-    let (s, v) = post(
+    let (s, v) = post_to(
         &daemon.url,
-        "k-before",
+        &acct,
+        &k("k-after"),
+        r#"{"order_ref":"P1","amount":300}"#,
+    )
+    .await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("unknown")), "{v}");
+    let (s, v) = post_to(
+        &daemon.url,
+        &acct,
+        &k("k-before"),
         r#"{"order_ref":"P1","amount":200}"#,
     )
     .await;
@@ -414,12 +442,12 @@ async fn sigkill_mid_operation_is_unknown_never_resent_and_reconciled() {
             .map(|r| r["to"].clone())
             .unwrap_or(Value::Null)
     };
-    let (c, d) = (cfg.to_str().unwrap().to_owned(), dir.clone());
-    let ops = tokio::task::spawn_blocking(move || list(d, c))
+    let (c, d, a) = (cfg.to_str().unwrap().to_owned(), dir.clone(), acct.clone());
+    let ops = tokio::task::spawn_blocking(move || list(d, c, a))
         .await
         .unwrap();
-    let before = by_key(&ops, "k-before");
-    let after = by_key(&ops, "k-after");
+    let before = by_key(&ops, &k("k-before"));
+    let after = by_key(&ops, &k("k-after"));
     assert_eq!(to(&before["id"]), json!("failed"), "{out}");
     assert_eq!(to(&after["id"]), json!("succeeded"), "{out}");
     assert_eq!(before["state"], "failed");
@@ -455,6 +483,19 @@ async fn sigkill_mid_operation_is_unknown_never_resent_and_reconciled() {
         kinds.contains(&"recovered") && kinds.contains(&"reconciled"),
         "{kinds:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigkill_mid_operation_sqlite() {
+    sigkill(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigkill_mid_operation_postgres() {
+    match pg_url() {
+        Some(url) => sigkill(Some(url)).await,
+        None => eprintln!("SKIPPED: PostgreSQL (set PAYOPS_TEST_POSTGRES_URL)"),
+    }
 }
 
 async fn faults(store_url: &str) {
