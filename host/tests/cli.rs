@@ -454,34 +454,14 @@ async fn sandbox_serves_both_providers_with_auth_and_errors() {
 
 /// A provider endpoint that answers an EsnekPOS success after `delay`.
 async fn slow_esnek(delay: Duration) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap();
     tokio::spawn(async move {
         while let Ok((mut s, _)) = l.accept().await {
             tokio::spawn(async move {
-                let mut buf = vec![0u8; 65536];
-                let mut got = Vec::new();
-                loop {
-                    let n = s.read(&mut buf).await.unwrap_or(0);
-                    if n == 0 {
-                        return;
-                    }
-                    got.extend_from_slice(&buf[..n]);
-                    let text = String::from_utf8_lossy(&got);
-                    if let Some(i) = text.find("\r\n\r\n") {
-                        let len = text[..i]
-                            .lines()
-                            .find_map(|l| {
-                                l.to_ascii_lowercase()
-                                    .strip_prefix("content-length:")
-                                    .map(|v| v.trim().parse::<usize>().unwrap_or(0))
-                            })
-                            .unwrap_or(0);
-                        if got.len() >= i + 4 + len {
-                            break;
-                        }
-                    }
+                if read_request(&mut s).await.is_none() {
+                    return;
                 }
                 tokio::time::sleep(delay).await;
                 let body = r#"{"RETURN_CODE":"0","RETURN_MESSAGE":"ok","STATUS":"SUCCESS","ORDER_REF_NUMBER":"S1","REFNO":"SLOW1","TRANSACTION_ID":1}"#;

@@ -222,36 +222,15 @@ async fn concurrent_duplicates_postgres_two_daemons() {
 /// without forwarding (the provider never acts), 2 forwards then holds the
 /// answer (the provider acts, the caller never hears).
 async fn proxy(target: String, mode: Arc<AtomicUsize>, seen: Arc<AtomicUsize>) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap();
     tokio::spawn(async move {
         while let Ok((mut s, _)) = l.accept().await {
             let (target, mode, seen) = (target.clone(), mode.clone(), seen.clone());
             tokio::spawn(async move {
-                let mut got = Vec::new();
-                let mut buf = vec![0u8; 65536];
-                let (path, body) = loop {
-                    let n = s.read(&mut buf).await.unwrap_or(0);
-                    if n == 0 {
-                        return;
-                    }
-                    got.extend_from_slice(&buf[..n]);
-                    let text = String::from_utf8_lossy(&got).into_owned();
-                    if let Some(i) = text.find("\r\n\r\n") {
-                        let len = text[..i]
-                            .lines()
-                            .find_map(|l| {
-                                l.to_ascii_lowercase()
-                                    .strip_prefix("content-length:")
-                                    .map(|v| v.trim().parse::<usize>().unwrap_or(0))
-                            })
-                            .unwrap_or(0);
-                        if got.len() >= i + 4 + len {
-                            let path = text.split_whitespace().nth(1).unwrap_or("/").to_owned();
-                            break (path, got[i + 4..i + 4 + len].to_vec());
-                        }
-                    }
+                let Some((path, body)) = read_request(&mut s).await else {
+                    return;
                 };
                 seen.fetch_add(1, Ordering::SeqCst);
                 let m = mode.load(Ordering::SeqCst);

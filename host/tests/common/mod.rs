@@ -210,3 +210,33 @@ pub async fn http(
     });
     (resp.status, v)
 }
+
+/// Reads one HTTP/1.1 request from a socket: (path, body), or `None` when the
+/// peer closes first. For the test servers that stand in for providers.
+pub async fn read_request(s: &mut tokio::net::TcpStream) -> Option<(String, Vec<u8>)> {
+    use tokio::io::AsyncReadExt;
+    let mut buf = vec![0u8; 65536];
+    let mut got = Vec::new();
+    loop {
+        let n = s.read(&mut buf).await.unwrap_or(0);
+        if n == 0 {
+            return None;
+        }
+        got.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&got).into_owned();
+        if let Some(i) = text.find("\r\n\r\n") {
+            let len = text[..i]
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                })
+                .unwrap_or(0);
+            if got.len() >= i + 4 + len {
+                let path = text.split_whitespace().nth(1).unwrap_or("/").to_owned();
+                return Some((path, got[i + 4..i + 4 + len].to_vec()));
+            }
+        }
+    }
+}

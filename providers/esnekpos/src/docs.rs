@@ -68,6 +68,15 @@ pub struct Account {
 }
 
 impl Account {
+    /// `MERCHANT_KEY` as it goes on the wire (empty if missing; [`crate`]
+    /// refuses such accounts before building a request).
+    pub fn key(&self) -> &str {
+        self.merchant_key
+            .as_ref()
+            .map(|k| k.expose())
+            .unwrap_or_default()
+    }
+
     /// The base URL without a trailing slash.
     pub fn base(&self) -> String {
         self.base_url

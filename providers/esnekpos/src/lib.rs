@@ -281,11 +281,7 @@ impl EsnekPos {
                 Some(out)
             }
         };
-        let key = a
-            .merchant_key
-            .as_ref()
-            .map(|k| k.expose())
-            .unwrap_or_default();
+        let key = a.key();
         let body = OrderReturnBody {
             merchant: &a.merchant,
             merchant_key: key,
@@ -304,11 +300,7 @@ impl EsnekPos {
     fn cancel(&self, a: &Account, request: &Value) -> Result<Step, Error> {
         let doc: CancelDoc = parse_doc(request)?;
         order_ref(&doc.order_ref)?;
-        let key = a
-            .merchant_key
-            .as_ref()
-            .map(|k| k.expose())
-            .unwrap_or_default();
+        let key = a.key();
         match doc.channel {
             Channel::AndroidPos => {
                 if doc.amount.is_some() {
@@ -404,11 +396,7 @@ impl EsnekPos {
             o.raw = q.raw;
             return Ok(Step::Done(o));
         };
-        let key = a
-            .merchant_key
-            .as_ref()
-            .map(|k| k.expose())
-            .unwrap_or_default();
+        let key = a.key();
         let body = OrderReturnBody {
             merchant: &a.merchant,
             merchant_key: key,
@@ -505,11 +493,7 @@ impl Plugin for EsnekPos {
             OperationKind::Query => {
                 let doc: QueryDoc = parse_doc(request)?;
                 order_ref(&doc.order_ref)?;
-                let key = a
-                    .merchant_key
-                    .as_ref()
-                    .map(|k| k.expose())
-                    .unwrap_or_default();
+                let key = a.key();
                 let body = QueryBody {
                     merchant: &a.merchant,
                     merchant_key: key,
@@ -533,11 +517,7 @@ impl Plugin for EsnekPos {
                         "must not be empty",
                     ));
                 }
-                let key = a
-                    .merchant_key
-                    .as_ref()
-                    .map(|k| k.expose())
-                    .unwrap_or_default();
+                let key = a.key();
                 let body = AdjustBody {
                     merchant: &a.merchant,
                     merchant_key: key,
