@@ -51,7 +51,7 @@ impl ProviderInfo {
     }
 
     /// The account config keys the account schema marks as credentials
-    /// (`writeOnly: true`), including their `*_file` alternatives.
+    /// (`writeOnly: true`). Their `*_file` alternatives are paths, not secrets.
     pub fn secret_keys(&self) -> Vec<String> {
         let mut keys = Vec::new();
         if let Some(props) = self

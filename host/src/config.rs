@@ -238,19 +238,6 @@ pub struct Account {
     pub config: AccountConfig,
 }
 
-fn secret_keys(schema: &Value) -> Vec<String> {
-    schema
-        .get("properties")
-        .and_then(Value::as_object)
-        .map(|p| {
-            p.iter()
-                .filter(|(_, v)| v.get("writeOnly") == Some(&Value::Bool(true)))
-                .map(|(k, _)| k.clone())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 fn looks_secret(key: &str) -> bool {
     let k = key.to_ascii_lowercase();
     ["key", "password", "secret", "token", "guid"]
@@ -321,12 +308,13 @@ pub fn resolve(
         let mut map = values.clone();
         map.remove("provider");
         let schema = &provider.info().account_schema;
+        let secrets = provider.info().secret_keys();
         let problems = schema_errors(schema, &Value::Object(map.clone()));
         if !problems.is_empty() {
             for (path, msg) in problems {
                 let k = path.trim_start_matches('/').replace('/', ".");
                 // Never echo a credential's value in an error.
-                let msg = redact_message(&msg, &map, schema);
+                let msg = redact_message(&msg, &map, &secrets);
                 errors.push(err(
                     &k,
                     format!("{msg} (expected by the {provider_id} account schema)"),
@@ -334,7 +322,6 @@ pub fn resolve(
             }
             continue;
         }
-        let secrets = secret_keys(schema);
         let mut ok = true;
         for s in &secrets {
             let file_key = format!("{s}_file");
@@ -407,10 +394,10 @@ pub fn resolve(
     }
 }
 
-fn redact_message(msg: &str, map: &Map<String, Value>, schema: &Value) -> String {
+fn redact_message(msg: &str, map: &Map<String, Value>, secrets: &[String]) -> String {
     let mut out = msg.to_owned();
-    for k in secret_keys(schema) {
-        if let Some(v) = map.get(&k) {
+    for k in secrets {
+        if let Some(v) = map.get(k) {
             let text = match v {
                 Value::String(s) => s.clone(),
                 other => other.to_string(),
@@ -440,7 +427,7 @@ pub fn redacted(cfg: &Config, reg: &Registry) -> Value {
                 .get("provider")
                 .and_then(Value::as_str)
                 .and_then(|p| reg.providers.get(p))
-                .map(|p| secret_keys(&p.info().account_schema))
+                .map(|p| p.info().secret_keys())
                 .unwrap_or_default();
             for (k, val) in map.iter_mut() {
                 if secrets.contains(k) || looks_secret(k) {

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::*;
-use payops_core::abi::{self, PluginProvider};
+use payops_core::abi::{self};
 use payops_core::{AccountConfig, HttpRequest, HttpTransport, OperationKind, Simulator, Status};
 use payops_host::config::Account;
 use payops_host::engine::Engine;
@@ -49,22 +49,6 @@ fn ledger(sim: &SimServer) -> Vec<Value> {
         .as_array()
         .unwrap()
         .clone()
-}
-
-fn esnek_provider(dir: &Path) -> PluginProvider {
-    let plugins = plugin_dir(dir);
-    let name = format!(
-        "{}payops_esnekpos{}",
-        std::env::consts::DLL_PREFIX,
-        std::env::consts::DLL_SUFFIX
-    );
-    let bin = exe().parent().unwrap().join(&name);
-    abi::load(&if bin.exists() {
-        bin
-    } else {
-        plugins.join(&name)
-    })
-    .unwrap()
 }
 
 fn config(dir: &Path, base_url: &str, store_url: &str, account: &str) -> PathBuf {
@@ -479,8 +463,7 @@ async fn sigkill_mid_operation_postgres() {
 
 async fn faults(store_url: &str) {
     let sim = esnek_sim().await;
-    let dir = temp_dir(&unique("faults"));
-    let provider = esnek_provider(&dir);
+    let provider = abi::load(&payops_testkit::built_cdylib("payops_esnekpos")).unwrap();
     let store = payops_store::Store::open(store_url).await.unwrap();
     let faulty = Arc::new(FaultTransport::new(ReqwestTransport::new().unwrap()));
     let mut providers = BTreeMap::new();

@@ -225,7 +225,6 @@ const MIGRATIONS: &[&str] = &[
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: AnyPool,
-    sqlite: bool,
 }
 
 const COLUMNS: &str = "id, account, provider, operation, idempotency_key, request_sha256, request, state, envelope, owner, created_at, updated_at, resolution";
@@ -261,14 +260,9 @@ impl Store {
             });
         }
         let pool = opts.connect(&url).await?;
-        let store = Store { pool, sqlite };
+        let store = Store { pool };
         store.migrate().await?;
         Ok(store)
-    }
-
-    /// True for SQLite.
-    pub fn is_sqlite(&self) -> bool {
-        self.sqlite
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {

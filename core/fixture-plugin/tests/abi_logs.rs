@@ -1,34 +1,12 @@
 //! The fixture provider loaded as a cdylib: a refund through the host's
 //! transport, and the plugin's tracing event in the host's subscriber.
 
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use payops_core::abi::{self, PluginProvider};
 use payops_core::serde_json::{self, Value, json};
-use payops_core::{
-    AccountConfig, AccountName, OperationContext, OperationId, OperationKind, Provider,
-    RefundRequest, Status,
-};
-use payops_transport::{ReqwestTransport, SimServer};
-
-/// The cdylib cargo built next to this test binary.
-fn cdylib() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let name = format!(
-        "{}abi_fixture{}",
-        std::env::consts::DLL_PREFIX,
-        std::env::consts::DLL_SUFFIX
-    );
-    let deps = exe.parent().unwrap();
-    for dir in [deps, deps.parent().unwrap()] {
-        let p = dir.join(&name);
-        if p.exists() {
-            return p;
-        }
-    }
-    panic!("{name} not found near {}", exe.display());
-}
+use payops_core::{OperationKind, Provider, RefundRequest, Status};
+use payops_transport::SimServer;
 
 #[derive(Clone, Default)]
 struct Buf(Arc<Mutex<Vec<u8>>>);
@@ -39,20 +17,6 @@ impl std::io::Write for Buf {
     }
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
-    }
-}
-
-fn context(base_url: &str, key: &str) -> OperationContext {
-    let provider_secret_keys = vec!["key".to_string()];
-    let mut values = serde_json::Map::new();
-    values.insert("base_url".into(), json!(base_url));
-    values.insert("key".into(), json!(key));
-    OperationContext {
-        operation_id: OperationId::new("op_test1").unwrap(),
-        account_name: AccountName::new("fixture-test").unwrap(),
-        account: AccountConfig::new(values, provider_secret_keys),
-        transport: Arc::new(ReqwestTransport::new().unwrap()),
-        now: payops_transport::turkey_now(),
     }
 }
 
@@ -70,7 +34,8 @@ async fn loaded_plugin_refunds_through_host_transport_and_logs_to_host() {
     // per-callsite interest cache).
     tracing::subscriber::set_global_default(subscriber).unwrap();
 
-    let provider: PluginProvider = abi::load(&cdylib()).expect("fixture plugin loads");
+    let provider: PluginProvider =
+        abi::load(&payops_testkit::built_cdylib("abi_fixture")).expect("fixture plugin loads");
     assert_eq!(provider.info().id, "fixture");
     assert_eq!(provider.info().capabilities, vec![OperationKind::Refund]);
     assert!(provider.file().is_some());
@@ -83,7 +48,7 @@ async fn loaded_plugin_refunds_through_host_transport_and_logs_to_host() {
     .await
     .unwrap();
     let secret = "fixture-super-secret-key";
-    let ctx = context(&server.url(), secret);
+    let ctx = payops_testkit::context(&provider, json!({"base_url": &server.url(), "key": secret}));
 
     let request: RefundRequest =
         serde_json::from_value(json!({"order_ref": "ORD-1", "amount": 1250})).unwrap();

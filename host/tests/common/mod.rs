@@ -35,13 +35,9 @@ pub fn plugin_dir(dir: &Path) -> PathBuf {
     std::fs::create_dir_all(&plugins).unwrap();
     let bin_dir = exe().parent().unwrap().to_path_buf();
     for name in ["payops_esnekpos", "payops_turkpos"] {
-        let file = format!(
-            "{}{name}{}",
-            std::env::consts::DLL_PREFIX,
-            std::env::consts::DLL_SUFFIX
-        );
+        let file = payops_testkit::cdylib_file_name(name);
         if !bin_dir.join(&file).exists() {
-            std::fs::copy(bin_dir.join("deps").join(&file), plugins.join(&file))
+            std::fs::copy(payops_testkit::built_cdylib(name), plugins.join(&file))
                 .expect("provider cdylib built");
         }
     }

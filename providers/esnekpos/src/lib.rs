@@ -281,20 +281,14 @@ impl EsnekPos {
                 Some(out)
             }
         };
-        let key = a.key();
-        let body = OrderReturnBody {
-            merchant: &a.merchant,
-            merchant_key: key,
-            order_ref: &doc.order_ref,
-            amount: amount_to_wire(doc.amount),
-            sync_with_pos: doc.sync_with_pos,
-            sub_merchants: splits,
-        };
-        tracing::info!(order_ref = %doc.order_ref, amount = doc.amount, sync_with_pos = doc.sync_with_pos, "EsnekPOS OrderReturn (refund)");
-        Ok(Step::Send {
-            request: post(a, Endpoint::OrderReturn, &body)?,
-            state: json!({"phase": "order_return", "sync": doc.sync_with_pos, "amount": doc.amount}),
-        })
+        order_return(
+            a,
+            &doc.order_ref,
+            doc.amount,
+            doc.sync_with_pos,
+            splits,
+            "refund",
+        )
     }
 
     fn cancel(&self, a: &Account, request: &Value) -> Result<Step, Error> {
@@ -333,31 +327,12 @@ impl EsnekPos {
                     if amount <= 0 {
                         return Err(Error::invalid_field("/amount", "must be greater than 0"));
                     }
-                    let body = OrderReturnBody {
-                        merchant: &a.merchant,
-                        merchant_key: key,
-                        order_ref: &doc.order_ref,
-                        amount: amount_to_wire(amount),
-                        sync_with_pos: doc.sync_with_pos,
-                        sub_merchants: None,
-                    };
-                    tracing::info!(order_ref = %doc.order_ref, amount, "EsnekPOS OrderReturn (cancel)");
-                    Ok(Step::Send {
-                        request: post(a, Endpoint::OrderReturn, &body)?,
-                        state: json!({"phase": "order_return", "sync": doc.sync_with_pos, "amount": amount}),
-                    })
+                    order_return(a, &doc.order_ref, amount, doc.sync_with_pos, None, "cancel")
                 }
                 None => {
-                    let body = QueryBody {
-                        merchant: &a.merchant,
-                        merchant_key: key,
-                        order_ref: &doc.order_ref,
-                    };
                     tracing::info!(order_ref = %doc.order_ref, "EsnekPOS ProcessQuery before a whole cancel");
-                    Ok(Step::Send {
-                        request: post(a, Endpoint::ProcessQuery, &body)?,
-                        state: json!({"phase": "cancel_query", "order_ref": doc.order_ref, "sync": doc.sync_with_pos}),
-                    })
+                    let state = json!({"phase": "cancel_query", "order_ref": doc.order_ref, "sync": doc.sync_with_pos});
+                    process_query(a, &doc.order_ref, state)
                 }
             },
         }
@@ -396,21 +371,57 @@ impl EsnekPos {
             o.raw = q.raw;
             return Ok(Step::Done(o));
         };
-        let key = a.key();
-        let body = OrderReturnBody {
-            merchant: &a.merchant,
-            merchant_key: key,
-            order_ref: &order_ref,
-            amount: amount_to_wire(remaining),
-            sync_with_pos: sync,
-            sub_merchants: None,
-        };
-        tracing::info!(order_ref = %order_ref, amount = remaining, "EsnekPOS OrderReturn (cancel of the remaining amount)");
-        Ok(Step::Send {
-            request: post(a, Endpoint::OrderReturn, &body)?,
-            state: json!({"phase": "order_return", "sync": sync, "amount": remaining}),
-        })
+        order_return(
+            a,
+            &order_ref,
+            remaining,
+            sync,
+            None,
+            "cancel of the remaining amount",
+        )
     }
+}
+
+/// The `OrderReturn` step for a refund or cancel of `amount` kuruş.
+fn order_return(
+    a: &Account,
+    order_ref: &str,
+    amount: i64,
+    sync: bool,
+    sub_merchants: Option<Vec<Split>>,
+    purpose: &str,
+) -> Result<Step, Error> {
+    let body = OrderReturnBody {
+        merchant: &a.merchant,
+        merchant_key: a.key(),
+        order_ref,
+        amount: amount_to_wire(amount),
+        sync_with_pos: sync,
+        sub_merchants,
+    };
+    tracing::info!(
+        order_ref,
+        amount,
+        sync_with_pos = sync,
+        "EsnekPOS OrderReturn ({purpose})"
+    );
+    Ok(Step::Send {
+        request: post(a, Endpoint::OrderReturn, &body)?,
+        state: json!({"phase": "order_return", "sync": sync, "amount": amount}),
+    })
+}
+
+/// A `ProcessQuery` step; `state` says what the answer is for.
+fn process_query(a: &Account, order_ref: &str, state: Value) -> Result<Step, Error> {
+    let body = QueryBody {
+        merchant: &a.merchant,
+        merchant_key: a.key(),
+        order_ref,
+    };
+    Ok(Step::Send {
+        request: post(a, Endpoint::ProcessQuery, &body)?,
+        state,
+    })
 }
 
 fn schema<T: schemars::JsonSchema>() -> Value {
@@ -493,17 +504,8 @@ impl Plugin for EsnekPos {
             OperationKind::Query => {
                 let doc: QueryDoc = parse_doc(request)?;
                 order_ref(&doc.order_ref)?;
-                let key = a.key();
-                let body = QueryBody {
-                    merchant: &a.merchant,
-                    merchant_key: key,
-                    order_ref: &doc.order_ref,
-                };
                 tracing::debug!(order_ref = %doc.order_ref, "EsnekPOS ProcessQuery");
-                Ok(Step::Send {
-                    request: post(&a, Endpoint::ProcessQuery, &body)?,
-                    state: json!({"phase": "query"}),
-                })
+                process_query(&a, &doc.order_ref, json!({"phase": "query"}))
             }
             OperationKind::SubMerchantAdjust => {
                 let doc: AdjustDoc = parse_doc(request)?;

@@ -1,13 +1,10 @@
 //! The provider driven end to end through the host transport against its
 //! simulator served on loopback, linked statically and loaded as a cdylib.
 
-use std::path::PathBuf;
-use std::sync::Arc;
-
 use payops_core::abi::{self, PluginProvider};
 use payops_core::{
-    AccountConfig, AccountName, OperationContext, OperationId, OperationKind, Outcome,
-    PaymentStatus, Provider, QueryDetails, Simulator, Status,
+    OperationContext, OperationKind, Outcome, PaymentStatus, Provider, QueryDetails, Simulator,
+    Status,
 };
 use payops_esnekpos::sim::EsnekSimulator;
 use payops_transport::{ReqwestTransport, SimServer};
@@ -15,33 +12,8 @@ use serde_json::{Value, json};
 
 const KEY: &str = "e2e-merchant-key-123";
 
-fn cdylib() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let name = format!(
-        "{}payops_esnekpos{}",
-        std::env::consts::DLL_PREFIX,
-        std::env::consts::DLL_SUFFIX
-    );
-    let deps = exe.parent().unwrap();
-    [deps, deps.parent().unwrap()]
-        .iter()
-        .map(|d| d.join(&name))
-        .find(|p| p.exists())
-        .unwrap_or_else(|| panic!("{name} not found near {}", exe.display()))
-}
-
-fn ctx(base_url: &str, key: &str) -> OperationContext {
-    let values = json!({"environment": "test", "base_url": base_url, "merchant": "M1", "merchant_key": key, "timeout_ms": 5000});
-    OperationContext {
-        operation_id: OperationId::new("op_e2e").unwrap(),
-        account_name: AccountName::new("esnek-e2e").unwrap(),
-        account: AccountConfig::new(
-            values.as_object().unwrap().clone(),
-            vec!["merchant_key".into()],
-        ),
-        transport: Arc::new(ReqwestTransport::new().unwrap()),
-        now: payops_transport::turkey_now(),
-    }
+fn account(base_url: &str, key: &str) -> Value {
+    json!({"environment": "test", "base_url": base_url, "merchant": "M1", "merchant_key": key, "timeout_ms": 5000})
 }
 
 async fn server() -> SimServer {
@@ -69,7 +41,7 @@ async fn scenario(p: PluginProvider) {
     assert_eq!(p.info().id, "esnekpos");
     assert_eq!(p.info().capabilities.len(), 4);
     let srv = server().await;
-    let c = ctx(&srv.url(), KEY);
+    let c = payops_testkit::context(&p, account(&srv.url(), KEY));
     use OperationKind::*;
 
     let o = run(&p, &c, Refund, json!({"order_ref": "P-OLD", "amount": 500})).await;
@@ -170,7 +142,7 @@ async fn scenario(p: PluginProvider) {
         (Status::Failed, Some("100"))
     );
 
-    let bad = ctx(&srv.url(), "wrong-key-000");
+    let bad = payops_testkit::context(&p, account(&srv.url(), "wrong-key-000"));
     let o = run(&p, &bad, Refund, json!({"order_ref": "P-OLD", "amount": 1})).await;
     assert_eq!(
         (o.status, o.provider_code.as_deref()),
@@ -213,7 +185,7 @@ async fn scenario(p: PluginProvider) {
         .local_addr()
         .unwrap()
         .port();
-    let dead = ctx(&format!("http://127.0.0.1:{port}"), KEY);
+    let dead = payops_testkit::context(&p, account(&format!("http://127.0.0.1:{port}"), KEY));
     let o = run(
         &p,
         &dead,
@@ -231,7 +203,7 @@ async fn statically_linked() {
 
 #[tokio::test]
 async fn loaded_as_cdylib() {
-    let p = abi::load(&cdylib()).unwrap();
+    let p = abi::load(&payops_testkit::built_cdylib("payops_esnekpos")).unwrap();
     assert!(p.file().is_some());
     scenario(p).await;
 }

@@ -119,6 +119,34 @@ fn soap_request(a: &Account, method: &str, body: String) -> HttpRequest {
     r
 }
 
+/// The `G` (`ST_WS_Security`) object every method takes.
+fn credentials<'a>(a: &'a Account, password: &'a str) -> Field<'a> {
+    Field::Group(vec![
+        ("CLIENT_CODE", Field::Text(&a.client_code)),
+        ("CLIENT_USERNAME", Field::Text(&a.client_username)),
+        ("CLIENT_PASSWORD", Field::Text(password)),
+    ])
+}
+
+/// An outcome from a result's `Sonuc` (> 0 succeeded, otherwise failed, not
+/// a number: unknown) and `Sonuc_Str`.
+fn sonuc_outcome(result: &xml::Element) -> Outcome {
+    let sonuc = result
+        .child_text("Sonuc")
+        .and_then(|s| s.trim().parse::<i64>().ok());
+    let mut o = Outcome::new(match sonuc {
+        Some(n) if n > 0 => Status::Succeeded,
+        Some(_) => Status::Failed,
+        None => Status::Unknown,
+    });
+    o.provider_code = result.child_text("Sonuc").map(str::to_owned);
+    o.provider_message = match sonuc {
+        Some(_) => result.child_text("Sonuc_Str").map(str::to_owned),
+        None => Some("response has no numeric Sonuc".into()),
+    };
+    o
+}
+
 /// Builds the `Pazaryeri_TP_Iptal_Iade` envelope (fields in the sample's order).
 pub fn return_envelope(
     a: &Account,
@@ -132,14 +160,7 @@ pub fn return_envelope(
     envelope(
         RETURN_METHOD,
         &[
-            (
-                "G",
-                Field::Group(vec![
-                    ("CLIENT_CODE", Field::Text(&a.client_code)),
-                    ("CLIENT_USERNAME", Field::Text(&a.client_username)),
-                    ("CLIENT_PASSWORD", Field::Text(password)),
-                ]),
-            ),
+            ("G", credentials(a, password)),
             ("PYSiparis_GUID", Field::Text(&doc.marketplace_order_guid)),
             ("GUID", Field::Text(guid)),
             ("Durum", Field::Text(durum)),
@@ -155,14 +176,7 @@ pub fn query_envelope(a: &Account, password: &str, guid: &str, order_ref: &str) 
     envelope(
         QUERY_METHOD,
         &[
-            (
-                "G",
-                Field::Group(vec![
-                    ("CLIENT_CODE", Field::Text(&a.client_code)),
-                    ("CLIENT_USERNAME", Field::Text(&a.client_username)),
-                    ("CLIENT_PASSWORD", Field::Text(password)),
-                ]),
-            ),
+            ("G", credentials(a, password)),
             ("GUID", Field::Text(guid)),
             ("Dekont_ID", Field::Text("")),
             ("Siparis_ID", Field::Text(order_ref)),
@@ -230,20 +244,7 @@ pub fn return_outcome(
         Ok(x) => x,
         Err(o) => return *o,
     };
-    let sonuc = result
-        .child_text("Sonuc")
-        .map(str::trim)
-        .and_then(|s| s.parse::<i64>().ok());
-    let mut o = Outcome::new(match sonuc {
-        Some(n) if n > 0 => Status::Succeeded,
-        Some(_) => Status::Failed,
-        None => Status::Unknown,
-    });
-    o.provider_code = result.child_text("Sonuc").map(str::to_owned);
-    o.provider_message = result.child_text("Sonuc_Str").map(str::to_owned);
-    if sonuc.is_none() {
-        o.provider_message = Some("response has no numeric Sonuc".into());
-    }
+    let mut o = sonuc_outcome(&result);
     o.details = json!({
         "method": RETURN_METHOD,
         "durum_sent": durum,
@@ -279,16 +280,7 @@ pub fn query_outcome(response: Result<HttpResponse, TransportError>) -> Outcome 
         Ok(x) => x,
         Err(o) => return *o,
     };
-    let sonuc = result
-        .child_text("Sonuc")
-        .and_then(|s| s.trim().parse::<i64>().ok());
-    let mut o = Outcome::new(match sonuc {
-        Some(n) if n > 0 => Status::Succeeded,
-        Some(_) => Status::Failed,
-        None => Status::Unknown,
-    });
-    o.provider_code = result.child_text("Sonuc").map(str::to_owned);
-    o.provider_message = result.child_text("Sonuc_Str").map(str::to_owned);
+    let mut o = sonuc_outcome(&result);
     o.raw = raw;
     if o.status != Status::Succeeded {
         return o;

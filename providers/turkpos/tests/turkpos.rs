@@ -1,16 +1,13 @@
 //! TurkPos: the doc samples, every failure kind, escaping, the simulator, and
 //! the provider end to end over loopback (static and cdylib).
 
-use std::path::PathBuf;
-use std::sync::Arc;
-
 use payops_core::abi::{self, PluginProvider};
 use payops_core::chrono::DateTime;
 use payops_core::{
-    AccountConfig, AccountName, Call, HttpResponse, OperationContext, OperationId, OperationKind,
-    PaymentStatus, Plugin, Provider, Simulator, Status, Step, TransportError, TransportErrorKind,
+    Call, HttpResponse, OperationKind, PaymentStatus, Plugin, Provider, Simulator, Status, Step,
+    TransportError, TransportErrorKind,
 };
-use payops_transport::{ReqwestTransport, SimServer};
+use payops_transport::SimServer;
 use payops_turkpos::sim::{
     DOC_CLIENT_CODE, DOC_GUID, DOC_ORDER_GUID, DOC_PASSWORD, DOC_USERNAME, TurkPosSimulator,
     repair_comments,
@@ -349,39 +346,14 @@ fn query_states_map_to_payment_status() {
     );
 }
 
-fn cdylib() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let name = format!(
-        "{}payops_turkpos{}",
-        std::env::consts::DLL_PREFIX,
-        std::env::consts::DLL_SUFFIX
-    );
-    let deps = exe.parent().unwrap();
-    [deps, deps.parent().unwrap()]
-        .iter()
-        .map(|d| d.join(&name))
-        .find(|p| p.exists())
-        .expect("cdylib built")
-}
-
 const PASS: &str = "e2e-pass1";
 const GUID: &str = "11111111-2222-3333-4444-555555555555";
 const G1: &str = "aaaaaaaa-0000-0000-0000-000000000001";
 const G2: &str = "aaaaaaaa-0000-0000-0000-000000000002";
 
-fn ctx(url: &str, password: &str) -> OperationContext {
-    let v = json!({"environment": "test", "base_url": url, "client_code": "555", "client_username": "u",
-                   "client_password": password, "guid": GUID, "timeout_ms": 5000});
-    OperationContext {
-        operation_id: OperationId::new("op_tp").unwrap(),
-        account_name: AccountName::new("turk-e2e").unwrap(),
-        account: AccountConfig::new(
-            v.as_object().unwrap().clone(),
-            vec!["client_password".into(), "guid".into()],
-        ),
-        transport: Arc::new(ReqwestTransport::new().unwrap()),
-        now: payops_transport::turkey_now(),
-    }
+fn account(url: &str, password: &str) -> Value {
+    json!({"environment": "test", "base_url": url, "client_code": "555", "client_username": "u",
+           "client_password": password, "guid": GUID, "timeout_ms": 5000})
 }
 
 async fn scenario(p: PluginProvider) {
@@ -398,7 +370,7 @@ async fn scenario(p: PluginProvider) {
     let srv = SimServer::start(Box::new(sim), "127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
-    let c = ctx(&srv.url(), PASS);
+    let c = payops_testkit::context(&p, account(&srv.url(), PASS));
     use OperationKind::*;
     let run = |op, doc: Value| {
         let (p, c) = (&p, &c);
@@ -460,7 +432,7 @@ async fn scenario(p: PluginProvider) {
     assert_eq!(o.status, Status::Failed);
     let o = run(Refund, json!({"order_ref": "OLD", "marketplace_order_guid": G2, "amount": 1, "seller_payout_amount": 0})).await;
     assert_eq!(o.status, Status::Failed);
-    let bad = ctx(&srv.url(), "wrong-pass9");
+    let bad = payops_testkit::context(&p, account(&srv.url(), "wrong-pass9"));
     let o = p
         .execute(Query, &bad, json!({"order_ref": "OLD"}))
         .await
@@ -503,7 +475,7 @@ async fn end_to_end_static() {
 
 #[tokio::test]
 async fn end_to_end_cdylib() {
-    scenario(abi::load(&cdylib()).unwrap()).await;
+    scenario(abi::load(&payops_testkit::built_cdylib("payops_turkpos")).unwrap()).await;
 }
 
 #[test]
