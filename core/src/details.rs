@@ -153,6 +153,12 @@ pub fn envelope_schema(title: &str, details: serde_json::Value) -> serde_json::V
     })
 }
 
+/// The JSON Schema (2020-12) of `T`, with [`titled`] applied: what every
+/// provider exports for its account config and request documents.
+pub fn schema_of<T: JsonSchema>() -> serde_json::Value {
+    titled(serde_json::to_value(schemars::schema_for!(T)).unwrap_or(serde_json::Value::Null))
+}
+
 /// Gives every schema object with a `description` a `title`, the way form
 /// generators expect: a description written as "Title\n\nText" is split into
 /// `title` "Title" and `description` "Text"; a one-paragraph description

@@ -18,7 +18,7 @@ pub mod wire;
 
 use std::collections::BTreeMap;
 
-use payops_core::details::envelope_schema;
+use payops_core::details::{envelope_schema, schema_of as schema};
 use payops_core::{
     Call, Error, HttpRequest, HttpResponse, OperationKind, OperationSchemas, Outcome, Plugin,
     ProviderInfo, QueryDetails, Simulator, Status, Step, TransportError,
@@ -422,12 +422,6 @@ fn process_query(a: &Account, order_ref: &str, state: Value) -> Result<Step, Err
         request: post(a, Endpoint::ProcessQuery, &body)?,
         state,
     })
-}
-
-fn schema<T: schemars::JsonSchema>() -> Value {
-    payops_core::details::titled(
-        serde_json::to_value(schemars::schema_for!(T)).unwrap_or(Value::Null),
-    )
 }
 
 /// `details` of a money-moving outcome.

@@ -19,7 +19,7 @@ pub mod xml;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, FixedOffset, NaiveDateTime, TimeZone};
-use payops_core::details::envelope_schema;
+use payops_core::details::{envelope_schema, schema_of as schema};
 use payops_core::money::{DecimalStyle, format_minor, parse_minor};
 use payops_core::{
     Call, Currency, Error, HttpRequest, HttpResponse, OperationKind, OperationSchemas, Outcome,
@@ -319,12 +319,6 @@ pub fn query_outcome(response: Result<HttpResponse, TransportError>) -> Outcome 
     o.provider_reference = get("Dekont_ID").map(str::to_owned);
     o.details = serde_json::to_value(details).unwrap_or(Value::Null);
     o
-}
-
-fn schema<T: schemars::JsonSchema>() -> Value {
-    payops_core::details::titled(
-        serde_json::to_value(schemars::schema_for!(T)).unwrap_or(Value::Null),
-    )
 }
 
 fn return_details_schema() -> Value {
