@@ -164,6 +164,10 @@ pub struct ConfigError {
     pub message: String,
 }
 
+/// The environment variable holding the log filter, without its `PAYOPS_`
+/// prefix; never read as config.
+const LOG_FILTER_KEY: &str = "log";
+
 const TOP_LEVEL: &[&str] = &["server", "plugins", "store", "log", "tokens", "accounts"];
 
 /// Builds the layered figment. Missing `--config` files are errors;
@@ -184,6 +188,12 @@ pub fn figment(files: &[PathBuf], overrides: &[(&str, Value)]) -> Result<Figment
         f = f.merge(Toml::file_exact(file));
     }
     f = f.merge(Env::prefixed("PAYOPS_").split("__").filter(|k| {
+        // `PAYOPS_LOG` is the log filter (an `EnvFilter` directive, read by
+        // the logger), not the `[log]` table: the table is set key by key
+        // (`PAYOPS_LOG__LEVEL`, `PAYOPS_LOG__FORMAT`).
+        if k.as_str().eq_ignore_ascii_case(LOG_FILTER_KEY) {
+            return false;
+        }
         let first = k.as_str().split('.').next().unwrap_or("");
         TOP_LEVEL.iter().any(|t| first.eq_ignore_ascii_case(t))
     }));

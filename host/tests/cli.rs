@@ -667,3 +667,63 @@ fn examples_are_valid() {
         "{err}"
     );
 }
+
+/// The `Environment=` assignments of the shipped systemd unit.
+fn unit_environment() -> Vec<(String, String)> {
+    let unit = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/payops.service");
+    let text = std::fs::read_to_string(&unit).unwrap();
+    let env: Vec<(String, String)> = text
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("Environment="))
+        .flat_map(|v| v.split_whitespace())
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| {
+            (
+                k.trim_matches('"').to_owned(),
+                v.trim_matches('"').to_owned(),
+            )
+        })
+        .collect();
+    assert!(
+        env.iter().any(|(k, _)| k == "PAYOPS_LOG"),
+        "the unit sets PAYOPS_LOG: {env:?}"
+    );
+    env
+}
+
+#[test]
+fn the_shipped_unit_environment_breaks_no_command() {
+    let env = unit_environment();
+    let dir = temp_dir("unit-env");
+    let plugins = plugin_dir(&dir);
+    std::fs::write(
+        dir.join("p.toml"),
+        format!(
+            "[plugins]\ndirs = [{plugins:?}]\n[accounts.e]\nprovider = \"esnekpos\"\nmerchant = \"M1\"\nmerchant_key = \"{}\"\n",
+            SECRETS[0]
+        ),
+    )
+    .unwrap();
+    for args in [
+        &["--config", "p.toml", "providers"][..],
+        &["--config", "p.toml", "config", "check"],
+        &["--config", "p.toml", "config", "show"],
+    ] {
+        let (code, out, err) = run_env(args, &dir, &env);
+        assert_eq!(code, 0, "payops {args:?} with {env:?}: {out}{err}");
+    }
+    // The log filter really reaches the logger: `debug` shows debug lines,
+    // and `[log]` keys still come from the environment one by one.
+    let mut debug = env.clone();
+    debug.retain(|(k, _)| k != "PAYOPS_LOG");
+    debug.push(("PAYOPS_LOG".into(), "payops=debug".into()));
+    debug.push(("PAYOPS_LOG__FORMAT".into(), "json".into()));
+    let (code, out, err) = run_env(&["--config", "p.toml", "config", "show"], &dir, &debug);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("format = \"json\""), "{out}");
+    // A value that is not a string for a `[log]` key is still refused, naming it.
+    let bad = vec![("PAYOPS_LOG__LEVEL".to_owned(), "[1]".to_owned())];
+    let (code, _, err) = run_env(&["--config", "p.toml", "config", "show"], &dir, &bad);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("log.level"), "{err}");
+}

@@ -65,10 +65,17 @@ pub fn assert_no_secrets(what: &str, text: &str) {
 
 /// Runs `payops args…` to completion.
 pub fn run(args: &[&str], cwd: &Path) -> (i32, String, String) {
+    run_env(args, cwd, &[])
+}
+
+/// Runs `payops args…` to completion with `env` set on top of a
+/// `PAYOPS_LOG`-free environment.
+pub fn run_env(args: &[&str], cwd: &Path, env: &[(String, String)]) -> (i32, String, String) {
     let out = Command::new(exe())
         .args(args)
         .current_dir(cwd)
         .env_remove("PAYOPS_LOG")
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
