@@ -10,11 +10,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::*;
+use payops_conformance::fault::{Fault, FaultTransport};
 use payops_core::abi::{self};
 use payops_core::{AccountConfig, HttpRequest, HttpTransport, OperationKind, Simulator, Status};
 use payops_host::config::Account;
 use payops_host::engine::Engine;
-use payops_transport::fault::{Fault, FaultTransport};
 use payops_transport::{ReqwestTransport, SimServer};
 use serde_json::{Value, json};
 
@@ -463,7 +463,7 @@ async fn sigkill_mid_operation_postgres() {
 
 async fn faults(store_url: &str) {
     let sim = esnek_sim().await;
-    let provider = abi::load(&payops_testkit::built_cdylib("payops_esnekpos")).unwrap();
+    let provider = abi::load(&payops_conformance::built_cdylib("payops_esnekpos")).unwrap();
     let store = payops_store::Store::open(store_url).await.unwrap();
     let faulty = Arc::new(FaultTransport::new(ReqwestTransport::new().unwrap()));
     let mut providers = BTreeMap::new();

@@ -8,10 +8,11 @@ use payops_transport::SimServer;
 
 #[tokio::test]
 async fn plugin_panic_is_caught_at_the_boundary() {
-    let provider = abi::load(&payops_testkit::built_cdylib("abi_fixture")).unwrap();
-    let ctx = payops_testkit::context(
+    let provider = abi::load(&payops_conformance::built_cdylib("abi_fixture")).unwrap();
+    let ctx = payops_conformance::context(
         &provider,
         json!({"base_url": "http://127.0.0.1:9", "key": "k-123456"}),
+        http(),
     );
     let e = provider
         .execute(
@@ -35,10 +36,11 @@ async fn connection_refused_is_failed_not_unknown() {
         .local_addr()
         .unwrap()
         .port();
-    let provider = abi::load(&payops_testkit::built_cdylib("abi_fixture")).unwrap();
-    let ctx = payops_testkit::context(
+    let provider = abi::load(&payops_conformance::built_cdylib("abi_fixture")).unwrap();
+    let ctx = payops_conformance::context(
         &provider,
         json!({"base_url": &format!("http://127.0.0.1:{port}"), "key": "k-123456"}),
+        http(),
     );
     let o = provider
         .execute(
@@ -60,9 +62,10 @@ async fn statically_linked_plugin_takes_the_same_path() {
     )
     .await
     .unwrap();
-    let ctx = payops_testkit::context(
+    let ctx = payops_conformance::context(
         &provider,
         json!({"base_url": &server.url(), "key": "static-key-1"}),
+        http(),
     );
     let o = provider
         .execute(
@@ -73,4 +76,9 @@ async fn statically_linked_plugin_takes_the_same_path() {
         .await
         .unwrap();
     assert_eq!(o.status, Status::Succeeded);
+}
+
+/// The host's HTTP transport (the simulator is served over loopback).
+fn http() -> std::sync::Arc<dyn payops_core::HttpTransport> {
+    std::sync::Arc::new(payops_transport::ReqwestTransport::new().expect("HTTP client"))
 }

@@ -35,7 +35,7 @@ async fn loaded_plugin_refunds_through_host_transport_and_logs_to_host() {
     tracing::subscriber::set_global_default(subscriber).unwrap();
 
     let provider: PluginProvider =
-        abi::load(&payops_testkit::built_cdylib("abi_fixture")).expect("fixture plugin loads");
+        abi::load(&payops_conformance::built_cdylib("abi_fixture")).expect("fixture plugin loads");
     assert_eq!(provider.info().id, "fixture");
     assert_eq!(provider.info().capabilities, vec![OperationKind::Refund]);
     assert!(provider.file().is_some());
@@ -48,7 +48,11 @@ async fn loaded_plugin_refunds_through_host_transport_and_logs_to_host() {
     .await
     .unwrap();
     let secret = "fixture-super-secret-key";
-    let ctx = payops_testkit::context(&provider, json!({"base_url": &server.url(), "key": secret}));
+    let ctx = payops_conformance::context(
+        &provider,
+        json!({"base_url": &server.url(), "key": secret}),
+        http(),
+    );
 
     let request: RefundRequest =
         serde_json::from_value(json!({"order_ref": "ORD-1", "amount": 1250})).unwrap();
@@ -80,4 +84,9 @@ async fn loaded_plugin_refunds_through_host_transport_and_logs_to_host() {
         .await
         .unwrap_err();
     assert_eq!(e.code().as_str(), "unsupported_operation");
+}
+
+/// The host's HTTP transport (the simulator is served over loopback).
+fn http() -> std::sync::Arc<dyn payops_core::HttpTransport> {
+    std::sync::Arc::new(payops_transport::ReqwestTransport::new().expect("HTTP client"))
 }

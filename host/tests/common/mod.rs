@@ -35,9 +35,9 @@ pub fn plugin_dir(dir: &Path) -> PathBuf {
     std::fs::create_dir_all(&plugins).unwrap();
     let bin_dir = exe().parent().unwrap().to_path_buf();
     for name in ["payops_esnekpos", "payops_turkpos"] {
-        let file = payops_testkit::cdylib_file_name(name);
+        let file = payops_conformance::cdylib_file_name(name);
         if !bin_dir.join(&file).exists() {
-            std::fs::copy(payops_testkit::built_cdylib(name), plugins.join(&file))
+            std::fs::copy(payops_conformance::built_cdylib(name), plugins.join(&file))
                 .expect("provider cdylib built");
         }
     }

@@ -41,7 +41,7 @@ async fn scenario(p: PluginProvider) {
     assert_eq!(p.info().id, "esnekpos");
     assert_eq!(p.info().capabilities.len(), 4);
     let srv = server().await;
-    let c = payops_testkit::context(&p, account(&srv.url(), KEY));
+    let c = payops_conformance::context(&p, account(&srv.url(), KEY), http());
     use OperationKind::*;
 
     let o = run(&p, &c, Refund, json!({"order_ref": "P-OLD", "amount": 500})).await;
@@ -142,7 +142,7 @@ async fn scenario(p: PluginProvider) {
         (Status::Failed, Some("100"))
     );
 
-    let bad = payops_testkit::context(&p, account(&srv.url(), "wrong-key-000"));
+    let bad = payops_conformance::context(&p, account(&srv.url(), "wrong-key-000"), http());
     let o = run(&p, &bad, Refund, json!({"order_ref": "P-OLD", "amount": 1})).await;
     assert_eq!(
         (o.status, o.provider_code.as_deref()),
@@ -185,7 +185,11 @@ async fn scenario(p: PluginProvider) {
         .local_addr()
         .unwrap()
         .port();
-    let dead = payops_testkit::context(&p, account(&format!("http://127.0.0.1:{port}"), KEY));
+    let dead = payops_conformance::context(
+        &p,
+        account(&format!("http://127.0.0.1:{port}"), KEY),
+        http(),
+    );
     let o = run(
         &p,
         &dead,
@@ -203,7 +207,7 @@ async fn statically_linked() {
 
 #[tokio::test]
 async fn loaded_as_cdylib() {
-    let p = abi::load(&payops_testkit::built_cdylib("payops_esnekpos")).unwrap();
+    let p = abi::load(&payops_conformance::built_cdylib("payops_esnekpos")).unwrap();
     assert!(p.file().is_some());
     scenario(p).await;
 }
@@ -253,4 +257,9 @@ async fn demo_simulator_answers_doc_samples() {
             assert_eq!(v["ORDER_REF_NUMBER"], json!(412));
         }
     }
+}
+
+/// The host's HTTP transport (the simulator is served over loopback).
+fn http() -> std::sync::Arc<dyn payops_core::HttpTransport> {
+    std::sync::Arc::new(payops_transport::ReqwestTransport::new().expect("HTTP client"))
 }

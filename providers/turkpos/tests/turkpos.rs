@@ -370,7 +370,7 @@ async fn scenario(p: PluginProvider) {
     let srv = SimServer::start(Box::new(sim), "127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
-    let c = payops_testkit::context(&p, account(&srv.url(), PASS));
+    let c = payops_conformance::context(&p, account(&srv.url(), PASS), http());
     use OperationKind::*;
     let run = |op, doc: Value| {
         let (p, c) = (&p, &c);
@@ -432,7 +432,7 @@ async fn scenario(p: PluginProvider) {
     assert_eq!(o.status, Status::Failed);
     let o = run(Refund, json!({"order_ref": "OLD", "marketplace_order_guid": G2, "amount": 1, "seller_payout_amount": 0})).await;
     assert_eq!(o.status, Status::Failed);
-    let bad = payops_testkit::context(&p, account(&srv.url(), "wrong-pass9"));
+    let bad = payops_conformance::context(&p, account(&srv.url(), "wrong-pass9"), http());
     let o = p
         .execute(Query, &bad, json!({"order_ref": "OLD"}))
         .await
@@ -475,7 +475,7 @@ async fn end_to_end_static() {
 
 #[tokio::test]
 async fn end_to_end_cdylib() {
-    scenario(abi::load(&payops_testkit::built_cdylib("payops_turkpos")).unwrap()).await;
+    scenario(abi::load(&payops_conformance::built_cdylib("payops_turkpos")).unwrap()).await;
 }
 
 #[test]
@@ -506,4 +506,9 @@ fn simulator_accepts_the_doc_sample_and_faults_on_garbage() {
         (o.status, o.provider_code.as_deref()),
         (Status::Failed, Some("soap:Client"))
     );
+}
+
+/// The host's HTTP transport (the simulator is served over loopback).
+fn http() -> std::sync::Arc<dyn payops_core::HttpTransport> {
+    std::sync::Arc::new(payops_transport::ReqwestTransport::new().expect("HTTP client"))
 }

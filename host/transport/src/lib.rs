@@ -297,5 +297,3 @@ impl<T: HttpTransport> HttpTransport for RetryConnect<T> {
         unreachable!("the loop returns on the last attempt")
     }
 }
-
-pub mod fault;

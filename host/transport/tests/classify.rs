@@ -82,8 +82,8 @@ async fn bad_url_is_invalid_request() {
 
 #[tokio::test]
 async fn only_connect_errors_are_retried() {
+    use payops_conformance::fault::{Fault, FaultTransport};
     use payops_transport::RetryConnect;
-    use payops_transport::fault::{Fault, FaultTransport};
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap();
     let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));

@@ -1,4 +1,5 @@
-//! A fault-injecting [`HttpTransport`] wrapper for tests: latency, timeouts
+//! A fault-injecting [`HttpTransport`] wrapper for tests (any inner transport:
+//! [`crate::SimTransport`] in memory, or the host's HTTP transport): latency, timeouts
 //! before and after the provider acts, 5xx, HTML pages, truncated bodies,
 //! dropped connections, refused connections.
 
