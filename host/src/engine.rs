@@ -2,7 +2,6 @@
 //! provider call through the host transport, the envelope, metrics, logs.
 
 use std::collections::{BTreeMap, HashMap};
-use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -37,12 +36,13 @@ pub struct Engine {
     validators: HashMap<(String, OperationKind), jsonschema::Validator>,
 }
 
-/// A fresh operation id: `op_` + milliseconds + randomness, hex.
+/// A fresh operation id: `op_` + a UUID v7 as 32 lowercase hex digits
+/// (48 bits of milliseconds, then 74 random bits: ids sort by creation time).
+///
+/// Ids of earlier releases (`op_` + 28 hex digits) stay valid: nothing
+/// parses an id beyond the generic identifier rules.
 pub fn new_operation_id() -> String {
-    let millis = chrono::Utc::now().timestamp_millis() as u64;
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(millis);
-    format!("op_{millis:012x}{:016x}", h.finish())
+    format!("op_{}", uuid::Uuid::now_v7().simple())
 }
 
 /// Turkish time now.
@@ -313,5 +313,33 @@ impl Engine {
             tracing::warn!(operation_id = %id, "operation left in flight by a stopped daemon is now unknown (not re-sent)");
         }
         Ok(ids)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::new_operation_id;
+
+    #[test]
+    fn operation_ids_are_unique_time_ordered_and_valid() {
+        let ids: Vec<String> = (0..2000).map(|_| new_operation_id()).collect();
+        for id in &ids {
+            assert_eq!(id.len(), 3 + 32, "{id}");
+            assert!(id.starts_with("op_"), "{id}");
+            assert!(
+                id[3..]
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+                "{id}"
+            );
+            payops_core::OperationId::new(id.clone()).expect("a valid OperationId");
+        }
+        let mut sorted = ids.clone();
+        sorted.sort();
+        assert_eq!(sorted, ids, "ids sort in creation order");
+        sorted.dedup();
+        assert_eq!(sorted.len(), ids.len(), "no duplicates");
+        // An id of the previous release is still a valid id.
+        payops_core::OperationId::new("op_01a21356728def4c0e962e95c802").expect("old id");
     }
 }

@@ -1,0 +1,46 @@
+//! `payops config show | check`.
+
+use std::process::ExitCode;
+
+use clap::Subcommand;
+
+use super::{EXIT_CONFIG, Global, accounts, fail, setup};
+
+/// `payops config` actions.
+#[derive(Subcommand, Debug)]
+pub enum ConfigAction {
+    /// Print the effective config, credentials redacted.
+    Show,
+    /// Validate the config; exit 0 or 3.
+    Check,
+}
+
+/// Runs `payops config ACTION`.
+pub fn run(g: &Global, action: &ConfigAction) -> Result<ExitCode, ExitCode> {
+    let s = setup(g, None, "warn")?;
+    match action {
+        ConfigAction::Show => {
+            let v = crate::config::redacted(&s.cfg, &s.registry);
+            let text = toml::to_string_pretty(&v).map_err(|e| fail(EXIT_CONFIG, e))?;
+            print!("{text}");
+            Ok(ExitCode::SUCCESS)
+        }
+        ConfigAction::Check => {
+            for sk in &s.registry.skipped {
+                eprintln!(
+                    "payops: warning: plugin {} skipped: {}",
+                    sk.file.display(),
+                    sk.reason
+                );
+            }
+            let a = accounts(&s)?;
+            println!(
+                "config OK: {} account(s), {} token(s), {} provider(s)",
+                a.len(),
+                s.cfg.tokens.len(),
+                s.registry.providers.len()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

@@ -1,0 +1,275 @@
+//! The `payops` command line: one file per command, plus what they share.
+//!
+//! Command files take the [`Global`] flags (and their own arguments), never
+//! the whole parsed command line, so nothing imports back from `main.rs`.
+
+pub mod config;
+pub mod operation;
+pub mod operations;
+pub mod providers;
+pub mod reconcile;
+pub mod sandbox;
+pub mod schemas;
+pub mod serve;
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+use serde_json::json;
+
+use crate::config::{self as cfg, Account, Config, OnPluginError, TokenConfig};
+use crate::engine::Engine;
+use crate::plugins::{self, Registry};
+use crate::server::{self, AppState};
+
+/// Exit code for invalid usage or request documents (nothing sent).
+pub const EXIT_USAGE: u8 = 2;
+/// Exit code for config or plugin errors (nothing sent).
+pub const EXIT_CONFIG: u8 = 3;
+
+/// The flags every command takes.
+#[derive(Args, Debug, Clone, Default)]
+pub struct Global {
+    /// Config file (TOML); repeatable, later files win. `payops.toml` in the working directory is read first if present.
+    #[arg(long = "config", global = true, value_name = "FILE")]
+    pub config: Vec<PathBuf>,
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum)]
+    pub log_format: Option<LogFormat>,
+    /// More logs (-v debug, -vv trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only warnings and errors.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+/// Log line format.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Output format of a command.
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum Output {
+    /// Human-readable text.
+    Text,
+    /// JSON on stdout.
+    Json,
+}
+
+fn init_logging(cfg: &Config, g: &Global, default_level: &str) {
+    use tracing_subscriber::EnvFilter;
+    let level = if g.quiet {
+        "warn".to_owned()
+    } else {
+        match g.verbose {
+            0 if cfg.log.level != "info" => cfg.log.level.clone(),
+            0 => default_level.to_owned(),
+            1 => "debug".to_owned(),
+            _ => "trace".to_owned(),
+        }
+    };
+    let filter = EnvFilter::try_from_env("PAYOPS_LOG").unwrap_or_else(|_| EnvFilter::new(level));
+    let json = match g.log_format {
+        Some(LogFormat::Json) => true,
+        Some(LogFormat::Text) => false,
+        None => cfg.log.format == "json",
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .init();
+    } else {
+        builder.with_ansi(std::io::stderr().is_terminal()).init();
+    }
+}
+
+/// Prints `payops: message` on stderr and returns `code`.
+pub fn fail(code: u8, message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("payops: {message}");
+    ExitCode::from(code)
+}
+
+/// What every command that reads config starts from.
+pub struct Setup {
+    /// The layered config, for source lookups.
+    pub figment: figment::Figment,
+    /// The typed config.
+    pub cfg: Config,
+    /// The loaded plugins.
+    pub registry: Registry,
+}
+
+/// Reads config, starts logging, loads plugins.
+pub fn setup(g: &Global, listen: Option<&String>, default_level: &str) -> Result<Setup, ExitCode> {
+    let mut overrides = Vec::new();
+    if let Some(l) = listen {
+        overrides.push(("server.listen", json!(l)));
+    }
+    let figment = cfg::figment(&g.config, &overrides).map_err(|e| fail(EXIT_CONFIG, e))?;
+    let cfg = cfg::extract(&figment).map_err(|e| fail(EXIT_CONFIG, e))?;
+    init_logging(&cfg, g, default_level);
+    let registry = plugins::load_all(&cfg.plugins.dirs);
+    if cfg.plugins.on_error == OnPluginError::Fail && !registry.skipped.is_empty() {
+        for s in &registry.skipped {
+            eprintln!("payops: plugin {}: {}", s.file.display(), s.reason);
+        }
+        return Err(fail(
+            EXIT_CONFIG,
+            "plugins failed to load and plugins.on_error = \"fail\"",
+        ));
+    }
+    Ok(Setup {
+        figment,
+        cfg,
+        registry,
+    })
+}
+
+/// The configured accounts, every problem printed.
+pub fn accounts(s: &Setup) -> Result<BTreeMap<String, Account>, ExitCode> {
+    cfg::resolve(&s.figment, &s.cfg, &s.registry).map_err(|errors| {
+        for e in &errors {
+            eprintln!("payops: config: {e}");
+        }
+        fail(EXIT_CONFIG, format!("{} config error(s)", errors.len()))
+    })
+}
+
+fn transport() -> Result<Arc<dyn payops_core::HttpTransport>, ExitCode> {
+    // Retries only connection failures (nothing was sent); never anything else.
+    payops_transport::ReqwestTransport::new()
+        .map(|t| {
+            Arc::new(payops_transport::RetryConnect::new(
+                t,
+                3,
+                Duration::from_millis(200),
+            )) as Arc<dyn payops_core::HttpTransport>
+        })
+        .map_err(|e| fail(EXIT_CONFIG, e))
+}
+
+/// Opens the store, builds the engine and starts its heartbeat.
+pub async fn build_engine(
+    s: &Setup,
+    accts: BTreeMap<String, Account>,
+    store_url: &str,
+) -> Result<Engine, ExitCode> {
+    let store = payops_store::Store::open(store_url).await.map_err(|e| {
+        fail(
+            EXIT_CONFIG,
+            format!("{} ({})", e, cfg::redact_url(store_url)),
+        )
+    })?;
+    let mut engine = Engine::new(s.registry.providers.clone(), accts, transport()?, store)
+        .map_err(|e| fail(EXIT_CONFIG, e))?;
+    engine.wait = Duration::from_secs(s.cfg.store.wait_secs);
+    engine
+        .store
+        .heartbeat(&engine.instance)
+        .await
+        .map_err(|e| fail(EXIT_CONFIG, e))?;
+    let (store, instance) = (engine.store.clone(), engine.instance.clone());
+    let every = Duration::from_secs(s.cfg.store.instance_timeout_secs.max(1)) / 3;
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(every).await;
+            if let Err(e) = store.heartbeat(&instance).await {
+                tracing::warn!(error = %e, "store heartbeat failed");
+            }
+        }
+    });
+    Ok(engine)
+}
+
+/// Recovery at daemon start and the periodic reconciliation task.
+async fn start_background(s: &Setup, engine: &Arc<Engine>) -> Result<(), ExitCode> {
+    let timeout = Duration::from_secs(s.cfg.store.instance_timeout_secs.max(1));
+    engine
+        .recover(timeout)
+        .await
+        .map_err(|e| fail(EXIT_CONFIG, e))?;
+    let every = s.cfg.store.reconcile_interval_secs;
+    let min_age = Duration::from_secs(s.cfg.store.reconcile_min_age_secs);
+    if every > 0 {
+        let engine = engine.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(every)).await;
+                if let Err(e) = engine.recover(timeout).await {
+                    tracing::warn!(error = %e, "recovery failed");
+                }
+                match crate::reconcile::run(&engine, None, min_age).await {
+                    Ok(list) => {
+                        let changed = list.iter().filter(|r| r.to.is_some()).count();
+                        if !list.is_empty() {
+                            tracing::info!(examined = list.len(), changed, "reconciliation pass");
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "reconciliation failed"),
+                }
+            }
+        });
+    }
+    Ok(())
+}
+
+/// Serves the HTTP API until SIGTERM/SIGINT (shared by `serve` and `sandbox`).
+/// `banner` is printed after the listening line, `{addr}` replaced.
+pub async fn daemon(
+    s: &Setup,
+    engine: Engine,
+    tokens: Vec<TokenConfig>,
+    banner: Option<String>,
+) -> Result<ExitCode, ExitCode> {
+    let listener = tokio::net::TcpListener::bind(&s.cfg.server.listen)
+        .await
+        .map_err(|e| {
+            fail(
+                EXIT_CONFIG,
+                format!("cannot listen on {}: {e}", s.cfg.server.listen),
+            )
+        })?;
+    let addr = listener.local_addr().map_err(|e| fail(EXIT_CONFIG, e))?;
+    let tree = crate::schemas::tree(engine.providers.values().map(|p| p.as_ref()));
+    let engine = Arc::new(engine);
+    start_background(s, &engine).await?;
+    let state = AppState {
+        engine,
+        tokens: Arc::new(tokens),
+        draining: Arc::new(AtomicBool::new(false)),
+        schemas: Arc::new(tree),
+    };
+    tracing::info!(%addr, accounts = state.engine.accounts.len(), providers = state.engine.providers.len(), "listening");
+    println!("payops listening on http://{addr}");
+    if let Some(b) = banner {
+        println!("{}", b.replace("{addr}", &addr.to_string()));
+    }
+    use std::io::Write as _;
+    let _ = std::io::stdout().flush();
+    server::serve(
+        listener,
+        state,
+        s.cfg.server.body_limit_bytes,
+        Duration::from_secs(s.cfg.server.shutdown_timeout_secs),
+    )
+    .await
+    .map_err(|e| fail(1, e))?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,102 @@
+//! The one-shot operation commands: `payops refund | cancel | query |
+//! sub-merchant-adjust`.
+
+use std::io::Read;
+use std::process::ExitCode;
+
+use clap::Args;
+use payops_core::{ErrorCode, OperationKind};
+use serde_json::Value;
+
+use super::{EXIT_CONFIG, EXIT_USAGE, Global, Output, accounts, build_engine, fail, setup};
+
+/// Arguments of an operation command.
+#[derive(Args, Debug)]
+pub struct OpArgs {
+    /// The account to use.
+    #[arg(long)]
+    pub account: String,
+    /// The request document as JSON.
+    #[arg(long, conflicts_with = "input", required_unless_present = "input")]
+    pub json: Option<String>,
+    /// Read the request document from FILE (`-` for stdin).
+    #[arg(long, value_name = "FILE")]
+    pub input: Option<String>,
+    /// Idempotency key recorded in the envelope.
+    #[arg(long)]
+    pub idempotency_key: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub output: Output,
+}
+
+fn read_document(a: &OpArgs) -> Result<Value, String> {
+    let text = match (&a.json, a.input.as_deref()) {
+        (Some(j), _) => j.clone(),
+        (None, Some("-")) => {
+            let mut s = String::new();
+            std::io::stdin()
+                .read_to_string(&mut s)
+                .map_err(|e| format!("reading stdin: {e}"))?;
+            s
+        }
+        (None, Some(path)) => std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?,
+        (None, None) => return Err("give --json or --input".into()),
+    };
+    serde_json::from_str(&text).map_err(|e| format!("the request document is not JSON: {e}"))
+}
+
+/// Runs operation `op` once and exits with the status's code.
+pub async fn run(g: &Global, op: OperationKind, a: &OpArgs) -> Result<ExitCode, ExitCode> {
+    let document = read_document(a).map_err(|e| fail(EXIT_USAGE, e))?;
+    let s = setup(g, None, "warn")?;
+    let accts = accounts(&s)?;
+    let engine = build_engine(&s, accts, &s.cfg.store.url).await?;
+    match engine
+        .execute(&a.account, op, document, a.idempotency_key.clone())
+        .await
+    {
+        Ok(env) => {
+            if a.output == Output::Json {
+                println!("{}", serde_json::to_string_pretty(&env).unwrap_or_default());
+            } else {
+                println!("operation_id:       {}", env.operation_id);
+                println!("status:             {}", env.status);
+                println!(
+                    "provider_code:      {}",
+                    env.provider_code.as_deref().unwrap_or("-")
+                );
+                println!(
+                    "provider_message:   {}",
+                    env.provider_message.as_deref().unwrap_or("-")
+                );
+                println!(
+                    "provider_reference: {}",
+                    env.provider_reference.as_deref().unwrap_or("-")
+                );
+                if op == OperationKind::Query && !env.details.is_null() {
+                    println!("details:            {}", env.details);
+                }
+            }
+            Ok(ExitCode::from(env.status.exit_code() as u8))
+        }
+        Err(e) => {
+            let code = match e.code() {
+                ErrorCode::InvalidRequest
+                | ErrorCode::UnsupportedOperation
+                | ErrorCode::NotFound => EXIT_USAGE,
+                _ => EXIT_CONFIG,
+            };
+            if a.output == Output::Json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&e.to_body()).unwrap_or_default()
+                );
+            }
+            for d in e.details() {
+                eprintln!("payops: {}: {}", d.path, d.message);
+            }
+            Err(fail(code, e))
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! `payops operations list | show`: the audit record of operations.
+
+use std::process::ExitCode;
+
+use clap::Subcommand;
+use serde_json::{Value, json};
+
+use super::{EXIT_CONFIG, EXIT_USAGE, Global, Output, fail, setup};
+
+/// `payops operations` actions.
+#[derive(Subcommand, Debug)]
+pub enum OperationsAction {
+    /// List operations, newest first.
+    List {
+        /// Only this account.
+        #[arg(long)]
+        account: Option<String>,
+        /// Only these states (repeatable): in_flight, succeeded, pending, failed, unknown.
+        #[arg(long = "status")]
+        status: Vec<String>,
+        /// Created at or after (RFC 3339).
+        #[arg(long)]
+        since: Option<String>,
+        /// Created before (RFC 3339).
+        #[arg(long)]
+        until: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
+    },
+    /// One operation with its envelope and audit trail (JSON).
+    Show {
+        /// The operation id.
+        id: String,
+    },
+}
+
+fn parse_time(
+    flag: &str,
+    v: &Option<String>,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, ExitCode> {
+    v.as_ref()
+        .map(|t| {
+            chrono::DateTime::parse_from_rfc3339(t)
+                .map(|d| d.with_timezone(&chrono::Utc))
+                .map_err(|e| fail(EXIT_USAGE, format!("{flag} {t:?}: not RFC 3339 ({e})")))
+        })
+        .transpose()
+}
+
+/// Runs `payops operations ACTION`.
+pub async fn run(g: &Global, action: &OperationsAction) -> Result<ExitCode, ExitCode> {
+    let s = setup(g, None, "warn")?;
+    let store = payops_store::Store::open(&s.cfg.store.url)
+        .await
+        .map_err(|e| fail(EXIT_CONFIG, e))?;
+    match action {
+        OperationsAction::List {
+            account,
+            status,
+            since,
+            until,
+            limit,
+            output,
+        } => {
+            let mut states = Vec::new();
+            for st in status {
+                let v: payops_store::State = serde_json::from_value(json!(st)).map_err(|_| {
+                    fail(
+                        EXIT_USAGE,
+                        format!(
+                            "--status {st:?}: one of in_flight, succeeded, pending, failed, unknown"
+                        ),
+                    )
+                })?;
+                states.push(v);
+            }
+            let filter = payops_store::ListFilter {
+                account: account.clone(),
+                states,
+                since: parse_time("--since", since)?,
+                until: parse_time("--until", until)?,
+                limit: Some(*limit),
+            };
+            let list = store
+                .list(&filter)
+                .await
+                .map_err(|e| fail(EXIT_CONFIG, e))?;
+            if *output == Output::Json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&list).unwrap_or_default()
+                );
+            } else {
+                for o in &list {
+                    println!(
+                        "{}  {}  {:<10} {:<20} {:<10} {}{}",
+                        o.id,
+                        o.created_at
+                            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                        o.account,
+                        o.operation,
+                        o.state.as_str(),
+                        o.request
+                            .get("order_ref")
+                            .and_then(Value::as_str)
+                            .unwrap_or(""),
+                        o.resolution
+                            .as_ref()
+                            .map(|r| format!("  ({r})"))
+                            .unwrap_or_default()
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        OperationsAction::Show { id } => {
+            let op = store
+                .get(id)
+                .await
+                .map_err(|e| fail(EXIT_CONFIG, e))?
+                .ok_or_else(|| fail(EXIT_USAGE, format!("no operation {id}")))?;
+            let events = store.events(id).await.map_err(|e| fail(EXIT_CONFIG, e))?;
+            let events: Vec<Value> = events
+                .into_iter()
+                .map(|(at, kind, detail)| json!({"at": at, "kind": kind, "detail": detail}))
+                .collect();
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&json!({"operation": op, "events": events}))
+                    .unwrap_or_default()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

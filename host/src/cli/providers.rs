@@ -1,0 +1,74 @@
+//! `payops providers`: the loaded plugins and the files that were skipped.
+
+use std::process::ExitCode;
+
+use clap::Args;
+use payops_core::Provider;
+use serde_json::{Value, json};
+
+use super::{Global, Output, setup};
+use crate::plugins::Registry;
+
+/// Arguments of `payops providers`.
+#[derive(Args, Debug)]
+pub struct ProvidersArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub output: Output,
+}
+
+/// Runs `payops providers`.
+pub fn run(g: &Global, a: &ProvidersArgs) -> Result<ExitCode, ExitCode> {
+    let s = setup(g, None, "warn")?;
+    print(&s.registry, a.output);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print(reg: &Registry, output: Output) {
+    let list: Vec<Value> = reg
+        .providers
+        .values()
+        .map(|p| {
+            let i = p.info();
+            json!({"id": i.id, "name": i.name, "version": i.version,
+                   "file": p.file().map(|f| f.display().to_string()),
+                   "capabilities": i.capabilities})
+        })
+        .collect();
+    if output == Output::Json {
+        let skipped: Vec<Value> = reg
+            .skipped
+            .iter()
+            .map(|s| json!({"file": s.file.display().to_string(), "reason": s.reason}))
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({"providers": list, "skipped": skipped}))
+                .unwrap_or_default()
+        );
+        return;
+    }
+    if list.is_empty() {
+        println!(
+            "no providers loaded (build them with `cargo build --workspace`, or set plugins.dirs)"
+        );
+    }
+    for p in &list {
+        let caps: Vec<&str> = p["capabilities"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        println!(
+            "{:<10} {:<8} {:<40} {}",
+            p["id"].as_str().unwrap_or(""),
+            p["version"].as_str().unwrap_or(""),
+            caps.join(","),
+            p["file"].as_str().unwrap_or("")
+        );
+    }
+    for s in &reg.skipped {
+        println!("skipped    {}: {}", s.file.display(), s.reason);
+    }
+}

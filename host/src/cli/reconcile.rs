@@ -1,0 +1,62 @@
+//! `payops reconcile`: settle `unknown` and `pending` operations with the
+//! provider's query (never re-sends).
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Args;
+use serde_json::{Value, json};
+
+use super::{EXIT_CONFIG, Global, Output, accounts, build_engine, fail, setup};
+
+/// Arguments of `payops reconcile`.
+#[derive(Args, Debug)]
+pub struct ReconcileArgs {
+    /// Only this account.
+    #[arg(long)]
+    pub account: Option<String>,
+    /// Only operations at least this old (seconds).
+    #[arg(long, default_value_t = 0)]
+    pub min_age_secs: u64,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub output: Output,
+}
+
+/// Runs one reconciliation pass.
+pub async fn run(g: &Global, a: &ReconcileArgs) -> Result<ExitCode, ExitCode> {
+    let s = setup(g, None, "warn")?;
+    let accts = accounts(&s)?;
+    let engine = build_engine(&s, accts, &s.cfg.store.url).await?;
+    engine
+        .recover(Duration::from_secs(
+            s.cfg.store.instance_timeout_secs.max(1),
+        ))
+        .await
+        .map_err(|e| fail(EXIT_CONFIG, e))?;
+    let list = crate::reconcile::run(
+        &engine,
+        a.account.as_deref(),
+        Duration::from_secs(a.min_age_secs),
+    )
+    .await
+    .map_err(|e| fail(EXIT_CONFIG, e))?;
+    if a.output == Output::Json {
+        let v: Vec<Value> = list
+            .iter()
+            .map(|r| json!({"operation_id": r.id, "from": r.from, "to": r.to, "how": r.how}))
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+    } else {
+        if list.is_empty() {
+            println!("nothing to reconcile");
+        }
+        for r in &list {
+            let to =
+                r.to.map(|t| t.to_string())
+                    .unwrap_or_else(|| "unchanged".into());
+            println!("{}  {} -> {}  {}", r.id, r.from, to, r.how);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,108 @@
+//! `payops sandbox`: the daemon plus every provider's simulator on loopback
+//! and demo accounts (no credentials needed).
+
+use std::process::ExitCode;
+
+use clap::Args;
+use payops_core::{AccountConfig, Provider};
+use serde_json::{Value, json};
+
+use super::{EXIT_CONFIG, Global, accounts, build_engine, daemon, fail, setup};
+use crate::config::{self, Account, TokenConfig};
+
+/// Arguments of `payops sandbox`.
+#[derive(Args, Debug)]
+pub struct SandboxArgs {
+    /// Address to listen on.
+    #[arg(long)]
+    pub listen: Option<String>,
+}
+
+/// A bearer token for this sandbox run: 122 random bits (UUID v4), hex.
+fn sandbox_token() -> String {
+    format!("sandbox-{}", uuid::Uuid::new_v4().simple())
+}
+
+/// Runs the sandbox until SIGTERM/SIGINT.
+pub async fn run(g: &Global, a: &SandboxArgs) -> Result<ExitCode, ExitCode> {
+    let s = setup(g, a.listen.as_ref(), "info")?;
+    if s.registry.providers.is_empty() {
+        return Err(fail(
+            EXIT_CONFIG,
+            "no providers loaded: run `cargo build --workspace` first (the providers are cdylibs next to the payops binary)",
+        ));
+    }
+    let mut accts = accounts(&s)?;
+    let mut servers = Vec::new();
+    let mut examples = Vec::new();
+    for (id, p) in &s.registry.providers {
+        let sim = p
+            .simulator()
+            .map_err(|e| fail(EXIT_CONFIG, format!("{id} simulator: {e}")))?;
+        let demo = sim.demo_accounts();
+        let server =
+            payops_transport::SimServer::start(sim, "127.0.0.1:0".parse().expect("loopback"))
+                .await
+                .map_err(|e| fail(EXIT_CONFIG, format!("{id} simulator: {e}")))?;
+        tracing::info!(provider = %id, url = %server.url(), "simulator serving");
+        for (name, values) in demo.as_object().into_iter().flatten() {
+            let mut map = values.as_object().cloned().unwrap_or_default();
+            map.insert("base_url".into(), json!(server.url()));
+            let schema = &p.info().account_schema;
+            let secrets = p.info().secret_keys();
+            let errs = config::schema_errors(schema, &Value::Object(map.clone()));
+            if !errs.is_empty() {
+                return Err(fail(
+                    EXIT_CONFIG,
+                    format!("{id} demo account {name} does not match its schema: {errs:?}"),
+                ));
+            }
+            accts.insert(
+                name.clone(),
+                Account {
+                    name: name.clone(),
+                    provider: id.clone(),
+                    config: AccountConfig::new(map, secrets),
+                },
+            );
+            examples.push((name.clone(), id.clone()));
+        }
+        servers.push(server);
+    }
+    let token = sandbox_token();
+    let mut tokens = s.cfg.tokens.clone();
+    tokens.push(TokenConfig {
+        name: "sandbox".into(),
+        token_sha256: crate::server::sha256_hex(&token),
+        accounts: vec!["*".into()],
+        operations: vec!["*".into()],
+    });
+    let store_url = if s.cfg.store.url == config::DEFAULT_STORE_URL {
+        // The sandbox keeps its operations apart from a real payops.db.
+        format!(
+            "sqlite://{}",
+            std::env::temp_dir()
+                .join(format!("payops-sandbox-{}.db", std::process::id()))
+                .display()
+        )
+    } else {
+        s.cfg.store.url.clone()
+    };
+    let engine = build_engine(&s, accts, &store_url).await?;
+    let mut banner = format!(
+        "sandbox token: {token}\ndemo accounts: {}\n",
+        examples
+            .iter()
+            .map(|(n, p)| format!("{n} ({p})"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    if examples.iter().any(|(n, _)| n == "esnek-demo") {
+        banner.push_str(&format!(
+            "try:\n  curl -s -H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' \\\n    -d '{{\"order_ref\": \"DEMO-1001\", \"amount\": 500}}' \\\n    http://{{addr}}/v1/accounts/esnek-demo/operations/refund\n"
+        ));
+    }
+    let r = daemon(&s, engine, tokens, Some(banner)).await;
+    drop(servers);
+    r
+}
