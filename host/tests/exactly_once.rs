@@ -20,10 +20,16 @@ use serde_json::{Value, json};
 
 const KEY: &str = "hostsecret-esnek-key-4242";
 
+/// The PostgreSQL URL; `None` (the test says SKIPPED) outside CI, a
+/// failure with `CI=true`.
 fn pg_url() -> Option<String> {
-    std::env::var("PAYOPS_TEST_POSTGRES_URL")
+    let url = std::env::var("PAYOPS_TEST_POSTGRES_URL")
         .ok()
-        .filter(|u| !u.is_empty())
+        .filter(|u| !u.is_empty());
+    if url.is_none() && std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("CI=true but PAYOPS_TEST_POSTGRES_URL is not set");
+    }
+    url
 }
 
 fn unique(p: &str) -> String {

@@ -35,6 +35,9 @@ pub enum StoreError {
         /// What is wrong.
         reason: String,
     },
+    /// A schema migration failed.
+    #[error("store: migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
     /// The URL is not `sqlite://…` or `postgres://…`.
     #[error("store: unsupported url {0:?} (use sqlite://PATH or postgres://…)")]
     Url(String),
@@ -189,37 +192,9 @@ fn parse_ts(id: &str, s: &str) -> Result<DateTime<Utc>, StoreError> {
         })
 }
 
-const MIGRATIONS: &[&str] = &[
-    "CREATE TABLE IF NOT EXISTS operations (
-        id TEXT PRIMARY KEY,
-        account TEXT NOT NULL,
-        provider TEXT NOT NULL,
-        operation TEXT NOT NULL,
-        idempotency_key TEXT,
-        request_sha256 TEXT NOT NULL,
-        request TEXT NOT NULL,
-        state TEXT NOT NULL,
-        envelope TEXT,
-        owner TEXT NOT NULL,
-        created_at TEXT NOT NULL,
-        updated_at TEXT NOT NULL,
-        resolution TEXT
-    )",
-    "CREATE UNIQUE INDEX IF NOT EXISTS operations_idempotency ON operations (account, idempotency_key)",
-    "CREATE INDEX IF NOT EXISTS operations_state ON operations (state)",
-    "CREATE INDEX IF NOT EXISTS operations_created ON operations (created_at)",
-    "CREATE TABLE IF NOT EXISTS operation_events (
-        operation_id TEXT NOT NULL,
-        at TEXT NOT NULL,
-        kind TEXT NOT NULL,
-        detail TEXT NOT NULL
-    )",
-    "CREATE INDEX IF NOT EXISTS operation_events_op ON operation_events (operation_id)",
-    "CREATE TABLE IF NOT EXISTS instances (
-        id TEXT PRIMARY KEY,
-        heartbeat_ms BIGINT NOT NULL
-    )",
-];
+/// The schema migrations in `host/store/migrations/`, embedded at build
+/// time; the same files run on SQLite and PostgreSQL.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// The operation store.
 #[derive(Clone, Debug)]
@@ -266,19 +241,18 @@ impl Store {
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
-        for m in MIGRATIONS {
-            // Concurrent daemons may race on CREATE … IF NOT EXISTS in
-            // PostgreSQL; a duplicate error means the other one won.
-            if let Err(e) = sqlx::query(*m).execute(&self.pool).await {
-                let dup = e.as_database_error().is_some_and(|d| {
-                    d.is_unique_violation() || d.code().as_deref() == Some("42P07")
-                });
-                if !dup {
-                    return Err(e.into());
-                }
+        // PostgreSQL: the migrator holds an advisory lock, so daemons that
+        // start together apply each migration once. SQLite has no such lock:
+        // a daemon that lost the race to another process sees the migration
+        // applied when it looks again; any other error is reported.
+        match MIGRATOR.run(&self.pool).await {
+            Ok(()) => Ok(()),
+            Err(first) => {
+                tracing::debug!(error = %first, "migration failed; checking whether another process applied it");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                MIGRATOR.run(&self.pool).await.map_err(StoreError::from)
             }
         }
-        Ok(())
     }
 
     async fn event(&self, id: &str, kind: &str, detail: &str) -> Result<(), StoreError> {

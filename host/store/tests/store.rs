@@ -283,6 +283,9 @@ async fn sqlite() {
 async fn postgres() {
     match std::env::var("PAYOPS_TEST_POSTGRES_URL") {
         Ok(url) if !url.is_empty() => suite(&url).await,
+        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("CI=true but PAYOPS_TEST_POSTGRES_URL is not set")
+        }
         _ => {
             eprintln!("SKIPPED: PostgreSQL store tests (set PAYOPS_TEST_POSTGRES_URL=postgres://…)")
         }
