@@ -51,6 +51,7 @@ pub mod abi;
 pub mod details;
 pub mod error;
 pub mod http;
+pub mod json;
 pub mod money;
 pub mod outcome;
 pub mod plugin;

@@ -151,13 +151,24 @@ fn endpoint_name(e: Endpoint) -> &'static str {
     }
 }
 
+/// An EsnekPOS answer that could be read: the JSON object, its normalized
+/// `RETURN_CODE` and the HTTP status it came with.
+pub struct Answer {
+    /// The body.
+    pub json: Value,
+    /// `RETURN_CODE`, normalized (`"00"` -> `"0"`).
+    pub code: String,
+    /// The HTTP status.
+    pub http_status: u16,
+}
+
 /// Reads a response into JSON, or the final outcome when it cannot be read
 /// (transport error, non-JSON body, no `RETURN_CODE`).
 pub fn read_response(
     response: Result<HttpResponse, TransportError>,
-) -> Result<(Value, String), Box<Outcome>> {
+) -> Result<Answer, Box<Outcome>> {
     let response = response.map_err(|e| Box::new(Outcome::from_transport_error(&e)))?;
-    let json: Value = match serde_json::from_slice(&response.body) {
+    let json: Value = match payops_core::json::from_slice_exact(&response.body) {
         Ok(v @ Value::Object(_)) => v,
         _ => {
             let why = if response.is_success() {
@@ -173,7 +184,11 @@ pub fn read_response(
         }
     };
     match return_code(&json) {
-        Some(code) => Ok((json, code)),
+        Some(code) => Ok(Answer {
+            json,
+            code,
+            http_status: response.status,
+        }),
         None => {
             let mut o = Outcome::unparseable(
                 response.status,
@@ -186,19 +201,53 @@ pub fn read_response(
     }
 }
 
-/// The outcome of a money-moving endpoint's answer.
+/// The order reference an answer names (`ORDER_REF_NUMBER`, or
+/// `ORDER_REF_NO` as the ProcessQuery sample writes it), as text.
+pub fn answered_order_ref(json: &Value) -> Option<String> {
+    text(json, &["ORDER_REF_NUMBER", "ORDER_REF_NO"])
+}
+
+/// When an answer names another order than the one asked about, the outcome
+/// cannot be attributed: `unknown`, with both references in `details`.
+fn check_echo(o: &mut Outcome, sent: Option<&str>) {
+    let (Some(sent), Some(answered)) = (sent, answered_order_ref(&o.raw)) else {
+        return;
+    };
+    if answered.trim() == sent.trim() {
+        return;
+    }
+    let was = o.status;
+    o.status = Status::Unknown;
+    if let Value::Object(m) = &mut o.details {
+        m.insert(
+            "order_ref_mismatch".into(),
+            json!({"sent": sent, "answered": answered, "answer_status": was}),
+        );
+    } else {
+        o.details = json!({"order_ref_mismatch": {"sent": sent, "answered": answered, "answer_status": was}});
+    }
+}
+
+/// The outcome of a money-moving endpoint's answer to a request about
+/// `order_ref`.
 pub fn money_outcome(
     endpoint: Endpoint,
     response: Result<HttpResponse, TransportError>,
     sync: bool,
     amount: Option<i64>,
+    order_ref: Option<&str>,
 ) -> Outcome {
-    let (json, code) = match read_response(response) {
+    let Answer {
+        json,
+        code,
+        http_status,
+    } = match read_response(response) {
         Ok(x) => x,
         Err(o) => return *o,
     };
     let status_text = text(&json, &["STATUS"]);
-    let mut o = Outcome::new(status_for(endpoint, &code, status_text.as_deref(), sync));
+    let (status, why) = status_for(endpoint, http_status, &code, status_text.as_deref(), sync);
+    let mut o = Outcome::new(status);
     o.provider_code = text(&json, &["RETURN_CODE"]).or(Some(code));
     o.provider_message = text(&json, &["RETURN_MESSAGE"]).or(status_text.clone());
     o.provider_reference = text(&json, &["REFNO"]);
@@ -208,24 +257,39 @@ pub fn money_outcome(
         "transaction_id": text(&json, &["TRANSACTION_ID"]),
         "amount": amount,
         "sync_with_pos": sync,
+        "http_status": http_status,
     });
+    if let (Some(why), Value::Object(m)) = (why, &mut o.details) {
+        m.insert("unresolved_because".into(), Value::String(why));
+    }
     o.raw = json;
+    check_echo(&mut o, order_ref);
     o
 }
 
-/// The outcome of a `ProcessQuery` answer, with normalized details.
-pub fn query_outcome(response: Result<HttpResponse, TransportError>) -> Outcome {
-    let (json, code) = match read_response(response) {
+/// The outcome of a `ProcessQuery` answer about `order_ref`, with
+/// normalized details.
+pub fn query_outcome(
+    response: Result<HttpResponse, TransportError>,
+    order_ref: Option<&str>,
+) -> Outcome {
+    let Answer {
+        json,
+        code,
+        http_status,
+    } = match read_response(response) {
         Ok(x) => x,
         Err(o) => return *o,
     };
     let status_text = text(&json, &["STATUS"]);
-    let mut o = Outcome::new(status_for(
+    let (status, why) = status_for(
         Endpoint::ProcessQuery,
+        http_status,
         &code,
         status_text.as_deref(),
         true,
-    ));
+    );
+    let mut o = Outcome::new(status);
     o.provider_code = text(&json, &["RETURN_CODE"]).or(Some(code.clone()));
     o.provider_message = text(&json, &["RETURN_MESSAGE"]).or(status_text);
     o.provider_reference = text(&json, &["REFNO"]);
@@ -237,8 +301,11 @@ pub fn query_outcome(response: Result<HttpResponse, TransportError>) -> Outcome 
                 o.provider_message = Some(format!("cannot read ProcessQuery answer: {e}"));
             }
         }
+    } else if let Some(why) = why {
+        o.details = json!({"unresolved_because": why, "http_status": http_status});
     }
     o.raw = json;
+    check_echo(&mut o, order_ref);
     o
 }
 
@@ -319,7 +386,7 @@ impl EsnekPos {
                 tracing::info!(order_ref = %doc.order_ref, "EsnekPOS OrderReturnPhysical (Android POS cancel)");
                 Ok(Step::Send {
                     request: post(a, Endpoint::OrderReturnPhysical, &body)?,
-                    state: json!({"phase": "physical"}),
+                    state: json!({"phase": "physical", "order_ref": doc.order_ref}),
                 })
             }
             Channel::Online => match doc.amount {
@@ -345,7 +412,8 @@ impl EsnekPos {
         response: Result<HttpResponse, TransportError>,
     ) -> Result<Step, Error> {
         // Nothing has moved money yet: every failure here is `failed`.
-        let q = query_outcome(response);
+        let order_ref = state["order_ref"].as_str().unwrap_or_default().to_owned();
+        let q = query_outcome(response, Some(&order_ref));
         if q.status != Status::Succeeded {
             let mut o = q;
             o.status = Status::Failed;
@@ -358,9 +426,11 @@ impl EsnekPos {
         let details: QueryDetails = serde_json::from_value(q.details.clone())
             .map_err(|e| Error::Internal(format!("query details: {e}")))?;
         let remaining = query::remaining(&details);
-        let order_ref = state["order_ref"].as_str().unwrap_or_default().to_owned();
         let sync = state["sync"].as_bool().unwrap_or(true);
-        let Some(remaining) = remaining.filter(|r| *r > 0) else {
+        // What is sent must be positive and at most what was paid, whatever
+        // odd rows the inquiry listed.
+        let paid = details.amount.unwrap_or(0);
+        let Some(remaining) = remaining.filter(|r| *r > 0 && *r <= paid) else {
             let mut o = Outcome::new(Status::Failed);
             o.provider_code = q.provider_code;
             o.provider_message = Some(format!(
@@ -407,7 +477,7 @@ fn order_return(
     );
     Ok(Step::Send {
         request: post(a, Endpoint::OrderReturn, &body)?,
-        state: json!({"phase": "order_return", "sync": sync, "amount": amount}),
+        state: json!({"phase": "order_return", "sync": sync, "amount": amount, "order_ref": order_ref}),
     })
 }
 
@@ -499,7 +569,11 @@ impl Plugin for EsnekPos {
                 let doc: QueryDoc = parse_doc(request)?;
                 order_ref(&doc.order_ref)?;
                 tracing::debug!(order_ref = %doc.order_ref, "EsnekPOS ProcessQuery");
-                process_query(&a, &doc.order_ref, json!({"phase": "query"}))
+                process_query(
+                    &a,
+                    &doc.order_ref,
+                    json!({"phase": "query", "order_ref": doc.order_ref}),
+                )
             }
             OperationKind::SubMerchantAdjust => {
                 let doc: AdjustDoc = parse_doc(request)?;
@@ -524,7 +598,7 @@ impl Plugin for EsnekPos {
                 tracing::info!(order_ref = %doc.order_ref, sub_merchant_id = %doc.sub_merchant_id, amount = doc.amount, "EsnekPOS AddSubMerchantAmount");
                 Ok(Step::Send {
                     request: post(&a, Endpoint::AddSubMerchantAmount, &body)?,
-                    state: json!({"phase": "adjust", "amount": doc.amount}),
+                    state: json!({"phase": "adjust", "amount": doc.amount, "order_ref": doc.order_ref}),
                 })
             }
         }
@@ -538,11 +612,18 @@ impl Plugin for EsnekPos {
     ) -> Result<Step, Error> {
         let amount = state["amount"].as_i64();
         let sync = state["sync"].as_bool().unwrap_or(true);
+        let sent = state["order_ref"].as_str();
         let outcome = match state["phase"].as_str() {
-            Some("order_return") => money_outcome(Endpoint::OrderReturn, response, sync, amount),
-            Some("physical") => money_outcome(Endpoint::OrderReturnPhysical, response, true, None),
-            Some("adjust") => money_outcome(Endpoint::AddSubMerchantAmount, response, true, amount),
-            Some("query") => query_outcome(response),
+            Some("order_return") => {
+                money_outcome(Endpoint::OrderReturn, response, sync, amount, sent)
+            }
+            Some("physical") => {
+                money_outcome(Endpoint::OrderReturnPhysical, response, true, None, sent)
+            }
+            Some("adjust") => {
+                money_outcome(Endpoint::AddSubMerchantAmount, response, true, amount, sent)
+            }
+            Some("query") => query_outcome(response, sent),
             Some("cancel_query") => {
                 return self.after_cancel_query(&account(call)?, &state, response);
             }

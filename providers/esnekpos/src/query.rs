@@ -86,7 +86,8 @@ pub fn normalize(v: &Value, code: &str) -> Result<QueryDetails, String> {
         }
     }
     let total = amount(v, "AMOUNT")?;
-    let returned = returned_amount(&transactions);
+    let returned = returned_amount(&transactions)
+        .ok_or("the returned amounts overflow: the rows cannot be summed exactly")?;
     let cancelled = code == "300" || text(v, &["STATUS"]).as_deref() == Some("ORDER_CANCEL");
     let payment_status = if cancelled {
         PaymentStatus::Cancelled
@@ -98,7 +99,8 @@ pub fn normalize(v: &Value, code: &str) -> Result<QueryDetails, String> {
             }
             Some(TransactionStatus::Unknown) => PaymentStatus::Unknown,
             _ => {
-                let done: i64 = settled_returns(&transactions);
+                let done: i64 =
+                    settled_returns(&transactions).ok_or("the returned amounts overflow")?;
                 let any_refund = transactions
                     .iter()
                     .any(|t| t.status == TransactionStatus::RefundSucceeded);
@@ -140,8 +142,9 @@ pub fn normalize(v: &Value, code: &str) -> Result<QueryDetails, String> {
     })
 }
 
-/// Successful cancels and refunds (status 5 and 7).
-fn settled_returns(ts: &[Transaction]) -> i64 {
+/// Successful cancels and refunds (status 5 and 7); `None` when the sum
+/// overflows.
+fn settled_returns(ts: &[Transaction]) -> Option<i64> {
     ts.iter()
         .filter(|t| {
             matches!(
@@ -150,28 +153,30 @@ fn settled_returns(ts: &[Transaction]) -> i64 {
             )
         })
         .filter_map(|t| t.amount)
-        .sum()
+        .try_fold(0i64, |acc, a| acc.checked_add(a))
 }
 
 /// Everything returned or on its way back: successful cancels and refunds
 /// and, after the first transaction (the payment itself), pending ones
-/// (`SYNC_WITH_POS=false` returns waiting for EsnekPOS operations).
-pub fn returned_amount(ts: &[Transaction]) -> i64 {
-    let pending: i64 = ts
+/// (`SYNC_WITH_POS=false` returns waiting for EsnekPOS operations). `None`
+/// when the sum overflows.
+pub fn returned_amount(ts: &[Transaction]) -> Option<i64> {
+    let pending = ts
         .iter()
         .skip(1)
         .filter(|t| t.status == TransactionStatus::Pending)
         .filter_map(|t| t.amount)
-        .sum();
-    settled_returns(ts) + pending
+        .try_fold(0i64, |acc, a| acc.checked_add(a))?;
+    settled_returns(ts)?.checked_add(pending)
 }
 
 /// What can still be returned: the payment amount minus everything
-/// returned or pending. `None` when the payment is not a completed one.
+/// returned or pending. `None` when the payment is not a completed one or
+/// the figures cannot be computed exactly.
 pub fn remaining(d: &QueryDetails) -> Option<i64> {
     match d.payment_status {
         PaymentStatus::Succeeded | PaymentStatus::PartiallyRefunded => {
-            Some(d.amount? - returned_amount(&d.transactions))
+            d.amount?.checked_sub(returned_amount(&d.transactions)?)
         }
         _ => None,
     }

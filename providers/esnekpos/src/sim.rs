@@ -381,11 +381,7 @@ impl EsnekSimulator {
             "endpoint": "OrderReturn", "order_ref": order_ref, "amount": amount,
             "kind": kind, "transaction_id": tx_id, "sub_merchants": splits,
         }));
-        let status = if splits.is_empty() {
-            "SUCCESS"
-        } else {
-            "ORDER_CANCEL"
-        };
+        let status = "SUCCESS";
         let message = if sync {
             format!("{} ₺ iade edilmiştir.", lira(amount))
         } else {
@@ -561,16 +557,16 @@ impl EsnekSimulator {
         };
         let Some(credit) = p.sub_merchants.get_mut(&external) else {
             return reply(
-                "100",
-                "ERROR",
+                "101",
+                "FIELD_ERROR",
                 &format!("Alt mağaza bulunamadı: {external}"),
                 Some(&order_ref),
             );
         };
         if *credit + amount < 0 {
             return reply(
-                "100",
-                "ERROR",
+                "103",
+                "LIMIT_ERROR",
                 "Alt mağaza alacağı yetersiz.",
                 Some(&order_ref),
             );

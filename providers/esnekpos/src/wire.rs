@@ -131,36 +131,106 @@ pub fn return_code(v: &Value) -> Option<String> {
     })
 }
 
-/// What a `RETURN_CODE`/`STATUS` pair means on one endpoint.
-///
-/// - money-moving endpoints: `0` succeeded (`pending` when the request asked
-///   `SYNC_WITH_POS=false`), documented error codes failed, `999
-///   UNKNOWN_ERROR` and any undocumented code unknown (the provider may have
-///   acted: reconcile, do not retry);
-/// - `ProcessQuery`: `0`/`SUCCESS` and `300`/`ORDER_CANCEL` are successful
-///   inquiries (the latter of a cancelled payment); every other code failed.
-pub fn status_for(endpoint: Endpoint, code: &str, status: Option<&str>, sync: bool) -> Status {
-    let documented = CODES.iter().any(|(c, _)| *c == code);
+/// Codes that prove the endpoint did not move money: the request was refused
+/// before anything happened (credentials, fields, limits, a payment that
+/// cannot be returned). Codes that can come after the provider acted (`100
+/// ERROR`, `105 INSERT_ERROR`, `999 UNKNOWN_ERROR`) and every undocumented
+/// code are not here: they leave the operation `unknown`.
+pub fn not_acted_codes(endpoint: Endpoint) -> &'static [&'static str] {
     match endpoint {
-        Endpoint::ProcessQuery => match code {
-            "0" | "300" => Status::Succeeded,
-            _ if documented => Status::Failed,
-            _ => Status::Unknown,
-        },
-        _ => match code {
-            // A marketplace refund answers ORDER_CANCEL with code 0.
-            "0" if matches!(status, None | Some("SUCCESS") | Some("ORDER_CANCEL")) => {
-                if sync {
-                    Status::Succeeded
-                } else {
-                    Status::Pending
-                }
+        // OrderReturn documents no table of its own; these are the codes of
+        // EsnekPOS's common table that refuse a request before it is carried out.
+        Endpoint::OrderReturn => &["101", "102", "103", "104", "106", "201", "34", "300"],
+        // OrderReturnPhysical's own table: 0, 100, 102, 105, 300, 999.
+        Endpoint::OrderReturnPhysical => &["102", "300"],
+        Endpoint::AddSubMerchantAmount => &["101", "102", "103", "34"],
+        Endpoint::ProcessQuery => &[
+            "100", "101", "102", "103", "104", "105", "106", "201", "34", "999",
+        ],
+    }
+}
+
+/// The documented `STATUS` name of `code`.
+pub fn status_name(code: &str) -> Option<&'static str> {
+    CODES.iter().find(|(c, _)| *c == code).map(|(_, n)| *n)
+}
+
+/// What an answer means on one endpoint: the outcome status and, when it
+/// is not a clean documented answer, why.
+///
+/// Money-moving endpoints:
+/// - `succeeded` only for HTTP 2xx with `RETURN_CODE` 0 (or `00`) and
+///   `STATUS` `SUCCESS`, as every EsnekPOS page defines success (`pending`
+///   instead when the request asked `SYNC_WITH_POS=false`);
+/// - `failed` only for a code of [`not_acted_codes`] whose `STATUS`, when
+///   present, is that code's documented name, on a 2xx or 4xx answer;
+/// - everything else is `unknown` (5xx, codes that can follow an action,
+///   undocumented codes or combinations such as code 0 with another
+///   `STATUS`): the provider may have acted; reconcile, never retry.
+///
+/// `ProcessQuery`: `0`/`SUCCESS` and `300`/`ORDER_CANCEL` on a 2xx are
+/// successful inquiries (the latter of a cancelled payment); a documented
+/// error code is a failed inquiry; anything else is `unknown`.
+pub fn status_for(
+    endpoint: Endpoint,
+    http_status: u16,
+    code: &str,
+    status: Option<&str>,
+    sync: bool,
+) -> (Status, Option<String>) {
+    let ok_http = (200..300).contains(&http_status);
+    if http_status >= 500 {
+        return (
+            Status::Unknown,
+            Some(format!(
+                "HTTP {http_status}: a server error says nothing about whether EsnekPOS acted"
+            )),
+        );
+    }
+    let consistent = |expected: &str| status.is_none_or(|s| s.trim() == expected);
+    if endpoint == Endpoint::ProcessQuery {
+        return match code {
+            "0" if ok_http && status.is_some_and(|s| s.trim() == "SUCCESS") => {
+                (Status::Succeeded, None)
             }
-            "0" => Status::Unknown,
-            "999" => Status::Unknown,
-            _ if documented => Status::Failed,
-            _ => Status::Unknown,
-        },
+            "300" if ok_http && status.is_some_and(|s| s.trim() == "ORDER_CANCEL") => {
+                (Status::Succeeded, None)
+            }
+            c if not_acted_codes(endpoint).contains(&c)
+                && status_name(c).is_some_and(consistent)
+                && (ok_http || (400..500).contains(&http_status)) =>
+            {
+                (Status::Failed, None)
+            }
+            _ => (
+                Status::Unknown,
+                Some(format!(
+                    "undocumented inquiry answer: HTTP {http_status}, RETURN_CODE {code:?}, STATUS {status:?}"
+                )),
+            ),
+        };
+    }
+    match code {
+        "0" if ok_http && status.is_some_and(|s| s.trim() == "SUCCESS") => (
+            if sync {
+                Status::Succeeded
+            } else {
+                Status::Pending
+            },
+            None,
+        ),
+        c if not_acted_codes(endpoint).contains(&c)
+            && status_name(c).is_some_and(consistent)
+            && (ok_http || (400..500).contains(&http_status)) =>
+        {
+            (Status::Failed, None)
+        }
+        _ => (
+            Status::Unknown,
+            Some(format!(
+                "not a documented success or refusal (HTTP {http_status}, RETURN_CODE {code:?}, STATUS {status:?}): EsnekPOS may have acted"
+            )),
+        ),
     }
 }
 
@@ -217,59 +287,120 @@ mod tests {
         assert!(parse_date("yesterday").is_none());
     }
 
+    /// The documented codes (EsnekPOS's table, the OrderReturnPhysical
+    /// table and the ProcessQuery text), written out here from the docs.
     #[test]
     fn every_documented_code_per_endpoint() {
         use Endpoint::*;
-        for (code, name) in CODES {
-            let money = status_for(OrderReturn, code, Some(name), true);
-            let query = status_for(ProcessQuery, code, Some(name), true);
-            match *code {
-                "0" => {
-                    assert_eq!(money, Status::Succeeded);
-                    assert_eq!(query, Status::Succeeded);
-                    assert_eq!(
-                        status_for(OrderReturn, code, Some(name), false),
-                        Status::Pending
-                    );
-                }
-                "300" => {
-                    assert_eq!(
-                        money,
-                        Status::Failed,
-                        "ORDER_CANCEL is an error of the cancel service"
-                    );
-                    assert_eq!(
-                        query,
-                        Status::Succeeded,
-                        "ORDER_CANCEL is a successful inquiry"
-                    );
-                }
-                "999" => {
-                    assert_eq!(money, Status::Unknown);
-                    assert_eq!(query, Status::Failed);
-                }
-                _ => {
-                    assert_eq!(money, Status::Failed, "{code}");
-                    assert_eq!(query, Status::Failed, "{code}");
-                }
-            }
-            for ep in [OrderReturnPhysical, AddSubMerchantAmount] {
+        let st =
+            |ep, http, code, status: Option<&str>, sync| status_for(ep, http, code, status, sync).0;
+        // Success is SUCCESS with 0 (or "00", normalized by return_code) on a 2xx.
+        for ep in [OrderReturn, OrderReturnPhysical, AddSubMerchantAmount] {
+            assert_eq!(
+                st(ep, 200, "0", Some("SUCCESS"), true),
+                Status::Succeeded,
+                "{ep:?}"
+            );
+            // Undocumented combinations are not success.
+            assert_eq!(st(ep, 200, "0", None, true), Status::Unknown, "{ep:?}");
+            assert_eq!(
+                st(ep, 200, "0", Some("ORDER_CANCEL"), true),
+                Status::Unknown,
+                "{ep:?}"
+            );
+            assert_eq!(
+                st(ep, 200, "0", Some("WEIRD"), true),
+                Status::Unknown,
+                "{ep:?}"
+            );
+            // A 5xx is never final, whatever the body says.
+            assert_eq!(
+                st(ep, 500, "0", Some("SUCCESS"), true),
+                Status::Unknown,
+                "{ep:?}"
+            );
+            assert_eq!(
+                st(ep, 503, "102", Some("AUTHENTICATION_ERROR"), true),
+                Status::Unknown
+            );
+            assert_eq!(st(ep, 302, "0", Some("SUCCESS"), true), Status::Unknown);
+            // Codes that can follow an action.
+            for (code, name) in [
+                ("100", "ERROR"),
+                ("105", "INSERT_ERROR"),
+                ("999", "UNKNOWN_ERROR"),
+            ] {
                 assert_eq!(
-                    status_for(ep, code, Some(name), true),
-                    money,
+                    st(ep, 200, code, Some(name), true),
+                    Status::Unknown,
                     "{ep:?} {code}"
                 );
             }
+            // Authentication refused: nothing happened.
+            assert_eq!(
+                st(ep, 200, "102", Some("AUTHENTICATION_ERROR"), true),
+                Status::Failed
+            );
+            assert_eq!(
+                st(ep, 401, "102", Some("AUTHENTICATION_ERROR"), true),
+                Status::Failed
+            );
+            // A refusal code with a contradicting STATUS is not proof.
+            assert_eq!(st(ep, 200, "102", Some("SUCCESS"), true), Status::Unknown);
+            assert_eq!(st(ep, 200, "777", None, true), Status::Unknown);
         }
         assert_eq!(
-            status_for(OrderReturn, "0", Some("ORDER_CANCEL"), true),
+            st(OrderReturn, 200, "0", Some("SUCCESS"), false),
+            Status::Pending
+        );
+        for (code, name) in [
+            ("101", "FIELD_ERROR"),
+            ("103", "LIMIT_ERROR"),
+            ("104", "COMMISSION_ERROR"),
+            ("106", "BRAND_ERROR"),
+            ("201", "PAYMENT_ERROR"),
+            ("34", "BLOCKED_ERROR"),
+            ("300", "ORDER_CANCEL"),
+        ] {
+            assert_eq!(
+                st(OrderReturn, 200, code, Some(name), true),
+                Status::Failed,
+                "{code}"
+            );
+        }
+        // ORDER_CANCEL is an error of the Android POS cancel service.
+        assert_eq!(
+            st(OrderReturnPhysical, 200, "300", Some("ORDER_CANCEL"), true),
+            Status::Failed
+        );
+        // ProcessQuery: 0/SUCCESS and 300/ORDER_CANCEL are successful inquiries.
+        assert_eq!(
+            st(ProcessQuery, 200, "0", Some("SUCCESS"), true),
             Status::Succeeded
         );
         assert_eq!(
-            status_for(OrderReturn, "0", Some("WEIRD"), true),
+            st(ProcessQuery, 200, "300", Some("ORDER_CANCEL"), true),
+            Status::Succeeded
+        );
+        assert_eq!(
+            st(ProcessQuery, 200, "300", Some("FAIL"), true),
             Status::Unknown
         );
-        assert_eq!(status_for(OrderReturn, "777", None, true), Status::Unknown);
+        assert_eq!(
+            st(ProcessQuery, 200, "0", Some("FAIL"), true),
+            Status::Unknown
+        );
+        assert_eq!(
+            st(ProcessQuery, 500, "0", Some("SUCCESS"), true),
+            Status::Unknown
+        );
+        for (code, name) in CODES.iter().filter(|(c, _)| !["0", "300"].contains(c)) {
+            assert_eq!(
+                st(ProcessQuery, 200, code, Some(name), true),
+                Status::Failed,
+                "{code}"
+            );
+        }
         assert_eq!(
             return_code(&json!({"RETURN_CODE": "00"})).as_deref(),
             Some("0")

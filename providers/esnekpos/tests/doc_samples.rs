@@ -183,7 +183,10 @@ fn invalid_documents_are_refused_before_sending() {
 
 #[test]
 fn process_query_response_sample_parses_completely() {
-    let o = query_outcome(ok(&fixture("process-query.response.json")));
+    let o = query_outcome(
+        ok(&fixture("process-query.response.json")),
+        Some("9.54251311 1595848596|999"),
+    );
     assert_eq!(o.status, Status::Succeeded, "{o:?}");
     assert_eq!(o.provider_code.as_deref(), Some("0"));
     assert_eq!(o.provider_reference, None, "REFNO is null in the sample");
@@ -230,6 +233,7 @@ fn physical_cancel_response_sample_parses() {
         ok(&fixture("order-return-physical.response.json")),
         true,
         None,
+        Some("ORDER_REF_NUMBER"),
     );
     assert_eq!(o.status, Status::Succeeded);
     assert_eq!(o.provider_reference.as_deref(), Some("REFNO"));
@@ -243,6 +247,7 @@ fn add_sub_merchant_amount_response_sample_parses() {
         ok(&fixture("add-sub-merchant-amount.response.json")),
         true,
         Some(-500),
+        Some("412"),
     );
     assert_eq!(o.status, Status::Succeeded, "RETURN_CODE \"00\" is success");
     assert_eq!(o.provider_code.as_deref(), Some("00"));
@@ -256,24 +261,38 @@ fn add_sub_merchant_amount_response_sample_parses() {
 
 #[test]
 fn every_documented_code_on_every_endpoint() {
+    // From the docs: EsnekPOS's code table, OrderReturnPhysical's own table
+    // (0, 100, 102, 105, 300, 999) and the ProcessQuery text. A code proves
+    // that nothing happened only when it is a refusal of the request itself;
+    // ERROR, INSERT_ERROR and UNKNOWN_ERROR can follow an action.
+    let refusals_order_return = ["101", "102", "103", "104", "106", "201", "34", "300"];
+    let refusals_physical = ["102", "300"];
+    let refusals_adjust = ["101", "102", "103", "34"];
     for (code, name) in CODES {
         let body = json!({"RETURN_CODE": code, "RETURN_MESSAGE": "m", "STATUS": name, "ORDER_REF_NUMBER": "A", "REFNO": null});
         let bytes = body.to_string().into_bytes();
-        for ep in [
-            Endpoint::OrderReturn,
-            Endpoint::OrderReturnPhysical,
-            Endpoint::AddSubMerchantAmount,
+        for (ep, refusals) in [
+            (Endpoint::OrderReturn, &refusals_order_return[..]),
+            (Endpoint::OrderReturnPhysical, &refusals_physical[..]),
+            (Endpoint::AddSubMerchantAmount, &refusals_adjust[..]),
         ] {
-            let o = money_outcome(ep, ok(&bytes), true, Some(1));
+            let o = money_outcome(ep, ok(&bytes), true, Some(1), Some("A"));
             let expected = match *code {
                 "0" => Status::Succeeded,
-                "999" => Status::Unknown,
-                _ => Status::Failed,
+                c if refusals.contains(&c) => Status::Failed,
+                _ => Status::Unknown,
             };
             assert_eq!(o.status, expected, "{ep:?} {code} {name}");
             assert_eq!(o.provider_code.as_deref(), Some(*code));
+            // The same answer with HTTP 500: never final.
+            let e500 = Ok(HttpResponse::new(500, "application/json", bytes.clone()));
+            assert_eq!(
+                money_outcome(ep, e500, true, Some(1), Some("A")).status,
+                Status::Unknown,
+                "{ep:?} {code} with HTTP 500"
+            );
         }
-        let q = query_outcome(ok(&bytes));
+        let q = query_outcome(ok(&bytes), Some("A"));
         let expected = match *code {
             "0" | "300" => Status::Succeeded,
             _ => Status::Failed,
@@ -284,22 +303,83 @@ fn every_documented_code_on_every_endpoint() {
             assert_eq!(d.payment_status, PaymentStatus::Cancelled);
         }
     }
-    // A marketplace refund is answered ORDER_CANCEL with code 0: success.
-    let b = json!({"RETURN_CODE": "0", "STATUS": "ORDER_CANCEL", "REFNO": "R"})
-        .to_string()
-        .into_bytes();
-    assert_eq!(
-        money_outcome(Endpoint::OrderReturn, ok(&b), true, Some(1)).status,
-        Status::Succeeded
-    );
+    // Code 0 with STATUS ORDER_CANCEL, or without STATUS: undocumented, unknown.
+    for b in [
+        json!({"RETURN_CODE": "0", "STATUS": "ORDER_CANCEL", "REFNO": "R"}),
+        json!({"RETURN_CODE": "0", "REFNO": "R"}),
+    ] {
+        let b = b.to_string().into_bytes();
+        assert_eq!(
+            money_outcome(Endpoint::OrderReturn, ok(&b), true, Some(1), Some("A")).status,
+            Status::Unknown
+        );
+    }
     // SYNC_WITH_POS=false: pending.
     let b = json!({"RETURN_CODE": 0, "STATUS": "SUCCESS"})
         .to_string()
         .into_bytes();
     assert_eq!(
-        money_outcome(Endpoint::OrderReturn, ok(&b), false, Some(1)).status,
+        money_outcome(Endpoint::OrderReturn, ok(&b), false, Some(1), Some("A")).status,
         Status::Pending
     );
+    // ProcessQuery with a code and a STATUS that disagree is not an inquiry result.
+    let b = json!({"RETURN_CODE": "300", "STATUS": "FAIL"})
+        .to_string()
+        .into_bytes();
+    assert_eq!(query_outcome(ok(&b), Some("A")).status, Status::Unknown);
+}
+
+#[test]
+fn an_answer_about_another_order_is_unknown() {
+    let b = json!({"RETURN_CODE": "0", "STATUS": "SUCCESS", "ORDER_REF_NUMBER": "OTHER-1", "REFNO": "R", "TRANSACTION_ID": 9})
+        .to_string()
+        .into_bytes();
+    let o = money_outcome(
+        Endpoint::OrderReturn,
+        ok(&b),
+        true,
+        Some(100),
+        Some("MINE-1"),
+    );
+    assert_eq!(o.status, Status::Unknown);
+    assert_eq!(o.details["order_ref_mismatch"]["sent"], json!("MINE-1"));
+    assert_eq!(
+        o.details["order_ref_mismatch"]["answered"],
+        json!("OTHER-1")
+    );
+    assert_eq!(o.provider_code.as_deref(), Some("0"), "kept as received");
+    // The sample's numeric ORDER_REF_NUMBER 412 is the same order as "412".
+    let b = json!({"RETURN_CODE": "00", "STATUS": "SUCCESS", "ORDER_REF_NUMBER": 412})
+        .to_string()
+        .into_bytes();
+    assert_eq!(
+        money_outcome(
+            Endpoint::AddSubMerchantAmount,
+            ok(&b),
+            true,
+            Some(1),
+            Some("412")
+        )
+        .status,
+        Status::Succeeded
+    );
+    // A query answer about another order is not this order's state.
+    let b = json!({"RETURN_CODE": "0", "STATUS": "SUCCESS", "ORDER_REF_NO": "OTHER", "AMOUNT": "5,00", "TRANSACTIONS": []})
+        .to_string()
+        .into_bytes();
+    assert_eq!(query_outcome(ok(&b), Some("MINE")).status, Status::Unknown);
+}
+
+#[test]
+fn an_amount_that_a_float_would_round_is_never_read() {
+    let b =
+        br#"{"RETURN_CODE":"0","STATUS":"SUCCESS","AMOUNT":29.999999999999999,"TRANSACTIONS":[]}"#;
+    let q = query_outcome(ok(b), None);
+    assert_eq!(q.status, Status::Unknown, "{q:?}");
+    let b = br#"{"RETURN_CODE":"0","STATUS":"SUCCESS","AMOUNT":29.99,"TRANSACTIONS":[]}"#;
+    let q = query_outcome(ok(b), None);
+    let d: QueryDetails = serde_json::from_value(q.details).unwrap();
+    assert_eq!(d.amount, Some(2999));
 }
 
 #[test]
@@ -310,38 +390,88 @@ fn unreadable_answers_are_unknown_and_transport_rule_holds() {
         "<html>Bad Gateway</html>",
     ));
     assert_eq!(
-        money_outcome(Endpoint::OrderReturn, html, true, Some(1)).status,
+        money_outcome(Endpoint::OrderReturn, html, true, Some(1), None).status,
         Status::Unknown
     );
     let truncated = ok(b"{\"RETURN_CODE\": \"0\", \"STAT");
     assert_eq!(
-        money_outcome(Endpoint::OrderReturn, truncated, true, Some(1)).status,
+        money_outcome(Endpoint::OrderReturn, truncated, true, Some(1), None).status,
         Status::Unknown
     );
     let no_code = ok(b"{\"STATUS\": \"SUCCESS\"}");
     assert_eq!(
-        money_outcome(Endpoint::OrderReturn, no_code, true, Some(1)).status,
+        money_outcome(Endpoint::OrderReturn, no_code, true, Some(1), None).status,
         Status::Unknown
     );
     let array = ok(b"[]");
     assert_eq!(
-        money_outcome(Endpoint::OrderReturn, array, true, Some(1)).status,
+        money_outcome(Endpoint::OrderReturn, array, true, Some(1), None).status,
         Status::Unknown
     );
     let refused = Err(TransportError::new(TransportErrorKind::Connect, "refused"));
     assert_eq!(
-        money_outcome(Endpoint::OrderReturn, refused, true, Some(1)).status,
+        money_outcome(Endpoint::OrderReturn, refused, true, Some(1), None).status,
         Status::Failed
     );
     let timeout = Err(TransportError::new(TransportErrorKind::Timeout, "30s"));
     assert_eq!(
-        money_outcome(Endpoint::OrderReturn, timeout, true, Some(1)).status,
+        money_outcome(Endpoint::OrderReturn, timeout, true, Some(1), None).status,
         Status::Unknown
     );
     let bad_amount = ok(br#"{"RETURN_CODE":"0","STATUS":"SUCCESS","AMOUNT":"12,345"}"#);
     assert_eq!(
-        query_outcome(bad_amount).status,
+        query_outcome(bad_amount, None).status,
         Status::Unknown,
         "never round an amount"
     );
+}
+
+/// A whole cancel asks ProcessQuery first; these answers must never lead to
+/// an OrderReturn for more than was paid, or for nothing.
+#[test]
+fn a_whole_cancel_never_sends_more_than_was_paid() {
+    let start = EsnekPos
+        .start(&call(OperationKind::Cancel), &json!({"order_ref": "W-1"}))
+        .unwrap();
+    let Step::Send { state, .. } = start else {
+        panic!("an inquiry first: {start:?}")
+    };
+    let answer = |rows: Value| {
+        let body = json!({"STATUS": "SUCCESS", "RETURN_CODE": "0", "RETURN_MESSAGE": "SUCCESS",
+            "DATE": "24.09.2020 17:08:10", "AMOUNT": "100,00", "ORDER_REF_NUMBER": "W-1",
+            "TRANSACTIONS": rows});
+        ok(body.to_string().as_bytes())
+    };
+    let payment = json!({"TRANSACTION_ID": 1, "STATUS_ID": 3, "AMOUNT": "100,00", "DATE": "24.09.2020 10:00:00"});
+    // A negative refund row would make "remaining" 100,02.
+    let odd = json!([payment, {"TRANSACTION_ID": 2, "STATUS_ID": 7, "AMOUNT": "-0,02", "DATE": "24.09.2020 11:00:00"}]);
+    // Two huge refund rows would wrap the sum negative.
+    let huge = json!([payment,
+        {"TRANSACTION_ID": 2, "STATUS_ID": 7, "AMOUNT": "92233720368547758,00", "DATE": "24.09.2020 11:00:00"},
+        {"TRANSACTION_ID": 3, "STATUS_ID": 7, "AMOUNT": "92233720368547758,00", "DATE": "24.09.2020 11:00:00"}]);
+    for rows in [odd, huge] {
+        let step = EsnekPos
+            .resume(
+                &call(OperationKind::Cancel),
+                state.clone(),
+                answer(rows.clone()),
+            )
+            .unwrap();
+        match step {
+            Step::Done(o) => assert_eq!(o.status, Status::Failed, "{rows}: {o:?}"),
+            Step::Send { request, .. } => {
+                panic!("{rows}: sent {:?}", String::from_utf8_lossy(&request.body))
+            }
+        }
+    }
+    // The normal case sends exactly what remains.
+    let fine = json!([payment, {"TRANSACTION_ID": 2, "STATUS_ID": 7, "AMOUNT": "30,00", "DATE": "24.09.2020 11:00:00"}]);
+    let Step::Send { request, .. } = EsnekPos
+        .resume(&call(OperationKind::Cancel), state, answer(fine))
+        .unwrap()
+    else {
+        panic!("the remaining 70,00 is sent")
+    };
+    let body: Value = serde_json::from_slice(&request.body).unwrap();
+    assert_eq!(body["AMOUNT"], json!(70));
 }

@@ -64,7 +64,7 @@ async fn scenario(p: PluginProvider) {
 
     let o = run(&p, &c, Refund, json!({"order_ref": "P-OLD", "amount": 150, "sub_merchants": [{"sub_merchant_id": "S1", "amount": 150}]})).await;
     assert_eq!(o.status, Status::Succeeded, "{o:?}");
-    assert_eq!(o.raw["STATUS"], json!("ORDER_CANCEL"));
+    assert_eq!(o.raw["STATUS"], json!("SUCCESS"));
 
     let o = run(
         &p,
@@ -110,7 +110,7 @@ async fn scenario(p: PluginProvider) {
     .await;
     assert_eq!(
         (o.status, o.provider_code.as_deref()),
-        (Status::Failed, Some("100"))
+        (Status::Failed, Some("101"))
     );
 
     // Same-day whole cancel: inquiry first, then the remaining amount.
