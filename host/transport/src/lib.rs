@@ -29,12 +29,15 @@ use payops_core::{
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Time allowed to establish a connection (TCP + TLS).
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The largest response body read (1 MiB); larger answers are an `Io` error.
+pub const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
 
 /// The production transport.
 #[derive(Clone, Debug)]
 pub struct ReqwestTransport {
     client: reqwest::Client,
     default_timeout: Duration,
+    max_body: usize,
 }
 
 impl ReqwestTransport {
@@ -52,7 +55,14 @@ impl ReqwestTransport {
         Ok(ReqwestTransport {
             client,
             default_timeout: DEFAULT_TIMEOUT,
+            max_body: MAX_RESPONSE_BYTES,
         })
+    }
+
+    /// Sets the largest response body read, in bytes.
+    pub fn with_max_body(mut self, bytes: usize) -> ReqwestTransport {
+        self.max_body = bytes;
+        self
     }
 
     /// Sets the timeout used when a request has no `timeout_ms`.
@@ -119,18 +129,35 @@ impl HttpTransport for ReqwestTransport {
                 )
             })
             .collect();
-        let body = response.bytes().await.map_err(|e| {
+        let read_error = |e: reqwest::Error| {
             let kind = if e.is_timeout() {
                 TransportErrorKind::Timeout
             } else {
                 TransportErrorKind::Io
             };
             TransportError::new(kind, format!("reading the response body: {}", describe(&e)))
-        })?;
+        };
+        // Read at most `max_body` bytes: a provider answer is a few KiB, and
+        // a server that streams without end must not exhaust memory. Past
+        // the limit the request was sent, so the error is `Io` (`unknown`).
+        let mut response = response;
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(read_error)? {
+            if body.len() + chunk.len() > self.max_body {
+                return Err(TransportError::new(
+                    TransportErrorKind::Io,
+                    format!(
+                        "the response body exceeds {} bytes; not read",
+                        self.max_body
+                    ),
+                ));
+            }
+            body.extend_from_slice(&chunk);
+        }
         Ok(HttpResponse {
             status,
             headers,
-            body: body.to_vec(),
+            body,
         })
     }
 }

@@ -119,3 +119,33 @@ async fn only_connect_errors_are_retried() {
         "sent once, not retried"
     );
 }
+
+#[tokio::test]
+async fn an_endless_body_is_cut_at_the_limit_and_maybe_sent() {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (mut s, _) = l.accept().await.unwrap();
+        let mut buf = [0u8; 1024];
+        let _ = s.read(&mut buf).await;
+        let _ = s
+            .write_all(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
+            .await;
+        let chunk = format!("{:x}\r\n{}\r\n", 64 * 1024, "[".repeat(64 * 1024));
+        // 64 MiB at most, bounded; the client stops reading long before.
+        for _ in 0..1024 {
+            if s.write_all(chunk.as_bytes()).await.is_err() {
+                break;
+            }
+        }
+    });
+    let e = ReqwestTransport::new()
+        .unwrap()
+        .with_max_body(256 * 1024)
+        .send(req(format!("http://{addr}/"), 10_000))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, TransportErrorKind::Io, "{e}");
+    assert!(e.maybe_sent());
+    assert!(e.to_string().contains("262144"), "{e}");
+}

@@ -101,7 +101,7 @@ struct AdjustBody<'a> {
 }
 
 fn parse_doc<T: serde::de::DeserializeOwned>(request: &Value) -> Result<T, Error> {
-    serde_json::from_value(request.clone()).map_err(|e| Error::invalid_field("", e.to_string()))
+    payops_core::plugin::parse_document(request)
 }
 
 fn account(call: &Call) -> Result<Account, Error> {

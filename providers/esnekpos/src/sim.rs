@@ -68,11 +68,10 @@ impl SimPayment {
             .iter()
             .skip(1)
             .filter(|t| matches!(t.status_id, 1 | 5 | 7))
-            .map(|t| t.amount)
-            .sum()
+            .fold(0i64, |acc, t| acc.saturating_add(t.amount))
     }
     fn remaining(&self) -> i64 {
-        self.amount - self.returned()
+        self.amount.saturating_sub(self.returned())
     }
     fn cancelled(&self) -> bool {
         self.remaining() == 0 && self.transactions.iter().skip(1).all(|t| t.status_id != 7)
@@ -278,7 +277,10 @@ impl EsnekSimulator {
                 let id = text(s, &["EXTERNAL_ID"]);
                 let a = s.get("AMOUNT").map(amount_from_wire);
                 match (id, a) {
-                    (Some(id), Some(Ok(a))) if a > 0 => *splits.entry(id).or_insert(0) += a,
+                    (Some(id), Some(Ok(a))) if a > 0 => {
+                        let e: &mut i64 = splits.entry(id).or_insert(0);
+                        *e = i64::saturating_add(*e, a);
+                    }
                     _ => {
                         return reply(
                             "101",
@@ -289,7 +291,7 @@ impl EsnekSimulator {
                     }
                 }
             }
-            if splits.values().sum::<i64>() > amount {
+            if splits.values().fold(0i64, |t, a| t.saturating_add(*a)) > amount {
                 return reply(
                     "101",
                     "FIELD_ERROR",
@@ -563,7 +565,7 @@ impl EsnekSimulator {
                 Some(&order_ref),
             );
         };
-        if *credit + amount < 0 {
+        if credit.checked_add(amount).is_none_or(|c| c < 0) {
             return reply(
                 "103",
                 "LIMIT_ERROR",
@@ -665,7 +667,7 @@ impl Simulator for EsnekSimulator {
                 .into_iter()
                 .map(|s| (s.sub_merchant_id, s.amount))
                 .collect();
-            if splits.values().sum::<i64>() > p.amount {
+            if splits.values().fold(0i64, |t, a| t.saturating_add(*a)) > p.amount {
                 return Err(format!("payment {}: splits exceed the amount", p.order_ref));
             }
             let id = self.transaction_id();

@@ -475,3 +475,19 @@ fn a_whole_cancel_never_sends_more_than_was_paid() {
     let body: Value = serde_json::from_slice(&request.body).unwrap();
     assert_eq!(body["AMOUNT"], json!(70));
 }
+
+#[test]
+fn request_documents_are_objects_only() {
+    // serde's positional form of RefundDoc would otherwise decode.
+    for doc in [
+        json!(["A-1", 800]),
+        json!(["A-1", 800, "TRY", true, null]),
+        json!("A-1"),
+        json!(8),
+    ] {
+        let e = EsnekPos
+            .start(&call(OperationKind::Refund), &doc)
+            .unwrap_err();
+        assert_eq!(e.code().as_str(), "invalid_request", "{doc}");
+    }
+}

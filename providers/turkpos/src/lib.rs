@@ -83,7 +83,7 @@ fn is_uuid(s: &str) -> bool {
 }
 
 fn parse_doc<T: serde::de::DeserializeOwned>(request: &Value) -> Result<T, Error> {
-    serde_json::from_value(request.clone()).map_err(|e| Error::invalid_field("", e.to_string()))
+    payops_core::plugin::parse_document(request)
 }
 
 fn account(call: &Call) -> Result<(Account, String, String), Error> {
@@ -130,19 +130,36 @@ fn credentials<'a>(a: &'a Account, password: &'a str) -> Field<'a> {
 
 /// An outcome from a result's `Sonuc` (> 0 succeeded, otherwise failed, not
 /// a number: unknown) and `Sonuc_Str`.
-fn sonuc_outcome(result: &xml::Element) -> Outcome {
-    let sonuc = result
-        .child_text("Sonuc")
-        .and_then(|s| s.trim().parse::<i64>().ok());
+fn sonuc_outcome(result: &xml::Element, http_status: u16) -> Outcome {
+    let all: Vec<&str> = result
+        .children
+        .iter()
+        .filter(|c| c.name == "Sonuc")
+        .map(|c| c.text.as_str())
+        .collect();
+    let sonuc = match all.as_slice() {
+        [one] => one.trim().parse::<i64>().ok(),
+        _ => None,
+    };
+    let ok_http = (200..300).contains(&http_status);
     let mut o = Outcome::new(match sonuc {
-        Some(n) if n > 0 => Status::Succeeded,
-        Some(_) => Status::Failed,
-        None => Status::Unknown,
+        // A success needs a 2xx: a 5xx says nothing about what happened.
+        Some(n) if n > 0 && ok_http => Status::Succeeded,
+        Some(n) if n <= 0 && (ok_http || (400..500).contains(&http_status)) => Status::Failed,
+        _ => Status::Unknown,
     });
-    o.provider_code = result.child_text("Sonuc").map(str::to_owned);
-    o.provider_message = match sonuc {
-        Some(_) => result.child_text("Sonuc_Str").map(str::to_owned),
-        None => Some("response has no numeric Sonuc".into()),
+    o.provider_code = all.first().map(|s| (*s).to_owned());
+    o.provider_message = match (sonuc, all.len()) {
+        (_, n) if n > 1 => Some(format!(
+            "response has {n} Sonuc values ({}): not attributable",
+            all.join(", ")
+        )),
+        (Some(_), _) if o.status == Status::Unknown => Some(format!(
+            "HTTP {http_status} with Sonuc {}: TurkPos may have acted",
+            all.join("")
+        )),
+        (Some(_), _) => result.child_text("Sonuc_Str").map(str::to_owned),
+        (None, _) => Some("response has no numeric Sonuc".into()),
     };
     o
 }
@@ -190,7 +207,7 @@ pub fn query_envelope(a: &Account, password: &str, guid: &str, order_ref: &str) 
 fn result_element(
     response: Result<HttpResponse, TransportError>,
     method: &str,
-) -> Result<(xml::Element, Value), Box<Outcome>> {
+) -> Result<(xml::Element, Value, u16), Box<Outcome>> {
     let response = response.map_err(|e| Box::new(Outcome::from_transport_error(&e)))?;
     let text = String::from_utf8_lossy(&response.body).into_owned();
     let root = xml::parse(&text).map_err(|e| {
@@ -216,10 +233,19 @@ fn result_element(
         return Err(Box::new(o));
     }
     let name = format!("{method}Result");
-    let Some(result) = body.find(&name) else {
+    // Exactly `Body/{method}Response/{method}Result`, as the samples show;
+    // a `Result` elsewhere (without its `Response` wrapper) is not an answer.
+    let wrapper = format!("{method}Response");
+    let responses: Vec<&xml::Element> =
+        body.children.iter().filter(|c| c.name == wrapper).collect();
+    let results: Vec<&xml::Element> = match responses.as_slice() {
+        [r] => r.children.iter().filter(|c| c.name == name).collect(),
+        _ => Vec::new(),
+    };
+    let [result] = results.as_slice() else {
         return Err(Box::new(Outcome::unparseable(
             response.status,
-            format!("SOAP response has no {name}"),
+            format!("SOAP response has no single {wrapper}/{name}"),
             &response.body,
         )));
     };
@@ -229,8 +255,9 @@ fn result_element(
             .or_insert_with(|| Value::String(v.to_owned()));
     }
     Ok((
-        result.clone(),
+        (*result).clone(),
         json!({ "http_status": response.status, name: Value::Object(raw) }),
+        response.status,
     ))
 }
 
@@ -240,11 +267,11 @@ pub fn return_outcome(
     durum: &str,
     amount: Option<i64>,
 ) -> Outcome {
-    let (result, raw) = match result_element(response, RETURN_METHOD) {
+    let (result, raw, http_status) = match result_element(response, RETURN_METHOD) {
         Ok(x) => x,
         Err(o) => return *o,
     };
-    let mut o = sonuc_outcome(&result);
+    let mut o = sonuc_outcome(&result, http_status);
     o.details = json!({
         "method": RETURN_METHOD,
         "durum_sent": durum,
@@ -276,11 +303,11 @@ pub fn payment_status(durum: Option<&str>, odeme_sonuc: Option<&str>) -> Payment
 
 /// The outcome of a `TP_Islem_Sorgulama4` response.
 pub fn query_outcome(response: Result<HttpResponse, TransportError>) -> Outcome {
-    let (result, raw) = match result_element(response, QUERY_METHOD) {
+    let (result, raw, http_status) = match result_element(response, QUERY_METHOD) {
         Ok(x) => x,
         Err(o) => return *o,
     };
-    let mut o = sonuc_outcome(&result);
+    let mut o = sonuc_outcome(&result, http_status);
     o.raw = raw;
     if o.status != Status::Succeeded {
         return o;

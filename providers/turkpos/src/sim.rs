@@ -49,7 +49,11 @@ pub struct SimOrder {
 
 impl SimOrder {
     fn returned(&self) -> i64 {
-        self.returns.iter().map(|(_, a)| a).sum()
+        // Each return is at most what remained, so the sum fits; saturate
+        // anyway rather than trust that in a simulator fed arbitrary input.
+        self.returns
+            .iter()
+            .fold(0i64, |acc, (_, a)| acc.saturating_add(*a))
     }
 }
 
@@ -230,7 +234,10 @@ impl TurkPosSimulator {
         if odenecek > order.amount {
             return sonuc(M, -4, "Ödenecek tutar ürün tutarından büyük olamaz");
         }
-        let remaining = order.amount - order.returned();
+        if odenecek < 0 || siparis < 0 {
+            return sonuc(M, -6, "Tutar negatif olamaz.");
+        }
+        let remaining = order.amount.saturating_sub(order.returned());
         if remaining == 0 {
             return sonuc(M, -5, "Sipariş daha önce iptal/iade edilmiş.");
         }

@@ -76,9 +76,19 @@ fn resolve_entity(name: &str) -> Option<char> {
     }
 }
 
+/// The deepest nesting [`parse`] accepts. A SOAP answer is about eight
+/// levels deep; the bound keeps every recursive walk (and the tree's drop)
+/// far from the stack's end, whatever a server sends.
+pub const MAX_DEPTH: usize = 64;
+
+/// The most elements [`parse`] accepts in one document.
+pub const MAX_ELEMENTS: usize = 100_000;
+
 /// Parses a whole document into its root element. Truncated documents,
-/// mismatched tags and text outside the root are errors.
+/// mismatched tags, text outside the root, nesting deeper than
+/// [`MAX_DEPTH`] and more than [`MAX_ELEMENTS`] elements are errors.
 pub fn parse(text: &str) -> Result<Element, String> {
+    let mut elements = 0usize;
     let mut reader = Reader::from_str(text);
     reader.config_mut().check_end_names = true;
     let mut stack: Vec<Element> = Vec::new();
@@ -88,11 +98,23 @@ pub fn parse(text: &str) -> Result<Element, String> {
             .read_event()
             .map_err(|e| format!("XML error at byte {}: {e}", reader.error_position()))?;
         match event {
-            Event::Start(s) => stack.push(Element {
-                name: local(s.name().0),
-                ..Default::default()
-            }),
+            Event::Start(s) => {
+                elements += 1;
+                if stack.len() >= MAX_DEPTH || elements > MAX_ELEMENTS {
+                    return Err(format!(
+                        "document nests deeper than {MAX_DEPTH} levels or has more than {MAX_ELEMENTS} elements"
+                    ));
+                }
+                stack.push(Element {
+                    name: local(s.name().0),
+                    ..Default::default()
+                })
+            }
             Event::Empty(s) => {
+                elements += 1;
+                if elements > MAX_ELEMENTS {
+                    return Err(format!("document has more than {MAX_ELEMENTS} elements"));
+                }
                 let e = Element {
                     name: local(s.name().0),
                     ..Default::default()

@@ -512,3 +512,61 @@ fn simulator_accepts_the_doc_sample_and_faults_on_garbage() {
 fn http() -> std::sync::Arc<dyn payops_core::HttpTransport> {
     std::sync::Arc::new(payops_transport::ReqwestTransport::new().expect("HTTP client"))
 }
+
+/// Answers that look like a success but prove nothing stay `unknown`.
+#[test]
+fn success_looking_answers_that_prove_nothing() {
+    let result = |inner: &str| {
+        format!(
+            "<Pazaryeri_TP_Iptal_IadeResponse xmlns=\"https://turkpos.com.tr/\"><Pazaryeri_TP_Iptal_IadeResult>{inner}</Pazaryeri_TP_Iptal_IadeResult></Pazaryeri_TP_Iptal_IadeResponse>"
+        )
+    };
+    let good = wrap(
+        "soap",
+        &result("<Durum>12</Durum><Sonuc>1</Sonuc><Sonuc_Str>Başarılı</Sonuc_Str>"),
+    );
+    // The documented success on HTTP 500 or 503.
+    for status in [500, 503] {
+        let r = Ok(HttpResponse::new(status, "text/xml", good.clone()));
+        assert_eq!(
+            return_outcome(r, "IADE", None).status,
+            Status::Unknown,
+            "{status}"
+        );
+    }
+    // Two Sonuc that contradict each other.
+    let two = wrap(
+        "soap",
+        &result("<Sonuc>1</Sonuc><Sonuc>-1</Sonuc><Sonuc_Str>?</Sonuc_Str>"),
+    );
+    assert_eq!(
+        return_outcome(ok(&two), "IADE", None).status,
+        Status::Unknown
+    );
+    // A Result without its Response wrapper.
+    let bare = wrap(
+        "soap",
+        "<Pazaryeri_TP_Iptal_IadeResult><Sonuc>1</Sonuc></Pazaryeri_TP_Iptal_IadeResult>",
+    );
+    assert_eq!(
+        return_outcome(ok(&bare), "IADE", None).status,
+        Status::Unknown
+    );
+    // 100k levels of nesting: refused, never a stack overflow.
+    let deep = format!(
+        "{}{}{}",
+        "<a>".repeat(100_000),
+        result("<Sonuc>1</Sonuc>"),
+        "</a>".repeat(100_000)
+    );
+    assert_eq!(
+        return_outcome(ok(&wrap("soap", &deep)), "IADE", None).status,
+        Status::Unknown
+    );
+    assert!(xml::parse(&deep).is_err());
+    // The sample is still a success.
+    assert_eq!(
+        return_outcome(ok(&good), "IADE", None).status,
+        Status::Succeeded
+    );
+}
