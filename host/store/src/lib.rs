@@ -110,6 +110,11 @@ pub struct NewOperation {
     pub owner: String,
     /// When.
     pub started_at: DateTime<Utc>,
+    /// Who asked: a token name, or `cli:USER`.
+    pub actor: Option<String>,
+    /// How long the operation may stay in flight, measured on the store's
+    /// clock, before it is declared `unknown` even while its daemon lives.
+    pub deadline: Duration,
 }
 
 /// One stored operation.
@@ -141,6 +146,36 @@ pub struct StoredOperation {
     pub updated_at: DateTime<Utc>,
     /// How an unknown/pending outcome was resolved, if it was.
     pub resolution: Option<String>,
+    /// The request's `order_ref`.
+    #[serde(default)]
+    pub order_ref: Option<String>,
+    /// Who asked for it (token name or `cli:USER`).
+    #[serde(default)]
+    pub actor: Option<String>,
+}
+
+/// One audit event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// When (RFC 3339, UTC).
+    pub at: String,
+    /// What: `recorded`, `finished`, `reconciled`, `resolved`, ...
+    pub kind: String,
+    /// Details.
+    pub detail: String,
+    /// Who (token name, `cli:USER`, or the instance for automatic steps).
+    pub actor: Option<String>,
+}
+
+/// The outcome of [`Store::settle`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settle {
+    /// Applied.
+    Done,
+    /// The operation was no longer in the expected state.
+    Stale,
+    /// The provider transaction is already claimed by this other operation.
+    Claimed(String),
 }
 
 /// The result of recording an intent.
@@ -200,9 +235,10 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: AnyPool,
+    sqlite: bool,
 }
 
-const COLUMNS: &str = "id, account, provider, operation, idempotency_key, request_sha256, request, state, envelope, owner, created_at, updated_at, resolution";
+const COLUMNS: &str = "id, account, provider, operation, idempotency_key, request_sha256, request, state, envelope, owner, created_at, updated_at, resolution, order_ref, actor";
 
 impl Store {
     /// Opens (creating if needed) and migrates. `sqlite://PATH` (WAL,
@@ -235,8 +271,9 @@ impl Store {
             });
         }
         let pool = opts.connect(&url).await?;
-        let store = Store { pool };
+        let store = Store { pool, sqlite };
         store.migrate().await?;
+        store.backfill_order_refs().await?;
         Ok(store)
     }
 
@@ -256,16 +293,73 @@ impl Store {
     }
 
     async fn event(&self, id: &str, kind: &str, detail: &str) -> Result<(), StoreError> {
+        self.event_by(id, kind, detail, None).await
+    }
+
+    async fn event_by(
+        &self,
+        id: &str,
+        kind: &str,
+        detail: &str,
+        actor: Option<&str>,
+    ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO operation_events (operation_id, at, kind, detail) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO operation_events (operation_id, at, kind, detail, actor) VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(id)
         .bind(ts(&Utc::now()))
         .bind(kind)
         .bind(detail)
+        .bind(actor.map(str::to_owned))
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    /// SQL for "now" in milliseconds since the epoch on the store's clock:
+    /// every daemon sharing a store measures time against the same clock.
+    fn now_ms_sql(&self) -> &'static str {
+        if self.sqlite {
+            "CAST(ROUND((julianday('now') - 2440587.5) * 86400000.0) AS BIGINT)"
+        } else {
+            "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)"
+        }
+    }
+
+    /// The store's clock, in milliseconds since the epoch.
+    pub async fn now_ms(&self) -> Result<i64, StoreError> {
+        let r = sqlx::query(AssertSqlSafe(format!("SELECT {} AS now_ms", self.now_ms_sql())))
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(r.try_get::<i64, _>("now_ms")?)
+    }
+
+    /// Fills `order_ref` of rows written before it had a column.
+    async fn backfill_order_refs(&self) -> Result<(), StoreError> {
+        loop {
+            let rows = sqlx::query(
+                "SELECT id, request FROM operations WHERE order_ref IS NULL AND deadline_ms IS NULL LIMIT 500",
+            )
+            .fetch_all(&self.pool)
+            .await?;
+            if rows.is_empty() {
+                return Ok(());
+            }
+            for r in &rows {
+                let id: String = r.try_get("id")?;
+                let request: String = r.try_get("request")?;
+                let order_ref = serde_json::from_str::<Value>(&request)
+                    .ok()
+                    .and_then(|v| v.get("order_ref").and_then(Value::as_str).map(str::to_owned));
+                // deadline_ms 0 marks the row as backfilled (it is not in flight
+                // under a deadline: recovery by heartbeat still applies).
+                sqlx::query("UPDATE operations SET order_ref = $1, deadline_ms = 0 WHERE id = $2")
+                    .bind(order_ref)
+                    .bind(&id)
+                    .execute(&self.pool)
+                    .await?;
+            }
+        }
     }
 
     /// Records the intent. With an idempotency key, a second intent for the
@@ -274,10 +368,16 @@ impl Store {
     pub async fn begin(&self, op: &NewOperation) -> Result<Begin, StoreError> {
         let hash = request_hash(&op.request);
         let now = ts(&op.started_at);
-        let r = sqlx::query(
-            "INSERT INTO operations (id, account, provider, operation, idempotency_key, request_sha256, request, state, envelope, owner, created_at, updated_at, resolution)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 'in_flight', NULL, $8, $9, $9, NULL)",
-        )
+        let order_ref = op
+            .request
+            .get("order_ref")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let r = sqlx::query(AssertSqlSafe(format!(
+            "INSERT INTO operations (id, account, provider, operation, idempotency_key, request_sha256, request, state, envelope, owner, created_at, updated_at, resolution, order_ref, deadline_ms, actor)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'in_flight', NULL, $8, $9, $9, NULL, $10, {} + $11, $12)",
+            self.now_ms_sql()
+        )))
         .bind(&op.id)
         .bind(&op.account)
         .bind(&op.provider)
@@ -287,14 +387,18 @@ impl Store {
         .bind(op.request.to_string())
         .bind(&op.owner)
         .bind(&now)
+        .bind(order_ref)
+        .bind(i64::try_from(op.deadline.as_millis()).unwrap_or(i64::MAX / 4))
+        .bind(op.actor.clone())
         .execute(&self.pool)
         .await;
         match r {
             Ok(_) => {
-                self.event(
+                self.event_by(
                     &op.id,
                     "recorded",
                     &format!("intent recorded by {}", op.owner),
+                    op.actor.as_deref(),
                 )
                 .await?;
                 Ok(Begin::Created)
@@ -350,7 +454,7 @@ impl Store {
     }
 
     /// Replaces the envelope of an `unknown` or `pending` operation after
-    /// reconciliation and records how.
+    /// reconciliation and records how (no transaction claimed).
     pub async fn resolve(
         &self,
         id: &str,
@@ -358,29 +462,10 @@ impl Store {
         envelope: &Envelope,
         how: &str,
     ) -> Result<bool, StoreError> {
-        let text = serde_json::to_string(envelope).map_err(|e| StoreError::Corrupt {
-            id: id.into(),
-            reason: e.to_string(),
-        })?;
-        let r = sqlx::query("UPDATE operations SET state = $1, envelope = $2, updated_at = $3, resolution = $4 WHERE id = $5 AND state = $6")
-            .bind(State::of(envelope.status).as_str())
-            .bind(text)
-            .bind(ts(&Utc::now()))
-            .bind(how)
-            .bind(id)
-            .bind(from.as_str())
-            .execute(&self.pool)
-            .await?;
-        let done = r.rows_affected() == 1;
-        if done {
-            self.event(
-                id,
-                "reconciled",
-                &format!("{} -> {}: {how}", from.as_str(), envelope.status),
-            )
-            .await?;
-        }
-        Ok(done)
+        Ok(self
+            .settle(id, from, envelope, how, None, "reconciled", None)
+            .await?
+            == Settle::Done)
     }
 
     fn row(r: &AnyRow) -> Result<StoredOperation, StoreError> {
@@ -409,6 +494,8 @@ impl Store {
             created_at: parse_ts(&id, &r.try_get::<String, _>("created_at")?)?,
             updated_at: parse_ts(&id, &r.try_get::<String, _>("updated_at")?)?,
             resolution: r.try_get("resolution")?,
+            order_ref: r.try_get("order_ref")?,
+            actor: r.try_get("actor")?,
             id,
         })
     }
@@ -480,52 +567,219 @@ impl Store {
             .collect()
     }
 
-    /// The audit trail of one operation: (at, kind, detail), oldest first.
-    pub async fn events(&self, id: &str) -> Result<Vec<(String, String, String)>, StoreError> {
-        let rows = sqlx::query("SELECT at, kind, detail FROM operation_events WHERE operation_id = $1 ORDER BY at, kind")
+    /// The audit trail of one operation, oldest first.
+    pub async fn events(&self, id: &str) -> Result<Vec<Event>, StoreError> {
+        let rows = sqlx::query("SELECT at, kind, detail, actor FROM operation_events WHERE operation_id = $1 ORDER BY at, kind")
             .bind(id)
             .fetch_all(&self.pool)
             .await?;
         rows.iter()
-            .map(|r| Ok((r.try_get("at")?, r.try_get("kind")?, r.try_get("detail")?)))
+            .map(|r| {
+                Ok(Event {
+                    at: r.try_get("at")?,
+                    kind: r.try_get("kind")?,
+                    detail: r.try_get("detail")?,
+                    actor: r.try_get("actor")?,
+                })
+            })
             .collect::<Result<_, sqlx::Error>>()
             .map_err(Into::into)
     }
 
-    /// Records that `instance` is alive.
+    /// Every operation of `account` about `order_ref`, oldest first (by the
+    /// indexed `order_ref` column; no cap on how far back).
+    pub async fn on_order(
+        &self,
+        account: &str,
+        order_ref: &str,
+    ) -> Result<Vec<StoredOperation>, StoreError> {
+        sqlx::query(AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM operations WHERE account = $1 AND order_ref = $2 ORDER BY created_at, id"
+        )))
+        .bind(account)
+        .bind(order_ref)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(Store::row)
+        .collect()
+    }
+
+    /// Which of `transaction_ids` are claimed in `scope`, and by which operation.
+    pub async fn claims(
+        &self,
+        scope: &str,
+        transaction_ids: &[String],
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let mut out = Vec::new();
+        for chunk in transaction_ids.chunks(200) {
+            let ph: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+            // Only numbered placeholders are spliced in; values are bound.
+            let mut q = sqlx::query(AssertSqlSafe(format!(
+                "SELECT transaction_id, operation_id FROM claims WHERE scope = $1 AND transaction_id IN ({})",
+                ph.join(", ")
+            )))
+            .bind(scope);
+            for t in chunk {
+                q = q.bind(t);
+            }
+            for r in q.fetch_all(&self.pool).await? {
+                out.push((r.try_get("transaction_id")?, r.try_get("operation_id")?));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Settles an `unknown`/`pending` operation: in one transaction, claims
+    /// the provider transaction that proves it (if any: the claim is unique
+    /// per scope, so no row is credited twice), then replaces the envelope
+    /// while the operation is still in `from`, and records the event.
+    pub async fn settle(
+        &self,
+        id: &str,
+        from: State,
+        envelope: &Envelope,
+        how: &str,
+        claim: Option<(&str, &str)>,
+        kind: &str,
+        actor: Option<&str>,
+    ) -> Result<Settle, StoreError> {
+        let text = serde_json::to_string(envelope).map_err(|e| StoreError::Corrupt {
+            id: id.into(),
+            reason: e.to_string(),
+        })?;
+        let mut tx = self.pool.begin().await?;
+        if let Some((scope, transaction_id)) = claim {
+            let r = sqlx::query(
+                "INSERT INTO claims (scope, transaction_id, operation_id, claimed_at) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(scope)
+            .bind(transaction_id)
+            .bind(id)
+            .bind(ts(&Utc::now()))
+            .execute(&mut *tx)
+            .await;
+            if let Err(e) = r {
+                if e.as_database_error().is_some_and(|d| d.is_unique_violation()) {
+                    drop(tx);
+                    let owner: Option<String> = sqlx::query(
+                        "SELECT operation_id FROM claims WHERE scope = $1 AND transaction_id = $2",
+                    )
+                    .bind(scope)
+                    .bind(transaction_id)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .map(|r| r.try_get("operation_id"))
+                    .transpose()?;
+                    let owner = owner.unwrap_or_default();
+                    if owner == id {
+                        // Already ours (an earlier pass): just settle.
+                        return Box::pin(self.settle(id, from, envelope, how, None, kind, actor)).await;
+                    }
+                    return Ok(Settle::Claimed(owner));
+                }
+                return Err(e.into());
+            }
+        }
+        let r = sqlx::query("UPDATE operations SET state = $1, envelope = $2, updated_at = $3, resolution = $4 WHERE id = $5 AND state = $6")
+            .bind(State::of(envelope.status).as_str())
+            .bind(text)
+            .bind(ts(&Utc::now()))
+            .bind(how)
+            .bind(id)
+            .bind(from.as_str())
+            .execute(&mut *tx)
+            .await?;
+        if r.rows_affected() != 1 {
+            tx.rollback().await?;
+            return Ok(Settle::Stale);
+        }
+        sqlx::query(
+            "INSERT INTO operation_events (operation_id, at, kind, detail, actor) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(id)
+        .bind(ts(&Utc::now()))
+        .bind(kind)
+        .bind(format!("{} -> {}: {how}", from.as_str(), envelope.status))
+        .bind(actor.map(str::to_owned))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Settle::Done)
+    }
+
+    /// Operations still `in_flight` past their deadline on the store's
+    /// clock, whoever owns them: they become `unknown` with `envelope_for`'s
+    /// envelope (never re-sent). Returns their ids.
+    pub async fn expire_overdue(
+        &self,
+        envelope_for: impl Fn(&StoredOperation) -> Envelope,
+    ) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM operations WHERE state = 'in_flight' AND deadline_ms > 0 AND deadline_ms < {}",
+            self.now_ms_sql()
+        )))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::new();
+        for r in &rows {
+            let op = Store::row(r)?;
+            let env = envelope_for(&op);
+            let text = serde_json::to_string(&env).map_err(|e| StoreError::Corrupt {
+                id: op.id.clone(),
+                reason: e.to_string(),
+            })?;
+            let done = sqlx::query("UPDATE operations SET state = 'unknown', envelope = $1, updated_at = $2, resolution = $3 WHERE id = $4 AND state = 'in_flight'")
+                .bind(text)
+                .bind(ts(&Utc::now()))
+                .bind("in flight past its deadline: the provider may have acted")
+                .bind(&op.id)
+                .execute(&self.pool)
+                .await?;
+            if done.rows_affected() == 1 {
+                self.event(&op.id, "overdue", "still in flight past its deadline (store clock); marked unknown, not re-sent").await?;
+                out.push(op.id);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Records that `instance` is alive, on the store's clock.
     pub async fn heartbeat(&self, instance: &str) -> Result<(), StoreError> {
-        let now = Utc::now().timestamp_millis();
-        let r = sqlx::query("UPDATE instances SET heartbeat_ms = $1 WHERE id = $2")
-            .bind(now)
+        let now = self.now_ms_sql();
+        let r = sqlx::query(AssertSqlSafe(format!(
+            "UPDATE instances SET heartbeat_ms = {now} WHERE id = $1"
+        )))
+        .bind(instance)
+        .execute(&self.pool)
+        .await?;
+        if r.rows_affected() == 0 {
+            sqlx::query(AssertSqlSafe(format!(
+                "INSERT INTO instances (id, heartbeat_ms) VALUES ($1, {now})"
+            )))
             .bind(instance)
             .execute(&self.pool)
             .await?;
-        if r.rows_affected() == 0 {
-            sqlx::query("INSERT INTO instances (id, heartbeat_ms) VALUES ($1, $2)")
-                .bind(instance)
-                .bind(now)
-                .execute(&self.pool)
-                .await?;
         }
         Ok(())
     }
 
     /// Operations left in flight by instances silent for longer than
-    /// `stale_after` (dead processes) become `unknown` with `envelope_for`'s
-    /// envelope. They are never re-sent. Returns their ids.
+    /// `stale_after` on the store's clock (dead processes) become `unknown`
+    /// with `envelope_for`'s envelope. They are never re-sent. Returns their ids.
     pub async fn recover(
         &self,
         this_instance: &str,
         stale_after: Duration,
         envelope_for: impl Fn(&StoredOperation) -> Envelope,
     ) -> Result<Vec<String>, StoreError> {
-        let cutoff = Utc::now().timestamp_millis() - stale_after.as_millis() as i64;
         let rows = sqlx::query(AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM operations WHERE state = 'in_flight' AND owner <> $1
-             AND owner NOT IN (SELECT id FROM instances WHERE heartbeat_ms >= $2)"
+             AND owner NOT IN (SELECT id FROM instances WHERE heartbeat_ms >= {} - $2)",
+            self.now_ms_sql()
         )))
         .bind(this_instance)
-        .bind(cutoff)
+        .bind(i64::try_from(stale_after.as_millis()).unwrap_or(i64::MAX / 4))
         .fetch_all(&self.pool)
         .await?;
         let mut out = Vec::new();

@@ -32,6 +32,8 @@ async fn write_one(store: &Store, id: &str) {
         request: json!({"order_ref": "O-1", "amount": 500}),
         owner: "inst_test".into(),
         started_at: Utc::now(),
+        actor: None,
+        deadline: std::time::Duration::from_secs(300),
     };
     assert!(matches!(store.begin(&op).await.unwrap(), Begin::Created));
     let now = Utc::now().with_timezone(&payops_core::turkey_offset());
@@ -95,6 +97,8 @@ async fn a_sqlite_database_of_release_0_1_0_migrates() {
         request: json!({"order_ref": "DEMO-1001", "amount": 500}),
         owner: "inst_test".into(),
         started_at: Utc::now(),
+        actor: None,
+        deadline: std::time::Duration::from_secs(300),
     };
     assert!(matches!(
         store.begin(&dup).await.unwrap(),

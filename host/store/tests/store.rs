@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use payops_core::{Envelope, EnvelopeMeta, OperationKind, Outcome, Status};
-use payops_store::{Begin, ListFilter, NewOperation, State, Store};
+use payops_store::{Begin, ListFilter, NewOperation, Settle, State, Store};
 use serde_json::json;
 
 fn unique(prefix: &str) -> String {
@@ -33,6 +33,8 @@ fn intent(
         request: doc,
         owner: owner.into(),
         started_at: Utc::now(),
+        actor: None,
+        deadline: std::time::Duration::from_secs(300),
     }
 }
 
@@ -218,7 +220,7 @@ async fn suite(url: &str) {
         .await
         .unwrap()
         .into_iter()
-        .map(|e| e.1)
+        .map(|e| e.kind)
         .collect();
     assert_eq!(
         kinds,
@@ -276,13 +278,17 @@ async fn sqlite() {
     let dir = std::env::temp_dir().join(unique("payops-store"));
     std::fs::create_dir_all(&dir).unwrap();
     suite(&format!("sqlite://{}", dir.join("payops.db").display())).await;
+    claims_and_deadlines(&format!("sqlite://{}", dir.join("payops.db").display())).await;
     assert!(dir.join("payops.db-wal").exists() || dir.join("payops.db").exists());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres() {
     match std::env::var("PAYOPS_TEST_POSTGRES_URL") {
-        Ok(url) if !url.is_empty() => suite(&url).await,
+        Ok(url) if !url.is_empty() => {
+            suite(&url).await;
+            claims_and_deadlines(&url).await;
+        }
         _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
             panic!("CI=true but PAYOPS_TEST_POSTGRES_URL is not set")
         }
@@ -296,4 +302,66 @@ async fn postgres() {
 async fn bad_urls_are_refused() {
     let e = Store::open("mysql://x").await.unwrap_err();
     assert!(e.to_string().contains("sqlite://"), "{e}");
+}
+
+/// Two settlements racing for one provider transaction: exactly one wins.
+/// An operation past its store-clock deadline becomes unknown.
+async fn claims_and_deadlines(url: &str) {
+    let a = Arc::new(Store::open(url).await.unwrap());
+    let b = Arc::new(Store::open(url).await.unwrap());
+    let acct = unique("claims");
+    let order = unique("order");
+    let scope = unique("esnekpos:M1");
+    let mut ids = Vec::new();
+    for i in 0..2 {
+        let id = unique(&format!("op{i}"));
+        let op = intent(&id, &acct, None, json!({"order_ref": order, "amount": 500}), "inst");
+        assert!(matches!(a.begin(&op).await.unwrap(), Begin::Created));
+        assert!(a.finish(&id, &envelope(&id, &acct, Status::Unknown)).await.unwrap());
+        ids.push(id);
+    }
+    let on_order = a.on_order(&acct, &order).await.unwrap();
+    assert_eq!(on_order.len(), 2);
+    assert_eq!(on_order[0].order_ref.as_deref(), Some(order.as_str()));
+    let env = |id: &str| envelope(id, &acct, Status::Succeeded);
+    let (e0, e1) = (env(&ids[0]), env(&ids[1]));
+    let (r0, r1) = tokio::join!(
+        a.settle(&ids[0], State::Unknown, &e0, "row 9", Some((&scope, "9")), "reconciled", None),
+        b.settle(&ids[1], State::Unknown, &e1, "row 9", Some((&scope, "9")), "reconciled", None),
+    );
+    let results = [r0.unwrap(), r1.unwrap()];
+    let done = results.iter().filter(|r| **r == Settle::Done).count();
+    assert_eq!(done, 1, "{results:?}");
+    assert!(results.iter().any(|r| matches!(r, Settle::Claimed(_))), "{results:?}");
+    let states: Vec<State> = futures_states(&a, &ids).await;
+    assert_eq!(
+        states.iter().filter(|s| **s == State::Succeeded).count(),
+        1,
+        "{states:?}"
+    );
+    let claims = a.claims(&scope, &["9".into(), "10".into()]).await.unwrap();
+    assert_eq!(claims.len(), 1);
+
+    // A deadline of 0 ms: overdue at once, on the store's clock.
+    let id = unique("overdue");
+    let mut op = intent(&id, &acct, None, json!({"order_ref": order}), "inst-alive");
+    op.deadline = Duration::from_millis(1);
+    assert!(matches!(a.begin(&op).await.unwrap(), Begin::Created));
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let expired = a
+        .expire_overdue(|o| envelope(&o.id, &o.account, Status::Unknown))
+        .await
+        .unwrap();
+    assert!(expired.contains(&id), "{expired:?}");
+    assert_eq!(a.get(&id).await.unwrap().unwrap().state, State::Unknown);
+    let now = a.now_ms().await.unwrap();
+    assert!((now - Utc::now().timestamp_millis()).abs() < 60_000);
+}
+
+async fn futures_states(store: &Store, ids: &[String]) -> Vec<State> {
+    let mut out = Vec::new();
+    for id in ids {
+        out.push(store.get(id).await.unwrap().unwrap().state);
+    }
+    out
 }
