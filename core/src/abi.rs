@@ -28,7 +28,7 @@ use crate::types::{
 pub const MAGIC: [u8; 8] = *b"PAYOPS\0\0";
 /// The version of this ABI (layout of [`PluginDeclaration`] and [`PluginApi`],
 /// and the JSON messages).
-pub const ABI_VERSION: u32 = 1;
+pub const ABI_VERSION: u32 = 2;
 /// The rustc that compiled this copy of payops-core.
 pub const RUSTC_VERSION: &str = env!("PAYOPS_RUSTC_VERSION");
 /// This payops-core's version.
@@ -209,6 +209,13 @@ pub enum StepInput {
         /// What the transport produced.
         response: Result<HttpResponse, TransportError>,
     },
+    /// Settle an unresolved operation (answered with [`Step::Reconciled`]).
+    Reconcile {
+        /// The call (the operation is the one being settled).
+        call: Call,
+        /// The operation, its siblings, claims and a fresh query.
+        input: Box<crate::reconcile::ReconcileInput>,
+    },
 }
 
 /// The output of a step call.
@@ -322,6 +329,9 @@ pub mod guest {
                     state,
                     response,
                 } => p.resume(&call, state, response),
+                StepInput::Reconcile { call, input } => {
+                    p.reconcile(&call, &input).map(Step::Reconciled)
+                }
             });
             logs = l;
             r
@@ -712,6 +722,17 @@ impl PluginProvider {
                     scrub_outcome(&mut outcome, &secrets);
                     return Ok(outcome);
                 }
+                Step::Reconciled(_) if sent && op.moves_money() => {
+                    let mut o = Outcome::new(Status::Unknown);
+                    o.provider_message =
+                        Some("plugin answered an operation with a reconciliation".into());
+                    return Ok(o);
+                }
+                Step::Reconciled(_) => {
+                    return Err(Error::Internal(
+                        "plugin answered an operation with a reconciliation".into(),
+                    ));
+                }
                 Step::Send { request, state } => {
                     tracing::debug!(target: "payops::plugin", provider = %self.info.id, method = %request.method, path = %request.path(), "sending provider request");
                     let response = ctx.transport.send(request).await;
@@ -737,6 +758,40 @@ impl PluginProvider {
             Err(Error::Internal(format!(
                 "plugin took more than {MAX_STEPS} steps"
             )))
+        }
+    }
+
+    /// Asks the plugin to settle an unresolved operation (no IO: the host
+    /// ran the query already). Credentials are scrubbed from the evidence.
+    pub fn reconcile(
+        &self,
+        ctx: &OperationContext,
+        input: crate::reconcile::ReconcileInput,
+    ) -> Result<crate::reconcile::Resolution, Error> {
+        let secrets = ctx.account.secret_values();
+        let call = Call {
+            operation: input.operation,
+            operation_id: ctx.operation_id.to_string(),
+            account: ctx.account.expose().clone(),
+            now: ctx.now,
+        };
+        let step = self
+            .step(
+                &StepInput::Reconcile {
+                    call,
+                    input: Box::new(input),
+                },
+                &secrets,
+            )
+            .map_err(|e| scrub_error(e, &secrets))?;
+        match step {
+            Step::Reconciled(mut r) => {
+                scrub_string(&mut r.evidence, &secrets);
+                Ok(r)
+            }
+            other => Err(Error::Internal(format!(
+                "plugin answered a reconcile call with {other:?}"
+            ))),
         }
     }
 

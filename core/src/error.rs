@@ -36,6 +36,9 @@ pub enum ErrorCode {
     InvalidRequest,
     /// The idempotency key was used with another document (HTTP 409).
     IdempotencyConflict,
+    /// The order has an unresolved money operation, or the operation would
+    /// return more than was paid (HTTP 409).
+    OperationConflict,
     /// The provider does not support this operation (HTTP 422).
     UnsupportedOperation,
     /// The service is shutting down or a dependency is down (HTTP 503).
@@ -53,6 +56,7 @@ impl ErrorCode {
             ErrorCode::NotFound => "not_found",
             ErrorCode::InvalidRequest => "invalid_request",
             ErrorCode::IdempotencyConflict => "idempotency_conflict",
+            ErrorCode::OperationConflict => "operation_conflict",
             ErrorCode::UnsupportedOperation => "unsupported_operation",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::Internal => "internal",
@@ -66,7 +70,7 @@ impl ErrorCode {
             ErrorCode::Forbidden => 403,
             ErrorCode::NotFound => 404,
             ErrorCode::InvalidRequest | ErrorCode::UnsupportedOperation => 422,
-            ErrorCode::IdempotencyConflict => 409,
+            ErrorCode::IdempotencyConflict | ErrorCode::OperationConflict => 409,
             ErrorCode::Unavailable => 503,
             ErrorCode::Internal => 500,
         }
@@ -104,6 +108,10 @@ pub enum Error {
     /// The idempotency key was already used with another document.
     #[error("idempotency conflict: {0}")]
     IdempotencyConflict(String),
+    /// The order has an unresolved money operation, or the amount would
+    /// exceed what was paid.
+    #[error("operation conflict: {0}")]
+    Conflict(String),
     /// The provider does not support the operation.
     #[error("unsupported operation: {0}")]
     UnsupportedOperation(String),
@@ -137,6 +145,7 @@ impl Error {
             Error::NotFound(_) => ErrorCode::NotFound,
             Error::InvalidRequest { .. } => ErrorCode::InvalidRequest,
             Error::IdempotencyConflict(_) => ErrorCode::IdempotencyConflict,
+            Error::Conflict(_) => ErrorCode::OperationConflict,
             Error::UnsupportedOperation(_) => ErrorCode::UnsupportedOperation,
             Error::Unavailable(_) => ErrorCode::Unavailable,
             Error::Internal(_) => ErrorCode::Internal,
@@ -150,6 +159,7 @@ impl Error {
             | Error::Forbidden(m)
             | Error::NotFound(m)
             | Error::IdempotencyConflict(m)
+            | Error::Conflict(m)
             | Error::UnsupportedOperation(m)
             | Error::Unavailable(m)
             | Error::Internal(m) => m,
@@ -188,6 +198,7 @@ impl Error {
                 details: info.details,
             },
             ErrorCode::IdempotencyConflict => Error::IdempotencyConflict(m),
+            ErrorCode::OperationConflict => Error::Conflict(m),
             ErrorCode::UnsupportedOperation => Error::UnsupportedOperation(m),
             ErrorCode::Unavailable => Error::Unavailable(m),
             ErrorCode::Internal => Error::Internal(m),
@@ -240,6 +251,7 @@ mod tests {
                 "idempotency_conflict",
                 409,
             ),
+            (Error::Conflict("x".into()), "operation_conflict", 409),
             (
                 Error::UnsupportedOperation("x".into()),
                 "unsupported_operation",

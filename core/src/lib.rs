@@ -56,6 +56,7 @@ pub mod money;
 pub mod outcome;
 pub mod plugin;
 pub mod provider;
+pub mod reconcile;
 pub mod secret;
 pub mod types;
 
@@ -73,6 +74,7 @@ pub use provider::{
     AccountConfig, Cancel, OperationContext, OperationSchemas, Provider, ProviderInfo, Query,
     Refund, SubMerchantAdjust,
 };
+pub use reconcile::{Claim, ReconcileInput, Resolution, Sibling, Verdict};
 pub use secret::Secret;
 pub use types::{
     AccountName, CancelRequest, Extra, IdError, OperationId, OperationKind, OrderRef, ProviderId,

@@ -47,6 +47,8 @@ pub enum Step {
     },
     /// The operation is over.
     Done(Outcome),
+    /// The answer to a reconcile call.
+    Reconciled(crate::reconcile::Resolution),
 }
 
 /// A provider implementation, sans-IO.
@@ -72,6 +74,18 @@ pub trait Plugin: Send + Sync + 'static {
 
     /// A simulator of the provider with demo data.
     fn simulator(&self) -> Box<dyn Simulator>;
+
+    /// Settles an unresolved operation from a fresh query (see
+    /// [`crate::reconcile`]). The default cannot tell anything.
+    fn reconcile(
+        &self,
+        _call: &Call,
+        _input: &crate::reconcile::ReconcileInput,
+    ) -> Result<crate::reconcile::Resolution, Error> {
+        Ok(crate::reconcile::Resolution::undetermined(
+            "this provider has no reconciliation: left for an operator",
+        ))
+    }
 }
 
 /// One tracing event captured inside a plugin, re-emitted by the host.

@@ -42,6 +42,12 @@ pub struct ProviderInfo {
     pub account_schema: Value,
     /// Schemas per supported operation.
     pub operations: BTreeMap<OperationKind, OperationSchemas>,
+    /// The account config keys that identify the merchant at the provider
+    /// (not secrets). Two accounts with the same values are the same
+    /// merchant: a provider transaction proves at most one operation among
+    /// them.
+    #[serde(default)]
+    pub merchant_identity: Vec<String>,
 }
 
 impl ProviderInfo {

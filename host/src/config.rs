@@ -71,6 +71,10 @@ pub struct StoreConfig {
     pub reconcile_min_age_secs: u64,
     /// How long a duplicate request waits for the in-flight original.
     pub wait_secs: u64,
+    /// How long an operation may stay in flight (store clock) before it is
+    /// declared `unknown`, even while its daemon lives. Must exceed the
+    /// longest operation: steps (at most 8) x the account's `timeout_ms`.
+    pub in_flight_deadline_secs: u64,
 }
 
 /// The default store URL.
@@ -84,6 +88,7 @@ impl Default for StoreConfig {
             reconcile_interval_secs: 300,
             reconcile_min_age_secs: 60,
             wait_secs: 120,
+            in_flight_deadline_secs: 600,
         }
     }
 }
@@ -121,6 +126,14 @@ pub struct TokenConfig {
     /// Operation ids, or `"*"`.
     #[serde(default)]
     pub operations: Vec<String>,
+    /// May this token record an operator's resolution of an unresolved
+    /// operation (`POST /v1/operations/{id}/resolve`)?
+    #[serde(default)]
+    pub resolve: bool,
+    /// May this token start a refund or cancel on an order that has an
+    /// unresolved money operation (naming it in `X-Payops-Override-Open`)?
+    #[serde(default)]
+    pub override_open: bool,
 }
 
 impl TokenConfig {

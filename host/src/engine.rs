@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use payops_core::abi::PluginProvider;
@@ -33,6 +34,8 @@ pub struct Engine {
     pub instance: String,
     /// How long a duplicate waits for the in-flight original.
     pub wait: Duration,
+    /// How long an operation may stay in flight before it is `unknown`.
+    pub in_flight_deadline: Duration,
     validators: HashMap<(String, OperationKind), jsonschema::Validator>,
 }
 
@@ -43,6 +46,19 @@ pub struct Engine {
 /// parses an id beyond the generic identifier rules.
 pub fn new_operation_id() -> String {
     format!("op_{}", uuid::Uuid::now_v7().simple())
+}
+
+/// How a caller asks for an operation, besides the document.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// The caller's idempotency key.
+    pub idempotency_key: Option<String>,
+    /// Who asks: a token name, or `cli:USER`.
+    pub actor: Option<String>,
+    /// The id of an unresolved operation on the same order that the caller
+    /// knowingly goes past (the order guard refuses otherwise). Only for
+    /// callers allowed to.
+    pub override_open: Option<String>,
 }
 
 /// Turkish time now.
@@ -74,6 +90,7 @@ impl Engine {
             store,
             instance: new_operation_id().replacen("op_", "inst_", 1),
             wait: Duration::from_secs(120),
+            in_flight_deadline: Duration::from_secs(600),
             validators,
         })
     }
@@ -133,21 +150,38 @@ impl Engine {
         }
     }
 
-    /// Runs one operation: validate, record the intent, call the provider,
-    /// store and return the envelope. Errors mean nothing was sent.
+    /// Runs one operation: validate, record the intent, apply the order
+    /// guard, call the provider, store and return the envelope. Errors mean
+    /// nothing was sent.
     ///
     /// With an idempotency key already used on this account: the same
     /// document gets the stored envelope (waiting for the original if it is
     /// still in flight) and the provider is not called; another document is
     /// `idempotency_conflict`.
+    ///
+    /// The caller should run this on a task of its own (see
+    /// [`Engine::spawn_execute`]): once the intent is recorded, the provider
+    /// call and the write of its answer must finish whatever happens to the
+    /// caller.
     pub async fn execute(
         &self,
         account: &str,
         op: OperationKind,
         document: Value,
-        idempotency_key: Option<String>,
+        options: Options,
     ) -> Result<Envelope, Error> {
+        let Options {
+            idempotency_key,
+            actor,
+            override_open,
+        } = options;
         let acct = self.account(account)?;
+        if !document.is_object() {
+            return Err(Error::invalid_field(
+                "/",
+                "a request document must be a JSON object",
+            ));
+        }
         self.validate(&acct.provider, op, &document)?;
         let provider = self.providers[&acct.provider].clone();
         let operation_id = new_operation_id();
@@ -161,6 +195,8 @@ impl Engine {
             request: document.clone(),
             owner: self.instance.clone(),
             started_at: started_at.with_timezone(&chrono::Utc),
+            actor: actor.clone(),
+            deadline: self.in_flight_deadline,
         };
         match self.store.begin(&intent).await.map_err(|e| {
             tracing::error!(error = %e, "cannot record the operation; nothing sent");
@@ -181,6 +217,34 @@ impl Engine {
                     existing.id
                 )));
             }
+        }
+        let meta = EnvelopeMeta {
+            operation_id: operation_id.clone(),
+            account: acct.name.clone(),
+            provider: acct.provider.clone(),
+            operation: op,
+            idempotency_key,
+            started_at,
+        };
+        // The order guard runs after the intent is recorded, so two new
+        // operations racing on one order see each other (both are refused
+        // rather than both sent).
+        if let Err(e) = self
+            .order_guard(
+                &operation_id,
+                op,
+                &document,
+                &acct.name,
+                override_open.as_deref(),
+            )
+            .await
+        {
+            let mut o = Outcome::new(Status::Failed);
+            o.provider_message = Some(format!("refused before sending: {e}"));
+            o.details = json!({ "refused": e.to_body() });
+            self.store_answer(&operation_id, &Envelope::new(meta, o, now()))
+                .await;
+            return Err(e);
         }
         let span = tracing::info_span!("operation", account = %acct.name, provider = %acct.provider, operation = %op, operation_id = %operation_id);
         let ctx = OperationContext {
@@ -205,14 +269,6 @@ impl Engine {
         .instrument(span)
         .await;
         let elapsed = timer.elapsed();
-        let meta = EnvelopeMeta {
-            operation_id: operation_id.clone(),
-            account: acct.name.clone(),
-            provider: acct.provider.clone(),
-            operation: op,
-            idempotency_key,
-            started_at,
-        };
         let (envelope, result) = match result {
             Ok(outcome) => {
                 self.metrics
@@ -231,16 +287,133 @@ impl Engine {
                 (Envelope::new(meta, o, now()), Err(e))
             }
         };
-        match self.store.finish(&operation_id, &envelope).await {
-            Ok(true) => {}
-            Ok(false) => {
-                tracing::warn!(%operation_id, "the stored operation was no longer in flight (recovered as unknown by another instance); kept as is")
+        self.store_answer(&operation_id, &envelope).await;
+        result
+    }
+
+    /// Runs [`Engine::execute`] on a task of its own: the caller may go away
+    /// (a client that disconnects) without cancelling the provider call or
+    /// the write of its answer.
+    pub fn spawn_execute(
+        self: &Arc<Engine>,
+        account: String,
+        op: OperationKind,
+        document: Value,
+        options: Options,
+    ) -> tokio::task::JoinHandle<Result<Envelope, Error>> {
+        let engine = self.clone();
+        let span = tracing::Span::current();
+        tokio::spawn(
+            async move {
+                engine.metrics.in_flight.fetch_add(1, Ordering::Relaxed);
+                let r = engine.execute(&account, op, document, options).await;
+                engine.metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
+                r
             }
-            Err(e) => {
-                tracing::error!(%operation_id, error = %e, "cannot store the envelope; the operation stays in flight and becomes unknown at recovery")
+            .instrument(span),
+        )
+    }
+
+    /// Writes an operation's answer, retrying a failed write (the provider
+    /// has answered: losing that answer is what must not happen). If every
+    /// attempt fails, the operation stays in flight and its deadline turns
+    /// it `unknown`.
+    async fn store_answer(&self, operation_id: &str, envelope: &Envelope) {
+        let mut pause = Duration::from_millis(100);
+        for attempt in 1..=8u32 {
+            match self.store.finish(operation_id, envelope).await {
+                Ok(true) => return,
+                Ok(false) => {
+                    tracing::warn!(%operation_id, "the stored operation was no longer in flight (marked unknown by recovery); kept as is");
+                    return;
+                }
+                Err(e) => {
+                    self.metrics.store_retries.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!(%operation_id, attempt, error = %e, "cannot store the provider's answer; retrying");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(5));
+                }
             }
         }
-        result
+        tracing::error!(%operation_id, status = %envelope.status, "the provider's answer could not be stored; the operation stays in flight and becomes unknown at its deadline");
+    }
+
+    /// Refuses a new refund or cancel on an order that has another
+    /// unresolved (`in_flight`, `unknown` or `pending`) refund or cancel,
+    /// unless `override_open` names every such operation; and, where a
+    /// successful query recorded the amount paid, refuses one that would
+    /// take the returned total above it.
+    async fn order_guard(
+        &self,
+        me: &str,
+        op: OperationKind,
+        document: &Value,
+        account: &str,
+        override_open: Option<&str>,
+    ) -> Result<(), Error> {
+        if !matches!(op, OperationKind::Refund | OperationKind::Cancel) {
+            return Ok(());
+        }
+        let Some(order_ref) = document.get("order_ref").and_then(Value::as_str) else {
+            return Ok(());
+        };
+        let siblings = self
+            .store
+            .on_order(account, order_ref)
+            .await
+            .map_err(|e| Error::Unavailable(format!("operation store: {e}")))?;
+        let money = |o: &&StoredOperation| {
+            o.id != me && matches!(o.operation.as_str(), "refund" | "cancel")
+        };
+        let open: Vec<&StoredOperation> = siblings
+            .iter()
+            .filter(money)
+            .filter(|o| matches!(o.state, State::InFlight | State::Unknown | State::Pending))
+            .collect();
+        let unlisted: Vec<&&StoredOperation> = open
+            .iter()
+            .filter(|o| override_open != Some(o.id.as_str()))
+            .collect();
+        if !unlisted.is_empty() {
+            let names: Vec<String> = unlisted
+                .iter()
+                .map(|o| format!("{} ({} {})", o.id, o.operation, o.state.as_str()))
+                .collect();
+            return Err(Error::Conflict(format!(
+                "order {order_ref:?} on account {account} has an unresolved money operation: {}. Settle it first (payops reconcile, or payops operations resolve), or, if you are sure, repeat the request naming it in X-Payops-Override-Open (--override-open)",
+                names.join(", ")
+            )));
+        }
+        // The amount paid, from the newest successful query of this order.
+        let paid = siblings
+            .iter()
+            .rev()
+            .filter(|o| o.operation == "query" && o.state == State::Succeeded)
+            .find_map(|o| o.envelope.as_ref()?.details.get("amount")?.as_i64());
+        let requested = document.get("amount").and_then(Value::as_i64);
+        if let (Some(paid), Some(requested)) = (paid, requested) {
+            let mut returned: i64 = 0;
+            for o in siblings.iter().filter(money) {
+                if matches!(
+                    o.state,
+                    State::Succeeded | State::Pending | State::Unknown | State::InFlight
+                ) {
+                    let a = o
+                        .envelope
+                        .as_ref()
+                        .and_then(|e| e.details.get("amount").and_then(Value::as_i64))
+                        .or_else(|| o.request.get("amount").and_then(Value::as_i64))
+                        .unwrap_or(0);
+                    returned = returned.saturating_add(a);
+                }
+            }
+            if returned.saturating_add(requested) > paid {
+                return Err(Error::Conflict(format!(
+                    "order {order_ref:?}: {returned} already returned or on its way plus {requested} requested exceeds the {paid} paid (as the last query of this order recorded)"
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// The stored answer of an earlier request with the same key, waiting
@@ -298,6 +471,25 @@ impl Engine {
         )
     }
 
+    /// Marks operations in flight past their deadline `unknown` (whoever
+    /// owns them); returns their ids.
+    pub async fn expire_overdue(&self) -> Result<Vec<String>, Error> {
+        let ids = self
+            .store
+            .expire_overdue(|op| {
+                let mut env = Engine::recovered_envelope(op);
+                env.provider_message = Some("still in flight past its deadline: the provider may have acted; it was not re-sent: reconcile it (payops reconcile) or check with the provider".into());
+                env
+            })
+            .await
+            .map_err(|e| Error::Unavailable(e.to_string()))?;
+        for id in &ids {
+            self.metrics.overdue.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(operation_id = %id, "operation in flight past its deadline is now unknown (not re-sent)");
+        }
+        Ok(ids)
+    }
+
     /// Marks operations of dead instances `unknown`; returns their ids.
     pub async fn recover(&self, instance_timeout: Duration) -> Result<Vec<String>, Error> {
         self.store
@@ -310,6 +502,7 @@ impl Engine {
             .await
             .map_err(|e| Error::Unavailable(e.to_string()))?;
         for id in &ids {
+            self.metrics.overdue.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(operation_id = %id, "operation left in flight by a stopped daemon is now unknown (not re-sent)");
         }
         Ok(ids)

@@ -27,6 +27,11 @@ pub struct Metrics {
     http: Mutex<BTreeMap<u16, u64>>,
     /// Operations running now.
     pub in_flight: AtomicI64,
+    /// Operations declared `unknown` because they stayed in flight past
+    /// their deadline or their daemon died.
+    pub overdue: AtomicI64,
+    /// Store writes of an answer that failed and were retried.
+    pub store_retries: AtomicI64,
 }
 
 fn esc(s: &str) -> String {
@@ -79,6 +84,17 @@ impl Metrics {
     /// Prometheus text exposition.
     pub fn render(&self) -> String {
         let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "# HELP payops_operations_overdue_total Operations marked unknown because they stayed in flight past their deadline or their daemon stopped.\n# TYPE payops_operations_overdue_total counter\npayops_operations_overdue_total {}",
+            self.overdue.load(std::sync::atomic::Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            s,
+            "# HELP payops_store_write_retries_total Writes of a provider answer to the store that failed and were retried.\n# TYPE payops_store_write_retries_total counter\npayops_store_write_retries_total {}",
+            self.store_retries
+                .load(std::sync::atomic::Ordering::Relaxed)
+        );
         s.push_str("# HELP payops_operations_total Operations finished, by account, operation and status.\n# TYPE payops_operations_total counter\n");
         for ((a, o, st), n) in self
             .operations

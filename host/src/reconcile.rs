@@ -1,24 +1,26 @@
-//! Reconciliation: `unknown` and `pending` operations are resolved with the
-//! provider's query where it has one, never by re-sending.
+//! Reconciliation: `unknown` and `pending` operations are settled with the
+//! provider's query, never by re-sending.
 //!
-//! The rule (provider-independent, on the normalized [`QueryDetails`]): a
-//! refund or cancel is matched to a later transaction of the payment — a
-//! cancel or refund (successful, failed or pending) recorded no earlier than
-//! two minutes before the operation started, with the operation's amount
-//! when it had one, and not already claimed by another operation of the
-//! same order. Found: its status decides. Not found: the provider did not
-//! act (`failed`). A provider whose query lists no transactions (TurkPos) or
-//! a sub-merchant adjustment (no per-adjustment record) stays `unknown` for an
-//! operator.
+//! This is the generic part only. For each unresolved operation the host
+//! runs the provider's query of the order, gathers the operation's siblings
+//! (every operation of the same account and order, through the indexed
+//! `order_ref`, with no cap on how far back) and the provider transactions
+//! already claimed, and hands all of it to the provider's reconcile step.
+//! What the answer means (which row is whose) is the provider's call. The
+//! host records the resolution, and a transaction that proves an operation
+//! is claimed in the store in the same transaction as the new status, so no
+//! provider row is ever credited to two operations, whatever number of
+//! reconcilers run. Undetermined operations keep their state, with the
+//! evidence and candidates recorded for an operator
+//! (`payops operations resolve`).
 
-use std::collections::HashSet;
 use std::time::Duration;
 
 use payops_core::{
-    AccountName, Envelope, Error, OperationContext, OperationId, OperationKind, Provider,
-    QueryDetails, Status, TransactionStatus,
+    AccountName, Claim, Envelope, Error, OperationContext, OperationId, OperationKind, Provider,
+    QueryDetails, ReconcileInput, Sibling, Status, Verdict,
 };
-use payops_store::{ListFilter, State, StoredOperation};
+use payops_store::{Settle, State, StoredOperation};
 use serde_json::{Value, json};
 
 use crate::engine::{Engine, new_operation_id, now};
@@ -36,86 +38,43 @@ pub struct Resolution {
     pub how: String,
 }
 
-fn claimed(others: &[StoredOperation], me: &str) -> HashSet<String> {
-    let mut set = HashSet::new();
-    for o in others.iter().filter(|o| o.id != me) {
-        let Some(env) = &o.envelope else { continue };
-        if env.status != Status::Succeeded && env.status != Status::Pending {
-            continue;
-        }
-        for ptr in ["/transaction_id", "/reconciliation/transaction_id"] {
-            if let Some(t) = env.details.pointer(ptr).and_then(Value::as_str) {
-                set.insert(t.to_owned());
-            }
-        }
+/// The claim scope of an account: the provider and the values of the keys
+/// that identify the merchant there.
+pub fn claim_scope(engine: &Engine, account: &str, provider: &str) -> String {
+    let Some(acct) = engine.accounts.get(account) else {
+        return format!("{provider}:account:{account}");
+    };
+    let keys = engine
+        .providers
+        .get(provider)
+        .map(|p| p.info().merchant_identity.clone())
+        .unwrap_or_default();
+    if keys.is_empty() {
+        return format!("{provider}:account:{account}");
     }
-    set
+    let values: Vec<String> = keys
+        .iter()
+        .map(|k| match acct.config.expose().get(k) {
+            Some(Value::String(s)) => s.clone(),
+            Some(v) => v.to_string(),
+            None => String::new(),
+        })
+        .collect();
+    format!("{provider}:{}", values.join(":"))
 }
 
-/// Decides an operation against a query's details: (status, how, matched transaction).
-pub fn decide(
-    op: &StoredOperation,
-    d: &QueryDetails,
-    claimed: &HashSet<String>,
-) -> Option<(Status, String, Option<String>)> {
-    let kind: OperationKind = op.operation.parse().ok()?;
-    if !matches!(kind, OperationKind::Refund | OperationKind::Cancel) {
-        return None;
-    }
-    if d.transactions.is_empty() {
-        return None;
-    }
-    let amount = op.request.get("amount").and_then(Value::as_i64);
-    let earliest = op.created_at - chrono::Duration::minutes(2);
-    let found = d.transactions.iter().skip(1).find(|t| {
-        let returns = matches!(
-            t.status,
-            TransactionStatus::RefundSucceeded
-                | TransactionStatus::CancelSucceeded
-                | TransactionStatus::RefundFailed
-                | TransactionStatus::CancelFailed
-                | TransactionStatus::Pending
-        );
-        let when = t
-            .date
-            .is_some_and(|dt| dt.with_timezone(&chrono::Utc) >= earliest);
-        let amount_ok = amount.is_none() || t.amount == amount;
-        let free = t
-            .transaction_id
+fn sibling(o: &StoredOperation) -> Option<Sibling> {
+    Some(Sibling {
+        operation_id: o.id.clone(),
+        operation: o.operation.parse().ok()?,
+        request: o.request.clone(),
+        state: o.state.as_str().to_owned(),
+        started_at: o.created_at.with_timezone(&payops_core::turkey_offset()),
+        details: o
+            .envelope
             .as_ref()
-            .is_none_or(|id| !claimed.contains(id));
-        returns && when && amount_ok && free
-    });
-    Some(match found {
-        Some(t) => {
-            let id = t.transaction_id.clone();
-            let status = match t.status {
-                TransactionStatus::RefundSucceeded | TransactionStatus::CancelSucceeded => {
-                    Status::Succeeded
-                }
-                TransactionStatus::Pending => Status::Pending,
-                _ => Status::Failed,
-            };
-            (
-                status,
-                format!(
-                    "matched transaction {} ({:?}, status {:?})",
-                    id.as_deref().unwrap_or("?"),
-                    t.status_name,
-                    t.status_id
-                ),
-                id,
-            )
-        }
-        None => (
-            Status::Failed,
-            format!(
-                "no {kind} transaction{} since {} in the provider's inquiry: it did not act",
-                amount.map(|a| format!(" of {a}")).unwrap_or_default(),
-                op.created_at.to_rfc3339()
-            ),
-            None,
-        ),
+            .map(|e| e.details.clone())
+            .unwrap_or(Value::Null),
     })
 }
 
@@ -126,131 +85,201 @@ pub async fn run(
     min_age: Duration,
 ) -> Result<Vec<Resolution>, Error> {
     let store_err = |e: payops_store::StoreError| Error::Unavailable(e.to_string());
-    let ops = engine
-        .store
-        .list(&ListFilter {
-            account: account.map(str::to_owned),
-            states: vec![State::Unknown, State::Pending],
-            limit: Some(1000),
-            ..Default::default()
-        })
-        .await
-        .map_err(store_err)?;
+    let ops = engine.store.unresolved(account).await.map_err(store_err)?;
     let cutoff = chrono::Utc::now() - chrono::Duration::from_std(min_age).unwrap_or_default();
     let mut out = Vec::new();
     for op in ops.into_iter().filter(|o| o.created_at <= cutoff) {
-        let from = op.state.as_str().to_owned();
-        let skip = |how: String| Resolution {
-            id: op.id.clone(),
-            from: from.clone(),
-            to: None,
-            how,
-        };
-        let Some(acct) = engine.accounts.get(&op.account) else {
-            out.push(skip(format!(
-                "account {} is no longer configured",
-                op.account
+        let r = one(engine, &op).await?;
+        if r.to.is_none()
+            && let Err(e) = engine
+                .store
+                .note(&op.id, &format!("undetermined: {}", r.how))
+                .await
+        {
+            tracing::warn!(operation_id = %op.id, error = %e, "cannot record the reconciliation note");
+        }
+        out.push(r);
+    }
+    Ok(out)
+}
+
+/// Reconciles one operation.
+async fn one(engine: &Engine, op: &StoredOperation) -> Result<Resolution, Error> {
+    let store_err = |e: payops_store::StoreError| Error::Unavailable(e.to_string());
+    let from = op.state.as_str().to_owned();
+    let skip = |how: String| Resolution {
+        id: op.id.clone(),
+        from: from.clone(),
+        to: None,
+        how,
+    };
+    let Some(acct) = engine.accounts.get(&op.account) else {
+        return Ok(skip(format!(
+            "account {} is no longer configured",
+            op.account
+        )));
+    };
+    let Some(provider) = engine.providers.get(&op.provider) else {
+        return Ok(skip(format!("provider {} is not loaded", op.provider)));
+    };
+    let Ok(kind) = op.operation.parse::<OperationKind>() else {
+        return Ok(skip(format!("unknown operation {:?}", op.operation)));
+    };
+    if !provider.info().supports(OperationKind::Query) {
+        return Ok(skip(
+            "the provider has no query: left for an operator".into(),
+        ));
+    }
+    let Some(order_ref) = op.request.get("order_ref").and_then(Value::as_str) else {
+        return Ok(skip(
+            "no order_ref in the request: left for an operator".into(),
+        ));
+    };
+    let ctx = OperationContext {
+        operation_id: OperationId::new(new_operation_id())
+            .map_err(|e| Error::Internal(e.to_string()))?,
+        account_name: AccountName::new(acct.name.clone())
+            .map_err(|e| Error::Internal(e.to_string()))?,
+        account: acct.config.clone(),
+        transport: engine.transport.clone(),
+        now: now(),
+    };
+    let q = match provider
+        .execute(
+            OperationKind::Query,
+            &ctx,
+            json!({ "order_ref": order_ref }),
+        )
+        .await
+    {
+        Ok(q) if q.status == Status::Succeeded => q,
+        Ok(q) => {
+            return Ok(skip(format!(
+                "inquiry {}: {}",
+                q.status,
+                q.provider_message.unwrap_or_default()
             )));
-            continue;
-        };
-        let Some(provider) = engine.providers.get(&op.provider) else {
-            out.push(skip(format!("provider {} is not loaded", op.provider)));
-            continue;
-        };
-        if !provider.info().supports(OperationKind::Query) {
-            out.push(skip(
-                "the provider has no query: left for an operator".into(),
-            ));
-            continue;
         }
-        let Some(order_ref) = op.request.get("order_ref").cloned() else {
-            out.push(skip("no order_ref in the request".into()));
-            continue;
-        };
-        let ctx = OperationContext {
-            operation_id: OperationId::new(new_operation_id())
-                .map_err(|e| Error::Internal(e.to_string()))?,
-            account_name: AccountName::new(acct.name.clone())
-                .map_err(|e| Error::Internal(e.to_string()))?,
-            account: acct.config.clone(),
-            transport: engine.transport.clone(),
-            now: now(),
-        };
-        let q = match provider
-            .execute(
-                OperationKind::Query,
-                &ctx,
-                json!({ "order_ref": order_ref }),
-            )
-            .await
-        {
-            Ok(q) if q.status == Status::Succeeded => q,
-            Ok(q) => {
-                out.push(skip(format!(
-                    "inquiry {}: {}",
-                    q.status,
-                    q.provider_message.unwrap_or_default()
-                )));
-                continue;
+        Err(e) => return Ok(skip(format!("inquiry refused: {e}"))),
+    };
+    let query_received_at = now();
+    let siblings = engine
+        .store
+        .on_order(&op.account, order_ref)
+        .await
+        .map_err(store_err)?;
+    let scope = claim_scope(engine, &op.account, &op.provider);
+    let tx_ids: Vec<String> = serde_json::from_value::<QueryDetails>(q.details.clone())
+        .map(|d| {
+            d.transactions
+                .into_iter()
+                .filter_map(|t| t.transaction_id)
+                .collect()
+        })
+        .unwrap_or_default();
+    let claimed = engine
+        .store
+        .claims(&scope, &tx_ids)
+        .await
+        .map_err(store_err)?
+        .into_iter()
+        .map(|(transaction_id, operation_id)| Claim {
+            transaction_id,
+            operation_id,
+        })
+        .collect();
+    let input = ReconcileInput {
+        operation_id: op.id.clone(),
+        operation: kind,
+        request: op.request.clone(),
+        state: from.clone(),
+        outcome: op.envelope.as_ref().map(|e| {
+            let mut o = payops_core::Outcome::new(e.status);
+            o.provider_reference = e.provider_reference.clone();
+            o.provider_code = e.provider_code.clone();
+            o.provider_message = e.provider_message.clone();
+            o.details = e.details.clone();
+            o
+        }),
+        started_at: op.created_at.with_timezone(&payops_core::turkey_offset()),
+        siblings: siblings.iter().filter_map(sibling).collect(),
+        claimed,
+        claim_scope: scope.clone(),
+        query: q.clone(),
+        query_received_at,
+    };
+    let res = match provider.reconcile(&ctx, input) {
+        Ok(r) => r,
+        Err(e) => return Ok(skip(format!("the provider's reconcile step failed: {e}"))),
+    };
+    let status = match res.verdict {
+        Verdict::Succeeded => Status::Succeeded,
+        Verdict::Failed => Status::Failed,
+        Verdict::Pending if op.state == State::Pending => {
+            return Ok(skip(format!("still pending: {}", res.evidence)));
+        }
+        Verdict::Pending => Status::Pending,
+        Verdict::Undetermined => {
+            let mut how = res.evidence.clone();
+            if !res.candidates.is_empty() {
+                how.push_str(&format!(" [candidates: {}]", res.candidates.join(", ")));
             }
-            Err(e) => {
-                out.push(skip(format!("inquiry refused: {e}")));
-                continue;
-            }
-        };
-        let Ok(details) = serde_json::from_value::<QueryDetails>(q.details.clone()) else {
-            out.push(skip("inquiry details not understood".into()));
-            continue;
-        };
-        let siblings = engine
-            .store
-            .list(&ListFilter {
-                account: Some(op.account.clone()),
-                limit: Some(10_000),
-                ..Default::default()
-            })
-            .await
-            .map_err(store_err)?
-            .into_iter()
-            .filter(|o| o.request.get("order_ref") == op.request.get("order_ref"))
-            .collect::<Vec<_>>();
-        let Some((status, how, tx)) = decide(&op, &details, &claimed(&siblings, &op.id)) else {
-            out.push(skip(
-                "the provider's inquiry cannot attribute this operation: left for an operator"
-                    .into(),
-            ));
-            continue;
-        };
-        if status == Status::Pending && op.state == State::Pending {
-            out.push(skip(format!("still pending: {how}")));
-            continue;
+            return Ok(skip(how));
         }
-        let Some(mut env): Option<Envelope> = op.envelope.clone() else {
-            out.push(skip("no envelope".into()));
-            continue;
-        };
-        env.status = status;
-        env.provider_message = Some(format!("reconciled: {how}"));
-        if let Value::Object(m) = &mut env.details {
-            m.insert("reconciliation".into(), json!({"from": from, "how": how, "transaction_id": tx, "at": now(), "query": q.details}));
-        } else {
-            env.details = json!({"reconciliation": {"from": from, "how": how, "transaction_id": tx, "at": now()}});
+    };
+    let Some(mut env): Option<Envelope> = op.envelope.clone() else {
+        return Ok(skip("no envelope".into()));
+    };
+    env.status = status;
+    env.provider_message = Some(format!("reconciled: {}", res.evidence));
+    let record = json!({
+        "from": from,
+        "verdict": res.verdict,
+        "transaction_id": res.transaction_id,
+        "evidence": res.evidence,
+        "claim_scope": scope,
+        "at": now(),
+        "query": q.details,
+    });
+    match &mut env.details {
+        Value::Object(m) => {
+            m.insert("reconciliation".into(), record);
         }
-        env.finished_at = now();
-        if engine
-            .store
-            .resolve(&op.id, op.state, &env, &how)
-            .await
-            .map_err(store_err)?
-        {
-            tracing::info!(operation_id = %op.id, from = %from, to = %status, how = %how, "reconciled");
-            out.push(Resolution {
+        other => *other = json!({ "reconciliation": record }),
+    }
+    env.finished_at = now();
+    let claim = res.transaction_id.as_deref().map(|t| (scope.as_str(), t));
+    match engine
+        .store
+        .settle(
+            &op.id,
+            &payops_store::Settlement {
+                from: op.state,
+                envelope: &env,
+                how: &res.evidence,
+                claim,
+                kind: "reconciled",
+                actor: Some(&engine.instance),
+            },
+        )
+        .await
+        .map_err(store_err)?
+    {
+        Settle::Done => {
+            tracing::info!(operation_id = %op.id, from = %from, to = %status, evidence = %res.evidence, "reconciled");
+            Ok(Resolution {
                 id: op.id.clone(),
                 from,
                 to: Some(status),
-                how,
-            });
+                how: res.evidence,
+            })
         }
+        Settle::Claimed(owner) => Ok(skip(format!(
+            "transaction {} is already claimed by {owner}: not credited twice; left for an operator",
+            res.transaction_id.unwrap_or_default()
+        ))),
+        Settle::Stale => Ok(skip(
+            "changed meanwhile (another reconciler settled it)".into(),
+        )),
     }
-    Ok(out)
 }

@@ -127,8 +127,16 @@ async fn run_operation(
     })?;
     let document: Value = serde_json::from_slice(&body)
         .map_err(|e| Error::invalid_field("", format!("the body is not JSON: {e}")))?;
-    let idempotency_key = headers
-        .get("idempotency-key")
+    let mut keys = headers.get_all("idempotency-key").iter();
+    let first_key = keys.next();
+    if keys.next().is_some() {
+        return Err(Error::invalid_field(
+            "Idempotency-Key",
+            "given more than once: send exactly one",
+        )
+        .into());
+    }
+    let idempotency_key = first_key
         .map(|v| {
             v.to_str()
                 .map(str::to_owned)
@@ -141,20 +149,36 @@ async fn run_operation(
     {
         return Err(Error::invalid_field("Idempotency-Key", "must be 1 to 255 characters").into());
     }
-    state
-        .engine
-        .metrics
-        .in_flight
-        .fetch_add(1, Ordering::Relaxed);
-    let result = state
-        .engine
-        .execute(&account, op, document, idempotency_key)
-        .await;
-    state
-        .engine
-        .metrics
-        .in_flight
-        .fetch_sub(1, Ordering::Relaxed);
+    let override_open = headers
+        .get("x-payops-override-open")
+        .map(|v| {
+            v.to_str().map(|s| s.trim().to_owned()).map_err(|_| {
+                Error::invalid_field("X-Payops-Override-Open", "must be an operation id")
+            })
+        })
+        .transpose()?;
+    if override_open.is_some() && !token.override_open {
+        return Err(Error::Forbidden(format!(
+            "token {:?} may not go past the order guard (override_open = false)",
+            token.name
+        ))
+        .into());
+    }
+    // The operation runs on a task of its own: if this connection goes
+    // away, the provider call and the write of its answer still finish.
+    let handle = state.engine.spawn_execute(
+        account,
+        op,
+        document,
+        crate::engine::Options {
+            idempotency_key,
+            actor: Some(token.name.clone()),
+            override_open,
+        },
+    );
+    let result = handle
+        .await
+        .map_err(|e| Error::Internal(format!("the operation task failed: {e}")))?;
     Ok(axum::Json(result?).into_response())
 }
 
@@ -209,7 +233,7 @@ async fn get_operation(
         .await
         .map_err(|e| Error::Unavailable(format!("operation store: {e}")))?
         .into_iter()
-        .map(|(at, kind, detail)| json!({"at": at, "kind": kind, "detail": detail}))
+        .map(|e| json!(e))
         .collect();
     Ok(axum::Json(json!({"operation": op, "events": events})).into_response())
 }
@@ -339,6 +363,7 @@ pub async fn serve(
     grace: Duration,
 ) -> std::io::Result<()> {
     let draining = state.draining.clone();
+    let engine = state.engine.clone();
     let app = router(state, body_limit);
     let shutdown = async move {
         shutdown_signal().await;
@@ -358,6 +383,11 @@ pub async fn serve(
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await?;
+    // Operations run detached from their connections: wait for the ones a
+    // client walked away from (the grace timer above still bounds this).
+    while engine.metrics.in_flight.load(Ordering::SeqCst) > 0 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     tracing::info!("stopped");
     Ok(())
 }

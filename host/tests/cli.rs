@@ -222,7 +222,7 @@ async fn one_shot_commands_and_exit_codes() {
                 "--account",
                 "esnek",
                 "--json",
-                r#"{"order_ref":"NOPE","amount":500}"#,
+                r#"{"order_ref":"P1","amount":99999999}"#,
             ],
             &d,
         );

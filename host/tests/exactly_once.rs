@@ -40,14 +40,39 @@ fn unique(p: &str) -> String {
     )
 }
 
-async fn esnek_sim() -> SimServer {
+/// A simulator with merchant `merchant` (unique per test: claims of provider
+/// transactions are per merchant, and simulators reuse transaction ids).
+async fn esnek_sim(merchant: &str) -> SimServer {
     let mut s = payops_esnekpos::sim::EsnekSimulator::empty();
-    s.seed(&json!({"merchants": [{"merchant": "M1", "merchant_key": KEY}],
+    s.seed(&json!({"merchants": [{"merchant": merchant, "merchant_key": KEY}],
                     "payments": [{"order_ref": "P1", "amount": 1000000, "date": "2020-01-01T10:00:00+03:00"}]}))
         .unwrap();
+    // One payment per injected fault: the order guard refuses a new refund on
+    // an order whose last refund is still unknown.
+    for i in 0..16 {
+        s.seed(&json!({"payments": [{"order_ref": format!("F{i}"), "amount": 1000000, "date": "2020-01-01T10:00:00+03:00"}]}))
+            .unwrap();
+    }
     SimServer::start(Box::new(s), "127.0.0.1:0".parse().unwrap())
         .await
         .unwrap()
+}
+
+/// Moves an operation's start `minutes` into the past, as if it had been
+/// recorded that long ago (tests of evidence that needs time to pass).
+async fn backdate(store_url: &str, id: &str, minutes: i64) {
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(store_url).await.unwrap();
+    let when = (payops_core::chrono::Utc::now() - payops_core::chrono::Duration::minutes(minutes))
+        .to_rfc3339_opts(payops_core::chrono::SecondsFormat::Micros, true);
+    let r = sqlx::query("UPDATE operations SET created_at = $1 WHERE id = $2")
+        .bind(when)
+        .bind(id)
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(r.rows_affected(), 1, "{id}");
+    pool.close().await;
 }
 
 fn ledger(sim: &SimServer) -> Vec<Value> {
@@ -57,7 +82,7 @@ fn ledger(sim: &SimServer) -> Vec<Value> {
         .clone()
 }
 
-fn config(dir: &Path, base_url: &str, store_url: &str, account: &str) -> PathBuf {
+fn config(dir: &Path, base_url: &str, store_url: &str, account: &str, merchant: &str) -> PathBuf {
     let plugins = plugin_dir(dir);
     let text = format!(
         r#"
@@ -76,7 +101,7 @@ operations = ["*"]
 provider = "esnekpos"
 base_url = "{base_url}"
 timeout_ms = 3000
-merchant = "M1"
+merchant = "{merchant}"
 merchant_key = "{KEY}"
 "#,
         ops = sha256_hex("ops-token-1"),
@@ -121,9 +146,10 @@ async fn post_to(url: &str, account: &str, key: &str, body: &str) -> (u16, Value
 }
 
 async fn concurrent_duplicates(store_url: &str, daemons: usize) {
-    let sim = esnek_sim().await;
+    let merchant = unique("M");
+    let sim = esnek_sim(&merchant).await;
     let dir = temp_dir(&unique("dup"));
-    let cfg = config(&dir, &sim.url(), store_url, "esnek");
+    let cfg = config(&dir, &sim.url(), store_url, "esnek", &merchant);
     let mut running = Vec::new();
     for i in 0..daemons {
         let (c, d) = (cfg.clone(), dir.clone());
@@ -265,7 +291,8 @@ async fn wait_for(seen: &AtomicUsize, n: usize) {
 }
 
 async fn sigkill(db: Option<String>) {
-    let sim = esnek_sim().await;
+    let merchant = unique("M");
+    let sim = esnek_sim(&merchant).await;
     let mode = Arc::new(AtomicUsize::new(1));
     let seen = Arc::new(AtomicUsize::new(0));
     let front = proxy(sim.url(), mode.clone(), seen.clone()).await;
@@ -274,7 +301,7 @@ async fn sigkill(db: Option<String>) {
     // A fresh account and keys per run: a shared PostgreSQL keeps earlier runs.
     let acct = unique("killacct").replace('-', "_");
     let k = |name: &str| format!("{acct}-{name}");
-    let cfg = config(&dir, &front, &db, &acct);
+    let cfg = config(&dir, &front, &db, &acct, &merchant);
     let c = cfg.to_str().unwrap().to_owned();
     let d = dir.clone();
     let mut daemon = tokio::task::spawn_blocking(move || {
@@ -305,11 +332,11 @@ async fn sigkill(db: Option<String>) {
     // Killed before the provider acted, and after it acted.
     mode.store(1, Ordering::SeqCst);
     let (u1, a1, k1) = (url.clone(), acct.clone(), k("k-before"));
-    tokio::spawn(async move { post_to(&u1, &a1, &k1, r#"{"order_ref":"P1","amount":200}"#).await });
+    tokio::spawn(async move { post_to(&u1, &a1, &k1, r#"{"order_ref":"F0","amount":200}"#).await });
     wait_for(&seen, 2).await;
     mode.store(2, Ordering::SeqCst);
     let (u2, a2, k2) = (url.clone(), acct.clone(), k("k-after"));
-    tokio::spawn(async move { post_to(&u2, &a2, &k2, r#"{"order_ref":"P1","amount":300}"#).await });
+    tokio::spawn(async move { post_to(&u2, &a2, &k2, r#"{"order_ref":"F1","amount":300}"#).await });
     wait_for(&seen, 3).await;
     for _ in 0..100 {
         if ledger(&sim).len() == 2 {
@@ -382,7 +409,7 @@ async fn sigkill(db: Option<String>) {
         &daemon.url,
         &acct,
         &k("k-after"),
-        r#"{"order_ref":"P1","amount":300}"#,
+        r#"{"order_ref":"F1","amount":300}"#,
     )
     .await;
     assert_eq!((s, v["status"].as_str()), (200, Some("unknown")), "{v}");
@@ -390,13 +417,20 @@ async fn sigkill(db: Option<String>) {
         &daemon.url,
         &acct,
         &k("k-before"),
-        r#"{"order_ref":"P1","amount":200}"#,
+        r#"{"order_ref":"F0","amount":200}"#,
     )
     .await;
     assert_eq!((s, v["status"].as_str()), (200, Some("unknown")), "{v}");
     assert_eq!(ledger(&sim).len(), 2, "nothing was re-sent");
 
-    // Reconciliation finds the truth with the provider's query.
+    // Reconciliation finds the truth with the provider's query. Absence of
+    // a row proves the 'before' refund failed only once the provider's clock
+    // is well past its start: let it have started 10 minutes ago.
+    let before_id = by_key(&ops, &k("k-before"))["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    backdate(&db, &before_id, 10).await;
     let (c, d) = (cfg.to_str().unwrap().to_owned(), dir.clone());
     let (code, out, err) = tokio::task::spawn_blocking(move || {
         run(&["--config", &c, "reconcile", "--output", "json"], &d)
@@ -425,7 +459,7 @@ async fn sigkill(db: Option<String>) {
         after["resolution"]
             .as_str()
             .unwrap()
-            .contains("matched transaction"),
+            .contains("the only successful return row"),
         "{after}"
     );
     assert_eq!(after["envelope"]["status"], "succeeded");
@@ -468,15 +502,15 @@ async fn sigkill_mid_operation_postgres() {
 }
 
 async fn faults(store_url: &str) {
-    let sim = esnek_sim().await;
+    let merchant = unique("M");
+    let sim = esnek_sim(&merchant).await;
     let provider = abi::load(&payops_conformance::built_cdylib("payops_esnekpos")).unwrap();
     let store = payops_store::Store::open(store_url).await.unwrap();
     let faulty = Arc::new(FaultTransport::new(ReqwestTransport::new().unwrap()));
     let mut providers = BTreeMap::new();
     providers.insert("esnekpos".to_owned(), Arc::new(provider));
     let account = unique("esnek");
-    let values =
-        json!({"base_url": sim.url(), "merchant": "M1", "merchant_key": KEY, "timeout_ms": 3000});
+    let values = json!({"base_url": sim.url(), "merchant": merchant, "merchant_key": KEY, "timeout_ms": 3000});
     let mut accounts = BTreeMap::new();
     accounts.insert(
         account.clone(),
@@ -515,8 +549,11 @@ async fn faults(store_url: &str) {
             .execute(
                 &account,
                 OperationKind::Refund,
-                json!({"order_ref": "P1", "amount": amount}),
-                Some(key.clone()),
+                json!({"order_ref": format!("F{i}"), "amount": amount}),
+                payops_host::engine::Options {
+                    idempotency_key: Some(key.clone()),
+                    ..Default::default()
+                },
             )
             .await
             .unwrap();
@@ -531,8 +568,11 @@ async fn faults(store_url: &str) {
             .execute(
                 &account,
                 OperationKind::Refund,
-                json!({"order_ref": "P1", "amount": amount}),
-                Some(key),
+                json!({"order_ref": format!("F{i}"), "amount": amount}),
+                payops_host::engine::Options {
+                    idempotency_key: Some(key),
+                    ..Default::default()
+                },
             )
             .await
             .unwrap();
@@ -547,6 +587,25 @@ async fn faults(store_url: &str) {
         envelopes.push(env);
     }
     let before = ledger(&sim).len();
+    // Absence of a return row proves a synchronous refund failed only once
+    // the provider's own clock is past the request's timeout and a margin.
+    let early = payops_host::reconcile::run(&engine, Some(&account), Duration::ZERO)
+        .await
+        .unwrap();
+    for (i, (fault, expected, acted)) in cases.iter().enumerate() {
+        if *expected == Status::Unknown && !*acted {
+            let r = early
+                .iter()
+                .find(|r| r.id == envelopes[i].operation_id)
+                .unwrap();
+            assert_eq!(r.to, None, "{fault:?}: too early to call it failed: {r:?}");
+        }
+    }
+    for (i, (_, expected, acted)) in cases.iter().enumerate() {
+        if *expected == Status::Unknown && !*acted {
+            backdate(store_url, &envelopes[i].operation_id, 10).await;
+        }
+    }
     let resolved = payops_host::reconcile::run(&engine, Some(&account), Duration::ZERO)
         .await
         .unwrap();
@@ -556,7 +615,8 @@ async fn faults(store_url: &str) {
         }
         let r = resolved
             .iter()
-            .find(|r| r.id == envelopes[i].operation_id)
+            .chain(early.iter())
+            .find(|r| r.id == envelopes[i].operation_id && r.to.is_some())
             .unwrap_or_else(|| panic!("{fault:?} not reconciled: {resolved:?}"));
         let truth = if *acted {
             Status::Succeeded

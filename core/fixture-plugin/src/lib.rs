@@ -49,6 +49,7 @@ impl Plugin for Fixture {
                 }
             }),
             operations,
+            merchant_identity: Vec::new(),
         }
     }
 

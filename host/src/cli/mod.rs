@@ -32,6 +32,16 @@ use crate::server::{self, AppState};
 pub const EXIT_USAGE: u8 = 2;
 /// Exit code for config or plugin errors (nothing sent).
 pub const EXIT_CONFIG: u8 = 3;
+/// Exit code for an idempotency or operation conflict (nothing sent).
+pub const EXIT_CONFLICT: u8 = 4;
+
+/// The actor recorded for CLI commands: `cli:` and the login name.
+pub fn cli_actor() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    format!("cli:{user}")
+}
 
 /// The flags every command takes.
 #[derive(Args, Debug, Clone, Default)]
@@ -180,6 +190,7 @@ pub async fn build_engine(
     let mut engine = Engine::new(s.registry.providers.clone(), accts, transport()?, store)
         .map_err(|e| fail(EXIT_CONFIG, e))?;
     engine.wait = Duration::from_secs(s.cfg.store.wait_secs);
+    engine.in_flight_deadline = Duration::from_secs(s.cfg.store.in_flight_deadline_secs.max(1));
     engine
         .store
         .heartbeat(&engine.instance)
@@ -205,6 +216,23 @@ async fn start_background(s: &Setup, engine: &Arc<Engine>) -> Result<(), ExitCod
         .recover(timeout)
         .await
         .map_err(|e| fail(EXIT_CONFIG, e))?;
+    // The watchdog: dead daemons' operations and operations in flight past
+    // their deadline become `unknown`, listed for reconciliation.
+    {
+        let engine = engine.clone();
+        let every = (timeout / 3).clamp(Duration::from_secs(1), Duration::from_secs(10));
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                if let Err(e) = engine.recover(timeout).await {
+                    tracing::warn!(error = %e, "recovery failed");
+                }
+                if let Err(e) = engine.expire_overdue().await {
+                    tracing::warn!(error = %e, "deadline check failed");
+                }
+            }
+        });
+    }
     let every = s.cfg.store.reconcile_interval_secs;
     let min_age = Duration::from_secs(s.cfg.store.reconcile_min_age_secs);
     if every > 0 {

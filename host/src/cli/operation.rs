@@ -8,7 +8,9 @@ use clap::Args;
 use payops_core::{ErrorCode, OperationKind};
 use serde_json::Value;
 
-use super::{EXIT_CONFIG, EXIT_USAGE, Global, Output, accounts, build_engine, fail, setup};
+use super::{
+    EXIT_CONFIG, EXIT_CONFLICT, EXIT_USAGE, Global, Output, accounts, build_engine, fail, setup,
+};
 
 /// Arguments of an operation command.
 #[derive(Args, Debug)]
@@ -22,9 +24,14 @@ pub struct OpArgs {
     /// Read the request document from FILE (`-` for stdin).
     #[arg(long, value_name = "FILE")]
     pub input: Option<String>,
-    /// Idempotency key recorded in the envelope.
+    /// Idempotency key: the same key and document on this account return
+    /// the stored answer instead of calling the provider again.
     #[arg(long)]
     pub idempotency_key: Option<String>,
+    /// Go past the order guard for this unresolved operation of the same
+    /// order (its id), knowingly.
+    #[arg(long, value_name = "OPERATION_ID")]
+    pub override_open: Option<String>,
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     pub output: Output,
@@ -53,7 +60,16 @@ pub async fn run(g: &Global, op: OperationKind, a: &OpArgs) -> Result<ExitCode, 
     let accts = accounts(&s)?;
     let engine = build_engine(&s, accts, &s.cfg.store.url).await?;
     match engine
-        .execute(&a.account, op, document, a.idempotency_key.clone())
+        .execute(
+            &a.account,
+            op,
+            document,
+            crate::engine::Options {
+                idempotency_key: a.idempotency_key.clone(),
+                actor: Some(super::cli_actor()),
+                override_open: a.override_open.clone(),
+            },
+        )
         .await
     {
         Ok(env) => {
@@ -85,6 +101,7 @@ pub async fn run(g: &Global, op: OperationKind, a: &OpArgs) -> Result<ExitCode, 
                 ErrorCode::InvalidRequest
                 | ErrorCode::UnsupportedOperation
                 | ErrorCode::NotFound => EXIT_USAGE,
+                ErrorCode::IdempotencyConflict | ErrorCode::OperationConflict => EXIT_CONFLICT,
                 _ => EXIT_CONFIG,
             };
             if a.output == Output::Json {

@@ -124,10 +124,6 @@ pub async fn run(g: &Global, action: &OperationsAction) -> Result<ExitCode, Exit
                 .map_err(|e| fail(EXIT_CONFIG, e))?
                 .ok_or_else(|| fail(EXIT_USAGE, format!("no operation {id}")))?;
             let events = store.events(id).await.map_err(|e| fail(EXIT_CONFIG, e))?;
-            let events: Vec<Value> = events
-                .into_iter()
-                .map(|(at, kind, detail)| json!({"at": at, "kind": kind, "detail": detail}))
-                .collect();
             println!(
                 "{}",
                 serde_json::to_string_pretty(&json!({"operation": op, "events": events}))

@@ -76,6 +76,8 @@ pub async fn run(g: &Global, a: &SandboxArgs) -> Result<ExitCode, ExitCode> {
         token_sha256: crate::server::sha256_hex(&token),
         accounts: vec!["*".into()],
         operations: vec!["*".into()],
+        resolve: true,
+        override_open: true,
     });
     let store_url = if s.cfg.store.url == config::DEFAULT_STORE_URL {
         // The sandbox keeps its operations apart from a real payops.db.

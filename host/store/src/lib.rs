@@ -167,6 +167,23 @@ pub struct Event {
     pub actor: Option<String>,
 }
 
+/// A new status for an unresolved operation (see [`Store::settle`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Settlement<'a> {
+    /// The state it must still be in.
+    pub from: State,
+    /// Its new envelope.
+    pub envelope: &'a Envelope,
+    /// Why, in words (stored as its resolution).
+    pub how: &'a str,
+    /// The provider transaction that proves it: (scope, transaction id).
+    pub claim: Option<(&'a str, &'a str)>,
+    /// The audit event's kind (`reconciled`, `resolved`).
+    pub kind: &'a str,
+    /// Who (instance, token name, `cli:USER`).
+    pub actor: Option<&'a str>,
+}
+
 /// The outcome of [`Store::settle`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Settle {
@@ -328,9 +345,12 @@ impl Store {
 
     /// The store's clock, in milliseconds since the epoch.
     pub async fn now_ms(&self) -> Result<i64, StoreError> {
-        let r = sqlx::query(AssertSqlSafe(format!("SELECT {} AS now_ms", self.now_ms_sql())))
-            .fetch_one(&self.pool)
-            .await?;
+        let r = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {} AS now_ms",
+            self.now_ms_sql()
+        )))
+        .fetch_one(&self.pool)
+        .await?;
         Ok(r.try_get::<i64, _>("now_ms")?)
     }
 
@@ -348,9 +368,11 @@ impl Store {
             for r in &rows {
                 let id: String = r.try_get("id")?;
                 let request: String = r.try_get("request")?;
-                let order_ref = serde_json::from_str::<Value>(&request)
-                    .ok()
-                    .and_then(|v| v.get("order_ref").and_then(Value::as_str).map(str::to_owned));
+                let order_ref = serde_json::from_str::<Value>(&request).ok().and_then(|v| {
+                    v.get("order_ref")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned)
+                });
                 // deadline_ms 0 marks the row as backfilled (it is not in flight
                 // under a deadline: recovery by heartbeat still applies).
                 sqlx::query("UPDATE operations SET order_ref = $1, deadline_ms = 0 WHERE id = $2")
@@ -462,10 +484,15 @@ impl Store {
         envelope: &Envelope,
         how: &str,
     ) -> Result<bool, StoreError> {
-        Ok(self
-            .settle(id, from, envelope, how, None, "reconciled", None)
-            .await?
-            == Settle::Done)
+        let s = Settlement {
+            from,
+            envelope,
+            how,
+            claim: None,
+            kind: "reconciled",
+            actor: None,
+        };
+        Ok(self.settle(id, &s).await? == Settle::Done)
     }
 
     fn row(r: &AnyRow) -> Result<StoredOperation, StoreError> {
@@ -586,6 +613,46 @@ impl Store {
             .map_err(Into::into)
     }
 
+    /// Every `unknown` or `pending` operation (of `account`, if given), oldest
+    /// first, with no cap: reconciliation must see all of them.
+    pub async fn unresolved(
+        &self,
+        account: Option<&str>,
+    ) -> Result<Vec<StoredOperation>, StoreError> {
+        let mut q =
+            format!("SELECT {COLUMNS} FROM operations WHERE state IN ('unknown', 'pending')");
+        if account.is_some() {
+            q.push_str(" AND account = $1");
+        }
+        q.push_str(" ORDER BY created_at, id");
+        let mut query = sqlx::query(AssertSqlSafe(q));
+        if let Some(a) = account {
+            query = query.bind(a.to_owned());
+        }
+        query
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(Store::row)
+            .collect()
+    }
+
+    /// Records an undetermined reconciliation (state unchanged) when its
+    /// text differs from the last one, so an operator sees why.
+    pub async fn note(&self, id: &str, text: &str) -> Result<(), StoreError> {
+        let r = sqlx::query(
+            "UPDATE operations SET resolution = $1 WHERE id = $2 AND (resolution IS NULL OR resolution <> $1) AND state IN ('unknown', 'pending')",
+        )
+        .bind(text)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        if r.rows_affected() == 1 {
+            self.event(id, "undetermined", text).await?;
+        }
+        Ok(())
+    }
+
     /// Every operation of `account` about `order_ref`, oldest first (by the
     /// indexed `order_ref` column; no cap on how far back).
     pub async fn on_order(
@@ -634,16 +701,15 @@ impl Store {
     /// the provider transaction that proves it (if any: the claim is unique
     /// per scope, so no row is credited twice), then replaces the envelope
     /// while the operation is still in `from`, and records the event.
-    pub async fn settle(
-        &self,
-        id: &str,
-        from: State,
-        envelope: &Envelope,
-        how: &str,
-        claim: Option<(&str, &str)>,
-        kind: &str,
-        actor: Option<&str>,
-    ) -> Result<Settle, StoreError> {
+    pub async fn settle(&self, id: &str, s: &Settlement<'_>) -> Result<Settle, StoreError> {
+        let Settlement {
+            from,
+            envelope,
+            how,
+            claim,
+            kind,
+            actor,
+        } = *s;
         let text = serde_json::to_string(envelope).map_err(|e| StoreError::Corrupt {
             id: id.into(),
             reason: e.to_string(),
@@ -660,7 +726,9 @@ impl Store {
             .execute(&mut *tx)
             .await;
             if let Err(e) = r {
-                if e.as_database_error().is_some_and(|d| d.is_unique_violation()) {
+                if e.as_database_error()
+                    .is_some_and(|d| d.is_unique_violation())
+                {
                     drop(tx);
                     let owner: Option<String> = sqlx::query(
                         "SELECT operation_id FROM claims WHERE scope = $1 AND transaction_id = $2",
@@ -674,7 +742,8 @@ impl Store {
                     let owner = owner.unwrap_or_default();
                     if owner == id {
                         // Already ours (an earlier pass): just settle.
-                        return Box::pin(self.settle(id, from, envelope, how, None, kind, actor)).await;
+                        let again = Settlement { claim: None, ..*s };
+                        return Box::pin(self.settle(id, &again)).await;
                     }
                     return Ok(Settle::Claimed(owner));
                 }
@@ -737,7 +806,12 @@ impl Store {
                 .execute(&self.pool)
                 .await?;
             if done.rows_affected() == 1 {
-                self.event(&op.id, "overdue", "still in flight past its deadline (store clock); marked unknown, not re-sent").await?;
+                self.event(
+                    &op.id,
+                    "overdue",
+                    "still in flight past its deadline (store clock); marked unknown, not re-sent",
+                )
+                .await?;
                 out.push(op.id);
             }
         }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use payops_core::{Envelope, EnvelopeMeta, OperationKind, Outcome, Status};
-use payops_store::{Begin, ListFilter, NewOperation, Settle, State, Store};
+use payops_store::{Begin, ListFilter, NewOperation, Settle, Settlement, State, Store};
 use serde_json::json;
 
 fn unique(prefix: &str) -> String {
@@ -315,9 +315,19 @@ async fn claims_and_deadlines(url: &str) {
     let mut ids = Vec::new();
     for i in 0..2 {
         let id = unique(&format!("op{i}"));
-        let op = intent(&id, &acct, None, json!({"order_ref": order, "amount": 500}), "inst");
+        let op = intent(
+            &id,
+            &acct,
+            None,
+            json!({"order_ref": order, "amount": 500}),
+            "inst",
+        );
         assert!(matches!(a.begin(&op).await.unwrap(), Begin::Created));
-        assert!(a.finish(&id, &envelope(&id, &acct, Status::Unknown)).await.unwrap());
+        assert!(
+            a.finish(&id, &envelope(&id, &acct, Status::Unknown))
+                .await
+                .unwrap()
+        );
         ids.push(id);
     }
     let on_order = a.on_order(&acct, &order).await.unwrap();
@@ -325,14 +335,15 @@ async fn claims_and_deadlines(url: &str) {
     assert_eq!(on_order[0].order_ref.as_deref(), Some(order.as_str()));
     let env = |id: &str| envelope(id, &acct, Status::Succeeded);
     let (e0, e1) = (env(&ids[0]), env(&ids[1]));
-    let (r0, r1) = tokio::join!(
-        a.settle(&ids[0], State::Unknown, &e0, "row 9", Some((&scope, "9")), "reconciled", None),
-        b.settle(&ids[1], State::Unknown, &e1, "row 9", Some((&scope, "9")), "reconciled", None),
-    );
+    let (s0, s1) = (settlement(&e0, &scope), settlement(&e1, &scope));
+    let (r0, r1) = tokio::join!(a.settle(&ids[0], &s0), b.settle(&ids[1], &s1));
     let results = [r0.unwrap(), r1.unwrap()];
     let done = results.iter().filter(|r| **r == Settle::Done).count();
     assert_eq!(done, 1, "{results:?}");
-    assert!(results.iter().any(|r| matches!(r, Settle::Claimed(_))), "{results:?}");
+    assert!(
+        results.iter().any(|r| matches!(r, Settle::Claimed(_))),
+        "{results:?}"
+    );
     let states: Vec<State> = futures_states(&a, &ids).await;
     assert_eq!(
         states.iter().filter(|s| **s == State::Succeeded).count(),
@@ -356,6 +367,17 @@ async fn claims_and_deadlines(url: &str) {
     assert_eq!(a.get(&id).await.unwrap().unwrap().state, State::Unknown);
     let now = a.now_ms().await.unwrap();
     assert!((now - Utc::now().timestamp_millis()).abs() < 60_000);
+}
+
+fn settlement<'a>(env: &'a payops_core::Envelope, scope: &'a str) -> Settlement<'a> {
+    Settlement {
+        from: State::Unknown,
+        envelope: env,
+        how: "row 9",
+        claim: Some((scope, "9")),
+        kind: "reconciled",
+        actor: None,
+    }
 }
 
 async fn futures_states(store: &Store, ids: &[String]) -> Vec<State> {

@@ -13,6 +13,7 @@
 
 pub mod docs;
 pub mod query;
+pub mod reconcile;
 pub mod sim;
 pub mod wire;
 
@@ -21,7 +22,8 @@ use std::collections::BTreeMap;
 use payops_core::details::{envelope_schema, schema_of as schema};
 use payops_core::{
     Call, Error, HttpRequest, HttpResponse, OperationKind, OperationSchemas, Outcome, Plugin,
-    ProviderInfo, QueryDetails, Simulator, Status, Step, TransportError,
+    ProviderInfo, QueryDetails, ReconcileInput, Resolution, Simulator, Status, Step,
+    TransportError,
 };
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -557,6 +559,7 @@ impl Plugin for EsnekPos {
             capabilities: OperationKind::ALL.to_vec(),
             account_schema: schema::<Account>(),
             operations,
+            merchant_identity: vec!["merchant".into()],
         }
     }
 
@@ -635,6 +638,14 @@ impl Plugin for EsnekPos {
 
     fn simulator(&self) -> Box<dyn Simulator> {
         Box::new(sim::EsnekSimulator::demo())
+    }
+
+    fn reconcile(&self, call: &Call, input: &ReconcileInput) -> Result<Resolution, Error> {
+        let a = account(call)?;
+        Ok(reconcile::reconcile(
+            input,
+            a.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS),
+        ))
     }
 }
 

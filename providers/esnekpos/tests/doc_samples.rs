@@ -40,7 +40,7 @@ fn sent(op: OperationKind, doc: Value) -> (String, Value) {
                 serde_json::from_slice(&request.body).unwrap(),
             )
         }
-        Step::Done(o) => panic!("expected a request, got {o:?}"),
+        other => panic!("expected a request, got {other:?}"),
     }
 }
 
@@ -462,6 +462,7 @@ fn a_whole_cancel_never_sends_more_than_was_paid() {
             Step::Send { request, .. } => {
                 panic!("{rows}: sent {:?}", String::from_utf8_lossy(&request.body))
             }
+            other => panic!("{other:?}"),
         }
     }
     // The normal case sends exactly what remains.

@@ -13,6 +13,7 @@
 #![warn(missing_docs)]
 
 pub mod docs;
+pub mod reconcile;
 pub mod sim;
 pub mod xml;
 
@@ -455,6 +456,7 @@ impl Plugin for TurkPos {
             ],
             account_schema: schema::<Account>(),
             operations,
+            merchant_identity: vec!["client_code".into()],
         }
     }
 
@@ -496,6 +498,14 @@ impl Plugin for TurkPos {
         };
         tracing::info!(status = %o.status, code = ?o.provider_code, "TurkPos answered");
         Ok(Step::Done(o))
+    }
+
+    fn reconcile(
+        &self,
+        _call: &Call,
+        input: &payops_core::ReconcileInput,
+    ) -> Result<payops_core::Resolution, Error> {
+        Ok(reconcile::reconcile(input))
     }
 
     fn simulator(&self) -> Box<dyn Simulator> {

@@ -41,7 +41,7 @@ fn call(op: OperationKind, account: Value) -> Call {
 fn request(op: OperationKind, doc: Value) -> payops_core::HttpRequest {
     match TurkPos.start(&call(op, doc_account()), &doc).unwrap() {
         Step::Send { request, .. } => request,
-        Step::Done(o) => panic!("{o:?}"),
+        other => panic!("{other:?}"),
     }
 }
 

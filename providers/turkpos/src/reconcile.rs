@@ -1,0 +1,94 @@
+//! Settling an unresolved TurkPos return from `TP_Islem_Sorgulama4`.
+//!
+//! The inquiry has no list of returns: only the payment's state (`Durum`,
+//! `Odeme_Sonuc`) and totals (`Toplam_Tutar`, `Toplam_Iade_Tutar`). What it
+//! can prove:
+//!
+//! - a **whole-order** return (`amount` omitted, `SiparisTutar` 0) that no
+//!   other operation of the order could explain has succeeded when the
+//!   payment is fully returned (cancelled or refunded, `Toplam_Iade_Tutar`
+//!   equal to `Toplam_Tutar`). The claim is on the order's whole return,
+//!   so no second operation can be credited with it.
+//!
+//! Everything else (partial returns, several candidate operations, a
+//! payment not fully returned) is undetermined: nothing in the answer
+//! attributes a partial return, or its absence, to one request.
+
+use payops_core::{
+    OperationKind, PaymentStatus, QueryDetails, ReconcileInput, Resolution, Verdict,
+};
+use serde_json::Value;
+
+/// Settles `input` (see the module documentation).
+pub fn reconcile(input: &ReconcileInput) -> Resolution {
+    if !matches!(
+        input.operation,
+        OperationKind::Refund | OperationKind::Cancel
+    ) {
+        return Resolution::undetermined(format!(
+            "TP_Islem_Sorgulama4 cannot settle a {}: left for an operator",
+            input.operation
+        ));
+    }
+    let d: QueryDetails = match serde_json::from_value(input.query.details.clone()) {
+        Ok(d) => d,
+        Err(e) => {
+            return Resolution::undetermined(format!(
+                "the inquiry's details are not readable: {e}"
+            ));
+        }
+    };
+    let whole = input.request.get("amount").is_none_or(Value::is_null);
+    if !whole {
+        return Resolution::undetermined(
+            "TP_Islem_Sorgulama4 lists no returns: a partial return cannot be attributed; check Param's panel",
+        );
+    }
+    let others: Vec<&str> = input
+        .siblings
+        .iter()
+        .filter(|s| s.operation_id != input.operation_id)
+        .filter(|s| matches!(s.operation, OperationKind::Refund | OperationKind::Cancel))
+        .filter(|s| s.state != "failed")
+        .map(|s| s.operation_id.as_str())
+        .collect();
+    if !others.is_empty() {
+        return Resolution {
+            verdict: Verdict::Undetermined,
+            transaction_id: None,
+            evidence: format!(
+                "other returns of this order ({}) could explain the payment's state",
+                others.join(", ")
+            ),
+            candidates: Vec::new(),
+        };
+    }
+    let fully_returned = matches!(
+        d.payment_status,
+        PaymentStatus::Refunded | PaymentStatus::Cancelled
+    ) && d.amount.is_some()
+        && d.refunded_amount == d.amount;
+    if fully_returned {
+        let order = input
+            .request
+            .get("order_ref")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        return Resolution {
+            verdict: Verdict::Succeeded,
+            transaction_id: Some(format!("whole-return:{order}")),
+            evidence: format!(
+                "TP_Islem_Sorgulama4: Durum {:?}, Toplam_Iade_Tutar = Toplam_Tutar = {} and no other return of the order: the whole-order return happened",
+                d.provider_payment_status.as_deref().unwrap_or(""),
+                d.amount.unwrap_or_default()
+            ),
+            candidates: Vec::new(),
+        };
+    }
+    Resolution::undetermined(format!(
+        "the payment is not fully returned (Durum {:?}, returned {:?} of {:?}): TP_Islem_Sorgulama4 cannot prove the return failed; check Param's panel",
+        d.provider_payment_status.as_deref().unwrap_or(""),
+        d.refunded_amount,
+        d.amount
+    ))
+}
