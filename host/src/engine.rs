@@ -471,6 +471,80 @@ impl Engine {
         )
     }
 
+    /// An operator's resolution of an `unknown` or `pending` operation:
+    /// the new status with the evidence, recorded with who did it.
+    pub async fn resolve_by_operator(
+        &self,
+        id: &str,
+        status: Status,
+        evidence: &str,
+        actor: &str,
+    ) -> Result<Envelope, Error> {
+        if !matches!(status, Status::Succeeded | Status::Failed) {
+            return Err(Error::invalid_field(
+                "/status",
+                "an operator resolves to succeeded or failed",
+            ));
+        }
+        if evidence.trim().is_empty() {
+            return Err(Error::invalid_field(
+                "/evidence",
+                "say what proves it (e.g. the provider panel's transaction id)",
+            ));
+        }
+        let op = self
+            .store
+            .get(id)
+            .await
+            .map_err(|e| Error::Unavailable(format!("operation store: {e}")))?
+            .ok_or_else(|| Error::NotFound(format!("no operation {id:?}")))?;
+        if !matches!(op.state, State::Unknown | State::Pending) {
+            return Err(Error::Conflict(format!(
+                "operation {id} is {}: only unknown or pending operations are resolved",
+                op.state.as_str()
+            )));
+        }
+        let mut env = op
+            .envelope
+            .clone()
+            .unwrap_or_else(|| Engine::recovered_envelope(&op));
+        env.status = status;
+        env.provider_message = Some(format!("resolved by {actor}: {evidence}"));
+        let record = json!({"from": op.state.as_str(), "verdict": status, "evidence": evidence, "by": actor, "at": now()});
+        match &mut env.details {
+            Value::Object(m) => {
+                m.insert("resolution".into(), record);
+            }
+            other => *other = json!({ "resolution": record }),
+        }
+        env.finished_at = now();
+        let how = format!("resolved by {actor}: {evidence}");
+        match self
+            .store
+            .settle(
+                id,
+                &payops_store::Settlement {
+                    from: op.state,
+                    envelope: &env,
+                    how: &how,
+                    claim: None,
+                    kind: "resolved",
+                    actor: Some(actor),
+                },
+            )
+            .await
+            .map_err(|e| Error::Unavailable(format!("operation store: {e}")))?
+        {
+            payops_store::Settle::Done => {
+                tracing::info!(operation_id = %id, to = %status, %actor, "resolved by an operator");
+                Ok(env)
+            }
+            _ => Err(Error::Conflict(format!(
+                "operation {id} changed meanwhile; look again"
+            ))),
+        }
+    }
+
     /// Marks operations in flight past their deadline `unknown` (whoever
     /// owns them); returns their ids.
     pub async fn expire_overdue(&self) -> Result<Vec<String>, Error> {

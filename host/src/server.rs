@@ -238,6 +238,56 @@ async fn get_operation(
     Ok(axum::Json(json!({"operation": op, "events": events})).into_response())
 }
 
+async fn resolve_operation(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let token = authenticate(&state, &headers)?;
+    if !token.resolve {
+        return Err(Error::Forbidden(format!(
+            "token {:?} may not resolve operations (resolve = false)",
+            token.name
+        ))
+        .into());
+    }
+    let op = state
+        .engine
+        .store
+        .get(&id)
+        .await
+        .map_err(|e| Error::Unavailable(format!("operation store: {e}")))?
+        .ok_or_else(|| Error::NotFound(format!("no operation {id:?}")))?;
+    if !token.allows_account(&op.account) {
+        return Err(Error::Forbidden(format!(
+            "token {:?} may not use account {:?}",
+            token.name, op.account
+        ))
+        .into());
+    }
+    let body =
+        body.map_err(|e| Error::invalid_field("", format!("cannot read the request body: {e}")))?;
+    let doc: Value = serde_json::from_slice(&body)
+        .map_err(|e| Error::invalid_field("", format!("the body is not JSON: {e}")))?;
+    let status = match doc.get("status").and_then(Value::as_str) {
+        Some("succeeded") => payops_core::Status::Succeeded,
+        Some("failed") => payops_core::Status::Failed,
+        _ => {
+            return Err(Error::invalid_field("/status", "succeeded or failed").into());
+        }
+    };
+    let evidence = doc
+        .get("evidence")
+        .and_then(Value::as_str)
+        .ok_or_else(|| Error::invalid_field("/evidence", "required: what proves it"))?;
+    let env = state
+        .engine
+        .resolve_by_operator(&id, status, evidence, &token.name)
+        .await?;
+    Ok(axum::Json(env).into_response())
+}
+
 async fn schema_file(
     State(state): State<AppState>,
     path: Option<Path<String>>,
@@ -318,6 +368,7 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         )
         .route("/v1/accounts", get(list_accounts))
         .route("/v1/operations/{id}", get(get_operation))
+        .route("/v1/operations/{id}/resolve", post(resolve_operation))
         .route("/v1/schemas", get(schema_file))
         .route("/v1/schemas/{*path}", get(schema_file))
         .route("/healthz", get(|| async { "ok\n" }))

@@ -36,6 +36,18 @@ pub enum OperationsAction {
         /// The operation id.
         id: String,
     },
+    /// Record an operator's resolution of an `unknown` or `pending`
+    /// operation that the provider's evidence could not settle.
+    Resolve {
+        /// The operation id.
+        id: String,
+        /// What happened to the money.
+        #[arg(long, value_parser = ["succeeded", "failed"])]
+        status: String,
+        /// What proves it (e.g. the provider panel's transaction id).
+        #[arg(long)]
+        evidence: String,
+    },
 }
 
 fn parse_time(
@@ -116,6 +128,37 @@ pub async fn run(g: &Global, action: &OperationsAction) -> Result<ExitCode, Exit
                 }
             }
             Ok(ExitCode::SUCCESS)
+        }
+        OperationsAction::Resolve {
+            id,
+            status,
+            evidence,
+        } => {
+            let status = if status == "succeeded" {
+                payops_core::Status::Succeeded
+            } else {
+                payops_core::Status::Failed
+            };
+            let accts = super::accounts(&s)?;
+            let engine = super::build_engine(&s, accts, &s.cfg.store.url).await?;
+            match engine
+                .resolve_by_operator(id, status, evidence, &super::cli_actor())
+                .await
+            {
+                Ok(env) => {
+                    println!("{}", serde_json::to_string_pretty(&env).unwrap_or_default());
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    let code = match e.code() {
+                        payops_core::ErrorCode::NotFound
+                        | payops_core::ErrorCode::InvalidRequest => EXIT_USAGE,
+                        payops_core::ErrorCode::OperationConflict => super::EXIT_CONFLICT,
+                        _ => EXIT_CONFIG,
+                    };
+                    Err(fail(code, e))
+                }
+            }
         }
         OperationsAction::Show { id } => {
             let op = store

@@ -181,11 +181,22 @@ pub fn reconcile(input: &ReconcileInput, timeout_ms: u64) -> Resolution {
         };
         amount_ok && date_ok
     };
+    // Definite candidates: dated (in provider time) no earlier than the
+    // start. Rows whose date cannot be placed (unreadable, or no provider
+    // clock in the answer) are only possible: they can be nobody's proof,
+    // and while one exists nothing is settled by absence either.
+    let placed = |t: &Transaction| t.date.is_some() && earliest.is_some();
     let candidates: Vec<&Transaction> = rows
         .iter()
         .copied()
         .filter(|t| !claimed_by_others(t))
-        .filter(|t| fits(t, my_amount, earliest))
+        .filter(|t| placed(t) && fits(t, my_amount, earliest))
+        .collect();
+    let unplaced: Vec<&Transaction> = rows
+        .iter()
+        .copied()
+        .filter(|t| !claimed_by_others(t))
+        .filter(|t| !placed(t) && fits(t, my_amount, None))
         .collect();
     // Other unresolved money operations of the order that could own a row.
     let competitors = |t: &Transaction| -> Vec<String> {
@@ -255,6 +266,18 @@ pub fn reconcile(input: &ReconcileInput, timeout_ms: u64) -> Resolution {
             ))
         }
     };
+
+    if !unplaced.is_empty() {
+        return Resolution {
+            verdict: Verdict::Undetermined,
+            transaction_id: None,
+            evidence: format!(
+                "{} return row(s) cannot be placed in time (unreadable DATE, or no provider clock in the answer): they could be this operation's",
+                unplaced.len()
+            ),
+            candidates: ids(&[candidates.clone(), unplaced.clone()].concat()),
+        };
+    }
 
     // 3. Evidence rows.
     match (ok.as_slice(), waiting.as_slice(), declined.as_slice()) {

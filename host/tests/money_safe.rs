@@ -1,0 +1,672 @@
+//! Money-safe outcomes, black-box: the real `payops` binary against a
+//! scripted loopback EsnekPOS whose answers each test crafts. Every test
+//! here failed on the build before the money-safe outcomes work.
+
+mod common;
+
+use std::collections::{HashMap, VecDeque};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::*;
+use payops_core::chrono::{self, FixedOffset, Utc};
+use payops_core::{HttpRequest, HttpTransport};
+use serde_json::{Value, json};
+
+const KEY: &str = "hostsecret-esnek-key-4242";
+
+/// One scripted answer.
+#[derive(Clone)]
+struct Reply {
+    status: u16,
+    body: String,
+    delay: Duration,
+}
+
+fn reply(status: u16, body: Value) -> Reply {
+    Reply {
+        status,
+        body: body.to_string(),
+        delay: Duration::ZERO,
+    }
+}
+
+/// Answers per endpoint (`OrderReturn`, `ProcessQuery`...): queued replies
+/// first, then the last one again. Counts the requests it saw.
+#[derive(Default)]
+struct Script {
+    replies: HashMap<String, VecDeque<Reply>>,
+    last: HashMap<String, Reply>,
+    seen: HashMap<String, usize>,
+}
+
+type Shared = Arc<Mutex<Script>>;
+
+fn push(s: &Shared, endpoint: &str, r: Reply) {
+    s.lock()
+        .unwrap()
+        .replies
+        .entry(endpoint.into())
+        .or_default()
+        .push_back(r);
+}
+
+fn seen(s: &Shared, endpoint: &str) -> usize {
+    s.lock().unwrap().seen.get(endpoint).copied().unwrap_or(0)
+}
+
+async fn scripted() -> (Shared, String) {
+    use tokio::io::AsyncWriteExt;
+    let script: Shared = Arc::default();
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let s2 = script.clone();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = l.accept().await {
+            let script = s2.clone();
+            tokio::spawn(async move {
+                while let Some((path, body)) = read_request(&mut sock).await {
+                    let base = path.rsplit('/').next().unwrap_or("").to_owned();
+                    let order = serde_json::from_slice::<Value>(&body)
+                        .ok()
+                        .and_then(|v| v["ORDER_REF_NUMBER"].as_str().map(str::to_owned))
+                        .unwrap_or_default();
+                    let r = {
+                        let mut s = script.lock().unwrap();
+                        *s.seen.entry(base.clone()).or_default() += 1;
+                        // A reply scripted for this order first, then for the endpoint.
+                        let keyed = format!("{base}:{order}");
+                        let endpoint =
+                            if s.replies.contains_key(&keyed) || s.last.contains_key(&keyed) {
+                                keyed
+                            } else {
+                                base.clone()
+                            };
+                        let next = s.replies.get_mut(&endpoint).and_then(VecDeque::pop_front);
+                        match next {
+                            Some(r) => {
+                                s.last.insert(endpoint.clone(), r.clone());
+                                r
+                            }
+                            None => s.last.get(&endpoint).cloned().unwrap_or(Reply {
+                                status: 404,
+                                body: "{}".into(),
+                                delay: Duration::ZERO,
+                            }),
+                        }
+                    };
+                    tokio::time::sleep(r.delay).await;
+                    let head = format!(
+                        "HTTP/1.1 {} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                        r.status,
+                        r.body.len()
+                    );
+                    if sock.write_all(head.as_bytes()).await.is_err()
+                        || sock.write_all(r.body.as_bytes()).await.is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (script, format!("http://{addr}"))
+}
+
+fn sha256_hex(s: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(s.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn unique(p: &str) -> String {
+    format!(
+        "{p}-{}-{}",
+        std::process::id(),
+        Utc::now().timestamp_nanos_opt().unwrap_or(0)
+    )
+}
+
+/// Tokens: `ops-token-1` may do everything (resolve, override); `clerk-1`
+/// may refund but neither resolve nor go past the order guard.
+fn config(dir: &Path, base_url: &str) -> String {
+    let plugins = plugin_dir(dir);
+    let text = format!(
+        r#"
+[plugins]
+dirs = [{plugins:?}]
+[store]
+url = "sqlite://{db}"
+reconcile_interval_secs = 0
+[[tokens]]
+name = "ops"
+token_sha256 = "{ops}"
+accounts = ["*"]
+operations = ["*"]
+resolve = true
+override_open = true
+[[tokens]]
+name = "clerk"
+token_sha256 = "{clerk}"
+accounts = ["*"]
+operations = ["*"]
+[accounts.esnek]
+provider = "esnekpos"
+base_url = "{base_url}"
+timeout_ms = 3000
+merchant = "{merchant}"
+merchant_key = "{KEY}"
+"#,
+        db = dir.join("ops.db").display(),
+        ops = sha256_hex("ops-token-1"),
+        clerk = sha256_hex("clerk-1"),
+        merchant = unique("M"),
+    );
+    let p = dir.join("money-safe.toml");
+    std::fs::write(&p, text).unwrap();
+    p.display().to_string()
+}
+
+async fn daemon(name: &str) -> (Shared, Daemon, std::path::PathBuf, String) {
+    let (script, url) = scripted().await;
+    let dir = temp_dir(&unique(name));
+    let cfg = config(&dir, &url);
+    let (c, d, n) = (cfg.clone(), dir.clone(), name.to_owned());
+    let daemon = tokio::task::spawn_blocking(move || {
+        Daemon::start(
+            &n,
+            &["--config", &c, "serve", "--listen", "127.0.0.1:0"],
+            &d,
+        )
+    })
+    .await
+    .unwrap();
+    (script, daemon, dir, cfg)
+}
+
+async fn call(
+    url: &str,
+    token: &str,
+    op: &str,
+    headers: &[(&str, &str)],
+    body: &Value,
+) -> (u16, Value) {
+    let t = payops_transport::ReqwestTransport::new().unwrap();
+    let mut h = vec![
+        ("Authorization".to_owned(), format!("Bearer {token}")),
+        ("Content-Type".to_owned(), "application/json".to_owned()),
+    ];
+    h.extend(
+        headers
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
+    let r = HttpRequest {
+        method: "POST".into(),
+        url: format!("{url}/v1/accounts/esnek/operations/{op}"),
+        headers: h,
+        body: body.to_string().into_bytes(),
+        timeout_ms: Some(30_000),
+    };
+    let resp = t.send(r).await.unwrap();
+    (
+        resp.status,
+        serde_json::from_slice(&resp.body).unwrap_or(Value::Null),
+    )
+}
+
+fn success(order: &str, tx: Option<i64>) -> Value {
+    json!({"RETURN_CODE": "0", "RETURN_MESSAGE": "ok", "STATUS": "SUCCESS",
+           "ORDER_REF_NUMBER": order, "REFNO": "R1", "TRANSACTION_ID": tx})
+}
+
+fn turkish(t: chrono::DateTime<Utc>) -> String {
+    t.with_timezone(&FixedOffset::east_opt(3 * 3600).unwrap())
+        .format("%d.%m.%Y %H:%M:%S")
+        .to_string()
+}
+
+/// A ProcessQuery answer for `order` at provider time `now`, listing the
+/// payment and `rows` (id, STATUS_ID, "AMOUNT", DATE text) in that order.
+fn inquiry(order: &str, now: &str, rows: &[(i64, i64, &str, String)]) -> Value {
+    let mut list = vec![
+        json!({"TRANSACTION_ID": 1, "STATUS_NAME": "Payment - Successful", "STATUS_ID": 3,
+        "AMOUNT": "100,00", "DATE": "01.01.2020 10:00:00"}),
+    ];
+    for (id, status, amount, date) in rows {
+        list.push(json!({"TRANSACTION_ID": id, "STATUS_ID": status, "STATUS_NAME": "x", "AMOUNT": amount, "DATE": date}));
+    }
+    json!({"STATUS": "SUCCESS", "RETURN_CODE": "0", "RETURN_MESSAGE": "SUCCESS", "DATE": now,
+           "PAYMENT_DATE": "01.01.2020 10:00:00", "REFNO": null, "AMOUNT": "100,00",
+           "ORDER_REF_NUMBER": order, "INSTALLMENT": "1", "TRANSACTIONS": list})
+}
+
+fn reconcile(dir: &Path, cfg: &str) -> Vec<Value> {
+    let (code, out, err) = run(&["--config", cfg, "reconcile", "--output", "json"], dir);
+    assert_eq!(code, 0, "{err}");
+    serde_json::from_str(&out).unwrap()
+}
+
+fn to_of(list: &[Value], id: &Value) -> Value {
+    list.iter()
+        .find(|r| r["operation_id"] == *id)
+        .map(|r| r["to"].clone())
+        .unwrap_or_else(|| panic!("{id} not examined: {list:?}"))
+}
+
+async fn backdate(dir: &Path, id: &str, minutes: i64) {
+    sqlx::any::install_default_drivers();
+    let url = format!("sqlite://{}", dir.join("ops.db").display());
+    let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+    let when = (Utc::now() - chrono::Duration::minutes(minutes))
+        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    sqlx::query("UPDATE operations SET created_at = $1 WHERE id = $2")
+        .bind(when)
+        .bind(id)
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn server_errors_and_foreign_answers_are_never_final() {
+    let (script, d, _dir, _cfg) = daemon("classify").await;
+    // 500 with a success body, 500 with a refusal body, a success about
+    // another order, code 0 with STATUS ORDER_CANCEL.
+    let cases = [
+        (reply(500, success("C1", Some(5))), "C1"),
+        (
+            reply(
+                500,
+                json!({"RETURN_CODE": "101", "STATUS": "FIELD_ERROR", "ORDER_REF_NUMBER": "C2"}),
+            ),
+            "C2",
+        ),
+        (reply(200, success("SOMEONE-ELSE", Some(6))), "C3"),
+        (
+            reply(
+                200,
+                json!({"RETURN_CODE": "0", "STATUS": "ORDER_CANCEL", "ORDER_REF_NUMBER": "C4"}),
+            ),
+            "C4",
+        ),
+        (
+            reply(200, json!({"RETURN_CODE": "0", "ORDER_REF_NUMBER": "C5"})),
+            "C5",
+        ),
+        (
+            reply(
+                200,
+                json!({"RETURN_CODE": "105", "STATUS": "INSERT_ERROR", "ORDER_REF_NUMBER": "C6"}),
+            ),
+            "C6",
+        ),
+    ];
+    for (r, order) in cases {
+        push(&script, "OrderReturn", r);
+        let (s, v) = call(
+            &d.url,
+            "ops-token-1",
+            "refund",
+            &[],
+            &json!({"order_ref": order, "amount": 500}),
+        )
+        .await;
+        assert_eq!(s, 200, "{v}");
+        assert_eq!(v["status"], "unknown", "{order}: {v}");
+    }
+    // The documented refusal on a 200 is a real failure.
+    push(
+        &script,
+        "OrderReturn",
+        reply(
+            200,
+            json!({"RETURN_CODE": "102", "STATUS": "AUTHENTICATION_ERROR", "ORDER_REF_NUMBER": "C7"}),
+        ),
+    );
+    let (_, v) = call(
+        &d.url,
+        "ops-token-1",
+        "refund",
+        &[],
+        &json!({"order_ref": "C7", "amount": 500}),
+    )
+    .await;
+    assert_eq!(v["status"], "failed", "{v}");
+    // The mismatch is recorded, the provider's code kept as received.
+    push(
+        &script,
+        "OrderReturn",
+        reply(200, success("OTHER", Some(7))),
+    );
+    let (_, v) = call(
+        &d.url,
+        "ops-token-1",
+        "refund",
+        &[],
+        &json!({"order_ref": "C8", "amount": 500}),
+    )
+    .await;
+    assert_eq!(
+        v["details"]["order_ref_mismatch"]["answered"], "OTHER",
+        "{v}"
+    );
+    assert_eq!(v["provider_code"], "0");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn idempotency_key_given_twice_is_refused() {
+    let (script, d, _dir, _cfg) = daemon("twokeys").await;
+    push(&script, "OrderReturn", reply(200, success("K1", Some(5))));
+    let (s, v) = call(
+        &d.url,
+        "ops-token-1",
+        "refund",
+        &[("Idempotency-Key", "a"), ("Idempotency-Key", "b")],
+        &json!({"order_ref": "K1", "amount": 500}),
+    )
+    .await;
+    assert_eq!(s, 422, "{v}");
+    assert_eq!(v["error"]["code"], "invalid_request");
+    assert_eq!(seen(&script, "OrderReturn"), 0, "nothing was sent");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn order_guard_and_operator_resolution() {
+    let (script, d, _dir, _cfg) = daemon("guard").await;
+    push(&script, "OrderReturn", reply(502, json!({"oops": 1})));
+    let (_, first) = call(
+        &d.url,
+        "ops-token-1",
+        "refund",
+        &[],
+        &json!({"order_ref": "G1", "amount": 500}),
+    )
+    .await;
+    assert_eq!(first["status"], "unknown", "{first}");
+    let first_id = first["operation_id"].as_str().unwrap().to_owned();
+    // A new refund on the same order, with a new key: refused, naming it.
+    push(&script, "OrderReturn", reply(200, success("G1", Some(9))));
+    let (s, v) = call(
+        &d.url,
+        "clerk-1",
+        "refund",
+        &[("Idempotency-Key", "new")],
+        &json!({"order_ref": "G1", "amount": 500}),
+    )
+    .await;
+    assert_eq!(s, 409, "{v}");
+    assert_eq!(v["error"]["code"], "operation_conflict");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains(&first_id),
+        "{v}"
+    );
+    assert_eq!(
+        seen(&script, "OrderReturn"),
+        1,
+        "the second refund was not sent"
+    );
+    // The clerk may not override; ops may, naming the open operation.
+    let (s, _) = call(
+        &d.url,
+        "clerk-1",
+        "refund",
+        &[("X-Payops-Override-Open", &first_id)],
+        &json!({"order_ref": "G1", "amount": 500}),
+    )
+    .await;
+    assert_eq!(s, 403);
+    let (s, v) = call(
+        &d.url,
+        "ops-token-1",
+        "refund",
+        &[("X-Payops-Override-Open", &first_id)],
+        &json!({"order_ref": "G1", "amount": 500}),
+    )
+    .await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("succeeded")), "{v}");
+    // Operators resolve what proof cannot; the clerk may not.
+    let resolve = |token: &'static str, body: Value| {
+        let url = format!("{}/v1/operations/{first_id}/resolve", d.url);
+        async move { http("POST", &url, Some(token), Some(&body.to_string())).await }
+    };
+    let (s, _) = resolve("clerk-1", json!({"status": "failed", "evidence": "x"})).await;
+    assert_eq!(s, 403);
+    let (s, _) = resolve("ops-token-1", json!({"status": "failed", "evidence": ""})).await;
+    assert_eq!(s, 422);
+    let (s, v) = resolve(
+        "ops-token-1",
+        json!({"status": "failed", "evidence": "EsnekPOS panel: no return on G1"}),
+    )
+    .await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("failed")), "{v}");
+    let (s, _) = resolve(
+        "ops-token-1",
+        json!({"status": "succeeded", "evidence": "again"}),
+    )
+    .await;
+    assert_eq!(s, 409, "a settled operation is not resolved again");
+    let (_, op) = http(
+        "GET",
+        &format!("{}/v1/operations/{first_id}", d.url),
+        Some("ops-token-1"),
+        None,
+    )
+    .await;
+    let resolved = op["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "resolved")
+        .cloned()
+        .unwrap();
+    assert_eq!(resolved["actor"], "ops", "{op}");
+    assert_eq!(op["operation"]["actor"], "ops", "{op}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_client_that_goes_away_does_not_strand_its_operation() {
+    let (script, d, _dir, _cfg) = daemon("disconnect").await;
+    let mut slow = reply(200, success("D1", Some(11)));
+    slow.delay = Duration::from_millis(1500);
+    push(&script, "OrderReturn", slow);
+    let t = payops_transport::ReqwestTransport::new().unwrap();
+    let r = HttpRequest {
+        method: "POST".into(),
+        url: format!("{}/v1/accounts/esnek/operations/refund", d.url),
+        headers: vec![
+            ("Authorization".into(), "Bearer ops-token-1".into()),
+            ("Idempotency-Key".into(), "gone-1".into()),
+            ("Content-Type".into(), "application/json".into()),
+        ],
+        body: json!({"order_ref": "D1", "amount": 500})
+            .to_string()
+            .into_bytes(),
+        timeout_ms: Some(300),
+    };
+    assert!(t.send(r).await.is_err(), "the client gave up");
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // The provider's answer was stored: the replay gets it, nothing is re-sent.
+    let (s, v) = call(
+        &d.url,
+        "ops-token-1",
+        "refund",
+        &[("Idempotency-Key", "gone-1")],
+        &json!({"order_ref": "D1", "amount": 500}),
+    )
+    .await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("succeeded")), "{v}");
+    assert_eq!(seen(&script, "OrderReturn"), 1);
+    let (_, m) = http("GET", &format!("{}/metrics", d.url), None, None).await;
+    assert!(
+        m.as_str()
+            .unwrap()
+            .contains("payops_operations_in_flight 0"),
+        "{m}"
+    );
+}
+
+/// The reconciliation defects, each on its own order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn reconciliation_needs_proof() {
+    let (script, d, dir, cfg) = daemon("proof").await;
+    let refund_over = |order: &'static str, body: Value, r: Reply, over: Option<String>| {
+        let (url, script) = (d.url.clone(), script.clone());
+        async move {
+            push(&script, "OrderReturn", r);
+            let mut b = body;
+            b["order_ref"] = json!(order);
+            let headers: Vec<(&str, &str)> = over
+                .as_deref()
+                .map(|o| vec![("X-Payops-Override-Open", o)])
+                .unwrap_or_default();
+            let (_, v) = call(&url, "ops-token-1", "refund", &headers, &b).await;
+            v
+        }
+    };
+    let refund = |order: &'static str, body: Value, r: Reply| refund_over(order, body, r, None);
+    let cut = || reply(502, json!({"html": true}));
+    let now = Utc::now();
+    let soon = turkish(now + chrono::Duration::seconds(2));
+
+    // (a) A declined attempt, then a retry that timed out but succeeded.
+    let declined = refund(
+        "R-A",
+        json!({"amount": 500}),
+        reply(
+            200,
+            json!({"RETURN_CODE": "201", "STATUS": "PAYMENT_ERROR", "ORDER_REF_NUMBER": "R-A"}),
+        ),
+    )
+    .await;
+    assert_eq!(declined["status"], "failed");
+    let retry_a = refund("R-A", json!({"amount": 500}), cut()).await;
+    assert_eq!(retry_a["status"], "unknown");
+    // (b) The provider's clock 5 minutes behind ours.
+    let skewed = refund("R-B", json!({"amount": 500}), cut()).await;
+    // (c) A date format the parser does not know.
+    let odd_date = refund("R-C", json!({"amount": 500}), cut()).await;
+    // (d) A queued refund (SYNC_WITH_POS=false) acknowledged, not listed yet.
+    let queued = refund(
+        "R-D",
+        json!({"amount": 500, "sync_with_pos": false}),
+        reply(200, success("R-D", None)),
+    )
+    .await;
+    assert_eq!(queued["status"], "pending", "{queued}");
+    // (e) Two refunds of one amount on one order: one pending without a
+    // TRANSACTION_ID, one unknown; a single success row.
+    let e1 = refund(
+        "R-E",
+        json!({"amount": 500, "sync_with_pos": false}),
+        reply(200, success("R-E", None)),
+    )
+    .await;
+    let e2 = refund_over(
+        "R-E",
+        json!({"amount": 500}),
+        cut(),
+        e1["operation_id"].as_str().map(str::to_owned),
+    )
+    .await;
+    assert_eq!(e2["status"], "unknown", "{e2}");
+    // (f) Nothing listed for a synchronous refund, the provider's clock well past it.
+    let absent = refund("R-F", json!({"amount": 500}), cut()).await;
+
+    let behind = turkish(now - chrono::Duration::minutes(5) + chrono::Duration::seconds(3));
+    let queries = [
+        // newest first, and the declined row of the first attempt
+        inquiry(
+            "R-A",
+            &soon,
+            &[(21, 7, "5,00", soon.clone()), (20, 8, "5,00", turkish(now))],
+        ),
+        inquiry(
+            "R-B",
+            &turkish(now - chrono::Duration::minutes(5) + chrono::Duration::seconds(5)),
+            &[(30, 7, "5,00", behind)],
+        ),
+        inquiry("R-C", &soon, &[(40, 7, "5,00", "2020/09/24 17:08".into())]),
+        inquiry("R-D", &turkish(now + chrono::Duration::minutes(30)), &[]),
+        inquiry("R-E", &soon, &[(50, 7, "5,00", soon.clone())]),
+        inquiry("R-F", &soon, &[]),
+    ];
+    for q in queries {
+        let order = q["ORDER_REF_NUMBER"].as_str().unwrap().to_owned();
+        push(&script, &format!("ProcessQuery:{order}"), reply(200, q));
+    }
+    // Time passing, not clock skew, is what makes absence evidence: let the
+    // synchronous refund have started 10 minutes ago.
+    backdate(&dir, absent["operation_id"].as_str().unwrap(), 10).await;
+    let (c, dd) = (cfg.clone(), dir.clone());
+    let list = tokio::task::spawn_blocking(move || reconcile(&dd, &c))
+        .await
+        .unwrap();
+    assert_eq!(
+        to_of(&list, &retry_a["operation_id"]),
+        json!("succeeded"),
+        "(a) {list:?}"
+    );
+    assert_eq!(
+        to_of(&list, &skewed["operation_id"]),
+        json!("succeeded"),
+        "(b) {list:?}"
+    );
+    assert_eq!(
+        to_of(&list, &odd_date["operation_id"]),
+        Value::Null,
+        "(c) never failed: {list:?}"
+    );
+    assert_eq!(
+        to_of(&list, &queued["operation_id"]),
+        Value::Null,
+        "(d) pending stays pending: {list:?}"
+    );
+    assert_eq!(
+        to_of(&list, &e1["operation_id"]),
+        Value::Null,
+        "(e) ambiguous: {list:?}"
+    );
+    assert_eq!(
+        to_of(&list, &e2["operation_id"]),
+        Value::Null,
+        "(e) ambiguous: {list:?}"
+    );
+    assert_eq!(
+        to_of(&list, &absent["operation_id"]),
+        json!("failed"),
+        "(f) {list:?}"
+    );
+    // The ambiguous ones are listed for an operator with their candidates.
+    let (code, out, _) = run(
+        &[
+            "--config",
+            &cfg,
+            "operations",
+            "list",
+            "--status",
+            "unknown",
+            "--output",
+            "json",
+        ],
+        &dir,
+    );
+    assert_eq!(code, 0);
+    let ops: Vec<Value> = serde_json::from_str(&out).unwrap();
+    let e2_row = ops.iter().find(|o| o["id"] == e2["operation_id"]).unwrap();
+    assert!(
+        e2_row["resolution"]
+            .as_str()
+            .unwrap()
+            .contains("undetermined"),
+        "{e2_row}"
+    );
+    assert!(
+        e2_row["resolution"].as_str().unwrap().contains("50"),
+        "{e2_row}"
+    );
+}
