@@ -221,13 +221,126 @@ pub fn scrub_value(value: &mut Value, secrets: &[String]) {
     }
 }
 
-/// Replaces every occurrence of any of `secrets` in `text`.
+/// The forms a credential can take in a provider's answer or an error
+/// text: as is, XML-escaped, JSON-escaped and percent-encoded.
+fn variants(secret: &str) -> Vec<String> {
+    let xml = secret
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&apos;");
+    let json = secret
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('/', "\\/");
+    let percent: String = secret
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    let mut v = vec![secret.to_owned(), xml, json, percent];
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// The shortest piece of a credential that is redacted wherever it
+/// appears (a cut body can end in the middle of one).
+pub const MIN_FRAGMENT: usize = 8;
+
+/// Replaces every occurrence of any of `secrets` in `text`, in any letter
+/// case and in its escaped forms, and every piece of one that is at least
+/// [`MIN_FRAGMENT`] characters long (or, right before a closing `…` of a
+/// cut text, at least 4): no part of a credential survives.
 pub fn scrub_string(text: &mut String, secrets: &[String]) {
+    let lower = text.to_ascii_lowercase();
+    let mut ranges: Vec<(usize, usize)> = Vec::new();
+    let find_all = |needle: &str, ranges: &mut Vec<(usize, usize)>| {
+        if needle.is_empty() {
+            return;
+        }
+        let needle = needle.to_ascii_lowercase();
+        let mut from = 0;
+        while let Some(i) = lower[from..].find(&needle) {
+            ranges.push((from + i, from + i + needle.len()));
+            from += i + 1;
+            while !lower.is_char_boundary(from) {
+                from += 1;
+            }
+        }
+    };
     for s in secrets {
         // Very short values would redact unrelated text; credentials are longer.
-        if s.len() >= 4 && text.contains(s.as_str()) {
-            *text = text.replace(s.as_str(), crate::secret::REDACTED);
+        if s.chars().count() < 4 {
+            continue;
         }
+        for v in variants(s) {
+            find_all(&v, &mut ranges);
+            let bounds: Vec<usize> = v
+                .char_indices()
+                .map(|(i, _)| i)
+                .chain(std::iter::once(v.len()))
+                .collect();
+            if bounds.len() > MIN_FRAGMENT {
+                for w in bounds.windows(MIN_FRAGMENT + 1) {
+                    find_all(&v[w[0]..w[MIN_FRAGMENT]], &mut ranges);
+                }
+            }
+            // A cut text ending in a prefix of the credential.
+            if let Some(body) = lower.strip_suffix('…') {
+                let lv = v.to_ascii_lowercase();
+                for (i, _) in lv.char_indices().skip(4) {
+                    if body.ends_with(&lv[..i]) {
+                        ranges.push((body.len() - i, body.len()));
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    if ranges.is_empty() {
+        return;
+    }
+    ranges.sort_unstable();
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    for (a, b) in ranges {
+        if b <= at {
+            continue;
+        }
+        let a = a.max(at);
+        out.push_str(&text[at..a]);
+        if !out.ends_with(crate::secret::REDACTED) {
+            out.push_str(crate::secret::REDACTED);
+        }
+        at = b;
+    }
+    out.push_str(&text[at..]);
+    *text = out;
+}
+
+/// Blanks, structurally, the values of every object key in `keys` (any
+/// letter case, at any depth): a provider knows which of its fields carry
+/// credentials and removes them before anything is cut, logged or stored.
+pub fn blank_fields(value: &mut serde_json::Value, keys: &[&str]) {
+    match value {
+        serde_json::Value::Object(m) => {
+            for (k, v) in m.iter_mut() {
+                if keys.iter().any(|c| c.eq_ignore_ascii_case(k)) {
+                    *v = serde_json::Value::String(crate::secret::REDACTED.into());
+                } else {
+                    blank_fields(v, keys);
+                }
+            }
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(|v| blank_fields(v, keys)),
+        _ => {}
     }
 }
 
@@ -252,6 +365,47 @@ mod tests {
     use super::*;
     use crate::http::TransportErrorKind;
     use serde_json::json;
+
+    #[test]
+    fn no_part_of_a_credential_survives_scrubbing() {
+        let key = "4oK26hK8MOXrIV1bzTRVPA==".to_owned();
+        let guid = "0c13d406-873b-403b-9c09-a5766840d98c".to_owned();
+        let pass = "p<w&\"x'1".to_owned();
+        let secrets = [key.clone(), guid.clone(), pass.clone()];
+        // A body cut at 2000 characters in the middle of the key.
+        let body = format!("{}{}", "x".repeat(1990), key);
+        let mut o = Outcome::unparseable(500, "cut", body.as_bytes());
+        scrub_outcome(&mut o, &secrets);
+        let raw = o.raw.to_string();
+        assert!(!raw.contains(&key[..10]), "{raw}");
+        assert!(!raw.contains("4oK26h"), "{raw}");
+        for text in [
+            format!("guid {} here", guid.to_uppercase()),
+            "pass p&lt;w&amp;&quot;x&apos;1 end".to_owned(),
+            format!("json \"{}\"", pass.replace('"', "\\\"")),
+            format!("part {} of it", &key[3..15]),
+            format!("url {}", "4oK26hK8MOXrIV1bzTRVPA%3D%3D"),
+        ] {
+            let mut t = text.clone();
+            scrub_string(&mut t, &secrets);
+            assert!(t.contains(crate::secret::REDACTED), "{text} -> {t}");
+            for s in &secrets {
+                assert!(!t.to_lowercase().contains(&s.to_lowercase()), "{t}");
+            }
+            assert!(!t.contains("MOXrIV1b"), "{t}");
+            assert!(!t.to_lowercase().contains("873b-403b"), "{t}");
+        }
+        // Unrelated text stays as it was.
+        let mut t = "RETURN_CODE 0 SUCCESS".to_owned();
+        scrub_string(&mut t, &secrets);
+        assert_eq!(t, "RETURN_CODE 0 SUCCESS");
+        let mut v = json!({"a": {"Merchant_Key": "abc", "b": [{"MERCHANT_KEY": 1}]}, "c": "keep"});
+        blank_fields(&mut v, &["MERCHANT_KEY"]);
+        assert_eq!(
+            v,
+            json!({"a": {"Merchant_Key": "[REDACTED]", "b": [{"MERCHANT_KEY": "[REDACTED]"}]}, "c": "keep"})
+        );
+    }
 
     #[test]
     fn envelope_serializes_as_contract() {

@@ -35,6 +35,9 @@ use crate::wire::{Endpoint, amount_to_wire, return_code, status_for, text};
 /// The provider id used in config.
 pub const ID: &str = "esnekpos";
 
+/// The wire fields that carry credentials.
+pub const CREDENTIAL_FIELDS: &[&str] = &["MERCHANT_KEY"];
+
 /// Default per-request timeout.
 pub const DEFAULT_TIMEOUT_MS: u64 = 30_000;
 
@@ -171,7 +174,12 @@ pub fn read_response(
 ) -> Result<Answer, Box<Outcome>> {
     let response = response.map_err(|e| Box::new(Outcome::from_transport_error(&e)))?;
     let json: Value = match payops_core::json::from_slice_exact(&response.body) {
-        Ok(v @ Value::Object(_)) => v,
+        Ok(mut v @ Value::Object(_)) => {
+            // EsnekPOS's request carries MERCHANT_KEY: an answer that echoes
+            // it never keeps it, whatever happens to `raw` later.
+            payops_core::outcome::blank_fields(&mut v, CREDENTIAL_FIELDS);
+            v
+        }
         _ => {
             let why = if response.is_success() {
                 "response is not a JSON object".to_owned()

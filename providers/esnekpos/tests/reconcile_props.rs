@@ -16,9 +16,7 @@
 //!   its start + timeout + margin, is `failed`.
 
 use payops_core::chrono::{DateTime, Duration, FixedOffset, TimeZone};
-use payops_core::{
-    Claim, Outcome, OperationKind, ReconcileInput, Sibling, Status, Verdict,
-};
+use payops_core::{Claim, OperationKind, Outcome, ReconcileInput, Sibling, Status, Verdict};
 use payops_esnekpos::reconcile::reconcile;
 use serde_json::{Value, json};
 
@@ -82,8 +80,10 @@ fn reconciliation_properties_over_random_interleavings() {
         let skew = Duration::seconds(rng.below(1200) as i64 - 600);
         let mut next_tx = 100i64;
         let mut ops = Vec::new();
-        let mut rows: Vec<Value> = vec![json!({"TRANSACTION_ID": 1, "STATUS_ID": 3, "AMOUNT": "1000,00",
-            "DATE": fmt(base - Duration::days(2) + skew)})];
+        let mut rows: Vec<Value> = vec![
+            json!({"TRANSACTION_ID": 1, "STATUS_ID": 3, "AMOUNT": "1000,00",
+            "DATE": fmt(base - Duration::days(2) + skew)}),
+        ];
         let mut t = base;
         for i in 0..n {
             t += Duration::seconds(rng.below(300) as i64);
@@ -107,7 +107,11 @@ fn reconciliation_properties_over_random_interleavings() {
                 truth,
                 tx: None,
                 answered_tx: None,
-                state: if truth == Truth::Queued { "pending" } else { "unknown" },
+                state: if truth == Truth::Queued {
+                    "pending"
+                } else {
+                    "unknown"
+                },
             };
             if truth != Truth::NotActed {
                 next_tx += 1;
@@ -201,7 +205,11 @@ fn reconciliation_properties_over_random_interleavings() {
             let own = op.tx.map(|t| t.to_string());
             // Never failed while its own successful row is listed.
             if op.truth == Truth::Succeeded {
-                assert_ne!(r.verdict, Verdict::Failed, "case {case}: {op:?} {r:?} rows {rows:?}");
+                assert_ne!(
+                    r.verdict,
+                    Verdict::Failed,
+                    "case {case}: {op:?} {r:?} rows {rows:?}"
+                );
             }
             // Never failed while any unclaimed successful row of its amount,
             // dated (provider time) after its start, could be its own.
@@ -215,7 +223,10 @@ fn reconciliation_properties_over_random_interleavings() {
                         && payops_esnekpos::wire::parse_date(row["DATE"].as_str().unwrap())
                             .is_some_and(|d| d >= start_provider)
                 });
-                assert!(!could_be_mine, "case {case}: failed with a candidate success row: {op:?} {rows:?}");
+                assert!(
+                    !could_be_mine,
+                    "case {case}: failed with a candidate success row: {op:?} {rows:?}"
+                );
             }
             if let Some(tx) = &r.transaction_id {
                 assert!(
@@ -241,9 +252,11 @@ fn reconciliation_properties_over_random_interleavings() {
             // Unambiguous: one operation, no outside refund of its amount.
             let lone = ops.len() == 1 && rows.len() == 1 + usize::from(op.tx.is_some())
                 || (ops.len() == 1
-                    && !rows.iter().any(|r| r["AMOUNT"] == json!(format!("{},00", op.amount / 100))
-                        && r["TRANSACTION_ID"].to_string() != own.clone().unwrap_or_default()
-                        && r["STATUS_ID"] != json!(3)));
+                    && !rows.iter().any(|r| {
+                        r["AMOUNT"] == json!(format!("{},00", op.amount / 100))
+                            && r["TRANSACTION_ID"].to_string() != own.clone().unwrap_or_default()
+                            && r["STATUS_ID"] != json!(3)
+                    }));
             if lone {
                 lone_checked += 1;
                 let expected = match op.truth {
@@ -263,7 +276,10 @@ fn reconciliation_properties_over_random_interleavings() {
                     Truth::NotActed => None,
                 };
                 if let Some(v) = expected {
-                    assert_eq!(r.verdict, v, "case {case}: lone {op:?} elapsed {elapsed} {r:?}");
+                    assert_eq!(
+                        r.verdict, v,
+                        "case {case}: lone {op:?} elapsed {elapsed} {r:?}"
+                    );
                 }
                 if matches!(op.truth, Truth::Succeeded | Truth::Declined | Truth::Queued) {
                     assert_eq!(r.transaction_id, own, "case {case}");
@@ -272,5 +288,8 @@ fn reconciliation_properties_over_random_interleavings() {
         }
     }
     assert!(resolved > 2000, "the search resolves cases: {resolved}");
-    assert!(lone_checked > 500, "unambiguous cases checked: {lone_checked}");
+    assert!(
+        lone_checked > 500,
+        "unambiguous cases checked: {lone_checked}"
+    );
 }

@@ -13,6 +13,9 @@
 #![warn(missing_docs)]
 
 pub mod docs;
+/// The wire fields that carry credentials.
+pub const CREDENTIAL_FIELDS: &[&str] = &["CLIENT_PASSWORD", "GUID"];
+
 pub mod reconcile;
 pub mod sim;
 pub mod xml;
@@ -255,6 +258,13 @@ fn result_element(
         raw.entry(k.to_owned())
             .or_insert_with(|| Value::String(v.to_owned()));
     }
+    // The request's credentials (G's CLIENT_PASSWORD, the merchant GUID)
+    // never stay in `raw`, should an answer echo them.
+    let mut raw = Value::Object(raw);
+    payops_core::outcome::blank_fields(&mut raw, CREDENTIAL_FIELDS);
+    let Value::Object(raw) = raw else {
+        unreachable!("an object stays an object")
+    };
     Ok((
         (*result).clone(),
         json!({ "http_status": response.status, name: Value::Object(raw) }),
