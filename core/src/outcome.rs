@@ -250,14 +250,15 @@ fn variants(secret: &str) -> Vec<String> {
     v
 }
 
-/// The shortest piece of a credential that is redacted wherever it
-/// appears (a cut body can end in the middle of one).
-pub const MIN_FRAGMENT: usize = 8;
-
 /// Replaces every occurrence of any of `secrets` in `text`, in any letter
-/// case and in its escaped forms, and every piece of one that is at least
-/// [`MIN_FRAGMENT`] characters long (or, right before a closing `…` of a
-/// cut text, at least 4): no part of a credential survives.
+/// case and in its escaped forms, and the start of one (4 characters or
+/// more) that ends a cut text (`…`): a body cut in the middle of a
+/// credential keeps no part of it.
+///
+/// Arbitrary fragments are not matched: a human-chosen credential shares
+/// words with ordinary text (`merchant`), and redacting those would corrupt
+/// the record. Providers blank the fields that carry credentials
+/// structurally before anything else happens.
 pub fn scrub_string(text: &mut String, secrets: &[String]) {
     let lower = text.to_ascii_lowercase();
     let mut ranges: Vec<(usize, usize)> = Vec::new();
@@ -282,16 +283,6 @@ pub fn scrub_string(text: &mut String, secrets: &[String]) {
         }
         for v in variants(s) {
             find_all(&v, &mut ranges);
-            let bounds: Vec<usize> = v
-                .char_indices()
-                .map(|(i, _)| i)
-                .chain(std::iter::once(v.len()))
-                .collect();
-            if bounds.len() > MIN_FRAGMENT {
-                for w in bounds.windows(MIN_FRAGMENT + 1) {
-                    find_all(&v[w[0]..w[MIN_FRAGMENT]], &mut ranges);
-                }
-            }
             // A cut text ending in a prefix of the credential.
             if let Some(body) = lower.strip_suffix('…') {
                 let lv = v.to_ascii_lowercase();
@@ -383,7 +374,6 @@ mod tests {
             format!("guid {} here", guid.to_uppercase()),
             "pass p&lt;w&amp;&quot;x&apos;1 end".to_owned(),
             format!("json \"{}\"", pass.replace('"', "\\\"")),
-            format!("part {} of it", &key[3..15]),
             format!("url {}", "4oK26hK8MOXrIV1bzTRVPA%3D%3D"),
         ] {
             let mut t = text.clone();
@@ -392,8 +382,6 @@ mod tests {
             for s in &secrets {
                 assert!(!t.to_lowercase().contains(&s.to_lowercase()), "{t}");
             }
-            assert!(!t.contains("MOXrIV1b"), "{t}");
-            assert!(!t.to_lowercase().contains("873b-403b"), "{t}");
         }
         // Unrelated text stays as it was.
         let mut t = "RETURN_CODE 0 SUCCESS".to_owned();

@@ -159,7 +159,7 @@ fn reconciliation_properties_over_random_interleavings() {
         assert_eq!(query.status, Status::Succeeded, "{query:?}");
         let row_status = |tx: &str| {
             rows.iter()
-                .find(|r| r["TRANSACTION_ID"].to_string() == tx)
+                .find(|r| r["TRANSACTION_ID"].to_string().as_str() == tx)
                 .map(|r| r["STATUS_ID"].as_i64().unwrap())
         };
         // A pass in random operation order, claims exclusive as in the store.
@@ -254,7 +254,7 @@ fn reconciliation_properties_over_random_interleavings() {
                 || (ops.len() == 1
                     && !rows.iter().any(|r| {
                         r["AMOUNT"] == json!(format!("{},00", op.amount / 100))
-                            && r["TRANSACTION_ID"].to_string() != own.clone().unwrap_or_default()
+                            && Some(r["TRANSACTION_ID"].to_string()) != own
                             && r["STATUS_ID"] != json!(3)
                     }));
             if lone {
