@@ -177,7 +177,9 @@ macro_rules! export_provider {
                 }
             }
             /// The declaration the host checks before calling anything.
-            #[unsafe(no_mangle)]
+            /// (Not exported in fuzzing builds, which link several providers
+            /// statically into one binary and never load a cdylib.)
+            #[cfg_attr(not(fuzzing), unsafe(no_mangle))]
             pub static PAYOPS_PLUGIN_DECLARATION: PluginDeclaration = PluginDeclaration {
                 magic: $crate::abi::MAGIC,
                 abi_version: $crate::abi::ABI_VERSION,
