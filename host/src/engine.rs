@@ -36,6 +36,8 @@ pub struct Engine {
     pub wait: Duration,
     /// How long an operation may stay in flight before it is `unknown`.
     pub in_flight_deadline: Duration,
+    /// Set once this instance has a heartbeat in the store.
+    heartbeat_recorded: std::sync::atomic::AtomicBool,
     validators: HashMap<(String, OperationKind), jsonschema::Validator>,
 }
 
@@ -91,6 +93,7 @@ impl Engine {
             instance: new_operation_id().replacen("op_", "inst_", 1),
             wait: Duration::from_secs(120),
             in_flight_deadline: Duration::from_secs(600),
+            heartbeat_recorded: std::sync::atomic::AtomicBool::new(false),
             validators,
         })
     }
@@ -183,6 +186,16 @@ impl Engine {
             ));
         }
         self.validate(&acct.provider, op, &document)?;
+        // The instance owning the intent must be known alive before the
+        // intent exists, or another daemon's recovery takes it for dead.
+        if !self.heartbeat_recorded.load(Ordering::Relaxed) {
+            self.store.heartbeat(&self.instance).await.map_err(|e| {
+                Error::Unavailable(format!(
+                    "the operation store is unavailable; nothing was sent ({e})"
+                ))
+            })?;
+            self.heartbeat_recorded.store(true, Ordering::Relaxed);
+        }
         let provider = self.providers[&acct.provider].clone();
         let operation_id = new_operation_id();
         let started_at = now();
