@@ -123,11 +123,21 @@ pub const CODES: &[(&str, &str)] = &[
 
 /// `RETURN_CODE` normalized: `"00"`, `0`, `"0"` are all `"0"`.
 pub fn return_code(v: &Value) -> Option<String> {
-    let raw = text(v, &["RETURN_CODE", "ReturnCode", "return_code"])?;
+    // Only the documented key: an answer spelling it otherwise is not one
+    // the docs describe, and proves nothing.
+    let raw = text(v, &["RETURN_CODE"])?;
     let t = raw.trim();
-    Some(match t.parse::<i64>() {
-        Ok(n) => n.to_string(),
-        Err(_) => t.to_owned(),
+    // Digits only are a number ("00" is 0); anything else ("+0", "-0",
+    // "0.0") is kept as written and matches no documented code.
+    Some(if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
+        let n = t.trim_start_matches('0');
+        if n.is_empty() {
+            "0".to_owned()
+        } else {
+            n.to_owned()
+        }
+    } else {
+        t.to_owned()
     })
 }
 

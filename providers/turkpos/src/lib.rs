@@ -141,8 +141,16 @@ fn sonuc_outcome(result: &xml::Element, http_status: u16) -> Outcome {
         .filter(|c| c.name == "Sonuc")
         .map(|c| c.text.as_str())
         .collect();
+    // An integer as .NET writes one: digits, perhaps a leading minus.
+    let integer = |t: &str| {
+        let t = t.trim();
+        let digits = t.strip_prefix('-').unwrap_or(t);
+        (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| t.parse::<i64>().ok())
+            .flatten()
+    };
     let sonuc = match all.as_slice() {
-        [one] => one.trim().parse::<i64>().ok(),
+        [one] => integer(one),
         _ => None,
     };
     let ok_http = (200..300).contains(&http_status);
