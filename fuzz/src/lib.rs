@@ -148,8 +148,13 @@ pub fn check_esnekpos_document(data: &[u8]) {
         if let Ok(Step::Send { request, .. }) = step {
             assert!(doc.is_object(), "{op} built a request from {doc}");
             if op == OperationKind::Refund {
-                let body: Value = serde_json::from_slice(&request.body).expect("JSON body");
-                let wire = body["AMOUNT"].to_string();
+                // Read the literal as sent (a `Value` would pass it through f64).
+                let body = String::from_utf8(request.body.clone()).expect("UTF-8 body");
+                let at = body.find("\"AMOUNT\":").expect("an AMOUNT") + "\"AMOUNT\":".len();
+                let wire: String = body[at..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_digit() || matches!(c, '-' | '.'))
+                    .collect();
                 let minor = doc["amount"].as_i64().expect("an amount");
                 assert_eq!(
                     lira_text_to_minor(&wire),
