@@ -570,3 +570,45 @@ fn success_looking_answers_that_prove_nothing() {
         Status::Succeeded
     );
 }
+
+#[test]
+fn simulator_refuses_negative_and_huge_amounts_without_overflow() {
+    let now = DateTime::parse_from_rfc3339("2026-11-24T12:00:00+03:00").unwrap();
+    for (siparis, odenecek) in [
+        ("30.00", "-10.00"),
+        ("-30.00", "10.00"),
+        ("92233720368547758.07", "0.00"),
+    ] {
+        let mut sim = TurkPosSimulator::demo();
+        let body = fixture("iptal-iade.request.xml")
+            .replace(
+                "<SiparisTutar>30.00</SiparisTutar>",
+                &format!("<SiparisTutar>{siparis}</SiparisTutar>"),
+            )
+            .replace(
+                "<OdenecekTutar>10.00</OdenecekTutar>",
+                &format!("<OdenecekTutar>{odenecek}</OdenecekTutar>"),
+            );
+        assert!(
+            body.contains(odenecek) && body.contains(siparis),
+            "the sample changed"
+        );
+        let mut req = payops_core::HttpRequest::post(
+            "http://x/turkpos.ws/service_turkpos_test.asmx",
+            "text/xml; charset=utf-8",
+            body,
+        );
+        req.headers.push((
+            "SOAPAction".into(),
+            "\"https://turkpos.com.tr/Pazaryeri_TP_Iptal_Iade\"".into(),
+        ));
+        let o = return_outcome(Ok(sim.handle(&req, now)), "IADE", None);
+        assert_eq!(o.status, Status::Failed, "{siparis} {odenecek}: {o:?}");
+        assert!(
+            sim.state()["ledger"]
+                .as_array()
+                .is_none_or(|l| l.is_empty()),
+            "nothing recorded"
+        );
+    }
+}
