@@ -16,8 +16,12 @@ pub const SECRETS: &[&str] = &[
     "support-token-xyz-123",
 ];
 
+/// The `payops` binary under test: the one cargo built, or
+/// `PAYOPS_TEST_EXE` (to run the black-box suites against another build).
 pub fn exe() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_payops"))
+    std::env::var_os("PAYOPS_TEST_EXE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_payops")))
 }
 
 /// A temp dir unique to this test.
