@@ -45,6 +45,11 @@ pub struct QueryDetails {
     pub payment_date: Option<DateTime<FixedOffset>>,
     /// Total returned so far, in minor units, where the provider reports it.
     pub refunded_amount: Option<i64>,
+    /// The order reference the provider's answer names (EsnekPOS
+    /// `ORDER_REF_NUMBER`, or `ORDER_REF_NO` as its sample writes it;
+    /// TurkPos `Siparis_ID`).
+    #[serde(default)]
+    pub order_ref: Option<String>,
     /// The payment's transactions (sale, cancel, refund...).
     pub transactions: Vec<Transaction>,
     /// Provider-specific fields that have no common meaning.

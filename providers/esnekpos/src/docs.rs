@@ -121,8 +121,8 @@ pub struct SubMerchantShare {
 pub struct RefundDoc {
     /// Order reference
     ///
-    /// Wire `ORDER_REF_NUMBER`: the merchant's reference of the payment (at most 24 characters).
-    #[schemars(length(min = 1, max = 24))]
+    /// Wire `ORDER_REF_NUMBER`: the merchant's reference of the payment, as EsnekPOS issued it (e.g. `9.54251311 1595848596|999`; at most 64 characters).
+    #[schemars(length(min = 1, max = 64))]
     pub order_ref: String,
     /// Amount (kuruş)
     ///
@@ -171,13 +171,13 @@ pub enum Channel {
 #[serde(deny_unknown_fields)]
 #[schemars(extend(
     "if" = {"properties": {"channel": {"const": "android_pos"}}, "required": ["channel"]},
-    "then" = {"required": ["back_url"], "not": {"required": ["amount"]}}
+    "then" = {"required": ["back_url"], "not": {"required": ["amount"]}, "properties": {"order_ref": {"maxLength": 24}}}
 ))]
 pub struct CancelDoc {
     /// Order reference
     ///
-    /// Wire `ORDER_REF_NUMBER` (at most 24 characters).
-    #[schemars(length(min = 1, max = 24))]
+    /// Wire `ORDER_REF_NUMBER` (at most 64 characters; at most 24 with `android_pos`, as OrderReturnPhysical documents).
+    #[schemars(length(min = 1, max = 64))]
     pub order_ref: String,
     /// Amount (kuruş)
     ///
@@ -216,8 +216,8 @@ pub struct CancelDoc {
 pub struct QueryDoc {
     /// Order reference
     ///
-    /// Wire `ORDER_REF_NUMBER` (at most 24 characters).
-    #[schemars(length(min = 1, max = 24))]
+    /// Wire `ORDER_REF_NUMBER`, as EsnekPOS issued it (at most 64 characters).
+    #[schemars(length(min = 1, max = 64))]
     pub order_ref: String,
 }
 
@@ -229,8 +229,8 @@ pub struct QueryDoc {
 pub struct AdjustDoc {
     /// Order reference
     ///
-    /// Wire `ORDER_REF_NUMBER` (at most 24 characters).
-    #[schemars(length(min = 1, max = 24))]
+    /// Wire `ORDER_REF_NUMBER` (at most 64 characters).
+    #[schemars(length(min = 1, max = 64))]
     pub order_ref: String,
     /// Sub-merchant id
     ///

@@ -121,14 +121,26 @@ fn account(call: &Call) -> Result<Account, Error> {
     Ok(a)
 }
 
-fn order_ref(r: &str) -> Result<(), Error> {
-    if r.is_empty() || r.chars().count() > 24 {
+/// The longest order reference payops sends: generous, since EsnekPOS's
+/// own references run past 24 characters (the ProcessQuery sample's
+/// `9.54251311 1595848596|999` has 25).
+pub const MAX_ORDER_REF: usize = 64;
+
+/// OrderReturnPhysical documents `ORDER_REF_NUMBER` as "Maksimum 24 karakter".
+pub const MAX_ORDER_REF_PHYSICAL: usize = 24;
+
+fn order_ref_within(r: &str, max: usize, what: &str) -> Result<(), Error> {
+    if r.is_empty() || r.chars().count() > max {
         return Err(Error::invalid_field(
             "/order_ref",
-            "ORDER_REF_NUMBER must be 1 to 24 characters",
+            format!("ORDER_REF_NUMBER must be 1 to {max} characters{what}"),
         ));
     }
     Ok(())
+}
+
+fn order_ref(r: &str) -> Result<(), Error> {
+    order_ref_within(r, MAX_ORDER_REF, "")
 }
 
 fn post<T: Serialize>(
@@ -374,6 +386,11 @@ impl EsnekPos {
         let key = a.key();
         match doc.channel {
             Channel::AndroidPos => {
+                order_ref_within(
+                    &doc.order_ref,
+                    MAX_ORDER_REF_PHYSICAL,
+                    " for an Android POS cancel (OrderReturnPhysical)",
+                )?;
                 if doc.amount.is_some() {
                     return Err(Error::invalid_field(
                         "/amount",

@@ -17,6 +17,8 @@ const TYPED: &[&str] = &[
     "TRANSACTIONS",
     "RETURN_CODE",
     "RETURN_MESSAGE",
+    "ORDER_REF_NUMBER",
+    "ORDER_REF_NO",
 ];
 
 /// `STATUS_ID` -> normalized status (1 and 2 from EsnekPOS's payment pages,
@@ -137,6 +139,7 @@ pub fn normalize(v: &Value, code: &str) -> Result<QueryDetails, String> {
         installment: int(v, &["INSTALLMENT"]).and_then(|i| u32::try_from(i).ok()),
         payment_date: text(v, &["PAYMENT_DATE"]).and_then(|d| parse_date(&d)),
         refunded_amount: Some(returned),
+        order_ref: text(v, &["ORDER_REF_NUMBER", "ORDER_REF_NO"]),
         transactions,
         extra,
     })

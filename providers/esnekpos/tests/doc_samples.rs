@@ -220,7 +220,9 @@ fn process_query_response_sample_parses_completely() {
     );
     assert_eq!(st.date.unwrap().to_rfc3339(), "2020-05-04T11:57:28+03:00");
     // Keys the table does not list, or names differently, are kept.
-    assert_eq!(d.extra["ORDER_REF_NO"], json!("9.54251311 1595848596|999"));
+    // The sample names the reference ORDER_REF_NO, the table ORDER_REF_NUMBER.
+    assert_eq!(d.order_ref.as_deref(), Some("9.54251311 1595848596|999"));
+    assert!(!d.extra.contains_key("ORDER_REF_NO"));
     assert_eq!(d.extra["COMMISSION"], json!("1,490"));
     assert_eq!(d.extra["query_date"], json!("2020-09-24T17:08:10+03:00"));
     assert_eq!(o.raw["COMMISSION"], json!("1,490"));

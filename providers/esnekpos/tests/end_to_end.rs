@@ -263,3 +263,62 @@ async fn demo_simulator_answers_doc_samples() {
 fn http() -> std::sync::Arc<dyn payops_core::HttpTransport> {
     std::sync::Arc::new(payops_transport::ReqwestTransport::new().expect("HTTP client"))
 }
+
+/// The ProcessQuery sample's own reference has 25 characters: payops
+/// queries and refunds it; only the Android POS cancel keeps the
+/// documented 24-character limit.
+async fn long_reference(p: PluginProvider) {
+    const SAMPLE_REF: &str = "9.54251311 1595848596|999";
+    assert_eq!(SAMPLE_REF.chars().count(), 25);
+    let mut sim = EsnekSimulator::empty();
+    sim.seed(&json!({
+        "merchants": [{"merchant": "M1", "merchant_key": KEY}],
+        "payments": [
+            {"order_ref": SAMPLE_REF, "amount": 125000, "date": "2020-04-19T18:34:35+03:00"},
+            {"order_ref": "POS-LONG-REFERENCE-0000001", "amount": 1000, "channel": "android_pos"}
+        ]
+    }))
+    .unwrap();
+    let srv = SimServer::start(Box::new(sim), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let c = payops_conformance::context(&p, account(&srv.url(), KEY), http());
+    let q = run(
+        &p,
+        &c,
+        OperationKind::Query,
+        json!({"order_ref": SAMPLE_REF}),
+    )
+    .await;
+    assert_eq!(q.status, Status::Succeeded, "{q:?}");
+    let d: QueryDetails = serde_json::from_value(q.details).unwrap();
+    assert_eq!(d.order_ref.as_deref(), Some(SAMPLE_REF));
+    let r = run(
+        &p,
+        &c,
+        OperationKind::Refund,
+        json!({"order_ref": SAMPLE_REF, "amount": 500}),
+    )
+    .await;
+    assert_eq!(r.status, Status::Succeeded, "{r:?}");
+    let e = p
+        .execute(
+            OperationKind::Cancel,
+            &c,
+            json!({"order_ref": "POS-LONG-REFERENCE-0000001", "channel": "android_pos", "back_url": "https://example.invalid/cb"}),
+        )
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("24"), "{e}");
+}
+
+#[tokio::test]
+async fn a_25_character_reference_statically_linked() {
+    long_reference(PluginProvider::from_static(payops_esnekpos::payops_plugin::api()).unwrap())
+        .await;
+}
+
+#[tokio::test]
+async fn a_25_character_reference_loaded_as_cdylib() {
+    long_reference(abi::load(&payops_conformance::built_cdylib("payops_esnekpos")).unwrap()).await;
+}

@@ -359,6 +359,7 @@ pub fn query_outcome(response: Result<HttpResponse, TransportError>) -> Outcome 
         installment: get("Taksit").and_then(|t| t.trim().parse().ok()),
         payment_date: get("Tarih").and_then(parse_date),
         refunded_amount: refunded,
+        order_ref: get("Siparis_ID").map(str::to_owned),
         transactions: Vec::new(),
         extra,
     };
