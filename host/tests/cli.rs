@@ -354,7 +354,7 @@ async fn sandbox_serves_both_providers_with_auth_and_errors() {
     assert_eq!((s, v["status"].as_str()), (200, Some("succeeded")), "{v}");
     let (s, v) = http("POST", &op("turk-demo", "refund"), t, Some(r#"{"order_ref":"TP-DEMO-1","marketplace_order_guid":"3f2504e0-4f89-11d3-9a0c-0305e82c3301","amount":1001,"seller_payout_amount":8000}"#)).await;
     assert_eq!((s, v["status"].as_str()), (200, Some("succeeded")), "{v}");
-    let (s, v) = http("POST", &op("turk-demo", "cancel"), t, Some(r#"{"order_ref":"TP-DEMO-TODAY","marketplace_order_guid":"6ba7b810-9dad-11d1-80b4-00c04fd430c8","seller_payout_amount":0}"#)).await;
+    let (s, v) = http("POST", &op("turk-demo", "cancel"), t, Some(r#"{"order_ref":"TP-DEMO-TODAY","marketplace_order_guid":"6ba7b810-9dad-11d1-80b4-00c04fd430c8","whole_order":true}"#)).await;
     assert_eq!((s, v["status"].as_str()), (200, Some("succeeded")), "{v}");
 
     let (s, v) = http(

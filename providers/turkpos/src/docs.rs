@@ -109,9 +109,14 @@ pub enum Lira {
 
 /// TurkPos refund or cancel
 ///
-/// `Pazaryeri_TP_Iptal_Iade` with `Durum` `IADE` (refund, orders of earlier days) or `IPTAL` (cancel, same-day orders).
+/// `Pazaryeri_TP_Iptal_Iade` with `Durum` `IADE` (refund, orders of earlier days) or `IPTAL` (cancel, same-day orders). Give `amount` for a partial return, or `whole_order: true` to return the whole marketplace order (every connected vendor's part).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(extend(
+    "if" = {"properties": {"whole_order": {"const": true}}, "required": ["whole_order"]},
+    "then" = {"not": {"required": ["amount"]}, "properties": {"seller_payout_amount": {"const": 0}}},
+    "else" = {"required": ["amount", "seller_payout_amount"]}
+))]
 pub struct ReturnDoc {
     /// Order id
     ///
@@ -125,10 +130,15 @@ pub struct ReturnDoc {
     pub marketplace_order_guid: String,
     /// Amount (kuruş)
     ///
-    /// Wire `SiparisTutar` (lira, `30.00`): the amount to return, in minor units. Omitted: the whole order (`SiparisTutar` 0).
+    /// Wire `SiparisTutar` (lira, `30.00`): the amount to return, in minor units. Required unless `whole_order` is true.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
     pub amount: Option<i64>,
+    /// Whole order
+    ///
+    /// Return the whole marketplace order: sends `SiparisTutar` 0, which per Param cancels or refunds every connected vendor's order. Not with `amount`. The seller payout is then 0 (inferred from the rules: nothing is left to pay any vendor).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub whole_order: bool,
     /// Currency
     ///
     /// Always `TRY`.
@@ -136,9 +146,10 @@ pub struct ReturnDoc {
     pub currency: Lira,
     /// Seller payout (kuruş)
     ///
-    /// Wire `OdenecekTutar` (lira): what the seller is paid after this operation, in minor units. Not greater than the order amount.
+    /// Wire `OdenecekTutar` (lira): what the seller is paid after this operation, in minor units. Not greater than the order amount. Required with `amount`; with `whole_order` it is 0 (may be omitted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0))]
-    pub seller_payout_amount: i64,
+    pub seller_payout_amount: Option<i64>,
 }
 
 /// TurkPos query

@@ -184,8 +184,13 @@ pub fn return_envelope(
     durum: &str,
     doc: &ReturnDoc,
 ) -> String {
-    let siparis = amount_to_wire(doc.amount.unwrap_or(0));
-    let odenecek = amount_to_wire(doc.seller_payout_amount);
+    // `whole_order` (checked before) is the only way to send SiparisTutar 0.
+    let siparis = amount_to_wire(if doc.whole_order {
+        0
+    } else {
+        doc.amount.unwrap_or(0)
+    });
+    let odenecek = amount_to_wire(doc.seller_payout_amount.unwrap_or(0));
     envelope(
         RETURN_METHOD,
         &[
@@ -405,19 +410,46 @@ impl TurkPos {
                 "PYSiparis_GUID must be a UUID (36 characters)",
             ));
         }
-        if doc.amount.is_some_and(|a| a <= 0) {
-            return Err(Error::invalid_field(
-                "/amount",
-                "must be greater than 0 (omit it for the whole order)",
-            ));
+        match (doc.whole_order, doc.amount) {
+            (true, Some(_)) => {
+                return Err(Error::invalid_field(
+                    "/amount",
+                    "not with whole_order: a whole-order return sends SiparisTutar 0",
+                ));
+            }
+            (false, None) => {
+                return Err(Error::invalid_field(
+                    "/amount",
+                    "required: give the amount to return, or whole_order: true to return the whole marketplace order (every connected vendor's part)",
+                ));
+            }
+            (false, Some(a)) if a <= 0 => {
+                return Err(Error::invalid_field("/amount", "must be greater than 0"));
+            }
+            _ => {}
         }
-        if doc.seller_payout_amount < 0 {
-            return Err(Error::invalid_field(
-                "/seller_payout_amount",
-                "must not be negative",
-            ));
+        match (doc.whole_order, doc.seller_payout_amount) {
+            (_, Some(p)) if p < 0 => {
+                return Err(Error::invalid_field(
+                    "/seller_payout_amount",
+                    "must not be negative",
+                ));
+            }
+            (true, Some(p)) if p != 0 => {
+                return Err(Error::invalid_field(
+                    "/seller_payout_amount",
+                    "with whole_order nothing is left to pay the seller: 0 or omitted",
+                ));
+            }
+            (false, None) => {
+                return Err(Error::invalid_field(
+                    "/seller_payout_amount",
+                    "required with amount: what the seller is paid after this return",
+                ));
+            }
+            _ => {}
         }
-        tracing::info!(order_ref = %doc.order_ref, durum, amount = ?doc.amount, seller_payout = doc.seller_payout_amount, "TurkPos Pazaryeri_TP_Iptal_Iade");
+        tracing::info!(order_ref = %doc.order_ref, durum, amount = ?doc.amount, seller_payout = ?doc.seller_payout_amount, whole_order = doc.whole_order, "TurkPos Pazaryeri_TP_Iptal_Iade");
         Ok(Step::Send {
             request: soap_request(
                 a,

@@ -38,7 +38,11 @@ pub fn reconcile(input: &ReconcileInput) -> Resolution {
             ));
         }
     };
-    let whole = input.request.get("amount").is_none_or(Value::is_null);
+    // `whole_order: true`; documents stored before that flag existed meant
+    // the whole order by omitting `amount`.
+    let whole = input.request.get("whole_order").and_then(Value::as_bool) == Some(true)
+        || (input.request.get("whole_order").is_none()
+            && input.request.get("amount").is_none_or(Value::is_null));
     if !whole {
         return Resolution::undetermined(
             "TP_Islem_Sorgulama4 lists no returns: a partial return cannot be attributed; check Param's panel",

@@ -100,7 +100,7 @@ fn the_broken_comment_would_swallow_odenecek_tutar() {
 fn whole_order_and_cancel() {
     let r = request(
         OperationKind::Cancel,
-        json!({"order_ref": "s1", "marketplace_order_guid": DOC_ORDER_GUID, "seller_payout_amount": 0}),
+        json!({"order_ref": "s1", "marketplace_order_guid": DOC_ORDER_GUID, "whole_order": true, "seller_payout_amount": 0}),
     );
     let e = xml::parse(std::str::from_utf8(&r.body).unwrap()).unwrap();
     assert_eq!(e.find("Durum").unwrap().text, "IPTAL");
@@ -144,11 +144,11 @@ fn hostile_values_are_escaped_not_injected() {
 fn invalid_documents_and_unsupported_adjustment() {
     for (doc, path) in [
         (
-            json!({"order_ref": "a", "marketplace_order_guid": "nope", "seller_payout_amount": 0}),
+            json!({"order_ref": "a", "marketplace_order_guid": "nope", "whole_order": true, "seller_payout_amount": 0}),
             "/marketplace_order_guid",
         ),
         (
-            json!({"order_ref": "", "marketplace_order_guid": DOC_ORDER_GUID, "seller_payout_amount": 0}),
+            json!({"order_ref": "", "marketplace_order_guid": DOC_ORDER_GUID, "whole_order": true, "seller_payout_amount": 0}),
             "/order_ref",
         ),
         (
@@ -156,7 +156,7 @@ fn invalid_documents_and_unsupported_adjustment() {
             "/amount",
         ),
         (
-            json!({"order_ref": "a", "marketplace_order_guid": DOC_ORDER_GUID, "seller_payout_amount": -1}),
+            json!({"order_ref": "a", "marketplace_order_guid": DOC_ORDER_GUID, "amount": 5, "seller_payout_amount": -1}),
             "/seller_payout_amount",
         ),
     ] {
@@ -399,14 +399,14 @@ async fn scenario(p: PluginProvider) {
     // IPTAL only the same day.
     let o = run(
         Cancel,
-        json!({"order_ref": "OLD", "marketplace_order_guid": G1, "seller_payout_amount": 0}),
+        json!({"order_ref": "OLD", "marketplace_order_guid": G1, "whole_order": true, "seller_payout_amount": 0}),
     )
     .await;
     assert_eq!(o.status, Status::Failed, "{o:?}");
     // The rest of the order (SiparisTutar 0).
     let o = run(
         Refund,
-        json!({"order_ref": "OLD", "marketplace_order_guid": G1, "seller_payout_amount": 0}),
+        json!({"order_ref": "OLD", "marketplace_order_guid": G1, "whole_order": true, "seller_payout_amount": 0}),
     )
     .await;
     assert_eq!(o.status, Status::Succeeded);
@@ -415,13 +415,13 @@ async fn scenario(p: PluginProvider) {
     // Same-day order: IADE refused, IPTAL accepted.
     let o = run(
         Refund,
-        json!({"order_ref": "NEW", "marketplace_order_guid": G2, "seller_payout_amount": 0}),
+        json!({"order_ref": "NEW", "marketplace_order_guid": G2, "whole_order": true, "seller_payout_amount": 0}),
     )
     .await;
     assert_eq!(o.status, Status::Failed);
     let o = run(
         Cancel,
-        json!({"order_ref": "NEW", "marketplace_order_guid": G2, "seller_payout_amount": 0}),
+        json!({"order_ref": "NEW", "marketplace_order_guid": G2, "whole_order": true, "seller_payout_amount": 0}),
     )
     .await;
     assert_eq!(o.status, Status::Succeeded);
@@ -611,4 +611,54 @@ fn simulator_refuses_negative_and_huge_amounts_without_overflow() {
             "nothing recorded"
         );
     }
+}
+
+/// Returning the whole marketplace order must be said, never implied.
+#[test]
+fn whole_order_needs_the_explicit_flag() {
+    let c = call(OperationKind::Refund, doc_account());
+    // An old document that omits amount: refused, not a whole-order return.
+    let e = TurkPos
+        .start(&c, &json!({"order_ref": "s1", "marketplace_order_guid": DOC_ORDER_GUID, "seller_payout_amount": 0}))
+        .unwrap_err();
+    assert_eq!(e.code().as_str(), "invalid_request");
+    assert!(e.to_string().contains("whole_order"), "{e}");
+    // Both at once: refused.
+    let e = TurkPos
+        .start(&c, &json!({"order_ref": "s1", "marketplace_order_guid": DOC_ORDER_GUID, "whole_order": true, "amount": 100}))
+        .unwrap_err();
+    assert!(e.to_string().contains("/amount"), "{e}");
+    // A payout with the whole order: refused (nothing is left to pay).
+    let e = TurkPos
+        .start(&c, &json!({"order_ref": "s1", "marketplace_order_guid": DOC_ORDER_GUID, "whole_order": true, "seller_payout_amount": 500}))
+        .unwrap_err();
+    assert!(e.to_string().contains("/seller_payout_amount"), "{e}");
+    // A partial return needs the payout.
+    let e = TurkPos
+        .start(
+            &c,
+            &json!({"order_ref": "s1", "marketplace_order_guid": DOC_ORDER_GUID, "amount": 100}),
+        )
+        .unwrap_err();
+    assert!(e.to_string().contains("/seller_payout_amount"), "{e}");
+    // The flag: SiparisTutar 0 and OdenecekTutar 0, as the doc's rule says.
+    let r = request(
+        OperationKind::Refund,
+        json!({"order_ref": "s1", "marketplace_order_guid": DOC_ORDER_GUID, "whole_order": true}),
+    );
+    let body = String::from_utf8(r.body).unwrap();
+    assert!(body.contains("<SiparisTutar>0.00</SiparisTutar>"), "{body}");
+    assert!(
+        body.contains("<OdenecekTutar>0.00</OdenecekTutar>"),
+        "{body}"
+    );
+    // The exported schema says the same.
+    let schema = &TurkPos.info().operations[&OperationKind::Refund].request;
+    let v = jsonschema::validator_for(schema).unwrap();
+    assert!(!v.is_valid(&json!({"order_ref": "s1", "marketplace_order_guid": DOC_ORDER_GUID, "seller_payout_amount": 0})));
+    assert!(v.is_valid(
+        &json!({"order_ref": "s1", "marketplace_order_guid": DOC_ORDER_GUID, "whole_order": true})
+    ));
+    assert!(!v.is_valid(&json!({"order_ref": "s1", "marketplace_order_guid": DOC_ORDER_GUID, "whole_order": true, "amount": 5})));
+    assert!(v.is_valid(&json!({"order_ref": "s1", "marketplace_order_guid": DOC_ORDER_GUID, "amount": 5, "seller_payout_amount": 0})));
 }
