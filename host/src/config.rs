@@ -333,7 +333,8 @@ pub fn resolve(
         let schema = &provider.info().account_schema;
         let secrets = provider.info().secret_keys();
         let problems = schema_errors(schema, &Value::Object(map.clone()));
-        if !problems.is_empty() {
+        let schema_ok = problems.is_empty();
+        if !schema_ok {
             for (path, msg) in problems {
                 let k = path.trim_start_matches('/').replace('/', ".");
                 // Never echo a credential's value in an error.
@@ -343,9 +344,10 @@ pub fn resolve(
                     format!("{msg} (expected by the {provider_id} account schema)"),
                 ));
             }
-            continue;
         }
-        let mut ok = true;
+        // Credential files are read and checked even when other keys are
+        // wrong, so one `config check` lists every problem.
+        let mut ok = schema_ok;
         for s in &secrets {
             let file_key = format!("{s}_file");
             if let Some(path) = map
@@ -369,6 +371,21 @@ pub fn resolve(
                     }
                 }
             }
+        }
+        // What the files held must meet the schema too (e.g. TurkPos's
+        // CLIENT_PASSWORD of at most 11 characters); other keys were
+        // reported above.
+        for (path, msg) in schema_errors(schema, &Value::Object(map.clone())) {
+            let k = path.trim_start_matches('/').replace('/', ".");
+            if !(secrets.contains(&k) && values.contains_key(&format!("{k}_file"))) {
+                continue;
+            }
+            let msg = redact_message(&msg, &map, &secrets);
+            errors.push(err(
+                &format!("{k}_file"),
+                format!("the file's content: {msg} (expected by the {provider_id} account schema)"),
+            ));
+            ok = false;
         }
         if ok {
             accounts.insert(

@@ -727,3 +727,39 @@ fn the_shipped_unit_environment_breaks_no_command() {
     assert_eq!(code, 3, "{err}");
     assert!(err.contains("log.level"), "{err}");
 }
+
+#[test]
+fn documented_turkpos_credential_limits_are_checked() {
+    let dir = temp_dir("turk-limits");
+    let plugins = plugin_dir(&dir);
+    // 12 characters where Param allows 11; a GUID file that holds no GUID.
+    let long_password = "tpw-12-chars";
+    std::fs::write(dir.join("guid.txt"), "not-a-guid-at-all\n").unwrap();
+    std::fs::write(
+        dir.join("t.toml"),
+        format!(
+            "[plugins]\ndirs = [{plugins:?}]\n[accounts.t]\nprovider = \"turkpos\"\nclient_code = \"007\"\nclient_username = \"u\"\nclient_password = \"{long_password}\"\nguid_file = {:?}\n",
+            dir.join("guid.txt")
+        ),
+    )
+    .unwrap();
+    let (code, out, err) = run(&["--config", "t.toml", "config", "check"], &dir);
+    assert_eq!(code, 3, "{out}{err}");
+    assert!(err.contains("accounts.t.client_password"), "{err}");
+    assert!(
+        err.contains("accounts.t.guid_file") && err.contains("the file's content"),
+        "{err}"
+    );
+    assert!(
+        !err.contains(long_password) && !err.contains("not-a-guid-at-all"),
+        "{err}"
+    );
+    // Within the limits (and a client code with a leading zero): accepted.
+    std::fs::write(dir.join("guid.txt"), format!("{}\n", SECRETS[2])).unwrap();
+    let fixed = std::fs::read_to_string(dir.join("t.toml"))
+        .unwrap()
+        .replace(long_password, "tpw-11chars");
+    std::fs::write(dir.join("t.toml"), fixed).unwrap();
+    let (code, out, err) = run(&["--config", "t.toml", "config", "check"], &dir);
+    assert_eq!(code, 0, "{out}{err}");
+}

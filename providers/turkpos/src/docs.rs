@@ -68,8 +68,9 @@ pub struct Account {
     pub client_username: String,
     /// Client password
     ///
-    /// Wire `G/CLIENT_PASSWORD` (at most 11 characters). Secret.
+    /// Wire `G/CLIENT_PASSWORD` (at most 11 characters, as Param documents). Secret.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 11))]
     pub client_password: Option<Secret>,
     /// Client password file
     ///
@@ -78,8 +79,14 @@ pub struct Account {
     pub client_password_file: Option<String>,
     /// Merchant GUID
     ///
-    /// Wire `GUID`: the merchant key (36 characters). Secret.
+    /// Wire `GUID`: the merchant key, a GUID of 36 characters (e.g. `0c13d406-873b-403b-9c09-a5766840d98c`). Secret.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        length(min = 36, max = 36),
+        regex(
+            pattern = r"^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$"
+        )
+    )]
     pub guid: Option<Secret>,
     /// Merchant GUID file
     ///
