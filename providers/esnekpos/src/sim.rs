@@ -82,6 +82,9 @@ impl SimPayment {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct EsnekSimulator {
     merchants: BTreeMap<String, String>,
+    /// Merchants whose endpoint reads `AMOUNT` as the tables type it (`int`):
+    /// a decimal is refused with `101 FIELD_ERROR`.
+    integer_amounts: std::collections::BTreeSet<String>,
     payments: BTreeMap<String, SimPayment>,
     next_transaction: i64,
     next_ref: u64,
@@ -101,6 +104,9 @@ struct SeedDoc {
 struct SeedMerchant {
     merchant: String,
     merchant_key: String,
+    /// Refuse decimal `AMOUNT`s, as an endpoint that takes the tables' `int` literally would.
+    #[serde(default)]
+    integer_amounts: bool,
 }
 
 #[derive(Deserialize)]
@@ -259,6 +265,16 @@ impl EsnekSimulator {
             Some(Ok(a)) if a > 0 => a,
             _ => return reply("101", "FIELD_ERROR", "AMOUNT geçersiz.", Some(&order_ref)),
         };
+        if self.integer_amounts.contains(merchant)
+            && !body.get("AMOUNT").is_some_and(|v| v.is_i64() || v.is_u64())
+        {
+            return reply(
+                "101",
+                "FIELD_ERROR",
+                "AMOUNT tam sayı olmalıdır.",
+                Some(&order_ref),
+            );
+        }
         let sync = body
             .get("SYNC_WITH_POS")
             .and_then(Value::as_bool)
@@ -645,6 +661,9 @@ impl Simulator for EsnekSimulator {
         let doc: SeedDoc =
             serde_json::from_value(document.clone()).map_err(|e| format!("EsnekPOS seed: {e}"))?;
         for m in doc.merchants {
+            if m.integer_amounts {
+                self.integer_amounts.insert(m.merchant.clone());
+            }
             self.merchants.insert(m.merchant, m.merchant_key);
         }
         for p in doc.payments {

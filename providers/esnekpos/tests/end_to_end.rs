@@ -322,3 +322,52 @@ async fn a_25_character_reference_statically_linked() {
 async fn a_25_character_reference_loaded_as_cdylib() {
     long_reference(abi::load(&payops_conformance::built_cdylib("payops_esnekpos")).unwrap()).await;
 }
+
+/// The tables type `AMOUNT` as `int`; payops sends kuruş as two decimals.
+/// An endpoint that takes the table literally refuses the decimal: the
+/// refund is a clear `failed` (nothing moved), never a truncated refund.
+#[tokio::test]
+async fn an_endpoint_that_refuses_decimal_amounts() {
+    let mut sim = EsnekSimulator::empty();
+    sim.seed(&json!({
+        "merchants": [{"merchant": "M1", "merchant_key": KEY, "integer_amounts": true}],
+        "payments": [{"order_ref": "INT-1", "amount": 10000, "date": "2020-04-19T18:34:35+03:00"}]
+    }))
+    .unwrap();
+    let srv = SimServer::start(Box::new(sim), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let p = PluginProvider::from_static(payops_esnekpos::payops_plugin::api()).unwrap();
+    let c = payops_conformance::context(&p, account(&srv.url(), KEY), http());
+    let o = run(
+        &p,
+        &c,
+        OperationKind::Refund,
+        json!({"order_ref": "INT-1", "amount": 2999}),
+    )
+    .await;
+    assert_eq!(
+        (o.status, o.provider_code.as_deref()),
+        (Status::Failed, Some("101")),
+        "{o:?}"
+    );
+    assert_eq!(
+        o.provider_message.as_deref(),
+        Some("AMOUNT tam sayı olmalıdır.")
+    );
+    let ledger = srv.with_sim(|s| s.state())["ledger"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(ledger, 0, "nothing refunded, not even 29 lira");
+    let o = run(
+        &p,
+        &c,
+        OperationKind::Refund,
+        json!({"order_ref": "INT-1", "amount": 3000}),
+    )
+    .await;
+    assert_eq!(o.status, Status::Succeeded, "{o:?}");
+    let ledger = srv.with_sim(|s| s.state())["ledger"].clone();
+    assert_eq!(ledger[0]["amount"], json!(3000));
+}
