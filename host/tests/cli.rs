@@ -348,7 +348,7 @@ async fn sandbox_serves_both_providers_with_auth_and_errors() {
         "POST",
         &op("esnek-demo", "sub_merchant_adjust"),
         t,
-        Some(r#"{"order_ref":"DEMO-1001","sub_merchant_id":"STORE-1","amount":-500}"#),
+        Some(r#"{"order_ref":"DEMO-1001","sub_merchant_id":"STORE-1","direction":"reduce","amount":500}"#),
     )
     .await;
     assert_eq!((s, v["status"].as_str()), (200, Some("succeeded")), "{v}");

@@ -65,6 +65,47 @@ pub struct Account {
     /// A file holding `MERCHANT_KEY` (read by the host at start), instead of `merchant_key`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merchant_key_file: Option<String>,
+    /// Sub-merchant AMOUNT sign
+    ///
+    /// Which wire sign of AddSubMerchantAmount's `AMOUNT` reduces a store's credit on this account. EsnekPOS's page reads both ways (its title and table say `AMOUNT` is the amount to be reduced; its sample sends `-5` and answers "5,00 ₺ alt mağaza alacağına eklenmiştir", added to the store's receivable): confirm against EsnekPOS's test environment. Required for `sub_merchant_adjust`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub_merchant_sign: Option<SignConvention>,
+}
+
+/// Sub-merchant AMOUNT sign
+///
+/// Which wire sign of AddSubMerchantAmount's `AMOUNT` reduces a store's credit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SignConvention {
+    /// A positive AMOUNT reduces the store's credit, a negative one increases it: the page's title and table ("the amount to be reduced"), and its sample read literally (`-5` answered "5,00 ₺ ... eklenmiştir", added).
+    ReduceIsPositive,
+    /// A negative AMOUNT reduces the store's credit, a positive one increases it: the sample's `-5` read as a reduction (the answer's wording taken as generic).
+    ReduceIsNegative,
+}
+
+/// Sub-merchant adjustment direction
+///
+/// What happens to the store's credit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// Reduce the store's credit by `amount`.
+    Reduce,
+    /// Increase the store's credit by `amount`.
+    Increase,
+}
+
+/// The one place that maps a direction to `AMOUNT`'s wire sign (kuruş).
+pub fn wire_amount(direction: Direction, amount: i64, convention: SignConvention) -> i64 {
+    let reduce_sign = match convention {
+        SignConvention::ReduceIsPositive => 1,
+        SignConvention::ReduceIsNegative => -1,
+    };
+    match direction {
+        Direction::Reduce => reduce_sign * amount,
+        Direction::Increase => -reduce_sign * amount,
+    }
 }
 
 impl Account {
@@ -237,10 +278,14 @@ pub struct AdjustDoc {
     /// Wire `EXTERNAL_ID`: the store's id in the marketplace's system.
     #[schemars(length(min = 1, max = 64))]
     pub sub_merchant_id: String,
-    /// Amount (kuruş, signed)
+    /// Direction
     ///
-    /// Wire `AMOUNT` (in lira, signed): negative reduces the store's credit (-500 = -5 TL). Not zero.
-    #[schemars(extend("not" = {"const": 0}))]
+    /// `reduce` or `increase` the store's credit. The account's `sub_merchant_sign` says which wire sign of `AMOUNT` that is.
+    pub direction: Direction,
+    /// Amount (kuruş)
+    ///
+    /// How much the store's credit changes, in minor units, positive (500 = 5 TL). Sent as `AMOUNT` in lira with the sign the account's `sub_merchant_sign` gives `direction`.
+    #[schemars(range(min = 1))]
     pub amount: i64,
     /// Currency
     ///

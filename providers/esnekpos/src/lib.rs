@@ -604,10 +604,24 @@ impl Plugin for EsnekPos {
                 )
             }
             OperationKind::SubMerchantAdjust => {
+                if request.get("direction").is_none()
+                    && request
+                        .get("amount")
+                        .and_then(Value::as_i64)
+                        .is_some_and(|a| a < 0)
+                {
+                    return Err(Error::invalid_field(
+                        "/direction",
+                        "a signed amount no longer says what happens: give direction (reduce | increase) and a positive amount",
+                    ));
+                }
                 let doc: AdjustDoc = parse_doc(request)?;
                 order_ref(&doc.order_ref)?;
-                if doc.amount == 0 {
-                    return Err(Error::invalid_field("/amount", "must not be zero"));
+                if doc.amount <= 0 {
+                    return Err(Error::invalid_field(
+                        "/amount",
+                        "must be greater than 0 (direction says reduce or increase)",
+                    ));
                 }
                 if doc.sub_merchant_id.is_empty() {
                     return Err(Error::invalid_field(
@@ -615,18 +629,25 @@ impl Plugin for EsnekPos {
                         "must not be empty",
                     ));
                 }
+                let Some(convention) = a.sub_merchant_sign else {
+                    return Err(Error::invalid_field(
+                        "/account/sub_merchant_sign",
+                        "this account does not say which AMOUNT sign reduces a store's credit: set sub_merchant_sign (reduce_is_positive | reduce_is_negative) after checking with EsnekPOS's test environment",
+                    ));
+                };
+                let wire = docs::wire_amount(doc.direction, doc.amount, convention);
                 let key = a.key();
                 let body = AdjustBody {
                     merchant: &a.merchant,
                     merchant_key: key,
                     order_ref: &doc.order_ref,
                     external_id: &doc.sub_merchant_id,
-                    amount: amount_to_wire(doc.amount),
+                    amount: amount_to_wire(wire),
                 };
-                tracing::info!(order_ref = %doc.order_ref, sub_merchant_id = %doc.sub_merchant_id, amount = doc.amount, "EsnekPOS AddSubMerchantAmount");
+                tracing::info!(order_ref = %doc.order_ref, sub_merchant_id = %doc.sub_merchant_id, direction = ?doc.direction, amount = doc.amount, wire_amount = wire, "EsnekPOS AddSubMerchantAmount");
                 Ok(Step::Send {
                     request: post(&a, Endpoint::AddSubMerchantAmount, &body)?,
-                    state: json!({"phase": "adjust", "amount": doc.amount, "order_ref": doc.order_ref}),
+                    state: json!({"phase": "adjust", "amount": wire, "order_ref": doc.order_ref}),
                 })
             }
         }

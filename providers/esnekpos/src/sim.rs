@@ -740,7 +740,9 @@ impl Simulator for EsnekSimulator {
                 "environment": "test",
                 "merchant": DEMO_MERCHANT,
                 "merchant_key": DEMO_MERCHANT_KEY,
-                "timeout_ms": 10000
+                "timeout_ms": 10000,
+                // The simulator reads a negative AMOUNT as a reduction.
+                "sub_merchant_sign": "reduce_is_negative"
             }
         })
     }

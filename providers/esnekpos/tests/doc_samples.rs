@@ -65,19 +65,80 @@ fn physical_cancel_request_sample_is_reproduced() {
     );
 }
 
+/// The sample sends `AMOUNT` `-5`. Under either reading of the page, one
+/// direction gives exactly the sample: `reduce` where a negative AMOUNT
+/// reduces, `increase` where a positive one does (the page's title).
 #[test]
-fn add_sub_merchant_amount_request_sample_is_reproduced() {
-    let (url, body) = sent(
-        OperationKind::SubMerchantAdjust,
-        json!({"order_ref": "412", "sub_merchant_id": "EXTERNAL_ID1", "amount": -500}),
-    );
-    assert_eq!(
-        url,
-        "https://posservicetest.esnekpos.com/api/services/AddSubMerchantAmount"
-    );
-    assert_eq!(
-        body,
-        lenient_json(&fixture("add-sub-merchant-amount.request.json")).unwrap()
+fn add_sub_merchant_amount_request_sample_is_reproduced_under_both_readings() {
+    for (convention, direction) in [
+        ("reduce_is_negative", "reduce"),
+        ("reduce_is_positive", "increase"),
+    ] {
+        let mut c = call(OperationKind::SubMerchantAdjust);
+        c.account
+            .insert("sub_merchant_sign".into(), json!(convention));
+        let step = EsnekPos
+            .start(
+                &c,
+                &json!({"order_ref": "412", "sub_merchant_id": "EXTERNAL_ID1", "direction": direction, "amount": 500}),
+            )
+            .unwrap();
+        let Step::Send { request, .. } = step else {
+            panic!("{step:?}")
+        };
+        assert_eq!(
+            request.url,
+            "https://posservicetest.esnekpos.com/api/services/AddSubMerchantAmount"
+        );
+        let body: Value = serde_json::from_slice(&request.body).unwrap();
+        assert_eq!(
+            body,
+            lenient_json(&fixture("add-sub-merchant-amount.request.json")).unwrap(),
+            "{convention}"
+        );
+    }
+}
+
+#[test]
+fn sub_merchant_adjustment_never_guesses_the_sign() {
+    // An old signed document: refused, it no longer says what happens.
+    let mut c = call(OperationKind::SubMerchantAdjust);
+    c.account
+        .insert("sub_merchant_sign".into(), json!("reduce_is_negative"));
+    let e = EsnekPos
+        .start(
+            &c,
+            &json!({"order_ref": "412", "sub_merchant_id": "S", "amount": -500}),
+        )
+        .unwrap_err();
+    assert_eq!(e.details()[0].path, "/direction", "{e}");
+    // An account that does not say which sign reduces: refused, naming the key.
+    let e = EsnekPos
+        .start(
+            &call(OperationKind::SubMerchantAdjust),
+            &json!({"order_ref": "412", "sub_merchant_id": "S", "direction": "reduce", "amount": 500}),
+        )
+        .unwrap_err();
+    assert_eq!(e.details()[0].path, "/account/sub_merchant_sign", "{e}");
+    // Both readings, with the sample, are in the exported account schema.
+    let schema = EsnekPos.info().account_schema.to_string();
+    for words in [
+        "reduce_is_positive",
+        "reduce_is_negative",
+        "eklenmiştir",
+        "-5",
+    ] {
+        assert!(
+            schema.contains(words),
+            "{words} missing from the account schema"
+        );
+    }
+    let request = EsnekPos.info().operations[&OperationKind::SubMerchantAdjust]
+        .request
+        .to_string();
+    assert!(
+        request.contains("\"reduce\"") && request.contains("\"increase\""),
+        "{request}"
     );
 }
 
@@ -132,7 +193,7 @@ fn invalid_documents_are_refused_before_sending() {
     for (op, doc, path) in [
         (
             OperationKind::Refund,
-            json!({"order_ref": "x".repeat(25), "amount": 1}),
+            json!({"order_ref": "x".repeat(65), "amount": 1}),
             "/order_ref",
         ),
         (
@@ -157,7 +218,7 @@ fn invalid_documents_are_refused_before_sending() {
         ),
         (
             OperationKind::SubMerchantAdjust,
-            json!({"order_ref": "A", "sub_merchant_id": "S", "amount": 0}),
+            json!({"order_ref": "A", "sub_merchant_id": "S", "direction": "reduce", "amount": 0}),
             "/amount",
         ),
     ] {

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 const KEY: &str = "e2e-merchant-key-123";
 
 fn account(base_url: &str, key: &str) -> Value {
-    json!({"environment": "test", "base_url": base_url, "merchant": "M1", "merchant_key": key, "timeout_ms": 5000})
+    json!({"environment": "test", "base_url": base_url, "merchant": "M1", "merchant_key": key, "timeout_ms": 5000, "sub_merchant_sign": "reduce_is_negative"})
 }
 
 async fn server() -> SimServer {
@@ -97,7 +97,7 @@ async fn scenario(p: PluginProvider) {
         &p,
         &c,
         SubMerchantAdjust,
-        json!({"order_ref": "P-OLD", "sub_merchant_id": "S1", "amount": -500}),
+        json!({"order_ref": "P-OLD", "sub_merchant_id": "S1", "direction": "reduce", "amount": 500}),
     )
     .await;
     assert_eq!(o.status, Status::Succeeded, "{o:?}");
@@ -105,7 +105,7 @@ async fn scenario(p: PluginProvider) {
         &p,
         &c,
         SubMerchantAdjust,
-        json!({"order_ref": "P-OLD", "sub_merchant_id": "NOPE", "amount": 100}),
+        json!({"order_ref": "P-OLD", "sub_merchant_id": "NOPE", "direction": "increase", "amount": 100}),
     )
     .await;
     assert_eq!(
