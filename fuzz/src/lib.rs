@@ -207,9 +207,22 @@ pub fn check_turkpos_answer(data: &[u8]) {
                 && text.contains(&format!("{method}Result")),
             "succeeded without {method}Response/Result: {text:?}"
         );
-        let positive = text.match_indices("Sonuc>").any(|(i, m)| {
+        // A start tag `<Sonuc>` (any prefix; XML allows whitespace before
+        // the `>`) whose text is a positive integer.
+        let positive = text.match_indices("Sonuc").any(|(i, m)| {
+            let before = text[..i].chars().next_back();
+            if !matches!(before, Some('<') | Some(':')) {
+                return false;
+            }
             let rest = text[i + m.len()..].trim_start();
-            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            let Some(rest) = rest.strip_prefix('>') else {
+                return false;
+            };
+            let digits: String = rest
+                .trim_start()
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
             !digits.trim_start_matches('0').is_empty()
         });
         assert!(positive, "succeeded without a positive Sonuc: {text:?}");
