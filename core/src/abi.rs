@@ -712,7 +712,8 @@ impl PluginProvider {
                 // After something was sent, a plugin failure must not hide
                 // that the provider may have acted.
                 Err(e) if sent && op.moves_money() => {
-                    let mut o = Outcome::new(Status::Unknown);
+                    let mut o = Outcome::new(Status::Unknown)
+                        .with(Status::Unknown, Some(crate::outcome::Reason::ProviderError));
                     o.provider_message = Some(format!("plugin failed after sending: {e}"));
                     scrub_outcome(&mut o, &secrets);
                     return Ok(o);

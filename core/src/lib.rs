@@ -68,7 +68,7 @@ pub use http::{
     HttpRequest, HttpResponse, HttpTransport, Simulator, TransportError, TransportErrorKind,
 };
 pub use money::{Currency, DecimalStyle, Money, MoneyError};
-pub use outcome::{Envelope, EnvelopeMeta, Outcome, Status};
+pub use outcome::{Envelope, EnvelopeMeta, Outcome, Reason, Status};
 pub use plugin::{Call, LogEvent, Plugin, Step};
 pub use provider::{
     AccountConfig, Cancel, OperationContext, OperationSchemas, Provider, ProviderInfo, Query,

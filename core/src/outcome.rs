@@ -69,6 +69,108 @@ impl std::str::FromStr for Status {
     }
 }
 
+/// Why an operation is not `succeeded`: one closed vocabulary shared by
+/// every provider, mapped per endpoint and per code in each provider (its
+/// doc has the table). `provider_code` and `provider_message` keep what the
+/// provider said.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    /// The provider refused the credentials.
+    Authentication,
+    /// The provider does not know the order (or store) named.
+    NotFound,
+    /// The request was not valid for the provider (a field error), or was
+    /// refused before anything was sent.
+    InvalidRequest,
+    /// The amount is more than what remains to return.
+    AmountExceedsRemaining,
+    /// The payment is already cancelled or returned.
+    AlreadyCancelled,
+    /// Not allowed on this day (a same-day cancel or a later-day refund).
+    NotAllowedToday,
+    /// A limit of the merchant, store or provider was reached.
+    Limit,
+    /// The bank or the provider declined it (card, brand, block, a declined
+    /// return row).
+    Declined,
+    /// The provider refused it without a documented cause.
+    Refused,
+    /// Another operation of the order is unresolved, or the amount would
+    /// exceed what was paid (payops's order guard).
+    Conflict,
+    /// The provider could not be reached; nothing was sent.
+    Unreachable,
+    /// No answer in time after the request was sent.
+    Timeout,
+    /// The connection broke after the request was sent.
+    ConnectionLost,
+    /// The provider answered with a server error or an answer that cannot be
+    /// read (5xx, HTML, truncated, undocumented).
+    ProviderError,
+    /// The answer names another order than the one sent.
+    OrderMismatch,
+    /// The daemon stopped, or the operation overran its deadline, while it
+    /// was in flight.
+    Interrupted,
+    /// Reconciliation found that the provider did not carry it out.
+    NotProcessed,
+    /// An operator recorded the outcome.
+    Operator,
+    /// Nothing more specific is known.
+    Unknown,
+}
+
+impl Reason {
+    /// The reason as written in envelopes, e.g. `not_found`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Reason::Authentication => "authentication",
+            Reason::NotFound => "not_found",
+            Reason::InvalidRequest => "invalid_request",
+            Reason::AmountExceedsRemaining => "amount_exceeds_remaining",
+            Reason::AlreadyCancelled => "already_cancelled",
+            Reason::NotAllowedToday => "not_allowed_today",
+            Reason::Limit => "limit",
+            Reason::Declined => "declined",
+            Reason::Refused => "refused",
+            Reason::Conflict => "conflict",
+            Reason::Unreachable => "unreachable",
+            Reason::Timeout => "timeout",
+            Reason::ConnectionLost => "connection_lost",
+            Reason::ProviderError => "provider_error",
+            Reason::OrderMismatch => "order_mismatch",
+            Reason::Interrupted => "interrupted",
+            Reason::NotProcessed => "not_processed",
+            Reason::Operator => "operator",
+            Reason::Unknown => "unknown",
+        }
+    }
+
+    /// Every reason, in declaration order.
+    pub const ALL: [Reason; 19] = [
+        Reason::Authentication,
+        Reason::NotFound,
+        Reason::InvalidRequest,
+        Reason::AmountExceedsRemaining,
+        Reason::AlreadyCancelled,
+        Reason::NotAllowedToday,
+        Reason::Limit,
+        Reason::Declined,
+        Reason::Refused,
+        Reason::Conflict,
+        Reason::Unreachable,
+        Reason::Timeout,
+        Reason::ConnectionLost,
+        Reason::ProviderError,
+        Reason::OrderMismatch,
+        Reason::Interrupted,
+        Reason::NotProcessed,
+        Reason::Operator,
+        Reason::Unknown,
+    ];
+}
+
 /// What a provider reports for one operation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Outcome {
@@ -80,6 +182,9 @@ pub struct Outcome {
     pub provider_code: Option<String>,
     /// The provider's message.
     pub provider_message: Option<String>,
+    /// Why it is not `succeeded` (set for `failed` and `unknown`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<Reason>,
     /// Operation-specific typed fields.
     #[serde(default)]
     pub details: Value,
@@ -96,9 +201,23 @@ impl Outcome {
             provider_reference: None,
             provider_code: None,
             provider_message: None,
+            reason: match status {
+                Status::Failed | Status::Unknown => Some(Reason::Unknown),
+                _ => None,
+            },
             details: Value::Object(Default::default()),
             raw: Value::Object(Default::default()),
         }
+    }
+
+    /// Sets the status and its reason together.
+    pub fn with(mut self, status: Status, reason: Option<Reason>) -> Outcome {
+        self.status = status;
+        self.reason = match status {
+            Status::Failed | Status::Unknown => Some(reason.unwrap_or(Reason::Unknown)),
+            _ => None,
+        };
+        self
     }
 
     /// The outcome of a transport failure, by the contract's rule: nothing sent
@@ -110,6 +229,13 @@ impl Outcome {
             Status::Failed
         };
         let mut o = Outcome::new(status);
+        o.reason = Some(match err.kind {
+            crate::http::TransportErrorKind::Connect => Reason::Unreachable,
+            crate::http::TransportErrorKind::Timeout => Reason::Timeout,
+            crate::http::TransportErrorKind::InvalidRequest => Reason::InvalidRequest,
+            _ if err.maybe_sent() => Reason::ConnectionLost,
+            _ => Reason::Unreachable,
+        });
         o.provider_message = Some(format!("transport: {}", err.message));
         o.details = serde_json::json!({ "transport_error": err.kind });
         o
@@ -119,6 +245,7 @@ impl Outcome {
     /// (5xx, HTML, truncated or malformed body): the provider may have acted.
     pub fn unparseable(status: u16, reason: impl Into<String>, body: &[u8]) -> Outcome {
         let mut o = Outcome::new(Status::Unknown);
+        o.reason = Some(Reason::ProviderError);
         o.provider_message = Some(reason.into());
         let text = String::from_utf8_lossy(body);
         let mut cut: String = text.chars().take(2000).collect();
@@ -149,6 +276,10 @@ pub struct Envelope {
     pub provider_code: Option<String>,
     /// The provider's message.
     pub provider_message: Option<String>,
+    /// Why it is not `succeeded`: set for `failed` and `unknown`, null
+    /// otherwise (absent in envelopes stored by 0.1.0).
+    #[serde(default)]
+    pub reason: Option<Reason>,
     /// The idempotency key given by the caller.
     pub idempotency_key: Option<String>,
     /// When the operation started (RFC 3339).
@@ -194,6 +325,10 @@ impl Envelope {
             provider_reference: outcome.provider_reference,
             provider_code: outcome.provider_code,
             provider_message: outcome.provider_message,
+            reason: match outcome.status {
+                Status::Failed | Status::Unknown => Some(outcome.reason.unwrap_or(Reason::Unknown)),
+                _ => None,
+            },
             idempotency_key: meta.idempotency_key,
             started_at: meta.started_at,
             finished_at,

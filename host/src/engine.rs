@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use payops_core::abi::PluginProvider;
 use payops_core::{
-    AccountName, Envelope, EnvelopeMeta, Error, ErrorBody, FieldError, HttpTransport,
+    AccountName, Envelope, EnvelopeMeta, Error, ErrorBody, ErrorCode, FieldError, HttpTransport,
     OperationContext, OperationId, OperationKind, Outcome, Provider, Status,
 };
 use payops_store::{Begin, NewOperation, State, Store, StoredOperation};
@@ -48,6 +48,19 @@ pub struct Engine {
 /// parses an id beyond the generic identifier rules.
 pub fn new_operation_id() -> String {
     format!("op_{}", uuid::Uuid::now_v7().simple())
+}
+
+/// The reason recorded for an operation refused before anything was sent.
+fn reason_of(e: &Error) -> payops_core::outcome::Reason {
+    use payops_core::outcome::Reason;
+    match e.code() {
+        ErrorCode::OperationConflict | ErrorCode::IdempotencyConflict => Reason::Conflict,
+        ErrorCode::Unauthorized | ErrorCode::Forbidden => Reason::Authentication,
+        ErrorCode::NotFound => Reason::NotFound,
+        ErrorCode::InvalidRequest | ErrorCode::UnsupportedOperation => Reason::InvalidRequest,
+        ErrorCode::Unavailable => Reason::Unreachable,
+        ErrorCode::Internal => Reason::Unknown,
+    }
 }
 
 /// How a caller asks for an operation, besides the document.
@@ -252,7 +265,7 @@ impl Engine {
             )
             .await
         {
-            let mut o = Outcome::new(Status::Failed);
+            let mut o = Outcome::new(Status::Failed).with(Status::Failed, Some(reason_of(&e)));
             o.provider_message = Some(format!("refused before sending: {e}"));
             o.details = json!({ "refused": e.to_body() });
             self.store_answer(&operation_id, &Envelope::new(meta, o, now()))
@@ -294,7 +307,7 @@ impl Engine {
                 // error, so a replay with the same key gets the same error.
                 self.metrics
                     .provider_error(&acct.name, op, e.code().as_str());
-                let mut o = Outcome::new(Status::Failed);
+                let mut o = Outcome::new(Status::Failed).with(Status::Failed, Some(reason_of(&e)));
                 o.provider_message = Some(format!("refused before sending: {e}"));
                 o.details = json!({ "refused": e.to_body() });
                 (Envelope::new(meta, o, now()), Err(e))
@@ -465,7 +478,10 @@ impl Engine {
 
     /// The envelope recorded for an operation a dead process left in flight.
     pub fn recovered_envelope(op: &StoredOperation) -> Envelope {
-        let mut o = Outcome::new(Status::Unknown);
+        let mut o = Outcome::new(Status::Unknown).with(
+            Status::Unknown,
+            Some(payops_core::outcome::Reason::Interrupted),
+        );
         o.provider_message = Some(
             "the daemon stopped while this operation was in flight; it was not re-sent: reconcile it (payops reconcile) or check with the provider".into(),
         );
@@ -522,6 +538,7 @@ impl Engine {
             .clone()
             .unwrap_or_else(|| Engine::recovered_envelope(&op));
         env.status = status;
+        env.reason = (status == Status::Failed).then_some(payops_core::outcome::Reason::Operator);
         env.provider_message = Some(format!("resolved by {actor}: {evidence}"));
         let record = json!({"from": op.state.as_str(), "verdict": status, "evidence": evidence, "by": actor, "at": now()});
         match &mut env.details {

@@ -231,6 +231,15 @@ async fn one(engine: &Engine, op: &StoredOperation) -> Result<Resolution, Error>
         return Ok(skip("no envelope".into()));
     };
     env.status = status;
+    env.reason = match status {
+        // A declined row is the provider's own refusal; no row at all means
+        // it never carried the request out.
+        Status::Failed if res.transaction_id.is_some() => {
+            Some(payops_core::outcome::Reason::Declined)
+        }
+        Status::Failed => Some(payops_core::outcome::Reason::NotProcessed),
+        _ => None,
+    };
     env.provider_message = Some(format!("reconciled: {}", res.evidence));
     let record = json!({
         "from": from,

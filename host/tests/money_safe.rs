@@ -324,6 +324,11 @@ async fn server_errors_and_foreign_answers_are_never_final() {
         .await;
         assert_eq!(s, 200, "{v}");
         assert_eq!(v["status"], "unknown", "{order}: {v}");
+        let reason = v["reason"].as_str().unwrap_or_default();
+        assert!(
+            ["provider_error", "order_mismatch", "unknown"].contains(&reason),
+            "{order}: {v}"
+        );
     }
     // The documented refusal on a 200 is a real failure.
     push(

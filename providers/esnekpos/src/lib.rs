@@ -240,6 +240,7 @@ fn check_echo(o: &mut Outcome, sent: Option<&str>) {
     }
     let was = o.status;
     o.status = Status::Unknown;
+    o.reason = Some(payops_core::outcome::Reason::OrderMismatch);
     if let Value::Object(m) = &mut o.details {
         m.insert(
             "order_ref_mismatch".into(),
@@ -268,8 +269,9 @@ pub fn money_outcome(
         Err(o) => return *o,
     };
     let status_text = text(&json, &["STATUS"]);
-    let (status, why) = status_for(endpoint, http_status, &code, status_text.as_deref(), sync);
-    let mut o = Outcome::new(status);
+    let (status, reason, why) =
+        status_for(endpoint, http_status, &code, status_text.as_deref(), sync);
+    let mut o = Outcome::new(status).with(status, reason);
     o.provider_code = text(&json, &["RETURN_CODE"]).or(Some(code));
     o.provider_message = text(&json, &["RETURN_MESSAGE"]).or(status_text.clone());
     o.provider_reference = text(&json, &["REFNO"]);
@@ -304,14 +306,14 @@ pub fn query_outcome(
         Err(o) => return *o,
     };
     let status_text = text(&json, &["STATUS"]);
-    let (status, why) = status_for(
+    let (status, reason, why) = status_for(
         Endpoint::ProcessQuery,
         http_status,
         &code,
         status_text.as_deref(),
         true,
     );
-    let mut o = Outcome::new(status);
+    let mut o = Outcome::new(status).with(status, reason);
     o.provider_code = text(&json, &["RETURN_CODE"]).or(Some(code.clone()));
     o.provider_message = text(&json, &["RETURN_MESSAGE"]).or(status_text);
     o.provider_reference = text(&json, &["REFNO"]);
@@ -319,7 +321,10 @@ pub fn query_outcome(
         match query::normalize(&json, &code) {
             Ok(d) => o.details = serde_json::to_value(d).unwrap_or(Value::Null),
             Err(e) => {
-                o.status = Status::Unknown;
+                o = o.with(
+                    Status::Unknown,
+                    Some(payops_core::outcome::Reason::ProviderError),
+                );
                 o.provider_message = Some(format!("cannot read ProcessQuery answer: {e}"));
             }
         }
@@ -442,8 +447,9 @@ impl EsnekPos {
         let order_ref = state["order_ref"].as_str().unwrap_or_default().to_owned();
         let q = query_outcome(response, Some(&order_ref));
         if q.status != Status::Succeeded {
-            let mut o = q;
-            o.status = Status::Failed;
+            // The inquiry's own reason (not_found, authentication...) says why.
+            let reason = q.reason;
+            let mut o = q.with(Status::Failed, reason);
             o.provider_message = Some(format!(
                 "inquiry before cancel failed, nothing was cancelled: {}",
                 o.provider_message.as_deref().unwrap_or("no message")
@@ -458,7 +464,10 @@ impl EsnekPos {
         // odd rows the inquiry listed.
         let paid = details.amount.unwrap_or(0);
         let Some(remaining) = remaining.filter(|r| *r > 0 && *r <= paid) else {
-            let mut o = Outcome::new(Status::Failed);
+            let mut o = Outcome::new(Status::Failed).with(
+                Status::Failed,
+                Some(payops_core::outcome::Reason::AlreadyCancelled),
+            );
             o.provider_code = q.provider_code;
             o.provider_message = Some(format!(
                 "nothing left to cancel (payment status {:?})",

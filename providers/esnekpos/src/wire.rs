@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, FixedOffset, NaiveDateTime, TimeZone};
 use payops_core::money::{DecimalStyle, format_minor, parse_json_minor};
+use payops_core::outcome::Reason;
 use payops_core::{MoneyError, Status};
 use serde_json::Value;
 use serde_json::value::RawValue;
@@ -160,6 +161,26 @@ pub fn not_acted_codes(endpoint: Endpoint) -> &'static [&'static str] {
     }
 }
 
+/// The normalized reason of a documented code on one endpoint (the tables
+/// in docs/providers/esnekpos.md).
+pub fn reason_for(endpoint: Endpoint, code: &str) -> Reason {
+    match (endpoint, code) {
+        (_, "101") => Reason::InvalidRequest,
+        (_, "102") => Reason::Authentication,
+        (_, "103") => Reason::Limit,
+        (_, "104") => Reason::Refused,
+        (_, "106" | "201" | "34") => Reason::Declined,
+        // ProcessQuery and OrderReturn: ORDER_CANCEL names a cancelled payment.
+        (Endpoint::OrderReturn, "300") => Reason::AlreadyCancelled,
+        // OrderReturnPhysical: "returned for errors of the payment cancel service".
+        (Endpoint::OrderReturnPhysical, "300") => Reason::Refused,
+        // The simulator, and EsnekPOS for an order it does not know, answer ERROR.
+        (Endpoint::ProcessQuery, "100") => Reason::NotFound,
+        (_, "100" | "105") => Reason::ProviderError,
+        _ => Reason::Unknown,
+    }
+}
+
 /// The documented `STATUS` name of `code`.
 pub fn status_name(code: &str) -> Option<&'static str> {
     CODES.iter().find(|(c, _)| *c == code).map(|(_, n)| *n)
@@ -187,11 +208,12 @@ pub fn status_for(
     code: &str,
     status: Option<&str>,
     sync: bool,
-) -> (Status, Option<String>) {
+) -> (Status, Option<Reason>, Option<String>) {
     let ok_http = (200..300).contains(&http_status);
     if http_status >= 500 {
         return (
             Status::Unknown,
+            Some(Reason::ProviderError),
             Some(format!(
                 "HTTP {http_status}: a server error says nothing about whether EsnekPOS acted"
             )),
@@ -201,19 +223,20 @@ pub fn status_for(
     if endpoint == Endpoint::ProcessQuery {
         return match code {
             "0" if ok_http && status.is_some_and(|s| s.trim() == "SUCCESS") => {
-                (Status::Succeeded, None)
+                (Status::Succeeded, None, None)
             }
             "300" if ok_http && status.is_some_and(|s| s.trim() == "ORDER_CANCEL") => {
-                (Status::Succeeded, None)
+                (Status::Succeeded, None, None)
             }
             c if not_acted_codes(endpoint).contains(&c)
                 && status_name(c).is_some_and(consistent)
                 && (ok_http || (400..500).contains(&http_status)) =>
             {
-                (Status::Failed, None)
+                (Status::Failed, Some(reason_for(endpoint, c)), None)
             }
             _ => (
                 Status::Unknown,
+                Some(reason_for(endpoint, code)),
                 Some(format!(
                     "undocumented inquiry answer: HTTP {http_status}, RETURN_CODE {code:?}, STATUS {status:?}"
                 )),
@@ -228,15 +251,17 @@ pub fn status_for(
                 Status::Pending
             },
             None,
+            None,
         ),
         c if not_acted_codes(endpoint).contains(&c)
             && status_name(c).is_some_and(consistent)
             && (ok_http || (400..500).contains(&http_status)) =>
         {
-            (Status::Failed, None)
+            (Status::Failed, Some(reason_for(endpoint, c)), None)
         }
         _ => (
             Status::Unknown,
+            Some(reason_for(endpoint, code)),
             Some(format!(
                 "not a documented success or refusal (HTTP {http_status}, RETURN_CODE {code:?}, STATUS {status:?}): EsnekPOS may have acted"
             )),

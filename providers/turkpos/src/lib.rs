@@ -25,6 +25,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, FixedOffset, NaiveDateTime, TimeZone};
 use payops_core::details::{envelope_schema, schema_of as schema};
 use payops_core::money::{DecimalStyle, format_minor, parse_minor};
+use payops_core::outcome::Reason;
 use payops_core::{
     Call, Currency, Error, HttpRequest, HttpResponse, OperationKind, OperationSchemas, Outcome,
     PaymentStatus, Plugin, ProviderInfo, QueryDetails, Simulator, Status, Step, TransportError,
@@ -154,12 +155,16 @@ fn sonuc_outcome(result: &xml::Element, http_status: u16) -> Outcome {
         _ => None,
     };
     let ok_http = (200..300).contains(&http_status);
-    let mut o = Outcome::new(match sonuc {
+    let (status, reason) = match sonuc {
         // A success needs a 2xx: a 5xx says nothing about what happened.
-        Some(n) if n > 0 && ok_http => Status::Succeeded,
-        Some(n) if n <= 0 && (ok_http || (400..500).contains(&http_status)) => Status::Failed,
-        _ => Status::Unknown,
-    });
+        Some(n) if n > 0 && ok_http => (Status::Succeeded, None),
+        // Param documents no causes for Sonuc <= 0: "otherwise, unsuccessful".
+        Some(n) if n <= 0 && (ok_http || (400..500).contains(&http_status)) => {
+            (Status::Failed, Some(Reason::Refused))
+        }
+        _ => (Status::Unknown, Some(Reason::ProviderError)),
+    };
+    let mut o = Outcome::new(status).with(status, reason);
     o.provider_code = all.first().map(|s| (*s).to_owned());
     o.provider_message = match (sonuc, all.len()) {
         (_, n) if n > 1 => Some(format!(
@@ -239,11 +244,11 @@ fn result_element(
     if let Some(f) = fault {
         // A Client fault: the server refused the message before acting on it.
         // A Server (or other) fault may have happened while acting: unknown.
-        let mut o = Outcome::new(if f.is_client() {
-            Status::Failed
+        let mut o = if f.is_client() {
+            Outcome::new(Status::Failed).with(Status::Failed, Some(Reason::InvalidRequest))
         } else {
-            Status::Unknown
-        });
+            Outcome::new(Status::Unknown).with(Status::Unknown, Some(Reason::ProviderError))
+        };
         o.provider_code = Some(f.code.clone());
         o.provider_message = Some(f.message.clone());
         o.raw = json!({"http_status": response.status, "fault": {"faultcode": f.code, "faultstring": f.message}});
@@ -337,7 +342,7 @@ pub fn query_outcome(response: Result<HttpResponse, TransportError>) -> Outcome 
         return o;
     }
     let Some(info) = result.find("DT_Bilgi") else {
-        o.status = Status::Unknown;
+        o = o.with(Status::Unknown, Some(Reason::ProviderError));
         o.provider_message = Some("TP_Islem_Sorgulama4 succeeded without DT_Bilgi".into());
         return o;
     };
@@ -347,7 +352,7 @@ pub fn query_outcome(response: Result<HttpResponse, TransportError>) -> Outcome 
     let (total, refunded) = match (amount("Toplam_Tutar"), amount("Toplam_Iade_Tutar")) {
         (Ok(t), Ok(r)) => (t, r),
         (Err(e), _) | (_, Err(e)) => {
-            o.status = Status::Unknown;
+            o = o.with(Status::Unknown, Some(Reason::ProviderError));
             o.provider_message = Some(format!("cannot read an amount of DT_Bilgi: {e}"));
             return o;
         }

@@ -662,3 +662,59 @@ fn whole_order_needs_the_explicit_flag() {
     assert!(!v.is_valid(&json!({"order_ref": "s1", "marketplace_order_guid": DOC_ORDER_GUID, "whole_order": true, "amount": 5})));
     assert!(v.is_valid(&json!({"order_ref": "s1", "marketplace_order_guid": DOC_ORDER_GUID, "amount": 5, "seller_payout_amount": 0})));
 }
+
+/// Param documents no causes for a failed `Sonuc` ("otherwise,
+/// unsuccessful"): `refused`. A Client fault is a request the server could
+/// not read (`invalid_request`); anything unreadable is `provider_error`.
+#[test]
+fn every_result_has_a_reason_from_the_closed_set() {
+    let res = |sonuc: &str| {
+        wrap(
+            "soap",
+            &format!(
+                "<Pazaryeri_TP_Iptal_IadeResponse xmlns=\"https://turkpos.com.tr/\"><Pazaryeri_TP_Iptal_IadeResult><Sonuc>{sonuc}</Sonuc><Sonuc_Str>m</Sonuc_Str></Pazaryeri_TP_Iptal_IadeResult></Pazaryeri_TP_Iptal_IadeResponse>"
+            ),
+        )
+    };
+    let reason = |r: Result<HttpResponse, TransportError>| {
+        return_outcome(r, "IADE", None).reason.map(|r| r.as_str())
+    };
+    assert_eq!(reason(ok(&res("1"))), None);
+    assert_eq!(reason(ok(&res("0"))), Some("refused"));
+    assert_eq!(reason(ok(&res("-4"))), Some("refused"));
+    assert_eq!(reason(ok(&res("x"))), Some("provider_error"));
+    assert_eq!(
+        reason(Ok(HttpResponse::new(500, "text/xml", res("1")))),
+        Some("provider_error")
+    );
+    let fault = |code: &str| {
+        wrap(
+            "soap",
+            &format!(
+                "<soap:Fault><faultcode>{code}</faultcode><faultstring>x</faultstring></soap:Fault>"
+            ),
+        )
+    };
+    assert_eq!(
+        reason(Ok(HttpResponse::new(500, "text/xml", fault("soap:Client")))),
+        Some("invalid_request")
+    );
+    assert_eq!(
+        reason(Ok(HttpResponse::new(500, "text/xml", fault("soap:Server")))),
+        Some("provider_error")
+    );
+    assert_eq!(
+        reason(Err(TransportError::new(
+            payops_core::TransportErrorKind::Connect,
+            "refused"
+        ))),
+        Some("unreachable")
+    );
+    assert_eq!(
+        reason(Err(TransportError::new(
+            payops_core::TransportErrorKind::Timeout,
+            "30s"
+        ))),
+        Some("timeout")
+    );
+}
