@@ -93,6 +93,24 @@ pub struct Account {
     /// A file holding `GUID`, read by the host at start.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub guid_file: Option<String>,
+    /// Default order type
+    ///
+    /// `marketplace` (`Pazaryeri_TP_Iptal_Iade`, the default, as in payops 0.1.0) or `standard` (`TP_Islem_Iptal_Iade_Kismi2`, Param's cancel and refund for merchants that are not marketplaces): used when a refund or cancel document has no `order_type`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_order_type: Option<OrderType>,
+}
+
+/// Order type
+///
+/// Which of Param's cancel/refund methods an order goes through.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderType {
+    /// A marketplace order: `Pazaryeri_TP_Iptal_Iade` (needs `marketplace_order_guid` and `seller_payout_amount`).
+    #[default]
+    Marketplace,
+    /// A standard (non-marketplace) order: `TP_Islem_Iptal_Iade_Kismi2` (`Siparis_ID` and `Tutar` only).
+    Standard,
 }
 
 impl Account {
@@ -116,34 +134,45 @@ pub enum Lira {
 
 /// TurkPos refund or cancel
 ///
-/// `Pazaryeri_TP_Iptal_Iade` with `Durum` `IADE` (refund, orders of earlier days) or `IPTAL` (cancel, same-day orders). Give `amount` for a partial return, or `whole_order: true` to return the whole marketplace order (every connected vendor's part).
+/// A marketplace order (`Pazaryeri_TP_Iptal_Iade`; give `amount` for a partial return, or `whole_order: true` to return the whole marketplace order, every connected vendor's part) or a standard order (`TP_Islem_Iptal_Iade_Kismi2`; `amount` is required, and a cancel must name the whole amount). `Durum` is `IADE` for a refund (orders of earlier days) and `IPTAL` for a cancel (same-day orders).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-#[schemars(extend(
-    "if" = {"properties": {"whole_order": {"const": true}}, "required": ["whole_order"]},
-    "then" = {"not": {"required": ["amount"]}, "properties": {"seller_payout_amount": {"const": 0}}},
-    "else" = {"required": ["amount", "seller_payout_amount"]}
-))]
+#[schemars(extend("allOf" = [
+    {"if": {"properties": {"whole_order": {"const": true}}, "required": ["whole_order"]},
+     "then": {"not": {"required": ["amount"]}, "properties": {"seller_payout_amount": {"const": 0}}},
+     "else": {"required": ["amount"]}},
+    {"if": {"properties": {"order_type": {"const": "standard"}}, "required": ["order_type"]},
+     "then": {"properties": {"marketplace_order_guid": false, "whole_order": false, "seller_payout_amount": false}}},
+    {"if": {"properties": {"order_type": {"const": "marketplace"}}, "required": ["order_type"]},
+     "then": {"required": ["marketplace_order_guid"],
+              "if": {"required": ["amount"]}, "then": {"required": ["seller_payout_amount"]}}}
+]))]
 pub struct ReturnDoc {
     /// Order id
     ///
     /// Wire `Siparis_ID`: the order id of the payment (from `Pos_Odeme`).
     #[schemars(length(min = 1, max = 50))]
     pub order_ref: String,
+    /// Order type
+    ///
+    /// `marketplace` or `standard`; omitted: the account's `default_order_type` (marketplace unless the account says otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_type: Option<OrderType>,
     /// Marketplace order GUID
     ///
-    /// Wire `PYSiparis_GUID`: the marketplace order (from `Pazaryeri_TP_Siparis_Detay_Ekle`), a UUID.
+    /// Wire `PYSiparis_GUID`: the marketplace order (from `Pazaryeri_TP_Siparis_Detay_Ekle`), a UUID. Marketplace orders only (required there).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("format" = "uuid"), length(min = 36, max = 36))]
-    pub marketplace_order_guid: String,
+    pub marketplace_order_guid: Option<String>,
     /// Amount (kuruş)
     ///
-    /// Wire `SiparisTutar` (lira, `30.00`): the amount to return, in minor units. Required unless `whole_order` is true.
+    /// Marketplace: wire `SiparisTutar` (lira, `30.00`). Standard: wire `Tutar` (lira; for a cancel, the whole amount). The amount to return, in minor units. Required unless `whole_order` is true.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
     pub amount: Option<i64>,
     /// Whole order
     ///
-    /// Return the whole marketplace order: sends `SiparisTutar` 0, which per Param cancels or refunds every connected vendor's order. Not with `amount`. The seller payout is then 0 (inferred from the rules: nothing is left to pay any vendor).
+    /// Marketplace orders only. Return the whole marketplace order: sends `SiparisTutar` 0, which per Param cancels or refunds every connected vendor's order. Not with `amount`. The seller payout is then 0 (inferred from the rules: nothing is left to pay any vendor).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub whole_order: bool,
     /// Currency
@@ -153,7 +182,7 @@ pub struct ReturnDoc {
     pub currency: Lira,
     /// Seller payout (kuruş)
     ///
-    /// Wire `OdenecekTutar` (lira): what the seller is paid after this operation, in minor units. Not greater than the order amount. Required with `amount`; with `whole_order` it is 0 (may be omitted).
+    /// Marketplace orders only. Wire `OdenecekTutar` (lira): what the seller is paid after this operation, in minor units. Not greater than the order amount. Required with `amount`; with `whole_order` it is 0 (may be omitted).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0))]
     pub seller_payout_amount: Option<i64>,

@@ -32,7 +32,7 @@ use payops_core::{
 };
 use serde_json::{Map, Value, json};
 
-use crate::docs::{Account, QueryDoc, ReturnDoc};
+use crate::docs::{Account, OrderType, QueryDoc, ReturnDoc};
 use crate::xml::{Field, envelope};
 
 /// The provider id used in config.
@@ -43,6 +43,11 @@ pub const DEFAULT_TIMEOUT_MS: u64 = 30_000;
 pub const RETURN_METHOD: &str = "Pazaryeri_TP_Iptal_Iade";
 /// The transaction inquiry method.
 pub const QUERY_METHOD: &str = "TP_Islem_Sorgulama4";
+/// Param's cancel/refund for standard (non-marketplace) orders. Param's
+/// integration pages document this one (`TP_Islem_Iptal_Iade_Kismi2`); the
+/// WSDL also has `TP_Islem_Iptal_Iade_Kismi4` (adding receipt ids to the
+/// result) with no page of its own, so payops uses the documented method.
+pub const STANDARD_RETURN_METHOD: &str = "TP_Islem_Iptal_Iade_Kismi2";
 
 /// The TurkPos provider.
 #[derive(Debug, Default, Clone, Copy)]
@@ -200,7 +205,10 @@ pub fn return_envelope(
         RETURN_METHOD,
         &[
             ("G", credentials(a, password)),
-            ("PYSiparis_GUID", Field::Text(&doc.marketplace_order_guid)),
+            (
+                "PYSiparis_GUID",
+                Field::Text(doc.marketplace_order_guid.as_deref().unwrap_or_default()),
+            ),
             ("GUID", Field::Text(guid)),
             ("Durum", Field::Text(durum)),
             ("Siparis_ID", Field::Text(&doc.order_ref)),
@@ -312,6 +320,58 @@ pub fn return_outcome(
     o
 }
 
+/// Builds the `TP_Islem_Iptal_Iade_Kismi2` envelope (fields in the order of
+/// Param's sample: `G`, `GUID`, `Durum`, `Siparis_ID`, `Tutar`).
+pub fn standard_return_envelope(
+    a: &Account,
+    password: &str,
+    guid: &str,
+    durum: &str,
+    order_ref: &str,
+    amount: i64,
+) -> String {
+    let tutar = amount_to_wire(amount);
+    envelope(
+        STANDARD_RETURN_METHOD,
+        &[
+            ("G", credentials(a, password)),
+            ("GUID", Field::Text(guid)),
+            ("Durum", Field::Text(durum)),
+            ("Siparis_ID", Field::Text(order_ref)),
+            ("Tutar", Field::Text(&tutar)),
+        ],
+    )
+}
+
+/// The outcome of a `TP_Islem_Iptal_Iade_Kismi2` response: `Sonuc` as for
+/// every method, the bank's fields in `details`, `Bank_HostRefNum` (the
+/// bank's reference) as `provider_reference`.
+pub fn standard_return_outcome(
+    response: Result<HttpResponse, TransportError>,
+    durum: &str,
+    amount: i64,
+) -> Outcome {
+    let (result, raw, http_status) = match result_element(response, STANDARD_RETURN_METHOD) {
+        Ok(x) => x,
+        Err(o) => return *o,
+    };
+    let mut o = sonuc_outcome(&result, http_status);
+    let text = |k: &str| result.child_text(k).filter(|v| !v.is_empty());
+    o.provider_reference = text("Bank_HostRefNum").map(str::to_owned);
+    o.details = json!({
+        "method": STANDARD_RETURN_METHOD,
+        "durum_sent": durum,
+        "amount": amount,
+        "banka_sonuc_kod": text("Banka_Sonuc_Kod"),
+        "bank_auth_code": text("Bank_AuthCode"),
+        "bank_trans_id": text("Bank_Trans_ID"),
+        "bank_extra": text("Bank_Extra"),
+        "bank_host_ref_num": text("Bank_HostRefNum"),
+    });
+    o.raw = raw;
+    o
+}
+
 /// `payment_status` from `DT_Bilgi`: `Durum` decides when present, else
 /// `Odeme_Sonuc` (1 success, 12 cancelled, 13 refunded).
 pub fn payment_status(durum: Option<&str>, odeme_sonuc: Option<&str>) -> PaymentStatus {
@@ -394,6 +454,49 @@ fn return_details_schema() -> Value {
 }
 
 impl TurkPos {
+    fn start_standard_return(
+        &self,
+        a: &Account,
+        password: &str,
+        guid: &str,
+        durum: &str,
+        doc: &ReturnDoc,
+    ) -> Result<Step, Error> {
+        for (present, field) in [
+            (
+                doc.marketplace_order_guid.is_some(),
+                "/marketplace_order_guid",
+            ),
+            (doc.whole_order, "/whole_order"),
+            (doc.seller_payout_amount.is_some(), "/seller_payout_amount"),
+        ] {
+            if present {
+                return Err(Error::invalid_field(
+                    field,
+                    "marketplace orders only: a standard order (TP_Islem_Iptal_Iade_Kismi2) takes order_ref and amount",
+                ));
+            }
+        }
+        let amount = match doc.amount {
+            Some(a) if a > 0 => a,
+            _ => {
+                return Err(Error::invalid_field(
+                    "/amount",
+                    "required and greater than 0 (Tutar; a cancel names the whole amount)",
+                ));
+            }
+        };
+        tracing::info!(order_ref = %doc.order_ref, durum, amount, "TurkPos TP_Islem_Iptal_Iade_Kismi2");
+        Ok(Step::Send {
+            request: soap_request(
+                a,
+                STANDARD_RETURN_METHOD,
+                standard_return_envelope(a, password, guid, durum, &doc.order_ref, amount),
+            ),
+            state: json!({"phase": "standard_return", "durum": durum, "amount": amount}),
+        })
+    }
+
     fn start_return(
         &self,
         a: &Account,
@@ -409,10 +512,17 @@ impl TurkPos {
                 "Siparis_ID must be 1 to 50 characters",
             ));
         }
-        if !is_uuid(&doc.marketplace_order_guid) {
+        let order_type = doc
+            .order_type
+            .or(a.default_order_type)
+            .unwrap_or(OrderType::Marketplace);
+        if order_type == OrderType::Standard {
+            return self.start_standard_return(a, password, guid, durum, &doc);
+        }
+        if !doc.marketplace_order_guid.as_deref().is_some_and(is_uuid) {
             return Err(Error::invalid_field(
                 "/marketplace_order_guid",
-                "PYSiparis_GUID must be a UUID (36 characters)",
+                "PYSiparis_GUID must be a UUID (36 characters); required for a marketplace order (order_type standard for other orders)",
             ));
         }
         match (doc.whole_order, doc.amount) {
@@ -548,6 +658,11 @@ impl Plugin for TurkPos {
                 response,
                 state["durum"].as_str().unwrap_or(""),
                 state["amount"].as_i64(),
+            ),
+            Some("standard_return") => standard_return_outcome(
+                response,
+                state["durum"].as_str().unwrap_or(""),
+                state["amount"].as_i64().unwrap_or_default(),
             ),
             Some("query") => query_outcome(response),
             other => return Err(Error::Internal(format!("unknown TurkPos step {other:?}"))),

@@ -4,7 +4,8 @@
 //! `Odeme_Sonuc`) and totals (`Toplam_Tutar`, `Toplam_Iade_Tutar`). What it
 //! can prove:
 //!
-//! - a **whole-order** return (`amount` omitted, `SiparisTutar` 0) that no
+//! - a **whole-order** return (marketplace `whole_order`, `SiparisTutar` 0;
+//!   or a standard order's return of its whole amount) that no
 //!   other operation of the order could explain has succeeded when the
 //!   payment is fully returned (cancelled or refunded, `Toplam_Iade_Tutar`
 //!   equal to `Toplam_Tutar`). The claim is on the order's whole return,
@@ -40,9 +41,19 @@ pub fn reconcile(input: &ReconcileInput) -> Resolution {
     };
     // `whole_order: true`; documents stored before that flag existed meant
     // the whole order by omitting `amount`.
-    let whole = input.request.get("whole_order").and_then(Value::as_bool) == Some(true)
+    let whole_marketplace = input.request.get("whole_order").and_then(Value::as_bool) == Some(true)
         || (input.request.get("whole_order").is_none()
             && input.request.get("amount").is_none_or(Value::is_null));
+    // A standard order (no marketplace GUID) returned in full: its amount is
+    // the order's whole amount.
+    let whole_standard = input.request.get("marketplace_order_guid").is_none()
+        && input
+            .request
+            .get("amount")
+            .and_then(Value::as_i64)
+            .is_some()
+        && input.request.get("amount").and_then(Value::as_i64) == d.amount;
+    let whole = whole_marketplace || whole_standard;
     if !whole {
         return Resolution::undetermined(
             "TP_Islem_Sorgulama4 lists no returns: a partial return cannot be attributed; check Param's panel",

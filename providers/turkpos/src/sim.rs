@@ -30,11 +30,12 @@ pub const DEMO_PASSWORD: &str = "demo-pass";
 /// The sandbox demo account's merchant GUID (not a real credential).
 pub const DEMO_GUID: &str = "9f1c2b7e-5d43-4e2a-8c61-3a7b9e0d4f15";
 
-/// A marketplace order.
+/// An order: a marketplace order (with its `PYSiparis_GUID`) or a standard
+/// one (without).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SimOrder {
-    /// `PYSiparis_GUID`.
-    pub marketplace_order_guid: String,
+    /// `PYSiparis_GUID`; `None` for a standard (non-marketplace) order.
+    pub marketplace_order_guid: Option<String>,
     /// Kuruş.
     pub amount: i64,
     /// What the seller is paid now (kuruş).
@@ -92,8 +93,11 @@ struct SeedClient {
 #[derive(Deserialize)]
 struct SeedOrder {
     order_ref: String,
-    marketplace_order_guid: String,
+    /// Omitted: a standard (non-marketplace) order.
+    #[serde(default)]
+    marketplace_order_guid: Option<String>,
     amount: i64,
+    #[serde(default)]
     seller_payout_amount: i64,
     #[serde(default)]
     date: Option<String>,
@@ -163,7 +167,9 @@ impl TurkPosSimulator {
             "orders": [
                 {"order_ref": "siparis54", "marketplace_order_guid": DOC_ORDER_GUID, "amount": 5000, "seller_payout_amount": 4000, "date": "2020-04-19T10:00:00+03:00"},
                 {"order_ref": "TP-DEMO-1", "marketplace_order_guid": "3f2504e0-4f89-11d3-9a0c-0305e82c3301", "amount": 10001, "seller_payout_amount": 9000, "date": "2020-05-02T12:00:00+03:00"},
-                {"order_ref": "TP-DEMO-TODAY", "marketplace_order_guid": "6ba7b810-9dad-11d1-80b4-00c04fd430c8", "amount": 3000, "seller_payout_amount": 2500}
+                {"order_ref": "TP-DEMO-TODAY", "marketplace_order_guid": "6ba7b810-9dad-11d1-80b4-00c04fd430c8", "amount": 3000, "seller_payout_amount": 2500},
+                {"order_ref": "TP-STD-1", "amount": 7500, "date": "2020-05-02T12:00:00+03:00"},
+                {"order_ref": "TP-STD-TODAY", "amount": 4200}
             ]
         }))
         .expect("demo seed is valid");
@@ -212,11 +218,11 @@ impl TurkPosSimulator {
         if durum != "IPTAL" && durum != "IADE" {
             return sonuc(M, -1, "Durum IPTAL veya IADE olmalıdır.");
         }
-        let Some(order) = self
-            .orders
-            .get_mut(&order_ref)
-            .filter(|o| o.marketplace_order_guid.eq_ignore_ascii_case(&guid))
-        else {
+        let Some(order) = self.orders.get_mut(&order_ref).filter(|o| {
+            o.marketplace_order_guid
+                .as_deref()
+                .is_some_and(|g| g.eq_ignore_ascii_case(&guid))
+        }) else {
             return sonuc(M, -2, "Sipariş bulunamadı.");
         };
         let paid = order.date.unwrap_or(now);
@@ -257,6 +263,82 @@ impl TurkPosSimulator {
                 ("Durum_Str", "Sipariş Durum Güncellendi".into()),
                 ("Sonuc", "1".into()),
                 ("Sonuc_Str", "Başarılı".into()),
+            ],
+        )
+    }
+
+    /// `TP_Islem_Iptal_Iade_Kismi2`: a standard order's cancel (same day, the
+    /// whole amount, as Param's page says "IPTAL için tüm tutar") or refund
+    /// (later days, at most what remains).
+    fn standard_iptal_iade(&mut self, call: &Element, now: DateTime<FixedOffset>) -> HttpResponse {
+        const M: &str = "TP_Islem_Iptal_Iade_Kismi2";
+        let get = |k: &str| {
+            call.child_text(k)
+                .map(str::trim)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let (durum, order_ref) = (get("Durum"), get("Siparis_ID"));
+        let tutar = match crate::amount_from_wire(&get("Tutar")) {
+            Ok(v) => v,
+            Err(_) => {
+                return fault(
+                    "soap:Client",
+                    "Server was unable to read request. ---> Input string was not in a correct format (Tutar).",
+                );
+            }
+        };
+        if durum != "IPTAL" && durum != "IADE" {
+            return sonuc(M, -1, "Durum IPTAL veya IADE olmalıdır.");
+        }
+        let Some(order) = self.orders.get_mut(&order_ref) else {
+            return sonuc(M, -2, "Sipariş bulunamadı.");
+        };
+        if order.marketplace_order_guid.is_some() {
+            return sonuc(
+                M,
+                -7,
+                "Pazaryeri siparişi: Pazaryeri_TP_Iptal_Iade kullanınız.",
+            );
+        }
+        let paid = order.date.unwrap_or(now);
+        let same_day = paid.date_naive() == now.with_timezone(&paid.timezone()).date_naive();
+        if durum == "IPTAL" && !same_day {
+            return sonuc(
+                M,
+                -3,
+                "İptal yalnızca aynı gün yapılabilir; iade (IADE) gönderiniz.",
+            );
+        }
+        if durum == "IADE" && same_day {
+            return sonuc(M, -3, "Aynı gün işlemler için iptal (IPTAL) gönderiniz.");
+        }
+        let remaining = order.amount.saturating_sub(order.returned());
+        if remaining == 0 {
+            return sonuc(M, -5, "Sipariş daha önce iptal/iade edilmiş.");
+        }
+        if durum == "IPTAL" && (tutar != order.amount || remaining != order.amount) {
+            return sonuc(M, -8, "İptal için tüm tutar yazılmalıdır.");
+        }
+        if tutar <= 0 || tutar > remaining {
+            return sonuc(M, -6, "İptal/iade tutarı kalan tutardan büyük olamaz.");
+        }
+        order.returns.push((durum.clone(), tutar));
+        self.next_dekont += 1;
+        let host_ref = format!("{:012}", self.next_dekont);
+        self.ledger.push(json!({
+            "method": M, "durum": durum, "order_ref": order_ref, "amount": tutar,
+        }));
+        result(
+            M,
+            &[
+                ("Sonuc", "1".into()),
+                ("Sonuc_Str", "Approved".into()),
+                ("Banka_Sonuc_Kod", "0".into()),
+                ("Bank_AuthCode", "SIM001".into()),
+                ("Bank_Trans_ID", format!("SIMTX{host_ref}")),
+                ("Bank_Extra", String::new()),
+                ("Bank_HostRefNum", host_ref),
             ],
         )
     }
@@ -351,7 +433,13 @@ impl Simulator for TurkPosSimulator {
                 );
             }
         }
-        if call.name != "Pazaryeri_TP_Iptal_Iade" && call.name != "TP_Islem_Sorgulama4" {
+        if ![
+            "Pazaryeri_TP_Iptal_Iade",
+            "TP_Islem_Iptal_Iade_Kismi2",
+            "TP_Islem_Sorgulama4",
+        ]
+        .contains(&call.name.as_str())
+        {
             return fault("soap:Client", &format!("Unknown method {}", call.name));
         }
         if !self.authenticate(call) {
@@ -363,6 +451,7 @@ impl Simulator for TurkPosSimulator {
         }
         match call.name.as_str() {
             "Pazaryeri_TP_Iptal_Iade" => self.iptal_iade(call, now),
+            "TP_Islem_Iptal_Iade_Kismi2" => self.standard_iptal_iade(call, now),
             _ => self.sorgu(call, now),
         }
     }

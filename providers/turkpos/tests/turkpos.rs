@@ -718,3 +718,253 @@ fn every_result_has_a_reason_from_the_closed_set() {
         Some("timeout")
     );
 }
+
+/// Param's standard (non-marketplace) returns: `TP_Islem_Iptal_Iade_Kismi2`.
+#[test]
+fn standard_request_sample_is_reproduced() {
+    let r = request(
+        OperationKind::Refund,
+        json!({"order_type": "standard", "order_ref": "3000159380", "amount": 100}),
+    );
+    assert_eq!(
+        r.header("SOAPAction"),
+        Some("\"https://turkpos.com.tr/TP_Islem_Iptal_Iade_Kismi2\"")
+    );
+    let ours = xml::parse(std::str::from_utf8(&r.body).unwrap()).unwrap();
+    let sample = xml::parse(&fixture("kismi2.request.xml")).unwrap();
+    assert_eq!(ours, sample, "same elements and values as Param's sample");
+}
+
+#[test]
+fn standard_answers_and_every_documented_sonuc_case() {
+    use payops_turkpos::standard_return_outcome;
+    let o = standard_return_outcome(ok(&fixture("kismi2.response.xml")), "IADE", 100);
+    assert_eq!(o.status, Status::Succeeded, "{o:?}");
+    assert_eq!(o.provider_code.as_deref(), Some("1"));
+    assert_eq!(o.provider_message.as_deref(), Some("Approved"));
+    assert_eq!(o.provider_reference.as_deref(), Some("412309123456"));
+    assert_eq!(o.details["bank_trans_id"], json!("24050211001"));
+    assert_eq!(o.details["banka_sonuc_kod"], json!("0"));
+    let res = |sonuc: &str| {
+        fixture("kismi2.response.xml")
+            .replace("<Sonuc>1</Sonuc>", &format!("<Sonuc>{sonuc}</Sonuc>"))
+    };
+    // "> 0 successful; otherwise unsuccessful" (the marketplace page's rule).
+    for (sonuc, status, reason) in [
+        ("1", Status::Succeeded, None),
+        ("2", Status::Succeeded, None),
+        ("0", Status::Failed, Some("refused")),
+        ("-1", Status::Failed, Some("refused")),
+        ("x", Status::Unknown, Some("provider_error")),
+    ] {
+        let o = standard_return_outcome(ok(&res(sonuc)), "IADE", 100);
+        assert_eq!(o.status, status, "{sonuc}");
+        assert_eq!(o.reason.map(|r| r.as_str()), reason, "{sonuc}");
+    }
+    // The marketplace method's answer is not this method's.
+    let other = standard_return_outcome(ok(&fixture("iptal-iade.response.xml")), "IADE", 100);
+    assert_eq!(other.status, Status::Unknown);
+}
+
+#[test]
+fn standard_documents_are_checked() {
+    let c = call(OperationKind::Refund, doc_account());
+    for (doc, path) in [
+        (
+            json!({"order_type": "standard", "order_ref": "S1"}),
+            "/amount",
+        ),
+        (
+            json!({"order_type": "standard", "order_ref": "S1", "amount": 100, "seller_payout_amount": 0}),
+            "/seller_payout_amount",
+        ),
+        (
+            json!({"order_type": "standard", "order_ref": "S1", "amount": 100, "marketplace_order_guid": DOC_ORDER_GUID}),
+            "/marketplace_order_guid",
+        ),
+        (
+            json!({"order_type": "standard", "order_ref": "S1", "whole_order": true}),
+            "/whole_order",
+        ),
+        // A marketplace document still needs its GUID.
+        (
+            json!({"order_ref": "S1", "amount": 100, "seller_payout_amount": 0}),
+            "/marketplace_order_guid",
+        ),
+    ] {
+        let e = TurkPos.start(&c, &doc).unwrap_err();
+        assert_eq!(e.details()[0].path, path, "{doc}: {e}");
+    }
+    // The account may make standard the default.
+    let mut account = doc_account();
+    account["default_order_type"] = json!("standard");
+    let step = TurkPos
+        .start(
+            &call(OperationKind::Refund, account),
+            &json!({"order_ref": "S1", "amount": 100}),
+        )
+        .unwrap();
+    let Step::Send { request, .. } = step else {
+        panic!("{step:?}")
+    };
+    assert!(String::from_utf8_lossy(&request.body).contains("TP_Islem_Iptal_Iade_Kismi2"));
+}
+
+/// Refund, partial refund and cancel of standard orders against the
+/// simulator, linked statically and loaded as a cdylib.
+async fn standard_scenario(p: PluginProvider) {
+    let mut sim = TurkPosSimulator::empty();
+    sim.seed(&json!({
+        "clients": [{"client_code": "555", "client_username": "u", "client_password": PASS, "guid": GUID}],
+        "orders": [
+            {"order_ref": "STD-OLD", "amount": 10000, "date": "2020-01-02T10:00:00+03:00"},
+            {"order_ref": "STD-NEW", "amount": 4200},
+            {"order_ref": "MP-1", "marketplace_order_guid": DOC_ORDER_GUID, "amount": 5000, "seller_payout_amount": 0, "date": "2020-01-02T10:00:00+03:00"}
+        ]
+    }))
+    .unwrap();
+    let srv = SimServer::start(Box::new(sim), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let mut acct = account(&srv.url(), PASS);
+    acct["default_order_type"] = json!("standard");
+    let c = payops_conformance::context(&p, acct, http());
+    let run = |op, doc: Value| {
+        let (p, c) = (&p, &c);
+        async move { p.execute(op, c, doc).await.unwrap() }
+    };
+    // A partial refund, then the rest, then nothing left.
+    let o = run(
+        OperationKind::Refund,
+        json!({"order_ref": "STD-OLD", "amount": 2500}),
+    )
+    .await;
+    assert_eq!(o.status, Status::Succeeded, "{o:?}");
+    assert_eq!(o.details["method"], json!("TP_Islem_Iptal_Iade_Kismi2"));
+    let o = run(
+        OperationKind::Refund,
+        json!({"order_ref": "STD-OLD", "amount": 7500}),
+    )
+    .await;
+    assert_eq!(o.status, Status::Succeeded, "{o:?}");
+    let o = run(
+        OperationKind::Refund,
+        json!({"order_ref": "STD-OLD", "amount": 1}),
+    )
+    .await;
+    assert_eq!(
+        (o.status, o.reason.map(|r| r.as_str())),
+        (Status::Failed, Some("refused")),
+        "{o:?}"
+    );
+    // Same day: a cancel of less than the whole amount is refused; the whole amount cancels.
+    let o = run(
+        OperationKind::Cancel,
+        json!({"order_ref": "STD-NEW", "amount": 100}),
+    )
+    .await;
+    assert_eq!(o.status, Status::Failed, "{o:?}");
+    let o = run(
+        OperationKind::Cancel,
+        json!({"order_ref": "STD-NEW", "amount": 4200}),
+    )
+    .await;
+    assert_eq!(o.status, Status::Succeeded, "{o:?}");
+    let q = run(OperationKind::Query, json!({"order_ref": "STD-NEW"})).await;
+    assert_eq!(q.details["payment_status"], json!("cancelled"), "{q:?}");
+    // A marketplace order through the standard method: refused by the provider.
+    let o = run(
+        OperationKind::Refund,
+        json!({"order_ref": "MP-1", "amount": 100}),
+    )
+    .await;
+    assert_eq!(o.status, Status::Failed, "{o:?}");
+    let ledger = srv.with_sim(|s| s.state())["ledger"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(ledger, 3, "two refunds and one cancel");
+}
+
+#[tokio::test]
+async fn standard_returns_statically_linked() {
+    standard_scenario(PluginProvider::from_static(payops_turkpos::payops_plugin::api()).unwrap())
+        .await;
+}
+
+#[tokio::test]
+async fn standard_returns_loaded_as_cdylib() {
+    standard_scenario(abi::load(&payops_conformance::built_cdylib("payops_turkpos")).unwrap())
+        .await;
+}
+
+/// What TP_Islem_Sorgulama4 can prove: a whole return with no other return
+/// on the order; nothing else.
+#[test]
+fn reconciliation_proves_only_whole_returns() {
+    use payops_core::{ReconcileInput, Sibling, Verdict};
+    let inquiry = |durum: &str, total: &str, returned: &str| {
+        query_outcome(ok(&wrap(
+            "soap",
+            &format!(
+                "<TP_Islem_Sorgulama4Response xmlns=\"https://turkpos.com.tr/\"><TP_Islem_Sorgulama4Result><Sonuc>1</Sonuc><Sonuc_Str>ok</Sonuc_Str><DT_Bilgi><Odeme_Sonuc>1</Odeme_Sonuc><Durum>{durum}</Durum><Siparis_ID>S1</Siparis_ID><Toplam_Tutar>{total}</Toplam_Tutar><Toplam_Iade_Tutar>{returned}</Toplam_Iade_Tutar></DT_Bilgi></TP_Islem_Sorgulama4Result></TP_Islem_Sorgulama4Response>"
+            ),
+        )))
+    };
+    let now = DateTime::parse_from_rfc3339("2026-11-24T12:00:00+03:00").unwrap();
+    let input =
+        |request: Value, query: payops_core::Outcome, siblings: Vec<Sibling>| ReconcileInput {
+            operation_id: "op_1".into(),
+            operation: OperationKind::Cancel,
+            request,
+            state: "unknown".into(),
+            outcome: None,
+            started_at: now,
+            siblings,
+            claimed: vec![],
+            claim_scope: "turkpos:555".into(),
+            query,
+            query_received_at: now,
+        };
+    let standard_whole = json!({"order_type": "standard", "order_ref": "S1", "amount": 4200});
+    let r = payops_turkpos::reconcile::reconcile(&input(
+        standard_whole.clone(),
+        inquiry("CANCEL", "42.00", "42.00"),
+        vec![],
+    ));
+    assert_eq!(r.verdict, Verdict::Succeeded, "{r:?}");
+    assert_eq!(r.transaction_id.as_deref(), Some("whole-return:S1"));
+    let marketplace_whole =
+        json!({"order_ref": "S1", "marketplace_order_guid": DOC_ORDER_GUID, "whole_order": true});
+    let r = payops_turkpos::reconcile::reconcile(&input(
+        marketplace_whole,
+        inquiry("REFUND", "42.00", "42.00"),
+        vec![],
+    ));
+    assert_eq!(r.verdict, Verdict::Succeeded, "{r:?}");
+    // Not fully returned, a partial return, or another return on the order: undetermined.
+    for (request, q) in [
+        (standard_whole.clone(), inquiry("SUCCESS", "42.00", "0.00")),
+        (
+            json!({"order_type": "standard", "order_ref": "S1", "amount": 100}),
+            inquiry("PARTIAL_REFUND", "42.00", "1.00"),
+        ),
+    ] {
+        let r = payops_turkpos::reconcile::reconcile(&input(request, q, vec![]));
+        assert_eq!(r.verdict, Verdict::Undetermined, "{r:?}");
+    }
+    let other = Sibling {
+        operation_id: "op_2".into(),
+        operation: OperationKind::Refund,
+        request: json!({"order_ref": "S1", "amount": 4200}),
+        state: "unknown".into(),
+        started_at: now,
+        details: Value::Null,
+    };
+    let r = payops_turkpos::reconcile::reconcile(&input(
+        standard_whole,
+        inquiry("CANCEL", "42.00", "42.00"),
+        vec![other],
+    ));
+    assert_eq!(r.verdict, Verdict::Undetermined, "{r:?}");
+}
