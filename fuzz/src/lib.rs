@@ -145,7 +145,8 @@ pub fn check_esnekpos_document(data: &[u8]) {
     let Ok(doc) = serde_json::from_slice::<Value>(data) else {
         return;
     };
-    let account = json!({"environment": "test", "merchant": "M", "merchant_key": "K-fuzz-key-1"});
+    let account = json!({"environment": "test", "merchant": "M", "merchant_key": "K-fuzz-key-1",
+        "sub_merchant_sign": "reduce_is_positive"});
     for op in OperationKind::ALL {
         let step = payops_esnekpos::EsnekPos.start(&call(op, account.clone()), &doc);
         if let Ok(Step::Send { request, .. }) = step {
@@ -189,16 +190,19 @@ pub fn check_turkpos_answer(data: &[u8]) {
     let (status, pick, body) = split(data);
     let response = HttpResponse::new(status, "text/xml", body.to_vec());
     let text = String::from_utf8_lossy(body);
-    let (o, method) = if pick % 2 == 0 {
-        (
+    let (o, method) = match pick % 3 {
+        0 => (
             payops_turkpos::return_outcome(Ok(response), "IADE", Some(100)),
             "Pazaryeri_TP_Iptal_Iade",
-        )
-    } else {
-        (
+        ),
+        1 => (
             payops_turkpos::query_outcome(Ok(response)),
             "TP_Islem_Sorgulama4",
-        )
+        ),
+        _ => (
+            payops_turkpos::standard_return_outcome(Ok(response), "IADE", 100),
+            "TP_Islem_Iptal_Iade_Kismi2",
+        ),
     };
     if o.status == Status::Succeeded {
         assert!((200..300).contains(&status), "succeeded on HTTP {status}");
