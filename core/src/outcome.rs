@@ -555,6 +555,7 @@ mod tests {
                 "operation_id": "op_1", "account": "esnek-test", "provider": "esnekpos",
                 "operation": "sub_merchant_adjust", "status": "succeeded",
                 "provider_reference": "REF1", "provider_code": "0", "provider_message": null,
+                "reason": null,
                 "idempotency_key": null, "started_at": "2026-11-24T10:00:00+03:00",
                 "finished_at": "2026-11-24T10:00:00+03:00", "details": {}, "raw": {}
             })
