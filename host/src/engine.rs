@@ -63,6 +63,16 @@ fn reason_of(e: &Error) -> payops_core::outcome::Reason {
     }
 }
 
+/// An operation's answer.
+#[derive(Debug, Clone)]
+pub struct Executed {
+    /// The envelope.
+    pub envelope: Envelope,
+    /// True when this is the stored answer of an earlier request with the
+    /// same idempotency key (the provider was not called again).
+    pub replayed: bool,
+}
+
 /// How a caller asks for an operation, besides the document.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
@@ -186,6 +196,20 @@ impl Engine {
         document: Value,
         options: Options,
     ) -> Result<Envelope, Error> {
+        self.execute_marked(account, op, document, options)
+            .await
+            .map(|e| e.envelope)
+    }
+
+    /// [`Engine::execute`], saying whether the answer is a replay of an
+    /// earlier request with the same idempotency key.
+    pub async fn execute_marked(
+        &self,
+        account: &str,
+        op: OperationKind,
+        document: Value,
+        options: Options,
+    ) -> Result<Executed, Error> {
         let Options {
             idempotency_key,
             actor,
@@ -233,7 +257,13 @@ impl Engine {
             Begin::Created => {}
             Begin::Existing(existing) => {
                 tracing::info!(operation_id = %existing.id, "idempotent replay: not calling the provider");
-                return self.await_existing(*existing).await;
+                return self
+                    .await_existing(*existing)
+                    .await
+                    .map(|envelope| Executed {
+                        envelope,
+                        replayed: true,
+                    });
             }
             Begin::Conflict(existing) => {
                 return Err(Error::IdempotencyConflict(format!(
@@ -314,7 +344,10 @@ impl Engine {
             }
         };
         self.store_answer(&operation_id, &envelope).await;
-        result
+        result.map(|envelope| Executed {
+            envelope,
+            replayed: false,
+        })
     }
 
     /// Runs [`Engine::execute`] on a task of its own: the caller may go away
@@ -326,13 +359,13 @@ impl Engine {
         op: OperationKind,
         document: Value,
         options: Options,
-    ) -> tokio::task::JoinHandle<Result<Envelope, Error>> {
+    ) -> tokio::task::JoinHandle<Result<Executed, Error>> {
         let engine = self.clone();
         let span = tracing::Span::current();
         tokio::spawn(
             async move {
                 engine.metrics.in_flight.fetch_add(1, Ordering::Relaxed);
-                let r = engine.execute(&account, op, document, options).await;
+                let r = engine.execute_marked(&account, op, document, options).await;
                 engine.metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
                 r
             }

@@ -125,6 +125,7 @@ async fn run_operation(
             Some(status),
         )
     })?;
+    require_json(&headers)?;
     let document: Value = serde_json::from_slice(&body)
         .map_err(|e| Error::invalid_field("", format!("the body is not JSON: {e}")))?;
     let mut keys = headers.get_all("idempotency-key").iter();
@@ -176,10 +177,36 @@ async fn run_operation(
             override_open,
         },
     );
-    let result = handle
+    let done = handle
         .await
-        .map_err(|e| Error::Internal(format!("the operation task failed: {e}")))?;
-    Ok(axum::Json(result?).into_response())
+        .map_err(|e| Error::Internal(format!("the operation task failed: {e}")))??;
+    let mut response = axum::Json(done.envelope).into_response();
+    if done.replayed {
+        response
+            .headers_mut()
+            .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    Ok(response)
+}
+
+/// A request body must be declared JSON (`application/json`, or another
+/// `+json` type); a missing Content-Type is accepted (curl without -H).
+fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(ct) = headers.get(header::CONTENT_TYPE) else {
+        return Ok(());
+    };
+    let ct = ct.to_str().unwrap_or("").to_ascii_lowercase();
+    let essence = ct.split(';').next().unwrap_or("").trim();
+    if essence == "application/json" || essence.ends_with("+json") {
+        return Ok(());
+    }
+    Err(ApiError(
+        Error::invalid_field(
+            "Content-Type",
+            format!("{essence:?} is not JSON: send application/json"),
+        ),
+        Some(StatusCode::UNSUPPORTED_MEDIA_TYPE),
+    ))
 }
 
 async fn list_accounts(
@@ -219,10 +246,16 @@ async fn get_operation(
         .await
         .map_err(|e| Error::Unavailable(format!("operation store: {e}")))?
         .ok_or_else(|| Error::NotFound(format!("no operation {id:?}")))?;
-    if !token.allows_account(&op.account) {
+    // A token reads only the operations it could have run: its accounts
+    // and its operation kinds (a query-only token sees no refund).
+    let kind_allowed = op
+        .operation
+        .parse::<OperationKind>()
+        .is_ok_and(|k| token.allows_operation(k));
+    if !token.allows_account(&op.account) || !kind_allowed {
         return Err(Error::Forbidden(format!(
-            "token {:?} may not read account {:?}",
-            token.name, op.account
+            "token {:?} may not read {} operations of account {:?}",
+            token.name, op.operation, op.account
         ))
         .into());
     }
@@ -320,6 +353,17 @@ async fn metrics(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
+async fn method_not_allowed(request: Request) -> ApiError {
+    ApiError(
+        Error::NotFound(format!(
+            "{} is not allowed on {}",
+            request.method(),
+            request.uri().path()
+        )),
+        Some(StatusCode::METHOD_NOT_ALLOWED),
+    )
+}
+
 async fn not_found() -> ApiError {
     Error::NotFound("no such route".into()).into()
 }
@@ -375,6 +419,7 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(middleware::from_fn_with_state(
             state.clone(),

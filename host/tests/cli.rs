@@ -763,3 +763,21 @@ fn documented_turkpos_credential_limits_are_checked() {
     let (code, out, err) = run(&["--config", "t.toml", "config", "check"], &dir);
     assert_eq!(code, 0, "{out}{err}");
 }
+
+#[test]
+fn read_only_commands_do_not_create_a_store_and_schemas_needs_a_flag() {
+    let dir = temp_dir("no-store");
+    let (code, _, err) = run(&["operations", "list"], &dir);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("no store at payops.db"), "{err}");
+    assert!(
+        !dir.join("payops.db").exists(),
+        "no empty database was created"
+    );
+    let (code, _, err) = run(&["schemas"], &dir);
+    assert_eq!(code, 2);
+    assert!(err.contains("--out") && err.contains("--check"), "{err}");
+    let (code, _, err) = run(&["schemas", "--check", "/nonexistent-payops"], &dir);
+    assert_eq!(code, 2);
+    assert!(err.contains("no such directory"), "{err}");
+}

@@ -433,7 +433,18 @@ async fn sigkill(db: Option<String>) {
     backdate(&db, &before_id, 10).await;
     let (c, d) = (cfg.to_str().unwrap().to_owned(), dir.clone());
     let (code, out, err) = tokio::task::spawn_blocking(move || {
-        run(&["--config", &c, "reconcile", "--output", "json"], &d)
+        run(
+            &[
+                "--config",
+                &c,
+                "reconcile",
+                "--min-age-secs",
+                "0",
+                "--output",
+                "json",
+            ],
+            &d,
+        )
     })
     .await
     .unwrap();

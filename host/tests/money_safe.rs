@@ -148,6 +148,11 @@ accounts = ["*"]
 operations = ["*"]
 {powers}
 [[tokens]]
+name = "reader"
+token_sha256 = "{reader}"
+accounts = ["*"]
+operations = ["query"]
+[[tokens]]
 name = "clerk"
 token_sha256 = "{clerk}"
 accounts = ["*"]
@@ -162,6 +167,7 @@ merchant_key = "{KEY}"
         db = dir.join("ops.db").display(),
         ops = sha256_hex("ops-token-1"),
         clerk = sha256_hex("clerk-1"),
+        reader = sha256_hex("reader-1"),
         merchant = unique("M"),
         // A build from before these token keys existed (PAYOPS_TEST_EXE)
         // would refuse them: leave them out to show its behaviour.
@@ -251,7 +257,18 @@ fn inquiry(order: &str, now: &str, rows: &[(i64, i64, &str, String)]) -> Value {
 }
 
 fn reconcile(dir: &Path, cfg: &str) -> Vec<Value> {
-    let (code, out, err) = run(&["--config", cfg, "reconcile", "--output", "json"], dir);
+    let (code, out, err) = run(
+        &[
+            "--config",
+            cfg,
+            "reconcile",
+            "--min-age-secs",
+            "0",
+            "--output",
+            "json",
+        ],
+        dir,
+    );
     assert_eq!(code, 0, "{err}");
     serde_json::from_str(&out).unwrap()
 }
@@ -680,4 +697,86 @@ async fn reconciliation_needs_proof() {
         e2_row["resolution"].as_str().unwrap().contains("50"),
         "{e2_row}"
     );
+}
+
+/// HTTP conventions: a wrong method gets a JSON error, a body that is not
+/// declared JSON is refused, a replay is marked, a token reads only what it
+/// may run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn http_conventions() {
+    let (script, d, dir, cfg) = daemon("http").await;
+    push(&script, "OrderReturn", reply(200, success("H1", Some(3))));
+    let t = payops_transport::ReqwestTransport::new().unwrap();
+    let send = |method: &str, content_type: &str, key: Option<&str>| {
+        let mut headers = vec![
+            ("Authorization".to_owned(), "Bearer ops-token-1".to_owned()),
+            ("Content-Type".to_owned(), content_type.to_owned()),
+        ];
+        if let Some(k) = key {
+            headers.push(("Idempotency-Key".to_owned(), k.to_owned()));
+        }
+        HttpRequest {
+            method: method.into(),
+            url: format!("{}/v1/accounts/esnek/operations/refund", d.url),
+            headers,
+            body: json!({"order_ref": "H1", "amount": 500})
+                .to_string()
+                .into_bytes(),
+            timeout_ms: Some(10_000),
+        }
+    };
+    let r = t.send(send("GET", "application/json", None)).await.unwrap();
+    assert_eq!(r.status, 405);
+    let body: Value = serde_json::from_slice(&r.body).expect("a JSON error body");
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("GET"),
+        "{body}"
+    );
+    let r = t.send(send("POST", "text/plain", None)).await.unwrap();
+    assert_eq!(r.status, 415);
+    assert_eq!(seen(&script, "OrderReturn"), 0, "nothing sent");
+    let first = t
+        .send(send("POST", "application/json; charset=utf-8", Some("h-1")))
+        .await
+        .unwrap();
+    assert_eq!(first.status, 200);
+    assert_eq!(first.header("idempotent-replayed"), None);
+    let again = t
+        .send(send("POST", "application/json", Some("h-1")))
+        .await
+        .unwrap();
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(again.body, first.body);
+    assert_eq!(seen(&script, "OrderReturn"), 1);
+    // A query-only token cannot read a refund's envelope.
+    let v: Value = serde_json::from_slice(&first.body).unwrap();
+    let url = format!(
+        "{}/v1/operations/{}",
+        d.url,
+        v["operation_id"].as_str().unwrap()
+    );
+    let (s, _) = http("GET", &url, Some("reader-1"), None).await;
+    assert_eq!(s, 403);
+    let (s, _) = http("GET", &url, Some("ops-token-1"), None).await;
+    assert_eq!(s, 200);
+    // reconcile takes store.reconcile_min_age_secs (60) unless told: a
+    // fresh unknown operation is not examined yet.
+    push(&script, "OrderReturn", reply(502, json!({})));
+    let (_, v) = call(
+        &d.url,
+        "ops-token-1",
+        "refund",
+        &[],
+        &json!({"order_ref": "H2", "amount": 500}),
+    )
+    .await;
+    assert_eq!(v["status"], "unknown");
+    let (c, dd) = (cfg.clone(), dir.clone());
+    let (code, out, err) = tokio::task::spawn_blocking(move || {
+        run(&["--config", &c, "reconcile", "--output", "json"], &dd)
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.trim(), "[]", "nothing old enough: {out}");
 }

@@ -66,7 +66,7 @@ fn parse_time(
 /// Runs `payops operations ACTION`.
 pub async fn run(g: &Global, action: &OperationsAction) -> Result<ExitCode, ExitCode> {
     let s = setup(g, None, "warn")?;
-    let store = payops_store::Store::open(&s.cfg.store.url)
+    let store = payops_store::Store::open_existing(&s.cfg.store.url)
         .await
         .map_err(|e| fail(EXIT_CONFIG, e))?;
     match action {

@@ -15,9 +15,10 @@ pub struct ReconcileArgs {
     /// Only this account.
     #[arg(long)]
     pub account: Option<String>,
-    /// Only operations at least this old (seconds).
-    #[arg(long, default_value_t = 0)]
-    pub min_age_secs: u64,
+    /// Only operations at least this old (seconds); default
+    /// `store.reconcile_min_age_secs` (60).
+    #[arg(long)]
+    pub min_age_secs: Option<u64>,
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     pub output: Output,
@@ -37,7 +38,7 @@ pub async fn run(g: &Global, a: &ReconcileArgs) -> Result<ExitCode, ExitCode> {
     let list = crate::reconcile::run(
         &engine,
         a.account.as_deref(),
-        Duration::from_secs(a.min_age_secs),
+        Duration::from_secs(a.min_age_secs.unwrap_or(s.cfg.store.reconcile_min_age_secs)),
     )
     .await
     .map_err(|e| fail(EXIT_CONFIG, e))?;

@@ -7,16 +7,12 @@ use clap::Args;
 
 use super::{Global, fail, setup};
 
-/// Arguments of `payops schemas`.
+/// Arguments of `payops schemas`: exactly one of `--out` and `--check`.
 #[derive(Args, Debug)]
+#[group(required = true, multiple = false)]
 pub struct SchemasArgs {
     /// Write the schema tree into DIR.
-    #[arg(
-        long,
-        value_name = "DIR",
-        conflicts_with = "check",
-        required_unless_present = "check"
-    )]
+    #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Compare DIR with what would be exported; exit 1 when stale.
     #[arg(long, value_name = "DIR")]
@@ -32,6 +28,16 @@ pub fn run(g: &Global, a: &SchemasArgs) -> Result<ExitCode, ExitCode> {
             .map_err(|e| fail(1, format!("{}: {e}", dir.display())))?;
         println!("wrote {} schema files to {}", tree.len(), dir.display());
     } else if let Some(dir) = &a.check {
+        if !dir.is_dir() {
+            return Err(fail(
+                2,
+                format!(
+                    "{}: no such directory to check (export one with `payops schemas --out {}`)",
+                    dir.display(),
+                    dir.display()
+                ),
+            ));
+        }
         let diffs = crate::schemas::check(dir, &tree)
             .map_err(|e| fail(1, format!("{}: {e}", dir.display())))?;
         if !diffs.is_empty() {

@@ -38,6 +38,9 @@ pub enum StoreError {
     /// A schema migration failed.
     #[error("store: migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A store that must exist does not (path).
+    #[error("store: no store at {0} (nothing has been recorded there; check store.url)")]
+    Missing(String),
     /// The URL is not `sqlite://…` or `postgres://…`.
     #[error("store: unsupported url {0:?} (use sqlite://PATH or postgres://…)")]
     Url(String),
@@ -258,6 +261,23 @@ pub struct Store {
 const COLUMNS: &str = "id, account, provider, operation, idempotency_key, request_sha256, request, state, envelope, owner, created_at, updated_at, resolution, order_ref, actor";
 
 impl Store {
+    /// Opens a store that must already exist (for commands that only read
+    /// it): a missing SQLite file is an error naming the path, never a new
+    /// empty database.
+    pub async fn open_existing(url: &str) -> Result<Store, StoreError> {
+        if let Some(rest) = url.strip_prefix("sqlite:") {
+            let path = rest.trim_start_matches("//");
+            let path = path.split('?').next().unwrap_or(path);
+            if !path.is_empty()
+                && !path.contains(":memory:")
+                && !std::path::Path::new(path).exists()
+            {
+                return Err(StoreError::Missing(path.to_owned()));
+            }
+        }
+        Store::open(url).await
+    }
+
     /// Opens (creating if needed) and migrates. `sqlite://PATH` (WAL,
     /// created if missing) or `postgres://…`.
     pub async fn open(url: &str) -> Result<Store, StoreError> {
