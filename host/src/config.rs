@@ -274,10 +274,106 @@ pub fn schema_errors(schema: &Value, instance: &Value) -> Vec<(String, String)> 
     match jsonschema::validator_for(schema) {
         Ok(v) => v
             .iter_errors(instance)
-            .map(|e| (e.instance_path().to_string(), e.to_string()))
+            .map(|e| {
+                let path = e.instance_path().to_string();
+                let message = alternatives(schema, &e.schema_path().to_string())
+                    .unwrap_or_else(|| e.to_string());
+                (path, message)
+            })
             .collect(),
         Err(e) => vec![(String::new(), format!("invalid schema: {e}"))],
     }
+}
+
+/// For an `anyOf` whose branches each only require keys (e.g. `merchant_key`
+/// or `merchant_key_file`), a message naming them instead of the
+/// validator's "not valid under any of the schemas".
+fn alternatives(schema: &Value, schema_path: &str) -> Option<String> {
+    let path = schema_path.strip_suffix("/anyOf")?;
+    let node = if path.is_empty() {
+        Some(schema)
+    } else {
+        schema.pointer(path)
+    }?;
+    let branches = node.get("anyOf")?.as_array()?;
+    let mut names = Vec::new();
+    for b in branches {
+        let req = b.get("required")?.as_array()?;
+        if b.as_object()?.len() != 1 {
+            return None;
+        }
+        let keys: Vec<&str> = req.iter().filter_map(Value::as_str).collect();
+        names.push(keys.join(" and "));
+    }
+    Some(format!("missing: set one of {}", names.join(", ")))
+}
+
+/// Checks `store.url` the way the store will use it, without creating
+/// anything: the scheme, and for SQLite that the file or its directory is
+/// there and writable, for PostgreSQL that it answers.
+pub async fn check_store(url: &str) -> Result<(), String> {
+    if let Some(rest) = url.strip_prefix("sqlite:") {
+        let path = rest.trim_start_matches("//");
+        let path = std::path::Path::new(path.split('?').next().unwrap_or(path));
+        if path.to_string_lossy().contains(":memory:") {
+            return Ok(());
+        }
+        let probe = if path.exists() {
+            path.to_path_buf()
+        } else {
+            let dir = path
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .unwrap_or(std::path::Path::new("."));
+            if !dir.is_dir() {
+                return Err(format!(
+                    "{}: the directory {} does not exist",
+                    path.display(),
+                    dir.display()
+                ));
+            }
+            dir.to_path_buf()
+        };
+        let meta = std::fs::metadata(&probe).map_err(|e| format!("{}: {e}", probe.display()))?;
+        if meta.permissions().readonly() {
+            return Err(format!("{}: not writable", probe.display()));
+        }
+        #[cfg(unix)]
+        {
+            // Permission bits do not tell for this user: try.
+            if probe.is_dir() {
+                let test = probe.join(format!(".payops-check-{}", std::process::id()));
+                std::fs::write(&test, b"")
+                    .map_err(|e| format!("{}: cannot create files there ({e})", probe.display()))?;
+                let _ = std::fs::remove_file(&test);
+            } else {
+                std::fs::OpenOptions::new()
+                    .append(true)
+                    .open(&probe)
+                    .map_err(|e| format!("{}: cannot write ({e})", probe.display()))?;
+            }
+        }
+        return Ok(());
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return match tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            payops_store::Store::open(url),
+        )
+        .await
+        {
+            Ok(Ok(s)) => {
+                s.close().await;
+                Ok(())
+            }
+            Ok(Err(e)) => Err(format!("{e} ({})", redact_url(url))),
+            Err(_) => Err(format!("no answer within 5 s ({})", redact_url(url))),
+        };
+    }
+    Err(format!(
+        "{:?} is not a store URL: use sqlite://PATH or postgres://…",
+        redact_url(url)
+    ))
 }
 
 /// Validates accounts and tokens against the loaded providers and reads

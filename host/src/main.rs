@@ -67,7 +67,7 @@ async fn main() -> ExitCode {
         Command::Serve(a) => cli::serve::run(g, a).await,
         Command::Providers(a) => cli::providers::run(g, a),
         Command::Schemas(a) => cli::schemas::run(g, a),
-        Command::Config { action } => cli::config::run(g, action),
+        Command::Config { action } => cli::config::run(g, action).await,
         Command::Refund(a) => cli::operation::run(g, OperationKind::Refund, a).await,
         Command::Cancel(a) => cli::operation::run(g, OperationKind::Cancel, a).await,
         Command::Query(a) => cli::operation::run(g, OperationKind::Query, a).await,

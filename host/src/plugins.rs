@@ -73,6 +73,14 @@ pub fn candidates(dirs: &[PathBuf]) -> Vec<PathBuf> {
 /// `skipped` (and logged), never a crash. The first provider with an id wins.
 pub fn load_all(dirs: &[PathBuf]) -> Registry {
     let mut reg = Registry::default();
+    for dir in dirs {
+        if !dir.is_dir() {
+            reg.skipped.push(Skipped {
+                file: dir.clone(),
+                reason: "plugins.dirs entry is not a directory (missing?)".into(),
+            });
+        }
+    }
     for file in candidates(dirs) {
         match abi::load(&file) {
             Ok(p) => {

@@ -781,3 +781,47 @@ fn read_only_commands_do_not_create_a_store_and_schemas_needs_a_flag() {
     assert_eq!(code, 2);
     assert!(err.contains("no such directory"), "{err}");
 }
+
+#[test]
+fn config_check_names_what_is_wrong() {
+    let dir = temp_dir("check-names");
+    let plugins = plugin_dir(&dir);
+    let base = format!(
+        "[plugins]\ndirs = [{plugins:?}]\n[accounts.e]\nprovider = \"esnekpos\"\nmerchant = \"M1\"\n"
+    );
+    let check = |extra: &str| {
+        std::fs::write(dir.join("c.toml"), format!("{base}{extra}")).unwrap();
+        run(&["--config", "c.toml", "config", "check"], &dir)
+    };
+    // A missing credential names both ways to give it.
+    let (code, _, err) = check("");
+    assert_eq!(code, 3);
+    assert!(
+        err.contains("merchant_key") && err.contains("merchant_key_file"),
+        "{err}"
+    );
+    assert!(!err.contains("anyOf"), "{err}");
+    let key = "merchant_key = \"k-12345678\"\n";
+    for (store, says) in [
+        ("mysql://x", "not a store URL"),
+        ("sqlite:///nonexistent-payops-dir/x.db", "does not exist"),
+        ("postgres://postgres@127.0.0.1:1/none", "store.url"),
+    ] {
+        let (code, _, err) = check(&format!("{key}[store]\nurl = \"{store}\"\n"));
+        assert_eq!(code, 3, "{store}: {err}");
+        assert!(err.contains(says), "{store}: {err}");
+    }
+    assert!(!Path::new("/nonexistent-payops-dir").exists());
+    // A plugins.dirs entry that is not there fails with on_error = "fail".
+    std::fs::write(
+        dir.join("c.toml"),
+        format!("[plugins]\ndirs = [{plugins:?}, \"/nonexistent-plugins\"]\non_error = \"fail\"\n"),
+    )
+    .unwrap();
+    let (code, _, err) = run(&["--config", "c.toml", "config", "check"], &dir);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("/nonexistent-plugins"), "{err}");
+    // The good config passes.
+    let (code, out, err) = check(key);
+    assert_eq!(code, 0, "{out}{err}");
+}

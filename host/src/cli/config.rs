@@ -16,7 +16,7 @@ pub enum ConfigAction {
 }
 
 /// Runs `payops config ACTION`.
-pub fn run(g: &Global, action: &ConfigAction) -> Result<ExitCode, ExitCode> {
+pub async fn run(g: &Global, action: &ConfigAction) -> Result<ExitCode, ExitCode> {
     let s = setup(g, None, "warn")?;
     match action {
         ConfigAction::Show => {
@@ -33,7 +33,15 @@ pub fn run(g: &Global, action: &ConfigAction) -> Result<ExitCode, ExitCode> {
                     sk.reason
                 );
             }
-            let a = accounts(&s)?;
+            let store = crate::config::check_store(&s.cfg.store.url).await;
+            let a = accounts(&s);
+            if let Err(e) = &store {
+                eprintln!("payops: config: store.url: {e}");
+            }
+            let a = a?;
+            if store.is_err() {
+                return Err(fail(EXIT_CONFIG, "the store cannot be used"));
+            }
             println!(
                 "config OK: {} account(s), {} token(s), {} provider(s)",
                 a.len(),
