@@ -56,6 +56,11 @@ enum Command {
     },
     /// Resolve `unknown` and `pending` operations with the provider's query (never re-sends).
     Reconcile(cli::reconcile::ReconcileArgs),
+    /// Bearer tokens: `payops token new` makes one.
+    Token {
+        #[command(subcommand)]
+        action: cli::token::TokenAction,
+    },
 }
 
 #[tokio::main]
@@ -76,6 +81,7 @@ async fn main() -> ExitCode {
         }
         Command::Operations { action } => cli::operations::run(g, action).await,
         Command::Reconcile(a) => cli::reconcile::run(g, a).await,
+        Command::Token { action } => cli::token::run(action),
     };
     match r {
         Ok(code) | Err(code) => code,

@@ -825,3 +825,80 @@ fn config_check_names_what_is_wrong() {
     let (code, out, err) = check(key);
     assert_eq!(code, 0, "{out}{err}");
 }
+
+#[test]
+fn token_new_prints_a_token_once_and_its_stanza() {
+    let dir = temp_dir("token-new");
+    let out = std::process::Command::new(exe())
+        .args([
+            "token",
+            "new",
+            "--name",
+            "billing",
+            "--accounts",
+            "esnek",
+            "--operations",
+            "refund",
+            "query",
+            "--resolve",
+        ])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let token = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("token: "))
+        .expect("the token line")
+        .to_owned();
+    assert!(
+        token.starts_with("pyo_") && token.len() == 4 + 64,
+        "{token}"
+    );
+    let stanza = &stdout[stdout.find("[[tokens]]").unwrap()..];
+    assert!(stanza.contains(&sha256_hex(&token)), "{stanza}");
+    assert!(!stanza.contains(&token), "only the hash goes in the config");
+    // The stanza is valid config as printed.
+    let plugins = plugin_dir(&dir);
+    std::fs::write(
+        dir.join("t.toml"),
+        format!(
+            "[plugins]\ndirs = [{plugins:?}]\n[accounts.esnek]\nprovider = \"esnekpos\"\nmerchant = \"M1\"\nmerchant_key = \"{}\"\n{stanza}",
+            SECRETS[0]
+        ),
+    )
+    .unwrap();
+    let (code, out, err) = run(&["--config", "t.toml", "config", "check"], &dir);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("1 token(s)"), "{out}");
+    // Two runs never give the same token.
+    let again = std::process::Command::new(exe())
+        .args([
+            "token",
+            "new",
+            "--name",
+            "b",
+            "--accounts",
+            "*",
+            "--operations",
+            "*",
+        ])
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&again.stdout).contains(&token));
+    let bad = std::process::Command::new(exe())
+        .args([
+            "token",
+            "new",
+            "--name",
+            "b",
+            "--accounts",
+            "*",
+            "--operations",
+            "refnud",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+}

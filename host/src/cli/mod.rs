@@ -11,6 +11,7 @@ pub mod reconcile;
 pub mod sandbox;
 pub mod schemas;
 pub mod serve;
+pub mod token;
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
