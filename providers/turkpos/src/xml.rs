@@ -76,6 +76,15 @@ fn resolve_entity(name: &str) -> Option<char> {
     }
 }
 
+/// A start tag's attributes must be `name="value"` pairs: quick-xml reads
+/// them lazily, so a malformed tag (`<Sonuc x>`) would otherwise pass.
+fn well_formed_attributes(tag: &quick_xml::events::BytesStart<'_>) -> Result<(), String> {
+    for a in tag.attributes() {
+        a.map_err(|e| format!("malformed attribute in <{}>: {e}", local(tag.name().0)))?;
+    }
+    Ok(())
+}
+
 /// The deepest nesting [`parse`] accepts. A SOAP answer is about eight
 /// levels deep; the bound keeps every recursive walk (and the tree's drop)
 /// far from the stack's end, whatever a server sends.
@@ -88,6 +97,17 @@ pub const MAX_ELEMENTS: usize = 100_000;
 /// mismatched tags, text outside the root, nesting deeper than
 /// [`MAX_DEPTH`] and more than [`MAX_ELEMENTS`] elements are errors.
 pub fn parse(text: &str) -> Result<Element, String> {
+    // XML 1.0 has no place for control characters other than tab, line
+    // feed and carriage return (a NUL is never part of a real answer).
+    if let Some(c) = text
+        .chars()
+        .find(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+    {
+        return Err(format!(
+            "control character U+{:04X} in the document",
+            c as u32
+        ));
+    }
     let mut elements = 0usize;
     let mut reader = Reader::from_str(text);
     reader.config_mut().check_end_names = true;
@@ -99,6 +119,7 @@ pub fn parse(text: &str) -> Result<Element, String> {
             .map_err(|e| format!("XML error at byte {}: {e}", reader.error_position()))?;
         match event {
             Event::Start(s) => {
+                well_formed_attributes(&s)?;
                 elements += 1;
                 if stack.len() >= MAX_DEPTH || elements > MAX_ELEMENTS {
                     return Err(format!(
@@ -111,6 +132,7 @@ pub fn parse(text: &str) -> Result<Element, String> {
                 })
             }
             Event::Empty(s) => {
+                well_formed_attributes(&s)?;
                 elements += 1;
                 if elements > MAX_ELEMENTS {
                     return Err(format!("document has more than {MAX_ELEMENTS} elements"));
