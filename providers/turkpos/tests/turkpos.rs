@@ -564,6 +564,18 @@ fn success_looking_answers_that_prove_nothing() {
         Status::Unknown
     );
     assert!(xml::parse(&deep).is_err());
+    // A malformed tag or a control character: not XML, not an answer.
+    for bad in [
+        good.replace("<Sonuc>", "<Sonuc x>"),
+        good.replace("<Sonuc>", "<Sonuc \u{0}>"),
+        good.replace("Başarılı", "Ba\u{1}şarılı"),
+    ] {
+        assert_eq!(
+            return_outcome(ok(&bad), "IADE", None).status,
+            Status::Unknown,
+            "{bad}"
+        );
+    }
     // The sample is still a success.
     assert_eq!(
         return_outcome(ok(&good), "IADE", None).status,
