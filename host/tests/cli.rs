@@ -370,26 +370,38 @@ async fn sandbox_serves_both_providers_with_auth_and_errors() {
     );
     let (s, _) = http("POST", &op("esnek-demo", "query"), None, Some("{}")).await;
     assert_eq!(s, 401);
+    // The config's accounts and tokens are not served by the sandbox.
+    let (s, _) = http(
+        "POST",
+        &op("esnek-demo", "query"),
+        Some(SECRETS[3]),
+        Some("{}"),
+    )
+    .await;
+    assert_eq!(s, 401, "a config token is not a sandbox token");
     let (s, v) = http(
         "POST",
-        &op("esnek", "refund"),
-        Some(SECRETS[3]),
-        Some(r#"{"order_ref":"P1","amount":1}"#),
+        &op("esnek", "query"),
+        t,
+        Some(r#"{"order_ref":"P1"}"#),
     )
     .await;
     assert_eq!(
         (s, v["error"]["code"].as_str()),
-        (403, Some("forbidden")),
-        "support may only query"
+        (404, Some("not_found")),
+        "{v}"
     );
-    let (s, _) = http(
-        "POST",
-        &op("turk", "query"),
-        Some(SECRETS[3]),
-        Some(r#"{"order_ref":"T1"}"#),
-    )
-    .await;
-    assert_eq!(s, 403, "support may only use esnek");
+    let store = banner
+        .lines()
+        .find_map(|l| l.strip_prefix("sandbox store: "))
+        .and_then(|l| l.split(" (").next())
+        .expect("the store is printed")
+        .to_owned();
+    assert!(Path::new(&store).exists(), "{store}");
+    assert!(
+        !dir.join("payops.db").exists(),
+        "the config's store is not used"
+    );
     let (s, v) = http("POST", &op("nope", "query"), t, Some("{}")).await;
     assert_eq!((s, v["error"]["code"].as_str()), (404, Some("not_found")));
     let (s, v) = http(
@@ -427,7 +439,11 @@ async fn sandbox_serves_both_providers_with_auth_and_errors() {
     assert_eq!(s, 413, "{v}");
     let (s, v) = http("GET", &format!("{url}/v1/accounts"), t, None).await;
     assert_eq!(s, 200);
-    assert!(v["accounts"].as_array().unwrap().len() >= 4, "{v}");
+    assert_eq!(
+        v["accounts"].as_array().unwrap().len(),
+        2,
+        "the demo accounts only: {v}"
+    );
     let (s, v) = http(
         "GET",
         &format!("{url}/v1/schemas/esnekpos/refund.request.json"),
@@ -450,6 +466,12 @@ async fn sandbox_serves_both_providers_with_auth_and_errors() {
         logs.contains("request_id=req_"),
         "request ids in logs: {logs}"
     );
+    assert!(logs.contains("are not served"), "{logs}");
+    // Stopping the sandbox removes its store.
+    daemon.terminate();
+    let mut daemon = daemon;
+    daemon.wait();
+    assert!(!Path::new(&store).exists(), "{store} left behind");
 }
 
 /// A provider endpoint that answers an EsnekPOS success after `delay`.

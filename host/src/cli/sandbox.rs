@@ -7,7 +7,7 @@ use clap::Args;
 use payops_core::{AccountConfig, Provider};
 use serde_json::{Value, json};
 
-use super::{EXIT_CONFIG, Global, accounts, build_engine, daemon, fail, setup};
+use super::{EXIT_CONFIG, Global, build_engine, daemon, fail, setup};
 use crate::config::{self, Account, TokenConfig};
 
 /// Arguments of `payops sandbox`.
@@ -32,7 +32,16 @@ pub async fn run(g: &Global, a: &SandboxArgs) -> Result<ExitCode, ExitCode> {
             "no providers loaded: run `cargo build --workspace` first (the providers are cdylibs next to the payops binary)",
         ));
     }
-    let mut accts = accounts(&s)?;
+    // The sandbox serves its demo accounts only, behind its own token, on a
+    // store of its own: never a config's real accounts, tokens or store.
+    if !s.cfg.accounts.is_empty() || !s.cfg.tokens.is_empty() {
+        eprintln!(
+            "payops: sandbox: the config's {} account(s) and {} token(s) are not served (use `payops serve` for them)",
+            s.cfg.accounts.len(),
+            s.cfg.tokens.len()
+        );
+    }
+    let mut accts = std::collections::BTreeMap::new();
     let mut servers = Vec::new();
     let mut examples = Vec::new();
     for (id, p) in &s.registry.providers {
@@ -70,29 +79,20 @@ pub async fn run(g: &Global, a: &SandboxArgs) -> Result<ExitCode, ExitCode> {
         servers.push(server);
     }
     let token = sandbox_token();
-    let mut tokens = s.cfg.tokens.clone();
-    tokens.push(TokenConfig {
+    let tokens = vec![TokenConfig {
         name: "sandbox".into(),
         token_sha256: crate::server::sha256_hex(&token),
         accounts: vec!["*".into()],
         operations: vec!["*".into()],
         resolve: true,
         override_open: true,
-    });
-    let store_url = if s.cfg.store.url == config::DEFAULT_STORE_URL {
-        // The sandbox keeps its operations apart from a real payops.db.
-        format!(
-            "sqlite://{}",
-            std::env::temp_dir()
-                .join(format!("payops-sandbox-{}.db", std::process::id()))
-                .display()
-        )
-    } else {
-        s.cfg.store.url.clone()
-    };
+    }];
+    let db = std::env::temp_dir().join(format!("payops-sandbox-{}.db", std::process::id()));
+    let store_url = format!("sqlite://{}", db.display());
     let engine = build_engine(&s, accts, &store_url).await?;
     let mut banner = format!(
-        "sandbox token: {token}\ndemo accounts: {}\n",
+        "sandbox token: {token}\nsandbox store: {} (removed when the sandbox stops)\ndemo accounts: {}\n",
+        db.display(),
         examples
             .iter()
             .map(|(n, p)| format!("{n} ({p})"))
@@ -106,5 +106,10 @@ pub async fn run(g: &Global, a: &SandboxArgs) -> Result<ExitCode, ExitCode> {
     }
     let r = daemon(&s, engine, tokens, Some(banner)).await;
     drop(servers);
+    for suffix in ["", "-wal", "-shm"] {
+        let mut f = db.clone().into_os_string();
+        f.push(suffix);
+        let _ = std::fs::remove_file(f);
+    }
     r
 }
