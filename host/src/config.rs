@@ -24,6 +24,10 @@ pub struct ServerConfig {
     pub body_limit_bytes: usize,
     /// How long shutdown waits for in-flight operations, in seconds.
     pub shutdown_timeout_secs: u64,
+    /// When set, `/metrics` (which names accounts) answers only requests
+    /// bearing the token with this SHA-256 hex; unset, it is open.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_token_sha256: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -32,6 +36,7 @@ impl Default for ServerConfig {
             listen: "127.0.0.1:8080".into(),
             body_limit_bytes: 64 * 1024,
             shutdown_timeout_secs: 60,
+            metrics_token_sha256: None,
         }
     }
 }

@@ -35,6 +35,8 @@ pub struct AppState {
     pub draining: Arc<AtomicBool>,
     /// The schema tree.
     pub schemas: Arc<BTreeMap<String, String>>,
+    /// SHA-256 hex of the token `/metrics` requires, if any.
+    pub metrics_token_sha256: Option<Arc<String>>,
 }
 
 /// A contract error as an HTTP response.
@@ -345,7 +347,20 @@ async fn readyz(State(state): State<AppState>) -> Response {
     }
 }
 
-async fn metrics(State(state): State<AppState>) -> Response {
+async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Some(want) = &state.metrics_token_sha256 {
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(|t| sha256_hex(t.trim()));
+        if !given.is_some_and(|g| g.eq_ignore_ascii_case(want)) {
+            return ApiError::from(Error::Unauthorized(
+                "/metrics needs the metrics token (server.metrics_token_sha256)".into(),
+            ))
+            .into_response();
+        }
+    }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.engine.metrics.render(),

@@ -138,6 +138,8 @@ fn config(dir: &Path, base_url: &str) -> String {
         r#"
 [plugins]
 dirs = [{plugins:?}]
+[server]
+metrics_token_sha256 = "{metrics}"
 [store]
 url = "sqlite://{db}"
 reconcile_interval_secs = 0
@@ -168,6 +170,7 @@ merchant_key = "{KEY}"
         ops = sha256_hex("ops-token-1"),
         clerk = sha256_hex("clerk-1"),
         reader = sha256_hex("reader-1"),
+        metrics = sha256_hex("metrics-1"),
         merchant = unique("M"),
         // A build from before these token keys existed (PAYOPS_TEST_EXE)
         // would refuse them: leave them out to show its behaviour.
@@ -529,7 +532,13 @@ async fn a_client_that_goes_away_does_not_strand_its_operation() {
     .await;
     assert_eq!((s, v["status"].as_str()), (200, Some("succeeded")), "{v}");
     assert_eq!(seen(&script, "OrderReturn"), 1);
-    let (_, m) = http("GET", &format!("{}/metrics", d.url), None, None).await;
+    let (_, m) = http(
+        "GET",
+        &format!("{}/metrics", d.url),
+        Some("metrics-1"),
+        None,
+    )
+    .await;
     assert!(
         m.as_str()
             .unwrap()
@@ -757,7 +766,34 @@ async fn http_conventions() {
     );
     let (s, _) = http("GET", &url, Some("reader-1"), None).await;
     assert_eq!(s, 403);
-    let (s, _) = http("GET", &url, Some("ops-token-1"), None).await;
+    let (s, op) = http("GET", &url, Some("ops-token-1"), None).await;
+    assert_eq!(s, 200);
+    // Every date is written at +03:00.
+    for t in [
+        &op["operation"]["created_at"],
+        &op["operation"]["updated_at"],
+        &op["operation"]["envelope"]["started_at"],
+    ] {
+        assert!(t.as_str().unwrap().ends_with("+03:00"), "{op}");
+    }
+    // /metrics names accounts: with metrics_token_sha256 it needs the token.
+    let (s, _) = http("GET", &format!("{}/metrics", d.url), None, None).await;
+    assert_eq!(s, 401);
+    let (s, _) = http(
+        "GET",
+        &format!("{}/metrics", d.url),
+        Some("ops-token-1"),
+        None,
+    )
+    .await;
+    assert_eq!(s, 401);
+    let (s, _) = http(
+        "GET",
+        &format!("{}/metrics", d.url),
+        Some("metrics-1"),
+        None,
+    )
+    .await;
     assert_eq!(s, 200);
     // reconcile takes store.reconcile_min_age_secs (60) unless told: a
     // fresh unknown operation is not examined yet.

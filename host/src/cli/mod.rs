@@ -284,6 +284,7 @@ pub async fn daemon(
         tokens: Arc::new(tokens),
         draining: Arc::new(AtomicBool::new(false)),
         schemas: Arc::new(tree),
+        metrics_token_sha256: s.cfg.server.metrics_token_sha256.clone().map(Arc::new),
     };
     tracing::info!(%addr, accounts = state.engine.accounts.len(), providers = state.engine.providers.len(), "listening");
     println!("payops listening on http://{addr}");

@@ -112,7 +112,8 @@ pub async fn run(g: &Global, action: &OperationsAction) -> Result<ExitCode, Exit
                         "{}  {}  {:<10} {:<20} {:<10} {}{}",
                         o.id,
                         o.created_at
-                            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                            .with_timezone(&payops_core::turkey_offset())
+                            .to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
                         o.account,
                         o.operation,
                         o.state.as_str(),

@@ -143,9 +143,11 @@ pub struct StoredOperation {
     pub envelope: Option<Envelope>,
     /// Owning instance.
     pub owner: String,
-    /// Created (UTC).
+    /// Created (written at +03:00, like every date payops shows).
+    #[serde(serialize_with = "turkish_time")]
     pub created_at: DateTime<Utc>,
-    /// Last change (UTC).
+    /// Last change (written at +03:00).
+    #[serde(serialize_with = "turkish_time")]
     pub updated_at: DateTime<Utc>,
     /// How an unknown/pending outcome was resolved, if it was.
     pub resolution: Option<String>,
@@ -196,6 +198,14 @@ pub enum Settle {
     Stale,
     /// The provider transaction is already claimed by this other operation.
     Claimed(String),
+}
+
+/// Writes an instant at +03:00 (RFC 3339), as envelopes do.
+fn turkish_time<S: serde::Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(
+        &t.with_timezone(&payops_core::turkey_offset())
+            .to_rfc3339_opts(SecondsFormat::Micros, false),
+    )
 }
 
 /// The result of recording an intent.
