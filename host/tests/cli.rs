@@ -924,3 +924,62 @@ fn token_new_prints_a_token_once_and_its_stanza() {
         .unwrap();
     assert_eq!(bad.status.code(), Some(2));
 }
+
+/// The shipped systemd unit verifies and is hardened to an exposure of 3.0
+/// or better (`systemd-analyze` works offline, without systemd running).
+#[test]
+fn the_shipped_systemd_unit_verifies_and_is_hardened() {
+    let Ok(v) = std::process::Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+    else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true but systemd-analyze is missing"
+        );
+        eprintln!("SKIPPED: systemd-analyze is not installed");
+        return;
+    };
+    assert!(v.status.success());
+    let unit = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/payops.service"),
+    )
+    .unwrap();
+    assert!(
+        unit.contains("StateDirectory=payops"),
+        "the store's directory is created"
+    );
+    assert!(
+        unit.contains("LoadCredential="),
+        "credentials through systemd"
+    );
+    let dir = temp_dir("unit");
+    // verify checks that ExecStart exists: point it at the built binary.
+    let local = unit.replace("/usr/lib/payops/payops", exe().to_str().unwrap());
+    let file = dir.join("payops.service");
+    std::fs::write(&file, local).unwrap();
+    let out = std::process::Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = std::process::Command::new("systemd-analyze")
+        .args(["security", "--offline=yes"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let level: f64 = text
+        .lines()
+        .find_map(|l| l.split("exposure level for payops.service: ").nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no exposure level in: {text}"));
+    assert!(level <= 3.0, "exposure {level}: {text}");
+}
