@@ -226,6 +226,10 @@ async fn concurrent_duplicates_sqlite() {
     concurrent_duplicates(&format!("sqlite://{}", dir.join("ops.db").display()), 1).await;
 }
 
+#[cfg_attr(
+    not(payops_postgres),
+    ignore = "PostgreSQL: set PAYOPS_TEST_POSTGRES_URL (at build time too) to run"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_duplicates_postgres_two_daemons() {
     match pg_url() {
@@ -504,6 +508,10 @@ async fn sigkill_mid_operation_sqlite() {
     sigkill(None).await;
 }
 
+#[cfg_attr(
+    not(payops_postgres),
+    ignore = "PostgreSQL: set PAYOPS_TEST_POSTGRES_URL (at build time too) to run"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sigkill_mid_operation_postgres() {
     match pg_url() {
@@ -657,6 +665,10 @@ async fn injected_faults_sqlite() {
     faults(&format!("sqlite://{}", dir.join("ops.db").display())).await;
 }
 
+#[cfg_attr(
+    not(payops_postgres),
+    ignore = "PostgreSQL: set PAYOPS_TEST_POSTGRES_URL (at build time too) to run"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn injected_faults_postgres() {
     match pg_url() {

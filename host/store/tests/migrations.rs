@@ -140,6 +140,10 @@ const V0_1_0_DDL: &[&str] = &[
     "CREATE TABLE instances (id TEXT PRIMARY KEY, heartbeat_ms BIGINT NOT NULL)",
 ];
 
+#[cfg_attr(
+    not(payops_postgres),
+    ignore = "PostgreSQL: set PAYOPS_TEST_POSTGRES_URL (at build time too) to run"
+)]
 #[tokio::test]
 async fn a_postgres_database_of_release_0_1_0_migrates() {
     let Some(base) = postgres_url() else { return };

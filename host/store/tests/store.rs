@@ -282,6 +282,10 @@ async fn sqlite() {
     assert!(dir.join("payops.db-wal").exists() || dir.join("payops.db").exists());
 }
 
+#[cfg_attr(
+    not(payops_postgres),
+    ignore = "PostgreSQL: set PAYOPS_TEST_POSTGRES_URL (at build time too) to run"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres() {
     match std::env::var("PAYOPS_TEST_POSTGRES_URL") {
@@ -386,4 +390,15 @@ async fn futures_states(store: &Store, ids: &[String]) -> Vec<State> {
         out.push(store.get(id).await.unwrap().unwrap().state);
     }
     out
+}
+
+/// With CI=true the PostgreSQL tests must run, not be ignored.
+#[test]
+fn postgres_tests_are_not_ignored_in_ci() {
+    if std::env::var("CI").as_deref() == Ok("true") {
+        assert!(
+            cfg!(payops_postgres),
+            "CI=true but the PostgreSQL tests were built ignored: set PAYOPS_TEST_POSTGRES_URL"
+        );
+    }
 }
