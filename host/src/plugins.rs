@@ -29,15 +29,24 @@ fn is_library(p: &Path) -> bool {
     p.extension().and_then(|e| e.to_str()) == Some(std::env::consts::DLL_EXTENSION)
 }
 
+/// Where an installed tree keeps its plugins, relative to the binary's
+/// directory: `bin/payops` finds `lib/payops/*.so` (the `cargo xtask dist`
+/// layout).
+pub const INSTALLED_PLUGIN_DIR: &str = "../lib/payops";
+
 /// The shared libraries to try: `libpayops_*` in the executable's own
-/// directory (where cargo puts the workspace's cdylibs), then every shared
-/// library in each of `dirs`, each directory sorted by name.
+/// directory (where cargo puts the workspace's cdylibs) and in
+/// [`INSTALLED_PLUGIN_DIR`] beside it, then every shared library in each of
+/// `dirs`, each directory sorted by name.
 pub fn candidates(dirs: &[PathBuf]) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let own_prefix = format!("{}payops_", std::env::consts::DLL_PREFIX);
-    if let Some(dir) = std::env::current_exe()
+    let exe_dir = std::env::current_exe()
         .ok()
-        .and_then(|e| e.parent().map(Path::to_path_buf))
+        .and_then(|e| e.parent().map(Path::to_path_buf));
+    for dir in exe_dir
+        .iter()
+        .flat_map(|d| [d.clone(), d.join(INSTALLED_PLUGIN_DIR)])
     {
         let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
             .into_iter()

@@ -955,7 +955,7 @@ fn the_shipped_systemd_unit_verifies_and_is_hardened() {
     );
     let dir = temp_dir("unit");
     // verify checks that ExecStart exists: point it at the built binary.
-    let local = unit.replace("/usr/lib/payops/payops", exe().to_str().unwrap());
+    let local = unit.replace("/usr/local/bin/payops", exe().to_str().unwrap());
     let file = dir.join("payops.service");
     std::fs::write(&file, local).unwrap();
     let out = std::process::Command::new("systemd-analyze")
@@ -982,4 +982,53 @@ fn the_shipped_systemd_unit_verifies_and_is_hardened() {
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no exposure level in: {text}"));
     assert!(level <= 3.0, "exposure {level}: {text}");
+}
+
+/// The installed layout (`cargo xtask dist`): `bin/payops` finds its
+/// plugins in `lib/payops/`, from any working folder; a binary without
+/// plugins says where it looked and exits 3.
+#[test]
+fn an_installed_tree_finds_its_plugins_and_a_bare_binary_says_where_it_looked() {
+    let tree = temp_dir("installed");
+    let bin = tree.join("bin");
+    let lib = tree.join("lib/payops");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::create_dir_all(&lib).unwrap();
+    std::fs::copy(exe(), bin.join("payops")).unwrap();
+    for name in ["payops_esnekpos", "payops_turkpos"] {
+        let file = payops_conformance::cdylib_file_name(name);
+        std::fs::copy(payops_conformance::built_cdylib(name), lib.join(&file)).unwrap();
+    }
+    let elsewhere = temp_dir("installed-cwd");
+    let out = std::process::Command::new(bin.join("payops"))
+        .args(["providers", "--output", "json"])
+        .current_dir(&elsewhere)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ids: Vec<&str> = v["providers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["esnekpos", "turkpos"]);
+    // Without lib/payops: exit 3, naming the places it looked.
+    std::fs::remove_dir_all(&lib).unwrap();
+    let out = std::process::Command::new(bin.join("payops"))
+        .arg("providers")
+        .current_dir(&elsewhere)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("lib/payops") && err.contains("cargo xtask dist"),
+        "{err}"
+    );
 }

@@ -17,10 +17,34 @@ pub struct ProvidersArgs {
     pub output: Output,
 }
 
-/// Runs `payops providers`.
+/// Where a payops binary looks for plugins, for messages.
+pub fn search_path(dirs: &[std::path::PathBuf]) -> String {
+    let exe_dir = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(|p| p.display().to_string()))
+        .unwrap_or_else(|| "(the binary's directory)".into());
+    let mut places = vec![
+        exe_dir.clone(),
+        format!("{exe_dir}/{}", crate::plugins::INSTALLED_PLUGIN_DIR),
+    ];
+    places.extend(dirs.iter().map(|d| d.display().to_string()));
+    places.join(", ")
+}
+
+/// Runs `payops providers`: exit 0 with at least one provider, 3 with none
+/// (a binary without its plugins cannot do anything).
 pub fn run(g: &Global, a: &ProvidersArgs) -> Result<ExitCode, ExitCode> {
     let s = setup(g, None, "warn")?;
     print(&s.registry, a.output);
+    if s.registry.providers.is_empty() {
+        return Err(super::fail(
+            super::EXIT_CONFIG,
+            format!(
+                "no providers loaded; looked in {}. Install the provider cdylibs (libpayops_*.so) there: `cargo xtask dist` builds a tree with bin/payops and lib/payops/, or set plugins.dirs",
+                search_path(&s.cfg.plugins.dirs)
+            ),
+        ));
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -47,11 +71,6 @@ fn print(reg: &Registry, output: Output) {
                 .unwrap_or_default()
         );
         return;
-    }
-    if list.is_empty() {
-        println!(
-            "no providers loaded (build them with `cargo build --workspace`, or set plugins.dirs)"
-        );
     }
     for p in &list {
         let caps: Vec<&str> = p["capabilities"]

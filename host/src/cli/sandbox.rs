@@ -29,7 +29,10 @@ pub async fn run(g: &Global, a: &SandboxArgs) -> Result<ExitCode, ExitCode> {
     if s.registry.providers.is_empty() {
         return Err(fail(
             EXIT_CONFIG,
-            "no providers loaded: run `cargo build --workspace` first (the providers are cdylibs next to the payops binary)",
+            format!(
+                "no providers loaded; looked in {}: run `cargo build --workspace` first (the providers are cdylibs next to the payops binary), or install with `cargo xtask dist`",
+                super::providers::search_path(&s.cfg.plugins.dirs)
+            ),
         ));
     }
     // The sandbox serves its demo accounts only, behind its own token, on a
