@@ -721,7 +721,7 @@ fn the_shipped_unit_environment_breaks_no_command() {
     std::fs::write(
         dir.join("p.toml"),
         format!(
-            "[plugins]\ndirs = [{plugins:?}]\n[accounts.e]\nprovider = \"esnekpos\"\nmerchant = \"M1\"\nmerchant_key = \"{}\"\n",
+            "[plugins]\ndirs = [{plugins:?}]\n[accounts.e]\nprovider = \"esnekpos\"\nenvironment = \"test\"\nmerchant = \"M1\"\nmerchant_key = \"{}\"\n",
             SECRETS[0]
         ),
     )
@@ -760,7 +760,7 @@ fn documented_turkpos_credential_limits_are_checked() {
     std::fs::write(
         dir.join("t.toml"),
         format!(
-            "[plugins]\ndirs = [{plugins:?}]\n[accounts.t]\nprovider = \"turkpos\"\nclient_code = \"007\"\nclient_username = \"u\"\nclient_password = \"{long_password}\"\nguid_file = {:?}\n",
+            "[plugins]\ndirs = [{plugins:?}]\n[accounts.t]\nprovider = \"turkpos\"\nenvironment = \"test\"\nclient_code = \"007\"\nclient_username = \"u\"\nclient_password = \"{long_password}\"\nguid_file = {:?}\n",
             dir.join("guid.txt")
         ),
     )
@@ -809,7 +809,7 @@ fn config_check_names_what_is_wrong() {
     let dir = temp_dir("check-names");
     let plugins = plugin_dir(&dir);
     let base = format!(
-        "[plugins]\ndirs = [{plugins:?}]\n[accounts.e]\nprovider = \"esnekpos\"\nmerchant = \"M1\"\n"
+        "[plugins]\ndirs = [{plugins:?}]\n[accounts.e]\nprovider = \"esnekpos\"\nenvironment = \"test\"\nmerchant = \"M1\"\n"
     );
     let check = |extra: &str| {
         std::fs::write(dir.join("c.toml"), format!("{base}{extra}")).unwrap();
@@ -886,7 +886,7 @@ fn token_new_prints_a_token_once_and_its_stanza() {
     std::fs::write(
         dir.join("t.toml"),
         format!(
-            "[plugins]\ndirs = [{plugins:?}]\n[accounts.esnek]\nprovider = \"esnekpos\"\nmerchant = \"M1\"\nmerchant_key = \"{}\"\n{stanza}",
+            "[plugins]\ndirs = [{plugins:?}]\n[accounts.esnek]\nprovider = \"esnekpos\"\nenvironment = \"test\"\nmerchant = \"M1\"\nmerchant_key = \"{}\"\n{stanza}",
             SECRETS[0]
         ),
     )
@@ -1029,6 +1029,26 @@ fn an_installed_tree_finds_its_plugins_and_a_bare_binary_says_where_it_looked() 
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("lib/payops") && err.contains("cargo xtask dist"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_account_never_falls_back_to_the_test_endpoint_by_omission() {
+    let dir = temp_dir("env-required");
+    let plugins = plugin_dir(&dir);
+    std::fs::write(
+        dir.join("c.toml"),
+        format!(
+            "[plugins]\ndirs = [{plugins:?}]\n[accounts.prod]\nprovider = \"esnekpos\"\nmerchant = \"M1\"\nmerchant_key = \"{}\"\n",
+            SECRETS[0]
+        ),
+    )
+    .unwrap();
+    let (code, _, err) = run(&["--config", "c.toml", "config", "check"], &dir);
+    assert_eq!(code, 3, "{err}");
+    assert!(
+        err.contains("accounts.prod") && err.contains("environment"),
         "{err}"
     );
 }

@@ -31,13 +31,17 @@ impl Environment {
 /// One merchant's EsnekPOS credentials and endpoint.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-#[schemars(extend("anyOf" = [{"required": ["merchant_key"]}, {"required": ["merchant_key_file"]}]))]
+#[schemars(extend(
+    "anyOf" = [{"required": ["merchant_key"]}, {"required": ["merchant_key_file"]}],
+    "if" = {"not": {"required": ["base_url"]}},
+    "then" = {"required": ["environment"]}
+))]
 pub struct Account {
     /// Environment
     ///
-    /// `test` (https://posservicetest.esnekpos.com) or `production` (https://posservice.esnekpos.com).
-    #[serde(default)]
-    pub environment: Environment,
+    /// `test` (https://posservicetest.esnekpos.com) or `production` (https://posservice.esnekpos.com). Required unless `base_url` is given: an account never falls back to the test endpoint by omission.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<Environment>,
     /// Base URL override
     ///
     /// Replaces the environment's base URL (e.g. a simulator on loopback).
@@ -122,7 +126,7 @@ impl Account {
     pub fn base(&self) -> String {
         self.base_url
             .as_deref()
-            .unwrap_or(self.environment.base_url())
+            .unwrap_or(self.environment.unwrap_or_default().base_url())
             .trim_end_matches('/')
             .to_owned()
     }

@@ -112,6 +112,12 @@ fn parse_doc<T: serde::de::DeserializeOwned>(request: &Value) -> Result<T, Error
 fn account(call: &Call) -> Result<Account, Error> {
     let a: Account = serde_json::from_value(Value::Object(call.account.clone()))
         .map_err(|e| Error::invalid_field("/account", format!("EsnekPOS account: {e}")))?;
+    if a.environment.is_none() && a.base_url.is_none() {
+        return Err(Error::invalid_field(
+            "/account/environment",
+            "EsnekPOS account has no environment (test or production) and no base_url",
+        ));
+    }
     if a.merchant_key.as_ref().is_none_or(|k| k.is_empty()) {
         return Err(Error::invalid_field(
             "/account/merchant_key",

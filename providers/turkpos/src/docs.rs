@@ -35,15 +35,16 @@ impl Environment {
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(extend("allOf" = [
+    {"if": {"not": {"required": ["base_url"]}}, "then": {"required": ["environment"]}},
     {"anyOf": [{"required": ["client_password"]}, {"required": ["client_password_file"]}]},
     {"anyOf": [{"required": ["guid"]}, {"required": ["guid_file"]}]}
 ]))]
 pub struct Account {
     /// Environment
     ///
-    /// `test` (https://test-dmz.param.com.tr/turkpos.ws/service_turkpos_test.asmx) or `production` (https://posws.param.com.tr/turkpos.ws/service_turkpos_prod.asmx).
-    #[serde(default)]
-    pub environment: Environment,
+    /// `test` (https://test-dmz.param.com.tr/turkpos.ws/service_turkpos_test.asmx) or `production` (https://posws.param.com.tr/turkpos.ws/service_turkpos_prod.asmx). Required unless `base_url` is given: an account never falls back to the test endpoint by omission.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<Environment>,
     /// Service URL override
     ///
     /// Replaces the environment's service URL (e.g. a simulator on loopback).
@@ -118,7 +119,7 @@ impl Account {
     pub fn url(&self) -> String {
         self.base_url
             .clone()
-            .unwrap_or_else(|| self.environment.url().to_owned())
+            .unwrap_or_else(|| self.environment.unwrap_or_default().url().to_owned())
     }
 }
 

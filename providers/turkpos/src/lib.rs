@@ -99,6 +99,12 @@ fn parse_doc<T: serde::de::DeserializeOwned>(request: &Value) -> Result<T, Error
 fn account(call: &Call) -> Result<(Account, String, String), Error> {
     let a: Account = serde_json::from_value(Value::Object(call.account.clone()))
         .map_err(|e| Error::invalid_field("/account", format!("TurkPos account: {e}")))?;
+    if a.environment.is_none() && a.base_url.is_none() {
+        return Err(Error::invalid_field(
+            "/account/environment",
+            "TurkPos account has no environment (test or production) and no base_url",
+        ));
+    }
     let password = a
         .client_password
         .as_ref()
