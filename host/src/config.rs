@@ -205,16 +205,42 @@ pub fn figment(files: &[PathBuf], overrides: &[(&str, Value)]) -> Result<Figment
         }
         f = f.merge(Toml::file_exact(file));
     }
-    f = f.merge(Env::prefixed("PAYOPS_").split("__").filter(|k| {
-        // `PAYOPS_LOG` is the log filter (an `EnvFilter` directive, read by
-        // the logger), not the `[log]` table: the table is set key by key
-        // (`PAYOPS_LOG__LEVEL`, `PAYOPS_LOG__FORMAT`).
-        if k.as_str().eq_ignore_ascii_case(LOG_FILTER_KEY) {
-            return false;
-        }
-        let first = k.as_str().split('.').next().unwrap_or("");
-        TOP_LEVEL.iter().any(|t| first.eq_ignore_ascii_case(t))
-    }));
+    // Account names from the files: `PAYOPS_ACCOUNTS__ESNEK_PROD__…` sets
+    // the account `esnek-prod` when the files name it (a shell variable
+    // cannot hold `-`).
+    let known: Vec<String> = f
+        .find_value("accounts")
+        .ok()
+        .and_then(|v| v.into_dict())
+        .map(|d| d.into_keys().collect())
+        .unwrap_or_default();
+    f = f.merge(
+        Env::prefixed("PAYOPS_")
+            .split("__")
+            .map(move |k| {
+                let key = k.as_str();
+                let mut parts: Vec<String> = key.split('.').map(str::to_owned).collect();
+                if parts.len() > 2 && parts[0].eq_ignore_ascii_case("accounts") {
+                    if let Some(name) = known
+                        .iter()
+                        .find(|n| n.replace('-', "_").eq_ignore_ascii_case(&parts[1]))
+                    {
+                        parts[1] = name.clone();
+                    }
+                }
+                parts.join(".").into()
+            })
+            .filter(|k| {
+                // `PAYOPS_LOG` is the log filter (an `EnvFilter` directive, read by
+                // the logger), not the `[log]` table: the table is set key by key
+                // (`PAYOPS_LOG__LEVEL`, `PAYOPS_LOG__FORMAT`).
+                if k.as_str().eq_ignore_ascii_case(LOG_FILTER_KEY) {
+                    return false;
+                }
+                let first = k.as_str().split('.').next().unwrap_or("");
+                TOP_LEVEL.iter().any(|t| first.eq_ignore_ascii_case(t))
+            }),
+    );
     for (key, value) in overrides {
         f = f.merge(Serialized::default(key, value.clone()));
     }
@@ -381,6 +407,37 @@ pub async fn check_store(url: &str) -> Result<(), String> {
     ))
 }
 
+/// Environment values are parsed like TOML (`007` becomes the number 7);
+/// for account keys whose schema type is a string, put back the text as
+/// written in `PAYOPS_ACCOUNTS__{NAME}__{KEY}`.
+fn restore_env_strings(account: &str, map: &mut Map<String, Value>, schema: &Value) {
+    let wanted = account.replace('-', "_");
+    for (var, raw) in std::env::vars() {
+        let Some(rest) = var.strip_prefix("PAYOPS_ACCOUNTS__") else {
+            continue;
+        };
+        let Some((name, key)) = rest.split_once("__") else {
+            continue;
+        };
+        if !name.eq_ignore_ascii_case(&wanted) || key.contains("__") {
+            continue;
+        }
+        let key = key.to_ascii_lowercase();
+        let is_string = schema
+            .pointer(&format!("/properties/{key}/type"))
+            .is_some_and(|t| match t {
+                Value::String(s) => s == "string",
+                Value::Array(a) => {
+                    a.contains(&Value::from("string")) && !a.contains(&Value::from("integer"))
+                }
+                _ => false,
+            });
+        if is_string && map.get(&key).is_some_and(|v| !v.is_string()) {
+            map.insert(key, Value::String(raw));
+        }
+    }
+}
+
 /// Validates accounts and tokens against the loaded providers and reads
 /// `*_file` secrets. Returns every problem, not just the first.
 pub fn resolve(
@@ -432,6 +489,7 @@ pub fn resolve(
         let mut map = values.clone();
         map.remove("provider");
         let schema = &provider.info().account_schema;
+        restore_env_strings(name, &mut map, schema);
         let secrets = provider.info().secret_keys();
         let problems = schema_errors(schema, &Value::Object(map.clone()));
         let schema_ok = problems.is_empty();
@@ -560,16 +618,18 @@ pub fn redacted(cfg: &Config, reg: &Registry) -> Value {
         *url = Value::String(redact_url(text));
     }
     if let Some(accounts) = v.get_mut("accounts").and_then(Value::as_object_mut) {
-        for (_, acct) in accounts.iter_mut() {
+        for (name, acct) in accounts.iter_mut() {
             let Some(map) = acct.as_object_mut() else {
                 continue;
             };
-            let secrets = map
+            let provider = map
                 .get("provider")
                 .and_then(Value::as_str)
-                .and_then(|p| reg.providers.get(p))
-                .map(|p| p.info().secret_keys())
-                .unwrap_or_default();
+                .and_then(|p| reg.providers.get(p));
+            if let Some(p) = provider {
+                restore_env_strings(name, map, &p.info().account_schema);
+            }
+            let secrets = provider.map(|p| p.info().secret_keys()).unwrap_or_default();
             for (k, val) in map.iter_mut() {
                 if secrets.contains(k) || looks_secret(k) {
                     *val = Value::String(payops_core::secret::REDACTED.into());

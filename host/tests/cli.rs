@@ -1052,3 +1052,41 @@ fn an_account_never_falls_back_to_the_test_endpoint_by_omission() {
         "{err}"
     );
 }
+
+#[test]
+fn environment_overrides_keep_text_and_reach_dashed_accounts() {
+    let dir = temp_dir("env-text");
+    let plugins = plugin_dir(&dir);
+    std::fs::write(dir.join("guid.txt"), format!("{}\n", SECRETS[2])).unwrap();
+    std::fs::write(
+        dir.join("c.toml"),
+        format!(
+            "[plugins]\ndirs = [{plugins:?}]\n[accounts.turk-prod]\nprovider = \"turkpos\"\nenvironment = \"test\"\nclient_code = \"10738\"\nclient_username = \"u\"\nclient_password = \"{}\"\nguid_file = {:?}\n",
+            SECRETS[1],
+            dir.join("guid.txt")
+        ),
+    )
+    .unwrap();
+    let env = vec![
+        (
+            "PAYOPS_ACCOUNTS__TURK_PROD__CLIENT_CODE".to_owned(),
+            "007".to_owned(),
+        ),
+        (
+            "PAYOPS_ACCOUNTS__TURK_PROD__TIMEOUT_MS".to_owned(),
+            "15000".to_owned(),
+        ),
+    ];
+    let (code, out, err) = run_env(&["--config", "c.toml", "config", "check"], &dir, &env);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("1 account(s)"),
+        "one account, not a second `turk_prod`: {out}"
+    );
+    let (code, out, err) = run_env(&["--config", "c.toml", "config", "show"], &dir, &env);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("[accounts.turk-prod]"), "{out}");
+    assert!(!out.contains("turk_prod"), "{out}");
+    assert!(out.contains("timeout_ms = 15000"), "{out}");
+    assert!(out.contains("client_code = \"007\""), "{out}");
+}
