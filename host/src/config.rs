@@ -220,13 +220,13 @@ pub fn figment(files: &[PathBuf], overrides: &[(&str, Value)]) -> Result<Figment
             .map(move |k| {
                 let key = k.as_str();
                 let mut parts: Vec<String> = key.split('.').map(str::to_owned).collect();
-                if parts.len() > 2 && parts[0].eq_ignore_ascii_case("accounts") {
-                    if let Some(name) = known
+                if parts.len() > 2
+                    && parts[0].eq_ignore_ascii_case("accounts")
+                    && let Some(name) = known
                         .iter()
                         .find(|n| n.replace('-', "_").eq_ignore_ascii_case(&parts[1]))
-                    {
-                        parts[1] = name.clone();
-                    }
+                {
+                    parts[1] = name.clone();
                 }
                 parts.join(".").into()
             })
