@@ -86,6 +86,12 @@ impl Metrics {
         let mut s = String::new();
         let _ = writeln!(
             s,
+            "# HELP payops_build_info The payops build serving these metrics.\n# TYPE payops_build_info gauge\npayops_build_info{{version=\"{}\",plugin_protocol=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION"),
+            payops_core::abi::ABI_VERSION
+        );
+        let _ = writeln!(
+            s,
             "# HELP payops_operations_overdue_total Operations marked unknown because they stayed in flight past their deadline or their daemon stopped.\n# TYPE payops_operations_overdue_total counter\npayops_operations_overdue_total {}",
             self.overdue.load(std::sync::atomic::Ordering::Relaxed)
         );
