@@ -820,28 +820,43 @@ impl Store {
         )))
         .fetch_all(&self.pool)
         .await?;
+        self.mark_unknown(&rows, envelope_for, |_| {
+            (
+                Some("in flight past its deadline: the provider may have acted".into()),
+                "overdue",
+                "still in flight past its deadline (store clock); marked unknown, not re-sent".into(),
+            )
+        })
+        .await
+    }
+
+    /// Turns the `in_flight` operations of `rows` `unknown` with
+    /// `envelope_for`'s envelope; `why` gives each its resolution text (if
+    /// any), the event's kind and its detail. Returns the ids changed.
+    async fn mark_unknown(
+        &self,
+        rows: &[AnyRow],
+        envelope_for: impl Fn(&StoredOperation) -> Envelope,
+        why: impl Fn(&StoredOperation) -> (Option<String>, &'static str, String),
+    ) -> Result<Vec<String>, StoreError> {
         let mut out = Vec::new();
-        for r in &rows {
+        for r in rows {
             let op = Store::row(r)?;
             let env = envelope_for(&op);
             let text = serde_json::to_string(&env).map_err(|e| StoreError::Corrupt {
                 id: op.id.clone(),
                 reason: e.to_string(),
             })?;
-            let done = sqlx::query("UPDATE operations SET state = 'unknown', envelope = $1, updated_at = $2, resolution = $3 WHERE id = $4 AND state = 'in_flight'")
+            let (resolution, kind, detail) = why(&op);
+            let done = sqlx::query("UPDATE operations SET state = 'unknown', envelope = $1, updated_at = $2, resolution = COALESCE($3, resolution) WHERE id = $4 AND state = 'in_flight'")
                 .bind(text)
                 .bind(ts(&Utc::now()))
-                .bind("in flight past its deadline: the provider may have acted")
+                .bind(resolution)
                 .bind(&op.id)
                 .execute(&self.pool)
                 .await?;
             if done.rows_affected() == 1 {
-                self.event(
-                    &op.id,
-                    "overdue",
-                    "still in flight past its deadline (store clock); marked unknown, not re-sent",
-                )
-                .await?;
+                self.event(&op.id, kind, &detail).await?;
                 out.push(op.id);
             }
         }
@@ -886,26 +901,17 @@ impl Store {
         .bind(i64::try_from(stale_after.as_millis()).unwrap_or(i64::MAX / 4))
         .fetch_all(&self.pool)
         .await?;
-        let mut out = Vec::new();
-        for r in &rows {
-            let op = Store::row(r)?;
-            let env = envelope_for(&op);
-            let text = serde_json::to_string(&env).map_err(|e| StoreError::Corrupt {
-                id: op.id.clone(),
-                reason: e.to_string(),
-            })?;
-            let done = sqlx::query("UPDATE operations SET state = 'unknown', envelope = $1, updated_at = $2 WHERE id = $3 AND state = 'in_flight'")
-                .bind(text)
-                .bind(ts(&Utc::now()))
-                .bind(&op.id)
-                .execute(&self.pool)
-                .await?;
-            if done.rows_affected() == 1 {
-                self.event(&op.id, "recovered", &format!("owner {} died while the operation was in flight; marked unknown, not re-sent", op.owner)).await?;
-                out.push(op.id);
-            }
-        }
-        Ok(out)
+        self.mark_unknown(&rows, envelope_for, |op| {
+            (
+                None,
+                "recovered",
+                format!(
+                    "owner {} died while the operation was in flight; marked unknown, not re-sent",
+                    op.owner
+                ),
+            )
+        })
+        .await
     }
 
     /// Closes the pool.
