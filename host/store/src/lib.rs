@@ -824,7 +824,8 @@ impl Store {
             (
                 Some("in flight past its deadline: the provider may have acted".into()),
                 "overdue",
-                "still in flight past its deadline (store clock); marked unknown, not re-sent".into(),
+                "still in flight past its deadline (store clock); marked unknown, not re-sent"
+                    .into(),
             )
         })
         .await

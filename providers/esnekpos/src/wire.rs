@@ -219,54 +219,39 @@ pub fn status_for(
             )),
         );
     }
-    let consistent = |expected: &str| status.is_none_or(|s| s.trim() == expected);
-    if endpoint == Endpoint::ProcessQuery {
-        return match code {
-            "0" if ok_http && status.is_some_and(|s| s.trim() == "SUCCESS") => {
-                (Status::Succeeded, None, None)
-            }
-            "300" if ok_http && status.is_some_and(|s| s.trim() == "ORDER_CANCEL") => {
-                (Status::Succeeded, None, None)
-            }
-            c if not_acted_codes(endpoint).contains(&c)
-                && status_name(c).is_some_and(consistent)
-                && (ok_http || (400..500).contains(&http_status)) =>
-            {
-                (Status::Failed, Some(reason_for(endpoint, c)), None)
-            }
-            _ => (
-                Status::Unknown,
-                Some(reason_for(endpoint, code)),
-                Some(format!(
-                    "undocumented inquiry answer: HTTP {http_status}, RETURN_CODE {code:?}, STATUS {status:?}"
-                )),
-            ),
-        };
-    }
-    match code {
-        "0" if ok_http && status.is_some_and(|s| s.trim() == "SUCCESS") => (
-            if sync {
-                Status::Succeeded
-            } else {
-                Status::Pending
-            },
-            None,
-            None,
-        ),
-        c if not_acted_codes(endpoint).contains(&c)
-            && status_name(c).is_some_and(consistent)
-            && (ok_http || (400..500).contains(&http_status)) =>
-        {
-            (Status::Failed, Some(reason_for(endpoint, c)), None)
+    let is = |expected: &str| status.is_some_and(|s| s.trim() == expected);
+    let documented_success = match endpoint {
+        Endpoint::ProcessQuery => {
+            (code == "0" && is("SUCCESS")) || (code == "300" && is("ORDER_CANCEL"))
         }
-        _ => (
-            Status::Unknown,
-            Some(reason_for(endpoint, code)),
-            Some(format!(
-                "not a documented success or refusal (HTTP {http_status}, RETURN_CODE {code:?}, STATUS {status:?}): EsnekPOS may have acted"
-            )),
-        ),
+        _ => code == "0" && is("SUCCESS"),
+    };
+    if ok_http && documented_success {
+        let done = if sync || endpoint == Endpoint::ProcessQuery {
+            Status::Succeeded
+        } else {
+            Status::Pending
+        };
+        return (done, None, None);
     }
+    // A refusal code counts with its documented STATUS (or none), on a 2xx
+    // or a 4xx.
+    let refusal = not_acted_codes(endpoint).contains(&code)
+        && status_name(code).is_some_and(|n| status.is_none_or(|s| s.trim() == n))
+        && (ok_http || (400..500).contains(&http_status));
+    if refusal {
+        return (Status::Failed, Some(reason_for(endpoint, code)), None);
+    }
+    let why = if endpoint == Endpoint::ProcessQuery {
+        format!(
+            "undocumented inquiry answer: HTTP {http_status}, RETURN_CODE {code:?}, STATUS {status:?}"
+        )
+    } else {
+        format!(
+            "not a documented success or refusal (HTTP {http_status}, RETURN_CODE {code:?}, STATUS {status:?}): EsnekPOS may have acted"
+        )
+    };
+    (Status::Unknown, Some(reason_for(endpoint, code)), Some(why))
 }
 
 #[cfg(test)]
