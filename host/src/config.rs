@@ -139,9 +139,22 @@ pub struct TokenConfig {
     /// unresolved money operation (naming it in `X-Payops-Override-Open`)?
     #[serde(default)]
     pub override_open: bool,
+    /// The largest `amount` of one refund or cancel by this token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_amount_per_operation: Option<i64>,
+    /// The most this token refunds and cancels per day (Turkish time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_amount_per_day: Option<i64>,
 }
 
 impl TokenConfig {
+    /// The token's amount limits.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_amount_per_operation: self.max_amount_per_operation,
+            max_amount_per_day: self.max_amount_per_day,
+        }
+    }
     /// May this token use `account`?
     pub fn allows_account(&self, account: &str) -> bool {
         self.accounts.iter().any(|a| a == "*" || a == account)
@@ -290,7 +303,33 @@ pub struct Account {
     pub provider: String,
     /// Provider-specific config with credentials (from `*_file` too) resolved.
     pub config: AccountConfig,
+    /// Amount limits of the account (host keys, not the provider's).
+    pub limits: Limits,
 }
+
+/// Amount limits (minor units) for refunds and cancels, of a token or an
+/// account. Unset: no limit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limits {
+    /// The largest `amount` of one refund or cancel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_amount_per_operation: Option<i64>,
+    /// The most refunded and cancelled per day (Turkish time), counting
+    /// every operation not `failed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_amount_per_day: Option<i64>,
+}
+
+impl Limits {
+    /// True when any limit is set.
+    pub fn any(&self) -> bool {
+        self.max_amount_per_operation.is_some() || self.max_amount_per_day.is_some()
+    }
+}
+
+/// Account keys the host reads itself; the provider's schema never sees them.
+pub const HOST_ACCOUNT_KEYS: &[&str] =
+    &["provider", "max_amount_per_operation", "max_amount_per_day"];
 
 fn looks_secret(key: &str) -> bool {
     let k = key.to_ascii_lowercase();
@@ -487,7 +526,26 @@ pub fn resolve(
             continue;
         };
         let mut map = values.clone();
-        map.remove("provider");
+        let mut limits = Limits::default();
+        for (k, slot) in [
+            (
+                "max_amount_per_operation",
+                &mut limits.max_amount_per_operation,
+            ),
+            ("max_amount_per_day", &mut limits.max_amount_per_day),
+        ] {
+            match map.get(k) {
+                None => {}
+                Some(v) if v.as_i64().is_some_and(|n| n > 0) => *slot = v.as_i64(),
+                Some(v) => errors.push(err(
+                    k,
+                    format!("{v} is not a positive amount in minor units (kuruş)"),
+                )),
+            }
+        }
+        for k in HOST_ACCOUNT_KEYS {
+            map.remove(*k);
+        }
         let schema = &provider.info().account_schema;
         restore_env_strings(name, &mut map, schema);
         let secrets = provider.info().secret_keys();
@@ -553,6 +611,7 @@ pub fn resolve(
                     name: name.clone(),
                     provider: provider_id.to_owned(),
                     config: AccountConfig::new(map, secrets),
+                    limits,
                 },
             );
         }

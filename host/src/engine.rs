@@ -84,6 +84,8 @@ pub struct Options {
     /// knowingly goes past (the order guard refuses otherwise). Only for
     /// callers allowed to.
     pub override_open: Option<String>,
+    /// The caller's amount limits (a token's), on top of the account's.
+    pub limits: crate::config::Limits,
 }
 
 /// Turkish time now.
@@ -214,6 +216,7 @@ impl Engine {
             idempotency_key,
             actor,
             override_open,
+            limits,
         } = options;
         let acct = self.account(account)?;
         if !document.is_object() {
@@ -285,7 +288,7 @@ impl Engine {
         // The order guard runs after the intent is recorded, so two new
         // operations racing on one order see each other (both are refused
         // rather than both sent).
-        if let Err(e) = self
+        let guard = match self
             .order_guard(
                 &operation_id,
                 op,
@@ -295,7 +298,24 @@ impl Engine {
             )
             .await
         {
-            let mut o = Outcome::new(Status::Failed).with(Status::Failed, Some(reason_of(&e)));
+            Ok(()) => self
+                .limit_guard(
+                    &operation_id,
+                    op,
+                    &document,
+                    acct,
+                    &limits,
+                    actor.as_deref(),
+                )
+                .await
+                .map_err(|e| (e, payops_core::outcome::Reason::Limit)),
+            Err(e) => {
+                let reason = reason_of(&e);
+                Err((e, reason))
+            }
+        };
+        if let Err((e, reason)) = guard {
+            let mut o = Outcome::new(Status::Failed).with(Status::Failed, Some(reason));
             o.provider_message = Some(format!("refused before sending: {e}"));
             o.details = json!({ "refused": e.to_body() });
             self.store_answer(&operation_id, &Envelope::new(meta, o, now()))
@@ -395,6 +415,83 @@ impl Engine {
             }
         }
         tracing::error!(%operation_id, status = %envelope.status, "the provider's answer could not be stored; the operation stays in flight and becomes unknown at its deadline");
+    }
+
+    /// Refuses a refund or cancel above the account's or the caller's amount
+    /// limits (per operation, and per day in Turkish time counting every
+    /// refund and cancel not `failed`, this one included).
+    async fn limit_guard(
+        &self,
+        me: &str,
+        op: OperationKind,
+        document: &Value,
+        account: &Account,
+        caller: &crate::config::Limits,
+        actor: Option<&str>,
+    ) -> Result<(), Error> {
+        if !matches!(op, OperationKind::Refund | OperationKind::Cancel)
+            || !(account.limits.any() || caller.any())
+        {
+            return Ok(());
+        }
+        let Some(amount) = document.get("amount").and_then(Value::as_i64) else {
+            return Err(Error::Forbidden(
+                "amount limits apply: give the amount (a whole-order return cannot be checked before it is sent)".into(),
+            ));
+        };
+        let midnight = now()
+            .date_naive()
+            .and_hms_opt(0, 0, 0)
+            .expect("midnight exists");
+        let day_start =
+            chrono::TimeZone::from_local_datetime(&payops_core::turkey_offset(), &midnight)
+                .single()
+                .map(|d| d.with_timezone(&chrono::Utc))
+                .unwrap_or_else(chrono::Utc::now);
+        let scopes = [
+            (
+                format!("account {}", account.name),
+                account.limits,
+                Some(account.name.as_str()),
+                None,
+            ),
+            (
+                format!("token {}", actor.unwrap_or("?")),
+                *caller,
+                None,
+                actor,
+            ),
+        ];
+        for (whose, limits, by_account, by_actor) in scopes {
+            if let Some(max) = limits.max_amount_per_operation
+                && amount > max
+            {
+                return Err(Error::Forbidden(format!(
+                    "{amount} is above the {max} per operation allowed to {whose}"
+                )));
+            }
+            let Some(max) = limits.max_amount_per_day else {
+                continue;
+            };
+            if by_account.is_none() && by_actor.is_none() {
+                continue;
+            }
+            let today = self
+                .store
+                .money_since(by_account, by_actor, day_start)
+                .await
+                .map_err(|e| Error::Unavailable(format!("operation store: {e}")))?;
+            let total = today
+                .iter()
+                .filter(|(id, _)| id != me)
+                .fold(amount, |t, (_, a)| t.saturating_add(*a));
+            if total > max {
+                return Err(Error::Forbidden(format!(
+                    "{amount} would bring today's refunds and cancels of {whose} to {total}, above the {max} allowed per day"
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// Refuses a new refund or cancel on an order that has another

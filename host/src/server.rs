@@ -177,6 +177,7 @@ async fn run_operation(
             idempotency_key,
             actor: Some(token.name.clone()),
             override_open,
+            limits: token.limits(),
         },
     );
     let done = handle

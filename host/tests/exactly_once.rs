@@ -540,6 +540,7 @@ async fn faults(store_url: &str) {
                 values.as_object().unwrap().clone(),
                 vec!["merchant_key".into()],
             ),
+            limits: Default::default(),
         },
     );
     let engine = Engine::new(providers, accounts, faulty.clone(), store).unwrap();

@@ -155,6 +155,13 @@ token_sha256 = "{reader}"
 accounts = ["*"]
 operations = ["query"]
 [[tokens]]
+name = "capped"
+token_sha256 = "{capped}"
+accounts = ["*"]
+operations = ["*"]
+max_amount_per_operation = 1000
+max_amount_per_day = 1500
+[[tokens]]
 name = "clerk"
 token_sha256 = "{clerk}"
 accounts = ["*"]
@@ -165,12 +172,21 @@ base_url = "{base_url}"
 timeout_ms = 3000
 merchant = "{merchant}"
 merchant_key = "{KEY}"
+[accounts.esnek-capped]
+provider = "esnekpos"
+base_url = "{base_url}"
+timeout_ms = 3000
+merchant = "{merchant}"
+merchant_key = "{KEY}"
+max_amount_per_operation = 2000
+max_amount_per_day = 2500
 "#,
         db = dir.join("ops.db").display(),
         ops = sha256_hex("ops-token-1"),
         clerk = sha256_hex("clerk-1"),
         reader = sha256_hex("reader-1"),
         metrics = sha256_hex("metrics-1"),
+        capped = sha256_hex("capped-1"),
         merchant = unique("M"),
         // A build from before these token keys existed (PAYOPS_TEST_EXE)
         // would refuse them: leave them out to show its behaviour.
@@ -815,4 +831,93 @@ async fn http_conventions() {
     .unwrap();
     assert_eq!(code, 0, "{err}");
     assert_eq!(out.trim(), "[]", "nothing old enough: {out}");
+}
+
+/// Amount limits of tokens and accounts, refused before anything is sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn amount_limits_per_operation_and_per_day() {
+    let (script, d, _dir, _cfg) = daemon("limits").await;
+    for i in 0..10 {
+        let order = format!("L{i}");
+        push(
+            &script,
+            &format!("OrderReturn:{order}"),
+            reply(200, success(&order, Some(100 + i))),
+        );
+    }
+    let post = |token: &'static str, account: &'static str, body: Value| {
+        let url = format!(
+            "{}/v1/accounts/{account}/operations/{}",
+            d.url,
+            if body.get("amount").is_some() {
+                "refund"
+            } else {
+                "cancel"
+            }
+        );
+        async move { http("POST", &url, Some(token), Some(&body.to_string())).await }
+    };
+    // The token: 1000 per operation, 1500 per day.
+    let (s, v) = post(
+        "capped-1",
+        "esnek",
+        json!({"order_ref": "L0", "amount": 1001}),
+    )
+    .await;
+    assert_eq!(s, 403, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("per operation"),
+        "{v}"
+    );
+    let (s, v) = post(
+        "capped-1",
+        "esnek",
+        json!({"order_ref": "L0", "amount": 800}),
+    )
+    .await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("succeeded")), "{v}");
+    let (s, v) = post(
+        "capped-1",
+        "esnek",
+        json!({"order_ref": "L1", "amount": 800}),
+    )
+    .await;
+    assert_eq!(s, 403, "{v}");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("per day"),
+        "{v}"
+    );
+    // A whole cancel cannot be checked before it is sent: refused.
+    let (s, v) = post("capped-1", "esnek", json!({"order_ref": "L2"})).await;
+    assert_eq!(s, 403, "{v}");
+    // The account: 2000 per operation, 2500 per day, whoever asks.
+    let (s, _) = post(
+        "ops-token-1",
+        "esnek-capped",
+        json!({"order_ref": "L3", "amount": 2001}),
+    )
+    .await;
+    assert_eq!(s, 403);
+    let (s, v) = post(
+        "ops-token-1",
+        "esnek-capped",
+        json!({"order_ref": "L3", "amount": 1500}),
+    )
+    .await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("succeeded")), "{v}");
+    let (s, v) = post(
+        "ops-token-1",
+        "esnek-capped",
+        json!({"order_ref": "L4", "amount": 1500}),
+    )
+    .await;
+    assert_eq!(s, 403, "{v}");
+    assert_eq!(
+        seen(&script, "OrderReturn"),
+        2,
+        "only the two allowed refunds were sent"
+    );
 }

@@ -68,6 +68,7 @@ pub async fn run(g: &Global, op: OperationKind, a: &OpArgs) -> Result<ExitCode, 
                 idempotency_key: a.idempotency_key.clone(),
                 actor: Some(super::cli_actor()),
                 override_open: a.override_open.clone(),
+                limits: Default::default(),
             },
         )
         .await

@@ -75,6 +75,7 @@ pub async fn run(g: &Global, a: &SandboxArgs) -> Result<ExitCode, ExitCode> {
                     name: name.clone(),
                     provider: id.clone(),
                     config: AccountConfig::new(map, secrets),
+                    limits: Default::default(),
                 },
             );
             examples.push((name.clone(), id.clone()));
@@ -89,6 +90,8 @@ pub async fn run(g: &Global, a: &SandboxArgs) -> Result<ExitCode, ExitCode> {
         operations: vec!["*".into()],
         resolve: true,
         override_open: true,
+        max_amount_per_operation: None,
+        max_amount_per_day: None,
     }];
     let db = std::env::temp_dir().join(format!("payops-sandbox-{}.db", std::process::id()));
     let store_url = format!("sqlite://{}", db.display());

@@ -683,6 +683,46 @@ impl Store {
         Ok(())
     }
 
+    /// Amounts of the refunds and cancels not `failed` created since `since`,
+    /// of `account` or by `actor` (whichever is given): the request's
+    /// `amount`, or for a whole cancel the amount its answer records.
+    pub async fn money_since(
+        &self,
+        account: Option<&str>,
+        actor: Option<&str>,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        let (column, value) = match (account, actor) {
+            (Some(a), _) => ("account", a),
+            (None, Some(a)) => ("actor", a),
+            (None, None) => return Ok(Vec::new()),
+        };
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT id, request, envelope FROM operations WHERE {column} = $1 AND created_at >= $2 AND operation IN ('refund', 'cancel') AND state <> 'failed'"
+        )))
+        .bind(value)
+        .bind(ts(&since))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::new();
+        for r in &rows {
+            let id: String = r.try_get("id")?;
+            let request: String = r.try_get("request")?;
+            let envelope: Option<String> = r.try_get("envelope")?;
+            let amount = serde_json::from_str::<Value>(&request)
+                .ok()
+                .and_then(|v| v.get("amount").and_then(Value::as_i64))
+                .or_else(|| {
+                    envelope
+                        .and_then(|e| serde_json::from_str::<Value>(&e).ok())
+                        .and_then(|e| e.pointer("/details/amount").and_then(Value::as_i64))
+                })
+                .unwrap_or(0);
+            out.push((id, amount));
+        }
+        Ok(out)
+    }
+
     /// Every operation of `account` about `order_ref`, oldest first (by the
     /// indexed `order_ref` column; no cap on how far back).
     pub async fn on_order(
