@@ -56,6 +56,8 @@ enum Command {
     },
     /// Resolve `unknown` and `pending` operations with the provider's query (never re-sends).
     Reconcile(cli::reconcile::ReconcileArgs),
+    /// One operation over every row of a CSV or JSON-lines file (resumable).
+    Batch(cli::batch::BatchArgs),
     /// Bearer tokens: `payops token new` makes one.
     Token {
         #[command(subcommand)]
@@ -82,6 +84,7 @@ async fn main() -> ExitCode {
         Command::Operations { action } => cli::operations::run(g, action).await,
         Command::Reconcile(a) => cli::reconcile::run(g, a).await,
         Command::Token { action } => cli::token::run(action),
+        Command::Batch(a) => cli::batch::run(g, a).await,
     };
     match r {
         Ok(code) | Err(code) => code,

@@ -3,6 +3,7 @@
 //! Command files take the [`Global`] flags (and their own arguments), never
 //! the whole parsed command line, so nothing imports back from `main.rs`.
 
+pub mod batch;
 pub mod config;
 pub mod operation;
 pub mod operations;

@@ -1,0 +1,378 @@
+//! `payops batch`: one operation over every row of a CSV or JSON-lines
+//! file, with bounded concurrency, a progress bar, a result file and a
+//! summary; resumable without sending any row twice.
+//!
+//! Every row's idempotency key comes from a named column (`--key-column`),
+//! or else from the batch journal (`FILE.payops-batch.json`: a batch id
+//! made at the first run, with the file's SHA-256) and the row number:
+//! never from the row's content, so a corrected file cannot refund a row
+//! twice (the same key with another document is an idempotency conflict).
+//! Every row is validated before anything is sent.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use payops_core::{Error, OperationKind};
+use serde_json::{Map, Value, json};
+
+use super::{EXIT_CONFIG, EXIT_USAGE, Global, accounts, build_engine, fail, setup};
+
+/// Arguments of `payops batch`.
+#[derive(Args, Debug)]
+pub struct BatchArgs {
+    /// The account every row uses.
+    #[arg(long)]
+    pub account: String,
+    /// The operation: refund, cancel, query, sub_merchant_adjust.
+    #[arg(long)]
+    pub operation: String,
+    /// Rows to run: `.csv` (a header row names the document fields) or
+    /// `.jsonl` (one request document per line).
+    pub file: PathBuf,
+    /// A column (CSV) or field (JSON lines) holding each row's idempotency
+    /// key; without it the key is the batch journal's id and the row number.
+    #[arg(long)]
+    pub key_column: Option<String>,
+    /// How many operations run at once.
+    #[arg(long, default_value_t = 4)]
+    pub concurrency: usize,
+    /// Where to write the results (CSV: row, key, operation_id, status,
+    /// reason, error); default FILE.results.csv.
+    #[arg(long)]
+    pub results: Option<PathBuf>,
+    /// No progress bar (logs and CI).
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+/// One row: its number (1-based, data rows), key and document.
+struct Row {
+    number: usize,
+    key: String,
+    document: Value,
+}
+
+fn sha256_file(path: &Path) -> Result<String, String> {
+    use sha2::Digest;
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(sha2::Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+/// Reads the batch journal of `file`, or starts one.
+fn journal(file: &Path) -> Result<(String, bool), String> {
+    let mut name = file.as_os_str().to_owned();
+    name.push(".payops-batch.json");
+    let path = PathBuf::from(name);
+    let sha = sha256_file(file)?;
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        let j: Value =
+            serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        let id = j["batch_id"]
+            .as_str()
+            .ok_or_else(|| format!("{}: no batch_id", path.display()))?
+            .to_owned();
+        let changed = j["sha256"].as_str() != Some(sha.as_str());
+        return Ok((id, changed));
+    }
+    let id = uuid::Uuid::now_v7().simple().to_string();
+    let j = json!({"batch_id": id, "file": file.display().to_string(), "sha256": sha,
+                   "note": "payops batch journal: keep it; rerunning the file reuses these keys"});
+    std::fs::write(&path, serde_json::to_string_pretty(&j).unwrap_or_default())
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok((id, false))
+}
+
+/// A CSV cell as JSON: integers stay numbers, `true`/`false` booleans,
+/// JSON arrays and objects parsed, empty cells left out, the rest text.
+fn cell(text: &str) -> Option<Value> {
+    let t = text.trim();
+    if t.is_empty() {
+        return None;
+    }
+    // Digits with a leading zero (`007`) stay text.
+    if let Ok(n) = t.parse::<i64>()
+        && !(t.len() > 1 && t.starts_with('0'))
+    {
+        return Some(Value::from(n));
+    }
+    match t {
+        "true" => return Some(Value::Bool(true)),
+        "false" => return Some(Value::Bool(false)),
+        _ => {}
+    }
+    if (t.starts_with('[') || t.starts_with('{'))
+        && let Ok(v) = serde_json::from_str::<Value>(t)
+    {
+        return Some(v);
+    }
+    Some(Value::String(t.to_owned()))
+}
+
+fn read_rows(file: &Path, key_column: Option<&str>, batch_id: &str) -> Result<Vec<Row>, String> {
+    let is_csv = file
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+    let mut docs: Vec<(usize, Map<String, Value>)> = Vec::new();
+    if is_csv {
+        let mut r = csv::Reader::from_path(file).map_err(|e| format!("{}: {e}", file.display()))?;
+        let headers = r
+            .headers()
+            .map_err(|e| format!("{}: {e}", file.display()))?
+            .clone();
+        for (i, rec) in r.records().enumerate() {
+            let rec = rec.map_err(|e| format!("{}: row {}: {e}", file.display(), i + 1))?;
+            let mut m = Map::new();
+            for (h, v) in headers.iter().zip(rec.iter()) {
+                if let Some(v) = cell(v) {
+                    m.insert(h.trim().to_owned(), v);
+                }
+            }
+            docs.push((i + 1, m));
+        }
+    } else {
+        let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+        for (i, line) in text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+        {
+            match serde_json::from_str::<Value>(line) {
+                Ok(Value::Object(m)) => docs.push((i + 1, m)),
+                Ok(_) => {
+                    return Err(format!(
+                        "{}: line {}: not a JSON object",
+                        file.display(),
+                        i + 1
+                    ));
+                }
+                Err(e) => return Err(format!("{}: line {}: {e}", file.display(), i + 1)),
+            }
+        }
+    }
+    let mut rows = Vec::new();
+    for (number, mut m) in docs {
+        let key = match key_column {
+            Some(col) => match m.remove(col) {
+                Some(Value::String(s)) if !s.is_empty() => s,
+                Some(Value::Number(n)) => n.to_string(),
+                _ => return Err(format!("row {number}: no {col:?}")),
+            },
+            None => format!("batch-{batch_id}-row-{number}"),
+        };
+        rows.push(Row {
+            number,
+            key,
+            document: Value::Object(m),
+        });
+    }
+    Ok(rows)
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_owned()
+    }
+}
+
+/// Runs `payops batch`.
+pub async fn run(g: &Global, a: &BatchArgs) -> Result<ExitCode, ExitCode> {
+    let op: OperationKind = a
+        .operation
+        .parse()
+        .map_err(|e| fail(EXIT_USAGE, format!("--operation: {e}")))?;
+    if a.concurrency == 0 || a.concurrency > 64 {
+        return Err(fail(EXIT_USAGE, "--concurrency must be 1 to 64"));
+    }
+    let (batch_id, changed) = journal(&a.file).map_err(|e| fail(EXIT_USAGE, e))?;
+    if changed {
+        eprintln!(
+            "payops: {} changed since this batch started: rows keep their keys (row numbers), so a changed row is an idempotency conflict, never a second operation",
+            a.file.display()
+        );
+    }
+    let rows =
+        read_rows(&a.file, a.key_column.as_deref(), &batch_id).map_err(|e| fail(EXIT_USAGE, e))?;
+    let s = setup(g, None, "warn")?;
+    let accts = accounts(&s)?;
+    let engine = build_engine(&s, accts, &s.cfg.store.url).await?;
+    let acct = engine
+        .account(&a.account)
+        .map_err(|e| fail(EXIT_USAGE, e))?
+        .clone();
+    // Every row is checked before anything is sent.
+    let mut invalid = 0;
+    for r in &rows {
+        if let Err(e) = engine.validate(&acct.provider, op, &r.document) {
+            invalid += 1;
+            eprintln!("payops: row {}: {e}", r.number);
+        }
+    }
+    if invalid > 0 {
+        return Err(fail(
+            EXIT_USAGE,
+            format!(
+                "{invalid} of {} rows are invalid; nothing was sent",
+                rows.len()
+            ),
+        ));
+    }
+    // Operations a previous, interrupted run left in flight: unknown, never re-sent.
+    engine
+        .recover(Duration::from_secs(
+            s.cfg.store.instance_timeout_secs.max(1),
+        ))
+        .await
+        .map_err(|e| fail(EXIT_CONFIG, e))?;
+    let engine = Arc::new(engine);
+    let total = rows.len() as u64;
+    let bar = if a.no_progress {
+        indicatif::ProgressBar::hidden()
+    } else {
+        let b = indicatif::ProgressBar::new(total);
+        b.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{elapsed_precise} [{bar:40}] {pos}/{len} rows, {per_sec}, eta {eta} {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        b
+    };
+    let started = Instant::now();
+    let semaphore = Arc::new(tokio::sync::Semaphore::new(a.concurrency));
+    let mut tasks = tokio::task::JoinSet::new();
+    let actor = super::cli_actor();
+    for r in rows {
+        let semaphore = semaphore.clone();
+        let engine = engine.clone();
+        let (account, actor) = (a.account.clone(), actor.clone());
+        tasks.spawn(async move {
+            // A closed semaphore (interrupted) means: not started.
+            let Ok(_permit) = semaphore.acquire_owned().await else {
+                return (r.number, r.key, None);
+            };
+            let result = engine
+                .execute_marked(
+                    &account,
+                    op,
+                    r.document,
+                    crate::engine::Options {
+                        idempotency_key: Some(r.key.clone()),
+                        actor: Some(actor),
+                        ..Default::default()
+                    },
+                )
+                .await;
+            (r.number, r.key, Some(result))
+        });
+    }
+    type Done = (String, Option<Result<crate::engine::Executed, Error>>);
+    let mut results: BTreeMap<usize, Done> = BTreeMap::new();
+    let mut interrupted = false;
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    loop {
+        tokio::select! {
+            done = tasks.join_next() => {
+                let Some(done) = done else { break };
+                let (number, key, result) = done.map_err(|e| fail(EXIT_CONFIG, e))?;
+                results.insert(number, (key, result));
+                bar.inc(1);
+            }
+            _ = &mut ctrl_c, if !interrupted => {
+                interrupted = true;
+                semaphore.close();
+                bar.set_message("interrupted: finishing the rows in flight");
+                eprintln!("payops: interrupted: no new row is started; the rows in flight finish");
+            }
+        }
+    }
+    bar.finish_and_clear();
+    let elapsed = started.elapsed();
+    // The result file and the summary.
+    let out = a.results.clone().unwrap_or_else(|| {
+        let mut n = a.file.as_os_str().to_owned();
+        n.push(".results.csv");
+        PathBuf::from(n)
+    });
+    let mut text = String::from("row,key,operation_id,status,reason,replayed,error\n");
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    let mut errors = 0usize;
+    let mut not_started = 0usize;
+    let mut sent = 0usize;
+    for (number, (key, result)) in &results {
+        let (id, status, reason, replayed, error) = match result {
+            None => {
+                not_started += 1;
+                (
+                    String::new(),
+                    "not_started".to_owned(),
+                    String::new(),
+                    false,
+                    String::new(),
+                )
+            }
+            Some(Ok(e)) => {
+                if !e.replayed {
+                    sent += 1;
+                }
+                (
+                    e.envelope.operation_id.clone(),
+                    e.envelope.status.to_string(),
+                    e.envelope
+                        .reason
+                        .map(|r| r.as_str().to_owned())
+                        .unwrap_or_default(),
+                    e.replayed,
+                    String::new(),
+                )
+            }
+            Some(Err(err)) => {
+                errors += 1;
+                (
+                    String::new(),
+                    "error".to_owned(),
+                    err.code().as_str().to_owned(),
+                    false,
+                    err.to_string(),
+                )
+            }
+        };
+        *counts.entry(status.clone()).or_default() += 1;
+        text.push_str(&format!(
+            "{number},{},{id},{status},{reason},{replayed},{}\n",
+            csv_field(key),
+            csv_field(&error)
+        ));
+    }
+    std::fs::write(&out, text).map_err(|e| fail(EXIT_CONFIG, format!("{}: {e}", out.display())))?;
+    let rate = results.len() as f64 / elapsed.as_secs_f64().max(0.001);
+    println!(
+        "batch {}: {} rows in {:.1} s ({rate:.0} rows/s), {sent} sent now, results in {}",
+        a.file.display(),
+        results.len(),
+        elapsed.as_secs_f64(),
+        out.display()
+    );
+    for (status, n) in &counts {
+        println!("  {status:<12} {n}");
+    }
+    if interrupted {
+        println!(
+            "interrupted: run the same command again to finish; rows already done are not sent again"
+        );
+        return Ok(ExitCode::from(130));
+    }
+    if errors > 0 || not_started > 0 {
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
+}

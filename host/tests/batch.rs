@@ -1,0 +1,215 @@
+//! `payops batch` against a simulator on loopback: every row once, an
+//! interruption and a resume with no row sent twice (the simulator's
+//! ledger proves it), rows validated before anything is sent, and a
+//! corrected file that cannot refund a row twice.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::*;
+use payops_core::Simulator;
+use serde_json::{Value, json};
+
+const KEY: &str = "hostsecret-esnek-key-4242";
+
+/// Rows in the big run: 10,000, or `PAYOPS_TEST_BATCH_ROWS`.
+fn rows() -> usize {
+    std::env::var("PAYOPS_TEST_BATCH_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000)
+}
+
+async fn sim(n: usize) -> payops_transport::SimServer {
+    let mut s = payops_esnekpos::sim::EsnekSimulator::empty();
+    let payments: Vec<Value> = (0..n)
+        .map(|i| json!({"order_ref": format!("B{i}"), "amount": 10000, "date": "2020-01-01T10:00:00+03:00"}))
+        .collect();
+    s.seed(&json!({"merchants": [{"merchant": "M1", "merchant_key": KEY}], "payments": payments}))
+        .unwrap();
+    payops_transport::SimServer::start(Box::new(s), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap()
+}
+
+fn ledger(sim: &payops_transport::SimServer) -> Vec<Value> {
+    sim.with_sim(|s| s.state())["ledger"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+fn config(dir: &Path, url: &str) {
+    let plugins = plugin_dir(dir);
+    std::fs::write(
+        dir.join("payops.toml"),
+        format!(
+            "[plugins]\ndirs = [{plugins:?}]\n[store]\nurl = \"sqlite://{}\"\ninstance_timeout_secs = 2\n[accounts.esnek]\nprovider = \"esnekpos\"\nbase_url = \"{url}\"\nmerchant = \"M1\"\nmerchant_key = \"{KEY}\"\n",
+            dir.join("ops.db").display()
+        ),
+    )
+    .unwrap();
+}
+
+fn batch(dir: &Path, file: &str) -> std::process::Child {
+    std::process::Command::new(exe())
+        .args([
+            "batch",
+            "--account",
+            "esnek",
+            "--operation",
+            "refund",
+            file,
+            "--no-progress",
+            "--concurrency",
+            "8",
+        ])
+        .current_dir(dir)
+        .env_remove("PAYOPS_LOG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn finish(child: std::process::Child) -> (i32, String, String) {
+    let out = child.wait_with_output().unwrap();
+    let (o, e) = (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    );
+    assert_no_secrets("payops batch", &format!("{o}{e}"));
+    (out.status.code().unwrap_or(-1), o, e)
+}
+
+/// Every refund in the ledger is for a different order: none twice.
+fn no_row_twice(ledger: &[Value]) -> usize {
+    let orders: BTreeSet<&str> = ledger
+        .iter()
+        .map(|e| e["order_ref"].as_str().unwrap())
+        .collect();
+    assert_eq!(orders.len(), ledger.len(), "a row was refunded twice");
+    ledger.len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_big_batch_interrupted_and_resumed_sends_every_row_once() {
+    let n = rows();
+    let sim = sim(n).await;
+    let dir = temp_dir("batch-big");
+    config(&dir, &sim.url());
+    let mut text = String::from("order_ref,amount\n");
+    for i in 0..n {
+        text.push_str(&format!("B{i},100\n"));
+    }
+    std::fs::write(dir.join("rows.csv"), text).unwrap();
+
+    // Interrupt once a third of the rows went out.
+    let child = batch(&dir, "rows.csv");
+    let pid = child.id();
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while ledger(&sim).len() < n / 3 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    std::process::Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .unwrap();
+    let (code, out, err) = tokio::task::spawn_blocking(move || finish(child))
+        .await
+        .unwrap();
+    assert_eq!(code, 130, "{out}{err}");
+    assert!(out.contains("not_started"), "{out}");
+    let first = no_row_twice(&ledger(&sim));
+    assert!(first >= n / 3 && first < n, "{first} of {n}");
+
+    // Resume: the rest goes out, nothing twice.
+    let started = Instant::now();
+    let (code, out, err) = {
+        let d = dir.clone();
+        tokio::task::spawn_blocking(move || finish(batch(&d, "rows.csv")))
+            .await
+            .unwrap()
+    };
+    let resumed = started.elapsed();
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(no_row_twice(&ledger(&sim)), n, "every row exactly once");
+    let results = std::fs::read_to_string(dir.join("rows.csv.results.csv")).unwrap();
+    assert_eq!(results.lines().count(), n + 1);
+    assert_eq!(
+        results
+            .lines()
+            .filter(|l| l.contains(",succeeded,"))
+            .count(),
+        n,
+        "{out}"
+    );
+    let replayed = results.lines().filter(|l| l.ends_with(",true,")).count();
+    assert_eq!(
+        replayed, first,
+        "the rows done before the interruption are replays"
+    );
+    eprintln!(
+        "batch: {n} rows; {out}; resume took {:.1} s",
+        resumed.as_secs_f64()
+    );
+
+    // A third run sends nothing.
+    let (code, _, _) = {
+        let d = dir.clone();
+        tokio::task::spawn_blocking(move || finish(batch(&d, "rows.csv")))
+            .await
+            .unwrap()
+    };
+    assert_eq!(code, 0);
+    assert_eq!(ledger(&sim).len(), n);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn rows_are_checked_first_and_a_corrected_file_cannot_refund_twice() {
+    let sim = sim(3).await;
+    let dir = temp_dir("batch-small");
+    config(&dir, &sim.url());
+    // One invalid row: nothing is sent.
+    std::fs::write(
+        dir.join("bad.jsonl"),
+        "{\"order_ref\": \"B0\", \"amount\": 100}\n{\"order_ref\": \"B1\", \"amount\": -5}\n",
+    )
+    .unwrap();
+    let (code, _, err) = {
+        let d = dir.clone();
+        tokio::task::spawn_blocking(move || finish(batch(&d, "bad.jsonl")))
+            .await
+            .unwrap()
+    };
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("row 2") && err.contains("nothing was sent"),
+        "{err}"
+    );
+    assert!(ledger(&sim).is_empty());
+    // A good file, then the same file corrected: the changed row conflicts.
+    std::fs::write(dir.join("ok.csv"), "order_ref,amount\nB0,100\nB1,200\n").unwrap();
+    let (code, out, err) = {
+        let d = dir.clone();
+        tokio::task::spawn_blocking(move || finish(batch(&d, "ok.csv")))
+            .await
+            .unwrap()
+    };
+    assert_eq!(code, 0, "{out}{err}");
+    std::fs::write(dir.join("ok.csv"), "order_ref,amount\nB0,100\nB1,250\n").unwrap();
+    let (code, out, err) = {
+        let d = dir.clone();
+        tokio::task::spawn_blocking(move || finish(batch(&d, "ok.csv")))
+            .await
+            .unwrap()
+    };
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("changed since this batch started"), "{err}");
+    let results = std::fs::read_to_string(dir.join("ok.csv.results.csv")).unwrap();
+    assert!(results.contains("idempotency_conflict"), "{results}");
+    assert_eq!(no_row_twice(&ledger(&sim)), 2);
+}
