@@ -542,9 +542,19 @@ pub unsafe fn check_declaration(
 pub fn load(path: &Path) -> Result<PluginProvider, LoadError> {
     // SAFETY: loading a library runs its initializers; payops plugins have
     // none beyond Rust's, and foreign files are refused before any call.
-    let lib = unsafe { libloading::Library::new(path) }.map_err(|e| LoadError::Open {
-        file: path.to_path_buf(),
-        reason: e.to_string(),
+    let lib = unsafe { libloading::Library::new(path) }.map_err(|e| {
+        // libloading's message is "dlopen failed"; the loader's own words
+        // (e.g. "invalid ELF header") are in the error's source.
+        let mut reason = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(s) = source {
+            reason.push_str(&format!(": {s}"));
+            source = s.source();
+        }
+        LoadError::Open {
+            file: path.to_path_buf(),
+            reason,
+        }
     })?;
     let decl: *const PluginDeclaration = unsafe {
         match lib.get::<*const PluginDeclaration>(DECLARATION_SYMBOL.as_bytes()) {

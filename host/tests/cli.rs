@@ -1090,3 +1090,34 @@ fn environment_overrides_keep_text_and_reach_dashed_accounts() {
     assert!(out.contains("timeout_ms = 15000"), "{out}");
     assert!(out.contains("client_code = \"007\""), "{out}");
 }
+
+#[test]
+fn a_corrupt_plugin_is_named_with_the_loaders_reason_once() {
+    let dir = temp_dir("corrupt-so");
+    let plugins = plugin_dir(&dir);
+    let bad = dir.join("extra");
+    std::fs::create_dir_all(&bad).unwrap();
+    std::fs::write(
+        bad.join(payops_conformance::cdylib_file_name("payops_broken")),
+        b"not a library",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("c.toml"),
+        format!("[plugins]\ndirs = [{plugins:?}, {bad:?}]\n"),
+    )
+    .unwrap();
+    let (code, _, err) = run(&["--config", "c.toml", "config", "check"], &dir);
+    assert_eq!(code, 0, "skipped, not fatal: {err}");
+    assert_eq!(
+        err.lines()
+            .filter(|l| l.contains("libpayops_broken"))
+            .count(),
+        1,
+        "reported once: {err}"
+    );
+    assert!(
+        err.contains("file too short") || err.contains("invalid ELF"),
+        "the loader's reason: {err}"
+    );
+}

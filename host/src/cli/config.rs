@@ -26,13 +26,8 @@ pub async fn run(g: &Global, action: &ConfigAction) -> Result<ExitCode, ExitCode
             Ok(ExitCode::SUCCESS)
         }
         ConfigAction::Check => {
-            for sk in &s.registry.skipped {
-                eprintln!(
-                    "payops: warning: plugin {} skipped: {}",
-                    sk.file.display(),
-                    sk.reason
-                );
-            }
+            // Skipped plugins were already reported (one warning each) by
+            // the loader's log.
             let store = crate::config::check_store(&s.cfg.store.url).await;
             let a = accounts(&s);
             if let Err(e) = &store {
