@@ -384,9 +384,9 @@ impl Engine {
         let span = tracing::Span::current();
         tokio::spawn(
             async move {
-                engine.metrics.in_flight.fetch_add(1, Ordering::Relaxed);
+                engine.metrics.in_flight.inc();
                 let r = engine.execute_marked(&account, op, document, options).await;
-                engine.metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
+                engine.metrics.in_flight.dec();
                 r
             }
             .instrument(span),
@@ -407,7 +407,7 @@ impl Engine {
                     return;
                 }
                 Err(e) => {
-                    self.metrics.store_retries.fetch_add(1, Ordering::Relaxed);
+                    self.metrics.store_retries.inc();
                     tracing::error!(%operation_id, attempt, error = %e, "cannot store the provider's answer; retrying");
                     tokio::time::sleep(pause).await;
                     pause = (pause * 2).min(Duration::from_secs(5));
@@ -718,7 +718,7 @@ impl Engine {
             .await
             .map_err(|e| Error::Unavailable(e.to_string()))?;
         for id in &ids {
-            self.metrics.overdue.fetch_add(1, Ordering::Relaxed);
+            self.metrics.overdue.inc();
             tracing::warn!(operation_id = %id, "operation in flight past its deadline is now unknown (not re-sent)");
         }
         Ok(ids)
@@ -736,7 +736,7 @@ impl Engine {
             .await
             .map_err(|e| Error::Unavailable(e.to_string()))?;
         for id in &ids {
-            self.metrics.overdue.fetch_add(1, Ordering::Relaxed);
+            self.metrics.overdue.inc();
             tracing::warn!(operation_id = %id, "operation left in flight by a stopped daemon is now unknown (not re-sent)");
         }
         Ok(ids)

@@ -1,168 +1,178 @@
-//! Prometheus text metrics: operations by account, operation and status;
-//! latency histograms; provider errors; in-flight operations.
+//! The daemon's metrics, kept and exposed with `prometheus-client`
+//! (OpenMetrics text): operations by account, operation and status;
+//! latency histograms; provider errors; HTTP responses; operations in
+//! flight, overdue, store write retries; build info.
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::AtomicI64;
 use std::time::Duration;
 
 use payops_core::OperationKind;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::metrics::info::Info;
+use prometheus_client::registry::Registry;
 
-const BUCKETS: &[f64] = &[0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0];
+/// Latency buckets, seconds.
+const BUCKETS: [f64; 10] = [0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0];
 
-#[derive(Default)]
-struct Histogram {
-    counts: [u64; 10],
-    sum: f64,
-    count: u64,
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OpLabels {
+    account: String,
+    operation: String,
+    status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LatencyLabels {
+    account: String,
+    operation: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ErrorLabels {
+    account: String,
+    operation: String,
+    code: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HttpLabels {
+    status: u16,
 }
 
 /// The daemon's metrics.
-#[derive(Default)]
 pub struct Metrics {
-    operations: Mutex<BTreeMap<(String, String, String), u64>>,
-    latency: Mutex<BTreeMap<(String, String), Histogram>>,
-    errors: Mutex<BTreeMap<(String, String, String), u64>>,
-    http: Mutex<BTreeMap<u16, u64>>,
+    registry: Registry,
+    operations: Family<OpLabels, Counter>,
+    latency: Family<LatencyLabels, Histogram>,
+    errors: Family<ErrorLabels, Counter>,
+    http: Family<HttpLabels, Counter>,
     /// Operations running now.
-    pub in_flight: AtomicI64,
+    pub in_flight: Gauge<i64, AtomicI64>,
     /// Operations declared `unknown` because they stayed in flight past
     /// their deadline or their daemon died.
-    pub overdue: AtomicI64,
+    pub overdue: Counter,
     /// Store writes of an answer that failed and were retried.
-    pub store_retries: AtomicI64,
+    pub store_retries: Counter,
 }
 
-fn esc(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::default();
+        let operations = Family::<OpLabels, Counter>::default();
+        let latency = Family::<LatencyLabels, Histogram>::new_with_constructor(
+            (|| Histogram::new(BUCKETS)) as fn() -> Histogram,
+        );
+        let errors = Family::<ErrorLabels, Counter>::default();
+        let http = Family::<HttpLabels, Counter>::default();
+        let in_flight = Gauge::<i64, AtomicI64>::default();
+        let overdue = Counter::default();
+        let store_retries = Counter::default();
+        registry.register(
+            "payops_operations",
+            "Operations finished, by account, operation and status",
+            operations.clone(),
+        );
+        registry.register(
+            "payops_operation_duration_seconds",
+            "Operation latency",
+            latency.clone(),
+        );
+        registry.register(
+            "payops_provider_errors",
+            "Operations refused before sending, by error code",
+            errors.clone(),
+        );
+        registry.register(
+            "payops_http_responses",
+            "HTTP responses by status",
+            http.clone(),
+        );
+        registry.register(
+            "payops_operations_in_flight",
+            "Operations running now",
+            in_flight.clone(),
+        );
+        registry.register(
+            "payops_operations_overdue",
+            "Operations marked unknown because they stayed in flight past their deadline or their daemon stopped",
+            overdue.clone(),
+        );
+        registry.register(
+            "payops_store_write_retries",
+            "Writes of a provider answer to the store that failed and were retried",
+            store_retries.clone(),
+        );
+        registry.register(
+            "payops_build",
+            "The payops build serving these metrics",
+            Info::new(vec![
+                ("version".to_owned(), env!("CARGO_PKG_VERSION").to_owned()),
+                (
+                    "plugin_protocol".to_owned(),
+                    payops_core::abi::ABI_VERSION.to_string(),
+                ),
+            ]),
+        );
+        Metrics {
+            registry,
+            operations,
+            latency,
+            errors,
+            http,
+            in_flight,
+            overdue,
+            store_retries,
+        }
+    }
 }
 
 impl Metrics {
     /// One finished operation.
     pub fn record(&self, account: &str, op: OperationKind, status: &str, elapsed: Duration) {
-        *self
-            .operations
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry((account.into(), op.as_str().into(), status.into()))
-            .or_default() += 1;
-        let mut lat = self.latency.lock().unwrap_or_else(|p| p.into_inner());
-        let h = lat.entry((account.into(), op.as_str().into())).or_default();
-        let secs = elapsed.as_secs_f64();
-        for (i, b) in BUCKETS.iter().enumerate() {
-            if secs <= *b {
-                h.counts[i] += 1;
-            }
-        }
-        h.sum += secs;
-        h.count += 1;
+        self.operations
+            .get_or_create(&OpLabels {
+                account: account.into(),
+                operation: op.as_str().into(),
+                status: status.into(),
+            })
+            .inc();
+        self.latency
+            .get_or_create(&LatencyLabels {
+                account: account.into(),
+                operation: op.as_str().into(),
+            })
+            .observe(elapsed.as_secs_f64());
     }
 
     /// An operation refused with an error code.
     pub fn provider_error(&self, account: &str, op: OperationKind, code: &str) {
-        *self
-            .errors
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry((account.into(), op.as_str().into(), code.into()))
-            .or_default() += 1;
+        self.errors
+            .get_or_create(&ErrorLabels {
+                account: account.into(),
+                operation: op.as_str().into(),
+                code: code.into(),
+            })
+            .inc();
     }
 
     /// One HTTP response.
     pub fn http(&self, status: u16) {
-        *self
-            .http
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(status)
-            .or_default() += 1;
+        self.http.get_or_create(&HttpLabels { status }).inc();
     }
 
-    /// Prometheus text exposition.
+    /// The OpenMetrics text exposition.
     pub fn render(&self) -> String {
         let mut s = String::new();
-        let _ = writeln!(
-            s,
-            "# HELP payops_build_info The payops build serving these metrics.\n# TYPE payops_build_info gauge\npayops_build_info{{version=\"{}\",plugin_protocol=\"{}\"}} 1",
-            env!("CARGO_PKG_VERSION"),
-            payops_core::abi::ABI_VERSION
-        );
-        let _ = writeln!(
-            s,
-            "# HELP payops_operations_overdue_total Operations marked unknown because they stayed in flight past their deadline or their daemon stopped.\n# TYPE payops_operations_overdue_total counter\npayops_operations_overdue_total {}",
-            self.overdue.load(std::sync::atomic::Ordering::Relaxed)
-        );
-        let _ = writeln!(
-            s,
-            "# HELP payops_store_write_retries_total Writes of a provider answer to the store that failed and were retried.\n# TYPE payops_store_write_retries_total counter\npayops_store_write_retries_total {}",
-            self.store_retries
-                .load(std::sync::atomic::Ordering::Relaxed)
-        );
-        s.push_str("# HELP payops_operations_total Operations finished, by account, operation and status.\n# TYPE payops_operations_total counter\n");
-        for ((a, o, st), n) in self
-            .operations
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-        {
-            let _ = writeln!(
-                s,
-                "payops_operations_total{{account=\"{}\",operation=\"{o}\",status=\"{st}\"}} {n}",
-                esc(a)
-            );
+        if let Err(e) = prometheus_client::encoding::text::encode(&mut s, &self.registry) {
+            tracing::error!(error = %e, "cannot encode metrics");
         }
-        s.push_str("# HELP payops_operation_duration_seconds Operation latency.\n# TYPE payops_operation_duration_seconds histogram\n");
-        for ((a, o), h) in self
-            .latency
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-        {
-            let a = esc(a);
-            for (i, b) in BUCKETS.iter().enumerate() {
-                let _ = writeln!(
-                    s,
-                    "payops_operation_duration_seconds_bucket{{account=\"{a}\",operation=\"{o}\",le=\"{b}\"}} {}",
-                    h.counts[i]
-                );
-            }
-            let _ = writeln!(
-                s,
-                "payops_operation_duration_seconds_bucket{{account=\"{a}\",operation=\"{o}\",le=\"+Inf\"}} {}",
-                h.count
-            );
-            let _ = writeln!(
-                s,
-                "payops_operation_duration_seconds_sum{{account=\"{a}\",operation=\"{o}\"}} {}",
-                h.sum
-            );
-            let _ = writeln!(
-                s,
-                "payops_operation_duration_seconds_count{{account=\"{a}\",operation=\"{o}\"}} {}",
-                h.count
-            );
-        }
-        s.push_str("# HELP payops_provider_errors_total Operations refused with an error, by code.\n# TYPE payops_provider_errors_total counter\n");
-        for ((a, o, c), n) in self.errors.lock().unwrap_or_else(|p| p.into_inner()).iter() {
-            let _ = writeln!(
-                s,
-                "payops_provider_errors_total{{account=\"{}\",operation=\"{o}\",code=\"{c}\"}} {n}",
-                esc(a)
-            );
-        }
-        s.push_str("# HELP payops_http_responses_total HTTP responses by status.\n# TYPE payops_http_responses_total counter\n");
-        for (st, n) in self.http.lock().unwrap_or_else(|p| p.into_inner()).iter() {
-            let _ = writeln!(s, "payops_http_responses_total{{status=\"{st}\"}} {n}");
-        }
-        s.push_str("# HELP payops_operations_in_flight Operations running now.\n# TYPE payops_operations_in_flight gauge\n");
-        let _ = writeln!(
-            s,
-            "payops_operations_in_flight {}",
-            self.in_flight.load(Ordering::Relaxed)
-        );
         s
     }
 }
+
+/// The content type of [`Metrics::render`].
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";

@@ -19,7 +19,6 @@ use axum::routing::{get, post};
 use payops_core::{Error, OperationKind, Provider};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use tracing::Instrument;
 
 use crate::config::TokenConfig;
 use crate::engine::Engine;
@@ -363,7 +362,7 @@ async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response 
         }
     }
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        [(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
         state.engine.metrics.render(),
     )
         .into_response()
@@ -384,38 +383,50 @@ async fn not_found() -> ApiError {
     Error::NotFound("no such route".into()).into()
 }
 
-async fn request_context(State(state): State<AppState>, request: Request, next: Next) -> Response {
+/// Request ids for requests that come without one: `req_` + a UUID v7.
+#[derive(Clone, Copy, Default)]
+struct MakeReqId;
+
+impl tower_http::request_id::MakeRequestId for MakeReqId {
+    fn make_request_id<B>(
+        &mut self,
+        _request: &axum::http::Request<B>,
+    ) -> Option<tower_http::request_id::RequestId> {
+        HeaderValue::from_str(&crate::engine::new_operation_id().replacen("op_", "req_", 1))
+            .ok()
+            .map(tower_http::request_id::RequestId::new)
+    }
+}
+
+/// The span of one request: its id (the caller's `X-Request-Id`, or ours),
+/// method and route; every log line inside carries them.
+fn request_span<B>(request: &axum::http::Request<B>) -> tracing::Span {
     let id = request
         .headers()
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 128 && v.chars().all(|c| c.is_ascii_graphic()))
-        .map(str::to_owned)
-        .unwrap_or_else(|| crate::engine::new_operation_id().replacen("op_", "req_", 1));
-    let path = request.uri().path().to_owned();
-    let span =
-        tracing::info_span!("request", request_id = %id, method = %request.method(), path = %path);
-    let draining = state.draining.load(Ordering::Relaxed);
-    let mut response = async {
-        let exempt = matches!(path.as_str(), "/healthz" | "/metrics" | "/readyz");
-        let response = if draining && !exempt {
-            tracing::info!("refused: shutting down");
-            ApiError::from(Error::Unavailable(
-                "the daemon is shutting down; retry on another instance".into(),
-            ))
-            .into_response()
-        } else {
-            next.run(request).await
-        };
-        tracing::info!(status = response.status().as_u16(), "request done");
-        response
-    }
-    .instrument(span)
-    .await;
+        .unwrap_or("-");
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| request.uri().path().to_owned());
+    tracing::info_span!("request", request_id = %id, method = %request.method(), route = %route)
+}
+
+/// Refuses new work while draining; counts responses.
+async fn request_context(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let exempt = matches!(request.uri().path(), "/healthz" | "/metrics" | "/readyz");
+    let response = if state.draining.load(Ordering::Relaxed) && !exempt {
+        tracing::info!("refused: shutting down");
+        ApiError::from(Error::Unavailable(
+            "the daemon is shutting down; retry on another instance".into(),
+        ))
+        .into_response()
+    } else {
+        next.run(request).await
+    };
     state.engine.metrics.http(response.status().as_u16());
-    if let Ok(v) = HeaderValue::from_str(&id) {
-        response.headers_mut().insert("x-request-id", v);
-    }
     response
 }
 
@@ -437,9 +448,26 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
+        // Innermost first: draining and response counts, then the request id
+        // copied to the response, the request's span and log line (method,
+        // route, status, latency), and outermost the request id itself.
         .layer(middleware::from_fn_with_state(
             state.clone(),
             request_context,
+        ))
+        .layer(tower_http::request_id::PropagateRequestIdLayer::x_request_id())
+        .layer(
+            tower_http::trace::TraceLayer::new_for_http()
+                .make_span_with(request_span)
+                .on_request(())
+                .on_response(
+                    tower_http::trace::DefaultOnResponse::new()
+                        .level(tracing::Level::INFO)
+                        .latency_unit(tower_http::LatencyUnit::Millis),
+                ),
+        )
+        .layer(tower_http::request_id::SetRequestIdLayer::x_request_id(
+            MakeReqId,
         ))
         .with_state(state)
 }
@@ -497,7 +525,7 @@ pub async fn serve(
         .await?;
     // Operations run detached from their connections: wait for the ones a
     // client walked away from (the grace timer above still bounds this).
-    while engine.metrics.in_flight.load(Ordering::SeqCst) > 0 {
+    while engine.metrics.in_flight.get() > 0 {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     tracing::info!("stopped");
