@@ -1,5 +1,5 @@
-//! Records the compiler version so the plugin ABI can refuse a library built
-//! by another rustc (Rust has no stable ABI between compiler versions).
+//! Records the compiler version in plugin declarations, for diagnostics (the
+//! boundary is C functions and JSON, so the compiler is not checked).
 use std::process::Command;
 
 fn main() {

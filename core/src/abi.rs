@@ -29,7 +29,8 @@ pub const MAGIC: [u8; 8] = *b"PAYOPS\0\0";
 /// The version of this ABI (layout of [`PluginDeclaration`] and [`PluginApi`],
 /// and the JSON messages).
 pub const ABI_VERSION: u32 = 2;
-/// The rustc that compiled this copy of payops-core.
+/// The rustc that compiled this copy of payops-core (diagnostics only: the
+/// boundary is C functions and JSON, so plugins built by another rustc load).
 pub const RUSTC_VERSION: &str = env!("PAYOPS_RUSTC_VERSION");
 /// This payops-core's version.
 pub const CORE_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -112,7 +113,7 @@ pub struct PluginDeclaration {
     pub magic: [u8; 8],
     /// Must equal the host's [`ABI_VERSION`].
     pub abi_version: u32,
-    /// The rustc that built the plugin.
+    /// The rustc that built the plugin (diagnostics only, not checked).
     pub rustc_version: StrRef,
     /// The payops-core version the plugin was built with.
     pub core_version: StrRef,
@@ -438,7 +439,7 @@ pub enum LoadError {
     Mismatch {
         /// The file.
         file: PathBuf,
-        /// `plugin ABI version`, `rustc version` or `payops-core version`.
+        /// The plugin protocol version or the payops-core version.
         what: &'static str,
         /// What the host was built with.
         expected: String,
@@ -481,8 +482,10 @@ unsafe fn read_str(s: &StrRef) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// Checks a declaration against this host: magic, then ABI version, then
-/// rustc and payops-core versions (exact matches; Rust has no stable ABI).
+/// Checks a declaration against this host: magic, then the protocol (ABI)
+/// version (exact), then the payops-core version (semver-compatible, see
+/// [`core_compatible`]). The rustc version is not checked: only `extern "C"`
+/// functions, `repr(C)` structs and JSON bytes cross the boundary.
 ///
 /// # Safety
 /// `decl` must point at readable memory at least as large as the magic and
@@ -505,32 +508,39 @@ pub unsafe fn check_declaration(
     if abi != ABI_VERSION {
         return Err(LoadError::Mismatch {
             file,
-            what: "plugin ABI version",
+            what: "plugin protocol version (rebuild the plugin against a payops-core that speaks this payops's protocol; `payops --version` prints it)",
             expected: ABI_VERSION.to_string(),
             found: abi.to_string(),
         });
     }
-    // SAFETY: same ABI version, so the layout is ours.
+    // SAFETY: same protocol version, so the layout is ours.
     let decl = unsafe { &*decl };
-    let rustc = unsafe { read_str(&decl.rustc_version) };
-    if rustc != RUSTC_VERSION {
-        return Err(LoadError::Mismatch {
-            file,
-            what: "rustc version",
-            expected: RUSTC_VERSION.into(),
-            found: rustc,
-        });
-    }
+    // Only C functions and JSON cross the boundary: the compiler that built
+    // the plugin does not matter (its version is kept for diagnostics).
     let core = unsafe { read_str(&decl.core_version) };
-    if core != CORE_VERSION {
+    if !core_compatible(&core, CORE_VERSION) {
         return Err(LoadError::Mismatch {
             file,
-            what: "payops-core version",
-            expected: CORE_VERSION.into(),
+            what: "payops-core version (semver-compatible: same major, and same minor for 0.x)",
+            expected: format!("{} (a compatible release)", CORE_VERSION),
             found: core,
         });
     }
     Ok(())
+}
+
+/// Semver compatibility of a plugin's payops-core with the host's: the
+/// same major version, and for 0.x the same minor (as cargo reads `^`).
+/// A newer patch of a compatible release loads.
+pub fn core_compatible(plugin: &str, host: &str) -> bool {
+    let parse = |v: &str| -> Option<(u64, u64)> {
+        let mut it = v.split(['.', '-', '+']);
+        Some((it.next()?.parse().ok()?, it.next()?.parse().ok()?))
+    };
+    match (parse(plugin), parse(host)) {
+        (Some((pm, pn)), Some((hm, hn))) => pm == hm && (hm > 0 || pn == hn),
+        _ => false,
+    }
 }
 
 /// Loads a provider plugin from a shared library.
@@ -1030,6 +1040,19 @@ mod tests {
     }
 
     #[test]
+    fn core_compatibility_follows_cargo_caret() {
+        assert!(core_compatible("0.2.0", "0.2.5"));
+        assert!(core_compatible("0.2.7", "0.2.5"));
+        assert!(!core_compatible("0.3.0", "0.2.5"));
+        assert!(!core_compatible("0.1.9", "0.2.5"));
+        assert!(core_compatible("1.4.0", "1.9.2"));
+        assert!(!core_compatible("2.0.0", "1.9.2"));
+        assert!(core_compatible("0.2.0-rc.1", "0.2.0"));
+        assert!(!core_compatible("garbage", "0.2.0"));
+        assert!(!core_compatible("", "0.2.0"));
+    }
+
+    #[test]
     fn mismatches_are_refused_with_file_and_both_versions() {
         let file = Path::new("/plugins/libbad.so");
         let d = decl(MAGIC, ABI_VERSION + 1, RUSTC_VERSION, CORE_VERSION);
@@ -1037,7 +1060,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            e.contains("/plugins/libbad.so") && e.contains("ABI version"),
+            e.contains("/plugins/libbad.so") && e.contains("protocol version"),
             "{e}"
         );
         assert!(
@@ -1045,24 +1068,32 @@ mod tests {
                 && e.contains(&format!("found \"{}\"", ABI_VERSION + 1)),
             "{e}"
         );
+        assert!(e.contains("rebuild"), "the error says the fix: {e}");
 
+        // Another rustc does not matter: only C functions and JSON cross.
         let d = decl(
             MAGIC,
             ABI_VERSION,
             "rustc 1.0.0 (a28077b28 2015-05-13)",
             CORE_VERSION,
         );
-        let e = unsafe { check_declaration(file, &d) }
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("libbad.so") && e.contains("rustc version"),
-            "{e}"
+        assert!(unsafe { check_declaration(file, &d) }.is_ok());
+        // A compatible newer core patch loads.
+        let (major, rest) = CORE_VERSION.split_once('.').unwrap();
+        let minor = rest.split('.').next().unwrap();
+        let patch = format!("{major}.{minor}.999");
+        let d = decl(
+            MAGIC,
+            ABI_VERSION,
+            RUSTC_VERSION,
+            Box::leak(patch.into_boxed_str()),
         );
-        assert!(
-            e.contains(RUSTC_VERSION) && e.contains("rustc 1.0.0"),
-            "{e}"
-        );
+        assert!(unsafe { check_declaration(file, &d) }.is_ok());
+        assert!(core_compatible("0.1.7", "0.1.0"));
+        assert!(!core_compatible("0.2.0", "0.1.0"));
+        assert!(core_compatible("1.4.0", "1.0.2"));
+        assert!(!core_compatible("2.0.0", "1.0.2"));
+        assert!(!core_compatible("garbage", "0.1.0"));
 
         let d = decl(MAGIC, ABI_VERSION, RUSTC_VERSION, "0.0.1-other");
         let e = unsafe { check_declaration(file, &d) }

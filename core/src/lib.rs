@@ -19,9 +19,11 @@
 //! crosses the boundary.
 //!
 //! What crosses is a C ABI over JSON bytes ([`abi`]): a `repr(C)`
-//! [`PluginDeclaration`](abi::PluginDeclaration) (magic, ABI version, the
-//! rustc and payops-core versions, a register function) that the host checks
-//! field by field before calling anything, and four `extern "C"` functions:
+//! [`PluginDeclaration`](abi::PluginDeclaration) (magic, the plugin protocol
+//! version, the payops-core version, a register function) that the host
+//! checks field by field before calling anything: the protocol version must
+//! match exactly, payops-core must be semver-compatible (0.x: same minor), and
+//! the compiler does not matter (its version is recorded for diagnostics), and four `extern "C"` functions:
 //! `info`, `step`, `simulate` and `free`. A provider implements the sans-IO
 //! [`Plugin`] trait: given the request document it returns a [`Step`], either
 //! an [`HttpRequest`] to send or the final outcome. The host sends the request

@@ -8,7 +8,7 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use payops_core::OperationKind;
 use payops_host::cli::{self, Global};
 
@@ -67,7 +67,21 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let c = Cli::parse();
+    // `payops --version` (long form) also prints what plugins must match.
+    let long_version: &'static str = Box::leak(
+        format!(
+            "{}\nplugin protocol {}\npayops-core {}",
+            env!("CARGO_PKG_VERSION"),
+            payops_core::abi::ABI_VERSION,
+            payops_core::abi::CORE_VERSION
+        )
+        .into_boxed_str(),
+    );
+    let matches = Cli::command().long_version(long_version).get_matches();
+    let c = match Cli::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => e.exit(),
+    };
     let g = &c.global;
     let r = match &c.command {
         Command::Sandbox(a) => cli::sandbox::run(g, a).await,

@@ -1121,3 +1121,25 @@ fn a_corrupt_plugin_is_named_with_the_loaders_reason_once() {
         "the loader's reason: {err}"
     );
 }
+
+#[test]
+fn version_names_the_plugin_protocol_and_core() {
+    let dir = temp_dir("version");
+    let (code, out, _) = run(&["--version"], &dir);
+    assert_eq!(code, 0);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], format!("payops {}", env!("CARGO_PKG_VERSION")));
+    assert_eq!(
+        lines[1],
+        format!("plugin protocol {}", payops_core::abi::ABI_VERSION)
+    );
+    assert_eq!(
+        lines[2],
+        format!("payops-core {}", payops_core::abi::CORE_VERSION)
+    );
+    let (code, out, _) = run(&["-V"], &dir);
+    assert_eq!(
+        (code, out.trim()),
+        (0, format!("payops {}", env!("CARGO_PKG_VERSION")).as_str())
+    );
+}
