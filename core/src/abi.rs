@@ -26,8 +26,10 @@ use crate::types::{
 
 /// The first bytes of every declaration: refuses foreign symbols early.
 pub const MAGIC: [u8; 8] = *b"PAYOPS\0\0";
-/// The version of this ABI (layout of [`PluginDeclaration`] and [`PluginApi`],
-/// and the JSON messages).
+/// The plugin protocol version: the layout of [`PluginDeclaration`] and
+/// [`PluginApi`], and the shape of the JSON messages. The messages' JSON
+/// Schemas are committed in `core/protocol/protocol.json`; a test fails when
+/// a shape changes while this number stays the same.
 pub const ABI_VERSION: u32 = 2;
 /// The rustc that compiled this copy of payops-core (diagnostics only: the
 /// boundary is C functions and JSON, so plugins built by another rustc load).
@@ -193,7 +195,7 @@ macro_rules! export_provider {
 }
 
 /// The input of a step call.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum StepInput {
     /// Start an operation.
@@ -222,7 +224,7 @@ pub enum StepInput {
 }
 
 /// The output of a step call.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct StepReply {
     /// The step, or the error.
     pub result: Result<Step, ErrorInfo>,
@@ -232,7 +234,7 @@ pub struct StepReply {
 }
 
 /// A simulator call.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case", tag = "op")]
 pub enum SimCall {
     /// Create a simulator; answers `{"id": n}`.

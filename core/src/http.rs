@@ -11,7 +11,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 pub type Header = (String, String);
 
 /// A request a provider wants sent.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct HttpRequest {
     /// `GET`, `POST`, ...
     pub method: String,
@@ -22,6 +22,7 @@ pub struct HttpRequest {
     pub headers: Vec<Header>,
     /// Body bytes (UTF-8 text on the JSON boundary when possible, else base64).
     #[serde(default, with = "body")]
+    #[schemars(with = "body::Schema")]
     pub body: Vec<u8>,
     /// Per-request timeout in milliseconds (the account's `timeout_ms`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -61,7 +62,7 @@ impl HttpRequest {
 }
 
 /// A response the host received.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct HttpResponse {
     /// HTTP status code.
     pub status: u16,
@@ -70,6 +71,7 @@ pub struct HttpResponse {
     pub headers: Vec<Header>,
     /// Body bytes.
     #[serde(default, with = "body")]
+    #[schemars(with = "body::Schema")]
     pub body: Vec<u8>,
 }
 
@@ -111,6 +113,15 @@ fn find_header<'a>(headers: &'a [Header], name: &str) -> Option<&'a str> {
 mod body {
     use super::*;
 
+    /// The schema of a body: text, or `{"base64": "..."}`.
+    #[derive(schemars::JsonSchema)]
+    #[serde(untagged)]
+    #[allow(dead_code)]
+    pub enum Schema {
+        Text(String),
+        B64 { base64: String },
+    }
+
     pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
         match std::str::from_utf8(bytes) {
             Ok(text) => s.serialize_str(text),
@@ -144,7 +155,7 @@ mod body {
 }
 
 /// How a request failed in transport.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TransportErrorKind {
     /// The connection could not be made (refused, DNS, TLS handshake): the
@@ -161,7 +172,9 @@ pub enum TransportErrorKind {
 }
 
 /// A transport failure.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error, schemars::JsonSchema,
+)]
 #[error("{kind:?}: {message}")]
 pub struct TransportError {
     /// What went wrong.

@@ -172,7 +172,7 @@ impl Reason {
 }
 
 /// What a provider reports for one operation.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Outcome {
     /// The normalized status.
     pub status: Status,
@@ -258,7 +258,7 @@ impl Outcome {
 }
 
 /// The outcome envelope of the contract, as returned by the API and CLI.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Envelope {
     /// The operation id (`op_...`).
     pub operation_id: String,

@@ -22,7 +22,7 @@ use crate::provider::ProviderInfo;
 use crate::types::OperationKind;
 
 /// What a plugin knows about the current call.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Call {
     /// The operation.
     pub operation: OperationKind,
@@ -35,7 +35,7 @@ pub struct Call {
 }
 
 /// The next step of an operation.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Step {
     /// Send `request`; call [`Plugin::resume`] with the result and `state`.
@@ -89,7 +89,7 @@ pub trait Plugin: Send + Sync + 'static {
 }
 
 /// One tracing event captured inside a plugin, re-emitted by the host.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LogEvent {
     /// `TRACE`, `DEBUG`, `INFO`, `WARN` or `ERROR`.
     pub level: String,

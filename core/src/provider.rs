@@ -19,7 +19,7 @@ use crate::types::{
 };
 
 /// The JSON Schemas of one operation.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct OperationSchemas {
     /// The request document.
     pub request: Value,
@@ -28,7 +28,7 @@ pub struct OperationSchemas {
 }
 
 /// What a provider is and can do, as data.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ProviderInfo {
     /// Stable id used in config (`esnekpos`).
     pub id: String,

@@ -22,7 +22,7 @@ use crate::outcome::Outcome;
 use crate::types::OperationKind;
 
 /// Another operation of the same account and order, as the store has it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Sibling {
     /// Its id.
     pub operation_id: String,
@@ -40,7 +40,7 @@ pub struct Sibling {
 }
 
 /// A provider transaction already credited to an operation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Claim {
     /// The provider's transaction id.
     pub transaction_id: String,
@@ -49,7 +49,7 @@ pub struct Claim {
 }
 
 /// Everything a provider needs to settle one operation.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ReconcileInput {
     /// The operation's id.
     pub operation_id: String,
@@ -77,7 +77,7 @@ pub struct ReconcileInput {
 }
 
 /// What the evidence shows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     /// The provider did it: a successful record attributable to this
@@ -93,7 +93,7 @@ pub enum Verdict {
 }
 
 /// A provider's answer to a [`ReconcileInput`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Resolution {
     /// The verdict.
     pub verdict: Verdict,
