@@ -45,9 +45,98 @@ impl HttpRequest {
         }
     }
 
+    /// A `GET` of `url` (no body).
+    pub fn get(url: impl Into<String>) -> HttpRequest {
+        HttpRequest::bodyless("GET", url)
+    }
+
+    /// A `DELETE` of `url` (no body).
+    pub fn delete(url: impl Into<String>) -> HttpRequest {
+        HttpRequest::bodyless("DELETE", url)
+    }
+
+    /// A `PUT` of `body` with the given content type.
+    pub fn put(
+        url: impl Into<String>,
+        content_type: &str,
+        body: impl Into<Vec<u8>>,
+    ) -> HttpRequest {
+        HttpRequest {
+            method: "PUT".into(),
+            ..HttpRequest::post(url, content_type, body)
+        }
+    }
+
+    fn bodyless(method: &str, url: impl Into<String>) -> HttpRequest {
+        HttpRequest {
+            method: method.into(),
+            url: url.into(),
+            headers: Vec::new(),
+            body: Vec::new(),
+            timeout_ms: None,
+        }
+    }
+
+    /// Adds a header.
+    pub fn with_header(mut self, name: &str, value: impl Into<String>) -> HttpRequest {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Appends query parameters, each name and value percent-encoded (every
+    /// byte but RFC 3986's unreserved `A-Z a-z 0-9 - . _ ~`), after any query
+    /// the URL already has.
+    pub fn with_query<'a>(
+        mut self,
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> HttpRequest {
+        for (name, value) in pairs {
+            let sep = if self.url.contains('?') { '&' } else { '?' };
+            self.url
+                .push_str(&format!("{sep}{}={}", encode(name), encode(value)));
+        }
+        self
+    }
+
     /// The first header called `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
         find_header(&self.headers, name)
+    }
+
+    /// The URL's query parameters, percent-decoded, in order (`+` is a space,
+    /// as in forms). Invalid UTF-8 is replaced, never an error.
+    pub fn query(&self) -> Vec<(String, String)> {
+        let Some((_, query)) = self.url.split('#').next().unwrap_or("").split_once('?') else {
+            return Vec::new();
+        };
+        let decode = |s: &str| {
+            percent_encoding::percent_decode_str(&s.replace('+', " "))
+                .decode_utf8_lossy()
+                .into_owned()
+        };
+        query
+            .split('&')
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                let (n, v) = p.split_once('=').unwrap_or((p, ""));
+                (decode(n), decode(v))
+            })
+            .collect()
+    }
+
+    /// The first query parameter called `name`, decoded.
+    pub fn query_param(&self, name: &str) -> Option<String> {
+        self.query()
+            .into_iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v)
+    }
+
+    /// The headers with every credential header's value replaced by
+    /// `[REDACTED]` (see [`is_credential_header`]): what a plugin may put in
+    /// an outcome's `raw` or a log.
+    pub fn redacted_headers(&self) -> Vec<Header> {
+        redact_headers(&self.headers)
     }
 
     /// The URL's path (`/api/services/OrderReturn`), without query.
@@ -99,6 +188,53 @@ impl HttpResponse {
     pub fn is_success(&self) -> bool {
         (200..300).contains(&self.status)
     }
+}
+
+/// Percent-encodes one URL path segment or query component: every byte but
+/// RFC 3986's unreserved characters, so `/`, `?`, `#`, `%` and `&` cannot
+/// change the URL's structure. `format!("{base}/payments/{}", path_segment(id))`.
+pub fn path_segment(segment: &str) -> String {
+    encode(segment)
+}
+
+fn encode(s: &str) -> String {
+    const SET: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~');
+    percent_encoding::utf8_percent_encode(s, SET).to_string()
+}
+
+/// The header-credential convention: a header is a credential when its name
+/// is `Authorization`, `Proxy-Authorization`, `Cookie` or `Set-Cookie`, or
+/// contains `key`, `token`, `secret`, `signature`, `password` or `auth`
+/// (case-insensitive). Such headers are blanked by
+/// [`HttpRequest::redacted_headers`], as body credential fields are by
+/// [`blank_fields`](crate::outcome::blank_fields).
+pub fn is_credential_header(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    matches!(
+        n.as_str(),
+        "authorization" | "proxy-authorization" | "cookie" | "set-cookie"
+    ) || ["key", "token", "secret", "signature", "password", "auth"]
+        .iter()
+        .any(|w| n.contains(w))
+}
+
+/// `headers` with every credential header's value replaced by `[REDACTED]`.
+pub fn redact_headers(headers: &[Header]) -> Vec<Header> {
+    headers
+        .iter()
+        .map(|(n, v)| {
+            let v = if is_credential_header(n) {
+                crate::secret::REDACTED.to_owned()
+            } else {
+                v.clone()
+            };
+            (n.clone(), v)
+        })
+        .collect()
 }
 
 fn find_header<'a>(headers: &'a [Header], name: &str) -> Option<&'a str> {
@@ -237,6 +373,91 @@ pub trait Simulator: Send {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn get_put_delete_and_headers() {
+        let g = HttpRequest::get("https://api.example/v2/payment/detail")
+            .with_header("Accept", "application/json");
+        assert_eq!((g.method.as_str(), g.body.len()), ("GET", 0));
+        assert_eq!(g.header("accept"), Some("application/json"));
+        let d = HttpRequest::delete("https://api.example/x");
+        assert_eq!(d.method, "DELETE");
+        assert!(d.headers.is_empty());
+        let p = HttpRequest::put("https://api.example/x", "application/json", "{}");
+        assert_eq!(p.method, "PUT");
+        assert_eq!(p.header("content-type"), Some("application/json"));
+        assert_eq!(p.body, b"{}");
+    }
+
+    #[test]
+    fn query_strings_are_encoded_and_decoded() {
+        let r = HttpRequest::get("https://api.example/payment/detail")
+            .with_query([("paymentId", "12 34"), ("locale", "tr")])
+            .with_query([("conversationId", "a&b=c/ç~")]);
+        assert_eq!(
+            r.url,
+            "https://api.example/payment/detail?paymentId=12%2034&locale=tr\
+             &conversationId=a%26b%3Dc%2F%C3%A7~"
+        );
+        assert_eq!(r.path(), "/payment/detail");
+        assert_eq!(
+            r.query(),
+            vec![
+                ("paymentId".to_owned(), "12 34".to_owned()),
+                ("locale".to_owned(), "tr".to_owned()),
+                ("conversationId".to_owned(), "a&b=c/ç~".to_owned()),
+            ]
+        );
+        assert_eq!(r.query_param("locale").as_deref(), Some("tr"));
+        assert_eq!(r.query_param("missing"), None);
+        // Form-style `+`, a bare name, a fragment and bad escapes.
+        let f = HttpRequest::get("http://h/p?a=1+2&flag&b=%ZZ%E2#frag");
+        assert_eq!(
+            f.query(),
+            vec![
+                ("a".to_owned(), "1 2".to_owned()),
+                ("flag".to_owned(), String::new()),
+                ("b".to_owned(), "%ZZ\u{fffd}".to_owned()),
+            ]
+        );
+        assert!(HttpRequest::get("http://h/p").query().is_empty());
+    }
+
+    #[test]
+    fn path_segments_cannot_change_the_url_structure() {
+        assert_eq!(path_segment("ord-1_2.3~"), "ord-1_2.3~");
+        assert_eq!(path_segment("../a/b?c#d%e"), "..%2Fa%2Fb%3Fc%23d%25e");
+        assert_eq!(path_segment("şğ ü"), "%C5%9F%C4%9F%20%C3%BC");
+    }
+
+    #[test]
+    fn credential_headers_are_redacted() {
+        let r = HttpRequest::get("https://api.example/x")
+            .with_header("Authorization", "IYZWSv2 YXBpS2V5OnNhbmRib3g=")
+            .with_header("x-iyzi-rnd", "1700000000000")
+            .with_header("X-Api-Key", "k-123")
+            .with_header("X-Auth-Token", "t-456")
+            .with_header("X-Signature", "sig")
+            .with_header("Cookie", "s=1")
+            .with_header("Content-Type", "application/json");
+        let red = r.redacted_headers();
+        let value = |n: &str| find_header(&red, n).unwrap().to_owned();
+        for n in [
+            "Authorization",
+            "X-Api-Key",
+            "X-Auth-Token",
+            "X-Signature",
+            "Cookie",
+        ] {
+            assert_eq!(value(n), "[REDACTED]", "{n}");
+        }
+        assert_eq!(value("x-iyzi-rnd"), "1700000000000");
+        assert_eq!(value("Content-Type"), "application/json");
+        let text = format!("{red:?}");
+        for secret in ["YXBpS2V5", "k-123", "t-456", "sig\""] {
+            assert!(!text.contains(secret), "{secret} in {text}");
+        }
+    }
 
     #[test]
     fn bodies_cross_as_text_or_base64() {
