@@ -30,7 +30,7 @@ pub const MAGIC: [u8; 8] = *b"PAYOPS\0\0";
 /// [`PluginApi`], and the shape of the JSON messages. The messages' JSON
 /// Schemas are committed in `core/protocol/protocol.json`; a test fails when
 /// a shape changes while this number stays the same.
-pub const ABI_VERSION: u32 = 2;
+pub const ABI_VERSION: u32 = 3;
 /// The rustc that compiled this copy of payops-core (diagnostics only: the
 /// boundary is C functions and JSON, so plugins built by another rustc load).
 pub const RUSTC_VERSION: &str = env!("PAYOPS_RUSTC_VERSION");
@@ -722,6 +722,8 @@ impl PluginProvider {
             operation_id: ctx.operation_id.to_string(),
             account: ctx.account.expose().clone(),
             now: ctx.now,
+            idempotency_key: ctx.idempotency_key.clone(),
+            nonce: ctx.nonce.clone(),
         };
         let mut input = StepInput::Start {
             call: call.clone(),
@@ -799,6 +801,8 @@ impl PluginProvider {
             operation_id: ctx.operation_id.to_string(),
             account: ctx.account.expose().clone(),
             now: ctx.now,
+            idempotency_key: ctx.idempotency_key.clone(),
+            nonce: ctx.nonce.clone(),
         };
         let step = self
             .step(

@@ -32,6 +32,13 @@ pub struct Call {
     pub account: serde_json::Map<String, Value>,
     /// The host's clock when the operation started.
     pub now: DateTime<FixedOffset>,
+    /// The caller's idempotency key, when one was given (the operation id is
+    /// always there, one per intent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+    /// A host-made random value, fresh for every execution.
+    #[serde(default)]
+    pub nonce: String,
 }
 
 /// The next step of an operation.

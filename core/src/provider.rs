@@ -141,6 +141,14 @@ pub struct OperationContext {
     pub transport: Arc<dyn HttpTransport>,
     /// The host's clock reading when the operation started (+03:00 is typical).
     pub now: DateTime<FixedOffset>,
+    /// The caller's idempotency key, when one was given. The operation id is
+    /// always there and is one per intent: prefer it as the provider-side
+    /// idempotency key.
+    pub idempotency_key: Option<String>,
+    /// A host-made random value (32 hex digits), fresh for every execution:
+    /// for providers that want a nonce per request (the host owns
+    /// randomness, as it owns the clock).
+    pub nonce: String,
 }
 
 impl fmt::Debug for OperationContext {
@@ -150,6 +158,8 @@ impl fmt::Debug for OperationContext {
             .field("account_name", &self.account_name)
             .field("account", &self.account)
             .field("now", &self.now)
+            .field("idempotency_key", &self.idempotency_key)
+            .field("nonce", &self.nonce)
             .finish_non_exhaustive()
     }
 }

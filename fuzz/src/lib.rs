@@ -40,6 +40,8 @@ fn call(op: OperationKind, account: Value) -> Call {
         account: account.as_object().cloned().unwrap_or_default(),
         now: payops_core::chrono::DateTime::parse_from_rfc3339("2020-09-24T17:08:10+03:00")
             .expect("a date"),
+        idempotency_key: None,
+        nonce: String::new(),
     }
 }
 

@@ -331,6 +331,8 @@ impl Engine {
             account: acct.config.clone(),
             transport: self.transport.clone(),
             now: started_at,
+            idempotency_key: meta.idempotency_key.clone(),
+            nonce: uuid::Uuid::new_v4().simple().to_string(),
         };
         let timer = Instant::now();
         let result = async {

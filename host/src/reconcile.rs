@@ -143,6 +143,8 @@ async fn one(engine: &Engine, op: &StoredOperation) -> Result<Resolution, Error>
         account: acct.config.clone(),
         transport: engine.transport.clone(),
         now: now(),
+        idempotency_key: None,
+        nonce: uuid::Uuid::new_v4().simple().to_string(),
     };
     let q = match provider
         .execute(

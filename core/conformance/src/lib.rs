@@ -81,6 +81,8 @@ pub fn context(
         account: AccountConfig::new(values, provider.info().secret_keys()),
         transport,
         now: turkey_now(),
+        idempotency_key: None,
+        nonce: "0123456789abcdef0123456789abcdef".into(),
     }
 }
 

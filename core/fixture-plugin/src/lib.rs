@@ -2,7 +2,9 @@
 //! built as a cdylib, loaded through the core loader, and performs a refund
 //! through the host's transport against a loopback server.
 //!
-//! Wire: `POST {base_url}/refund` with `{"order_ref", "amount", "key"}`;
+//! Wire: `POST {base_url}/refund` with `{"order_ref", "amount", "key"}` and
+//! the headers `Idempotency-Key` (the operation id), `X-Nonce` (the host's
+//! nonce) and `X-Caller-Key` (the caller's idempotency key, when given);
 //! the server answers `{"ok": bool, "ref": "..."}`.
 
 #![warn(missing_docs)]
@@ -63,12 +65,20 @@ impl Plugin for Fixture {
         // Deliberately logs the credential: the host must scrub it.
         tracing::info!(order_ref, "fixture refund sent with key {key}");
         let body = json!({"order_ref": order_ref, "amount": request["amount"], "key": key});
+        // The operation id is one per intent: the provider-side idempotency
+        // key. The caller's key and the host's nonce are passed on as seen.
+        let mut request = HttpRequest::post(
+            format!("{base}/refund"),
+            "application/json",
+            body.to_string(),
+        )
+        .with_header("Idempotency-Key", &call.operation_id)
+        .with_header("X-Nonce", &call.nonce);
+        if let Some(k) = &call.idempotency_key {
+            request = request.with_header("X-Caller-Key", k);
+        }
         Ok(Step::Send {
-            request: HttpRequest::post(
-                format!("{base}/refund"),
-                "application/json",
-                body.to_string(),
-            ),
+            request,
             state: json!({"order_ref": order_ref}),
         })
     }
@@ -118,8 +128,13 @@ impl Simulator for FixtureSim {
         _now: payops_core::chrono::DateTime<payops_core::chrono::FixedOffset>,
     ) -> HttpResponse {
         let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
-        self.refunds
-            .push(json!({"order_ref": body["order_ref"], "amount": body["amount"]}));
+        self.refunds.push(json!({
+            "order_ref": body["order_ref"],
+            "amount": body["amount"],
+            "idempotency_key": request.header("Idempotency-Key"),
+            "caller_key": request.header("X-Caller-Key"),
+            "nonce": request.header("X-Nonce"),
+        }));
         HttpResponse::json(
             200,
             &json!({"ok": true, "ref": format!("R{}", self.refunds.len()), "echo_key": body["key"]}),

@@ -78,6 +78,52 @@ async fn statically_linked_plugin_takes_the_same_path() {
     assert_eq!(o.status, Status::Succeeded);
 }
 
+#[tokio::test]
+async fn operation_id_caller_key_and_nonce_reach_the_provider() {
+    let provider = abi::load(&payops_conformance::built_cdylib("abi_fixture")).unwrap();
+    let server = SimServer::start(
+        provider.simulator().unwrap(),
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    let mut ctx = payops_conformance::context(
+        &provider,
+        json!({"base_url": &server.url(), "key": "k-7654321"}),
+        http(),
+    );
+    ctx.idempotency_key = Some("caller-key-1".into());
+    ctx.nonce = "5f0c8a1e9d2b4c6e8f0a1b2c3d4e5f60".into();
+    let o = provider
+        .execute(
+            OperationKind::Refund,
+            &ctx,
+            json!({"order_ref": "N-1", "amount": 5}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(o.status, Status::Succeeded);
+    ctx.idempotency_key = None;
+    provider
+        .execute(
+            OperationKind::Refund,
+            &ctx,
+            json!({"order_ref": "N-2", "amount": 5}),
+        )
+        .await
+        .unwrap();
+    let state = server.with_sim(|s| s.state());
+    assert_eq!(
+        state["refunds"],
+        json!([
+            {"order_ref": "N-1", "amount": 5, "idempotency_key": "op_test",
+             "caller_key": "caller-key-1", "nonce": "5f0c8a1e9d2b4c6e8f0a1b2c3d4e5f60"},
+            {"order_ref": "N-2", "amount": 5, "idempotency_key": "op_test",
+             "caller_key": null, "nonce": "5f0c8a1e9d2b4c6e8f0a1b2c3d4e5f60"},
+        ])
+    );
+}
+
 /// The host's HTTP transport (the simulator is served over loopback).
 fn http() -> std::sync::Arc<dyn payops_core::HttpTransport> {
     std::sync::Arc::new(payops_transport::ReqwestTransport::new().expect("HTTP client"))

@@ -65,7 +65,8 @@ async fn loaded_plugin_refunds_through_host_transport_and_logs_to_host() {
     let state: Value = server.with_sim(|s| s.state());
     assert_eq!(
         state["refunds"],
-        json!([{"order_ref": "ORD-1", "amount": 1250}])
+        json!([{"order_ref": "ORD-1", "amount": 1250, "idempotency_key": "op_test",
+                 "caller_key": null, "nonce": "0123456789abcdef0123456789abcdef"}])
     );
 
     // The plugin's tracing event reached the host's subscriber, scrubbed.

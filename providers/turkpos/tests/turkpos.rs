@@ -35,6 +35,8 @@ fn call(op: OperationKind, account: Value) -> Call {
         operation_id: "op_t".into(),
         account: account.as_object().unwrap().clone(),
         now: DateTime::parse_from_rfc3339("2026-11-24T12:00:00+03:00").unwrap(),
+        idempotency_key: None,
+        nonce: String::new(),
     }
 }
 
