@@ -33,7 +33,7 @@ pub enum PaymentStatus {
 pub struct QueryDetails {
     /// Normalized state of the payment.
     pub payment_status: PaymentStatus,
-    /// The provider's own status text for the payment (e.g. EsnekPOS `STATUS_NAME`, TurkPos `Durum`).
+    /// The provider's own status text for the payment, as sent.
     pub provider_payment_status: Option<String>,
     /// Payment amount in minor units.
     pub amount: Option<i64>,
@@ -45,9 +45,8 @@ pub struct QueryDetails {
     pub payment_date: Option<DateTime<FixedOffset>>,
     /// Total returned so far, in minor units, where the provider reports it.
     pub refunded_amount: Option<i64>,
-    /// The order reference the provider's answer names (EsnekPOS
-    /// `ORDER_REF_NUMBER`, or `ORDER_REF_NO` as its sample writes it;
-    /// TurkPos `Siparis_ID`).
+    /// The order reference the provider's answer names (each provider's
+    /// documentation names the field it comes from).
     #[serde(default)]
     pub order_ref: Option<String>,
     /// The payment's transactions (sale, cancel, refund...).
@@ -62,7 +61,7 @@ pub struct QueryDetails {
 pub struct Transaction {
     /// The provider's transaction id.
     pub transaction_id: Option<String>,
-    /// The provider's status id (EsnekPOS `STATUS_ID`).
+    /// The provider's numeric status id, where it has one.
     pub status_id: Option<i64>,
     /// Normalized meaning of the status id.
     pub status: TransactionStatus,
@@ -79,27 +78,28 @@ pub struct Transaction {
     pub sub_merchants: Vec<SubMerchantSplit>,
 }
 
-/// Normalized transaction kinds / states (EsnekPOS `STATUS_ID` in brackets).
+/// Normalized transaction kinds / states (each provider's documentation maps
+/// its own statuses onto these).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TransactionStatus {
-    /// Waiting (1).
+    /// Waiting.
     Pending,
-    /// Waiting for 3-D Secure (2).
+    /// Waiting for 3-D Secure.
     Awaiting3ds,
-    /// Payment - Successful (3).
+    /// A payment that succeeded.
     PaymentSucceeded,
-    /// Payment - Unsuccessful (4).
+    /// A payment that failed.
     PaymentFailed,
-    /// Cancel - Successful (5).
+    /// A cancel that succeeded.
     CancelSucceeded,
-    /// Cancel - Unsuccessful (6).
+    /// A cancel that failed.
     CancelFailed,
-    /// Return - Successful (7).
+    /// A refund that succeeded.
     RefundSucceeded,
-    /// Return - Unsuccessful (8).
+    /// A refund that failed.
     RefundFailed,
-    /// A status id payops does not know.
+    /// A status payops does not know.
     Unknown,
 }
 
@@ -146,9 +146,9 @@ pub fn envelope_schema(title: &str, details: serde_json::Value) -> serde_json::V
             "operation": {"type": "string", "title": "Operation", "enum": ["refund", "cancel", "query", "sub_merchant_adjust"], "description": "The operation."},
             "status": {"type": "string", "title": "Status", "enum": ["succeeded", "pending", "failed", "unknown"],
                        "description": "succeeded: done; pending: accepted, not complete; failed: not done; unknown: may have been done, reconcile before retrying."},
-            "provider_reference": nullable("Provider reference", "The provider's reference for the operation (e.g. EsnekPOS `REFNO`, TurkPos `Dekont_ID`)."),
-            "provider_code": nullable("Provider code", "The provider's result code as text (EsnekPOS `RETURN_CODE`, TurkPos `Sonuc`)."),
-            "provider_message": nullable("Provider message", "The provider's message (EsnekPOS `RETURN_MESSAGE`, TurkPos `Sonuc_Str`)."),
+            "provider_reference": nullable("Provider reference", "The provider's reference for the operation (its transaction, receipt or refund id; each provider's documentation names the field)."),
+            "provider_code": nullable("Provider code", "The provider's result or error code as text, as the provider sent it."),
+            "provider_message": nullable("Provider message", "The provider's message, as the provider sent it."),
             "reason": {"type": ["string", "null"], "title": "Reason",
                        "enum": [null, "authentication", "not_found", "invalid_request", "amount_exceeds_remaining", "already_cancelled", "not_allowed_today", "limit", "declined", "refused", "conflict", "unreachable", "timeout", "connection_lost", "provider_error", "order_mismatch", "interrupted", "not_processed", "operator", "unknown"],
                        "description": "Why the operation is not succeeded, from one closed set shared by every provider (set for failed and unknown, null otherwise); provider_code and provider_message keep what the provider said."},

@@ -176,7 +176,8 @@ impl Reason {
 pub struct Outcome {
     /// The normalized status.
     pub status: Status,
-    /// The provider's reference for the operation (e.g. EsnekPOS `REFNO`).
+    /// The provider's reference for the operation (its transaction,
+    /// receipt or refund id).
     pub provider_reference: Option<String>,
     /// The provider's result code, as text (e.g. `"0"`, `"102"`).
     pub provider_code: Option<String>,
