@@ -45,23 +45,6 @@ pub enum MoneyError {
     UnknownCurrency(String),
 }
 
-/// ISO 4217 currencies payops knows, with their minor-unit exponent.
-const CURRENCIES: &[(&str, u32)] = &[
-    ("TRY", 2),
-    ("USD", 2),
-    ("EUR", 2),
-    ("GBP", 2),
-    ("CHF", 2),
-    ("RUB", 2),
-    ("AZN", 2),
-    ("SAR", 2),
-    ("AED", 2),
-    ("JPY", 0),
-    ("KRW", 0),
-    ("KWD", 3),
-    ("BHD", 3),
-];
-
 /// An ISO 4217 currency code with a known minor-unit exponent.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Currency {
@@ -76,19 +59,22 @@ impl Currency {
         exponent: 2,
     };
 
-    /// Looks a currency up by its ISO 4217 alphabetic code (upper case).
+    /// Looks a currency up by its ISO 4217 alphabetic code (upper case):
+    /// every active code with a minor unit (the `iso_currency` crate's
+    /// table). Codes without a minor unit (gold `XAU`, SDRs `XDR`, ...) are
+    /// not money payops moves and are refused.
     pub fn from_code(code: &str) -> Result<Currency, MoneyError> {
-        CURRENCIES
-            .iter()
-            .find(|(c, _)| *c == code)
-            .map(|(c, e)| {
-                let b = c.as_bytes();
-                Currency {
-                    code: [b[0], b[1], b[2]],
-                    exponent: *e,
-                }
-            })
-            .ok_or_else(|| MoneyError::UnknownCurrency(code.to_owned()))
+        let unknown = || MoneyError::UnknownCurrency(code.to_owned());
+        if code.len() != 3 || !code.bytes().all(|b| b.is_ascii_uppercase()) {
+            return Err(unknown());
+        }
+        let iso = iso_currency::Currency::from_code(code).ok_or_else(unknown)?;
+        let exponent = iso.exponent().ok_or_else(unknown)?;
+        let b = code.as_bytes();
+        Ok(Currency {
+            code: [b[0], b[1], b[2]],
+            exponent: u32::from(exponent),
+        })
     }
 
     /// The alphabetic code, e.g. `"TRY"`.
@@ -100,11 +86,6 @@ impl Currency {
     /// Number of decimal places of the minor unit (2 for TRY: 1 lira = 100 kuruş).
     pub fn exponent(&self) -> u32 {
         self.exponent
-    }
-
-    /// Every currency code payops knows.
-    pub fn known_codes() -> impl Iterator<Item = &'static str> {
-        CURRENCIES.iter().map(|(c, _)| *c)
     }
 }
 
@@ -151,12 +132,11 @@ impl schemars::JsonSchema for Currency {
         "Currency".into()
     }
     fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        let codes: Vec<&str> = Currency::known_codes().collect();
         schemars::json_schema!({
             "type": "string",
             "title": "Currency",
-            "description": "ISO 4217 alphabetic currency code.",
-            "enum": codes,
+            "description": "ISO 4217 alphabetic currency code with a minor unit (each provider's request schema says which it accepts).",
+            "pattern": "^[A-Z]{3}$",
             "default": "TRY"
         })
     }
@@ -598,6 +578,32 @@ mod tests {
             Err(MoneyError::UnknownCurrency(_))
         ));
         assert_eq!(Currency::default(), Currency::TRY);
+        // ISO 4217 minor units (List One), beyond the first providers' needs.
+        for (code, exponent) in [
+            ("NOK", 2),
+            ("HUF", 2),
+            ("BHD", 3),
+            ("ISK", 0),
+            ("CLF", 4),
+            ("UYW", 4),
+        ] {
+            assert_eq!(
+                Currency::from_code(code).unwrap().exponent(),
+                exponent,
+                "{code}"
+            );
+            assert_eq!(Currency::from_code(code).unwrap().code(), code);
+        }
+        // No minor unit (gold, SDR), not a code, not three upper-case letters.
+        for code in ["XAU", "XDR", "ZZZ", "TR", "TRYY", "", "T\u{130}Y"] {
+            assert!(
+                matches!(
+                    Currency::from_code(code),
+                    Err(MoneyError::UnknownCurrency(_))
+                ),
+                "{code}"
+            );
+        }
         let jpy = Money::parse_decimal(
             "1200",
             Currency::from_code("JPY").unwrap(),
