@@ -13,11 +13,15 @@
 //!   request to a provider's [`Simulator`], no sockets involved;
 //! - [`fault`]: a wrapper that injects the failures a real network and a
 //!   real provider produce (timeouts before and after the provider acts,
-//!   dropped connections, 5xx pages, truncated bodies).
+//!   dropped connections, 5xx pages, truncated bodies);
+//! - [`suite::Suite`]: the behavior suite a provider runs against its own
+//!   simulator, gated on its declared capabilities (first part: see the
+//!   module for what it checks and what it does not yet).
 
 #![warn(missing_docs)]
 
 pub mod fault;
+pub mod suite;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};

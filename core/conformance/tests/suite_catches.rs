@@ -1,0 +1,124 @@
+//! The suite fails a provider that breaks the rules: here one that calls
+//! every transport error `failed`, puts its key in `raw`, and declares a
+//! capability it has no example for.
+
+use std::collections::BTreeMap;
+
+use payops_conformance::suite::Suite;
+use payops_core::chrono::{DateTime, FixedOffset};
+use payops_core::serde_json::{Value, json};
+use payops_core::{
+    Error, HttpRequest, HttpResponse, OperationContext, OperationKind, OperationSchemas, Outcome,
+    Provider, ProviderInfo, Simulator, Status,
+};
+
+struct Careless(ProviderInfo);
+
+struct OkSim;
+
+impl Simulator for OkSim {
+    fn handle(&mut self, _: &HttpRequest, _: DateTime<FixedOffset>) -> HttpResponse {
+        HttpResponse::json(200, &json!({"ok": true}))
+    }
+    fn seed(&mut self, _: &Value) -> Result<(), String> {
+        Ok(())
+    }
+    fn state(&self) -> Value {
+        Value::Null
+    }
+    fn demo_accounts(&self) -> Value {
+        json!({})
+    }
+}
+
+#[async_trait::async_trait]
+impl Provider for Careless {
+    fn info(&self) -> &ProviderInfo {
+        &self.0
+    }
+    fn simulator(&self) -> Result<Box<dyn Simulator>, Error> {
+        Ok(Box::new(OkSim))
+    }
+    async fn execute(
+        &self,
+        _: OperationKind,
+        ctx: &OperationContext,
+        _: Value,
+    ) -> Result<Outcome, Error> {
+        let key = ctx.account.expose()["key"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let sent = ctx
+            .transport
+            .send(HttpRequest::post(
+                "http://p.invalid/refund",
+                "application/json",
+                "{}",
+            ))
+            .await;
+        let mut o = Outcome::new(if sent.is_ok() {
+            Status::Succeeded
+        } else {
+            Status::Failed
+        });
+        o.raw = json!({"echo": format!("prefix-{key}")});
+        Ok(o)
+    }
+}
+
+fn careless() -> Careless {
+    let schemas = || OperationSchemas {
+        request: json!({"type": "object"}),
+        response: json!({"type": "object"}),
+    };
+    let mut operations = BTreeMap::new();
+    operations.insert(OperationKind::Refund, schemas());
+    operations.insert(OperationKind::Query, schemas());
+    Careless(ProviderInfo {
+        id: "careless".into(),
+        name: "Careless".into(),
+        version: "0.0.0".into(),
+        capabilities: vec![OperationKind::Refund, OperationKind::Query],
+        account_schema: json!({"type": "object", "properties": {"key": {"type": "string", "writeOnly": true}}}),
+        operations,
+        merchant_identity: Vec::new(),
+    })
+}
+
+#[tokio::test]
+async fn a_careless_provider_fails_the_suite_with_every_reason() {
+    let report = Suite::new(careless(), json!({"key": "Hq4Zt8Ww2Pm6"}))
+        .example(
+            OperationKind::Refund,
+            json!({"order_ref": "A", "amount": 1}),
+        )
+        .run()
+        .await;
+    let failed: Vec<&str> = report.failed.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        failed,
+        vec![
+            "refund: no credential in the outcome",
+            "refund: Latency(20ms) on the acting request",
+            "refund: Refused on the acting request",
+            "refund: TimeoutBeforeSend on the acting request",
+            "refund: TimeoutAfterSend on the acting request",
+            "refund: DropAfterSend on the acting request",
+            "refund: HtmlAfterSend on the acting request",
+            "refund: Html503BeforeSend on the acting request",
+            "refund: TruncatedAfterSend on the acting request",
+            "query: example",
+        ]
+    );
+    assert_eq!(
+        report.passed,
+        vec!["info: schemas", "refund: happy path succeeds"]
+    );
+    let panic = std::panic::catch_unwind(|| report.assert_passed()).unwrap_err();
+    let text = panic.downcast_ref::<String>().unwrap();
+    assert!(
+        text.starts_with("10 of 12 conformance checks failed"),
+        "{text}"
+    );
+}

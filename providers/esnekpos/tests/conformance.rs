@@ -1,0 +1,58 @@
+//! EsnekPOS runs the kit's behavior suite against its own simulator, linked
+//! statically and loaded as a cdylib through the real loader.
+
+use payops_conformance::suite::Suite;
+use payops_core::OperationKind::*;
+use payops_core::abi::{self, PluginProvider};
+use serde_json::{Value, json};
+
+// Random-looking: the suite also looks for 6-character pieces of it.
+const KEY: &str = "Zq8vT2kW9xR4mN6pL3";
+
+fn suite<P: payops_core::Provider>(p: P) -> Suite<P> {
+    Suite::new(
+        p,
+        json!({"environment": "test", "base_url": "http://sim.invalid", "merchant": "M1",
+               "merchant_key": KEY, "timeout_ms": 5000, "sub_merchant_sign": "reduce_is_negative"}),
+    )
+    .seed(seed())
+    .example(Refund, json!({"order_ref": "P-OLD", "amount": 500}))
+    .example(Cancel, json!({"order_ref": "P-TODAY"}))
+    .example(Query, json!({"order_ref": "P-OLD"}))
+    .example(
+        SubMerchantAdjust,
+        json!({"order_ref": "P-OLD", "sub_merchant_id": "S1", "direction": "reduce", "amount": 500}),
+    )
+}
+
+fn seed() -> Value {
+    json!({
+        "merchants": [{"merchant": "M1", "merchant_key": KEY}],
+        "payments": [
+            {"merchant": "M1", "order_ref": "P-OLD", "amount": 125000, "date": "2020-04-19T18:34:35+03:00",
+             "sub_merchants": [{"sub_merchant_id": "S1", "amount": 107300}]},
+            {"merchant": "M1", "order_ref": "P-TODAY", "amount": 20000}
+        ]
+    })
+}
+
+#[tokio::test]
+async fn statically_linked_passes_the_suite() {
+    let p = PluginProvider::from_static(payops_esnekpos::payops_plugin::api()).unwrap();
+    let report = suite(p).run().await;
+    report.assert_passed();
+    // Four capabilities: info, 4 happy paths, 4 secret checks, 8 faults × 3
+    // money-moving operations.
+    assert_eq!(
+        report.passed.len(),
+        1 + 4 + 4 + 8 * 3,
+        "{:?}",
+        report.passed
+    );
+}
+
+#[tokio::test]
+async fn loaded_as_cdylib_passes_the_suite() {
+    let p = abi::load(&payops_conformance::built_cdylib("payops_esnekpos")).unwrap();
+    suite(p).run().await.assert_passed();
+}
