@@ -128,13 +128,24 @@ pub struct SubMerchantSplit {
 }
 
 /// The JSON Schema of the outcome envelope with the given `details` schema.
-pub fn envelope_schema(title: &str, details: serde_json::Value) -> serde_json::Value {
+///
+/// The `details` schema's `$defs` move to the envelope's root, where its
+/// `#/$defs/...` references point once it is nested under `properties`.
+pub fn envelope_schema(title: &str, mut details: serde_json::Value) -> serde_json::Value {
     use serde_json::json;
+    let defs = details
+        .as_object_mut()
+        .and_then(|d| {
+            d.remove("$schema");
+            d.remove("$defs")
+        })
+        .unwrap_or_else(|| json!({}));
     let nullable = |title: &str, desc: &str| json!({"type": ["string", "null"], "title": title, "description": desc});
     json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": title,
         "description": "The outcome envelope of one operation (contract.md).",
+        "$defs": defs,
         "type": "object",
         "required": ["operation_id", "account", "provider", "operation", "status",
                      "provider_reference", "provider_code", "provider_message", "reason",
@@ -206,6 +217,43 @@ pub fn titled(mut schema: serde_json::Value) -> serde_json::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every `#/...` reference in `v`, resolved against `root`.
+    fn dangling(root: &serde_json::Value, v: &serde_json::Value, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Object(m) => {
+                for (k, x) in m {
+                    match (k.as_str(), x.as_str()) {
+                        ("$ref", Some(r)) if r.starts_with("#/") => {
+                            if root.pointer(&r[1..]).is_none() {
+                                out.push(r.to_owned());
+                            }
+                        }
+                        _ => dangling(root, x, out),
+                    }
+                }
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|x| dangling(root, x, out)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn envelope_references_resolve() {
+        let e = envelope_schema("Query outcome", schema_of::<QueryDetails>());
+        let mut out = Vec::new();
+        dangling(&e, &e, &mut out);
+        assert!(out.is_empty(), "{out:?}");
+        for name in [
+            "Currency",
+            "Transaction",
+            "TransactionStatus",
+            "PaymentStatus",
+        ] {
+            assert!(e["$defs"].get(name).is_some(), "{name}");
+        }
+        assert!(e["properties"]["details"].get("$defs").is_none());
+    }
 
     #[test]
     fn titles_come_from_the_first_paragraph() {

@@ -17,6 +17,9 @@
 //!   declared; the account schema is an object;
 //! - **happy path**: each capability's example, on a fresh simulator,
 //!   ends `succeeded`;
+//! - **response schema**: every outcome the suite sees, wrapped in the
+//!   envelope the host would send, validates against the operation's
+//!   exported response schema;
 //! - **no credential in output**: no credential value (the account schema's
 //!   `writeOnly` properties) appears in any outcome, whole or as any
 //!   6-character piece (so give the suite's account random-looking
@@ -29,8 +32,7 @@
 //!
 //! Not yet checked (documented so no one relies on it): answers about
 //! another order, 5xx JSON bodies, slow bodies, every documented code,
-//! request schemas against their examples, outcomes against the response
-//! schema, the reconcile step.
+//! request schemas against their examples, the reconcile step.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -163,6 +165,10 @@ impl<P: Provider> Suite<P> {
                     format!("{op}: no credential in the outcome"),
                     no_secret(o, &secrets),
                 );
+                report.check(
+                    format!("{op}: the outcome matches the response schema"),
+                    matches_response_schema(&info, op, o),
+                );
             }
             if !op.moves_money() || sent == 0 {
                 continue;
@@ -172,7 +178,8 @@ impl<P: Provider> Suite<P> {
                 faults.push(fault.clone());
                 let name = format!("{op}: {fault:?} on the acting request");
                 let result = match self.once(op, example, &faults).await {
-                    Ok((o, _)) if allowed.contains(&o.status) => no_secret(&o, &secrets),
+                    Ok((o, _)) if allowed.contains(&o.status) => no_secret(&o, &secrets)
+                        .and_then(|()| matches_response_schema(&info, op, &o)),
                     Ok((o, _)) => Err(format!(
                         "status {} (allowed: {allowed:?}; reason {:?})",
                         o.status, o.reason
@@ -258,6 +265,49 @@ fn check_info(info: &payops_core::ProviderInfo) -> Result<(), String> {
         return Err(format!("{op} has schemas but is not a declared capability"));
     }
     Ok(())
+}
+
+/// The outcome, in the envelope the host would wrap it in, validates
+/// against the operation's exported response schema.
+fn matches_response_schema(
+    info: &payops_core::ProviderInfo,
+    op: OperationKind,
+    o: &Outcome,
+) -> Result<(), String> {
+    let schema = &info
+        .operations
+        .get(&op)
+        .ok_or("no schemas for this operation")?
+        .response;
+    let now = crate::turkey_now().to_rfc3339();
+    let envelope = payops_core::serde_json::json!({
+        "operation_id": "op_conformance",
+        "account": "conformance",
+        "provider": info.id,
+        "operation": op,
+        "status": o.status,
+        "provider_reference": o.provider_reference,
+        "provider_code": o.provider_code,
+        "provider_message": o.provider_message,
+        "reason": o.reason,
+        "idempotency_key": null,
+        "started_at": now,
+        "finished_at": now,
+        "details": o.details,
+        "raw": o.raw,
+    });
+    let validator = jsonschema::validator_for(schema)
+        .map_err(|e| format!("the response schema does not compile: {e}"))?;
+    let errors: Vec<String> = validator
+        .iter_errors(&envelope)
+        .take(5)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("status {}: {}", o.status, errors.join("; ")))
+    }
 }
 
 /// No credential, and no 6-character piece of one, in the outcome.

@@ -1,6 +1,7 @@
 //! The suite fails a provider that breaks the rules: here one that calls
-//! every transport error `failed`, puts its key in `raw`, and declares a
-//! capability it has no example for.
+//! every transport error `failed`, puts its key in `raw`, answers without
+//! the `details` its response schema requires, and declares a capability it
+//! has no example for.
 
 use std::collections::BTreeMap;
 
@@ -70,7 +71,11 @@ impl Provider for Careless {
 fn careless() -> Careless {
     let schemas = || OperationSchemas {
         request: json!({"type": "object"}),
-        response: json!({"type": "object"}),
+        response: json!({
+            "type": "object",
+            "required": ["status", "details"],
+            "properties": {"details": {"type": "object", "required": ["amount"]}}
+        }),
     };
     let mut operations = BTreeMap::new();
     operations.insert(OperationKind::Refund, schemas());
@@ -100,6 +105,7 @@ async fn a_careless_provider_fails_the_suite_with_every_reason() {
         failed,
         vec![
             "refund: no credential in the outcome",
+            "refund: the outcome matches the response schema",
             "refund: Latency(20ms) on the acting request",
             "refund: Refused on the acting request",
             "refund: TimeoutBeforeSend on the acting request",
@@ -118,7 +124,7 @@ async fn a_careless_provider_fails_the_suite_with_every_reason() {
     let panic = std::panic::catch_unwind(|| report.assert_passed()).unwrap_err();
     let text = panic.downcast_ref::<String>().unwrap();
     assert!(
-        text.starts_with("10 of 12 conformance checks failed"),
+        text.starts_with("11 of 13 conformance checks failed"),
         "{text}"
     );
 }

@@ -41,11 +41,11 @@ async fn statically_linked_passes_the_suite() {
     let p = PluginProvider::from_static(payops_esnekpos::payops_plugin::api()).unwrap();
     let report = suite(p).run().await;
     report.assert_passed();
-    // Four capabilities: info, 4 happy paths, 4 secret checks, 8 faults × 3
+    // Four capabilities: info, 4 × (happy path, credentials, response schema), 8 faults × 3
     // money-moving operations.
     assert_eq!(
         report.passed.len(),
-        1 + 4 + 4 + 8 * 3,
+        1 + 4 * 3 + 8 * 3,
         "{:?}",
         report.passed
     );

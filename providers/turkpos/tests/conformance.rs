@@ -43,11 +43,11 @@ async fn statically_linked_passes_the_suite() {
     let p = PluginProvider::from_static(payops_turkpos::payops_plugin::api()).unwrap();
     let report = suite(p).run().await;
     report.assert_passed();
-    // Three capabilities: info, 3 happy paths, 3 secret checks, 8 faults × 2
+    // Three capabilities: info, 3 × (happy path, credentials, response schema), 8 faults × 2
     // money-moving operations.
     assert_eq!(
         report.passed.len(),
-        1 + 3 + 3 + 8 * 2,
+        1 + 3 * 3 + 8 * 2,
         "{:?}",
         report.passed
     );
