@@ -1,13 +1,17 @@
 //! The behavior suite every provider runs against its own simulator, gated
 //! on the capabilities the provider declares.
 //!
-//! ```ignore
-//! let report = Suite::new(provider, account)
-//!     .seed(json!({...}))
+//! ```no_run
+//! # async fn demo(provider: payops_core::abi::PluginProvider) {
+//! use payops_conformance::suite::Suite;
+//! use payops_core::{OperationKind, serde_json::json};
+//! let report = Suite::new(provider, json!({"key": "Hq4Zt8Ww2Pm6"}))
+//!     .seed(json!({"payments": [{"order_ref": "P-1", "amount": 1000}]}))
 //!     .example(OperationKind::Refund, json!({"order_ref": "P-1", "amount": 500}))
 //!     .run()
 //!     .await;
 //! report.assert_passed();
+//! # }
 //! ```
 //!
 //! What it checks (first part; more checks join as the kit grows):
