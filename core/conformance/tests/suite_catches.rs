@@ -1,5 +1,6 @@
 //! The suite fails a provider that breaks the rules: here one that calls
-//! every transport error `failed`, puts its key in `raw`, answers without
+//! every transport error `failed`, puts its key in `raw`, takes any object
+//! as a request, answers without
 //! the `details` its response schema requires, and declares a capability it
 //! has no example for.
 
@@ -104,6 +105,13 @@ async fn a_careless_provider_fails_the_suite_with_every_reason() {
     assert_eq!(
         failed,
         vec![
+            "refund: the request schema refuses a fractional amount",
+            "refund: the request schema refuses an amount as text",
+            "refund: the request schema refuses a zero amount",
+            "refund: the request schema refuses a negative amount",
+            "refund: the request schema refuses a missing order_ref",
+            "refund: the request schema refuses an empty order_ref",
+            "refund: the request schema refuses an unknown field",
             "refund: no credential in the outcome",
             "refund: the outcome matches the response schema",
             "refund: Latency(20ms) on the acting request",
@@ -119,12 +127,17 @@ async fn a_careless_provider_fails_the_suite_with_every_reason() {
     );
     assert_eq!(
         report.passed,
-        vec!["info: schemas", "refund: happy path succeeds"]
+        vec![
+            "info: schemas",
+            "refund: the request schema accepts the example",
+            "refund: the request schema refuses an array",
+            "refund: happy path succeeds"
+        ]
     );
     let panic = std::panic::catch_unwind(|| report.assert_passed()).unwrap_err();
     let text = panic.downcast_ref::<String>().unwrap();
     assert!(
-        text.starts_with("11 of 13 conformance checks failed"),
+        text.starts_with("18 of 22 conformance checks failed"),
         "{text}"
     );
 }
