@@ -1,7 +1,7 @@
 //! A fault-injecting [`HttpTransport`] wrapper for tests (any inner transport:
 //! [`crate::SimTransport`] in memory, or the host's HTTP transport): latency, timeouts
-//! before and after the provider acts, 5xx, HTML pages, truncated bodies,
-//! dropped connections, refused connections.
+//! before and after the provider acts, 5xx (HTML or JSON), truncated bodies,
+//! dropped connections, refused connections, answers about another order.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -29,6 +29,11 @@ pub enum Fault {
     Html503BeforeSend,
     /// The provider acts; the answer is cut in half.
     TruncatedAfterSend,
+    /// The provider acts; a 500 with a JSON error body comes back.
+    Json500AfterSend,
+    /// The provider acts; its answer names another order: every occurrence
+    /// of the first text in the body is replaced by the second.
+    RewriteAfterSend(String, String),
 }
 
 /// Wraps a transport and applies the next queued fault to each request.
@@ -109,6 +114,21 @@ impl<T: HttpTransport> HttpTransport for FaultTransport<T> {
                 let mut r = self.inner.send(request).await?;
                 let half = r.body.len() / 2;
                 r.body.truncate(half);
+                Ok(r)
+            }
+            Fault::Json500AfterSend => {
+                let _ = self.inner.send(request).await;
+                Ok(HttpResponse::new(
+                    500,
+                    "application/json",
+                    r#"{"error":"internal server error"}"#,
+                ))
+            }
+            Fault::RewriteAfterSend(from, to) => {
+                let mut r = self.inner.send(request).await?;
+                if let Ok(text) = std::str::from_utf8(&r.body) {
+                    r.body = text.replace(from.as_str(), &to).into_bytes();
+                }
                 Ok(r)
             }
         }

@@ -1,5 +1,6 @@
 //! The suite fails a provider that breaks the rules: here one that calls
-//! every transport error `failed`, puts its key in `raw`, takes any object
+//! every transport error `failed`, believes an answer about another order,
+//! puts its key in `raw`, takes any object
 //! as a request, answers without
 //! the `details` its response schema requires, and declares a capability it
 //! has no example for.
@@ -20,7 +21,7 @@ struct OkSim;
 
 impl Simulator for OkSim {
     fn handle(&mut self, _: &HttpRequest, _: DateTime<FixedOffset>) -> HttpResponse {
-        HttpResponse::json(200, &json!({"ok": true}))
+        HttpResponse::json(200, &json!({"ok": true, "order": "ORDER-A"}))
     }
     fn seed(&mut self, _: &Value) -> Result<(), String> {
         Ok(())
@@ -97,7 +98,7 @@ async fn a_careless_provider_fails_the_suite_with_every_reason() {
     let report = Suite::new(careless(), json!({"key": "Hq4Zt8Ww2Pm6"}))
         .example(
             OperationKind::Refund,
-            json!({"order_ref": "A", "amount": 1}),
+            json!({"order_ref": "ORDER-A", "amount": 1}),
         )
         .run()
         .await;
@@ -122,6 +123,8 @@ async fn a_careless_provider_fails_the_suite_with_every_reason() {
             "refund: HtmlAfterSend on the acting request",
             "refund: Html503BeforeSend on the acting request",
             "refund: TruncatedAfterSend on the acting request",
+            "refund: Json500AfterSend on the acting request",
+            "refund: RewriteAfterSend(\"ORDER-A\", \"ORDER-AX\") on the acting request",
             "query: example",
         ]
     );
@@ -137,7 +140,7 @@ async fn a_careless_provider_fails_the_suite_with_every_reason() {
     let panic = std::panic::catch_unwind(|| report.assert_passed()).unwrap_err();
     let text = panic.downcast_ref::<String>().unwrap();
     assert!(
-        text.starts_with("18 of 22 conformance checks failed"),
+        text.starts_with("20 of 24 conformance checks failed"),
         "{text}"
     );
 }

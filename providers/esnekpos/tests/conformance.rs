@@ -41,12 +41,13 @@ async fn statically_linked_passes_the_suite() {
     let p = PluginProvider::from_static(payops_esnekpos::payops_plugin::api()).unwrap();
     let report = suite(p).run().await;
     report.assert_passed();
-    // Four capabilities: info, 4 × (happy path, credentials, response schema), 8 faults × 3
-    // money-moving operations, and per operation the request schema: the
-    // example accepted plus 8 bad documents refused (4 without an amount).
+    // Four capabilities: info; per capability the happy path, credentials
+    // and response schema; 10 faults (with the other-order answer) on each of
+    // the 3 money-moving operations; per operation the request schema accepts
+    // the example and refuses 8 bad documents (4 without an amount).
     assert_eq!(
         report.passed.len(),
-        1 + 4 * 3 + 8 * 3 + (9 + 5 + 5 + 9),
+        1 + 4 * 3 + 10 * 3 + (9 + 5 + 5 + 9),
         "{:?}",
         report.passed
     );
