@@ -206,14 +206,14 @@ impl<P: Provider> Suite<P> {
             // answer names the example's order at all.
             let order = example.get("order_ref").and_then(Value::as_str);
             let body = happy.as_ref().map(|(_, _, b)| b.as_slice()).unwrap_or(&[]);
-            if let Some(order) = order.filter(|o| o.len() >= 3) {
-                if String::from_utf8_lossy(body).contains(order) {
-                    let other = format!("{order}X");
-                    matrix.push((
-                        Fault::RewriteAfterSend(order.to_owned(), other),
-                        vec![Status::Unknown],
-                    ));
-                }
+            if let Some(order) =
+                order.filter(|o| o.len() >= 3 && String::from_utf8_lossy(body).contains(*o))
+            {
+                let other = format!("{order}X");
+                matrix.push((
+                    Fault::RewriteAfterSend(order.to_owned(), other),
+                    vec![Status::Unknown],
+                ));
             }
             for (fault, allowed) in matrix {
                 let mut faults = vec![Fault::None; sent - 1];
