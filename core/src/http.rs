@@ -85,15 +85,20 @@ impl HttpRequest {
 
     /// Appends query parameters, each name and value percent-encoded (every
     /// byte but RFC 3986's unreserved `A-Z a-z 0-9 - . _ ~`), after any query
-    /// the URL already has.
+    /// the URL already has and before any fragment.
     pub fn with_query<'a>(
         mut self,
         pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
     ) -> HttpRequest {
+        // A fragment stays last.
+        let fragment = self.url.find('#').map(|i| self.url.split_off(i));
         for (name, value) in pairs {
             let sep = if self.url.contains('?') { '&' } else { '?' };
             self.url
                 .push_str(&format!("{sep}{}={}", encode(name), encode(value)));
+        }
+        if let Some(f) = fragment {
+            self.url.push_str(&f);
         }
         self
     }
@@ -421,6 +426,8 @@ mod tests {
             ]
         );
         assert!(HttpRequest::get("http://h/p").query().is_empty());
+        let frag = HttpRequest::get("http://h/p?a=1#top").with_query([("b", "2")]);
+        assert_eq!(frag.url, "http://h/p?a=1&b=2#top");
     }
 
     #[test]
