@@ -41,8 +41,11 @@
 //!   answer names the example's `order_ref` — the same answer naming
 //!   another order.
 //!
+//! [`Suite::run_all`] adds the reconcile checks for providers behind the
+//! plugin protocol (see there).
+//!
 //! Not yet checked (documented so no one relies on it): slow bodies, every
-//! documented code, the reconcile step.
+//! documented code, reconciliation with siblings and claims.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -269,6 +272,128 @@ impl<P: Provider> Suite<P> {
         let body =
             std::mem::take(&mut *counting.last_body.lock().unwrap_or_else(|p| p.into_inner()));
         Ok((outcome, counting.sent.load(Ordering::SeqCst), body))
+    }
+}
+
+impl Suite<payops_core::abi::PluginProvider> {
+    /// [`run`](Suite::run) plus the reconcile checks, for a provider behind
+    /// the plugin protocol (static or loaded) that declares `query`: for
+    /// each money-moving example, the answer of the acting request is lost
+    /// (the provider acted) or the request never arrived (it did not); the
+    /// host's query of the order runs on the same simulator, and the
+    /// provider's reconcile step must never call the first `failed` nor the
+    /// second `succeeded`, and must name the transaction it relies on.
+    pub async fn run_all(&self) -> Report {
+        let mut report = self.run().await;
+        let info = self.provider.info().clone();
+        let Some(query_example) = self.examples.get(&OperationKind::Query) else {
+            return report;
+        };
+        if !info.capabilities.contains(&OperationKind::Query) {
+            return report;
+        }
+        for op in info.capabilities.iter().filter(|op| op.moves_money()) {
+            let Some(example) = self.examples.get(op) else {
+                continue;
+            };
+            let Some(order) = example.get("order_ref").cloned() else {
+                continue;
+            };
+            let mut query = query_example.clone();
+            query["order_ref"] = order;
+            for (fault, acted) in [
+                (Fault::TimeoutAfterSend, true),
+                (Fault::TimeoutBeforeSend, false),
+            ] {
+                let name = format!("{op}: reconcile after {fault:?}");
+                let result = self
+                    .settle(*op, example, &query, fault)
+                    .await
+                    .and_then(|r| {
+                        use payops_core::reconcile::Verdict;
+                        match (acted, r.verdict) {
+                            (true, Verdict::Failed) => Err(format!(
+                                "the provider acted, yet reconcile said failed: {}",
+                                r.evidence
+                            )),
+                            (false, Verdict::Succeeded) => Err(format!(
+                                "nothing reached the provider, yet reconcile said succeeded: {}",
+                                r.evidence
+                            )),
+                            (_, Verdict::Succeeded | Verdict::Failed)
+                                if r.transaction_id.is_none() && acted =>
+                            {
+                                Err("a final verdict without the transaction it rests on".into())
+                            }
+                            _ => Ok(()),
+                        }
+                    });
+                report.check(name, result);
+            }
+        }
+        report
+    }
+
+    /// Runs `op` with `fault` on its acting request, then the order's query
+    /// on the same simulator, then the reconcile step.
+    async fn settle(
+        &self,
+        op: OperationKind,
+        example: &Value,
+        query: &Value,
+        fault: Fault,
+    ) -> Result<payops_core::reconcile::Resolution, String> {
+        let (_, sent, _) = self.once(op, example, &[]).await?;
+        let sim = SimTransport::new(
+            self.provider
+                .simulator()
+                .map_err(|e| format!("simulator: {e}"))?,
+        );
+        if let Some(seed) = &self.seed {
+            sim.with_sim(|s| s.seed(seed))
+                .map_err(|e| format!("seed: {e}"))?;
+        }
+        let faulty = Arc::new(FaultTransport::new(sim));
+        for _ in 1..sent {
+            faulty.push(Fault::None);
+        }
+        faulty.push(fault);
+        let ctx = crate::context(&self.provider, self.account.clone(), faulty.clone());
+        let outcome = self
+            .provider
+            .execute(op, &ctx, example.clone())
+            .await
+            .map_err(|e| format!("error {}: {}", e.code().as_str(), e.message()))?;
+        if outcome.status != Status::Unknown {
+            return Err(format!(
+                "the lost answer gave {}, not unknown",
+                outcome.status
+            ));
+        }
+        let q = self
+            .provider
+            .execute(OperationKind::Query, &ctx, query.clone())
+            .await
+            .map_err(|e| format!("query error {}: {}", e.code().as_str(), e.message()))?;
+        if q.status != Status::Succeeded {
+            return Err(format!("the order's query gave {}", q.status));
+        }
+        let input = payops_core::reconcile::ReconcileInput {
+            operation_id: ctx.operation_id.to_string(),
+            operation: op,
+            request: example.clone(),
+            state: "unknown".into(),
+            outcome: Some(outcome),
+            started_at: ctx.now,
+            siblings: Vec::new(),
+            claimed: Vec::new(),
+            claim_scope: "conformance".into(),
+            query: q,
+            query_received_at: crate::turkey_now(),
+        };
+        self.provider
+            .reconcile(&ctx, input)
+            .map_err(|e| format!("reconcile error {}: {}", e.code().as_str(), e.message()))
     }
 }
 

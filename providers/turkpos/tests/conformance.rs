@@ -41,16 +41,17 @@ fn suite<P: payops_core::Provider>(p: P) -> Suite<P> {
 #[tokio::test]
 async fn statically_linked_passes_the_suite() {
     let p = PluginProvider::from_static(payops_turkpos::payops_plugin::api()).unwrap();
-    let report = suite(p).run().await;
+    let report = suite(p).run_all().await;
     report.assert_passed();
     // Three capabilities: info; per capability the happy path, credentials
     // and response schema; 9 faults on each of the 2 money-moving operations
     // (TurkPos answers do not name the order, so the other-order case does
     // not apply); per operation the request schema accepts the example and
-    // refuses 8 bad documents (4 without an amount).
+    // refuses 8 bad documents (4 without an amount); two reconcile checks
+    // (answer lost, request lost) per money-moving operation.
     assert_eq!(
         report.passed.len(),
-        1 + 3 * 3 + 9 * 2 + (9 + 5 + 5),
+        1 + 3 * 3 + 9 * 2 + (9 + 5 + 5) + 2 * 2,
         "{:?}",
         report.passed
     );
@@ -59,5 +60,5 @@ async fn statically_linked_passes_the_suite() {
 #[tokio::test]
 async fn loaded_as_cdylib_passes_the_suite() {
     let p = abi::load(&payops_conformance::built_cdylib("payops_turkpos")).unwrap();
-    suite(p).run().await.assert_passed();
+    suite(p).run_all().await.assert_passed();
 }
