@@ -144,3 +144,100 @@ async fn a_careless_provider_fails_the_suite_with_every_reason() {
         "{text}"
     );
 }
+
+/// Behind the plugin protocol: sound answers, but a reconcile step that
+/// calls everything `failed` without evidence.
+#[derive(Default)]
+struct HastyReconciler;
+
+impl payops_core::Plugin for HastyReconciler {
+    fn info(&self) -> ProviderInfo {
+        let mut info = careless().0;
+        info.id = "hasty".into();
+        info.account_schema = json!({"type": "object"});
+        for s in info.operations.values_mut() {
+            s.request = json!({
+                "type": "object",
+                "additionalProperties": false,
+                "required": ["order_ref"],
+                "properties": {
+                    "order_ref": {"type": "string", "minLength": 1},
+                    "amount": {"type": "integer", "minimum": 1}
+                }
+            });
+            s.response = json!({"type": "object"});
+        }
+        info
+    }
+    fn start(&self, _: &payops_core::Call, _: &Value) -> Result<payops_core::Step, Error> {
+        Ok(payops_core::Step::Send {
+            request: HttpRequest::post("http://p.invalid/op", "application/json", "{}"),
+            state: Value::Null,
+        })
+    }
+    fn resume(
+        &self,
+        _: &payops_core::Call,
+        _: Value,
+        response: Result<HttpResponse, payops_core::TransportError>,
+    ) -> Result<payops_core::Step, Error> {
+        Ok(payops_core::Step::Done(match response {
+            Ok(r)
+                if r.is_success()
+                    && payops_core::serde_json::from_slice::<Value>(&r.body)
+                        .is_ok_and(|v| v["order"] == "ORDER-A") =>
+            {
+                Outcome::new(Status::Succeeded)
+            }
+            Ok(r) => Outcome::unparseable(r.status, "not a success", &r.body),
+            Err(e) => Outcome::from_transport_error(&e),
+        }))
+    }
+    fn simulator(&self) -> Box<dyn Simulator> {
+        Box::new(OkSim)
+    }
+    fn reconcile(
+        &self,
+        _: &payops_core::Call,
+        _: &payops_core::reconcile::ReconcileInput,
+    ) -> Result<payops_core::reconcile::Resolution, Error> {
+        Ok(payops_core::reconcile::Resolution {
+            verdict: payops_core::reconcile::Verdict::Failed,
+            transaction_id: None,
+            evidence: "nothing seen, so it failed".into(),
+            candidates: Vec::new(),
+        })
+    }
+}
+
+mod hasty {
+    payops_core::export_provider!(crate::HastyReconciler);
+}
+
+#[tokio::test]
+async fn a_reconcile_step_that_fails_by_absence_is_caught() {
+    let p = payops_core::abi::PluginProvider::from_static(hasty::payops_plugin::api()).unwrap();
+    let report = Suite::new(p, json!({}))
+        .example(
+            OperationKind::Refund,
+            json!({"order_ref": "ORDER-A", "amount": 1}),
+        )
+        .example(OperationKind::Query, json!({"order_ref": "ORDER-A"}))
+        .run_all()
+        .await;
+    let failed: Vec<&str> = report.failed.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(failed, vec!["refund: reconcile after TimeoutAfterSend"]);
+    assert!(
+        report.failed[0]
+            .1
+            .contains("the provider acted, yet reconcile said failed")
+    );
+    // The request that never arrived may be called failed by this step (it
+    // is wrong only to call it succeeded).
+    assert!(
+        report
+            .passed
+            .iter()
+            .any(|n| n == "refund: reconcile after TimeoutBeforeSend")
+    );
+}
