@@ -214,11 +214,15 @@ fn encode(s: &str) -> String {
 /// The header-credential convention: a header is a credential when its name
 /// is `Authorization`, `Proxy-Authorization`, `Cookie` or `Set-Cookie`, or
 /// contains `key`, `token`, `secret`, `signature`, `password` or `auth`
-/// (case-insensitive). Such headers are blanked by
+/// (case-insensitive), except `Idempotency-Key`. Such headers are blanked by
 /// [`HttpRequest::redacted_headers`], as body credential fields are by
 /// [`blank_fields`](crate::outcome::blank_fields).
 pub fn is_credential_header(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
+    // A replay key, not a secret, though its name says "key".
+    if n == "idempotency-key" {
+        return false;
+    }
     matches!(
         n.as_str(),
         "authorization" | "proxy-authorization" | "cookie" | "set-cookie"
@@ -459,6 +463,7 @@ mod tests {
             assert_eq!(value(n), "[REDACTED]", "{n}");
         }
         assert_eq!(value("x-iyzi-rnd"), "1700000000000");
+        assert!(!is_credential_header("Idempotency-Key"));
         assert_eq!(value("Content-Type"), "application/json");
         let text = format!("{red:?}");
         for secret in ["YXBpS2V5", "k-123", "t-456", "sig\""] {

@@ -107,6 +107,16 @@ pub struct Resolution {
     pub candidates: Vec<String>,
 }
 
+impl ReconcileInput {
+    /// The fresh query's normalized `details`, or the undetermined
+    /// resolution a provider answers when they cannot be read.
+    pub fn query_details(&self) -> Result<crate::details::QueryDetails, Resolution> {
+        serde_json::from_value(self.query.details.clone()).map_err(|e| {
+            Resolution::undetermined(format!("the inquiry's details are not readable: {e}"))
+        })
+    }
+}
+
 impl Resolution {
     /// An undetermined resolution with `why`.
     pub fn undetermined(why: impl Into<String>) -> Resolution {

@@ -235,19 +235,27 @@ async fn list_accounts(
     Ok(axum::Json(json!({"accounts": list})).into_response())
 }
 
+/// The stored operation `id`, or 404 / 503.
+async fn stored_operation(
+    state: &AppState,
+    id: &str,
+) -> Result<payops_store::StoredOperation, Error> {
+    state
+        .engine
+        .store
+        .get(id)
+        .await
+        .map_err(|e| Error::Unavailable(format!("operation store: {e}")))?
+        .ok_or_else(|| Error::NotFound(format!("no operation {id:?}")))
+}
+
 async fn get_operation(
     State(state): State<AppState>,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let token = authenticate(&state, &headers)?;
-    let op = state
-        .engine
-        .store
-        .get(&id)
-        .await
-        .map_err(|e| Error::Unavailable(format!("operation store: {e}")))?
-        .ok_or_else(|| Error::NotFound(format!("no operation {id:?}")))?;
+    let op = stored_operation(&state, &id).await?;
     // A token reads only the operations it could have run: its accounts
     // and its operation kinds (a query-only token sees no refund).
     let kind_allowed = op
@@ -287,13 +295,7 @@ async fn resolve_operation(
         ))
         .into());
     }
-    let op = state
-        .engine
-        .store
-        .get(&id)
-        .await
-        .map_err(|e| Error::Unavailable(format!("operation store: {e}")))?
-        .ok_or_else(|| Error::NotFound(format!("no operation {id:?}")))?;
+    let op = stored_operation(&state, &id).await?;
     if !token.allows_account(&op.account) {
         return Err(Error::Forbidden(format!(
             "token {:?} may not use account {:?}",

@@ -237,6 +237,20 @@ impl<P: Provider> Suite<P> {
         report
     }
 
+    /// A new simulator of the provider, seeded, as an in-memory transport.
+    fn fresh_simulator(&self) -> Result<SimTransport, String> {
+        let sim = SimTransport::new(
+            self.provider
+                .simulator()
+                .map_err(|e| format!("simulator: {e}"))?,
+        );
+        if let Some(seed) = &self.seed {
+            sim.with_sim(|s| s.seed(seed))
+                .map_err(|e| format!("seed: {e}"))?;
+        }
+        Ok(sim)
+    }
+
     /// One operation on a fresh simulator, with `faults` applied to the
     /// first requests in order; returns the outcome and the request count.
     async fn once(
@@ -245,16 +259,7 @@ impl<P: Provider> Suite<P> {
         document: &Value,
         faults: &[Fault],
     ) -> Result<(Outcome, usize, Vec<u8>), String> {
-        let sim = self
-            .provider
-            .simulator()
-            .map_err(|e| format!("simulator: {e}"))?;
-        let sim = SimTransport::new(sim);
-        if let Some(seed) = &self.seed {
-            sim.with_sim(|s| s.seed(seed))
-                .map_err(|e| format!("seed: {e}"))?;
-        }
-        let faulty = FaultTransport::new(sim);
+        let faulty = FaultTransport::new(self.fresh_simulator()?);
         for f in faults {
             faulty.push(f.clone());
         }
@@ -282,7 +287,8 @@ impl Suite<payops_core::abi::PluginProvider> {
     /// (the provider acted) or the request never arrived (it did not); the
     /// host's query of the order runs on the same simulator, and the
     /// provider's reconcile step must never call the first `failed` nor the
-    /// second `succeeded`, and must name the transaction it relies on.
+    /// second `succeeded`, and a `succeeded` must name the transaction it
+    /// rests on.
     pub async fn run_all(&self) -> Report {
         let mut report = self.run().await;
         let info = self.provider.info().clone();
@@ -320,10 +326,8 @@ impl Suite<payops_core::abi::PluginProvider> {
                                 "nothing reached the provider, yet reconcile said succeeded: {}",
                                 r.evidence
                             )),
-                            (_, Verdict::Succeeded | Verdict::Failed)
-                                if r.transaction_id.is_none() && acted =>
-                            {
-                                Err("a final verdict without the transaction it rests on".into())
+                            (_, Verdict::Succeeded) if r.transaction_id.is_none() => {
+                                Err("succeeded without the transaction it rests on".into())
                             }
                             _ => Ok(()),
                         }
@@ -344,16 +348,7 @@ impl Suite<payops_core::abi::PluginProvider> {
         fault: Fault,
     ) -> Result<payops_core::reconcile::Resolution, String> {
         let (_, sent, _) = self.once(op, example, &[]).await?;
-        let sim = SimTransport::new(
-            self.provider
-                .simulator()
-                .map_err(|e| format!("simulator: {e}"))?,
-        );
-        if let Some(seed) = &self.seed {
-            sim.with_sim(|s| s.seed(seed))
-                .map_err(|e| format!("seed: {e}"))?;
-        }
-        let faulty = Arc::new(FaultTransport::new(sim));
+        let faulty = Arc::new(FaultTransport::new(self.fresh_simulator()?));
         for _ in 1..sent {
             faulty.push(Fault::None);
         }

@@ -114,13 +114,9 @@ pub fn reconcile(input: &ReconcileInput, timeout_ms: u64) -> Resolution {
             input.operation
         ));
     }
-    let d: QueryDetails = match serde_json::from_value(input.query.details.clone()) {
+    let d = match input.query_details() {
         Ok(d) => d,
-        Err(e) => {
-            return Resolution::undetermined(format!(
-                "the inquiry's details are not readable: {e}"
-            ));
-        }
+        Err(undetermined) => return undetermined,
     };
     let my_details = input.outcome.as_ref().map(|o| &o.details);
     let my_tx = my_details

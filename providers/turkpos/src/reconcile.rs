@@ -15,9 +15,7 @@
 //! payment not fully returned) is undetermined: nothing in the answer
 //! attributes a partial return, or its absence, to one request.
 
-use payops_core::{
-    OperationKind, PaymentStatus, QueryDetails, ReconcileInput, Resolution, Verdict,
-};
+use payops_core::{OperationKind, PaymentStatus, ReconcileInput, Resolution, Verdict};
 use serde_json::Value;
 
 /// Settles `input` (see the module documentation).
@@ -31,13 +29,9 @@ pub fn reconcile(input: &ReconcileInput) -> Resolution {
             input.operation
         ));
     }
-    let d: QueryDetails = match serde_json::from_value(input.query.details.clone()) {
+    let d = match input.query_details() {
         Ok(d) => d,
-        Err(e) => {
-            return Resolution::undetermined(format!(
-                "the inquiry's details are not readable: {e}"
-            ));
-        }
+        Err(undetermined) => return undetermined,
     };
     // `whole_order: true`; documents stored before that flag existed meant
     // the whole order by omitting `amount`.

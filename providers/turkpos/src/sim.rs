@@ -123,6 +123,31 @@ fn result(method: &str, fields: &[(&str, String)]) -> HttpResponse {
     HttpResponse::new(200, "text/xml; charset=utf-8", s)
 }
 
+/// Param's rule for both return methods: `IPTAL` only on the day of the
+/// payment, `IADE` only after it (an undated seed order was paid `now`).
+fn same_day_rule(
+    method: &str,
+    durum: &str,
+    paid: Option<DateTime<FixedOffset>>,
+    now: DateTime<FixedOffset>,
+) -> Option<HttpResponse> {
+    let paid = paid.unwrap_or(now);
+    let same_day = paid.date_naive() == now.with_timezone(&paid.timezone()).date_naive();
+    match (durum, same_day) {
+        ("IPTAL", false) => Some(sonuc(
+            method,
+            -3,
+            "İptal yalnızca aynı gün yapılabilir; iade (IADE) gönderiniz.",
+        )),
+        ("IADE", true) => Some(sonuc(
+            method,
+            -3,
+            "Aynı gün işlemler için iptal (IPTAL) gönderiniz.",
+        )),
+        _ => None,
+    }
+}
+
 fn sonuc(method: &str, code: i64, message: &str) -> HttpResponse {
     result(
         method,
@@ -225,17 +250,8 @@ impl TurkPosSimulator {
         }) else {
             return sonuc(M, -2, "Sipariş bulunamadı.");
         };
-        let paid = order.date.unwrap_or(now);
-        let same_day = paid.date_naive() == now.with_timezone(&paid.timezone()).date_naive();
-        if durum == "IPTAL" && !same_day {
-            return sonuc(
-                M,
-                -3,
-                "İptal yalnızca aynı gün yapılabilir; iade (IADE) gönderiniz.",
-            );
-        }
-        if durum == "IADE" && same_day {
-            return sonuc(M, -3, "Aynı gün işlemler için iptal (IPTAL) gönderiniz.");
+        if let Some(refused) = same_day_rule(M, &durum, order.date, now) {
+            return refused;
         }
         if odenecek > order.amount {
             return sonuc(M, -4, "Ödenecek tutar ürün tutarından büyük olamaz");
@@ -301,17 +317,8 @@ impl TurkPosSimulator {
                 "Pazaryeri siparişi: Pazaryeri_TP_Iptal_Iade kullanınız.",
             );
         }
-        let paid = order.date.unwrap_or(now);
-        let same_day = paid.date_naive() == now.with_timezone(&paid.timezone()).date_naive();
-        if durum == "IPTAL" && !same_day {
-            return sonuc(
-                M,
-                -3,
-                "İptal yalnızca aynı gün yapılabilir; iade (IADE) gönderiniz.",
-            );
-        }
-        if durum == "IADE" && same_day {
-            return sonuc(M, -3, "Aynı gün işlemler için iptal (IPTAL) gönderiniz.");
+        if let Some(refused) = same_day_rule(M, &durum, order.date, now) {
+            return refused;
         }
         let remaining = order.amount.saturating_sub(order.returned());
         if remaining == 0 {
