@@ -189,3 +189,41 @@ pub fn parse_document<T: serde::de::DeserializeOwned>(request: &Value) -> Result
     }
     serde_json::from_value(request.clone()).map_err(|e| Error::invalid_field("", e.to_string()))
 }
+
+/// Reads a JSON answer by the contract's rule, for JSON providers' `resume`:
+/// a transport error becomes [`Outcome::from_transport_error`] (`failed`
+/// only when nothing was sent), and a 5xx or a body that is not one JSON
+/// value (HTML, truncated, two values, a number that would be rounded) becomes
+/// [`Outcome::unparseable`] (`unknown`). Any other status comes back with
+/// its document: what a 2xx or 4xx means is the provider's to say.
+///
+/// ```
+/// use payops_core::plugin::json_answer;
+/// use payops_core::{HttpResponse, Status};
+/// let ok = json_answer(Ok(HttpResponse::new(404, "application/json", r#"{"code":"x"}"#)));
+/// assert_eq!(ok.unwrap().0, 404);
+/// let html = json_answer(Ok(HttpResponse::new(200, "text/html", "<html>")));
+/// assert_eq!(html.unwrap_err().status, Status::Unknown);
+/// let five = json_answer(Ok(HttpResponse::new(503, "application/json", "{}")));
+/// assert_eq!(five.unwrap_err().status, Status::Unknown);
+/// ```
+pub fn json_answer(
+    response: Result<crate::HttpResponse, crate::TransportError>,
+) -> Result<(u16, Value), crate::Outcome> {
+    let response = response.map_err(|e| crate::Outcome::from_transport_error(&e))?;
+    if response.status >= 500 {
+        return Err(crate::Outcome::unparseable(
+            response.status,
+            format!("HTTP {} from the provider", response.status),
+            &response.body,
+        ));
+    }
+    match crate::json::from_slice_exact(&response.body) {
+        Ok(v) => Ok((response.status, v)),
+        Err(e) => Err(crate::Outcome::unparseable(
+            response.status,
+            format!("the answer is not one JSON document: {e}"),
+            &response.body,
+        )),
+    }
+}
