@@ -1,7 +1,8 @@
 //! A fault-injecting [`HttpTransport`] wrapper for tests (any inner transport:
 //! [`crate::SimTransport`] in memory, or the host's HTTP transport): latency, timeouts
 //! before and after the provider acts, 5xx (HTML or JSON), truncated bodies,
-//! dropped connections, refused connections, answers about another order.
+//! dropped connections, refused connections, answers about another order,
+//! stalled bodies, and literal answers copied from a provider's docs.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -34,6 +35,13 @@ pub enum Fault {
     /// The provider acts; its answer names another order: every occurrence
     /// of the first text in the body is replaced by the second.
     RewriteAfterSend(String, String),
+    /// The provider acts; the headers arrive, the body stalls until the
+    /// host's read timeout fires.
+    SlowBodyAfterSend,
+    /// The provider acts (the simulator sees the request); this literal
+    /// answer comes back instead of the simulator's: a documented code
+    /// copied from the provider's docs.
+    Answer(HttpResponse),
 }
 
 /// Wraps a transport and applies the next queued fault to each request.
@@ -130,6 +138,18 @@ impl<T: HttpTransport> HttpTransport for FaultTransport<T> {
                     r.body = text.replace(from.as_str(), &to).into_bytes();
                 }
                 Ok(r)
+            }
+            Fault::SlowBodyAfterSend => {
+                let _ = self.inner.send(request).await;
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                Err(TransportError::new(
+                    TransportErrorKind::Timeout,
+                    "injected: the body stalled past the read timeout",
+                ))
+            }
+            Fault::Answer(answer) => {
+                let _ = self.inner.send(request).await;
+                Ok(answer)
             }
         }
     }

@@ -52,9 +52,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use payops_core::reconcile::Verdict;
 use payops_core::serde_json::Value;
 use payops_core::{
-    HttpRequest, HttpResponse, HttpTransport, OperationKind, Outcome, Provider, Status,
+    HttpRequest, HttpResponse, HttpTransport, OperationKind, Outcome, Provider, Reason, Status,
     TransportError,
 };
 
@@ -67,6 +68,26 @@ pub struct Suite<P> {
     account: Value,
     seed: Option<Value>,
     examples: BTreeMap<OperationKind, Value>,
+    documented: Vec<Documented>,
+    over_refund: Option<(Value, Reason)>,
+    reconcile_cases: Vec<ReconcileCase>,
+}
+
+/// A literal answer from the provider's docs and what it must become.
+struct Documented {
+    op: OperationKind,
+    label: String,
+    answer: HttpResponse,
+    status: Status,
+    reason: Option<Reason>,
+}
+
+/// A scripted query answer and the verdict the reconcile step must reach.
+struct ReconcileCase {
+    op: OperationKind,
+    label: String,
+    query_answer: HttpResponse,
+    verdict: Verdict,
 }
 
 /// What a run found.
@@ -132,6 +153,9 @@ impl<P: Provider> Suite<P> {
             account,
             seed: None,
             examples: BTreeMap::new(),
+            documented: Vec::new(),
+            over_refund: None,
+            reconcile_cases: Vec::new(),
         }
     }
 
@@ -145,6 +169,57 @@ impl<P: Provider> Suite<P> {
     /// simulator. Every declared capability needs one.
     pub fn example(mut self, op: OperationKind, document: Value) -> Suite<P> {
         self.examples.insert(op, document);
+        self
+    }
+
+    /// A documented answer: `answer` (copied literally from the provider's
+    /// docs, never built from the provider's own constants) comes back to
+    /// `op`'s acting request, and the outcome must have `status` (and
+    /// `reason`, when given). Add one per documented code.
+    pub fn documented(
+        mut self,
+        op: OperationKind,
+        label: &str,
+        answer: HttpResponse,
+        status: Status,
+        reason: Option<Reason>,
+    ) -> Suite<P> {
+        self.documented.push(Documented {
+            op,
+            label: label.to_owned(),
+            answer,
+            status,
+            reason,
+        });
+        self
+    }
+
+    /// A refund for more than remains after the refund example (which must
+    /// be partial): on one simulator the example succeeds, then this
+    /// document must end `failed` with `reason` (the provider's documented
+    /// answer to it, `amount_exceeds_remaining` where it has one).
+    pub fn over_refund(mut self, document: Value, reason: Reason) -> Suite<P> {
+        self.over_refund = Some((document, reason));
+        self
+    }
+
+    /// A reconcile case ([`Suite::run_all`]): `op`'s example is left
+    /// `unknown`, the order's query gets `query_answer` (a literal; the text
+    /// `{operation_id}` in its body becomes the operation's id) and the
+    /// reconcile step must answer `verdict`.
+    pub fn reconcile_case(
+        mut self,
+        op: OperationKind,
+        label: &str,
+        query_answer: HttpResponse,
+        verdict: Verdict,
+    ) -> Suite<P> {
+        self.reconcile_cases.push(ReconcileCase {
+            op,
+            label: label.to_owned(),
+            query_answer,
+            verdict,
+        });
         self
     }
 
@@ -234,7 +309,80 @@ impl<P: Provider> Suite<P> {
                 report.check(name, result);
             }
         }
+        self.run_documented(&info, &secrets, &mut report).await;
         report
+    }
+
+    async fn run_documented(
+        &self,
+        info: &payops_core::ProviderInfo,
+        secrets: &[String],
+        report: &mut Report,
+    ) {
+        for d in &self.documented {
+            let name = format!("{}: documented answer {}", d.op, d.label);
+            let Some(example) = self.examples.get(&d.op) else {
+                report.check(name, Err("no example for this operation".into()));
+                continue;
+            };
+            let result = match self.once(d.op, example, &[]).await {
+                Ok((_, sent, _)) if sent > 0 => {
+                    let mut faults = vec![Fault::None; sent - 1];
+                    faults.push(Fault::Answer(d.answer.clone()));
+                    self.once(d.op, example, &faults).await
+                }
+                Ok(_) => Err("the example sent nothing".into()),
+                Err(e) => Err(e),
+            };
+            report.check(
+                name,
+                result.and_then(|(o, ..)| {
+                    if o.status != d.status || d.reason.is_some_and(|r| o.reason != Some(r)) {
+                        return Err(format!(
+                            "status {} reason {:?} (expected {} {:?})",
+                            o.status, o.reason, d.status, d.reason
+                        ));
+                    }
+                    no_secret(&o, secrets).and_then(|()| matches_response_schema(info, d.op, &o))
+                }),
+            );
+        }
+        if let (Some((over, reason)), Some(example)) =
+            (&self.over_refund, self.examples.get(&OperationKind::Refund))
+        {
+            report.check(
+                "refund: a partial refund, then more than remains".into(),
+                self.over_refund_check(example, over, *reason).await,
+            );
+        }
+    }
+
+    async fn over_refund_check(
+        &self,
+        partial: &Value,
+        over: &Value,
+        reason: Reason,
+    ) -> Result<(), String> {
+        let sim = Arc::new(self.fresh_simulator()?);
+        let ctx = crate::context(&self.provider, self.account.clone(), sim);
+        let run = |doc: &Value| {
+            self.provider
+                .execute(OperationKind::Refund, &ctx, doc.clone())
+        };
+        let first = run(partial).await.map_err(|e| e.to_string())?;
+        if first.status != Status::Succeeded {
+            return Err(format!("the partial refund ended {}", first.status));
+        }
+        let second = run(over).await.map_err(|e| e.to_string())?;
+        if second.status != Status::Failed || second.reason != Some(reason) {
+            return Err(format!(
+                "more than remains ended {} {:?}, not failed {}",
+                second.status,
+                second.reason,
+                reason.as_str()
+            ));
+        }
+        Ok(())
     }
 
     /// A new simulator of the provider, seeded, as an in-memory transport.
@@ -335,7 +483,69 @@ impl Suite<payops_core::abi::PluginProvider> {
                 report.check(name, result);
             }
         }
+        for case in &self.reconcile_cases {
+            let name = format!("{}: reconcile {}", case.op, case.label);
+            let result = self.scripted(case, query_example).await.and_then(|r| {
+                if r.verdict == case.verdict {
+                    Ok(())
+                } else {
+                    Err(format!("verdict {:?} ({})", r.verdict, r.evidence))
+                }
+            });
+            report.check(name, result);
+        }
         report
+    }
+
+    /// Leaves `case.op`'s example `unknown` (answer lost), then queries the
+    /// order with the scripted answer and runs the reconcile step.
+    async fn scripted(
+        &self,
+        case: &ReconcileCase,
+        query_example: &Value,
+    ) -> Result<payops_core::reconcile::Resolution, String> {
+        let example = self
+            .examples
+            .get(&case.op)
+            .ok_or("no example for this operation")?;
+        let faulty = Arc::new(FaultTransport::new(self.fresh_simulator()?));
+        let ctx = crate::context(&self.provider, self.account.clone(), faulty.clone());
+        let mut answer = case.query_answer.clone();
+        answer.body = String::from_utf8_lossy(&answer.body)
+            .replace("{operation_id}", ctx.operation_id.as_str())
+            .into_bytes();
+        let mut query = query_example.clone();
+        query["order_ref"] = example.get("order_ref").cloned().unwrap_or(Value::Null);
+        let outcome = self
+            .provider
+            .execute(case.op, &ctx, example.clone())
+            .await
+            .map_err(|e| format!("error {}: {}", e.code().as_str(), e.message()))?;
+        faulty.push(Fault::Answer(answer));
+        let q = self
+            .provider
+            .execute(OperationKind::Query, &ctx, query)
+            .await
+            .map_err(|e| format!("query error {}: {}", e.code().as_str(), e.message()))?;
+        if q.status != Status::Succeeded {
+            return Err(format!("the scripted query gave {}", q.status));
+        }
+        let input = payops_core::reconcile::ReconcileInput {
+            operation_id: ctx.operation_id.to_string(),
+            operation: case.op,
+            request: example.clone(),
+            state: "unknown".into(),
+            outcome: Some(outcome.with(Status::Unknown, Some(Reason::Timeout))),
+            started_at: ctx.now,
+            siblings: Vec::new(),
+            claimed: Vec::new(),
+            claim_scope: "conformance".into(),
+            query: q,
+            query_received_at: crate::turkey_now(),
+        };
+        self.provider
+            .reconcile(&ctx, input)
+            .map_err(|e| format!("reconcile error {}: {}", e.code().as_str(), e.message()))
     }
 
     /// Runs `op` with `fault` on its acting request, then the order's query
@@ -405,6 +615,7 @@ fn fault_matrix() -> Vec<(Fault, Vec<Status>)> {
         (Fault::Html503BeforeSend, vec![Unknown]),
         (Fault::TruncatedAfterSend, vec![Unknown]),
         (Fault::Json500AfterSend, vec![Unknown]),
+        (Fault::SlowBodyAfterSend, vec![Unknown]),
     ]
 }
 

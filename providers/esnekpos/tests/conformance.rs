@@ -23,6 +23,52 @@ fn suite<P: payops_core::Provider>(p: P) -> Suite<P> {
         SubMerchantAdjust,
         json!({"order_ref": "P-OLD", "sub_merchant_id": "S1", "direction": "reduce", "amount": 500}),
     )
+    // EsnekPOS has no code of its own for it: its simulator answers 300
+    // ORDER_CANCEL, which the docs define as a refusal.
+    .over_refund(
+        json!({"order_ref": "P-OLD", "amount": 124600}),
+        payops_core::Reason::AlreadyCancelled,
+    )
+    .documented_codes()
+}
+
+/// EsnekPOS's code table (RETURN_CODE, STATUS), copied from its docs, as
+/// OrderReturn answers, and what each must become: only a refusal of the
+/// request itself proves nothing moved.
+trait Codes {
+    fn documented_codes(self) -> Self;
+}
+
+impl<P: payops_core::Provider> Codes for Suite<P> {
+    fn documented_codes(self) -> Self {
+        use payops_core::{HttpResponse, Reason as R, Status as S};
+        let table = [
+            ("0", "SUCCESS", S::Succeeded, None),
+            ("100", "ERROR", S::Unknown, Some(R::ProviderError)),
+            ("101", "FIELD_ERROR", S::Failed, Some(R::InvalidRequest)),
+            (
+                "102",
+                "AUTHENTICATION_ERROR",
+                S::Failed,
+                Some(R::Authentication),
+            ),
+            ("103", "LIMIT_ERROR", S::Failed, Some(R::Limit)),
+            ("104", "COMMISSION_ERROR", S::Failed, Some(R::Refused)),
+            ("105", "INSERT_ERROR", S::Unknown, Some(R::ProviderError)),
+            ("106", "BRAND_ERROR", S::Failed, Some(R::Declined)),
+            ("201", "PAYMENT_ERROR", S::Failed, Some(R::Declined)),
+            ("34", "BLOCKED_ERROR", S::Failed, Some(R::Declined)),
+            ("300", "ORDER_CANCEL", S::Failed, Some(R::AlreadyCancelled)),
+            ("999", "UNKNOWN_ERROR", S::Unknown, Some(R::Unknown)),
+        ];
+        table.into_iter().fold(self, |suite, (code, name, status, reason)| {
+            let body = format!(
+                r#"{{"RETURN_CODE":"{code}","RETURN_MESSAGE":"{name}","STATUS":"{name}","ORDER_REF_NUMBER":"P-OLD","REFNO":"12345","TRANSACTION_ID":77}}"#
+            );
+            let answer = HttpResponse::new(200, "application/json", body);
+            suite.documented(Refund, &format!("{code} {name}"), answer, status, reason)
+        })
+    }
 }
 
 fn seed() -> Value {
@@ -42,13 +88,14 @@ async fn statically_linked_passes_the_suite() {
     let report = suite(p).run_all().await;
     report.assert_passed();
     // Four capabilities: info; per capability the happy path, credentials
-    // and response schema; 10 faults (with the other-order answer) on each of
+    // and response schema; 11 faults (with the other-order answer) on each of
     // the 3 money-moving operations; per operation the request schema accepts
-    // the example and refuses 8 bad documents (4 without an amount); two
-    // reconcile checks (answer lost, request lost) per money-moving operation.
+    // the example and refuses 8 bad documents (4 without an amount); 12
+    // documented codes and the over-refund; two reconcile checks (answer
+    // lost, request lost) per money-moving operation.
     assert_eq!(
         report.passed.len(),
-        1 + 4 * 3 + 10 * 3 + (9 + 5 + 5 + 9) + 2 * 3,
+        1 + 4 * 3 + 11 * 3 + (9 + 5 + 5 + 9) + 12 + 1 + 2 * 3,
         "{:?}",
         report.passed
     );

@@ -483,22 +483,11 @@ fn an_amount_that_a_float_would_round_is_never_read() {
     assert_eq!(d.amount, Some(2999));
 }
 
+/// What the conformance suite's fault matrix does not reach: answers that
+/// are JSON but not a documented EsnekPOS answer (the suite covers HTML,
+/// truncation, 5xx and the transport rule).
 #[test]
-fn unreadable_answers_are_unknown_and_transport_rule_holds() {
-    let html = Ok(HttpResponse::new(
-        502,
-        "text/html",
-        "<html>Bad Gateway</html>",
-    ));
-    assert_eq!(
-        money_outcome(Endpoint::OrderReturn, html, true, Some(1), None).status,
-        Status::Unknown
-    );
-    let truncated = ok(b"{\"RETURN_CODE\": \"0\", \"STAT");
-    assert_eq!(
-        money_outcome(Endpoint::OrderReturn, truncated, true, Some(1), None).status,
-        Status::Unknown
-    );
+fn undocumented_json_answers_are_unknown() {
     let no_code = ok(b"{\"STATUS\": \"SUCCESS\"}");
     assert_eq!(
         money_outcome(Endpoint::OrderReturn, no_code, true, Some(1), None).status,
@@ -507,16 +496,6 @@ fn unreadable_answers_are_unknown_and_transport_rule_holds() {
     let array = ok(b"[]");
     assert_eq!(
         money_outcome(Endpoint::OrderReturn, array, true, Some(1), None).status,
-        Status::Unknown
-    );
-    let refused = Err(TransportError::new(TransportErrorKind::Connect, "refused"));
-    assert_eq!(
-        money_outcome(Endpoint::OrderReturn, refused, true, Some(1), None).status,
-        Status::Failed
-    );
-    let timeout = Err(TransportError::new(TransportErrorKind::Timeout, "30s"));
-    assert_eq!(
-        money_outcome(Endpoint::OrderReturn, timeout, true, Some(1), None).status,
         Status::Unknown
     );
     let bad_amount = ok(br#"{"RETURN_CODE":"0","STATUS":"SUCCESS","AMOUNT":"12,345"}"#);

@@ -4,6 +4,7 @@
 use payops_conformance::suite::Suite;
 use payops_core::OperationKind::*;
 use payops_core::abi::{self, PluginProvider};
+use payops_core::{HttpResponse, Reason as R, Status as S};
 use serde_json::json;
 
 // Random-looking: the suite also looks for 6-character pieces of them.
@@ -36,6 +37,38 @@ fn suite<P: payops_core::Provider>(p: P) -> Suite<P> {
         json!({"order_ref": "T-NEW", "marketplace_order_guid": G2, "whole_order": true, "seller_payout_amount": 0}),
     )
     .example(Query, json!({"order_ref": "T-OLD"}))
+    .documented(Refund, "the doc's Pazaryeri_TP_Iptal_Iade answer (Sonuc 1)", answer(200, &sample("1")), S::Succeeded, None)
+    .documented(Refund, "Sonuc 0", answer(200, &sample("0")), S::Failed, Some(R::Refused))
+    .documented(Refund, "Sonuc -1", answer(200, &sample("-1")), S::Failed, Some(R::Refused))
+    .documented(Refund, "Sonuc 1 on HTTP 500", answer(500, &sample("1")), S::Unknown, Some(R::ProviderError))
+    .documented(Refund, "soap:Client fault", answer(500, &fault("soap:Client")), S::Failed, Some(R::InvalidRequest))
+    .documented(Refund, "soap:Server fault", answer(500, &fault("soap:Server")), S::Unknown, Some(R::ProviderError))
+    // TurkPos answers an over-return with a negative Sonuc (the docs give
+    // no cause): a refusal.
+    .over_refund(
+        json!({"order_ref": "T-OLD", "marketplace_order_guid": G1, "amount": 4500, "seller_payout_amount": 0}),
+        R::Refused,
+    )
+}
+
+fn answer(status: u16, body: &str) -> HttpResponse {
+    HttpResponse::new(status, "text/xml; charset=utf-8", body.to_owned())
+}
+
+/// TurkPos's documented Pazaryeri_TP_Iptal_Iade response, with `Sonuc` set.
+fn sample(sonuc: &str) -> String {
+    let doc = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/iptal-iade.response.xml"
+    ))
+    .unwrap();
+    doc.replace("<Sonuc>1</Sonuc>", &format!("<Sonuc>{sonuc}</Sonuc>"))
+}
+
+fn fault(code: &str) -> String {
+    format!(
+        r#"<?xml version="1.0" encoding="utf-8"?><soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body><soap:Fault><faultcode>{code}</faultcode><faultstring>x</faultstring></soap:Fault></soap:Body></soap:Envelope>"#
+    )
 }
 
 #[tokio::test]
@@ -48,10 +81,11 @@ async fn statically_linked_passes_the_suite() {
     // (TurkPos answers do not name the order, so the other-order case does
     // not apply); per operation the request schema accepts the example and
     // refuses 8 bad documents (4 without an amount); two reconcile checks
-    // (answer lost, request lost) per money-moving operation.
+    // (answer lost, request lost) per money-moving operation; 6 documented
+    // answers and the over-refund.
     assert_eq!(
         report.passed.len(),
-        1 + 3 * 3 + 9 * 2 + (9 + 5 + 5) + 2 * 2,
+        1 + 3 * 3 + 10 * 2 + (9 + 5 + 5) + 2 * 2 + 6 + 1,
         "{:?}",
         report.passed
     );
