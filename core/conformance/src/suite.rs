@@ -365,15 +365,17 @@ impl<P: Provider> Suite<P> {
     ) -> Result<(), String> {
         let sim = Arc::new(self.fresh_simulator()?);
         let ctx = crate::context(&self.provider, self.account.clone(), sim);
-        let run = |doc: &Value| {
-            self.provider
-                .execute(OperationKind::Refund, &ctx, doc.clone())
-        };
-        let first = run(partial).await.map_err(|e| e.to_string())?;
+        // Two intents, two operation ids (a provider may key on it).
+        let mut ctx2 = ctx.clone();
+        ctx2.operation_id = payops_core::OperationId::new("op_test_over").expect("valid id");
+        let refund = OperationKind::Refund;
+        let first = self.provider.execute(refund, &ctx, partial.clone());
+        let first = first.await.map_err(|e| e.to_string())?;
         if first.status != Status::Succeeded {
             return Err(format!("the partial refund ended {}", first.status));
         }
-        let second = run(over).await.map_err(|e| e.to_string())?;
+        let second = self.provider.execute(refund, &ctx2, over.clone());
+        let second = second.await.map_err(|e| e.to_string())?;
         if second.status != Status::Failed || second.reason != Some(reason) {
             return Err(format!(
                 "more than remains ended {} {:?}, not failed {}",

@@ -26,7 +26,7 @@ use payops_core::plugin::{json_answer, parse_document};
 use payops_core::serde_json::{Value, json};
 use payops_core::{
     Call, Currency, Error, HttpRequest, HttpResponse, OperationKind, OperationSchemas, Outcome,
-    PaymentStatus, Plugin, ProviderInfo, QueryDetails, ReconcileInput, Reason, Resolution,
+    PaymentStatus, Plugin, ProviderInfo, QueryDetails, Reason, ReconcileInput, Resolution,
     Simulator, Status, Step, Transaction, TransactionStatus, TransportError, Verdict,
 };
 use schemars::JsonSchema;
@@ -106,8 +106,16 @@ impl Plugin for AcmePay {
     fn info(&self) -> ProviderInfo {
         let query = schema_of::<QueryDetails>();
         let ops = [
-            (OperationKind::Refund, schema_of::<RefundDoc>(), money_details()),
-            (OperationKind::Cancel, schema_of::<PaymentDoc>(), money_details()),
+            (
+                OperationKind::Refund,
+                schema_of::<RefundDoc>(),
+                money_details(),
+            ),
+            (
+                OperationKind::Cancel,
+                schema_of::<PaymentDoc>(),
+                money_details(),
+            ),
             (OperationKind::Query, schema_of::<PaymentDoc>(), query),
         ];
         let mut operations = BTreeMap::new();
@@ -132,11 +140,17 @@ impl Plugin for AcmePay {
             OperationKind::Refund => {
                 let doc: RefundDoc = parse_document(request)?;
                 let body = json!({"amount": doc.amount, "currency": doc.currency.code()});
-                (format!("{}/refunds", path_segment(&doc.order_ref)), Some(body))
+                (
+                    format!("{}/refunds", path_segment(&doc.order_ref)),
+                    Some(body),
+                )
             }
             OperationKind::Cancel => {
                 let doc: PaymentDoc = parse_document(request)?;
-                (format!("{}/cancel", path_segment(&doc.order_ref)), Some(json!({})))
+                (
+                    format!("{}/cancel", path_segment(&doc.order_ref)),
+                    Some(json!({})),
+                )
             }
             OperationKind::Query => {
                 let doc: PaymentDoc = parse_document(request)?;
@@ -144,7 +158,10 @@ impl Plugin for AcmePay {
             }
             op => return Err(Error::UnsupportedOperation(format!("acmepay: {op}"))),
         };
-        let url = format!("{}/v1/payments/{path}", account.base_url.trim_end_matches('/'));
+        let url = format!(
+            "{}/v1/payments/{path}",
+            account.base_url.trim_end_matches('/')
+        );
         let mut http = match body {
             // Money moves only with an idempotency key: a repeat is harmless.
             Some(b) => HttpRequest::post(url, "application/json", b.to_string())
@@ -155,7 +172,10 @@ impl Plugin for AcmePay {
         http.timeout_ms = Some(account.timeout_ms.unwrap_or(30_000));
         payops_core::tracing::debug!(operation = %call.operation, "Acme Pay request");
         let state = json!({"order_ref": request["order_ref"]});
-        Ok(Step::Send { request: http, state })
+        Ok(Step::Send {
+            request: http,
+            state,
+        })
     }
 
     fn resume(
@@ -188,15 +208,23 @@ impl Plugin for AcmePay {
 
 /// A 2xx answer. It is proof only about the order that was sent.
 fn success(op: OperationKind, state: &Value, body: &Value) -> Outcome {
-    let named = if op == OperationKind::Query { &body["id"] } else { &body["payment_id"] };
+    let named = if op == OperationKind::Query {
+        &body["id"]
+    } else {
+        &body["payment_id"]
+    };
     if named != &state["order_ref"] {
-        let mut o = Outcome::new(Status::Unknown).with(Status::Unknown, Some(Reason::OrderMismatch));
+        let mut o =
+            Outcome::new(Status::Unknown).with(Status::Unknown, Some(Reason::OrderMismatch));
         o.provider_message = Some(format!("the answer is about payment {named}"));
         return o;
     }
     if op == OperationKind::Query {
         return match query_details(body) {
-            Some(details) => Outcome { details, ..Outcome::new(Status::Succeeded) },
+            Some(details) => Outcome {
+                details,
+                ..Outcome::new(Status::Succeeded)
+            },
             None => Outcome::unparseable(200, "undocumented payment", body.to_string().as_bytes()),
         };
     }
@@ -277,14 +305,18 @@ fn reconcile(input: &ReconcileInput) -> Resolution {
     let raw = &input.query.raw;
     let record = match input.operation {
         OperationKind::Refund => raw["refunds"].as_array().and_then(|refunds| {
-            refunds.iter().find(|r| r["idempotency_key"] == input.operation_id.as_str())
+            refunds
+                .iter()
+                .find(|r| r["idempotency_key"] == input.operation_id.as_str())
         }),
         OperationKind::Cancel => Some(&raw["cancellation"])
             .filter(|c| c["idempotency_key"] == input.operation_id.as_str()),
         _ => None,
     };
     let Some(record) = record else {
-        return Resolution::undetermined("Acme Pay lists no record with this operation's idempotency key");
+        return Resolution::undetermined(
+            "Acme Pay lists no record with this operation's idempotency key",
+        );
     };
     let verdict = match record["status"].as_str() {
         Some("succeeded") => Verdict::Succeeded,
@@ -295,7 +327,10 @@ fn reconcile(input: &ReconcileInput) -> Resolution {
     Resolution {
         verdict,
         transaction_id: record["id"].as_str().map(str::to_owned),
-        evidence: format!("Acme Pay record {} carries this operation's idempotency key", record["id"]),
+        evidence: format!(
+            "Acme Pay record {} carries this operation's idempotency key",
+            record["id"]
+        ),
         candidates: Vec::new(),
     }
 }

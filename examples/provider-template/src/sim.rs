@@ -26,7 +26,8 @@ impl AcmeSim {
             answers: BTreeMap::new(),
             next_id: 0,
         };
-        let demo = json!({"payments": [{"order_ref": "DEMO-1001", "amount": 10000}]});
+        let demo = json!({"payments": [{"order_ref": "DEMO-1001", "amount": 10000},
+                                       {"order_ref": "DEMO-1002", "amount": 2500}]});
         sim.seed(&demo).expect("demo data is valid");
         sim
     }
@@ -52,7 +53,10 @@ impl AcmeSim {
                 let refund = json!({"id": format!("re_{}", self.next_id), "payment_id": p["id"],
                     "amount": amount, "currency": p["currency"], "status": "succeeded",
                     "idempotency_key": body["idempotency_key"], "created_at": now});
-                p["refunds"].as_array_mut().expect("seeded").push(refund.clone());
+                p["refunds"]
+                    .as_array_mut()
+                    .expect("seeded")
+                    .push(refund.clone());
                 p["amount_refunded"] = json!(refunded + amount);
                 p["status"] = json!(if refunded + amount == p["amount"].as_i64().unwrap_or(0) {
                     "refunded"
@@ -78,31 +82,34 @@ impl AcmeSim {
 }
 
 fn error(status: u16, code: &str) -> (u16, Value) {
-    (status, json!({"error": {"code": code, "message": code.replace('_', " ")}}))
+    (
+        status,
+        json!({"error": {"code": code, "message": code.replace('_', " ")}}),
+    )
 }
 
 impl Simulator for AcmeSim {
     fn handle(&mut self, request: &HttpRequest, now: DateTime<FixedOffset>) -> HttpResponse {
-        let (status, body) = if request.header("Authorization")
-            != Some(&format!("Bearer {}", self.api_key))
-        {
-            error(401, "unauthorized")
-        } else {
-            let path: Vec<&str> = request.path().trim_matches('/').split('/').collect();
-            let mut body: Value = payops_core::serde_json::from_slice(&request.body).unwrap_or(json!({}));
-            let key = request.header("Idempotency-Key").map(str::to_owned);
-            body["idempotency_key"] = json!(key);
-            match key.as_ref().and_then(|k| self.answers.get(k)) {
-                Some(first) => first.clone(),
-                None => {
-                    let answer = self.act(&request.method, &path, &body, now.to_rfc3339());
-                    if let Some(k) = key {
-                        self.answers.insert(k, answer.clone());
+        let (status, body) =
+            if request.header("Authorization") != Some(&format!("Bearer {}", self.api_key)) {
+                error(401, "unauthorized")
+            } else {
+                let path: Vec<&str> = request.path().trim_matches('/').split('/').collect();
+                let mut body: Value =
+                    payops_core::serde_json::from_slice(&request.body).unwrap_or(json!({}));
+                let key = request.header("Idempotency-Key").map(str::to_owned);
+                body["idempotency_key"] = json!(key);
+                match key.as_ref().and_then(|k| self.answers.get(k)) {
+                    Some(first) => first.clone(),
+                    None => {
+                        let answer = self.act(&request.method, &path, &body, now.to_rfc3339());
+                        if let Some(k) = key {
+                            self.answers.insert(k, answer.clone());
+                        }
+                        answer
                     }
-                    answer
                 }
-            }
-        };
+            };
         HttpResponse::json(status, &body)
     }
 

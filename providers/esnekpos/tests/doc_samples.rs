@@ -4,7 +4,7 @@
 use payops_core::chrono::DateTime;
 use payops_core::{
     Call, HttpResponse, OperationKind, PaymentStatus, Plugin, QueryDetails, Status, Step,
-    TransactionStatus, TransportError, TransportErrorKind,
+    TransactionStatus, TransportError,
 };
 use payops_esnekpos::sim::{DOC_MERCHANT, DOC_MERCHANT_KEY, lenient_json};
 use payops_esnekpos::wire::{CODES, Endpoint};

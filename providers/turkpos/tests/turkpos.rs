@@ -5,7 +5,7 @@ use payops_core::abi::{self, PluginProvider};
 use payops_core::chrono::DateTime;
 use payops_core::{
     Call, HttpResponse, OperationKind, PaymentStatus, Plugin, Provider, Simulator, Status, Step,
-    TransportError, TransportErrorKind,
+    TransportError,
 };
 use payops_transport::SimServer;
 use payops_turkpos::sim::{
