@@ -127,7 +127,9 @@ pub struct SubMerchantSplit {
     pub transfer: Option<MerchantTransfer>,
 }
 
-/// The JSON Schema of the outcome envelope with the given `details` schema.
+/// The JSON Schema of the outcome envelope with the given `details` schema,
+/// which binds when the status is `succeeded` (`if`/`then`); other statuses
+/// carry whatever object the provider or transport gave.
 ///
 /// The `details` schema's `$defs` move to the envelope's root, where its
 /// `#/$defs/...` references point once it is nested under `properties`.
@@ -166,9 +168,14 @@ pub fn envelope_schema(title: &str, mut details: serde_json::Value) -> serde_jso
             "idempotency_key": nullable("Idempotency key", "The caller's Idempotency-Key."),
             "started_at": {"type": "string", "format": "date-time", "title": "Started at", "description": "RFC 3339."},
             "finished_at": {"type": "string", "format": "date-time", "title": "Finished at", "description": "RFC 3339."},
-            "details": details,
+            "details": {"type": "object", "title": "Details",
+                        "description": "Operation-specific fields: for a succeeded operation as described under `then`; for any other status what the provider (or the transport) said, with no fixed shape."},
             "raw": {"title": "Raw response", "description": "The provider's response as received, credentials removed."}
-        }
+        },
+        // Only a succeeded outcome promises the operation's details shape: a
+        // refused inquiry or a lost answer has none of its fields.
+        "if": {"properties": {"status": {"const": "succeeded"}}},
+        "then": {"properties": {"details": details}}
     })
 }
 

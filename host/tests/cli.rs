@@ -995,7 +995,7 @@ fn an_installed_tree_finds_its_plugins_and_a_bare_binary_says_where_it_looked() 
     std::fs::create_dir_all(&bin).unwrap();
     std::fs::create_dir_all(&lib).unwrap();
     std::fs::copy(exe(), bin.join("payops")).unwrap();
-    for name in ["payops_esnekpos", "payops_turkpos"] {
+    for name in ["payops_esnekpos", "payops_iyzico", "payops_turkpos"] {
         let file = payops_conformance::cdylib_file_name(name);
         std::fs::copy(payops_conformance::built_cdylib(name), lib.join(&file)).unwrap();
     }
