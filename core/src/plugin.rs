@@ -194,7 +194,7 @@ pub fn parse_document<T: serde::de::DeserializeOwned>(request: &Value) -> Result
 /// a transport error becomes [`Outcome::from_transport_error`] (`failed`
 /// only when nothing was sent), and a 5xx or a body that is not one JSON
 /// value (HTML, truncated, two values, a number that would be rounded) becomes
-/// [`Outcome::unparseable`] (`unknown`). Any other status comes back with
+/// [`Outcome::unparseable`] (`unknown`), boxed. Any other status comes back with
 /// its document: what a 2xx or 4xx means is the provider's to say.
 ///
 /// ```
@@ -209,21 +209,21 @@ pub fn parse_document<T: serde::de::DeserializeOwned>(request: &Value) -> Result
 /// ```
 pub fn json_answer(
     response: Result<crate::HttpResponse, crate::TransportError>,
-) -> Result<(u16, Value), crate::Outcome> {
-    let response = response.map_err(|e| crate::Outcome::from_transport_error(&e))?;
+) -> Result<(u16, Value), Box<crate::Outcome>> {
+    let response = response.map_err(|e| Box::new(crate::Outcome::from_transport_error(&e)))?;
     if response.status >= 500 {
-        return Err(crate::Outcome::unparseable(
+        return Err(Box::new(crate::Outcome::unparseable(
             response.status,
             format!("HTTP {} from the provider", response.status),
             &response.body,
-        ));
+        )));
     }
     match crate::json::from_slice_exact(&response.body) {
         Ok(v) => Ok((response.status, v)),
-        Err(e) => Err(crate::Outcome::unparseable(
+        Err(e) => Err(Box::new(crate::Outcome::unparseable(
             response.status,
             format!("the answer is not one JSON document: {e}"),
             &response.body,
-        )),
+        ))),
     }
 }

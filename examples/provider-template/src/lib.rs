@@ -186,7 +186,7 @@ impl Plugin for AcmePay {
     ) -> Result<Step, Error> {
         let (http_status, body) = match json_answer(response) {
             Ok(answer) => answer,
-            Err(outcome) => return Ok(Step::Done(outcome)),
+            Err(outcome) => return Ok(Step::Done(*outcome)),
         };
         let mut outcome = if (200..300).contains(&http_status) {
             success(call.operation, &state, &body)

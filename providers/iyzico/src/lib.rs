@@ -325,7 +325,7 @@ impl Plugin for Iyzico {
     ) -> Result<Step, Error> {
         let (http_status, body) = match json_answer(response) {
             Ok(answer) => answer,
-            Err(outcome) => return Ok(Step::Done(outcome)),
+            Err(outcome) => return Ok(Step::Done(*outcome)),
         };
         let mut outcome = if call.operation == OperationKind::Query {
             query_outcome(http_status, &body, &state, &call.operation_id)
