@@ -14,7 +14,7 @@
 //! # }
 //! ```
 //!
-//! What it checks (first part; more checks join as the kit grows):
+//! What it checks:
 //!
 //! - **info**: every declared capability has a request and a response
 //!   schema, both JSON objects, and nothing is described that is not
@@ -37,15 +37,24 @@
 //!   `unknown` (never `failed`, never `succeeded`), and latency changes
 //!   nothing. The faults: latency, refused, timeout before and after the
 //!   provider acts, a dropped connection, a 502 HTML page, a 503 HTML page,
-//!   a truncated body, a 500 with a JSON body, and — where the acting
-//!   answer names the example's `order_ref` — the same answer naming
-//!   another order.
+//!   a truncated body, a 500 with a JSON body, a body that stalls past the
+//!   read timeout, and — where the acting answer names the example's
+//!   `order_ref` — the same answer naming another order;
+//! - **documented answers** ([`Suite::documented`]): each literal answer
+//!   copied from the provider's docs, returned to the acting request, must
+//!   end in the status (and reason) the author expects from those docs;
+//! - **partial then over-refund** ([`Suite::over_refund`]): the refund
+//!   example succeeds, then a refund for more than remains must be `failed`
+//!   with the provider's reason.
 //!
 //! [`Suite::run_all`] adds the reconcile checks for providers behind the
-//! plugin protocol (see there).
+//! plugin protocol: after a lost answer and a lost request, and on scripted
+//! query answers ([`Suite::reconcile_case`]).
 //!
-//! Not yet checked (documented so no one relies on it): slow bodies, every
-//! documented code, reconciliation with siblings and claims.
+//! Not checked by the suite (a provider's own tests cover them): every
+//! endpoint of a provider with several endpoints per operation (the suite
+//! drives one example per operation), and reconciliation with siblings and
+//! claims (which need the host's store; `host/tests` covers the host side).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -124,6 +124,7 @@ async fn a_careless_provider_fails_the_suite_with_every_reason() {
             "refund: Html503BeforeSend on the acting request",
             "refund: TruncatedAfterSend on the acting request",
             "refund: Json500AfterSend on the acting request",
+            "refund: SlowBodyAfterSend on the acting request",
             "refund: RewriteAfterSend(\"ORDER-A\", \"ORDER-AX\") on the acting request",
             "query: example",
         ]
@@ -140,7 +141,7 @@ async fn a_careless_provider_fails_the_suite_with_every_reason() {
     let panic = std::panic::catch_unwind(|| report.assert_passed()).unwrap_err();
     let text = panic.downcast_ref::<String>().unwrap();
     assert!(
-        text.starts_with("20 of 24 conformance checks failed"),
+        text.starts_with("21 of 25 conformance checks failed"),
         "{text}"
     );
 }
@@ -240,4 +241,76 @@ async fn a_reconcile_step_that_fails_by_absence_is_caught() {
             .iter()
             .any(|n| n == "refund: reconcile after TimeoutBeforeSend")
     );
+}
+
+/// The suite's checks that take the provider's docs: a documented refusal
+/// the provider calls `succeeded`, a refund over what remains that goes
+/// through, and a scripted query answer the reconcile step misreads.
+#[tokio::test]
+async fn documented_answers_over_refunds_and_scripted_reconciles_are_checked() {
+    use payops_core::reconcile::Verdict;
+    use payops_core::{Reason, Status};
+    let p = payops_core::abi::PluginProvider::from_static(hasty::payops_plugin::api()).unwrap();
+    let refusal = HttpResponse::new(404, "application/json", r#"{"error":"no such order"}"#);
+    let found = HttpResponse::new(
+        200,
+        "application/json",
+        r#"{"order":"ORDER-A","refund":"{operation_id}"}"#,
+    );
+    let report = Suite::new(p, json!({}))
+        .example(
+            OperationKind::Refund,
+            json!({"order_ref": "ORDER-A", "amount": 1}),
+        )
+        .example(OperationKind::Query, json!({"order_ref": "ORDER-A"}))
+        .documented(
+            OperationKind::Refund,
+            "404",
+            refusal,
+            Status::Failed,
+            Some(Reason::NotFound),
+        )
+        .documented(
+            OperationKind::Refund,
+            "a success",
+            HttpResponse::new(200, "application/json", r#"{"order":"ORDER-A"}"#),
+            Status::Succeeded,
+            None,
+        )
+        .over_refund(
+            json!({"order_ref": "ORDER-A", "amount": 99}),
+            Reason::AmountExceedsRemaining,
+        )
+        .reconcile_case(
+            OperationKind::Refund,
+            "its own refund listed",
+            found,
+            Verdict::Succeeded,
+        )
+        .run_all()
+        .await;
+    let failed: Vec<&str> = report.failed.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        failed,
+        vec![
+            "refund: documented answer 404",
+            "refund: a partial refund, then more than remains",
+            "refund: reconcile after TimeoutAfterSend",
+            "refund: reconcile its own refund listed",
+        ]
+    );
+    assert!(
+        report
+            .passed
+            .iter()
+            .any(|n| n == "refund: documented answer a success")
+    );
+    let why: Vec<&str> = report.failed.iter().map(|(_, w)| w.as_str()).collect();
+    assert!(why[0].contains("status unknown"), "{}", why[0]);
+    assert!(
+        why[1].contains("more than remains ended succeeded"),
+        "{}",
+        why[1]
+    );
+    assert!(why[3].contains("verdict Failed"), "{}", why[3]);
 }
