@@ -107,7 +107,7 @@ fn providers_are_loaded_from_their_cdylibs() {
         .iter()
         .map(|p| p["id"].as_str().unwrap().to_owned())
         .collect();
-    assert_eq!(ids, vec!["esnekpos", "turkpos"]);
+    assert_eq!(ids, vec!["esnekpos", "iyzico", "turkpos"]);
     for p in v["providers"].as_array().unwrap() {
         assert!(
             p["file"]
@@ -302,7 +302,7 @@ async fn one_shot_commands_and_exit_codes() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn sandbox_serves_both_providers_with_auth_and_errors() {
+async fn sandbox_serves_every_provider_with_auth_and_errors() {
     let dir = temp_dir("sandbox");
     let cfg = write_config(&dir, "http://127.0.0.1:9", "http://127.0.0.1:9");
     let d = dir.clone();
@@ -355,6 +355,35 @@ async fn sandbox_serves_both_providers_with_auth_and_errors() {
     let (s, v) = http("POST", &op("turk-demo", "refund"), t, Some(r#"{"order_ref":"TP-DEMO-1","marketplace_order_guid":"3f2504e0-4f89-11d3-9a0c-0305e82c3301","amount":1001,"seller_payout_amount":8000}"#)).await;
     assert_eq!((s, v["status"].as_str()), (200, Some("succeeded")), "{v}");
     let (s, v) = http("POST", &op("turk-demo", "cancel"), t, Some(r#"{"order_ref":"TP-DEMO-TODAY","marketplace_order_guid":"6ba7b810-9dad-11d1-80b4-00c04fd430c8","whole_order":true}"#)).await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("succeeded")), "{v}");
+    // iyzico, next to the other two: a signed refund of one item, the
+    // payment's detail, and a cancel of the other payment.
+    let (s, v) = http(
+        "POST",
+        &op("iyzico-demo", "refund"),
+        t,
+        Some(r#"{"order_ref":"DEMO-1001","payment_transaction_id":"DEMO-1001-1","amount":1250}"#),
+    )
+    .await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("succeeded")), "{v}");
+    assert_eq!(v["details"]["amount"], json!(1250), "{v}");
+    assert_eq!(v["details"]["conversation_id"], v["operation_id"], "{v}");
+    let (s, v) = http(
+        "POST",
+        &op("iyzico-demo", "query"),
+        t,
+        Some(r#"{"order_ref":"DEMO-1001"}"#),
+    )
+    .await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("succeeded")), "{v}");
+    assert_eq!(v["details"]["amount"], json!(10000), "{v}");
+    let (s, v) = http(
+        "POST",
+        &op("iyzico-demo", "cancel"),
+        t,
+        Some(r#"{"order_ref":"DEMO-1002"}"#),
+    )
+    .await;
     assert_eq!((s, v["status"].as_str()), (200, Some("succeeded")), "{v}");
 
     let (s, v) = http(
@@ -441,7 +470,7 @@ async fn sandbox_serves_both_providers_with_auth_and_errors() {
     assert_eq!(s, 200);
     assert_eq!(
         v["accounts"].as_array().unwrap().len(),
-        2,
+        3,
         "the demo accounts only: {v}"
     );
     let (s, v) = http(
@@ -1017,7 +1046,7 @@ fn an_installed_tree_finds_its_plugins_and_a_bare_binary_says_where_it_looked() 
         .iter()
         .map(|p| p["id"].as_str().unwrap())
         .collect();
-    assert_eq!(ids, ["esnekpos", "turkpos"]);
+    assert_eq!(ids, ["esnekpos", "iyzico", "turkpos"]);
     // Without lib/payops: exit 3, naming the places it looked.
     std::fs::remove_dir_all(&lib).unwrap();
     let out = std::process::Command::new(bin.join("payops"))
