@@ -541,21 +541,34 @@ impl Suite<payops_core::abi::PluginProvider> {
         if q.status != Status::Succeeded {
             return Err(format!("the scripted query gave {}", q.status));
         }
+        let lost = outcome.with(Status::Unknown, Some(Reason::Timeout));
+        self.reconcile_alone(&ctx, case.op, example, lost, q)
+    }
+
+    /// The reconcile step for an operation with no siblings and no claims.
+    fn reconcile_alone(
+        &self,
+        ctx: &payops_core::OperationContext,
+        op: OperationKind,
+        example: &Value,
+        outcome: Outcome,
+        query: Outcome,
+    ) -> Result<payops_core::reconcile::Resolution, String> {
         let input = payops_core::reconcile::ReconcileInput {
             operation_id: ctx.operation_id.to_string(),
-            operation: case.op,
+            operation: op,
             request: example.clone(),
             state: "unknown".into(),
-            outcome: Some(outcome.with(Status::Unknown, Some(Reason::Timeout))),
+            outcome: Some(outcome),
             started_at: ctx.now,
             siblings: Vec::new(),
             claimed: Vec::new(),
             claim_scope: "conformance".into(),
-            query: q,
+            query,
             query_received_at: crate::turkey_now(),
         };
         self.provider
-            .reconcile(&ctx, input)
+            .reconcile(ctx, input)
             .map_err(|e| format!("reconcile error {}: {}", e.code().as_str(), e.message()))
     }
 
@@ -594,22 +607,7 @@ impl Suite<payops_core::abi::PluginProvider> {
         if q.status != Status::Succeeded {
             return Err(format!("the order's query gave {}", q.status));
         }
-        let input = payops_core::reconcile::ReconcileInput {
-            operation_id: ctx.operation_id.to_string(),
-            operation: op,
-            request: example.clone(),
-            state: "unknown".into(),
-            outcome: Some(outcome),
-            started_at: ctx.now,
-            siblings: Vec::new(),
-            claimed: Vec::new(),
-            claim_scope: "conformance".into(),
-            query: q,
-            query_received_at: crate::turkey_now(),
-        };
-        self.provider
-            .reconcile(&ctx, input)
-            .map_err(|e| format!("reconcile error {}: {}", e.code().as_str(), e.message()))
+        self.reconcile_alone(&ctx, op, example, outcome, q)
     }
 }
 

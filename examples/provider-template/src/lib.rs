@@ -18,16 +18,14 @@
 
 mod sim;
 
-use std::collections::BTreeMap;
-
-use payops_core::details::{envelope_schema, schema_of};
+use payops_core::details::{operation_schemas, schema_of};
 use payops_core::http::path_segment;
 use payops_core::plugin::{json_answer, parse_document};
 use payops_core::serde_json::{Value, json};
 use payops_core::{
-    Call, Currency, Error, HttpRequest, HttpResponse, OperationKind, OperationSchemas, Outcome,
-    PaymentStatus, Plugin, ProviderInfo, QueryDetails, Reason, ReconcileInput, Resolution,
-    Simulator, Status, Step, Transaction, TransactionStatus, TransportError, Verdict,
+    Call, Currency, Error, HttpRequest, HttpResponse, OperationKind, Outcome, PaymentStatus,
+    Plugin, ProviderInfo, QueryDetails, Reason, ReconcileInput, Resolution, Simulator, Status,
+    Step, Transaction, TransactionStatus, TransportError, Verdict,
 };
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -104,25 +102,26 @@ fn money_details() -> Value {
 
 impl Plugin for AcmePay {
     fn info(&self) -> ProviderInfo {
-        let query = schema_of::<QueryDetails>();
-        let ops = [
-            (
-                OperationKind::Refund,
-                schema_of::<RefundDoc>(),
-                money_details(),
-            ),
-            (
-                OperationKind::Cancel,
-                schema_of::<PaymentDoc>(),
-                money_details(),
-            ),
-            (OperationKind::Query, schema_of::<PaymentDoc>(), query),
-        ];
-        let mut operations = BTreeMap::new();
-        for (op, request, details) in ops {
-            let response = envelope_schema(&format!("Acme Pay {op} outcome"), details);
-            operations.insert(op, OperationSchemas { request, response });
-        }
+        let operations = operation_schemas(
+            "Acme Pay",
+            [
+                (
+                    OperationKind::Refund,
+                    schema_of::<RefundDoc>(),
+                    money_details(),
+                ),
+                (
+                    OperationKind::Cancel,
+                    schema_of::<PaymentDoc>(),
+                    money_details(),
+                ),
+                (
+                    OperationKind::Query,
+                    schema_of::<PaymentDoc>(),
+                    schema_of::<QueryDetails>(),
+                ),
+            ],
+        );
         ProviderInfo {
             id: "acmepay".into(),
             name: "Acme Pay".into(),

@@ -17,13 +17,10 @@ pub mod reconcile;
 pub mod sim;
 pub mod wire;
 
-use std::collections::BTreeMap;
-
-use payops_core::details::{envelope_schema, schema_of as schema};
+use payops_core::details::{operation_schemas, schema_of as schema};
 use payops_core::{
-    Call, Error, HttpRequest, HttpResponse, OperationKind, OperationSchemas, Outcome, Plugin,
-    ProviderInfo, QueryDetails, ReconcileInput, Resolution, Simulator, Status, Step,
-    TransportError,
+    Call, Error, HttpRequest, HttpResponse, OperationKind, Outcome, Plugin, ProviderInfo,
+    QueryDetails, ReconcileInput, Resolution, Simulator, Status, Step, TransportError,
 };
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -554,7 +551,6 @@ fn money_details_schema() -> Value {
 
 impl Plugin for EsnekPos {
     fn info(&self) -> ProviderInfo {
-        let mut operations = BTreeMap::new();
         let ops: [(OperationKind, Value, Value); 4] = [
             (
                 OperationKind::Refund,
@@ -583,15 +579,7 @@ impl Plugin for EsnekPos {
                 money_details_schema(),
             ),
         ];
-        for (op, request, details) in ops {
-            operations.insert(
-                op,
-                OperationSchemas {
-                    request,
-                    response: envelope_schema(&format!("EsnekPOS {op} outcome"), details),
-                },
-            );
-        }
+        let operations = operation_schemas("EsnekPOS", ops);
         ProviderInfo {
             id: ID.into(),
             name: "EsnekPOS".into(),

@@ -23,15 +23,13 @@
 pub mod sim;
 pub mod wire;
 
-use std::collections::BTreeMap;
-
-use payops_core::details::{envelope_schema, schema_of};
+use payops_core::details::{operation_schemas, schema_of};
 use payops_core::money::{DecimalStyle, parse_json_minor};
 use payops_core::plugin::{json_answer, parse_document};
 use payops_core::{
-    Call, Error, HttpRequest, HttpResponse, OperationKind, OperationSchemas, Outcome,
-    PaymentStatus, Plugin, ProviderInfo, QueryDetails, Reason, Simulator, Status, Step,
-    Transaction, TransactionStatus, TransportError,
+    Call, Error, HttpRequest, HttpResponse, OperationKind, Outcome, PaymentStatus, Plugin,
+    ProviderInfo, QueryDetails, Reason, Simulator, Status, Step, Transaction, TransactionStatus,
+    TransportError,
 };
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -211,24 +209,22 @@ impl Plugin for Iyzico {
                 json!("Payment detail normalized: amounts in minor units."),
             );
         }
-        let ops = [
-            (
-                OperationKind::Refund,
-                schema_of::<RefundDoc>(),
-                money_details(),
-            ),
-            (
-                OperationKind::Cancel,
-                schema_of::<CancelDoc>(),
-                money_details(),
-            ),
-            (OperationKind::Query, schema_of::<QueryDoc>(), query),
-        ];
-        let mut operations = BTreeMap::new();
-        for (op, request, details) in ops {
-            let response = envelope_schema(&format!("iyzico {op} outcome"), details);
-            operations.insert(op, OperationSchemas { request, response });
-        }
+        let operations = operation_schemas(
+            "iyzico",
+            [
+                (
+                    OperationKind::Refund,
+                    schema_of::<RefundDoc>(),
+                    money_details(),
+                ),
+                (
+                    OperationKind::Cancel,
+                    schema_of::<CancelDoc>(),
+                    money_details(),
+                ),
+                (OperationKind::Query, schema_of::<QueryDoc>(), query),
+            ],
+        );
         ProviderInfo {
             id: ID.into(),
             name: "iyzico".into(),
