@@ -1172,3 +1172,108 @@ fn version_names_the_plugin_protocol_and_core() {
         (0, format!("payops {}", env!("CARGO_PKG_VERSION")).as_str())
     );
 }
+
+/// The container recipe (`examples/container/Dockerfile`) cannot be built
+/// here (no container engine), so its runtime stage is replayed on the
+/// installed tree: the build stage's `cargo xtask dist` output is what it
+/// copies to `/usr/local/`, and its ENTRYPOINT + CMD, with its ENV, run
+/// from there: the plugins are found in `../lib/payops` and the daemon
+/// listens, with the store where the ENV puts it.
+#[test]
+fn the_container_recipe_runs_the_installed_tree() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let recipe = std::fs::read_to_string(root.join("examples/container/Dockerfile")).unwrap();
+    let xtask = std::fs::read_to_string(root.join("xtask/src/main.rs")).unwrap();
+    assert!(recipe.contains("RUN cargo xtask dist\n"));
+    assert!(xtask.contains(r#"root().join("target/dist/payops")"#));
+    assert!(recipe.contains("COPY --from=build /src/target/dist/payops/ /usr/local/\n"));
+    let json_line = |key: &str| -> Vec<String> {
+        let line = recipe
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .unwrap_or_else(|| panic!("{key} in the recipe"));
+        serde_json::from_str(line.trim()).unwrap()
+    };
+    let entrypoint = json_line("ENTRYPOINT ");
+    let cmd = json_line("CMD ");
+    let env: Vec<(String, String)> = recipe
+        .lines()
+        .filter_map(|l| l.strip_prefix("ENV "))
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap();
+            (k.to_owned(), v.to_owned())
+        })
+        .collect();
+    assert_eq!(entrypoint, ["/usr/local/bin/payops"]);
+
+    // The image's filesystem, under a temporary root.
+    let fs = temp_dir("container");
+    let local = fs.join("usr/local");
+    std::fs::create_dir_all(local.join("bin")).unwrap();
+    std::fs::create_dir_all(local.join("lib/payops")).unwrap();
+    std::fs::copy(exe(), local.join("bin/payops")).unwrap();
+    for name in ["payops_esnekpos", "payops_iyzico", "payops_turkpos"] {
+        let file = payops_conformance::cdylib_file_name(name);
+        std::fs::copy(
+            payops_conformance::built_cdylib(name),
+            local.join("lib/payops").join(&file),
+        )
+        .unwrap();
+    }
+    std::fs::create_dir_all(fs.join("etc/payops")).unwrap();
+    std::fs::create_dir_all(fs.join("var/lib/payops")).unwrap();
+    std::fs::write(
+        fs.join("etc/payops/payops.toml"),
+        "[[tokens]]\nname = \"ops\"\ntoken_sha256 = \"0000000000000000000000000000000000000000000000000000000000000000\"\naccounts = [\"*\"]\noperations = [\"*\"]\n",
+    )
+    .unwrap();
+    let under_root = |arg: &str| -> String {
+        if arg.starts_with('/') {
+            fs.join(&arg[1..]).to_string_lossy().into_owned()
+        } else if arg.contains(":///") {
+            let (scheme, path) = arg.split_once(":///").unwrap();
+            format!("{scheme}://{}", fs.join(path).display())
+        } else {
+            arg.replace("0.0.0.0:8080", "127.0.0.1:0")
+        }
+    };
+    let program = under_root(&entrypoint[0]);
+    let args: Vec<String> = cmd.iter().map(|a| under_root(a)).collect();
+    let mut child = std::process::Command::new(&program)
+        .args(&args)
+        .envs(env.iter().map(|(k, v)| (k.clone(), under_root(v))))
+        .env_remove("PAYOPS_LOG")
+        // Not the store's folder: the store must be where the ENV says.
+        .current_dir(&fs)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = String::new();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
+    if let Some(Ok(l)) = lines.next() {
+        out.push_str(&l);
+    }
+    let _ = child.kill();
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(
+        out.starts_with("payops listening on http://127.0.0.1:"),
+        "{status}: {out}\n{err}"
+    );
+    assert!(fs.join("var/lib/payops/payops.db").exists(), "{err}");
+    assert!(!fs.join("payops.db").exists());
+    // The same tree lists its three plugins from ../lib/payops.
+    let p = std::process::Command::new(&program)
+        .args(["providers"])
+        .current_dir(fs.join("var/lib/payops"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&p.stdout);
+    assert!(p.status.success(), "{text}");
+    for id in ["esnekpos", "iyzico", "turkpos"] {
+        assert!(text.contains(id), "{text}");
+    }
+}
