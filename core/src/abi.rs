@@ -839,20 +839,25 @@ fn scrub_error(e: Error, secrets: &[String]) -> Error {
     Error::from_info(info)
 }
 
+/// Re-emits a plugin's event under the target `payops::plugin`, credentials
+/// scrubbed. The plugin's own fields travel as one JSON object,
+/// `plugin_fields` (the host's JSON log format unfolds it into an object).
 fn emit(provider: &str, event: LogEvent, secrets: &[String]) {
     let mut message = event.message;
     scrub_string(&mut message, secrets);
-    let mut fields = event
+    let fields: serde_json::Map<String, Value> = event
         .fields
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join(" ");
-    scrub_string(&mut fields, secrets);
+        .into_iter()
+        .map(|(k, mut v)| {
+            scrub_string(&mut v, secrets);
+            (k, Value::String(v))
+        })
+        .collect();
+    let fields = Value::Object(fields).to_string();
     let t = event.target.as_str();
     macro_rules! ev {
         ($lvl:expr) => {
-            tracing::event!(target: "payops::plugin", $lvl, provider = provider, plugin_target = t, fields = %fields, "{message}")
+            tracing::event!(target: "payops::plugin", $lvl, provider = provider, plugin_target = t, plugin_fields = %fields, "{message}")
         };
     }
     match event.level.as_str() {

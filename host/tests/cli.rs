@@ -275,11 +275,26 @@ async fn one_shot_commands_and_exit_codes() {
             ],
             &d,
         );
-        (ok, failed, invalid, unsupported, query, badcfg)
+        let json_logs = run(
+            &[
+                "--config",
+                &cfg2,
+                "--log-format",
+                "json",
+                "-vv",
+                "query",
+                "--account",
+                "esnek",
+                "--json",
+                r#"{"order_ref":"P1"}"#,
+            ],
+            &d,
+        );
+        (ok, failed, invalid, unsupported, query, badcfg, json_logs)
     })
     .await
     .unwrap();
-    let (ok, failed, invalid, unsupported, query, badcfg) = results;
+    let (ok, failed, invalid, unsupported, query, badcfg, json_logs) = results;
     assert_eq!(ok.0, 0, "{ok:?}");
     let env: Value = serde_json::from_str(&ok.1).unwrap();
     assert_eq!(env["status"], "succeeded");
@@ -294,6 +309,16 @@ async fn one_shot_commands_and_exit_codes() {
         "verbose logs were produced"
     );
     assert_eq!(badcfg.0, 3);
+    // A plugin's own fields are a JSON object in JSON logs.
+    assert_eq!(json_logs.0, 0, "{json_logs:?}");
+    let plugin_line: Value = json_logs
+        .2
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|v| v["target"] == "payops::plugin" && v["fields"]["plugin_fields"].is_object())
+        .unwrap_or_else(|| panic!("no plugin event with its fields: {}", json_logs.2));
+    assert_eq!(plugin_line["fields"]["plugin_fields"]["order_ref"], "P1");
+    assert_eq!(plugin_line["fields"]["provider"], "esnekpos");
     let ledger = e.with_sim(|s| s.state())["ledger"]
         .as_array()
         .unwrap()

@@ -102,13 +102,51 @@ fn init_logging(cfg: &Config, g: &Global, default_level: &str) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     if json {
-        builder
+        let format = tracing_subscriber::fmt::format()
             .json()
             .with_current_span(true)
-            .with_span_list(true)
+            .with_span_list(true);
+        builder
+            .fmt_fields(tracing_subscriber::fmt::format::JsonFields::new())
+            .event_format(PluginFieldsAsJson(format))
             .init();
     } else {
         builder.with_ansi(std::io::stderr().is_terminal()).init();
+    }
+}
+
+/// The JSON event format, with a plugin event's `plugin_fields` (the
+/// plugin's own fields, carried across the boundary as one JSON text)
+/// written as a JSON object, so `jq '.fields.plugin_fields.order_ref'` works.
+struct PluginFieldsAsJson<F>(F);
+
+impl<S, N, F> tracing_subscriber::fmt::FormatEvent<S, N> for PluginFieldsAsJson<F>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    N: for<'a> tracing_subscriber::fmt::FormatFields<'a> + 'static,
+    F: tracing_subscriber::fmt::FormatEvent<S, N>,
+{
+    fn format_event(
+        &self,
+        ctx: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
+        mut writer: tracing_subscriber::fmt::format::Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        let mut line = String::new();
+        self.0.format_event(
+            ctx,
+            tracing_subscriber::fmt::format::Writer::new(&mut line),
+            event,
+        )?;
+        if event.metadata().target() == "payops::plugin"
+            && let Ok(mut v) = serde_json::from_str::<serde_json::Value>(line.trim_end())
+            && let Some(text) = v["fields"]["plugin_fields"].as_str()
+            && let Ok(obj @ serde_json::Value::Object(_)) = serde_json::from_str(text)
+        {
+            v["fields"]["plugin_fields"] = obj;
+            line = format!("{v}\n");
+        }
+        writer.write_str(&line)
     }
 }
 
