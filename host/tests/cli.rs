@@ -1253,8 +1253,8 @@ fn the_container_recipe_runs_the_installed_tree() {
     )
     .unwrap();
     let under_root = |arg: &str| -> String {
-        if arg.starts_with('/') {
-            fs.join(&arg[1..]).to_string_lossy().into_owned()
+        if let Some(rel) = arg.strip_prefix('/') {
+            fs.join(rel).to_string_lossy().into_owned()
         } else if arg.contains(":///") {
             let (scheme, path) = arg.split_once(":///").unwrap();
             format!("{scheme}://{}", fs.join(path).display())
