@@ -11,6 +11,9 @@
 
 #![warn(missing_docs)]
 
+mod outbox;
+
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -266,7 +269,13 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 pub struct Store {
     pool: AnyPool,
     sqlite: bool,
+    /// Where status-change events go (empty: none are written).
+    webhooks: Arc<Vec<WebhookRoute>>,
 }
+
+pub use outbox::{
+    Attempt, AttemptResult, Delivery, DeliveryState, EVENT_TYPES, WebhookRoute, event_types,
+};
 
 const COLUMNS: &str = "id, account, provider, operation, idempotency_key, request_sha256, request, state, envelope, owner, created_at, updated_at, resolution, order_ref, actor";
 
@@ -318,7 +327,11 @@ impl Store {
             });
         }
         let pool = opts.connect(&url).await?;
-        let store = Store { pool, sqlite };
+        let store = Store {
+            pool,
+            sqlite,
+            webhooks: Arc::new(Vec::new()),
+        };
         store.migrate().await?;
         store.backfill_order_refs().await?;
         Ok(store)
@@ -484,14 +497,20 @@ impl Store {
             id: id.into(),
             reason: e.to_string(),
         })?;
+        let mut tx = self.pool.begin().await?;
         let r = sqlx::query("UPDATE operations SET state = $1, envelope = $2, updated_at = $3 WHERE id = $4 AND state = 'in_flight'")
             .bind(State::of(envelope.status).as_str())
             .bind(text)
             .bind(ts(&Utc::now()))
             .bind(id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
         let done = r.rows_affected() == 1;
+        if done {
+            self.enqueue(&mut tx, envelope, Some(State::InFlight))
+                .await?;
+        }
+        tx.commit().await?;
         self.event(
             id,
             "finished",
@@ -843,6 +862,7 @@ impl Store {
         .bind(actor.map(str::to_owned))
         .execute(&mut *tx)
         .await?;
+        self.enqueue(&mut tx, envelope, Some(from)).await?;
         tx.commit().await?;
         Ok(Settle::Done)
     }
@@ -889,13 +909,18 @@ impl Store {
                 reason: e.to_string(),
             })?;
             let (resolution, kind, detail) = why(&op);
+            let mut tx = self.pool.begin().await?;
             let done = sqlx::query("UPDATE operations SET state = 'unknown', envelope = $1, updated_at = $2, resolution = COALESCE($3, resolution) WHERE id = $4 AND state = 'in_flight'")
                 .bind(text)
                 .bind(ts(&Utc::now()))
                 .bind(resolution)
                 .bind(&op.id)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
+            if done.rows_affected() == 1 {
+                self.enqueue(&mut tx, &env, Some(State::InFlight)).await?;
+            }
+            tx.commit().await?;
             if done.rows_affected() == 1 {
                 self.event(&op.id, kind, &detail).await?;
                 out.push(op.id);

@@ -279,6 +279,7 @@ async fn sqlite() {
     std::fs::create_dir_all(&dir).unwrap();
     suite(&format!("sqlite://{}", dir.join("payops.db").display())).await;
     claims_and_deadlines(&format!("sqlite://{}", dir.join("payops.db").display())).await;
+    outbox(&format!("sqlite://{}", dir.join("payops.db").display())).await;
     assert!(dir.join("payops.db-wal").exists() || dir.join("payops.db").exists());
 }
 
@@ -292,6 +293,7 @@ async fn postgres() {
         Ok(url) if !url.is_empty() => {
             suite(&url).await;
             claims_and_deadlines(&url).await;
+            outbox(&url).await;
         }
         _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
             panic!("CI=true but PAYOPS_TEST_POSTGRES_URL is not set")
@@ -398,4 +400,183 @@ fn postgres_tests_are_not_ignored_in_ci() {
     if std::env::var("CI").as_deref() == Ok("true") && !cfg!(payops_postgres) {
         panic!("CI=true but the PostgreSQL tests were built ignored: set PAYOPS_TEST_POSTGRES_URL");
     }
+}
+
+/// Every status change writes its event in the same transaction, one row
+/// per webhook that wants it; two deliverers never take the same row in
+/// one round; attempts are recorded; a redelivery makes it due again.
+async fn outbox(url: &str) {
+    use payops_store::{AttemptResult, DeliveryState, WebhookRoute};
+    let acct = unique("hooks");
+    let routes = vec![
+        WebhookRoute {
+            name: unique("all"),
+            events: vec!["*".into()],
+            accounts: vec![acct.clone()],
+        },
+        WebhookRoute {
+            name: unique("settled"),
+            events: vec!["operation.settled".into()],
+            accounts: vec!["*".into()],
+        },
+    ];
+    let a = Arc::new(
+        Store::open(url)
+            .await
+            .unwrap()
+            .with_webhooks(routes.clone()),
+    );
+    let b = Arc::new(
+        Store::open(url)
+            .await
+            .unwrap()
+            .with_webhooks(routes.clone()),
+    );
+    let id = unique("hooked");
+    let op = intent(
+        &id,
+        &acct,
+        None,
+        json!({"order_ref": "H-1", "amount": 5}),
+        "i",
+    );
+    assert!(matches!(a.begin(&op).await.unwrap(), Begin::Created));
+    // in_flight -> unknown: one event, for the "*" webhook only.
+    assert!(
+        a.finish(&id, &envelope(&id, &acct, Status::Unknown))
+            .await
+            .unwrap()
+    );
+    // unknown -> succeeded: operation.succeeded, settled: both webhooks.
+    let done = envelope(&id, &acct, Status::Succeeded);
+    let s = Settlement {
+        from: State::Unknown,
+        envelope: &done,
+        how: "row 1",
+        claim: None,
+        kind: "reconciled",
+        actor: None,
+    };
+    assert_eq!(a.settle(&id, &s).await.unwrap(), Settle::Done);
+    // A change that did not happen (stale) writes nothing.
+    assert_eq!(a.settle(&id, &s).await.unwrap(), Settle::Stale);
+    let mine: Vec<_> = a
+        .deliveries(None, 10_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|d| d.operation_id == id)
+        .collect();
+    assert_eq!(mine.len(), 3, "{mine:?}");
+    let types: Vec<(&str, &str)> = mine
+        .iter()
+        .map(|d| (d.event_type.as_str(), d.webhook.as_str()))
+        .collect();
+    assert!(
+        types.contains(&("operation.unknown", routes[0].name.as_str())),
+        "{types:?}"
+    );
+    assert!(
+        types.contains(&("operation.succeeded", routes[0].name.as_str())),
+        "{types:?}"
+    );
+    assert!(
+        types.contains(&("operation.succeeded", routes[1].name.as_str())),
+        "{types:?}"
+    );
+    let settled = mine.iter().find(|d| d.webhook == routes[1].name).unwrap();
+    assert_eq!(settled.payload["settled"], json!(true));
+    assert_eq!(settled.payload["data"]["status"], json!("succeeded"));
+    assert_eq!(settled.payload["id"], json!(settled.event_id));
+    // The same event id for both webhooks.
+    let same: Vec<_> = mine
+        .iter()
+        .filter(|d| d.event_id == settled.event_id)
+        .collect();
+    assert_eq!(same.len(), 2);
+
+    // Two deliverers claim at once: each of this test's rows goes to one.
+    let (ca, cb) = tokio::join!(
+        a.claim_deliveries(10_000, 60_000),
+        b.claim_deliveries(10_000, 60_000)
+    );
+    let (ca, cb) = (ca.unwrap(), cb.unwrap());
+    let count = |v: &Vec<payops_store::Delivery>| v.iter().filter(|d| d.operation_id == id).count();
+    assert_eq!(count(&ca) + count(&cb), 3, "claimed once each");
+    let again = a.claim_deliveries(10_000, 60_000).await.unwrap();
+    assert_eq!(count(&again), 0, "leased rows are not taken again");
+    let all: Vec<_> = ca
+        .into_iter()
+        .chain(cb)
+        .filter(|d| d.operation_id == id)
+        .collect();
+    let failing = &all[0];
+    a.record_attempt(
+        failing,
+        &AttemptResult::Retry {
+            status: Some(503),
+            error: "HTTP 503".into(),
+            next_attempt_ms: Some(0),
+        },
+    )
+    .await
+    .unwrap();
+    for d in &all[1..] {
+        a.record_attempt(d, &AttemptResult::Delivered(204))
+            .await
+            .unwrap();
+    }
+    // Due again at once (next_attempt 0, lease cleared): claimed, given up.
+    let retry: Vec<_> = a
+        .claim_deliveries(10_000, 60_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|d| d.operation_id == id)
+        .collect();
+    assert_eq!(retry.len(), 1);
+    assert_eq!(retry[0].attempts, 1);
+    a.record_attempt(
+        &retry[0],
+        &AttemptResult::Retry {
+            status: None,
+            error: "refused".into(),
+            next_attempt_ms: None,
+        },
+    )
+    .await
+    .unwrap();
+    let shown = a.delivery(&failing.event_id).await.unwrap();
+    let (d, attempts) = shown
+        .iter()
+        .find(|(d, _)| d.webhook == failing.webhook)
+        .unwrap();
+    assert_eq!(d.state, DeliveryState::Failed);
+    assert_eq!(attempts.len(), 2);
+    assert_eq!(attempts[0].status, Some(503));
+    assert_eq!(attempts[1].error.as_deref(), Some("refused"));
+    assert_eq!(
+        a.redeliver(&failing.event_id, Some(&failing.webhook))
+            .await
+            .unwrap(),
+        1
+    );
+    let back = a.claim_deliveries(10_000, 60_000).await.unwrap();
+    assert_eq!(count(&back), 1);
+    let (pending, _age) = a.delivery_backlog().await.unwrap();
+    assert!(pending >= 1);
+
+    // A store without routes writes no events.
+    let plain = Store::open(url).await.unwrap();
+    let id2 = unique("unhooked");
+    let op = intent(&id2, &acct, None, json!({"order_ref": "H-2"}), "i");
+    assert!(matches!(plain.begin(&op).await.unwrap(), Begin::Created));
+    assert!(
+        plain
+            .finish(&id2, &envelope(&id2, &acct, Status::Succeeded))
+            .await
+            .unwrap()
+    );
+    let none = plain.deliveries(None, 10_000).await.unwrap();
+    assert!(none.iter().all(|d| d.operation_id != id2));
 }

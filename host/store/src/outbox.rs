@@ -1,0 +1,414 @@
+//! The webhook outbox: every change of an operation's status writes one
+//! event per matching webhook in the same transaction as the change, so no
+//! event is lost across a crash and none is written for a change that did
+//! not commit. Deliverers claim due rows with a lease (a compare-and-set on
+//! `lease_until_ms`, on the store's clock), so daemons sharing a store
+//! deliver each event once per attempt round.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use payops_core::{Envelope, Status};
+use serde::Serialize;
+use serde_json::{Value, json};
+use sqlx::{Any, AssertSqlSafe, Row, Transaction};
+
+use crate::{State, Store, StoreError, ts};
+
+/// Where events go: a webhook's name and the events and accounts it wants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookRoute {
+    /// The webhook's name (`[[webhooks]] name`).
+    pub name: String,
+    /// Event types (`operation.succeeded`, …, `operation.settled`) or `*`.
+    pub events: Vec<String>,
+    /// Account names, or `*` (an empty list means every account).
+    pub accounts: Vec<String>,
+}
+
+impl WebhookRoute {
+    fn wants(&self, account: &str, types: &[&str]) -> bool {
+        let account_ok =
+            self.accounts.is_empty() || self.accounts.iter().any(|a| a == "*" || a == account);
+        account_ok
+            && self
+                .events
+                .iter()
+                .any(|e| e == "*" || types.contains(&e.as_str()))
+    }
+}
+
+/// The event types one status change matches: `operation.<status>`, and
+/// `operation.settled` when it settles an `unknown` or `pending` operation
+/// with a final status.
+pub fn event_types(status: Status, from: Option<State>) -> Vec<&'static str> {
+    let mut t = vec![match status {
+        Status::Succeeded => "operation.succeeded",
+        Status::Failed => "operation.failed",
+        Status::Pending => "operation.pending",
+        Status::Unknown => "operation.unknown",
+    }];
+    if status.is_final() && matches!(from, Some(State::Unknown | State::Pending)) {
+        t.push("operation.settled");
+    }
+    t
+}
+
+/// Every event type a webhook may subscribe to.
+pub const EVENT_TYPES: &[&str] = &[
+    "operation.succeeded",
+    "operation.failed",
+    "operation.pending",
+    "operation.unknown",
+    "operation.settled",
+];
+
+/// The state of one event's delivery to one webhook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryState {
+    /// Not delivered yet; tried again at `next_attempt_ms`.
+    Pending,
+    /// The receiver answered 2xx.
+    Delivered,
+    /// Given up after the webhook's maximum age.
+    Failed,
+}
+
+impl DeliveryState {
+    /// As stored.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            DeliveryState::Pending => "pending",
+            DeliveryState::Delivered => "delivered",
+            DeliveryState::Failed => "failed",
+        }
+    }
+    /// Parses a stored or typed state.
+    pub fn parse(s: &str) -> Option<DeliveryState> {
+        match s {
+            "pending" => Some(DeliveryState::Pending),
+            "delivered" => Some(DeliveryState::Delivered),
+            "failed" => Some(DeliveryState::Failed),
+            _ => None,
+        }
+    }
+}
+
+/// One event's delivery to one webhook.
+#[derive(Debug, Clone, Serialize)]
+pub struct Delivery {
+    /// The event id (`evt_…`): the same for every webhook, for receivers to
+    /// deduplicate on.
+    pub event_id: String,
+    /// The webhook's name.
+    pub webhook: String,
+    /// The operation the event is about.
+    pub operation_id: String,
+    /// Its account.
+    pub account: String,
+    /// `operation.succeeded`, …
+    pub event_type: String,
+    /// The body sent: `{id, type, created_at, settled, data: envelope}`.
+    pub payload: Value,
+    /// Where it stands.
+    pub state: DeliveryState,
+    /// Attempts made.
+    pub attempts: i64,
+    /// When the event was written (ms since the epoch, store clock).
+    pub created_ms: i64,
+    /// When it is due next (ms, store clock).
+    pub next_attempt_ms: i64,
+    /// The last answer's HTTP status.
+    pub last_status: Option<i64>,
+    /// The last failure.
+    pub last_error: Option<String>,
+    /// When it was delivered (ms).
+    pub delivered_ms: Option<i64>,
+}
+
+/// One attempt at a delivery.
+#[derive(Debug, Clone, Serialize)]
+pub struct Attempt {
+    /// 1, 2, …
+    pub attempt: i64,
+    /// When (ms since the epoch, store clock).
+    pub at_ms: i64,
+    /// The receiver's HTTP status, if it answered.
+    pub status: Option<i64>,
+    /// What went wrong, if anything.
+    pub error: Option<String>,
+}
+
+/// How an attempt ended.
+#[derive(Debug, Clone)]
+pub enum AttemptResult {
+    /// 2xx.
+    Delivered(u16),
+    /// Another status or a transport error; try again at this store time
+    /// (ms), or give up when `None`.
+    Retry {
+        /// The HTTP status, if the receiver answered.
+        status: Option<u16>,
+        /// What went wrong.
+        error: String,
+        /// When to try again; `None` gives up (`failed`).
+        next_attempt_ms: Option<i64>,
+    },
+}
+
+const DELIVERY_COLUMNS: &str = "event_id, webhook, operation_id, account, event_type, payload, state, attempts, created_ms, next_attempt_ms, last_status, last_error, delivered_ms";
+
+fn delivery_row(r: &sqlx::any::AnyRow) -> Result<Delivery, StoreError> {
+    let event_id: String = r.try_get("event_id")?;
+    let corrupt = |reason: String| StoreError::Corrupt {
+        id: event_id.clone(),
+        reason,
+    };
+    let payload: String = r.try_get("payload")?;
+    let state: String = r.try_get("state")?;
+    Ok(Delivery {
+        webhook: r.try_get("webhook")?,
+        operation_id: r.try_get("operation_id")?,
+        account: r.try_get("account")?,
+        event_type: r.try_get("event_type")?,
+        payload: serde_json::from_str(&payload).map_err(|e| corrupt(format!("payload: {e}")))?,
+        state: DeliveryState::parse(&state).ok_or_else(|| corrupt(format!("state {state:?}")))?,
+        attempts: r.try_get("attempts")?,
+        created_ms: r.try_get("created_ms")?,
+        next_attempt_ms: r.try_get("next_attempt_ms")?,
+        last_status: r.try_get("last_status")?,
+        last_error: r.try_get("last_error")?,
+        delivered_ms: r.try_get("delivered_ms")?,
+        event_id,
+    })
+}
+
+impl Store {
+    /// The webhooks events are written for (from config). A store without
+    /// routes writes no events.
+    pub fn with_webhooks(mut self, routes: Vec<WebhookRoute>) -> Store {
+        self.webhooks = Arc::new(routes);
+        self
+    }
+
+    /// Writes the event of a status change, one row per webhook that wants
+    /// it, inside `tx` (the transaction that changes the status).
+    pub(crate) async fn enqueue(
+        &self,
+        tx: &mut Transaction<'_, Any>,
+        envelope: &Envelope,
+        from: Option<State>,
+    ) -> Result<(), StoreError> {
+        let types = event_types(envelope.status, from);
+        let routes: Vec<&WebhookRoute> = self
+            .webhooks
+            .iter()
+            .filter(|w| w.wants(&envelope.account, &types))
+            .collect();
+        if routes.is_empty() {
+            return Ok(());
+        }
+        let event_id = format!("evt_{}", uuid::Uuid::now_v7().simple());
+        let payload = json!({
+            "id": event_id,
+            "type": types[0],
+            "settled": types.contains(&"operation.settled"),
+            "created_at": ts(&Utc::now()),
+            "data": envelope,
+        })
+        .to_string();
+        for w in routes {
+            sqlx::query(AssertSqlSafe(format!(
+                "INSERT INTO webhook_deliveries (event_id, webhook, operation_id, account, event_type, payload, state, attempts, created_ms, next_attempt_ms, lease_until_ms)
+                 VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, {now}, {now}, 0)",
+                now = self.now_ms_sql()
+            )))
+            .bind(&event_id)
+            .bind(&w.name)
+            .bind(envelope.operation_id.as_str())
+            .bind(&envelope.account)
+            .bind(types[0])
+            .bind(&payload)
+            .execute(&mut **tx)
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Claims up to `limit` due deliveries for `lease_ms` (store clock):
+    /// a row is taken by exactly one claimer until its lease runs out.
+    pub async fn claim_deliveries(
+        &self,
+        limit: i64,
+        lease_ms: i64,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let now = self.now_ms_sql();
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {DELIVERY_COLUMNS}, lease_until_ms FROM webhook_deliveries
+             WHERE state = 'pending' AND next_attempt_ms <= {now} AND lease_until_ms < {now}
+             ORDER BY created_ms LIMIT $1"
+        )))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::new();
+        for r in &rows {
+            let d = delivery_row(r)?;
+            let seen: i64 = r.try_get("lease_until_ms")?;
+            // Compare-and-set: only the claimer that still sees the lease it
+            // read takes the row.
+            let took = sqlx::query(AssertSqlSafe(format!(
+                "UPDATE webhook_deliveries SET lease_until_ms = {now} + $1
+                 WHERE event_id = $2 AND webhook = $3 AND state = 'pending' AND lease_until_ms = $4"
+            )))
+            .bind(lease_ms)
+            .bind(&d.event_id)
+            .bind(&d.webhook)
+            .bind(seen)
+            .execute(&self.pool)
+            .await?;
+            if took.rows_affected() == 1 {
+                out.push(d);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Records an attempt and its consequence.
+    pub async fn record_attempt(
+        &self,
+        d: &Delivery,
+        result: &AttemptResult,
+    ) -> Result<(), StoreError> {
+        let now = self.now_ms_sql();
+        let mut tx = self.pool.begin().await?;
+        let (state, status, error, next) = match result {
+            AttemptResult::Delivered(s) => (DeliveryState::Delivered, Some(*s), None, None),
+            AttemptResult::Retry {
+                status,
+                error,
+                next_attempt_ms,
+            } => (
+                if next_attempt_ms.is_some() {
+                    DeliveryState::Pending
+                } else {
+                    DeliveryState::Failed
+                },
+                *status,
+                Some(error.clone()),
+                *next_attempt_ms,
+            ),
+        };
+        sqlx::query(AssertSqlSafe(format!(
+            "UPDATE webhook_deliveries SET state = $1, attempts = attempts + 1, last_status = $2, last_error = $3,
+             next_attempt_ms = COALESCE($4, next_attempt_ms), lease_until_ms = 0,
+             delivered_ms = CASE WHEN $1 = 'delivered' THEN {now} ELSE delivered_ms END
+             WHERE event_id = $5 AND webhook = $6"
+        )))
+        .bind(state.as_str())
+        .bind(status.map(i64::from))
+        .bind(error.clone())
+        .bind(next)
+        .bind(&d.event_id)
+        .bind(&d.webhook)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(AssertSqlSafe(format!(
+            "INSERT INTO webhook_attempts (event_id, webhook, attempt, at_ms, status, error)
+             VALUES ($1, $2, (SELECT attempts FROM webhook_deliveries WHERE event_id = $1 AND webhook = $2), {now}, $3, $4)"
+        )))
+        .bind(&d.event_id)
+        .bind(&d.webhook)
+        .bind(status.map(i64::from))
+        .bind(error)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Deliveries, newest first, optionally in one state.
+    pub async fn deliveries(
+        &self,
+        state: Option<DeliveryState>,
+        limit: i64,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE ($1 IS NULL OR state = $1)
+             ORDER BY created_ms DESC, event_id DESC LIMIT $2"
+        )))
+        .bind(state.map(|s| s.as_str()))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(delivery_row).collect()
+    }
+
+    /// One event's deliveries (one per webhook) with their attempts.
+    pub async fn delivery(
+        &self,
+        event_id: &str,
+    ) -> Result<Vec<(Delivery, Vec<Attempt>)>, StoreError> {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE event_id = $1 ORDER BY webhook"
+        )))
+        .bind(event_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::new();
+        for r in &rows {
+            let d = delivery_row(r)?;
+            let attempts = sqlx::query(
+                "SELECT attempt, at_ms, status, error FROM webhook_attempts WHERE event_id = $1 AND webhook = $2 ORDER BY attempt",
+            )
+            .bind(&d.event_id)
+            .bind(&d.webhook)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|a| {
+                Ok(Attempt {
+                    attempt: a.try_get("attempt")?,
+                    at_ms: a.try_get("at_ms")?,
+                    status: a.try_get("status")?,
+                    error: a.try_get("error")?,
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+            out.push((d, attempts));
+        }
+        Ok(out)
+    }
+
+    /// Makes an event due again now for every webhook (or one), whatever
+    /// its state. Returns how many deliveries were reset.
+    pub async fn redeliver(
+        &self,
+        event_id: &str,
+        webhook: Option<&str>,
+    ) -> Result<u64, StoreError> {
+        let r = sqlx::query(AssertSqlSafe(format!(
+            "UPDATE webhook_deliveries SET state = 'pending', next_attempt_ms = {}, lease_until_ms = 0
+             WHERE event_id = $1 AND ($2 IS NULL OR webhook = $2)",
+            self.now_ms_sql()
+        )))
+        .bind(event_id)
+        .bind(webhook.map(str::to_owned))
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected())
+    }
+
+    /// The undelivered queue: how many are pending, and the age (ms, store
+    /// clock) of the oldest.
+    pub async fn delivery_backlog(&self) -> Result<(i64, i64), StoreError> {
+        let r = sqlx::query(AssertSqlSafe(format!(
+            "SELECT COUNT(*) AS n, COALESCE({} - MIN(created_ms), 0) AS age FROM webhook_deliveries WHERE state = 'pending'",
+            self.now_ms_sql()
+        )))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((r.try_get("n")?, r.try_get("age")?))
+    }
+}
