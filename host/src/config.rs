@@ -181,6 +181,204 @@ pub struct Config {
     pub tokens: Vec<TokenConfig>,
     /// `[accounts.NAME]`: `provider` plus the provider's keys.
     pub accounts: BTreeMap<String, Map<String, Value>>,
+    /// `[[webhooks]]`: where status changes are posted.
+    pub webhooks: Vec<WebhookConfig>,
+}
+
+/// One `[[webhooks]]` entry: a receiver of the platform's own, told of
+/// every status change it subscribes to (signed, at least once).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// A name for logs, metrics and `payops webhooks` (unique).
+    pub name: String,
+    /// Where events are POSTed (`https://…`; `http://` too, for loopback).
+    pub url: String,
+    /// Event types (`operation.succeeded`, `operation.failed`,
+    /// `operation.pending`, `operation.unknown`, `operation.settled`) or `*`.
+    #[serde(default = "all")]
+    pub events: Vec<String>,
+    /// Account names, or `*` (the default).
+    #[serde(default = "all")]
+    pub accounts: Vec<String>,
+    /// The signing secret (or `secret_file`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    /// A file holding the signing secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_file: Option<PathBuf>,
+    /// During a rotation, the old secret (or `previous_secret_file`): each
+    /// delivery is signed with both until it is removed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_secret: Option<String>,
+    /// A file holding the previous secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_secret_file: Option<PathBuf>,
+    /// Give up on an event this long after it was written (default 3 days).
+    #[serde(default = "three_days")]
+    pub max_age_secs: u64,
+    /// Per-delivery timeout in milliseconds (default 10000).
+    #[serde(default = "ten_seconds_ms")]
+    pub timeout_ms: u64,
+    /// The first retry's delay in milliseconds (default 1000); it doubles
+    /// per attempt, with ±20 % jitter, up to `retry_max_ms`.
+    #[serde(default = "one_second_ms")]
+    pub retry_initial_ms: u64,
+    /// The longest delay between attempts in milliseconds (default 1 hour).
+    #[serde(default = "one_hour_ms")]
+    pub retry_max_ms: u64,
+}
+
+fn all() -> Vec<String> {
+    vec!["*".into()]
+}
+fn three_days() -> u64 {
+    3 * 24 * 3600
+}
+fn ten_seconds_ms() -> u64 {
+    10_000
+}
+fn one_second_ms() -> u64 {
+    1_000
+}
+fn one_hour_ms() -> u64 {
+    3_600_000
+}
+
+/// A webhook ready to deliver to: its config with secrets read.
+#[derive(Clone)]
+pub struct Webhook {
+    /// The config.
+    pub config: WebhookConfig,
+    /// Signing secrets, the current first.
+    pub secrets: Vec<String>,
+}
+
+impl std::fmt::Debug for Webhook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Webhook")
+            .field("name", &self.config.name)
+            .field("url", &self.config.url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Webhook {
+    /// What the store needs to write events for it.
+    pub fn route(&self) -> payops_store::WebhookRoute {
+        payops_store::WebhookRoute {
+            name: self.config.name.clone(),
+            events: self.config.events.clone(),
+            accounts: self.config.accounts.clone(),
+        }
+    }
+}
+
+/// Validates `[[webhooks]]` and reads their secrets. Returns every problem.
+pub fn resolve_webhooks(f: &Figment, cfg: &Config) -> Result<Vec<Webhook>, Vec<ConfigError>> {
+    let mut errors = Vec::new();
+    let mut out = Vec::new();
+    let mut names = std::collections::BTreeSet::new();
+    for (i, w) in cfg.webhooks.iter().enumerate() {
+        let key = |k: &str| format!("webhooks[{i}].{k}");
+        let mut err = |k: &str, message: String| {
+            errors.push(ConfigError {
+                origin: source_of(f, "webhooks"),
+                key: key(k),
+                message,
+            })
+        };
+        if w.name.trim().is_empty() {
+            err("name", "must not be empty".into());
+        } else if !names.insert(w.name.clone()) {
+            err("name", format!("{:?} is used by another webhook", w.name));
+        }
+        match w.url.parse::<axum::http::Uri>() {
+            Ok(u)
+                if matches!(u.scheme_str(), Some("https" | "http")) && u.authority().is_some() => {}
+            Ok(_) => err("url", format!("{:?}: only http(s) URLs with a host", w.url)),
+            Err(e) => err("url", format!("{:?} is not a URL ({e})", w.url)),
+        }
+        for e in &w.events {
+            if e != "*" && !payops_store::EVENT_TYPES.contains(&e.as_str()) {
+                err(
+                    "events",
+                    format!(
+                        "{e:?} is not one of *, {}",
+                        payops_store::EVENT_TYPES.join(", ")
+                    ),
+                );
+            }
+        }
+        if w.events.is_empty() {
+            err(
+                "events",
+                "must name at least one event type (or \"*\")".into(),
+            );
+        }
+        for a in &w.accounts {
+            if a != "*" && !cfg.accounts.contains_key(a) {
+                err("accounts", format!("{a:?} is not a configured account"));
+            }
+        }
+        if w.timeout_ms == 0 || w.retry_initial_ms == 0 || w.retry_max_ms < w.retry_initial_ms {
+            err("retry_initial_ms", "timeout_ms and retry_initial_ms must be positive and retry_max_ms at least retry_initial_ms".into());
+        }
+        let mut secrets = Vec::new();
+        for (name, value, file) in [
+            ("secret", &w.secret, &w.secret_file),
+            (
+                "previous_secret",
+                &w.previous_secret,
+                &w.previous_secret_file,
+            ),
+        ] {
+            let read = match (value, file) {
+                (Some(_), Some(_)) => {
+                    err(name, format!("give {name} or {name}_file, not both"));
+                    None
+                }
+                (Some(v), None) => Some(v.clone()),
+                (None, Some(path)) => match std::fs::read_to_string(path) {
+                    Ok(t) => Some(t.trim_end_matches(['\n', '\r']).to_owned()),
+                    Err(e) => {
+                        err(
+                            &format!("{name}_file"),
+                            format!("cannot read {}: {e}", path.display()),
+                        );
+                        None
+                    }
+                },
+                (None, None) => {
+                    if name == "secret" {
+                        err("secret", "missing: give secret or secret_file (receivers verify signatures with it)".into());
+                    }
+                    None
+                }
+            };
+            if let Some(v) = read {
+                if v.len() < 16 {
+                    err(
+                        name,
+                        "must be at least 16 characters (make one with `payops token new`)".into(),
+                    );
+                } else {
+                    secrets.push(v);
+                }
+            }
+        }
+        if !secrets.is_empty() && w.secret.is_some() | w.secret_file.is_some() {
+            out.push(Webhook {
+                config: w.clone(),
+                secrets,
+            });
+        }
+    }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(errors)
+    }
 }
 
 /// A config problem, naming where it came from.
@@ -199,7 +397,9 @@ pub struct ConfigError {
 /// prefix; never read as config.
 const LOG_FILTER_KEY: &str = "log";
 
-const TOP_LEVEL: &[&str] = &["server", "plugins", "store", "log", "tokens", "accounts"];
+const TOP_LEVEL: &[&str] = &[
+    "server", "plugins", "store", "log", "tokens", "accounts", "webhooks",
+];
 
 /// Builds the layered figment. Missing `--config` files are errors;
 /// a missing `payops.toml` is not.
@@ -675,6 +875,15 @@ pub fn redacted(cfg: &Config, reg: &Registry) -> Value {
         && let Some(text) = url.as_str()
     {
         *url = Value::String(redact_url(text));
+    }
+    if let Some(hooks) = v.get_mut("webhooks").and_then(Value::as_array_mut) {
+        for h in hooks.iter_mut().filter_map(Value::as_object_mut) {
+            for k in ["secret", "previous_secret"] {
+                if let Some(val) = h.get_mut(k) {
+                    *val = Value::String(payops_core::secret::REDACTED.into());
+                }
+            }
+        }
     }
     if let Some(accounts) = v.get_mut("accounts").and_then(Value::as_object_mut) {
         for (name, acct) in accounts.iter_mut() {

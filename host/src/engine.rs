@@ -36,6 +36,9 @@ pub struct Engine {
     pub wait: Duration,
     /// How long an operation may stay in flight before it is `unknown`.
     pub in_flight_deadline: Duration,
+    /// The configured webhooks (the store writes their events; a daemon
+    /// delivers them).
+    pub webhooks: Vec<crate::config::Webhook>,
     /// Set once this instance has a heartbeat in the store.
     heartbeat_recorded: std::sync::atomic::AtomicBool,
     validators: HashMap<(String, OperationKind), jsonschema::Validator>,
@@ -118,6 +121,7 @@ impl Engine {
             instance: new_operation_id().replacen("op_", "inst_", 1),
             wait: Duration::from_secs(120),
             in_flight_deadline: Duration::from_secs(600),
+            webhooks: Vec::new(),
             heartbeat_recorded: std::sync::atomic::AtomicBool::new(false),
             validators,
         })

@@ -12,3 +12,4 @@ pub mod plugins;
 pub mod reconcile;
 pub mod schemas;
 pub mod server;
+pub mod webhooks;

@@ -58,6 +58,11 @@ enum Command {
     Reconcile(cli::reconcile::ReconcileArgs),
     /// One operation over every row of a CSV or JSON-lines file (resumable).
     Batch(cli::batch::BatchArgs),
+    /// The webhook outbox: deliveries, attempts, redelivery.
+    Webhooks {
+        #[command(subcommand)]
+        action: cli::webhooks::WebhooksAction,
+    },
     /// Bearer tokens: `payops token new` makes one.
     Token {
         #[command(subcommand)]
@@ -99,6 +104,7 @@ async fn main() -> ExitCode {
         Command::Reconcile(a) => cli::reconcile::run(g, a).await,
         Command::Token { action } => cli::token::run(action),
         Command::Batch(a) => cli::batch::run(g, a).await,
+        Command::Webhooks { action } => cli::webhooks::run(g, action).await,
     };
     match r {
         Ok(code) | Err(code) => code,

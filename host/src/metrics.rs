@@ -43,6 +43,12 @@ struct HttpLabels {
     status: u16,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WebhookLabels {
+    webhook: String,
+    result: String,
+}
+
 /// The daemon's metrics.
 pub struct Metrics {
     registry: Registry,
@@ -57,6 +63,11 @@ pub struct Metrics {
     pub overdue: Counter,
     /// Store writes of an answer that failed and were retried.
     pub store_retries: Counter,
+    webhook_deliveries: Family<WebhookLabels, Counter>,
+    /// Webhook deliveries not made yet.
+    pub webhook_queue: Gauge<i64, AtomicI64>,
+    /// Age in seconds of the oldest undelivered webhook event.
+    pub webhook_oldest_age: Gauge<i64, AtomicI64>,
 }
 
 impl Default for Metrics {
@@ -71,6 +82,24 @@ impl Default for Metrics {
         let in_flight = Gauge::<i64, AtomicI64>::default();
         let overdue = Counter::default();
         let store_retries = Counter::default();
+        let webhook_deliveries = Family::<WebhookLabels, Counter>::default();
+        let webhook_queue = Gauge::<i64, AtomicI64>::default();
+        let webhook_oldest_age = Gauge::<i64, AtomicI64>::default();
+        registry.register(
+            "payops_webhook_deliveries",
+            "Webhook delivery attempts by webhook and result (delivered, retry, failed)",
+            webhook_deliveries.clone(),
+        );
+        registry.register(
+            "payops_webhook_queue_depth",
+            "Webhook deliveries not made yet",
+            webhook_queue.clone(),
+        );
+        registry.register(
+            "payops_webhook_oldest_pending_age_seconds",
+            "Age of the oldest undelivered webhook event",
+            webhook_oldest_age.clone(),
+        );
         registry.register(
             "payops_operations",
             "Operations finished, by account, operation and status",
@@ -126,6 +155,9 @@ impl Default for Metrics {
             in_flight,
             overdue,
             store_retries,
+            webhook_deliveries,
+            webhook_queue,
+            webhook_oldest_age,
         }
     }
 }
@@ -155,6 +187,16 @@ impl Metrics {
                 account: account.into(),
                 operation: op.as_str().into(),
                 code: code.into(),
+            })
+            .inc();
+    }
+
+    /// One webhook delivery attempt: `delivered`, `retry` or `failed`.
+    pub fn webhook(&self, webhook: &str, result: &str) {
+        self.webhook_deliveries
+            .get_or_create(&WebhookLabels {
+                webhook: webhook.into(),
+                result: result.into(),
             })
             .inc();
     }

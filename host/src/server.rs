@@ -235,6 +235,52 @@ async fn list_accounts(
     Ok(axum::Json(json!({"accounts": list})).into_response())
 }
 
+/// `?state=&limit=` of `GET /v1/webhook-deliveries`.
+#[derive(serde::Deserialize)]
+struct DeliveryQuery {
+    state: Option<String>,
+    limit: Option<i64>,
+}
+
+/// Webhook deliveries, newest first: those of the accounts the token may
+/// use, whose operation kinds it may run.
+async fn list_deliveries(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Result<axum::extract::Query<DeliveryQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let token = authenticate(&state, &headers)?;
+    let axum::extract::Query(q) = query.map_err(|e| Error::invalid_field("?", e.body_text()))?;
+    let wanted = match q.state.as_deref() {
+        None => None,
+        Some(s) => Some(payops_store::DeliveryState::parse(s).ok_or_else(|| {
+            Error::invalid_field(
+                "state",
+                format!("{s:?} is not pending, delivered or failed"),
+            )
+        })?),
+    };
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let rows = state
+        .engine
+        .store
+        .deliveries(wanted, limit)
+        .await
+        .map_err(|e| Error::Unavailable(format!("operation store: {e}")))?;
+    let list: Vec<Value> = rows
+        .iter()
+        .filter(|d| token.allows_account(&d.account))
+        .filter(|d| {
+            d.payload["data"]["operation"]
+                .as_str()
+                .and_then(|o| o.parse::<OperationKind>().ok())
+                .is_some_and(|k| token.allows_operation(k))
+        })
+        .map(|d| crate::webhooks::view(d, false))
+        .collect();
+    Ok(axum::Json(json!({"deliveries": list})).into_response())
+}
+
 /// The stored operation `id`, or 404 / 503.
 async fn stored_operation(
     state: &AppState,
@@ -441,6 +487,7 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         )
         .route("/v1/accounts", get(list_accounts))
         .route("/v1/operations/{id}", get(get_operation))
+        .route("/v1/webhook-deliveries", get(list_deliveries))
         .route("/v1/operations/{id}/resolve", post(resolve_operation))
         .route("/v1/schemas", get(schema_file))
         .route("/v1/schemas/{*path}", get(schema_file))

@@ -33,14 +33,23 @@ pub async fn run(g: &Global, action: &ConfigAction) -> Result<ExitCode, ExitCode
             if let Err(e) = &store {
                 eprintln!("payops: config: store.url: {e}");
             }
+            let hooks = crate::config::resolve_webhooks(&s.figment, &s.cfg);
+            if let Err(errors) = &hooks {
+                for e in errors {
+                    eprintln!("payops: config: {e}");
+                }
+            }
             let a = a?;
+            let hooks =
+                hooks.map_err(|e| fail(EXIT_CONFIG, format!("{} config error(s)", e.len())))?;
             if store.is_err() {
                 return Err(fail(EXIT_CONFIG, "the store cannot be used"));
             }
             println!(
-                "config OK: {} account(s), {} token(s), {} provider(s)",
+                "config OK: {} account(s), {} token(s), {} webhook(s), {} provider(s)",
                 a.len(),
                 s.cfg.tokens.len(),
+                hooks.len(),
                 s.registry.providers.len()
             );
             Ok(ExitCode::SUCCESS)

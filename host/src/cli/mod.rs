@@ -13,6 +13,7 @@ pub mod sandbox;
 pub mod schemas;
 pub mod serve;
 pub mod token;
+pub mod webhooks;
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
@@ -221,14 +222,24 @@ pub async fn build_engine(
     accts: BTreeMap<String, Account>,
     store_url: &str,
 ) -> Result<Engine, ExitCode> {
-    let store = payops_store::Store::open(store_url).await.map_err(|e| {
-        fail(
-            EXIT_CONFIG,
-            format!("{} ({})", e, cfg::redact_url(store_url)),
-        )
+    let hooks = cfg::resolve_webhooks(&s.figment, &s.cfg).map_err(|errors| {
+        for e in &errors {
+            eprintln!("payops: config: {e}");
+        }
+        fail(EXIT_CONFIG, format!("{} config error(s)", errors.len()))
     })?;
+    let store = payops_store::Store::open(store_url)
+        .await
+        .map_err(|e| {
+            fail(
+                EXIT_CONFIG,
+                format!("{} ({})", e, cfg::redact_url(store_url)),
+            )
+        })?
+        .with_webhooks(hooks.iter().map(cfg::Webhook::route).collect());
     let mut engine = Engine::new(s.registry.providers.clone(), accts, transport()?, store)
         .map_err(|e| fail(EXIT_CONFIG, e))?;
+    engine.webhooks = hooks;
     engine.wait = Duration::from_secs(s.cfg.store.wait_secs);
     engine.in_flight_deadline = Duration::from_secs(s.cfg.store.in_flight_deadline_secs.max(1));
     engine
@@ -318,6 +329,17 @@ pub async fn daemon(
     let tree = crate::schemas::tree(engine.providers.values().map(|p| p.as_ref()));
     let engine = Arc::new(engine);
     start_background(s, &engine).await?;
+    // Webhooks go out through the plain transport: a receiver that got the
+    // request may have acted, so only the outbox's own retries apply.
+    let webhook_transport = payops_transport::ReqwestTransport::new()
+        .map(|t| Arc::new(t) as Arc<dyn payops_core::HttpTransport>)
+        .map_err(|e| fail(EXIT_CONFIG, e))?;
+    crate::webhooks::spawn(
+        engine.store.clone(),
+        engine.webhooks.clone(),
+        webhook_transport,
+        engine.metrics.clone(),
+    );
     let state = AppState {
         engine,
         tokens: Arc::new(tokens),

@@ -236,22 +236,35 @@ impl Store {
         Ok(())
     }
 
-    /// Claims up to `limit` due deliveries for `lease_ms` (store clock):
-    /// a row is taken by exactly one claimer until its lease runs out.
+    /// Claims up to `limit` due deliveries of this store's webhooks for
+    /// `lease_ms` (store clock): a row is taken by exactly one claimer until
+    /// its lease runs out.
     pub async fn claim_deliveries(
         &self,
         limit: i64,
         lease_ms: i64,
     ) -> Result<Vec<Delivery>, StoreError> {
         let now = self.now_ms_sql();
-        let rows = sqlx::query(AssertSqlSafe(format!(
+        if self.webhooks.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Only this store's webhooks: rows of a webhook another daemon (or
+        // an older config) knows are left to it.
+        let names: Vec<String> = (0..self.webhooks.len())
+            .map(|i| format!("${}", i + 2))
+            .collect();
+        let sql = format!(
             "SELECT {DELIVERY_COLUMNS}, lease_until_ms FROM webhook_deliveries
              WHERE state = 'pending' AND next_attempt_ms <= {now} AND lease_until_ms < {now}
-             ORDER BY created_ms LIMIT $1"
-        )))
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
+             AND webhook IN ({})
+             ORDER BY created_ms LIMIT $1",
+            names.join(", ")
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql)).bind(limit);
+        for w in self.webhooks.iter() {
+            q = q.bind(w.name.clone());
+        }
+        let rows = q.fetch_all(&self.pool).await?;
         let mut out = Vec::new();
         for r in &rows {
             let d = delivery_row(r)?;
