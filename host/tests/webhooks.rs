@@ -224,6 +224,7 @@ async fn events_are_signed_retried_and_survive_a_sigkill() {
     assert_eq!(v["data"]["operation_id"], first["operation_id"]);
     assert_eq!(v["data"]["status"], "succeeded");
     assert!(v["id"].as_str().unwrap().starts_with("evt_"));
+    docs_snippet_verifies(&got[0]);
 
     // The "late" receiver is down: attempts pile up, visible to operators.
     tokio::time::sleep(Duration::from_millis(800)).await;
@@ -420,5 +421,44 @@ async fn two_daemons_on_postgres_deliver_each_event_once() {
     assert!(
         per_id.values().all(|n| *n == 1),
         "no event twice: {per_id:?}"
+    );
+}
+
+/// The receiver-side snippet in docs/operators.md, run as shipped, accepts
+/// a real delivery and refuses a tampered one.
+fn docs_snippet_verifies(g: &Got) {
+    let docs =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/operators.md"))
+            .unwrap();
+    let start = docs.find("```python\n").expect("the snippet") + "```python\n".len();
+    let snippet = &docs[start..start + docs[start..].find("```").unwrap()];
+    let dir = temp_dir("snippet");
+    std::fs::write(dir.join("body"), &g.body).unwrap();
+    std::fs::write(dir.join("tampered"), g.body.replace("succeeded", "failed")).unwrap();
+    let program = format!(
+        "{snippet}\nimport sys\nfor f in ('body', 'tampered'):\n    print(verify({SECRET:?}.encode(), {:?}, open(f, 'rb').read()))\n",
+        g.headers["payops-signature"]
+    );
+    let out = match std::process::Command::new("python3")
+        .arg("-c")
+        .arg(&program)
+        .current_dir(&dir)
+        .output()
+    {
+        Ok(o) => o,
+        Err(e) => {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "CI=true but python3 is missing: {e}"
+            );
+            eprintln!("SKIPPED: python3 is not installed (docs snippet)");
+            return;
+        }
+    };
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "True\nFalse\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
 }
