@@ -30,7 +30,7 @@ pub const MAGIC: [u8; 8] = *b"PAYOPS\0\0";
 /// [`PluginApi`], and the shape of the JSON messages. The messages' JSON
 /// Schemas are committed in `core/protocol/protocol.json`; a test fails when
 /// a shape changes while this number stays the same.
-pub const ABI_VERSION: u32 = 3;
+pub const ABI_VERSION: u32 = 4;
 /// The rustc that compiled this copy of payops-core (diagnostics only: the
 /// boundary is C functions and JSON, so plugins built by another rustc load).
 pub const RUSTC_VERSION: &str = env!("PAYOPS_RUSTC_VERSION");
@@ -260,6 +260,13 @@ pub enum SimCall {
         /// Simulator id.
         id: u64,
     },
+    /// Time passes; answers the requests the simulator would post now.
+    Tick {
+        /// Simulator id.
+        id: u64,
+        /// The host's clock.
+        now: chrono::DateTime<chrono::FixedOffset>,
+    },
     /// Demo accounts.
     DemoAccounts {
         /// Simulator id.
@@ -403,6 +410,9 @@ pub mod guest {
                         .map_err(|e| Error::invalid_field("", e))
                 }),
                 SimCall::State { id } => with(id, &mut |s| Ok(s.state())),
+                SimCall::Tick { id, now } => with(id, &mut |s| {
+                    serde_json::to_value(s.tick(now)).map_err(|e| Error::Internal(e.to_string()))
+                }),
                 SimCall::DemoAccounts { id } => with(id, &mut |s| Ok(s.demo_accounts())),
                 SimCall::Drop { id } => {
                     sims().lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
@@ -1012,6 +1022,15 @@ impl Simulator for PluginSimulator {
     fn demo_accounts(&self) -> Value {
         self.call(&SimCall::DemoAccounts { id: self.id })
             .unwrap_or(Value::Null)
+    }
+    fn tick(&mut self, now: chrono::DateTime<chrono::FixedOffset>) -> Vec<HttpRequest> {
+        match self.call(&SimCall::Tick { id: self.id, now }) {
+            Ok(v) => serde_json::from_value(v).unwrap_or_default(),
+            Err(e) => {
+                tracing::warn!(provider = %self.provider, error = %e, "simulator tick failed");
+                Vec::new()
+            }
+        }
     }
 }
 

@@ -377,6 +377,14 @@ pub trait Simulator: Send {
     /// Demo accounts (account config without `provider`, `base_url` filled in
     /// by the host) that work against this simulator, by name.
     fn demo_accounts(&self) -> serde_json::Value;
+
+    /// Time passes: the requests the provider would now post on its own
+    /// (callbacks with asynchronous results, to the URLs it was given).
+    /// The simulator stays sans-IO: the host sends them. The default posts
+    /// nothing.
+    fn tick(&mut self, _now: chrono::DateTime<chrono::FixedOffset>) -> Vec<HttpRequest> {
+        Vec::new()
+    }
 }
 
 #[cfg(test)]

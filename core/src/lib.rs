@@ -73,8 +73,8 @@ pub use money::{Currency, DecimalStyle, Money, MoneyError};
 pub use outcome::{Envelope, EnvelopeMeta, Outcome, Reason, Status};
 pub use plugin::{Call, LogEvent, Plugin, Step};
 pub use provider::{
-    AccountConfig, Cancel, OperationContext, OperationSchemas, Provider, ProviderInfo, Query,
-    Refund, SubMerchantAdjust,
+    AccountConfig, CallbackSpec, Cancel, OperationContext, OperationSchemas, Provider,
+    ProviderInfo, Query, Refund, SubMerchantAdjust,
 };
 pub use reconcile::{Claim, ReconcileInput, Resolution, Sibling, Verdict};
 pub use secret::Secret;

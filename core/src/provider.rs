@@ -48,9 +48,36 @@ pub struct ProviderInfo {
     /// them.
     #[serde(default)]
     pub merchant_identity: Vec<String>,
+    /// Operations whose result the provider also posts later, to a URL the
+    /// request document gives it (see [`CallbackSpec`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub callbacks: Vec<CallbackSpec>,
+}
+
+/// An operation whose outcome the provider posts later to a URL named in
+/// the request document (e.g. EsnekPOS's `BACK_URL` for an Android POS
+/// cancel). When the caller leaves the field out and the daemon has a
+/// public URL, the host fills in a callback URL of its own, one per
+/// operation; a callback it receives triggers a reconciliation by query
+/// (it is never trusted alone).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct CallbackSpec {
+    /// The operation.
+    pub operation: OperationKind,
+    /// The request document's field that carries the URL (e.g. `back_url`).
+    pub field: String,
+    /// A JSON Schema the document must match for the provider to post a
+    /// result (e.g. only `channel: android_pos`); absent: always.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub when: Option<Value>,
 }
 
 impl ProviderInfo {
+    /// The callback of `op`, if the provider posts one.
+    pub fn callback(&self, op: OperationKind) -> Option<&CallbackSpec> {
+        self.callbacks.iter().find(|c| c.operation == op)
+    }
+
     /// True when the provider supports `op`.
     pub fn supports(&self, op: OperationKind) -> bool {
         self.capabilities.contains(&op)

@@ -90,6 +90,7 @@ fn careless() -> Careless {
         account_schema: json!({"type": "object", "properties": {"key": {"type": "string", "writeOnly": true}}}),
         operations,
         merchant_identity: Vec::new(),
+        callbacks: Vec::new(),
     })
 }
 

@@ -52,6 +52,7 @@ impl Plugin for Fixture {
             }),
             operations,
             merchant_identity: Vec::new(),
+            callbacks: Vec::new(),
         }
     }
 

@@ -130,6 +130,7 @@ impl Plugin for AcmePay {
             account_schema: schema_of::<Account>(),
             operations,
             merchant_identity: vec!["base_url".into()],
+            callbacks: Vec::new(),
         }
     }
 

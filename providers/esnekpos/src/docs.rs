@@ -216,7 +216,7 @@ pub enum Channel {
 #[serde(deny_unknown_fields)]
 #[schemars(extend(
     "if" = {"properties": {"channel": {"const": "android_pos"}}, "required": ["channel"]},
-    "then" = {"required": ["back_url"], "not": {"required": ["amount"]}, "properties": {"order_ref": {"maxLength": 24}}}
+    "then" = {"not": {"required": ["amount"]}, "properties": {"order_ref": {"maxLength": 24}}}
 ))]
 pub struct CancelDoc {
     /// Order reference
@@ -247,7 +247,7 @@ pub struct CancelDoc {
     pub channel: Channel,
     /// Back URL
     ///
-    /// Wire `BACK_URL`: where EsnekPOS posts the Android POS cancel result. Required with `android_pos`.
+    /// Wire `BACK_URL`: where EsnekPOS posts the Android POS cancel result. With `android_pos`: give it, or leave it out when the daemon has `server.public_url` (payops then gives EsnekPOS a callback URL of its own); without either the request is refused with `/back_url`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("format" = "uri"), length(min = 1, max = 512))]
     pub back_url: Option<String>,

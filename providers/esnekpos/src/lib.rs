@@ -588,6 +588,15 @@ impl Plugin for EsnekPos {
             account_schema: schema::<Account>(),
             operations,
             merchant_identity: vec!["merchant".into()],
+            // OrderReturnPhysical: the device's result is posted to BACK_URL.
+            callbacks: vec![payops_core::CallbackSpec {
+                operation: OperationKind::Cancel,
+                field: "back_url".into(),
+                when: Some(json!({
+                    "properties": {"channel": {"const": "android_pos"}},
+                    "required": ["channel"]
+                })),
+            }],
         }
     }
 

@@ -90,7 +90,22 @@ pub struct EsnekSimulator {
     next_ref: u64,
     /// Every accepted money-moving request, in order.
     ledger: Vec<Value>,
+    /// Android POS cancels accepted and not yet carried out by the device.
+    #[serde(default)]
+    devices: Vec<DeviceCancel>,
 }
+
+/// An Android POS cancel the device carries out later, then posts to
+/// `BACK_URL`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct DeviceCancel {
+    order_ref: String,
+    back_url: String,
+    due: DateTime<FixedOffset>,
+}
+
+/// How long the simulated Android POS takes to carry out a cancel.
+pub const DEVICE_DELAY_MS: i64 = 1000;
 
 #[derive(Deserialize)]
 struct SeedDoc {
@@ -447,12 +462,19 @@ impl EsnekSimulator {
             );
         }
         let amount = p.amount;
-        p.transactions.push(SimTransaction {
-            id: tx_id,
-            status_id: 5,
-            amount,
-            date: now,
-            splits: BTreeMap::new(),
+        if self.devices.iter().any(|d| d.order_ref == order_ref) {
+            return reply(
+                "300",
+                "ORDER_CANCEL",
+                "İptal işlemi cihazda sürüyor.",
+                Some(&order_ref),
+            );
+        }
+        // The device carries it out later (tick), then posts to BACK_URL.
+        self.devices.push(DeviceCancel {
+            order_ref: order_ref.clone(),
+            back_url: text(body, &["BACK_URL"]).unwrap_or_default(),
+            due: now + chrono::Duration::milliseconds(DEVICE_DELAY_MS),
         });
         self.ledger.push(json!({
             "endpoint": "OrderReturnPhysical", "order_ref": order_ref, "amount": amount,
@@ -732,6 +754,46 @@ impl Simulator for EsnekSimulator {
             })
             .collect();
         json!({"payments": payments, "ledger": self.ledger})
+    }
+
+    /// Android POS cancels whose time came: carried out (a cancel
+    /// transaction, STATUS_ID 5, on the payment) and posted to their
+    /// BACK_URL as a form. The post's fields are not documented by EsnekPOS
+    /// (inferred: `ORDER_REF_NUMBER`, `RETURN_CODE`, `STATUS`,
+    /// `TRANSACTION_ID`, as in its synchronous answers).
+    fn tick(&mut self, now: DateTime<FixedOffset>) -> Vec<HttpRequest> {
+        let (due, later): (Vec<DeviceCancel>, Vec<DeviceCancel>) =
+            std::mem::take(&mut self.devices)
+                .into_iter()
+                .partition(|d| d.due <= now);
+        self.devices = later;
+        let mut out = Vec::new();
+        for d in due {
+            let tx_id = self.transaction_id();
+            let Some(p) = self.payments.get_mut(&d.order_ref) else {
+                continue;
+            };
+            let amount = p.amount;
+            p.transactions.push(SimTransaction {
+                id: tx_id,
+                status_id: 5,
+                amount,
+                date: now,
+                splits: BTreeMap::new(),
+            });
+            let form = format!(
+                "ORDER_REF_NUMBER={}&RETURN_CODE=0&STATUS=SUCCESS&TRANSACTION_ID={tx_id}",
+                payops_core::http::path_segment(&d.order_ref)
+            );
+            if !d.back_url.is_empty() {
+                out.push(HttpRequest::post(
+                    d.back_url,
+                    "application/x-www-form-urlencoded",
+                    form,
+                ));
+            }
+        }
+        out
     }
 
     fn demo_accounts(&self) -> Value {

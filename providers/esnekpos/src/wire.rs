@@ -192,7 +192,9 @@ pub fn status_name(code: &str) -> Option<&'static str> {
 /// Money-moving endpoints:
 /// - `succeeded` only for HTTP 2xx with `RETURN_CODE` 0 (or `00`) and
 ///   `STATUS` `SUCCESS`, as every EsnekPOS page defines success (`pending`
-///   instead when the request asked `SYNC_WITH_POS=false`);
+///   instead when the request asked `SYNC_WITH_POS=false`, and always for
+///   `OrderReturnPhysical`, whose result the device posts to `BACK_URL`
+///   later);
 /// - `failed` only for a code of [`not_acted_codes`] whose `STATUS`, when
 ///   present, is that code's documented name, on a 2xx or 4xx answer;
 /// - everything else is `unknown` (5xx, codes that can follow an action,
@@ -227,7 +229,12 @@ pub fn status_for(
         _ => code == "0" && is("SUCCESS"),
     };
     if ok_http && documented_success {
-        let done = if sync || endpoint == Endpoint::ProcessQuery {
+        // An Android POS cancel's `SUCCESS` acknowledges the request: the
+        // device's result comes later, posted to BACK_URL ("the address to
+        // which the system returns the result").
+        let done = if endpoint == Endpoint::OrderReturnPhysical {
+            Status::Pending
+        } else if sync || endpoint == Endpoint::ProcessQuery {
             Status::Succeeded
         } else {
             Status::Pending
@@ -316,11 +323,14 @@ mod tests {
             |ep, http, code, status: Option<&str>, sync| status_for(ep, http, code, status, sync).0;
         // Success is SUCCESS with 0 (or "00", normalized by return_code) on a 2xx.
         for ep in [OrderReturn, OrderReturnPhysical, AddSubMerchantAmount] {
-            assert_eq!(
-                st(ep, 200, "0", Some("SUCCESS"), true),
-                Status::Succeeded,
-                "{ep:?}"
-            );
+            // OrderReturnPhysical's SUCCESS acknowledges the request; the
+            // device's result is posted to BACK_URL later.
+            let done = if ep == OrderReturnPhysical {
+                Status::Pending
+            } else {
+                Status::Succeeded
+            };
+            assert_eq!(st(ep, 200, "0", Some("SUCCESS"), true), done, "{ep:?}");
             // Undocumented combinations are not success.
             assert_eq!(st(ep, 200, "0", None, true), Status::Unknown, "{ep:?}");
             assert_eq!(

@@ -127,9 +127,40 @@ async fn scenario(p: PluginProvider) {
     let o = run(&p, &c, Cancel, json!({"order_ref": "P-TODAY"})).await;
     assert_eq!(o.status, Status::Failed, "nothing left: {o:?}");
 
+    // An Android POS cancel: SUCCESS acknowledges it; the device's result
+    // comes later, to BACK_URL, so the operation is pending until then.
     let pos = json!({"order_ref": "P-POS", "channel": "android_pos", "back_url": "https://shop.example/back"});
     let o = run(&p, &c, Cancel, pos.clone()).await;
-    assert_eq!(o.status, Status::Succeeded, "{o:?}");
+    assert_eq!((o.status, o.reason), (Status::Pending, None), "{o:?}");
+    let o = run(&p, &c, Cancel, pos.clone()).await;
+    assert_eq!(
+        (o.status, o.provider_code.as_deref()),
+        (Status::Failed, Some("300")),
+        "a second cancel while the device works"
+    );
+    let q = run(&p, &c, Query, json!({"order_ref": "P-POS"})).await;
+    assert_ne!(q.details["payment_status"], json!("cancelled"), "not yet");
+    let now = payops_conformance::turkey_now();
+    assert!(
+        srv.with_sim(|s| s.tick(now)).is_empty(),
+        "the device takes its time"
+    );
+    let later = now
+        + payops_core::chrono::Duration::milliseconds(payops_esnekpos::sim::DEVICE_DELAY_MS + 1);
+    let posted = srv.with_sim(|s| s.tick(later));
+    assert_eq!(posted.len(), 1);
+    assert_eq!(posted[0].url, "https://shop.example/back");
+    assert_eq!(
+        posted[0].header("content-type"),
+        Some("application/x-www-form-urlencoded")
+    );
+    let form = String::from_utf8_lossy(&posted[0].body).into_owned();
+    assert!(
+        form.contains("ORDER_REF_NUMBER=P-POS") && form.contains("STATUS=SUCCESS"),
+        "{form}"
+    );
+    let q = run(&p, &c, Query, json!({"order_ref": "P-POS"})).await;
+    assert_eq!(q.details["payment_status"], json!("cancelled"), "{q:?}");
     let o = run(&p, &c, Cancel, pos).await;
     assert_eq!(
         (o.status, o.provider_code.as_deref()),

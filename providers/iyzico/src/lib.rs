@@ -233,6 +233,7 @@ impl Plugin for Iyzico {
             account_schema: schema_of::<Account>(),
             operations,
             merchant_identity: vec!["api_key".into()],
+            callbacks: Vec::new(),
         }
     }
 

@@ -629,6 +629,7 @@ impl Plugin for TurkPos {
             account_schema: schema::<Account>(),
             operations,
             merchant_identity: vec!["client_code".into()],
+            callbacks: Vec::new(),
         }
     }
 
