@@ -28,6 +28,29 @@ pub struct ServerConfig {
     /// bearing the token with this SHA-256 hex; unset, it is open.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metrics_token_sha256: Option<String>,
+    /// How providers reach this daemon's callback endpoint (e.g.
+    /// `https://payops.example.com`). Set, payops gives providers that post
+    /// results later a callback URL of its own, one per operation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
+    /// A separate address for the callback endpoint alone (expose it, keep
+    /// the API private); unset, callbacks are served on `listen`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback_listen: Option<String>,
+    /// The secret that signs callback URLs (or `callback_secret_file`);
+    /// required with `public_url`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback_secret: Option<String>,
+    /// A file holding the callback secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback_secret_file: Option<PathBuf>,
+    /// During a rotation, the previous callback secret (or `_file`): URLs
+    /// signed with it are still accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_callback_secret: Option<String>,
+    /// A file holding the previous callback secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_callback_secret_file: Option<PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -37,6 +60,12 @@ impl Default for ServerConfig {
             body_limit_bytes: 64 * 1024,
             shutdown_timeout_secs: 60,
             metrics_token_sha256: None,
+            public_url: None,
+            callback_listen: None,
+            callback_secret: None,
+            callback_secret_file: None,
+            previous_callback_secret: None,
+            previous_callback_secret_file: None,
         }
     }
 }
@@ -271,6 +300,77 @@ impl Webhook {
             events: self.config.events.clone(),
             accounts: self.config.accounts.clone(),
         }
+    }
+}
+
+/// A secret given as a value or a file (trailing newline dropped).
+fn read_secret(
+    value: &Option<String>,
+    file: &Option<PathBuf>,
+    key: &str,
+) -> Result<Option<String>, String> {
+    match (value, file) {
+        (Some(_), Some(_)) => Err(format!("give {key} or {key}_file, not both")),
+        (Some(v), None) => Ok(Some(v.clone())),
+        (None, Some(path)) => std::fs::read_to_string(path)
+            .map(|t| Some(t.trim_end_matches(['\n', '\r']).to_owned()))
+            .map_err(|e| format!("{key}_file: cannot read {}: {e}", path.display())),
+        (None, None) => Ok(None),
+    }
+}
+
+/// The callback settings of `[server]`: `None` without `public_url`.
+pub fn resolve_callbacks(
+    f: &Figment,
+    cfg: &Config,
+) -> Result<Option<crate::callbacks::Callbacks>, Vec<ConfigError>> {
+    let sv = &cfg.server;
+    let mut errors = Vec::new();
+    let mut err = |k: &str, message: String| {
+        errors.push(ConfigError {
+            origin: source_of(f, &format!("server.{k}")),
+            key: format!("server.{k}"),
+            message,
+        })
+    };
+    if let Some(l) = &sv.callback_listen
+        && l.parse::<SocketAddr>().is_err()
+    {
+        err("callback_listen", format!("{l:?} is not an address like 0.0.0.0:8081"));
+    }
+    let Some(url) = &sv.public_url else {
+        if sv.callback_listen.is_some() {
+            err("public_url", "required with callback_listen (how providers reach it)".into());
+        }
+        return if errors.is_empty() { Ok(None) } else { Err(errors) };
+    };
+    match url.parse::<axum::http::Uri>() {
+        Ok(u) if matches!(u.scheme_str(), Some("https" | "http")) && u.authority().is_some() => {}
+        _ => err("public_url", format!("{url:?} is not an http(s) URL with a host")),
+    }
+    let mut secrets = Vec::new();
+    for (key, v, file) in [
+        ("callback_secret", &sv.callback_secret, &sv.callback_secret_file),
+        ("previous_callback_secret", &sv.previous_callback_secret, &sv.previous_callback_secret_file),
+    ] {
+        match read_secret(v, file, key) {
+            Ok(Some(s)) if s.len() >= 16 => secrets.push(s),
+            Ok(Some(_)) => err(key, "must be at least 16 characters".into()),
+            Ok(None) if key == "callback_secret" => err(
+                key,
+                "missing: required with public_url (it signs the callback URLs payops gives providers)".into(),
+            ),
+            Ok(None) => {}
+            Err(e) => err(key, e),
+        }
+    }
+    if errors.is_empty() {
+        Ok(Some(crate::callbacks::Callbacks {
+            public_url: url.trim_end_matches('/').to_owned(),
+            secrets,
+        }))
+    } else {
+        Err(errors)
     }
 }
 
@@ -875,6 +975,11 @@ pub fn redacted(cfg: &Config, reg: &Registry) -> Value {
         && let Some(text) = url.as_str()
     {
         *url = Value::String(redact_url(text));
+    }
+    for k in ["callback_secret", "previous_callback_secret"] {
+        if let Some(val) = v.pointer_mut(&format!("/server/{k}")) {
+            *val = Value::String(payops_core::secret::REDACTED.into());
+        }
     }
     if let Some(hooks) = v.get_mut("webhooks").and_then(Value::as_array_mut) {
         for h in hooks.iter_mut().filter_map(Value::as_object_mut) {

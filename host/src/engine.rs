@@ -39,6 +39,9 @@ pub struct Engine {
     /// The configured webhooks (the store writes their events; a daemon
     /// delivers them).
     pub webhooks: Vec<crate::config::Webhook>,
+    /// The daemon's own callback URLs for providers that post results
+    /// later (`server.public_url`); `None`: callers give their own.
+    pub callbacks: Option<crate::callbacks::Callbacks>,
     /// Set once this instance has a heartbeat in the store.
     heartbeat_recorded: std::sync::atomic::AtomicBool,
     validators: HashMap<(String, OperationKind), jsonschema::Validator>,
@@ -122,6 +125,7 @@ impl Engine {
             wait: Duration::from_secs(120),
             in_flight_deadline: Duration::from_secs(600),
             webhooks: Vec::new(),
+            callbacks: None,
             heartbeat_recorded: std::sync::atomic::AtomicBool::new(false),
             validators,
         })
@@ -341,6 +345,8 @@ impl Engine {
         let timer = Instant::now();
         let result = async {
             tracing::info!("operation started");
+            let document =
+                crate::callbacks::with_callback_url(self, &acct.provider, op, &operation_id, document);
             let r = provider.execute(op, &ctx, document).await;
             match &r {
                 Ok(o) => tracing::info!(status = %o.status, provider_code = ?o.provider_code, provider_reference = ?o.provider_reference, elapsed_ms = timer.elapsed().as_millis() as u64, "operation finished"),

@@ -103,6 +103,33 @@ pub async fn run(
     Ok(out)
 }
 
+/// Reconciles the operation `id` now, if it is `unknown` or `pending`
+/// (after a provider's callback).
+pub async fn one_by_id(engine: &Engine, id: &str) -> Result<Resolution, Error> {
+    let op = engine
+        .store
+        .get(id)
+        .await
+        .map_err(|e| Error::Unavailable(e.to_string()))?
+        .ok_or_else(|| Error::NotFound(format!("no operation {id:?}")))?;
+    if !matches!(op.state, payops_store::State::Unknown | payops_store::State::Pending) {
+        return Ok(Resolution {
+            id: op.id.clone(),
+            from: op.state.as_str().to_owned(),
+            to: None,
+            how: "not unresolved".into(),
+        });
+    }
+    let r = one(engine, &op).await?;
+    if r.to.is_none() {
+        let _ = engine
+            .store
+            .note(&op.id, &format!("undetermined: {}", r.how))
+            .await;
+    }
+    Ok(r)
+}
+
 /// Reconciles one operation.
 async fn one(engine: &Engine, op: &StoredOperation) -> Result<Resolution, Error> {
     let store_err = |e: payops_store::StoreError| Error::Unavailable(e.to_string());

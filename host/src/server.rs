@@ -550,10 +550,14 @@ pub async fn serve(
     state: AppState,
     body_limit: usize,
     grace: Duration,
+    extra: Option<Router>,
 ) -> std::io::Result<()> {
     let draining = state.draining.clone();
     let engine = state.engine.clone();
-    let app = router(state, body_limit);
+    let app = match extra {
+        Some(r) => router(state, body_limit).merge(r),
+        None => router(state, body_limit),
+    };
     let shutdown = async move {
         shutdown_signal().await;
         draining.store(true, Ordering::SeqCst);

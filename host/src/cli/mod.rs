@@ -240,6 +240,12 @@ pub async fn build_engine(
     let mut engine = Engine::new(s.registry.providers.clone(), accts, transport()?, store)
         .map_err(|e| fail(EXIT_CONFIG, e))?;
     engine.webhooks = hooks;
+    engine.callbacks = cfg::resolve_callbacks(&s.figment, &s.cfg).map_err(|errors| {
+        for e in &errors {
+            eprintln!("payops: config: {e}");
+        }
+        fail(EXIT_CONFIG, format!("{} config error(s)", errors.len()))
+    })?;
     engine.wait = Duration::from_secs(s.cfg.store.wait_secs);
     engine.in_flight_deadline = Duration::from_secs(s.cfg.store.in_flight_deadline_secs.max(1));
     engine
@@ -313,7 +319,7 @@ async fn start_background(s: &Setup, engine: &Arc<Engine>) -> Result<(), ExitCod
 /// `banner` is printed after the listening line, `{addr}` replaced.
 pub async fn daemon(
     s: &Setup,
-    engine: Engine,
+    mut engine: Engine,
     tokens: Vec<TokenConfig>,
     banner: Option<String>,
 ) -> Result<ExitCode, ExitCode> {
@@ -327,7 +333,34 @@ pub async fn daemon(
         })?;
     let addr = listener.local_addr().map_err(|e| fail(EXIT_CONFIG, e))?;
     let tree = crate::schemas::tree(engine.providers.values().map(|p| p.as_ref()));
+    if banner.is_some() && engine.callbacks.is_none() {
+        // The sandbox: its simulators post their callbacks to itself.
+        engine.callbacks = Some(crate::callbacks::Callbacks {
+            public_url: format!("http://{addr}"),
+            secrets: vec![uuid::Uuid::new_v4().simple().to_string()],
+        });
+    }
     let engine = Arc::new(engine);
+    // Provider callbacks: on their own listener when configured, else on
+    // the API's.
+    let mut extra = None;
+    if engine.callbacks.is_some() {
+        let router = crate::callbacks::router(engine.clone());
+        match &s.cfg.server.callback_listen {
+            Some(at) => {
+                let l = tokio::net::TcpListener::bind(at).await.map_err(|e| {
+                    fail(EXIT_CONFIG, format!("cannot listen on {at} (server.callback_listen): {e}"))
+                })?;
+                tracing::info!(addr = %at, "callbacks listening");
+                tokio::spawn(async move {
+                    if let Err(e) = axum::serve(l, router).await {
+                        tracing::error!(error = %e, "callback listener stopped");
+                    }
+                });
+            }
+            None => extra = Some(router),
+        }
+    }
     start_background(s, &engine).await?;
     // Webhooks go out through the plain transport: a receiver that got the
     // request may have acted, so only the outbox's own retries apply.
@@ -359,6 +392,7 @@ pub async fn daemon(
         state,
         s.cfg.server.body_limit_bytes,
         Duration::from_secs(s.cfg.server.shutdown_timeout_secs),
+        extra,
     )
     .await
     .map_err(|e| fail(1, e))?;

@@ -2,6 +2,7 @@
 //! and demo accounts (no credentials needed).
 
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::Args;
 use payops_core::{AccountConfig, Provider};
@@ -110,7 +111,30 @@ pub async fn run(g: &Global, a: &SandboxArgs) -> Result<ExitCode, ExitCode> {
             "try:\n  curl -s -H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' \\\n    -d '{{\"order_ref\": \"DEMO-1001\", \"amount\": 500}}' \\\n    http://{{addr}}/v1/accounts/esnek-demo/operations/refund\n"
         ));
     }
+    // The simulators' own posts (callbacks with asynchronous results),
+    // delivered by the sandbox host: simulators stay sans-IO.
+    let servers = Arc::new(servers);
+    let ticking = servers.clone();
+    let transport = payops_transport::ReqwestTransport::new().map_err(|e| fail(EXIT_CONFIG, e))?;
+    let ticker = tokio::spawn(async move {
+        use payops_core::HttpTransport;
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            for server in ticking.iter() {
+                for mut request in server.tick() {
+                    request.timeout_ms = Some(10_000);
+                    // Not the token (the URL's last segment) in logs.
+                    let url = request.url.rsplit_once('/').map_or(String::new(), |(u, _)| u.to_owned());
+                    match transport.send(request).await {
+                        Ok(r) => tracing::info!(%url, status = r.status, "simulator callback delivered"),
+                        Err(e) => tracing::warn!(%url, error = %e, "simulator callback not delivered"),
+                    }
+                }
+            }
+        }
+    });
     let r = daemon(&s, engine, tokens, Some(banner)).await;
+    ticker.abort();
     drop(servers);
     for suffix in ["", "-wal", "-shm"] {
         let mut f = db.clone().into_os_string();

@@ -66,6 +66,10 @@ pub enum State {
 }
 
 impl State {
+    /// `succeeded` or `failed`: settled, nothing more to learn.
+    pub fn is_final(&self) -> bool {
+        matches!(self, State::Succeeded | State::Failed)
+    }
     /// Text form.
     pub fn as_str(&self) -> &'static str {
         match self {
@@ -354,6 +358,12 @@ impl Store {
 
     async fn event(&self, id: &str, kind: &str, detail: &str) -> Result<(), StoreError> {
         self.event_by(id, kind, detail, None).await
+    }
+
+    /// Adds an entry to an operation's audit trail (e.g. a provider's
+    /// callback, verbatim).
+    pub async fn record_event(&self, id: &str, kind: &str, detail: &str) -> Result<(), StoreError> {
+        self.event(id, kind, detail).await
     }
 
     async fn event_by(

@@ -225,6 +225,13 @@ impl SimServer {
         f(guard.as_mut())
     }
 
+    /// Time passes at the simulator's clock: the requests it would post now
+    /// (callbacks), for the host to send.
+    pub fn tick(&self) -> Vec<payops_core::HttpRequest> {
+        let now = (self.state.clock.lock().unwrap_or_else(|p| p.into_inner()).clone())();
+        self.with_sim(|s| s.tick(now))
+    }
+
     /// Replaces the simulator's clock (tests use it to move to another day).
     pub fn set_clock(&self, clock: impl Fn() -> DateTime<FixedOffset> + Send + Sync + 'static) {
         *self.state.clock.lock().unwrap_or_else(|p| p.into_inner()) = Arc::new(clock);
