@@ -206,8 +206,12 @@ async fn take(
     let id = operation_id.clone();
     tokio::spawn(async move {
         match crate::reconcile::one_by_id(&e, &id).await {
-            Ok(r) => tracing::info!(operation_id = %id, to = ?r.to, how = %r.how, "reconciled after a provider callback"),
-            Err(err) => tracing::warn!(operation_id = %id, error = %err, "reconciliation after a callback failed"),
+            Ok(r) => {
+                tracing::info!(operation_id = %id, to = ?r.to, how = %r.how, "reconciled after a provider callback")
+            }
+            Err(err) => {
+                tracing::warn!(operation_id = %id, error = %err, "reconciliation after a callback failed")
+            }
         }
     });
     tracing::info!(%provider, %operation_id, "provider callback recorded; reconciling by query");

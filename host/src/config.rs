@@ -336,22 +336,43 @@ pub fn resolve_callbacks(
     if let Some(l) = &sv.callback_listen
         && l.parse::<SocketAddr>().is_err()
     {
-        err("callback_listen", format!("{l:?} is not an address like 0.0.0.0:8081"));
+        err(
+            "callback_listen",
+            format!("{l:?} is not an address like 0.0.0.0:8081"),
+        );
     }
     let Some(url) = &sv.public_url else {
         if sv.callback_listen.is_some() {
-            err("public_url", "required with callback_listen (how providers reach it)".into());
+            err(
+                "public_url",
+                "required with callback_listen (how providers reach it)".into(),
+            );
         }
-        return if errors.is_empty() { Ok(None) } else { Err(errors) };
+        return if errors.is_empty() {
+            Ok(None)
+        } else {
+            Err(errors)
+        };
     };
     match url.parse::<axum::http::Uri>() {
         Ok(u) if matches!(u.scheme_str(), Some("https" | "http")) && u.authority().is_some() => {}
-        _ => err("public_url", format!("{url:?} is not an http(s) URL with a host")),
+        _ => err(
+            "public_url",
+            format!("{url:?} is not an http(s) URL with a host"),
+        ),
     }
     let mut secrets = Vec::new();
     for (key, v, file) in [
-        ("callback_secret", &sv.callback_secret, &sv.callback_secret_file),
-        ("previous_callback_secret", &sv.previous_callback_secret, &sv.previous_callback_secret_file),
+        (
+            "callback_secret",
+            &sv.callback_secret,
+            &sv.callback_secret_file,
+        ),
+        (
+            "previous_callback_secret",
+            &sv.previous_callback_secret,
+            &sv.previous_callback_secret_file,
+        ),
     ] {
         match read_secret(v, file, key) {
             Ok(Some(s)) if s.len() >= 16 => secrets.push(s),

@@ -112,7 +112,10 @@ pub async fn one_by_id(engine: &Engine, id: &str) -> Result<Resolution, Error> {
         .await
         .map_err(|e| Error::Unavailable(e.to_string()))?
         .ok_or_else(|| Error::NotFound(format!("no operation {id:?}")))?;
-    if !matches!(op.state, payops_store::State::Unknown | payops_store::State::Pending) {
+    if !matches!(
+        op.state,
+        payops_store::State::Unknown | payops_store::State::Pending
+    ) {
         return Ok(Resolution {
             id: op.id.clone(),
             from: op.state.as_str().to_owned(),

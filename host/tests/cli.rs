@@ -381,6 +381,29 @@ async fn sandbox_serves_every_provider_with_auth_and_errors() {
     assert_eq!((s, v["status"].as_str()), (200, Some("succeeded")), "{v}");
     let (s, v) = http("POST", &op("turk-demo", "cancel"), t, Some(r#"{"order_ref":"TP-DEMO-TODAY","marketplace_order_guid":"6ba7b810-9dad-11d1-80b4-00c04fd430c8","whole_order":true}"#)).await;
     assert_eq!((s, v["status"].as_str()), (200, Some("succeeded")), "{v}");
+    // An Android POS cancel is pending until the device's result; the
+    // sandbox's simulator posts it to the sandbox's own callback URL and the
+    // operation settles through the query, without anyone reconciling.
+    let (s, v) = http(
+        "POST",
+        &op("esnek-demo", "cancel"),
+        t,
+        Some(r#"{"order_ref":"DEMO-POS","channel":"android_pos"}"#),
+    )
+    .await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("pending")), "{v}");
+    let pos_id = v["operation_id"].as_str().unwrap().to_owned();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut state = Value::Null;
+    while std::time::Instant::now() < deadline {
+        let (_, v) = http("GET", &format!("{url}/v1/operations/{pos_id}"), t, None).await;
+        state = v["operation"]["state"].clone();
+        if state == "succeeded" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(state, "succeeded", "settled from the simulator's callback");
     // iyzico, next to the other two: a signed refund of one item, the
     // payment's detail, and a cancel of the other payment.
     let (s, v) = http(

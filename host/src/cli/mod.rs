@@ -349,7 +349,10 @@ pub async fn daemon(
         match &s.cfg.server.callback_listen {
             Some(at) => {
                 let l = tokio::net::TcpListener::bind(at).await.map_err(|e| {
-                    fail(EXIT_CONFIG, format!("cannot listen on {at} (server.callback_listen): {e}"))
+                    fail(
+                        EXIT_CONFIG,
+                        format!("cannot listen on {at} (server.callback_listen): {e}"),
+                    )
                 })?;
                 tracing::info!(addr = %at, "callbacks listening");
                 tokio::spawn(async move {

@@ -124,10 +124,17 @@ pub async fn run(g: &Global, a: &SandboxArgs) -> Result<ExitCode, ExitCode> {
                 for mut request in server.tick() {
                     request.timeout_ms = Some(10_000);
                     // Not the token (the URL's last segment) in logs.
-                    let url = request.url.rsplit_once('/').map_or(String::new(), |(u, _)| u.to_owned());
+                    let url = request
+                        .url
+                        .rsplit_once('/')
+                        .map_or(String::new(), |(u, _)| u.to_owned());
                     match transport.send(request).await {
-                        Ok(r) => tracing::info!(%url, status = r.status, "simulator callback delivered"),
-                        Err(e) => tracing::warn!(%url, error = %e, "simulator callback not delivered"),
+                        Ok(r) => {
+                            tracing::info!(%url, status = r.status, "simulator callback delivered")
+                        }
+                        Err(e) => {
+                            tracing::warn!(%url, error = %e, "simulator callback not delivered")
+                        }
                     }
                 }
             }

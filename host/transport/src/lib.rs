@@ -228,7 +228,12 @@ impl SimServer {
     /// Time passes at the simulator's clock: the requests it would post now
     /// (callbacks), for the host to send.
     pub fn tick(&self) -> Vec<payops_core::HttpRequest> {
-        let now = (self.state.clock.lock().unwrap_or_else(|p| p.into_inner()).clone())();
+        let now = (self
+            .state
+            .clock
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone())();
         self.with_sim(|s| s.tick(now))
     }
 

@@ -753,7 +753,12 @@ impl Simulator for EsnekSimulator {
                 )
             })
             .collect();
-        json!({"payments": payments, "ledger": self.ledger})
+        let devices: Vec<Value> = self
+            .devices
+            .iter()
+            .map(|d| json!({"order_ref": d.order_ref, "back_url": d.back_url, "due": d.due}))
+            .collect();
+        json!({"payments": payments, "ledger": self.ledger, "devices": devices})
     }
 
     /// Android POS cancels whose time came: carried out (a cancel

@@ -1,0 +1,203 @@
+//! Provider callbacks in, through the real binary: an Android POS cancel is
+//! `pending`; payops gives EsnekPOS a callback URL of its own; a forged
+//! callback (wrong token, or a SUCCESS the query does not confirm) changes
+//! nothing and is recorded; the device's real result settles the operation
+//! through the query, without anyone running reconcile.
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::*;
+use payops_core::Simulator;
+use serde_json::{Value, json};
+
+const TOKEN: &str = "callbacks-token-0123456789";
+const CALLBACK_SECRET: &str = "cbsec_7Rw2Kq9Zt4Lm8Vx";
+
+fn sha256_hex(s: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(s.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn config(dir: &Path, esnek: &str, callback_port: u16) -> String {
+    let plugins = plugin_dir(dir);
+    let cfg = format!(
+        r#"
+[plugins]
+dirs = [{plugins:?}]
+
+[server]
+public_url = "http://127.0.0.1:{callback_port}"
+callback_listen = "127.0.0.1:{callback_port}"
+callback_secret = "{CALLBACK_SECRET}"
+
+[store]
+url = "sqlite://{db}"
+
+[[tokens]]
+name = "ops"
+token_sha256 = "{token}"
+accounts = ["*"]
+operations = ["*"]
+
+[accounts.esnek]
+provider = "esnekpos"
+base_url = "{esnek}"
+timeout_ms = 5000
+merchant = "M1"
+merchant_key = "{key}"
+sub_merchant_sign = "reduce_is_negative"
+"#,
+        db = dir.join("payops.db").display(),
+        token = sha256_hex(TOKEN),
+        key = SECRETS[0],
+    );
+    let path = dir.join("callbacks.toml");
+    std::fs::write(&path, cfg).unwrap();
+    path.display().to_string()
+}
+
+async fn post_form(url: &str, body: &str) -> u16 {
+    use payops_core::{HttpRequest, HttpTransport};
+    let t = payops_transport::ReqwestTransport::new().unwrap();
+    let mut r = HttpRequest::post(url, "application/x-www-form-urlencoded", body.to_owned());
+    r.timeout_ms = Some(10_000);
+    t.send(r).await.unwrap().status
+}
+
+async fn operation(url: &str, id: &str) -> Value {
+    http(
+        "GET",
+        &format!("{url}/v1/operations/{id}"),
+        Some(TOKEN),
+        None,
+    )
+    .await
+    .1
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_android_pos_cancel_settles_from_its_callback_and_forgeries_change_nothing() {
+    let mut e = payops_esnekpos::sim::EsnekSimulator::empty();
+    e.seed(&json!({"merchants": [{"merchant": "M1", "merchant_key": SECRETS[0]}],
+                    "payments": [{"order_ref": "P-POS", "amount": 15000, "channel": "android_pos"}]}))
+        .unwrap();
+    let sim = payops_transport::SimServer::start(Box::new(e), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let dir = temp_dir("callbacks");
+    let port = {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let cfg = config(&dir, &sim.url(), port);
+    let (code, out, _) = run(&["--config", &cfg, "config", "show"], &dir);
+    assert_eq!(code, 0);
+    assert!(!out.contains(CALLBACK_SECRET), "{out}");
+    let (c, d) = (cfg.clone(), dir.clone());
+    let daemon = tokio::task::spawn_blocking(move || {
+        Daemon::start(
+            "callbacks",
+            &["--config", &c, "serve", "--listen", "127.0.0.1:0"],
+            &d,
+        )
+    })
+    .await
+    .unwrap();
+
+    // No back_url: payops gives its own.
+    let (s, v) = http(
+        "POST",
+        &format!("{}/v1/accounts/esnek/operations/cancel", daemon.url),
+        Some(TOKEN),
+        Some(r#"{"order_ref":"P-POS","channel":"android_pos"}"#),
+    )
+    .await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("pending")), "{v}");
+    let id = v["operation_id"].as_str().unwrap().to_owned();
+    let state = sim.with_sim(|s| s.state());
+    let back_url = state["devices"][0]["back_url"].as_str().unwrap().to_owned();
+    let prefix = format!("http://127.0.0.1:{port}/v1/callbacks/esnekpos/{id}/");
+    assert!(back_url.starts_with(&prefix), "{back_url}");
+    // The stored request is the caller's: no URL, no token in it.
+    let op = operation(&daemon.url, &id).await;
+    assert!(op["operation"]["request"].get("back_url").is_none(), "{op}");
+
+    // Forged: a wrong token. Refused, recorded, nothing changes.
+    let wrong = format!("{prefix}{}", "0".repeat(64));
+    assert_eq!(post_form(&wrong, "RETURN_CODE=0&STATUS=SUCCESS").await, 403);
+    // Forged: the right URL, a SUCCESS the provider's query does not confirm.
+    assert_eq!(
+        post_form(
+            &back_url,
+            "RETURN_CODE=0&STATUS=SUCCESS&ORDER_REF_NUMBER=P-POS"
+        )
+        .await,
+        202
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let op = operation(&daemon.url, &id).await;
+    assert_eq!(
+        op["operation"]["state"], "pending",
+        "a callback is never trusted alone: {op}"
+    );
+    let kinds: Vec<&str> = op["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert!(
+        kinds.contains(&"callback_refused") && kinds.contains(&"callback"),
+        "{kinds:?}"
+    );
+
+    // The device carries the cancel out; the host delivers its post.
+    let later = payops_core::chrono::Utc::now().with_timezone(&payops_core::turkey_offset())
+        + payops_core::chrono::Duration::seconds(5);
+    sim.set_clock(move || later);
+    let posts = sim.tick();
+    assert_eq!(posts.len(), 1);
+    assert_eq!(posts[0].url, back_url);
+    let body = String::from_utf8_lossy(&posts[0].body).into_owned();
+    assert_eq!(post_form(&back_url, &body).await, 202);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut op = operation(&daemon.url, &id).await;
+    while op["operation"]["state"] != "succeeded" && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        op = operation(&daemon.url, &id).await;
+    }
+    assert_eq!(
+        op["operation"]["state"], "succeeded",
+        "settled by the query after the callback: {op}"
+    );
+    assert_eq!(op["operation"]["envelope"]["status"], "succeeded");
+    // A callback for a settled operation: recorded, no effect.
+    assert_eq!(post_form(&back_url, &body).await, 200);
+    // An unknown operation.
+    let unknown = format!(
+        "http://127.0.0.1:{port}/v1/callbacks/esnekpos/op_nope/{}",
+        "0".repeat(64)
+    );
+    assert_eq!(post_form(&unknown, "x=1").await, 404);
+    // The callback listener serves callbacks only.
+    let (s, _) = http(
+        "GET",
+        &format!("http://127.0.0.1:{port}/v1/accounts"),
+        Some(TOKEN),
+        None,
+    )
+    .await;
+    assert_eq!(s, 404);
+    let logs = daemon.stderr.lock().unwrap().clone();
+    assert!(
+        !logs.contains(back_url.rsplit('/').next().unwrap()),
+        "the token is never logged"
+    );
+    drop(daemon);
+}
