@@ -99,8 +99,13 @@ pub struct StoreConfig {
     pub url: String,
     /// An instance silent for this long is dead: its in-flight operations become `unknown`.
     pub instance_timeout_secs: u64,
-    /// How often the daemon reconciles `unknown` and `pending` operations (0: never).
+    /// The longest the daemon waits before looking again at an `unknown` or
+    /// `pending` operation its query could not settle (0: no periodic
+    /// reconciliation).
     pub reconcile_interval_secs: u64,
+    /// The first such wait; it doubles per look, up to
+    /// `reconcile_interval_secs`.
+    pub reconcile_first_secs: u64,
     /// Only operations at least this old are reconciled.
     pub reconcile_min_age_secs: u64,
     /// How long a duplicate request waits for the in-flight original.
@@ -120,6 +125,7 @@ impl Default for StoreConfig {
             url: DEFAULT_STORE_URL.into(),
             instance_timeout_secs: 30,
             reconcile_interval_secs: 300,
+            reconcile_first_secs: 10,
             reconcile_min_age_secs: 60,
             wait_secs: 120,
             in_flight_deadline_secs: 600,

@@ -78,14 +78,32 @@ fn sibling(o: &StoredOperation) -> Option<Sibling> {
     })
 }
 
-/// Reconciles `unknown` and `pending` operations at least `min_age` old.
+/// The periodic pass's backoff: an operation the query could not settle is
+/// looked at again after `first`, then twice as long each time, at most
+/// `max`.
+#[derive(Debug, Clone, Copy)]
+pub struct Backoff {
+    /// The first delay.
+    pub first: Duration,
+    /// The longest delay.
+    pub max: Duration,
+}
+
+/// Reconciles `unknown` and `pending` operations at least `min_age` old;
+/// with a `backoff` (the daemon's periodic pass) only those due, putting
+/// off those it cannot settle.
 pub async fn run(
     engine: &Engine,
     account: Option<&str>,
     min_age: Duration,
+    backoff: Option<Backoff>,
 ) -> Result<Vec<Resolution>, Error> {
     let store_err = |e: payops_store::StoreError| Error::Unavailable(e.to_string());
-    let ops = engine.store.unresolved(account).await.map_err(store_err)?;
+    let ops = match backoff {
+        Some(_) => engine.store.due_for_reconcile(account).await,
+        None => engine.store.unresolved(account).await,
+    }
+    .map_err(store_err)?;
     let cutoff = chrono::Utc::now() - chrono::Duration::from_std(min_age).unwrap_or_default();
     let mut out = Vec::new();
     for op in ops.into_iter().filter(|o| o.created_at <= cutoff) {
@@ -97,6 +115,16 @@ pub async fn run(
                 .await
         {
             tracing::warn!(operation_id = %op.id, error = %e, "cannot record the reconciliation note");
+        }
+        if let (None, Some(b)) = (&r.to, backoff) {
+            let ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 4);
+            if let Err(e) = engine
+                .store
+                .back_off_reconcile(&op.id, ms(b.first), ms(b.max))
+                .await
+            {
+                tracing::warn!(operation_id = %op.id, error = %e, "cannot record the reconciliation backoff");
+            }
         }
         out.push(r);
     }

@@ -201,3 +201,71 @@ async fn an_android_pos_cancel_settles_from_its_callback_and_forgeries_change_no
     );
     drop(daemon);
 }
+
+/// A refund recorded with `SYNC_WITH_POS=false` is `pending`; when the
+/// provider completes it (the simulator's operations desk), the daemon's
+/// periodic pass settles it through the same reconciliation, without
+/// anyone running reconcile. Undetermined looks back off per operation.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pending_refund_settles_when_the_provider_completes_it() {
+    let dir = temp_dir("pending-settles");
+    let cfg = dir.join("sandbox.toml");
+    std::fs::write(
+        &cfg,
+        "[store]\nreconcile_min_age_secs = 0\nreconcile_first_secs = 1\nreconcile_interval_secs = 4\n",
+    )
+    .unwrap();
+    let c = cfg.display().to_string();
+    let d = dir.clone();
+    let daemon = tokio::task::spawn_blocking(move || {
+        Daemon::start(
+            "pending",
+            &["--config", &c, "sandbox", "--listen", "127.0.0.1:0"],
+            &d,
+        )
+    })
+    .await
+    .unwrap();
+    let banner = daemon.stdout.lock().unwrap().clone();
+    let token = banner
+        .lines()
+        .find_map(|l| l.strip_prefix("sandbox token: "))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let (s, v) = http(
+        "POST",
+        &format!("{}/v1/accounts/esnek-demo/operations/refund", daemon.url),
+        Some(&token),
+        Some(r#"{"order_ref":"DEMO-1002","amount":700,"sync_with_pos":false}"#),
+    )
+    .await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("pending")), "{v}");
+    let id = v["operation_id"].as_str().unwrap().to_owned();
+    let started = Instant::now();
+    let mut op = Value::Null;
+    while started.elapsed() < Duration::from_secs(15) {
+        op = http(
+            "GET",
+            &format!("{}/v1/operations/{id}", daemon.url),
+            Some(&token),
+            None,
+        )
+        .await
+        .1;
+        if op["operation"]["state"] == "succeeded" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(op["operation"]["state"], "succeeded", "{op}");
+    let kinds: Vec<&str> = op["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert!(kinds.contains(&"reconciled"), "{kinds:?}");
+    eprintln!("pending refund settled after {:?}", started.elapsed());
+    drop(daemon);
+}

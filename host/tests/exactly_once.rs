@@ -609,7 +609,7 @@ async fn faults(store_url: &str) {
     let before = ledger(&sim).len();
     // Absence of a return row proves a synchronous refund failed only once
     // the provider's own clock is past the request's timeout and a margin.
-    let early = payops_host::reconcile::run(&engine, Some(&account), Duration::ZERO)
+    let early = payops_host::reconcile::run(&engine, Some(&account), Duration::ZERO, None)
         .await
         .unwrap();
     for (i, (fault, expected, acted)) in cases.iter().enumerate() {
@@ -626,7 +626,7 @@ async fn faults(store_url: &str) {
             backdate(store_url, &envelopes[i].operation_id, 10).await;
         }
     }
-    let resolved = payops_host::reconcile::run(&engine, Some(&account), Duration::ZERO)
+    let resolved = payops_host::reconcile::run(&engine, Some(&account), Duration::ZERO, None)
         .await
         .unwrap();
     for (i, (fault, expected, acted)) in cases.iter().enumerate() {

@@ -290,17 +290,24 @@ async fn start_background(s: &Setup, engine: &Arc<Engine>) -> Result<(), ExitCod
             }
         });
     }
-    let every = s.cfg.store.reconcile_interval_secs;
+    let max = s.cfg.store.reconcile_interval_secs;
     let min_age = Duration::from_secs(s.cfg.store.reconcile_min_age_secs);
-    if every > 0 {
+    if max > 0 {
         let engine = engine.clone();
+        let first = s.cfg.store.reconcile_first_secs.clamp(1, max);
+        let backoff = crate::reconcile::Backoff {
+            first: Duration::from_secs(first),
+            max: Duration::from_secs(max),
+        };
+        // Each pass looks only at the operations whose backoff has passed.
+        let every = Duration::from_secs(first.min(5));
         tokio::spawn(async move {
             loop {
-                tokio::time::sleep(Duration::from_secs(every)).await;
+                tokio::time::sleep(every).await;
                 if let Err(e) = engine.recover(timeout).await {
                     tracing::warn!(error = %e, "recovery failed");
                 }
-                match crate::reconcile::run(&engine, None, min_age).await {
+                match crate::reconcile::run(&engine, None, min_age, Some(backoff)).await {
                     Ok(list) => {
                         let changed = list.iter().filter(|r| r.to.is_some()).count();
                         if !list.is_empty() {

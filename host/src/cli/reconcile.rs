@@ -39,6 +39,8 @@ pub async fn run(g: &Global, a: &ReconcileArgs) -> Result<ExitCode, ExitCode> {
         &engine,
         a.account.as_deref(),
         Duration::from_secs(a.min_age_secs.unwrap_or(s.cfg.store.reconcile_min_age_secs)),
+        // An operator's explicit pass looks at everything, backoff or not.
+        None,
     )
     .await
     .map_err(|e| fail(EXIT_CONFIG, e))?;

@@ -678,8 +678,57 @@ impl Store {
         &self,
         account: Option<&str>,
     ) -> Result<Vec<StoredOperation>, StoreError> {
+        self.unresolved_where(account, false).await
+    }
+
+    /// The `unknown` and `pending` operations due for the periodic
+    /// reconciliation (their backoff, on the store's clock, has passed).
+    pub async fn due_for_reconcile(
+        &self,
+        account: Option<&str>,
+    ) -> Result<Vec<StoredOperation>, StoreError> {
+        self.unresolved_where(account, true).await
+    }
+
+    /// Puts off the periodic reconciliation of `id`: the next look is
+    /// `first_ms · 2^n` after now (n: the looks so far), at most `max_ms`.
+    pub async fn back_off_reconcile(
+        &self,
+        id: &str,
+        first_ms: i64,
+        max_ms: i64,
+    ) -> Result<(), StoreError> {
+        let row = sqlx::query("SELECT reconcile_attempts FROM operations WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        let attempts: i64 = match row {
+            Some(r) => r.try_get("reconcile_attempts")?,
+            None => return Ok(()),
+        };
+        let shift = u32::try_from(attempts.clamp(0, 30)).unwrap_or(30);
+        let delay = first_ms.saturating_mul(1i64 << shift).min(max_ms);
+        sqlx::query(AssertSqlSafe(format!(
+            "UPDATE operations SET reconcile_attempts = reconcile_attempts + 1, next_reconcile_ms = {} + $1 WHERE id = $2",
+            self.now_ms_sql()
+        )))
+        .bind(delay)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn unresolved_where(
+        &self,
+        account: Option<&str>,
+        due_only: bool,
+    ) -> Result<Vec<StoredOperation>, StoreError> {
         let mut q =
             format!("SELECT {COLUMNS} FROM operations WHERE state IN ('unknown', 'pending')");
+        if due_only {
+            q.push_str(&format!(" AND next_reconcile_ms <= {}", self.now_ms_sql()));
+        }
         if account.is_some() {
             q.push_str(" AND account = $1");
         }

@@ -566,6 +566,33 @@ async fn outbox(url: &str) {
     let (pending, _age) = a.delivery_backlog().await.unwrap();
     assert!(pending >= 1);
 
+    // The periodic reconciliation's backoff: an unresolved operation is due
+    // at once, then not until its delay has passed.
+    let id3 = unique("backoff");
+    let op = intent(&id3, &acct, None, json!({"order_ref": "H-3"}), "i");
+    assert!(matches!(a.begin(&op).await.unwrap(), Begin::Created));
+    assert!(
+        a.finish(&id3, &envelope(&id3, &acct, Status::Pending))
+            .await
+            .unwrap()
+    );
+    let due = |v: Vec<payops_store::StoredOperation>| v.iter().any(|o| o.id == id3);
+    assert!(due(a.due_for_reconcile(Some(&acct)).await.unwrap()));
+    a.back_off_reconcile(&id3, 60_000, 600_000).await.unwrap();
+    assert!(
+        !due(a.due_for_reconcile(Some(&acct)).await.unwrap()),
+        "backed off"
+    );
+    assert!(
+        due(a.unresolved(Some(&acct)).await.unwrap()),
+        "an explicit pass sees it"
+    );
+    a.back_off_reconcile(&id3, 0, 0).await.unwrap();
+    assert!(
+        due(a.due_for_reconcile(Some(&acct)).await.unwrap()),
+        "a zero delay: due again"
+    );
+
     // A store without routes writes no events.
     let plain = Store::open(url).await.unwrap();
     let id2 = unique("unhooked");

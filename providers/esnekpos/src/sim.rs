@@ -107,6 +107,11 @@ struct DeviceCancel {
 /// How long the simulated Android POS takes to carry out a cancel.
 pub const DEVICE_DELAY_MS: i64 = 1000;
 
+/// How long EsnekPOS's simulated operations desk takes to complete a
+/// refund recorded with `SYNC_WITH_POS=false` (its row goes from STATUS_ID
+/// 1, waiting, to 7, refunded).
+pub const OPERATIONS_DELAY_MS: i64 = 1500;
+
 #[derive(Deserialize)]
 struct SeedDoc {
     #[serde(default)]
@@ -761,12 +766,24 @@ impl Simulator for EsnekSimulator {
         json!({"payments": payments, "ledger": self.ledger, "devices": devices})
     }
 
-    /// Android POS cancels whose time came: carried out (a cancel
+    /// Refunds recorded with `SYNC_WITH_POS=false` are completed after
+    /// [`OPERATIONS_DELAY_MS`]. Android POS cancels whose time came: carried out (a cancel
     /// transaction, STATUS_ID 5, on the payment) and posted to their
     /// BACK_URL as a form. The post's fields are not documented by EsnekPOS
     /// (inferred: `ORDER_REF_NUMBER`, `RETURN_CODE`, `STATUS`,
     /// `TRANSACTION_ID`, as in its synchronous answers).
     fn tick(&mut self, now: DateTime<FixedOffset>) -> Vec<HttpRequest> {
+        // The operations desk completes waiting refunds (no post: EsnekPOS
+        // documents none for them; the query shows them).
+        for p in self.payments.values_mut() {
+            for t in &mut p.transactions {
+                if t.status_id == 1
+                    && t.date + chrono::Duration::milliseconds(OPERATIONS_DELAY_MS) <= now
+                {
+                    t.status_id = 7;
+                }
+            }
+        }
         let (due, later): (Vec<DeviceCancel>, Vec<DeviceCancel>) =
             std::mem::take(&mut self.devices)
                 .into_iter()
