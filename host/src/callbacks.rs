@@ -217,3 +217,53 @@ async fn take(
     tracing::info!(%provider, %operation_id, "provider callback recorded; reconciling by query");
     answer(StatusCode::ACCEPTED, json!({"accepted": true}))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_bound_to_one_operation_and_rotation_keeps_old_ones_valid() {
+        let old = Callbacks {
+            public_url: "https://payops.example/".into(),
+            secrets: vec!["old-secret-0123456789".into()],
+        };
+        let url = old.url("esnekpos", "op_1");
+        assert!(
+            url.starts_with("https://payops.example/v1/callbacks/esnekpos/op_1/"),
+            "{url}"
+        );
+        let tok = url.rsplit('/').next().unwrap().to_owned();
+        assert_eq!(tok.len(), 64);
+        assert!(old.verify("esnekpos", "op_1", &tok));
+        assert!(
+            !old.verify("esnekpos", "op_2", &tok),
+            "bound to its operation"
+        );
+        assert!(!old.verify("turkpos", "op_1", &tok), "and to its provider");
+        // Rotated: new URLs use the new secret; the old ones still verify.
+        let rotated = Callbacks {
+            public_url: old.public_url.clone(),
+            secrets: vec![
+                "new-secret-0123456789".into(),
+                "old-secret-0123456789".into(),
+            ],
+        };
+        assert!(rotated.verify("esnekpos", "op_1", &tok));
+        assert_ne!(rotated.url("esnekpos", "op_1"), url);
+        let after = Callbacks {
+            public_url: old.public_url.clone(),
+            secrets: vec!["new-secret-0123456789".into()],
+        };
+        assert!(
+            !after.verify("esnekpos", "op_1", &tok),
+            "once the old secret is removed"
+        );
+        // The token is HMAC-SHA256("{provider}/{operation_id}") in hex:
+        // printf 'esnekpos/op_1' | openssl dgst -sha256 -hmac old-secret-0123456789
+        assert_eq!(
+            tok,
+            "cd616a47922b70daf8e18b3f33c4f69c7c92da2e67f4f8fcfbf298ab3799de62"
+        );
+    }
+}

@@ -179,6 +179,8 @@ async fn an_android_pos_cancel_settles_from_its_callback_and_forgeries_change_no
     assert_eq!(op["operation"]["envelope"]["status"], "succeeded");
     // A callback for a settled operation: recorded, no effect.
     assert_eq!(post_form(&back_url, &body).await, 200);
+    // Too large a body is refused before anything is read into the store.
+    assert_eq!(post_form(&back_url, &"x".repeat(20_000)).await, 413);
     // An unknown operation.
     let unknown = format!(
         "http://127.0.0.1:{port}/v1/callbacks/esnekpos/op_nope/{}",
