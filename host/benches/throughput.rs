@@ -188,6 +188,17 @@ fn sha256_hex(s: &str) -> String {
 
 /// `payops serve` on `store`, with an EsnekPOS account on the fake.
 fn spawn_payops(dir: &std::path::Path, fake: &str, store: &str) -> (Child, String, Duration) {
+    spawn_payops_bin(env!("CARGO_BIN_EXE_payops"), dir, fake, store)
+}
+
+/// The same with another `payops` binary (a baseline build, its plugins
+/// beside it).
+fn spawn_payops_bin(
+    bin: &str,
+    dir: &std::path::Path,
+    fake: &str,
+    store: &str,
+) -> (Child, String, Duration) {
     let cfg = dir.join("bench.toml");
     std::fs::write(
         &cfg,
@@ -218,7 +229,7 @@ sub_merchant_sign = "reduce_is_negative"
     )
     .expect("config");
     let started = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_payops"))
+    let mut child = Command::new(bin)
         .args([
             "--config",
             &cfg.display().to_string(),
@@ -413,6 +424,32 @@ async fn run(full: bool) {
             url: u,
             kind: Kind::Payops,
         });
+    }
+    // An earlier build to compare with (PAYOPS_BENCH_BASELINE=path/to/payops).
+    if full && let Ok(bin) = std::env::var("PAYOPS_BENCH_BASELINE") {
+        let base_dir = dir.join("baseline");
+        std::fs::create_dir_all(&base_dir).expect("dir");
+        let url = format!("sqlite://{}", base_dir.join("payops.db").display());
+        let (c, u, _) = spawn_payops_bin(&bin, &base_dir, &fake, &url);
+        servers.push(Server {
+            name: "baseline payops (SQLite)".into(),
+            child: c,
+            url: u,
+            kind: Kind::Payops,
+        });
+        if let Ok(pg) = std::env::var("PAYOPS_TEST_POSTGRES_URL")
+            && !pg.is_empty()
+        {
+            let pg_dir = dir.join("baseline-pg");
+            std::fs::create_dir_all(&pg_dir).expect("dir");
+            let (c, u, _) = spawn_payops_bin(&bin, &pg_dir, &fake, &pg);
+            servers.push(Server {
+                name: "baseline payops (PostgreSQL)".into(),
+                child: c,
+                url: u,
+                kind: Kind::Payops,
+            });
+        }
     }
     // Warm up every server, then measure them interleaved per setting.
     for s in &servers {

@@ -396,6 +396,24 @@ impl Store {
         }
     }
 
+    /// SQLite's durability settings as a connection of this store sees them
+    /// (`journal_mode`, `synchronous`: 2 is FULL); `None` on PostgreSQL.
+    pub async fn sqlite_durability(&self) -> Result<Option<(String, i64)>, StoreError> {
+        if !self.sqlite {
+            return Ok(None);
+        }
+        let mut conn = self.pool.acquire().await?;
+        let j: String = sqlx::query("PRAGMA journal_mode")
+            .fetch_one(&mut *conn)
+            .await?
+            .try_get(0)?;
+        let s: i64 = sqlx::query("PRAGMA synchronous")
+            .fetch_one(&mut *conn)
+            .await?
+            .try_get(0)?;
+        Ok(Some((j, s)))
+    }
+
     /// The store's clock, in milliseconds since the epoch.
     pub async fn now_ms(&self) -> Result<i64, StoreError> {
         let r = sqlx::query(AssertSqlSafe(format!(
@@ -448,6 +466,8 @@ impl Store {
             .get("order_ref")
             .and_then(Value::as_str)
             .map(str::to_owned);
+        // One commit: the intent and its audit event together.
+        let mut tx = self.pool.begin().await?;
         let r = sqlx::query(AssertSqlSafe(format!(
             "INSERT INTO operations (id, account, provider, operation, idempotency_key, request_sha256, request, state, envelope, owner, created_at, updated_at, resolution, order_ref, deadline_ms, actor)
              VALUES ($1, $2, $3, $4, $5, $6, $7, 'in_flight', NULL, $8, $9, $9, NULL, $10, {} + $11, $12)",
@@ -465,17 +485,21 @@ impl Store {
         .bind(order_ref)
         .bind(i64::try_from(op.deadline.as_millis()).unwrap_or(i64::MAX / 4))
         .bind(op.actor.clone())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await;
         match r {
             Ok(_) => {
-                self.event_by(
-                    &op.id,
-                    "recorded",
-                    &format!("intent recorded by {}", op.owner),
-                    op.actor.as_deref(),
+                sqlx::query(
+                    "INSERT INTO operation_events (operation_id, at, kind, detail, actor) VALUES ($1, $2, $3, $4, $5)",
                 )
+                .bind(&op.id)
+                .bind(ts(&Utc::now()))
+                .bind("recorded")
+                .bind(format!("intent recorded by {}", op.owner))
+                .bind(op.actor.clone())
+                .execute(&mut *tx)
                 .await?;
+                tx.commit().await?;
                 Ok(Begin::Created)
             }
             Err(e)
@@ -483,6 +507,7 @@ impl Store {
                     .is_some_and(|d| d.is_unique_violation())
                     && op.idempotency_key.is_some() =>
             {
+                tx.rollback().await?;
                 let key = op.idempotency_key.as_deref().unwrap_or_default();
                 let existing = self.find_by_key(&op.account, key).await?.ok_or_else(|| {
                     StoreError::Corrupt {
@@ -520,17 +545,22 @@ impl Store {
             self.enqueue(&mut tx, envelope, Some(State::InFlight))
                 .await?;
         }
-        tx.commit().await?;
-        self.event(
-            id,
-            "finished",
-            &format!(
-                "status {}{}",
-                envelope.status,
-                if done { "" } else { " (late: not applied)" }
-            ),
+        // One commit: the answer, its audit event and its webhook events.
+        sqlx::query(
+            "INSERT INTO operation_events (operation_id, at, kind, detail, actor) VALUES ($1, $2, $3, $4, $5)",
         )
+        .bind(id)
+        .bind(ts(&Utc::now()))
+        .bind("finished")
+        .bind(format!(
+            "status {}{}",
+            envelope.status,
+            if done { "" } else { " (late: not applied)" }
+        ))
+        .bind(None::<String>)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(done)
     }
 
@@ -978,10 +1008,18 @@ impl Store {
                 .await?;
             if done.rows_affected() == 1 {
                 self.enqueue(&mut tx, &env, Some(State::InFlight)).await?;
+                sqlx::query(
+                    "INSERT INTO operation_events (operation_id, at, kind, detail, actor) VALUES ($1, $2, $3, $4, NULL)",
+                )
+                .bind(&op.id)
+                .bind(ts(&Utc::now()))
+                .bind(kind)
+                .bind(&detail)
+                .execute(&mut *tx)
+                .await?;
             }
             tx.commit().await?;
             if done.rows_affected() == 1 {
-                self.event(&op.id, kind, &detail).await?;
                 out.push(op.id);
             }
         }

@@ -280,6 +280,15 @@ async fn sqlite() {
     suite(&format!("sqlite://{}", dir.join("payops.db").display())).await;
     claims_and_deadlines(&format!("sqlite://{}", dir.join("payops.db").display())).await;
     outbox(&format!("sqlite://{}", dir.join("payops.db").display())).await;
+    // Durability never below the cheapest durable baseline: WAL with
+    // synchronous=FULL (2) on every connection.
+    let store = Store::open(&format!("sqlite://{}", dir.join("payops.db").display()))
+        .await
+        .unwrap();
+    for _ in 0..4 {
+        let (journal, sync) = store.sqlite_durability().await.unwrap().unwrap();
+        assert_eq!((journal.as_str(), sync), ("wal", 2));
+    }
     assert!(dir.join("payops.db-wal").exists() || dir.join("payops.db").exists());
 }
 
