@@ -12,6 +12,7 @@
 #![warn(missing_docs)]
 
 mod outbox;
+mod writer;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -275,6 +276,8 @@ pub struct Store {
     sqlite: bool,
     /// Where status-change events go (empty: none are written).
     webhooks: Arc<Vec<WebhookRoute>>,
+    /// The group-commit writer of intents and answers.
+    writer: writer::Writer,
 }
 
 pub use outbox::{
@@ -335,6 +338,7 @@ impl Store {
             pool,
             sqlite,
             webhooks: Arc::new(Vec::new()),
+            writer: writer::Writer::start(),
         };
         store.migrate().await?;
         store.backfill_order_refs().await?;
@@ -459,6 +463,38 @@ impl Store {
     /// same account and key does not insert: it is [`Begin::Existing`] (same
     /// document) or [`Begin::Conflict`].
     pub async fn begin(&self, op: &NewOperation) -> Result<Begin, StoreError> {
+        // Committed (with its event) before this returns: group commit
+        // shares the commit with concurrent writes, never skips it.
+        match self
+            .writer
+            .write(self, writer::Job::Begin(Box::new(op.clone())))
+            .await?
+        {
+            writer::Done::KeyTaken => {
+                let hash = request_hash(&op.request);
+                let key = op.idempotency_key.as_deref().unwrap_or_default();
+                let existing = self.find_by_key(&op.account, key).await?.ok_or_else(|| {
+                    StoreError::Corrupt {
+                        id: op.id.clone(),
+                        reason: "unique violation without a row".into(),
+                    }
+                })?;
+                if existing.request_sha256 == hash && existing.operation == op.operation {
+                    Ok(Begin::Existing(Box::new(existing)))
+                } else {
+                    Ok(Begin::Conflict(Box::new(existing)))
+                }
+            }
+            _ => Ok(Begin::Created),
+        }
+    }
+
+    /// The intent and its `recorded` event, inside `tx`.
+    pub(crate) async fn insert_intent(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        op: &NewOperation,
+    ) -> Result<(), StoreError> {
         let hash = request_hash(&op.request);
         let now = ts(&op.started_at);
         let order_ref = op
@@ -466,9 +502,7 @@ impl Store {
             .get("order_ref")
             .and_then(Value::as_str)
             .map(str::to_owned);
-        // One commit: the intent and its audit event together.
-        let mut tx = self.pool.begin().await?;
-        let r = sqlx::query(AssertSqlSafe(format!(
+        sqlx::query(AssertSqlSafe(format!(
             "INSERT INTO operations (id, account, provider, operation, idempotency_key, request_sha256, request, state, envelope, owner, created_at, updated_at, resolution, order_ref, deadline_ms, actor)
              VALUES ($1, $2, $3, $4, $5, $6, $7, 'in_flight', NULL, $8, $9, $9, NULL, $10, {} + $11, $12)",
             self.now_ms_sql()
@@ -485,67 +519,60 @@ impl Store {
         .bind(order_ref)
         .bind(i64::try_from(op.deadline.as_millis()).unwrap_or(i64::MAX / 4))
         .bind(op.actor.clone())
-        .execute(&mut *tx)
-        .await;
-        match r {
-            Ok(_) => {
-                sqlx::query(
-                    "INSERT INTO operation_events (operation_id, at, kind, detail, actor) VALUES ($1, $2, $3, $4, $5)",
-                )
-                .bind(&op.id)
-                .bind(ts(&Utc::now()))
-                .bind("recorded")
-                .bind(format!("intent recorded by {}", op.owner))
-                .bind(op.actor.clone())
-                .execute(&mut *tx)
-                .await?;
-                tx.commit().await?;
-                Ok(Begin::Created)
-            }
-            Err(e)
-                if e.as_database_error()
-                    .is_some_and(|d| d.is_unique_violation())
-                    && op.idempotency_key.is_some() =>
-            {
-                tx.rollback().await?;
-                let key = op.idempotency_key.as_deref().unwrap_or_default();
-                let existing = self.find_by_key(&op.account, key).await?.ok_or_else(|| {
-                    StoreError::Corrupt {
-                        id: op.id.clone(),
-                        reason: "unique violation without a row".into(),
-                    }
-                })?;
-                if existing.request_sha256 == hash && existing.operation == op.operation {
-                    Ok(Begin::Existing(Box::new(existing)))
-                } else {
-                    Ok(Begin::Conflict(Box::new(existing)))
-                }
-            }
-            Err(e) => Err(e.into()),
-        }
+        .execute(&mut **tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO operation_events (operation_id, at, kind, detail, actor) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&op.id)
+        .bind(ts(&Utc::now()))
+        .bind("recorded")
+        .bind(format!("intent recorded by {}", op.owner))
+        .bind(op.actor.clone())
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
     }
 
     /// Stores the envelope of a finished operation (only while in flight:
     /// a recovered `unknown` is never overwritten by a late answer).
     pub async fn finish(&self, id: &str, envelope: &Envelope) -> Result<bool, StoreError> {
+        match self
+            .writer
+            .write(
+                self,
+                writer::Job::Finish(id.to_owned(), Box::new(envelope.clone())),
+            )
+            .await?
+        {
+            writer::Done::Finished(done) => Ok(done),
+            _ => Ok(false),
+        }
+    }
+
+    /// The answer, its event and its webhook events, inside `tx`; `true`
+    /// when it applied (the operation was still in flight).
+    pub(crate) async fn write_answer(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        id: &str,
+        envelope: &Envelope,
+    ) -> Result<bool, StoreError> {
         let text = serde_json::to_string(envelope).map_err(|e| StoreError::Corrupt {
             id: id.into(),
             reason: e.to_string(),
         })?;
-        let mut tx = self.pool.begin().await?;
         let r = sqlx::query("UPDATE operations SET state = $1, envelope = $2, updated_at = $3 WHERE id = $4 AND state = 'in_flight'")
             .bind(State::of(envelope.status).as_str())
             .bind(text)
             .bind(ts(&Utc::now()))
             .bind(id)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
         let done = r.rows_affected() == 1;
         if done {
-            self.enqueue(&mut tx, envelope, Some(State::InFlight))
-                .await?;
+            self.enqueue(tx, envelope, Some(State::InFlight)).await?;
         }
-        // One commit: the answer, its audit event and its webhook events.
         sqlx::query(
             "INSERT INTO operation_events (operation_id, at, kind, detail, actor) VALUES ($1, $2, $3, $4, $5)",
         )
@@ -558,9 +585,8 @@ impl Store {
             if done { "" } else { " (late: not applied)" }
         ))
         .bind(None::<String>)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
-        tx.commit().await?;
         Ok(done)
     }
 

@@ -1,0 +1,147 @@
+//! Group commit: intents and answers written by concurrent operations
+//! share one transaction and one commit (one fsync on SQLite).
+//!
+//! One writer task takes what is waiting (up to [`MAX_BATCH`] writes), runs
+//! each inside its own savepoint of one transaction, commits, and only then
+//! answers each caller: an intent is durable before its provider is called,
+//! an answer before its client hears it, exactly as with a commit per
+//! write. One write's failure (an idempotency key already taken) rolls back
+//! to its savepoint and fails that write alone.
+
+use std::sync::Arc;
+
+use payops_core::Envelope;
+use sqlx::{Any, Transaction};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::{NewOperation, Store, StoreError};
+
+/// The most writes one commit carries.
+pub const MAX_BATCH: usize = 64;
+
+/// What a write did.
+pub(crate) enum Done {
+    /// The intent is recorded.
+    Created,
+    /// The idempotency key is taken (nothing written).
+    KeyTaken,
+    /// The answer: applied (`true`) or late (`false`).
+    Finished(bool),
+}
+
+pub(crate) enum Job {
+    Begin(Box<NewOperation>),
+    Finish(String, Box<Envelope>),
+}
+
+type Reply = oneshot::Sender<Result<Done, StoreError>>;
+
+/// The writer's queue.
+#[derive(Debug, Clone)]
+pub(crate) struct Writer {
+    tx: mpsc::UnboundedSender<(Store, Job, Reply)>,
+}
+
+impl Writer {
+    /// Starts the writer task (inside a Tokio runtime).
+    pub(crate) fn start() -> Writer {
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(run(rx));
+        Writer { tx }
+    }
+
+    /// Queues a write and waits for its commit.
+    pub(crate) async fn write(&self, store: &Store, job: Job) -> Result<Done, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send((store.clone(), job, reply))
+            .map_err(|_| StoreError::Db(sqlx::Error::PoolClosed))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Db(sqlx::Error::PoolClosed))?
+    }
+}
+
+async fn run(mut rx: mpsc::UnboundedReceiver<(Store, Job, Reply)>) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        commit_batch(batch).await;
+    }
+}
+
+async fn commit_batch(batch: Vec<(Store, Job, Reply)>) {
+    let store = batch[0].0.clone();
+    let mut tx = match store.pool.begin().await {
+        Ok(tx) => tx,
+        Err(e) => {
+            let e = Arc::new(e.to_string());
+            for (_, _, reply) in batch {
+                let _ = reply.send(Err(StoreError::Db(sqlx::Error::Protocol(e.to_string()))));
+            }
+            return;
+        }
+    };
+    let mut results = Vec::with_capacity(batch.len());
+    let mut replies = Vec::with_capacity(batch.len());
+    for (s, job, reply) in batch {
+        let r = one(&s, &mut tx, job).await;
+        results.push(r);
+        replies.push(reply);
+    }
+    match tx.commit().await {
+        Ok(()) => {
+            for (reply, r) in replies.into_iter().zip(results) {
+                let _ = reply.send(r);
+            }
+        }
+        Err(e) => {
+            let text = e.to_string();
+            for reply in replies {
+                let _ = reply.send(Err(StoreError::Db(sqlx::Error::Protocol(format!(
+                    "group commit failed: {text}"
+                )))));
+            }
+        }
+    }
+}
+
+/// One write in its own savepoint.
+async fn one(s: &Store, tx: &mut Transaction<'static, Any>, job: Job) -> Result<Done, StoreError> {
+    sqlx::query("SAVEPOINT w").execute(&mut **tx).await?;
+    let r = match job {
+        Job::Begin(op) => match s.insert_intent(tx, &op).await {
+            Ok(()) => Ok(Done::Created),
+            Err(StoreError::Db(e))
+                if e.as_database_error()
+                    .is_some_and(|d| d.is_unique_violation())
+                    && op.idempotency_key.is_some() =>
+            {
+                Ok(Done::KeyTaken)
+            }
+            Err(e) => Err(e),
+        },
+        Job::Finish(id, envelope) => s.write_answer(tx, &id, &envelope).await.map(Done::Finished),
+    };
+    match &r {
+        Ok(Done::Created | Done::Finished(_)) => {
+            sqlx::query("RELEASE SAVEPOINT w")
+                .execute(&mut **tx)
+                .await?;
+        }
+        _ => {
+            sqlx::query("ROLLBACK TO SAVEPOINT w")
+                .execute(&mut **tx)
+                .await?;
+            sqlx::query("RELEASE SAVEPOINT w")
+                .execute(&mut **tx)
+                .await?;
+        }
+    }
+    r
+}
