@@ -677,3 +677,137 @@ async fn injected_faults_postgres() {
         None => eprintln!("SKIPPED: PostgreSQL (set PAYOPS_TEST_POSTGRES_URL)"),
     }
 }
+
+/// SIGKILL at a group-commit boundary: many intents in flight at once
+/// (some batched and committed, some not yet, some sent), the daemon killed
+/// mid-burst. After a restart, every refund the provider carried out has its
+/// committed intent, no order was refunded twice, and sending every request
+/// again with its key sends nothing a second time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigkill_at_the_batch_boundary_sends_nothing_twice_or_unrecorded() {
+    let merchant = unique("M");
+    let mut s = payops_esnekpos::sim::EsnekSimulator::empty();
+    s.seed(&json!({"merchants": [{"merchant": merchant, "merchant_key": KEY}]}))
+        .unwrap();
+    const N: usize = 120;
+    for i in 0..N {
+        s.seed(&json!({"payments": [{"order_ref": format!("G{i}"), "amount": 100000, "date": "2020-01-01T10:00:00+03:00"}]}))
+            .unwrap();
+    }
+    let sim = SimServer::start(Box::new(s), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let dir = temp_dir(&unique("batchkill"));
+    let db = format!("sqlite://{}", dir.join("ops.db").display());
+    let acct = unique("batchacct").replace('-', "_");
+    let cfg = config(&dir, &sim.url(), &db, &acct, &merchant);
+    let start = |name: &'static str| {
+        let (c, d) = (cfg.to_str().unwrap().to_owned(), dir.clone());
+        tokio::task::spawn_blocking(move || {
+            Daemon::start(
+                name,
+                &["--config", &c, "serve", "--listen", "127.0.0.1:0"],
+                &d,
+            )
+        })
+    };
+    let mut daemon = start("batch1").await.unwrap();
+    let url = daemon.url.clone();
+    let send_all = |url: String| {
+        let acct = acct.clone();
+        (0..N)
+            .map(|i| {
+                let (u, a) = (url.clone(), acct.clone());
+                tokio::spawn(async move {
+                    post_to(
+                        &u,
+                        &a,
+                        &format!("{a}-g{i}"),
+                        &format!(r#"{{"order_ref":"G{i}","amount":100}}"#),
+                    )
+                    .await
+                })
+            })
+            .collect::<Vec<_>>()
+    };
+    let burst = send_all(url.clone());
+    // Kill in the middle of the burst: some refunds done, some not begun.
+    for _ in 0..400 {
+        if ledger(&sim).len() >= N / 4 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    std::process::Command::new("kill")
+        .arg("-KILL")
+        .arg(daemon.child.id().to_string())
+        .status()
+        .unwrap();
+    daemon.wait();
+    drop(daemon);
+    for b in burst {
+        let _ = b.await;
+    }
+    let sent_before: Vec<String> = ledger(&sim)
+        .iter()
+        .map(|e| e["order_ref"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        !sent_before.is_empty() && sent_before.len() < N,
+        "killed mid-burst: {}",
+        sent_before.len()
+    );
+
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let daemon = start("batch2").await.unwrap();
+    let (c, d, a) = (cfg.to_str().unwrap().to_owned(), dir.clone(), acct.clone());
+    let ops = tokio::task::spawn_blocking(move || {
+        let (code, out, err) = run(
+            &[
+                "--config",
+                &c,
+                "operations",
+                "list",
+                "--account",
+                &a,
+                "--limit",
+                "1000",
+                "--output",
+                "json",
+            ],
+            &d,
+        );
+        assert_eq!(code, 0, "{err}");
+        serde_json::from_str::<Vec<Value>>(&out).unwrap()
+    })
+    .await
+    .unwrap();
+    let recorded: std::collections::BTreeSet<String> = ops
+        .iter()
+        .filter_map(|o| o["request"]["order_ref"].as_str().map(str::to_owned))
+        .collect();
+    for order in &sent_before {
+        assert!(
+            recorded.contains(order),
+            "{order} was sent without a committed intent"
+        );
+    }
+    // Everything again, same keys: nothing is sent a second time.
+    for r in send_all(daemon.url.clone()) {
+        let _ = r.await;
+    }
+    let all: Vec<String> = ledger(&sim)
+        .iter()
+        .map(|e| e["order_ref"].as_str().unwrap().to_owned())
+        .collect();
+    let unique_orders: std::collections::BTreeSet<&String> = all.iter().collect();
+    assert_eq!(
+        unique_orders.len(),
+        all.len(),
+        "an order was refunded twice: {all:?}"
+    );
+    for order in &sent_before {
+        assert_eq!(all.iter().filter(|o| *o == order).count(), 1);
+    }
+    drop(daemon);
+}

@@ -463,13 +463,33 @@ impl Store {
     /// same account and key does not insert: it is [`Begin::Existing`] (same
     /// document) or [`Begin::Conflict`].
     pub async fn begin(&self, op: &NewOperation) -> Result<Begin, StoreError> {
-        // Committed (with its event) before this returns: group commit
-        // shares the commit with concurrent writes, never skips it.
-        match self
-            .writer
-            .write(self, writer::Job::Begin(Box::new(op.clone())))
-            .await?
-        {
+        // Committed (with its event) before this returns: on SQLite group
+        // commit shares the commit with concurrent writes, never skips it.
+        let done = if self.sqlite {
+            self.writer
+                .write(self, writer::Job::Begin(Box::new(op.clone())))
+                .await?
+        } else {
+            // PostgreSQL commits concurrent transactions in parallel: one
+            // writer would serialize them (measured slower).
+            let mut tx = self.pool.begin().await?;
+            match self.insert_intent(&mut tx, op).await {
+                Ok(()) => {
+                    tx.commit().await?;
+                    writer::Done::Created
+                }
+                Err(StoreError::Db(e))
+                    if e.as_database_error()
+                        .is_some_and(|d| d.is_unique_violation())
+                        && op.idempotency_key.is_some() =>
+                {
+                    tx.rollback().await?;
+                    writer::Done::KeyTaken
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        match done {
             writer::Done::KeyTaken => {
                 let hash = request_hash(&op.request);
                 let key = op.idempotency_key.as_deref().unwrap_or_default();
@@ -537,6 +557,12 @@ impl Store {
     /// Stores the envelope of a finished operation (only while in flight:
     /// a recovered `unknown` is never overwritten by a late answer).
     pub async fn finish(&self, id: &str, envelope: &Envelope) -> Result<bool, StoreError> {
+        if !self.sqlite {
+            let mut tx = self.pool.begin().await?;
+            let done = self.write_answer(&mut tx, id, envelope).await?;
+            tx.commit().await?;
+            return Ok(done);
+        }
         match self
             .writer
             .write(

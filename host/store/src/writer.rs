@@ -1,4 +1,4 @@
-//! Group commit: intents and answers written by concurrent operations
+//! Group commit (SQLite): intents and answers written by concurrent operations
 //! share one transaction and one commit (one fsync on SQLite).
 //!
 //! One writer task takes what is waiting (up to [`MAX_BATCH`] writes), runs
