@@ -437,7 +437,8 @@ async fn run(full: bool) {
             url: u,
             kind: Kind::Payops,
         });
-        if let Ok(pg) = std::env::var("PAYOPS_TEST_POSTGRES_URL")
+        // Its own database: an older build refuses a schema migrated further.
+        if let Ok(pg) = std::env::var("PAYOPS_BENCH_BASELINE_PG")
             && !pg.is_empty()
         {
             let pg_dir = dir.join("baseline-pg");
