@@ -195,10 +195,119 @@ pub fn operation_schemas(
         .collect()
 }
 
-/// The JSON Schema (2020-12) of `T`, with [`titled`] applied: what every
-/// provider exports for its account config and request documents.
+/// The JSON Schema (2020-12) of `T`, with [`titled`] and [`portable`]
+/// applied: what every provider exports for its account config and request
+/// documents.
 pub fn schema_of<T: JsonSchema>() -> serde_json::Value {
-    titled(serde_json::to_value(schemars::schema_for!(T)).unwrap_or(serde_json::Value::Null))
+    portable(titled(
+        serde_json::to_value(schemars::schema_for!(T)).unwrap_or(serde_json::Value::Null),
+    ))
+}
+
+/// [`schema_of`] for a request document or an account config: an optional
+/// field is left out to say nothing, never `null` (serde would read `null`
+/// as absent and skip the schema's rules for a present field), so `null` is
+/// removed from the types of properties that are not required.
+pub fn input_schema_of<T: JsonSchema>() -> serde_json::Value {
+    fn walk(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::Object(map) => {
+                let required: Vec<String> = map
+                    .get("required")
+                    .and_then(|r| r.as_array())
+                    .map(|r| {
+                        r.iter()
+                            .filter_map(|k| k.as_str().map(str::to_owned))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                if let Some(props) = map.get_mut("properties").and_then(|p| p.as_object_mut()) {
+                    for (name, prop) in props.iter_mut() {
+                        if required.contains(name) {
+                            continue;
+                        }
+                        if let Some(types) = prop.get_mut("type").and_then(|t| t.as_array_mut()) {
+                            types.retain(|t| t != "null");
+                            if types.len() == 1 {
+                                let only = types[0].clone();
+                                prop["type"] = only;
+                            }
+                        }
+                        // `Option<Enum>`: `anyOf: [{$ref}, {type: null}]`.
+                        if let Some(any) = prop.get_mut("anyOf").and_then(|a| a.as_array_mut()) {
+                            any.retain(|b| b.get("type") != Some(&serde_json::json!("null")));
+                        }
+                    }
+                }
+                for (_, child) in map.iter_mut() {
+                    walk(child);
+                }
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    let mut schema = schema_of::<T>();
+    walk(&mut schema);
+    schema
+}
+
+/// The largest integer a JSON number carries exactly in every consumer
+/// (2^53 - 1; a browser rounds above it).
+pub const MAX_SAFE_INTEGER: i64 = 9_007_199_254_740_991;
+
+/// Makes a schema mean the same to every 2020-12 validator: the
+/// non-standard formats schemars emits for Rust integers (`int64`,
+/// `uint32`, …) become bounds (`minimum: 0` for unsigned, and at most
+/// ±(2^53 - 1), so no integer a browser would round is valid), and
+/// `format: password` (not a JSON Schema format; `writeOnly` marks a
+/// credential) goes, and a conditional branch's `required` properties are
+/// defined in that branch (as `true`), as strict validators ask. Applied
+/// recursively.
+pub fn portable(mut schema: serde_json::Value) -> serde_json::Value {
+    fn walk(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::Object(map) => {
+                let format = map
+                    .get("format")
+                    .and_then(|f| f.as_str())
+                    .map(str::to_owned);
+                if let Some(f) = format {
+                    let int = [
+                        "int8", "int16", "int32", "int64", "int", "uint8", "uint16", "uint32",
+                        "uint64", "uint",
+                    ];
+                    if int.contains(&f.as_str()) {
+                        map.remove("format");
+                        let low = if f.starts_with('u') {
+                            0
+                        } else {
+                            -MAX_SAFE_INTEGER
+                        };
+                        let min = map
+                            .get("minimum")
+                            .and_then(|m| m.as_i64())
+                            .map_or(low, |m| m.max(low));
+                        let max = map
+                            .get("maximum")
+                            .and_then(|m| m.as_i64())
+                            .map_or(MAX_SAFE_INTEGER, |m| m.min(MAX_SAFE_INTEGER));
+                        map.insert("minimum".into(), min.into());
+                        map.insert("maximum".into(), max.into());
+                    } else if f == "password" {
+                        map.remove("format");
+                    }
+                }
+                for (_, child) in map.iter_mut() {
+                    walk(child);
+                }
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    walk(&mut schema);
+    schema
 }
 
 /// Gives every schema object with a `description` a `title`, the way form
@@ -222,6 +331,29 @@ pub fn titled(mut schema: serde_json::Value) -> serde_json::Value {
                                 let title = desc.trim().trim_end_matches('.').to_owned();
                                 map.insert("title".into(), title.into());
                             }
+                        }
+                    }
+                }
+                // A `required` in a conditional branch (`anyOf`, `if`,
+                // `then`, `not`) names properties the branch itself does not
+                // define; strict validators (Ajv's strictRequired) refuse
+                // that. Defining them as `true` changes nothing else.
+                let required: Vec<String> = map
+                    .get("required")
+                    .and_then(|r| r.as_array())
+                    .map(|r| {
+                        r.iter()
+                            .filter_map(|k| k.as_str().map(str::to_owned))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                if !required.is_empty() {
+                    let props = map
+                        .entry("properties")
+                        .or_insert_with(|| serde_json::Value::Object(Default::default()));
+                    if let Some(props) = props.as_object_mut() {
+                        for k in required {
+                            props.entry(k).or_insert(serde_json::Value::Bool(true));
                         }
                     }
                 }

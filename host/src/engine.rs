@@ -56,6 +56,28 @@ pub fn new_operation_id() -> String {
     format!("op_{}", uuid::Uuid::now_v7().simple())
 }
 
+/// Numbers written with a zero fraction (`1000.0`, `1e3`) as the integers
+/// they are, as JSON Schema reads them, when exact (at most 2^53 - 1).
+pub fn integral_numbers(v: Value) -> Value {
+    match v {
+        Value::Number(n) if !n.is_i64() && !n.is_u64() => match n.as_f64() {
+            Some(f)
+                if f.fract() == 0.0 && f.abs() <= payops_core::details::MAX_SAFE_INTEGER as f64 =>
+            {
+                Value::from(f as i64)
+            }
+            _ => Value::Number(n),
+        },
+        Value::Array(a) => Value::Array(a.into_iter().map(integral_numbers).collect()),
+        Value::Object(m) => Value::Object(
+            m.into_iter()
+                .map(|(k, v)| (k, integral_numbers(v)))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
 /// The reason recorded for an operation refused before anything was sent.
 fn reason_of(e: &Error) -> payops_core::outcome::Reason {
     use payops_core::outcome::Reason;
@@ -233,6 +255,9 @@ impl Engine {
                 "a request document must be a JSON object",
             ));
         }
+        // JSON Schema counts 1000.0 as the integer 1000: so does payops
+        // (read exactly by the caller; only integral values up to 2^53-1).
+        let document = integral_numbers(document);
         self.validate(&acct.provider, op, &document)?;
         // The instance owning the intent must be known alive before the
         // intent exists, or another daemon's recovery takes it for dead.

@@ -27,7 +27,7 @@ pub fn tree<'a>(
     let mut files = BTreeMap::new();
     let mut index = serde_json::Map::new();
     let mut put = |path: String, v: &Value| {
-        let v = payops_core::details::titled(v.clone());
+        let v = payops_core::details::portable(payops_core::details::titled(v.clone()));
         let mut text = serde_json::to_string_pretty(&v).unwrap_or_default();
         text.push('\n');
         files.insert(path, text);

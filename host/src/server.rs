@@ -127,8 +127,10 @@ async fn run_operation(
         )
     })?;
     require_json(&headers)?;
-    let document: Value = serde_json::from_slice(&body)
-        .map_err(|e| Error::invalid_field("", format!("the body is not JSON: {e}")))?;
+    // Exactly: a number that would be rounded (29.999999999999999) is
+    // refused, never read as another amount.
+    let document: Value = payops_core::json::from_slice_exact(&body)
+        .map_err(|e| Error::invalid_field("", format!("the body: {e}")))?;
     let mut keys = headers.get_all("idempotency-key").iter();
     let first_key = keys.next();
     if keys.next().is_some() {

@@ -18,7 +18,7 @@
 
 mod sim;
 
-use payops_core::details::{operation_schemas, schema_of};
+use payops_core::details::{input_schema_of, operation_schemas, schema_of};
 use payops_core::http::path_segment;
 use payops_core::plugin::{json_answer, parse_document};
 use payops_core::serde_json::{Value, json};
@@ -107,17 +107,17 @@ impl Plugin for AcmePay {
             [
                 (
                     OperationKind::Refund,
-                    schema_of::<RefundDoc>(),
+                    input_schema_of::<RefundDoc>(),
                     money_details(),
                 ),
                 (
                     OperationKind::Cancel,
-                    schema_of::<PaymentDoc>(),
+                    input_schema_of::<PaymentDoc>(),
                     money_details(),
                 ),
                 (
                     OperationKind::Query,
-                    schema_of::<PaymentDoc>(),
+                    input_schema_of::<PaymentDoc>(),
                     schema_of::<QueryDetails>(),
                 ),
             ],
@@ -127,7 +127,7 @@ impl Plugin for AcmePay {
             name: "Acme Pay".into(),
             version: env!("CARGO_PKG_VERSION").into(),
             capabilities: operations.keys().copied().collect(),
-            account_schema: schema_of::<Account>(),
+            account_schema: input_schema_of::<Account>(),
             operations,
             merchant_identity: vec!["base_url".into()],
             callbacks: Vec::new(),

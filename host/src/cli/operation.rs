@@ -50,7 +50,8 @@ fn read_document(a: &OpArgs) -> Result<Value, String> {
         (None, Some(path)) => std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?,
         (None, None) => return Err("give --json or --input".into()),
     };
-    serde_json::from_str(&text).map_err(|e| format!("the request document is not JSON: {e}"))
+    payops_core::json::from_slice_exact(text.as_bytes())
+        .map_err(|e| format!("the request document: {e}"))
 }
 
 /// Runs operation `op` once and exits with the status's code.

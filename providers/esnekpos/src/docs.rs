@@ -36,6 +36,7 @@ impl Environment {
     "if" = {"not": {"required": ["base_url"]}},
     "then" = {"required": ["environment"]}
 ))]
+#[schemars(title = "EsnekPOS account")]
 pub struct Account {
     /// Environment
     ///
@@ -163,6 +164,7 @@ pub struct SubMerchantShare {
 /// Refunds a payment fully or partly: `POST api/services/OrderReturn`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(title = "EsnekPOS refund")]
 pub struct RefundDoc {
     /// Order reference
     ///
@@ -216,8 +218,9 @@ pub enum Channel {
 #[serde(deny_unknown_fields)]
 #[schemars(extend(
     "if" = {"properties": {"channel": {"const": "android_pos"}}, "required": ["channel"]},
-    "then" = {"not": {"required": ["amount"]}, "properties": {"order_ref": {"maxLength": 24}}}
+    "then" = {"not": {"required": ["amount"]}, "properties": {"order_ref": {"type": "string", "maxLength": 24}}}
 ))]
+#[schemars(title = "EsnekPOS cancel")]
 pub struct CancelDoc {
     /// Order reference
     ///
@@ -258,6 +261,7 @@ pub struct CancelDoc {
 /// Transaction inquiry: `POST api/services/ProcessQuery`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(title = "EsnekPOS query")]
 pub struct QueryDoc {
     /// Order reference
     ///
@@ -271,6 +275,7 @@ pub struct QueryDoc {
 /// Changes a marketplace store's credit on an order: `POST api/services/AddSubMerchantAmount`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(title = "EsnekPOS sub-merchant adjustment")]
 pub struct AdjustDoc {
     /// Order reference
     ///

@@ -17,7 +17,9 @@ pub mod reconcile;
 pub mod sim;
 pub mod wire;
 
-use payops_core::details::{operation_schemas, schema_of as schema};
+use payops_core::details::{
+    input_schema_of as input_schema, operation_schemas, schema_of as schema,
+};
 use payops_core::{
     Call, Error, HttpRequest, HttpResponse, OperationKind, Outcome, Plugin, ProviderInfo,
     QueryDetails, ReconcileInput, Resolution, Simulator, Status, Step, TransportError,
@@ -554,15 +556,15 @@ impl Plugin for EsnekPos {
         let ops: [(OperationKind, Value, Value); 4] = [
             (
                 OperationKind::Refund,
-                schema::<RefundDoc>(),
+                input_schema::<RefundDoc>(),
                 money_details_schema(),
             ),
             (
                 OperationKind::Cancel,
-                schema::<CancelDoc>(),
+                input_schema::<CancelDoc>(),
                 money_details_schema(),
             ),
-            (OperationKind::Query, schema::<QueryDoc>(), {
+            (OperationKind::Query, input_schema::<QueryDoc>(), {
                 let mut s = schema::<QueryDetails>();
                 if let Some(m) = s.as_object_mut() {
                     m.remove("$schema");
@@ -575,7 +577,7 @@ impl Plugin for EsnekPos {
             }),
             (
                 OperationKind::SubMerchantAdjust,
-                schema::<AdjustDoc>(),
+                input_schema::<AdjustDoc>(),
                 money_details_schema(),
             ),
         ];
@@ -585,7 +587,7 @@ impl Plugin for EsnekPos {
             name: "EsnekPOS".into(),
             version: env!("CARGO_PKG_VERSION").into(),
             capabilities: OperationKind::ALL.to_vec(),
-            account_schema: schema::<Account>(),
+            account_schema: input_schema::<Account>(),
             operations,
             merchant_identity: vec!["merchant".into()],
             // OrderReturnPhysical: the device's result is posted to BACK_URL.

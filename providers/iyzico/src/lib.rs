@@ -23,7 +23,7 @@
 pub mod sim;
 pub mod wire;
 
-use payops_core::details::{operation_schemas, schema_of};
+use payops_core::details::{input_schema_of, operation_schemas, schema_of};
 use payops_core::money::{DecimalStyle, parse_json_minor};
 use payops_core::plugin::{json_answer, parse_document};
 use payops_core::{
@@ -214,15 +214,15 @@ impl Plugin for Iyzico {
             [
                 (
                     OperationKind::Refund,
-                    schema_of::<RefundDoc>(),
+                    input_schema_of::<RefundDoc>(),
                     money_details(),
                 ),
                 (
                     OperationKind::Cancel,
-                    schema_of::<CancelDoc>(),
+                    input_schema_of::<CancelDoc>(),
                     money_details(),
                 ),
-                (OperationKind::Query, schema_of::<QueryDoc>(), query),
+                (OperationKind::Query, input_schema_of::<QueryDoc>(), query),
             ],
         );
         ProviderInfo {
@@ -230,7 +230,7 @@ impl Plugin for Iyzico {
             name: "iyzico".into(),
             version: env!("CARGO_PKG_VERSION").into(),
             capabilities: operations.keys().copied().collect(),
-            account_schema: schema_of::<Account>(),
+            account_schema: input_schema_of::<Account>(),
             operations,
             merchant_identity: vec!["api_key".into()],
             callbacks: Vec::new(),

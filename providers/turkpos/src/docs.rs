@@ -39,6 +39,7 @@ impl Environment {
     {"anyOf": [{"required": ["client_password"]}, {"required": ["client_password_file"]}]},
     {"anyOf": [{"required": ["guid"]}, {"required": ["guid_file"]}]}
 ]))]
+#[schemars(title = "TurkPos account")]
 pub struct Account {
     /// Environment
     ///
@@ -148,6 +149,7 @@ pub enum Lira {
      "then": {"required": ["marketplace_order_guid"],
               "if": {"required": ["amount"]}, "then": {"required": ["seller_payout_amount"]}}}
 ]))]
+#[schemars(title = "TurkPos return (refund or cancel)")]
 pub struct ReturnDoc {
     /// Order id
     ///
@@ -194,6 +196,7 @@ pub struct ReturnDoc {
 /// `TP_Islem_Sorgulama4`: Param's transaction inquiry by order id.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(title = "TurkPos query")]
 pub struct QueryDoc {
     /// Order id
     ///

@@ -23,7 +23,7 @@ pub mod xml;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, FixedOffset, NaiveDateTime, TimeZone};
-use payops_core::details::{envelope_schema, schema_of as schema};
+use payops_core::details::{envelope_schema, input_schema_of as input_schema, schema_of as schema};
 use payops_core::money::{DecimalStyle, format_minor, parse_minor};
 use payops_core::outcome::Reason;
 use payops_core::{
@@ -595,7 +595,7 @@ impl Plugin for TurkPos {
                 ),
             );
         }
-        let return_schema = schema::<ReturnDoc>();
+        let return_schema = input_schema::<ReturnDoc>();
         for (op, request, details) in [
             (
                 OperationKind::Refund,
@@ -607,7 +607,11 @@ impl Plugin for TurkPos {
                 return_schema,
                 return_details_schema(),
             ),
-            (OperationKind::Query, schema::<QueryDoc>(), query_details),
+            (
+                OperationKind::Query,
+                input_schema::<QueryDoc>(),
+                query_details,
+            ),
         ] {
             operations.insert(
                 op,
@@ -626,7 +630,7 @@ impl Plugin for TurkPos {
                 OperationKind::Cancel,
                 OperationKind::Query,
             ],
-            account_schema: schema::<Account>(),
+            account_schema: input_schema::<Account>(),
             operations,
             merchant_identity: vec!["client_code".into()],
             callbacks: Vec::new(),
