@@ -28,6 +28,10 @@ pub struct ServerConfig {
     /// bearing the token with this SHA-256 hex; unset, it is open.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metrics_token_sha256: Option<String>,
+    /// Origins (e.g. `https://console.example.com`) whose pages may read
+    /// `/v1/schemas/…` and `/v1/openapi.json` (CORS); empty: none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cors_origins: Vec<String>,
     /// How providers reach this daemon's callback endpoint (e.g.
     /// `https://payops.example.com`). Set, payops gives providers that post
     /// results later a callback URL of its own, one per operation.
@@ -60,6 +64,7 @@ impl Default for ServerConfig {
             body_limit_bytes: 64 * 1024,
             shutdown_timeout_secs: 60,
             metrics_token_sha256: None,
+            cors_origins: Vec::new(),
             public_url: None,
             callback_listen: None,
             callback_secret: None,
@@ -696,7 +701,15 @@ fn alternatives(schema: &Value, schema_path: &str) -> Option<String> {
     let mut names = Vec::new();
     for b in branches {
         let req = b.get("required")?.as_array()?;
-        if b.as_object()?.len() != 1 {
+        // Only `required` (and the `properties: {key: true}` that portable
+        // schemas add for strict validators).
+        let only_required = b.as_object()?.iter().all(|(k, v)| {
+            k == "required"
+                || (k == "properties"
+                    && v.as_object()
+                        .is_some_and(|p| p.values().all(|x| x == &Value::Bool(true))))
+        });
+        if !only_required {
             return None;
         }
         let keys: Vec<&str> = req.iter().filter_map(Value::as_str).collect();

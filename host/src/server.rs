@@ -36,6 +36,8 @@ pub struct AppState {
     pub schemas: Arc<BTreeMap<String, String>>,
     /// SHA-256 hex of the token `/metrics` requires, if any.
     pub metrics_token_sha256: Option<Arc<String>>,
+    /// Origins allowed to read the schemas and the OpenAPI document.
+    pub cors_origins: Arc<Vec<String>>,
 }
 
 /// A contract error as an HTTP response.
@@ -382,11 +384,20 @@ async fn schema_file(
         .schemas
         .get(rel.trim_start_matches('/'))
         .ok_or_else(|| Error::NotFound(format!("no schema {rel:?}")))?;
-    Ok((
-        [(header::CONTENT_TYPE, "application/schema+json")],
-        text.clone(),
-    )
-        .into_response())
+    // The index and the OpenAPI document are JSON, not schemas.
+    let content_type = if rel.ends_with("index.json") || rel.ends_with("openapi.json") {
+        "application/json"
+    } else {
+        "application/schema+json"
+    };
+    Ok(([(header::CONTENT_TYPE, content_type)], text.clone()).into_response())
+}
+
+async fn openapi_document(State(state): State<AppState>) -> Response {
+    match state.schemas.get("openapi.json") {
+        Some(text) => ([(header::CONTENT_TYPE, "application/json")], text.clone()).into_response(),
+        None => ApiError::from(Error::NotFound("no OpenAPI document".into())).into_response(),
+    }
 }
 
 async fn readyz(State(state): State<AppState>) -> Response {
@@ -491,8 +502,7 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         .route("/v1/operations/{id}", get(get_operation))
         .route("/v1/webhook-deliveries", get(list_deliveries))
         .route("/v1/operations/{id}/resolve", post(resolve_operation))
-        .route("/v1/schemas", get(schema_file))
-        .route("/v1/schemas/{*path}", get(schema_file))
+        .merge(public_documents(&state))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -521,6 +531,28 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
             MakeReqId,
         ))
         .with_state(state)
+}
+
+/// The schemas and the OpenAPI document: no token, and readable from the
+/// origins in `server.cors_origins` (a form on another site loads them).
+fn public_documents(state: &AppState) -> Router<AppState> {
+    let r = Router::new()
+        .route("/v1/schemas", get(schema_file))
+        .route("/v1/schemas/{*path}", get(schema_file))
+        .route("/v1/openapi.json", get(openapi_document));
+    if state.cors_origins.is_empty() {
+        return r;
+    }
+    let origins: Vec<axum::http::HeaderValue> = state
+        .cors_origins
+        .iter()
+        .filter_map(|o| o.parse().ok())
+        .collect();
+    r.layer(
+        tower_http::cors::CorsLayer::new()
+            .allow_origin(origins)
+            .allow_methods([axum::http::Method::GET]),
+    )
 }
 
 /// Waits for SIGTERM or SIGINT.

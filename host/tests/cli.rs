@@ -1325,3 +1325,75 @@ fn the_container_recipe_runs_the_installed_tree() {
         assert!(text.contains(id), "{text}");
     }
 }
+
+/// The OpenAPI document is served as generated, the schemas and it are
+/// readable cross-origin from the configured origins only, and the index
+/// and the document are JSON, not schemas.
+#[tokio::test(flavor = "multi_thread")]
+async fn openapi_and_schemas_are_served_with_cors() {
+    use payops_core::{HttpRequest, HttpTransport};
+    let dir = temp_dir("openapi");
+    let plugins = plugin_dir(&dir);
+    std::fs::write(
+        dir.join("o.toml"),
+        format!("[plugins]\ndirs = [{plugins:?}]\n[server]\ncors_origins = [\"https://console.example\"]\n[store]\nurl = \"sqlite://{}\"\n", dir.join("o.db").display()),
+    )
+    .unwrap();
+    let d = dir.clone();
+    let daemon = tokio::task::spawn_blocking(move || {
+        Daemon::start(
+            "openapi",
+            &["--config", "o.toml", "serve", "--listen", "127.0.0.1:0"],
+            &d,
+        )
+    })
+    .await
+    .unwrap();
+    let t = payops_transport::ReqwestTransport::new().unwrap();
+    let get = |path: &str, origin: &str| {
+        HttpRequest::get(format!("{}{path}", daemon.url)).with_header("Origin", origin)
+    };
+    let r = t
+        .send(get("/v1/openapi.json", "https://console.example"))
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("https://console.example")
+    );
+    let served: Value = serde_json::from_slice(&r.body).unwrap();
+    let committed: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas/openapi.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        served, committed,
+        "the served document is the committed one"
+    );
+    assert_eq!(served["openapi"], "3.1.0");
+    let r = t
+        .send(get(
+            "/v1/schemas/esnekpos/refund.request.json",
+            "https://elsewhere.example",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("application/schema+json"));
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        None,
+        "another origin"
+    );
+    let r = t
+        .send(get("/v1/schemas/index.json", "https://console.example"))
+        .await
+        .unwrap();
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    drop(daemon);
+}

@@ -218,7 +218,8 @@ fn walk(dir: &Path) -> usize {
         if p.is_dir() {
             n += walk(&p);
         } else if p.extension().is_some_and(|x| x == "json")
-            && p.file_name().is_some_and(|f| f != "index.json")
+            && p.file_name()
+                .is_some_and(|f| f != "index.json" && f != "openapi.json")
         {
             n += 1;
         }

@@ -389,6 +389,7 @@ pub async fn daemon(
         draining: Arc::new(AtomicBool::new(false)),
         schemas: Arc::new(tree),
         metrics_token_sha256: s.cfg.server.metrics_token_sha256.clone().map(Arc::new),
+        cors_origins: Arc::new(s.cfg.server.cors_origins.clone()),
     };
     tracing::info!(%addr, accounts = state.engine.accounts.len(), providers = state.engine.providers.len(), "listening");
     println!("payops listening on http://{addr}");

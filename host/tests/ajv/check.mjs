@@ -17,7 +17,7 @@ const walk = (d) => {
   for (const name of readdirSync(d)) {
     const p = join(d, name);
     if (statSync(p).isDirectory()) walk(p);
-    else if (name.endsWith(".json") && name !== "index.json") files.push(p);
+    else if (name.endsWith(".json") && name !== "index.json" && name !== "openapi.json") files.push(p);
   }
 };
 walk(dir);
