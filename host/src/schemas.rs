@@ -154,6 +154,24 @@ pub fn check(
     Ok(diffs)
 }
 
+/// `#/$defs/X` references become `{prefix}X`.
+fn rewrite_refs(v: &mut Value, prefix: &str) {
+    match v {
+        Value::Object(m) => {
+            if let Some(Value::String(r)) = m.get_mut("$ref")
+                && let Some(def) = r.strip_prefix("#/$defs/")
+            {
+                *r = format!("{prefix}{def}");
+            }
+            for (_, c) in m.iter_mut() {
+                rewrite_refs(c, prefix);
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(|c| rewrite_refs(c, prefix)),
+        _ => {}
+    }
+}
+
 /// The `$id` of an exported schema file.
 pub fn schema_id(path: &str) -> String {
     format!("urn:payops:schemas:{path}")
@@ -172,8 +190,21 @@ pub fn openapi(files: &BTreeMap<String, Value>) -> Value {
         }
         let name = path.trim_end_matches(".json").replace(['/', '.'], "_");
         let mut s = schema.clone();
-        if let Some(m) = s.as_object_mut() {
+        // Its `$defs` become components of their own (`{name}__{def}`) and
+        // its `#/$defs/…` references point there: every reference resolves
+        // from the document's root, whatever the tool.
+        let defs = s.as_object_mut().and_then(|m| {
             m.remove("$schema");
+            m.remove("$id");
+            m.remove("$defs")
+        });
+        let rename = |v: &mut Value| rewrite_refs(v, &format!("#/components/schemas/{name}__"));
+        rename(&mut s);
+        if let Some(Value::Object(defs)) = defs {
+            for (def, mut d) in defs {
+                rename(&mut d);
+                components.insert(format!("{name}__{def}"), d);
+            }
         }
         components.insert(name.clone(), s);
         if path.ends_with(".request.json") {
@@ -203,7 +234,10 @@ pub fn openapi(files: &BTreeMap<String, Value>) -> Value {
         ("409", "operation_conflict or idempotency_conflict"),
         ("413", "the body is too large"),
         ("415", "the body is not JSON"),
-        ("422", "unsupported_operation for this account's provider"),
+        (
+            "422",
+            "invalid_request (the document does not match the schema; fields named), or unsupported_operation for this account's provider",
+        ),
         (
             "503",
             "unavailable: shutting down, or the store is unavailable (nothing was sent)",
@@ -229,7 +263,8 @@ pub fn openapi(files: &BTreeMap<String, Value>) -> Value {
         ),
     );
     let mut resolve = errors(&[
-        ("400", "invalid_request"),
+        ("415", "the body is not JSON"),
+        ("422", "invalid_request"),
         ("401", "unauthorized"),
         ("403", "forbidden: the token may not resolve"),
         ("404", "not_found"),
@@ -239,7 +274,10 @@ pub fn openapi(files: &BTreeMap<String, Value>) -> Value {
         "200".into(),
         json_ok("The operation as resolved", json!({"type": "object"})),
     );
-    let mut deliveries = errors(&[("400", "invalid_request"), ("401", "unauthorized")]);
+    let mut deliveries = errors(&[
+        ("401", "unauthorized"),
+        ("422", "invalid_request: a bad query parameter"),
+    ]);
     deliveries.insert(
         "200".into(),
         json_ok(

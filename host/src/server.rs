@@ -264,7 +264,12 @@ async fn list_deliveries(
             )
         })?),
     };
-    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(
+            Error::invalid_field("limit", format!("{limit} is not between 1 and 1000")).into(),
+        );
+    }
     let rows = state
         .engine
         .store
