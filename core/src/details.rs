@@ -334,6 +334,29 @@ pub fn titled(mut schema: serde_json::Value) -> serde_json::Value {
                         }
                     }
                 }
+                // An enum written as `oneOf` consts (schemars, for enums with
+                // documented variants): the shared `type` at this level too,
+                // or form generators cannot tell what field to draw.
+                if !map.contains_key("type") {
+                    let branches = map
+                        .get("oneOf")
+                        .or_else(|| map.get("anyOf"))
+                        .and_then(|b| b.as_array());
+                    if let Some(bs) = branches {
+                        let types: Vec<&serde_json::Value> = bs
+                            .iter()
+                            .filter(|b| b.get("const").is_some())
+                            .filter_map(|b| b.get("type"))
+                            .collect();
+                        if !bs.is_empty()
+                            && types.len() == bs.len()
+                            && types.iter().all(|t| *t == types[0])
+                        {
+                            let t = types[0].clone();
+                            map.insert("type".into(), t);
+                        }
+                    }
+                }
                 // A `required` in a conditional branch (`anyOf`, `if`,
                 // `then`, `not`) names properties the branch itself does not
                 // define; strict validators (Ajv's strictRequired) refuse

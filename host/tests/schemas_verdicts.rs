@@ -35,9 +35,9 @@ fn root() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// Runs the Ajv checker; `None` when Node or its packages are missing
-/// outside CI (skipped, and said so).
-fn ajv(corpus: &Value) -> Option<Value> {
+/// Runs `script` (in `host/tests/ajv`) with `args`; `None` when Node or its
+/// packages are missing outside CI (skipped, and said so).
+fn node(script: &str, args: &[&Path]) -> Option<Value> {
     let dir = root().join("host/tests/ajv");
     let ci = std::env::var("CI").as_deref() == Ok("true");
     if !dir.join("node_modules/ajv").exists() {
@@ -45,21 +45,18 @@ fn ajv(corpus: &Value) -> Option<Value> {
             !ci,
             "CI=true but host/tests/ajv has no node_modules: run `npm ci` there"
         );
-        eprintln!("SKIPPED: Ajv checks (run `npm ci` in host/tests/ajv)");
+        eprintln!("SKIPPED: Node checks (run `npm ci` in host/tests/ajv)");
         return None;
     }
-    let file = common::temp_dir("ajv-corpus").join("corpus.json");
-    std::fs::write(&file, corpus.to_string()).unwrap();
     let out = match std::process::Command::new("node")
-        .arg(dir.join("check.mjs"))
-        .arg(root().join("schemas"))
-        .arg(&file)
+        .arg(dir.join(script))
+        .args(args)
         .output()
     {
         Ok(o) => o,
         Err(e) => {
             assert!(!ci, "CI=true but node is missing: {e}");
-            eprintln!("SKIPPED: Ajv checks (node: {e})");
+            eprintln!("SKIPPED: Node checks (node: {e})");
             return None;
         }
     };
@@ -69,6 +66,29 @@ fn ajv(corpus: &Value) -> Option<Value> {
         String::from_utf8_lossy(&out.stderr)
     );
     Some(serde_json::from_slice(&out.stdout).unwrap())
+}
+
+/// react-jsonschema-form 6 (with its Ajv 2020-12 validator) renders every
+/// request and account schema with no unsupported field and no console
+/// error.
+#[test]
+fn rjsf_renders_every_request_and_account_schema() {
+    let Some(out) = node("render.mjs", &[&root().join("schemas")]) else {
+        return;
+    };
+    assert_eq!(out["problems"], json!([]), "{out}");
+    assert_eq!(
+        out["rendered"],
+        json!(13),
+        "every request and account schema"
+    );
+}
+
+/// Runs the Ajv checker on `corpus`.
+fn ajv(corpus: &Value) -> Option<Value> {
+    let file = common::temp_dir("ajv-corpus").join("corpus.json");
+    std::fs::write(&file, corpus.to_string()).unwrap();
+    node("check.mjs", &[&root().join("schemas"), &file])
 }
 
 /// Documents around each operation's example: the example, boundaries and
