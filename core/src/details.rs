@@ -233,6 +233,13 @@ pub fn input_schema_of<T: JsonSchema>() -> serde_json::Value {
                                 prop["type"] = only;
                             }
                         }
+                        // `#[serde(default)]` on an Option: `default: null`,
+                        // which a form would fill in and the type refuses.
+                        if prop.get("default") == Some(&serde_json::Value::Null)
+                            && let Some(m) = prop.as_object_mut()
+                        {
+                            m.remove("default");
+                        }
                         // `Option<Enum>`: `anyOf: [{$ref}, {type: null}]`.
                         if let Some(any) = prop.get_mut("anyOf").and_then(|a| a.as_array_mut()) {
                             any.retain(|b| b.get("type") != Some(&serde_json::json!("null")));

@@ -188,9 +188,8 @@ pub struct RefundDoc {
     pub sync_with_pos: bool,
     /// Sub-merchant split
     ///
-    /// Wire `SubMerchantDetails`: how the refund is split between marketplace stores.
+    /// Wire `SubMerchantDetails`: how the refund is split between marketplace stores (an empty list, or none, sends no split).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1))]
     pub sub_merchants: Option<Vec<SubMerchantShare>>,
 }
 

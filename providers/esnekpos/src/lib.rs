@@ -349,7 +349,9 @@ impl EsnekPos {
             return Err(Error::invalid_field("/amount", "must be greater than 0"));
         }
         let splits = match &doc.sub_merchants {
+            // An empty split is no split (forms start lists empty).
             None => None,
+            Some(list) if list.is_empty() => None,
             Some(list) => {
                 let mut total: i64 = 0;
                 let mut out = Vec::new();
