@@ -212,15 +212,7 @@ pub fn input_schema_of<T: JsonSchema>() -> serde_json::Value {
     fn walk(v: &mut serde_json::Value) {
         match v {
             serde_json::Value::Object(map) => {
-                let required: Vec<String> = map
-                    .get("required")
-                    .and_then(|r| r.as_array())
-                    .map(|r| {
-                        r.iter()
-                            .filter_map(|k| k.as_str().map(str::to_owned))
-                            .collect()
-                    })
-                    .unwrap_or_default();
+                let required = required_of(map);
                 if let Some(props) = map.get_mut("properties").and_then(|p| p.as_object_mut()) {
                     for (name, prop) in props.iter_mut() {
                         if required.contains(name) {
@@ -257,6 +249,18 @@ pub fn input_schema_of<T: JsonSchema>() -> serde_json::Value {
     let mut schema = schema_of::<T>();
     walk(&mut schema);
     schema
+}
+
+/// The names a schema object's `required` lists.
+fn required_of(map: &serde_json::Map<String, serde_json::Value>) -> Vec<String> {
+    map.get("required")
+        .and_then(|r| r.as_array())
+        .map(|r| {
+            r.iter()
+                .filter_map(|k| k.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// The largest integer a JSON number carries exactly in every consumer
@@ -368,15 +372,7 @@ pub fn titled(mut schema: serde_json::Value) -> serde_json::Value {
                 // `then`, `not`) names properties the branch itself does not
                 // define; strict validators (Ajv's strictRequired) refuse
                 // that. Defining them as `true` changes nothing else.
-                let required: Vec<String> = map
-                    .get("required")
-                    .and_then(|r| r.as_array())
-                    .map(|r| {
-                        r.iter()
-                            .filter_map(|k| k.as_str().map(str::to_owned))
-                            .collect()
-                    })
-                    .unwrap_or_default();
+                let required = required_of(map);
                 if !required.is_empty() {
                     let props = map
                         .entry("properties")

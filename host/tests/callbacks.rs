@@ -16,14 +16,6 @@ use serde_json::{Value, json};
 const TOKEN: &str = "callbacks-token-0123456789";
 const CALLBACK_SECRET: &str = "cbsec_7Rw2Kq9Zt4Lm8Vx";
 
-fn sha256_hex(s: &str) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(s.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 fn config(dir: &Path, esnek: &str, callback_port: u16) -> String {
     let plugins = plugin_dir(dir);
     let cfg = format!(

@@ -10,14 +10,6 @@ use common::*;
 use payops_core::Simulator;
 use serde_json::{Value, json};
 
-fn sha256_hex(s: &str) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(s.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 /// A config with an EsnekPOS account (key inline), a TurkPos account (GUID
 /// from a file) and a support token limited to queries on one account.
 fn write_config(dir: &Path, esnek_url: &str, turk_url: &str) -> String {

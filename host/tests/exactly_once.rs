@@ -111,14 +111,6 @@ merchant_key = "{KEY}"
     p
 }
 
-fn sha256_hex(s: &str) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(s.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 async fn post(url: &str, key: &str, body: &str) -> (u16, Value) {
     post_to(url, "esnek", key, body).await
 }

@@ -114,14 +114,6 @@ async fn scripted() -> (Shared, String) {
     (script, format!("http://{addr}"))
 }
 
-fn sha256_hex(s: &str) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(s.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 fn unique(p: &str) -> String {
     format!(
         "{p}-{}-{}",

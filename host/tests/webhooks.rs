@@ -19,14 +19,6 @@ use serde_json::{Value, json};
 const SECRET: &str = "whsec_test_5Kq9Zr2Wv7Lp";
 const TOKEN: &str = "hooks-token-0123456789";
 
-fn sha256_hex(s: &str) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(s.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 /// One received delivery: headers (lowercase names) and body.
 #[derive(Clone, Debug)]
 struct Got {

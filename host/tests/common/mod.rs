@@ -8,6 +8,15 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// Hex SHA-256 of `s`: what `[[tokens]] token_sha256` holds.
+pub fn sha256_hex(s: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(s.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// Credentials used by the host tests; no output may ever contain them.
 pub const SECRETS: &[&str] = &[
     "hostsecret-esnek-key-4242",
