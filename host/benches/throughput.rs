@@ -204,6 +204,9 @@ fn spawn_payops_bin(
         &cfg,
         format!(
             r#"
+[plugins]
+dirs = [{plugins:?}]
+
 [store]
 url = "{store}"
 reconcile_interval_secs = 0
@@ -224,7 +227,8 @@ merchant = "M1"
 merchant_key = "bench-merchant-key"
 sub_merchant_sign = "reduce_is_negative"
 "#,
-            sha256_hex(TOKEN)
+            sha256_hex(TOKEN),
+            plugins = plugins_dir(),
         ),
     )
     .expect("config");
@@ -256,6 +260,15 @@ sub_merchant_sign = "reduce_is_negative"
         .unwrap_or_else(|| panic!("payops did not start: {line}"))
         .to_owned();
     (child, url, started.elapsed())
+}
+
+/// Where cargo put the provider cdylibs for this build (a plain
+/// `cargo test` leaves them in `deps/` only).
+fn plugins_dir() -> std::path::PathBuf {
+    payops_conformance::built_cdylib("payops_esnekpos")
+        .parent()
+        .expect("a directory")
+        .to_path_buf()
 }
 
 /// CPU seconds (user + system) of a process so far.

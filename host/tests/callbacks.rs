@@ -204,9 +204,10 @@ async fn an_android_pos_cancel_settles_from_its_callback_and_forgeries_change_no
 async fn a_pending_refund_settles_when_the_provider_completes_it() {
     let dir = temp_dir("pending-settles");
     let cfg = dir.join("sandbox.toml");
+    let plugins = plugin_dir(&dir);
     std::fs::write(
         &cfg,
-        "[store]\nreconcile_min_age_secs = 0\nreconcile_first_secs = 1\nreconcile_interval_secs = 4\n",
+        format!("[plugins]\ndirs = [{plugins:?}]\n[store]\nreconcile_min_age_secs = 0\nreconcile_first_secs = 1\nreconcile_interval_secs = 4\n"),
     )
     .unwrap();
     let c = cfg.display().to_string();
