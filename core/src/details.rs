@@ -209,46 +209,54 @@ pub fn schema_of<T: JsonSchema>() -> serde_json::Value {
 /// as absent and skip the schema's rules for a present field), so `null` is
 /// removed from the types of properties that are not required.
 pub fn input_schema_of<T: JsonSchema>() -> serde_json::Value {
-    fn walk(v: &mut serde_json::Value) {
-        match v {
-            serde_json::Value::Object(map) => {
-                let required = required_of(map);
-                if let Some(props) = map.get_mut("properties").and_then(|p| p.as_object_mut()) {
-                    for (name, prop) in props.iter_mut() {
-                        if required.contains(name) {
-                            continue;
-                        }
-                        if let Some(types) = prop.get_mut("type").and_then(|t| t.as_array_mut()) {
-                            types.retain(|t| t != "null");
-                            if types.len() == 1 {
-                                let only = types[0].clone();
-                                prop["type"] = only;
-                            }
-                        }
-                        // `#[serde(default)]` on an Option: `default: null`,
-                        // which a form would fill in and the type refuses.
-                        if prop.get("default") == Some(&serde_json::Value::Null)
-                            && let Some(m) = prop.as_object_mut()
-                        {
-                            m.remove("default");
-                        }
-                        // `Option<Enum>`: `anyOf: [{$ref}, {type: null}]`.
-                        if let Some(any) = prop.get_mut("anyOf").and_then(|a| a.as_array_mut()) {
-                            any.retain(|b| b.get("type") != Some(&serde_json::json!("null")));
-                        }
-                    }
-                }
-                for (_, child) in map.iter_mut() {
-                    walk(child);
+    let mut schema = schema_of::<T>();
+    each_object(&mut schema, &mut |map| {
+        let required = required_of(map);
+        let Some(props) = map.get_mut("properties").and_then(|p| p.as_object_mut()) else {
+            return;
+        };
+        for (name, prop) in props.iter_mut() {
+            if required.contains(name) {
+                continue;
+            }
+            if let Some(types) = prop.get_mut("type").and_then(|t| t.as_array_mut()) {
+                types.retain(|t| t != "null");
+                if types.len() == 1 {
+                    let only = types[0].clone();
+                    prop["type"] = only;
                 }
             }
-            serde_json::Value::Array(items) => items.iter_mut().for_each(walk),
-            _ => {}
+            // `#[serde(default)]` on an Option: `default: null`, which a
+            // form would fill in and the type refuses.
+            if prop.get("default") == Some(&serde_json::Value::Null)
+                && let Some(m) = prop.as_object_mut()
+            {
+                m.remove("default");
+            }
+            // `Option<Enum>`: `anyOf: [{$ref}, {type: null}]`.
+            if let Some(any) = prop.get_mut("anyOf").and_then(|a| a.as_array_mut()) {
+                any.retain(|b| b.get("type") != Some(&serde_json::json!("null")));
+            }
         }
-    }
-    let mut schema = schema_of::<T>();
-    walk(&mut schema);
+    });
     schema
+}
+
+/// Calls `f` on every schema object of `v`, parents before children.
+fn each_object(
+    v: &mut serde_json::Value,
+    f: &mut dyn FnMut(&mut serde_json::Map<String, serde_json::Value>),
+) {
+    match v {
+        serde_json::Value::Object(map) => {
+            f(map);
+            for (_, child) in map.iter_mut() {
+                each_object(child, f);
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(|c| each_object(c, f)),
+        _ => {}
+    }
 }
 
 /// The names a schema object's `required` lists.
@@ -267,57 +275,79 @@ fn required_of(map: &serde_json::Map<String, serde_json::Value>) -> Vec<String> 
 /// (2^53 - 1; a browser rounds above it).
 pub const MAX_SAFE_INTEGER: i64 = 9_007_199_254_740_991;
 
-/// Makes a schema mean the same to every 2020-12 validator: the
-/// non-standard formats schemars emits for Rust integers (`int64`,
-/// `uint32`, …) become bounds (`minimum: 0` for unsigned, and at most
-/// ±(2^53 - 1), so no integer a browser would round is valid), and
-/// `format: password` (not a JSON Schema format; `writeOnly` marks a
-/// credential) goes, and a conditional branch's `required` properties are
-/// defined in that branch (as `true`), as strict validators ask. Applied
-/// recursively.
+/// Makes a schema mean the same to every 2020-12 validator and drawable by
+/// form generators, recursively:
+/// - the non-standard formats schemars emits for Rust integers (`int64`,
+///   `uint32`, …) become bounds (`minimum: 0` for unsigned, and at most
+///   ±(2^53 - 1), so no integer a browser would round is valid);
+/// - `format: password` goes (not a JSON Schema format; `writeOnly` marks a
+///   credential);
+/// - an enum written as `oneOf` constants gets their shared `type` at its
+///   own level (form generators cannot tell what field to draw otherwise);
+/// - a conditional branch's `required` properties are defined in that
+///   branch (as `true`), as strict validators (Ajv's strictRequired) ask.
 pub fn portable(mut schema: serde_json::Value) -> serde_json::Value {
-    fn walk(v: &mut serde_json::Value) {
-        match v {
-            serde_json::Value::Object(map) => {
-                let format = map
-                    .get("format")
-                    .and_then(|f| f.as_str())
-                    .map(str::to_owned);
-                if let Some(f) = format {
-                    let int = [
-                        "int8", "int16", "int32", "int64", "int", "uint8", "uint16", "uint32",
-                        "uint64", "uint",
-                    ];
-                    if int.contains(&f.as_str()) {
-                        map.remove("format");
-                        let low = if f.starts_with('u') {
-                            0
-                        } else {
-                            -MAX_SAFE_INTEGER
-                        };
-                        let min = map
-                            .get("minimum")
-                            .and_then(|m| m.as_i64())
-                            .map_or(low, |m| m.max(low));
-                        let max = map
-                            .get("maximum")
-                            .and_then(|m| m.as_i64())
-                            .map_or(MAX_SAFE_INTEGER, |m| m.min(MAX_SAFE_INTEGER));
-                        map.insert("minimum".into(), min.into());
-                        map.insert("maximum".into(), max.into());
-                    } else if f == "password" {
-                        map.remove("format");
-                    }
-                }
-                for (_, child) in map.iter_mut() {
-                    walk(child);
+    each_object(&mut schema, &mut |map| {
+        let format = map
+            .get("format")
+            .and_then(|f| f.as_str())
+            .map(str::to_owned);
+        if let Some(f) = format {
+            let int = [
+                "int8", "int16", "int32", "int64", "int", "uint8", "uint16", "uint32", "uint64",
+                "uint",
+            ];
+            if int.contains(&f.as_str()) {
+                map.remove("format");
+                let low = if f.starts_with('u') {
+                    0
+                } else {
+                    -MAX_SAFE_INTEGER
+                };
+                let min = map
+                    .get("minimum")
+                    .and_then(|m| m.as_i64())
+                    .map_or(low, |m| m.max(low));
+                let max = map
+                    .get("maximum")
+                    .and_then(|m| m.as_i64())
+                    .map_or(MAX_SAFE_INTEGER, |m| m.min(MAX_SAFE_INTEGER));
+                map.insert("minimum".into(), min.into());
+                map.insert("maximum".into(), max.into());
+            } else if f == "password" {
+                map.remove("format");
+            }
+        }
+        if !map.contains_key("type") {
+            let branches = map
+                .get("oneOf")
+                .or_else(|| map.get("anyOf"))
+                .and_then(|b| b.as_array());
+            if let Some(bs) = branches {
+                let types: Vec<&serde_json::Value> = bs
+                    .iter()
+                    .filter(|b| b.get("const").is_some())
+                    .filter_map(|b| b.get("type"))
+                    .collect();
+                if !bs.is_empty() && types.len() == bs.len() && types.iter().all(|t| *t == types[0])
+                {
+                    let t = types[0].clone();
+                    map.insert("type".into(), t);
                 }
             }
-            serde_json::Value::Array(items) => items.iter_mut().for_each(walk),
-            _ => {}
         }
-    }
-    walk(&mut schema);
+        let required = required_of(map);
+        if !required.is_empty() {
+            let props = map
+                .entry("properties")
+                .or_insert_with(|| serde_json::Value::Object(Default::default()));
+            if let Some(props) = props.as_object_mut() {
+                for k in required {
+                    props.entry(k).or_insert(serde_json::Value::Bool(true));
+                }
+            }
+        }
+    });
     schema
 }
 
@@ -326,72 +356,22 @@ pub fn portable(mut schema: serde_json::Value) -> serde_json::Value {
 /// `title` "Title" and `description` "Text"; a one-paragraph description
 /// also becomes the title. Applied recursively (properties, `$defs`, items).
 pub fn titled(mut schema: serde_json::Value) -> serde_json::Value {
-    fn walk(v: &mut serde_json::Value) {
-        match v {
-            serde_json::Value::Object(map) => {
-                if let Some(serde_json::Value::String(desc)) = map.get("description").cloned()
-                    && !map.contains_key("title")
-                {
-                    {
-                        match desc.split_once("\n\n") {
-                            Some((title, rest)) => {
-                                map.insert("title".into(), title.trim().into());
-                                map.insert("description".into(), rest.trim().into());
-                            }
-                            None => {
-                                let title = desc.trim().trim_end_matches('.').to_owned();
-                                map.insert("title".into(), title.into());
-                            }
-                        }
-                    }
+    each_object(&mut schema, &mut |map| {
+        if let Some(serde_json::Value::String(desc)) = map.get("description").cloned()
+            && !map.contains_key("title")
+        {
+            match desc.split_once("\n\n") {
+                Some((title, rest)) => {
+                    map.insert("title".into(), title.trim().into());
+                    map.insert("description".into(), rest.trim().into());
                 }
-                // An enum written as `oneOf` consts (schemars, for enums with
-                // documented variants): the shared `type` at this level too,
-                // or form generators cannot tell what field to draw.
-                if !map.contains_key("type") {
-                    let branches = map
-                        .get("oneOf")
-                        .or_else(|| map.get("anyOf"))
-                        .and_then(|b| b.as_array());
-                    if let Some(bs) = branches {
-                        let types: Vec<&serde_json::Value> = bs
-                            .iter()
-                            .filter(|b| b.get("const").is_some())
-                            .filter_map(|b| b.get("type"))
-                            .collect();
-                        if !bs.is_empty()
-                            && types.len() == bs.len()
-                            && types.iter().all(|t| *t == types[0])
-                        {
-                            let t = types[0].clone();
-                            map.insert("type".into(), t);
-                        }
-                    }
-                }
-                // A `required` in a conditional branch (`anyOf`, `if`,
-                // `then`, `not`) names properties the branch itself does not
-                // define; strict validators (Ajv's strictRequired) refuse
-                // that. Defining them as `true` changes nothing else.
-                let required = required_of(map);
-                if !required.is_empty() {
-                    let props = map
-                        .entry("properties")
-                        .or_insert_with(|| serde_json::Value::Object(Default::default()));
-                    if let Some(props) = props.as_object_mut() {
-                        for k in required {
-                            props.entry(k).or_insert(serde_json::Value::Bool(true));
-                        }
-                    }
-                }
-                for (_, child) in map.iter_mut() {
-                    walk(child);
+                None => {
+                    let title = desc.trim().trim_end_matches('.').to_owned();
+                    map.insert("title".into(), title.into());
                 }
             }
-            serde_json::Value::Array(items) => items.iter_mut().for_each(walk),
-            _ => {}
         }
-    }
-    walk(&mut schema);
+    });
     schema
 }
 

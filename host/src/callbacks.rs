@@ -103,11 +103,8 @@ pub fn with_callback_url(
         .get(&spec.field)
         .and_then(Value::as_str)
         .is_some_and(|u| !u.is_empty());
-    let applies = spec.when.as_ref().is_none_or(|schema| {
-        jsonschema::validator_for(schema).is_ok_and(|v| v.is_valid(&document))
-    });
     if !given
-        && applies
+        && engine.callback_applies(provider, op, &document)
         && let Some(m) = document.as_object_mut()
     {
         m.insert(

@@ -45,6 +45,8 @@ pub struct Engine {
     /// Set once this instance has a heartbeat in the store.
     heartbeat_recorded: std::sync::atomic::AtomicBool,
     validators: HashMap<(String, OperationKind), jsonschema::Validator>,
+    /// Each provider callback's `when` schema, compiled once.
+    callback_when: HashMap<(String, OperationKind), jsonschema::Validator>,
 }
 
 /// A fresh operation id: `op_` + a UUID v7 as 32 lowercase hex digits
@@ -130,11 +132,20 @@ impl Engine {
         store: Store,
     ) -> Result<Engine, String> {
         let mut validators = HashMap::new();
+        let mut callback_when = HashMap::new();
         for (id, p) in &providers {
             for (op, s) in &p.info().operations {
                 let v = jsonschema::validator_for(&s.request)
                     .map_err(|e| format!("provider {id}: {op} request schema: {e}"))?;
                 validators.insert((id.clone(), *op), v);
+            }
+            for c in &p.info().callbacks {
+                if let Some(when) = &c.when {
+                    let v = jsonschema::validator_for(when).map_err(|e| {
+                        format!("provider {id}: {} callback `when` schema: {e}", c.operation)
+                    })?;
+                    callback_when.insert((id.clone(), c.operation), v);
+                }
             }
         }
         Ok(Engine {
@@ -150,6 +161,7 @@ impl Engine {
             callbacks: None,
             heartbeat_recorded: std::sync::atomic::AtomicBool::new(false),
             validators,
+            callback_when,
         })
     }
 
@@ -158,6 +170,14 @@ impl Engine {
         self.accounts
             .get(name)
             .ok_or_else(|| Error::NotFound(format!("no account {name:?}")))
+    }
+
+    /// Does `document` match the `when` of `provider`'s callback for `op`
+    /// (true when the callback has none)?
+    pub fn callback_applies(&self, provider: &str, op: OperationKind, document: &Value) -> bool {
+        self.callback_when
+            .get(&(provider.to_owned(), op))
+            .is_none_or(|v| v.is_valid(document))
     }
 
     /// Checks a request document against the provider's exported schema.

@@ -276,8 +276,8 @@ pub struct Store {
     sqlite: bool,
     /// Where status-change events go (empty: none are written).
     webhooks: Arc<Vec<WebhookRoute>>,
-    /// The group-commit writer of intents and answers.
-    writer: writer::Writer,
+    /// The group-commit writer of intents and answers (SQLite only).
+    writer: Option<writer::Writer>,
 }
 
 pub use outbox::{
@@ -338,7 +338,9 @@ impl Store {
             pool,
             sqlite,
             webhooks: Arc::new(Vec::new()),
-            writer: writer::Writer::start(),
+            // PostgreSQL commits concurrent transactions in parallel: one
+            // writer would serialize them (measured slower).
+            writer: sqlite.then(writer::Writer::start),
         };
         store.migrate().await?;
         store.backfill_order_refs().await?;
@@ -465,13 +467,10 @@ impl Store {
     pub async fn begin(&self, op: &NewOperation) -> Result<Begin, StoreError> {
         // Committed (with its event) before this returns: on SQLite group
         // commit shares the commit with concurrent writes, never skips it.
-        let done = if self.sqlite {
-            self.writer
-                .write(self, writer::Job::Begin(Box::new(op.clone())))
+        let done = if let Some(w) = &self.writer {
+            w.write(self, writer::Job::Begin(Box::new(op.clone())))
                 .await?
         } else {
-            // PostgreSQL commits concurrent transactions in parallel: one
-            // writer would serialize them (measured slower).
             let mut tx = self.pool.begin().await?;
             match self.insert_intent(&mut tx, op).await {
                 Ok(()) => {
@@ -557,20 +556,14 @@ impl Store {
     /// Stores the envelope of a finished operation (only while in flight:
     /// a recovered `unknown` is never overwritten by a late answer).
     pub async fn finish(&self, id: &str, envelope: &Envelope) -> Result<bool, StoreError> {
-        if !self.sqlite {
+        let Some(w) = &self.writer else {
             let mut tx = self.pool.begin().await?;
             let done = self.write_answer(&mut tx, id, envelope).await?;
             tx.commit().await?;
             return Ok(done);
-        }
-        match self
-            .writer
-            .write(
-                self,
-                writer::Job::Finish(id.to_owned(), Box::new(envelope.clone())),
-            )
-            .await?
-        {
+        };
+        let job = writer::Job::Finish(id.to_owned(), Box::new(envelope.clone()));
+        match w.write(self, job).await? {
             writer::Done::Finished(done) => Ok(done),
             _ => Ok(false),
         }
