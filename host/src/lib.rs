@@ -13,4 +13,5 @@ pub mod plugins;
 pub mod reconcile;
 pub mod schemas;
 pub mod server;
+pub mod ui;
 pub mod webhooks;

@@ -285,6 +285,39 @@ pub fn openapi(files: &BTreeMap<String, Value>) -> Value {
             json!({"type": "object", "required": ["deliveries"], "properties": {"deliveries": {"type": "array", "items": {"type": "object"}}}}),
         ),
     );
+    let mut list_ops = errors(&[
+        ("401", "unauthorized"),
+        (
+            "422",
+            "invalid_request: a bad query parameter (status, time, cursor or limit)",
+        ),
+    ]);
+    list_ops.insert(
+        "200".into(),
+        json_ok(
+            "Operations newest first, only those of the accounts and operation kinds the token may use; next_cursor while more may follow",
+            json!({"type": "object", "required": ["operations", "next_cursor"], "properties": {"operations": {"type": "array", "items": {"type": "object"}}, "next_cursor": {"type": ["string", "null"]}}}),
+        ),
+    );
+    let mut reconcile = errors(&[
+        ("401", "unauthorized"),
+        (
+            "403",
+            "forbidden: the token may not read the operation or run query",
+        ),
+        ("404", "not_found"),
+        (
+            "503",
+            "unavailable: the store or the provider could not be reached",
+        ),
+    ]);
+    reconcile.insert(
+        "200".into(),
+        json_ok(
+            "What reconciliation found (to is null when the status did not change) and the operation as it is now",
+            json!({"type": "object", "required": ["operation_id", "from", "to", "how", "operation"], "properties": {"operation_id": {"type": "string"}, "from": {"type": "string"}, "to": {"type": ["string", "null"]}, "how": {"type": "string"}, "operation": {"type": "object"}}}),
+        ),
+    );
     let mut accounts = errors(&[("401", "unauthorized")]);
     accounts.insert(
         "200".into(),
@@ -318,6 +351,25 @@ pub fn openapi(files: &BTreeMap<String, Value>) -> Value {
                 "responses": run_responses
             }},
             "/v1/accounts": {"get": {"operationId": "listAccounts", "summary": "Accounts this token may use", "responses": accounts}},
+            "/v1/operations": {"get": {
+                "operationId": "listOperations",
+                "summary": "Operations, newest first, a page at a time",
+                "parameters": [
+                    {"name": "account", "in": "query", "required": false, "schema": {"type": "string"}},
+                    {"name": "status", "in": "query", "required": false, "description": "One state or several separated by commas: in_flight, succeeded, pending, failed, unknown", "schema": {"type": "string", "pattern": "^((in_flight|succeeded|pending|failed|unknown)(,(in_flight|succeeded|pending|failed|unknown))*)?$"}},
+                    {"name": "since", "in": "query", "required": false, "description": "Created at or after (RFC 3339)", "schema": {"type": "string", "format": "date-time"}},
+                    {"name": "until", "in": "query", "required": false, "description": "Created before (RFC 3339)", "schema": {"type": "string", "format": "date-time"}},
+                    {"name": "cursor", "in": "query", "required": false, "description": "The next_cursor of the previous page", "schema": {"type": "string"}},
+                    {"name": "limit", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}}
+                ],
+                "responses": list_ops
+            }},
+            "/v1/operations/{id}/reconcile": {"post": {
+                "operationId": "reconcileOperation",
+                "summary": "Settle an unknown or pending operation now with the provider's query (never re-sends)",
+                "parameters": [path_param("id", json!({"type": "string"}))],
+                "responses": reconcile
+            }},
             "/v1/operations/{id}": {"get": {"operationId": "getOperation", "summary": "One operation with its audit events", "parameters": [path_param("id", json!({"type": "string"}))], "responses": get_op}},
             "/v1/operations/{id}/resolve": {"post": {
                 "operationId": "resolveOperation",

@@ -290,6 +290,135 @@ async fn list_deliveries(
     Ok(axum::Json(json!({"deliveries": list})).into_response())
 }
 
+/// `?account=&status=&since=&until=&cursor=&limit=` of `GET /v1/operations`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OperationsQuery {
+    account: Option<String>,
+    /// One state, or several separated by commas.
+    status: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    cursor: Option<String>,
+    limit: Option<i64>,
+}
+
+/// An RFC 3339 time of the query string.
+fn query_time(name: &str, v: Option<&str>) -> Result<Option<chrono::DateTime<chrono::Utc>>, Error> {
+    v.map(|t| {
+        chrono::DateTime::parse_from_rfc3339(t)
+            .map(|d| d.with_timezone(&chrono::Utc))
+            .map_err(|e| Error::invalid_field(name, format!("{t:?} is not an RFC 3339 time ({e})")))
+    })
+    .transpose()
+}
+
+/// Operations, newest first, a page at a time: only those of the accounts
+/// the token may use and the operation kinds it may run (the rule of
+/// `GET /v1/operations/{id}`). `next_cursor` is given while more may follow.
+async fn list_operations(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Result<axum::extract::Query<OperationsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let token = authenticate(&state, &headers)?;
+    let axum::extract::Query(q) = query.map_err(|e| Error::invalid_field("?", e.body_text()))?;
+    let mut states = Vec::new();
+    for s in q.status.as_deref().unwrap_or("").split(',').map(str::trim) {
+        if s.is_empty() {
+            continue;
+        }
+        let st: payops_store::State = serde_json::from_value(json!(s)).map_err(|_| {
+            Error::invalid_field(
+                "status",
+                format!("{s:?} is not in_flight, succeeded, pending, failed or unknown"),
+            )
+        })?;
+        states.push(st);
+    }
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(
+            Error::invalid_field("limit", format!("{limit} is not between 1 and 500")).into(),
+        );
+    }
+    let after = q
+        .cursor
+        .as_deref()
+        .filter(|c| !c.is_empty())
+        .map(|c| {
+            payops_store::Cursor::decode(c).ok_or_else(|| {
+                Error::invalid_field("cursor", "not a cursor this API gave (next_cursor)")
+            })
+        })
+        .transpose()?;
+    let all = |list: &[String]| list.iter().any(|x| x == "*");
+    let filter = payops_store::ListFilter {
+        account: q.account.clone(),
+        states,
+        since: query_time("since", q.since.as_deref())?,
+        until: query_time("until", q.until.as_deref())?,
+        limit: Some(limit),
+        accounts: (!all(&token.accounts)).then(|| token.accounts.clone()),
+        operations: (!all(&token.operations)).then(|| token.operations.clone()),
+        after,
+    };
+    let list = state
+        .engine
+        .store
+        .list(&filter)
+        .await
+        .map_err(|e| Error::Unavailable(format!("operation store: {e}")))?;
+    let next = (list.len() as i64 == limit)
+        .then(|| list.last().map(|o| payops_store::Cursor::after(o).encode()))
+        .flatten();
+    Ok(axum::Json(json!({"operations": list, "next_cursor": next})).into_response())
+}
+
+/// May `token` read `op` (its account, its operation kind)?
+fn may_read(token: &TokenConfig, op: &payops_store::StoredOperation) -> Result<(), Error> {
+    let kind_allowed = op
+        .operation
+        .parse::<OperationKind>()
+        .is_ok_and(|k| token.allows_operation(k));
+    if !token.allows_account(&op.account) || !kind_allowed {
+        return Err(Error::Forbidden(format!(
+            "token {:?} may not read {} operations of account {:?}",
+            token.name, op.operation, op.account
+        )));
+    }
+    Ok(())
+}
+
+/// Reconciles one `unknown` or `pending` operation now with the provider's
+/// query (never re-sends): for a token that may read it and run `query`.
+async fn reconcile_operation(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let token = authenticate(&state, &headers)?;
+    let op = stored_operation(&state, &id).await?;
+    may_read(token, &op)?;
+    if !token.allows_operation(OperationKind::Query) {
+        return Err(Error::Forbidden(format!(
+            "token {:?} may not reconcile: reconciliation runs the provider's query, which the token may not run",
+            token.name
+        ))
+        .into());
+    }
+    let r = crate::reconcile::one_by_id(&state.engine, &id).await?;
+    let op = stored_operation(&state, &id).await?;
+    Ok(axum::Json(json!({
+        "operation_id": r.id,
+        "from": r.from,
+        "to": r.to,
+        "how": r.how,
+        "operation": op,
+    }))
+    .into_response())
+}
+
 /// The stored operation `id`, or 404 / 503.
 async fn stored_operation(
     state: &AppState,
@@ -313,17 +442,7 @@ async fn get_operation(
     let op = stored_operation(&state, &id).await?;
     // A token reads only the operations it could have run: its accounts
     // and its operation kinds (a query-only token sees no refund).
-    let kind_allowed = op
-        .operation
-        .parse::<OperationKind>()
-        .is_ok_and(|k| token.allows_operation(k));
-    if !token.allows_account(&op.account) || !kind_allowed {
-        return Err(Error::Forbidden(format!(
-            "token {:?} may not read {} operations of account {:?}",
-            token.name, op.operation, op.account
-        ))
-        .into());
-    }
+    may_read(token, &op)?;
     let events: Vec<Value> = state
         .engine
         .store
@@ -504,10 +623,13 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
             post(run_operation),
         )
         .route("/v1/accounts", get(list_accounts))
+        .route("/v1/operations", get(list_operations))
         .route("/v1/operations/{id}", get(get_operation))
+        .route("/v1/operations/{id}/reconcile", post(reconcile_operation))
         .route("/v1/webhook-deliveries", get(list_deliveries))
         .route("/v1/operations/{id}/resolve", post(resolve_operation))
         .merge(public_documents(&state))
+        .merge(crate::ui::routes())
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))

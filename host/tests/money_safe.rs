@@ -158,6 +158,11 @@ name = "clerk"
 token_sha256 = "{clerk}"
 accounts = ["*"]
 operations = ["*"]
+[[tokens]]
+name = "refunder"
+token_sha256 = "{refunder}"
+accounts = ["esnek"]
+operations = ["refund"]
 [accounts.esnek]
 provider = "esnekpos"
 base_url = "{base_url}"
@@ -179,6 +184,7 @@ max_amount_per_day = 2500
         reader = sha256_hex("reader-1"),
         metrics = sha256_hex("metrics-1"),
         capped = sha256_hex("capped-1"),
+        refunder = sha256_hex("refunder-1"),
         merchant = unique("M"),
         // A build from before these token keys existed (PAYOPS_TEST_EXE)
         // would refuse them: leave them out to show its behaviour.
@@ -912,4 +918,165 @@ async fn amount_limits_per_operation_and_per_day() {
         2,
         "only the two allowed refunds were sent"
     );
+}
+
+/// `GET /v1/operations` pages newest first with a cursor, filters by
+/// account, status and time, and shows a token only the operations of the
+/// accounts and operation kinds it may use; `POST .../reconcile` needs a
+/// token that may read the operation and run `query`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn operations_are_listed_by_page_within_the_token_scope() {
+    let (script, d, _dir, _cfg) = daemon("listing").await;
+    let mut refunds = Vec::new();
+    for i in 0..5 {
+        let order = format!("L{i}");
+        push(
+            &script,
+            "OrderReturn",
+            reply(200, success(&order, Some(100 + i))),
+        );
+        let (s, v) = call(
+            &d.url,
+            "ops-token-1",
+            "refund",
+            &[],
+            &json!({"order_ref": order, "amount": 500}),
+        )
+        .await;
+        assert_eq!((s, v["status"].as_str()), (200, Some("succeeded")), "{v}");
+        refunds.push(v["operation_id"].as_str().unwrap().to_owned());
+    }
+    // An unknown one (5xx) and a query.
+    push(&script, "OrderReturn", reply(503, json!({})));
+    let (_, v) = call(
+        &d.url,
+        "ops-token-1",
+        "refund",
+        &[],
+        &json!({"order_ref": "L9", "amount": 500}),
+    )
+    .await;
+    assert_eq!(v["status"], "unknown", "{v}");
+    let unknown = v["operation_id"].as_str().unwrap().to_owned();
+    push(
+        &script,
+        "ProcessQuery",
+        reply(200, inquiry("L0", &turkish(Utc::now()), &[])),
+    );
+    let (_, v) = call(
+        &d.url,
+        "reader-1",
+        "query",
+        &[],
+        &json!({"order_ref": "L0"}),
+    )
+    .await;
+    assert_eq!(v["status"], "succeeded", "{v}");
+    let query = v["operation_id"].as_str().unwrap().to_owned();
+
+    let list = |token: &'static str, q: String| {
+        let url = format!("{}/v1/operations?{q}", d.url);
+        async move { http("GET", &url, Some(token), None).await }
+    };
+    let ids = |v: &Value| -> Vec<String> {
+        v["operations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    // Pages of 2, newest first, each operation once.
+    let mut walked = Vec::new();
+    let mut cursor = String::new();
+    let mut pages = 0;
+    loop {
+        let (s, v) = list("ops-token-1", format!("limit=2&cursor={cursor}")).await;
+        assert_eq!(s, 200, "{v}");
+        walked.extend(ids(&v));
+        pages += 1;
+        match v["next_cursor"].as_str() {
+            Some(c) => cursor = c.to_owned(),
+            None => break,
+        }
+        assert!(pages < 10, "the cursor does not advance");
+    }
+    let mut want: Vec<String> = refunds.iter().rev().cloned().collect();
+    want.insert(0, unknown.clone());
+    want.insert(0, query.clone());
+    assert_eq!(walked, want, "every operation once, newest first");
+    assert_eq!(pages, 4, "3 full pages of 2, then one of 1");
+
+    // Filters.
+    let (_, v) = list("ops-token-1", "status=unknown,pending".into()).await;
+    assert_eq!(ids(&v), vec![unknown.clone()]);
+    let (_, v) = list(
+        "ops-token-1",
+        "status=succeeded&account=esnek&limit=500".into(),
+    )
+    .await;
+    assert_eq!(ids(&v).len(), 6, "5 refunds and the query: {v}");
+    let (_, v) = list("ops-token-1", "account=esnek-capped".into()).await;
+    assert_eq!(ids(&v), Vec::<String>::new());
+    let (_, v) = list("ops-token-1", "until=2000-01-01T00:00:00Z".into()).await;
+    assert_eq!(ids(&v), Vec::<String>::new());
+    let (_, v) = list("ops-token-1", "since=2000-01-01T00:00:00%2B03:00".into()).await;
+    assert_eq!(ids(&v).len(), 7, "{v}");
+
+    // Scope: a query-only token sees only queries; a refund-only token no query.
+    let (_, v) = list("reader-1", String::new()).await;
+    assert_eq!(ids(&v), vec![query.clone()]);
+    let (_, v) = list("refunder-1", "limit=500".into()).await;
+    assert_eq!(ids(&v).len(), 6);
+    assert!(!ids(&v).contains(&query));
+
+    // Bad input: the contract's error, naming the parameter.
+    for (q, field) in [
+        ("status=done", "status"),
+        ("cursor=zz", "cursor"),
+        ("limit=0", "limit"),
+        ("limit=501", "limit"),
+        ("since=yesterday", "since"),
+        ("colour=red", "?"),
+    ] {
+        let (s, v) = list("ops-token-1", q.into()).await;
+        assert_eq!(
+            (s, v["error"]["code"].as_str()),
+            (422, Some("invalid_request")),
+            "{q}: {v}"
+        );
+        assert_eq!(v["error"]["details"][0]["path"], field, "{q}: {v}");
+    }
+    let (s, _) = http("GET", &format!("{}/v1/operations", d.url), None, None).await;
+    assert_eq!(s, 401);
+
+    // Reconcile from the API: the refund-only token may not (no query), the
+    // reader may not read a refund, ops may; nothing is re-sent.
+    let reconcile = |token: &'static str, id: String| {
+        let url = format!("{}/v1/operations/{id}/reconcile", d.url);
+        async move { http("POST", &url, Some(token), None).await }
+    };
+    let sent = seen(&script, "OrderReturn");
+    let (s, v) = reconcile("refunder-1", unknown.clone()).await;
+    assert_eq!(s, 403, "{v}");
+    let (s, _) = reconcile("reader-1", unknown.clone()).await;
+    assert_eq!(s, 403);
+    let (s, v) = reconcile("ops-token-1", unknown.clone()).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["from"], "unknown", "{v}");
+    assert_eq!(v["operation"]["id"], unknown.as_str(), "{v}");
+    assert!(v["how"].as_str().is_some_and(|h| !h.is_empty()), "{v}");
+    assert_eq!(
+        seen(&script, "OrderReturn"),
+        sent,
+        "reconcile never re-sends"
+    );
+    let (s, v) = reconcile("ops-token-1", refunds[0].clone()).await;
+    assert_eq!(
+        (s, v["to"].clone()),
+        (200, Value::Null),
+        "a settled operation stays: {v}"
+    );
+    let (s, _) = reconcile("ops-token-1", "op_nope".into()).await;
+    assert_eq!(s, 404);
 }

@@ -96,6 +96,7 @@ pub async fn run(g: &Global, action: &OperationsAction) -> Result<ExitCode, Exit
                 since: parse_time("--since", since)?,
                 until: parse_time("--until", until)?,
                 limit: Some(*limit),
+                ..Default::default()
             };
             let list = store
                 .list(&filter)

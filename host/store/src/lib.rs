@@ -240,6 +240,62 @@ pub struct ListFilter {
     pub until: Option<DateTime<Utc>>,
     /// At most this many (newest first).
     pub limit: Option<i64>,
+    /// Only these accounts (`None`: any). A token's scope.
+    pub accounts: Option<Vec<String>>,
+    /// Only these operation kinds (`None`: any). A token's scope.
+    pub operations: Option<Vec<String>>,
+    /// Only operations listed after this one (keyset pagination: older, or
+    /// as old with a smaller id).
+    pub after: Option<Cursor>,
+}
+
+/// A place in the newest-first listing of operations: the last operation of
+/// a page. Written as an opaque string for HTTP clients.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    /// `created_at` of that operation, as stored.
+    pub created_at: DateTime<Utc>,
+    /// Its id.
+    pub id: String,
+}
+
+impl Cursor {
+    /// The cursor after `op`.
+    pub fn after(op: &StoredOperation) -> Cursor {
+        Cursor {
+            created_at: op.created_at,
+            id: op.id.clone(),
+        }
+    }
+
+    /// The opaque text form: hex of `created_at|id`.
+    pub fn encode(&self) -> String {
+        format!("{}|{}", ts(&self.created_at), self.id)
+            .bytes()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    /// Reads [`Cursor::encode`]'s text; `None` for anything else.
+    pub fn decode(text: &str) -> Option<Cursor> {
+        if text.len() % 2 != 0 || text.len() > 512 {
+            return None;
+        }
+        let bytes: Option<Vec<u8>> = (0..text.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+            .collect();
+        let plain = String::from_utf8(bytes?).ok()?;
+        let (at, id) = plain.split_once('|')?;
+        let created_at = DateTime::parse_from_rfc3339(at).ok()?.with_timezone(&Utc);
+        if id.is_empty() {
+            return None;
+        }
+        Some(Cursor {
+            created_at,
+            id: id.to_owned(),
+        })
+    }
 }
 
 /// Hex SHA-256 of a document's canonical JSON (object keys sorted).
@@ -711,6 +767,27 @@ impl Store {
         if let Some(t) = &f.until {
             args.push(ts(t));
             sql.push_str(&format!(" AND created_at < ${}", args.len()));
+        }
+        for (column, set) in [("account", &f.accounts), ("operation", &f.operations)] {
+            let Some(set) = set else { continue };
+            if set.is_empty() {
+                return Ok(Vec::new());
+            }
+            let mut ph = Vec::new();
+            for v in set {
+                args.push(v.clone());
+                ph.push(format!("${}", args.len()));
+            }
+            sql.push_str(&format!(" AND {column} IN ({})", ph.join(", ")));
+        }
+        if let Some(c) = &f.after {
+            args.push(ts(&c.created_at));
+            let at = args.len();
+            args.push(c.id.clone());
+            sql.push_str(&format!(
+                " AND (created_at < ${at} OR (created_at = ${at} AND id < ${}))",
+                args.len()
+            ));
         }
         sql.push_str(&format!(
             " ORDER BY created_at DESC, id DESC LIMIT {}",

@@ -1,0 +1,545 @@
+// The payops operator console: sign in with a token, run an operation from
+// its exported request schema, list and open operations, reconcile the
+// unresolved ones.
+import React, { useEffect, useMemo, useState } from "react";
+import Form from "@rjsf/core";
+import { api, major } from "./api.js";
+import { cfworkerValidator } from "./validator.js";
+
+const STATES = ["in_flight", "succeeded", "pending", "failed", "unknown"];
+const UNRESOLVED = new Set(["pending", "unknown", "in_flight"]);
+
+/** A uiSchema for `schema`: secrets drawn as password fields, descriptions
+ *  with `code` rendered, recursively through properties and items. */
+export function uiSchemaFor(schema, root = schema, depth = 0) {
+  const ui = {};
+  if (!schema || typeof schema !== "object" || depth > 8) return ui;
+  let s = schema;
+  if (s.$ref && s.$ref.startsWith("#/$defs/")) s = { ...(root.$defs || {})[s.$ref.slice(8)], ...s };
+  if (s.writeOnly) ui["ui:widget"] = "password";
+  if (s.description) ui["ui:enableMarkdownInDescription"] = true;
+  for (const [k, p] of Object.entries(s.properties || {})) {
+    if (p && typeof p === "object") ui[k] = uiSchemaFor(p, root, depth + 1);
+  }
+  if (s.items && typeof s.items === "object") ui.items = uiSchemaFor(s.items, root, depth + 1);
+  return ui;
+}
+
+function Status({ value }) {
+  const mark = UNRESOLVED.has(value) ? " needs attention" : "";
+  return (
+    <span className={`status status-${value}`} title={mark ? "not settled: reconcile or resolve" : ""}>
+      {value}
+      {mark && <span className="attention" aria-label="needs attention"> !</span>}
+    </span>
+  );
+}
+
+function ErrorBox({ error }) {
+  if (!error) return null;
+  const details = error.body?.error?.details || [];
+  return (
+    <div className="error" role="alert">
+      <strong>{error.message}</strong>
+      {details.length > 0 && (
+        <ul>
+          {details.map((d, i) => (
+            <li key={i}>
+              <code>{d.field || d.path || ""}</code> {d.message || JSON.stringify(d)}
+            </li>
+          ))}
+        </ul>
+      )}
+    </div>
+  );
+}
+
+function SignIn({ onSignedIn }) {
+  const [token, setToken] = useState("");
+  const [error, setError] = useState(null);
+  const [busy, setBusy] = useState(false);
+  const submit = async (e) => {
+    e.preventDefault();
+    setBusy(true);
+    setError(null);
+    try {
+      const accounts = await api.accounts(token.trim());
+      onSignedIn(token.trim(), accounts);
+    } catch (err) {
+      setError(err);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <form className="card signin" onSubmit={submit}>
+      <h2>Sign in</h2>
+      <p>
+        A bearer token from <code>[[tokens]]</code> (<code>payops token new</code>), or the sandbox's
+        printed token. It is kept in this page's memory only: reloading the page signs you out.
+      </p>
+      <label htmlFor="token">Token</label>
+      <input id="token" type="password" autoComplete="off" value={token} onChange={(e) => setToken(e.target.value)} />
+      <button type="submit" disabled={busy || !token.trim()}>
+        Sign in
+      </button>
+      <ErrorBox error={error} />
+    </form>
+  );
+}
+
+/** What a money operation will do, in words, before it is sent. */
+function Confirm({ account, operation, doc, onSend, onBack, busy }) {
+  const currency = doc.currency || "TRY";
+  const amount =
+    typeof doc.amount === "number" ? `${major(doc.amount)} ${currency === "TRY" ? "TL" : currency}` : "the whole order";
+  const money = operation === "refund" || operation === "cancel" || operation === "sub_merchant_adjust";
+  return (
+    <div className="card confirm" data-testid="confirm">
+      <h2>Confirm {operation.replace(/_/g, " ")}</h2>
+      <dl>
+        <dt>Account</dt>
+        <dd data-testid="confirm-account">
+          {account.name} ({account.provider})
+        </dd>
+        {doc.order_ref !== undefined && (
+          <>
+            <dt>Order</dt>
+            <dd>{doc.order_ref}</dd>
+          </>
+        )}
+        {money && (
+          <>
+            <dt>Amount</dt>
+            <dd data-testid="confirm-amount">
+              {amount}
+              {typeof doc.amount === "number" && <span className="minor"> ({doc.amount} minor units)</span>}
+            </dd>
+          </>
+        )}
+      </dl>
+      {money && <p className="warn">This moves money. Check the account and the amount.</p>}
+      <button onClick={onSend} disabled={busy}>
+        Send {operation.replace(/_/g, " ")}
+      </button>{" "}
+      <button className="secondary" onClick={onBack} disabled={busy}>
+        Back to the form
+      </button>
+    </div>
+  );
+}
+
+function Envelope({ envelope, replayed }) {
+  return (
+    <div className="card" data-testid="envelope">
+      <h2>
+        Outcome: <Status value={envelope.status} />
+      </h2>
+      {replayed && <p>The stored answer of an earlier request with this idempotency key (nothing was sent again).</p>}
+      <dl>
+        <dt>Operation</dt>
+        <dd>
+          <code>{envelope.operation_id}</code>
+        </dd>
+        {envelope.reason && (
+          <>
+            <dt>Reason</dt>
+            <dd>{envelope.reason}</dd>
+          </>
+        )}
+        {envelope.provider_message && (
+          <>
+            <dt>Provider says</dt>
+            <dd>
+              {envelope.provider_code} {envelope.provider_message}
+            </dd>
+          </>
+        )}
+      </dl>
+      <details>
+        <summary>Envelope</summary>
+        <pre>{JSON.stringify(envelope, null, 2)}</pre>
+      </details>
+    </div>
+  );
+}
+
+function Run({ token, accounts }) {
+  const [accountName, setAccountName] = useState(accounts[0]?.name || "");
+  const account = accounts.find((a) => a.name === accountName);
+  const [operation, setOperation] = useState(account?.operations[0] || "");
+  const [schema, setSchema] = useState(null);
+  const [formData, setFormData] = useState(undefined);
+  const [pending, setPending] = useState(null); // {doc, key}
+  const [result, setResult] = useState(null);
+  const [error, setError] = useState(null);
+  const [busy, setBusy] = useState(false);
+
+  useEffect(() => {
+    if (account && !account.operations.includes(operation)) setOperation(account.operations[0] || "");
+  }, [accountName]);
+  useEffect(() => {
+    setSchema(null);
+    setFormData(undefined);
+    setPending(null);
+    setResult(null);
+    setError(null);
+    if (!account || !operation) return;
+    let live = true;
+    api
+      .schema(`${account.provider}/${operation}.request.json`)
+      .then((s) => live && setSchema(s))
+      .catch((e) => live && setError(e));
+    return () => {
+      live = false;
+    };
+  }, [accountName, operation]);
+  const uiSchema = useMemo(() => (schema ? uiSchemaFor(schema) : {}), [schema]);
+
+  const send = async () => {
+    setBusy(true);
+    setError(null);
+    try {
+      setResult(await api.run(token, account.name, operation, pending.doc, pending.key));
+      setPending(null);
+    } catch (e) {
+      // The same key is kept: sending again cannot run the operation twice.
+      setError(e);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  if (accounts.length === 0) return <p>This token may use no account.</p>;
+  return (
+    <section>
+      <div className="pickers">
+        <label>
+          Account{" "}
+          <select data-testid="account" value={accountName} onChange={(e) => setAccountName(e.target.value)}>
+            {accounts.map((a) => (
+              <option key={a.name} value={a.name}>
+                {a.name} ({a.provider})
+              </option>
+            ))}
+          </select>
+        </label>
+        <label>
+          Operation{" "}
+          <select data-testid="operation" value={operation} onChange={(e) => setOperation(e.target.value)}>
+            {(account?.operations || []).map((o) => (
+              <option key={o} value={o}>
+                {o.replace(/_/g, " ")}
+              </option>
+            ))}
+          </select>
+        </label>
+      </div>
+      <ErrorBox error={error} />
+      {pending ? (
+        <Confirm
+          account={account}
+          operation={operation}
+          doc={pending.doc}
+          busy={busy}
+          onSend={send}
+          onBack={() => setPending(null)}
+        />
+      ) : (
+        schema && (
+          <div className="card">
+            <Form
+              key={`${accountName}/${operation}`}
+              schema={schema}
+              uiSchema={{ ...uiSchema, "ui:submitButtonOptions": { submitText: "Review" } }}
+              validator={cfworkerValidator}
+              formData={formData}
+              onChange={(e) => setFormData(e.formData)}
+              onSubmit={(e) => {
+                setResult(null);
+                setPending({ doc: e.formData, key: crypto.randomUUID() });
+              }}
+              onError={() => setResult(null)}
+              showErrorList="top"
+              noHtml5Validate
+            />
+          </div>
+        )
+      )}
+      {result && <Envelope envelope={result.envelope} replayed={result.replayed} />}
+    </section>
+  );
+}
+
+/** `datetime-local` text (the browser's zone) as RFC 3339. */
+function rfc3339(local) {
+  if (!local) return "";
+  const d = new Date(local);
+  return Number.isNaN(d.getTime()) ? "" : d.toISOString();
+}
+
+function Operations({ token, accounts, onOpen }) {
+  const [filter, setFilter] = useState({ account: "", status: [], since: "", until: "" });
+  const [rows, setRows] = useState([]);
+  const [next, setNext] = useState(null);
+  const [error, setError] = useState(null);
+  const [loaded, setLoaded] = useState(false);
+  const load = async (cursor) => {
+    setError(null);
+    try {
+      const page = await api.operations(token, {
+        account: filter.account,
+        status: filter.status.join(","),
+        since: rfc3339(filter.since),
+        until: rfc3339(filter.until),
+        cursor: cursor || "",
+        limit: "25",
+      });
+      setRows(cursor ? [...rows, ...page.operations] : page.operations);
+      setNext(page.next_cursor);
+      setLoaded(true);
+    } catch (e) {
+      setError(e);
+    }
+  };
+  useEffect(() => {
+    load(null);
+  }, []);
+  const toggle = (s) =>
+    setFilter({ ...filter, status: filter.status.includes(s) ? filter.status.filter((x) => x !== s) : [...filter.status, s] });
+  return (
+    <section>
+      <form
+        className="filters card"
+        onSubmit={(e) => {
+          e.preventDefault();
+          load(null);
+        }}
+      >
+        <label>
+          Account{" "}
+          <select value={filter.account} onChange={(e) => setFilter({ ...filter, account: e.target.value })}>
+            <option value="">any</option>
+            {accounts.map((a) => (
+              <option key={a.name} value={a.name}>
+                {a.name}
+              </option>
+            ))}
+          </select>
+        </label>
+        <fieldset>
+          <legend>Status</legend>
+          {STATES.map((s) => (
+            <label key={s} className="check">
+              <input type="checkbox" checked={filter.status.includes(s)} onChange={() => toggle(s)} /> {s}
+            </label>
+          ))}
+        </fieldset>
+        <label>
+          Since <input type="datetime-local" value={filter.since} onChange={(e) => setFilter({ ...filter, since: e.target.value })} />
+        </label>
+        <label>
+          Until <input type="datetime-local" value={filter.until} onChange={(e) => setFilter({ ...filter, until: e.target.value })} />
+        </label>
+        <button type="submit">Filter</button>
+      </form>
+      <ErrorBox error={error} />
+      <table data-testid="operations">
+        <thead>
+          <tr>
+            <th>Created</th>
+            <th>Account</th>
+            <th>Operation</th>
+            <th>Order</th>
+            <th>Amount</th>
+            <th>Status</th>
+          </tr>
+        </thead>
+        <tbody>
+          {rows.map((o) => (
+            <tr key={o.id} className={UNRESOLVED.has(o.state) ? "unresolved" : ""}>
+              <td>{o.created_at.replace("T", " ").slice(0, 19)}</td>
+              <td>{o.account}</td>
+              <td>
+                <a
+                  href={`#${o.id}`}
+                  onClick={(e) => {
+                    e.preventDefault();
+                    onOpen(o.id);
+                  }}
+                >
+                  {o.operation.replace(/_/g, " ")}
+                </a>
+              </td>
+              <td>{o.order_ref}</td>
+              <td className="num">{typeof o.request?.amount === "number" ? major(o.request.amount) : ""}</td>
+              <td>
+                <Status value={o.state} />
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {loaded && rows.length === 0 && <p>No operation matches.</p>}
+      {next && (
+        <button className="secondary" onClick={() => load(next)}>
+          More
+        </button>
+      )}
+    </section>
+  );
+}
+
+function Detail({ token, accounts, id, onBack }) {
+  const [data, setData] = useState(null);
+  const [error, setError] = useState(null);
+  const [note, setNote] = useState(null);
+  const [busy, setBusy] = useState(false);
+  const load = () =>
+    api
+      .operation(token, id)
+      .then(setData)
+      .catch(setError);
+  useEffect(() => {
+    load();
+  }, [id]);
+  if (error && !data) return <ErrorBox error={error} />;
+  if (!data) return <p>Loading…</p>;
+  const op = data.operation;
+  const acct = accounts.find((a) => a.name === op.account);
+  const canReconcile = UNRESOLVED.has(op.state) && op.state !== "in_flight" && acct?.operations.includes("query");
+  const reconcile = async () => {
+    setBusy(true);
+    setError(null);
+    try {
+      const r = await api.reconcile(token, id);
+      setNote(r.to ? `Settled: ${r.from} → ${r.to} (${r.how})` : `Unchanged: ${r.how}`);
+      await load();
+    } catch (e) {
+      setError(e);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <section className="card" data-testid="detail">
+      <button className="secondary" onClick={onBack}>
+        ← Operations
+      </button>
+      <h2>
+        {op.operation.replace(/_/g, " ")} <Status value={op.state} />
+      </h2>
+      <dl>
+        <dt>Id</dt>
+        <dd>
+          <code>{op.id}</code>
+        </dd>
+        <dt>Account</dt>
+        <dd>
+          {op.account} ({op.provider})
+        </dd>
+        <dt>Order</dt>
+        <dd>{op.order_ref}</dd>
+        {typeof op.request?.amount === "number" && (
+          <>
+            <dt>Amount</dt>
+            <dd>{major(op.request.amount)} TL</dd>
+          </>
+        )}
+        <dt>Actor</dt>
+        <dd>{op.actor}</dd>
+        <dt>Created</dt>
+        <dd>{op.created_at}</dd>
+        {op.resolution && (
+          <>
+            <dt>Resolution</dt>
+            <dd>{op.resolution}</dd>
+          </>
+        )}
+      </dl>
+      {UNRESOLVED.has(op.state) && (
+        <p className="warn">
+          Not settled: the money may or may not have moved. Do not repeat the operation; reconcile, or resolve it with
+          evidence (<code>payops operations resolve</code>).
+        </p>
+      )}
+      {canReconcile && (
+        <button onClick={reconcile} disabled={busy}>
+          Reconcile now
+        </button>
+      )}
+      {note && <p data-testid="reconcile-note">{note}</p>}
+      <ErrorBox error={error} />
+      <h3>Audit events</h3>
+      <table data-testid="events">
+        <thead>
+          <tr>
+            <th>At</th>
+            <th>Event</th>
+            <th>Actor</th>
+            <th>Detail</th>
+          </tr>
+        </thead>
+        <tbody>
+          {data.events.map((e, i) => (
+            <tr key={i}>
+              <td>{e.at}</td>
+              <td>{e.kind}</td>
+              <td>{e.actor}</td>
+              <td className="detail">{e.detail}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      <details>
+        <summary>Request and envelope</summary>
+        <pre>{JSON.stringify({ request: op.request, envelope: op.envelope }, null, 2)}</pre>
+      </details>
+    </section>
+  );
+}
+
+export default function App() {
+  const [session, setSession] = useState(null); // {token, accounts}
+  const [view, setView] = useState("run");
+  const [openId, setOpenId] = useState(null);
+  if (!session) {
+    return (
+      <main>
+        <header>
+          <h1>payops</h1>
+        </header>
+        <SignIn onSignedIn={(token, accounts) => setSession({ token, accounts })} />
+      </main>
+    );
+  }
+  const nav = (v) => {
+    setView(v);
+    setOpenId(null);
+  };
+  return (
+    <main>
+      <header>
+        <h1>payops</h1>
+        <nav>
+          <button className={view === "run" ? "active" : ""} onClick={() => nav("run")}>
+            Run an operation
+          </button>
+          <button className={view === "operations" ? "active" : ""} onClick={() => nav("operations")}>
+            Operations
+          </button>
+          <button className="secondary" onClick={() => setSession(null)}>
+            Sign out
+          </button>
+        </nav>
+      </header>
+      {view === "run" && <Run token={session.token} accounts={session.accounts} />}
+      {view === "operations" &&
+        (openId ? (
+          <Detail token={session.token} accounts={session.accounts} id={openId} onBack={() => setOpenId(null)} />
+        ) : (
+          <Operations token={session.token} accounts={session.accounts} onOpen={setOpenId} />
+        ))}
+    </main>
+  );
+}

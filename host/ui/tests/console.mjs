@@ -1,0 +1,150 @@
+// Drives the operator console in a real headless Chromium (Playwright,
+// Debian's /usr/bin/chromium) against a running sandbox daemon:
+// sign in, an invalid amount is refused by the form before anything is
+// sent, a refund from the form succeeds after confirmation, the operation
+// is listed and opens with its audit events, an unknown operation is marked
+// and reconciled from the page. Fails on any console error or CSP violation.
+//
+//   node tests/console.mjs BASE_URL TOKEN [SCREENSHOT_DIR]
+//
+// Prints one JSON line with what it saw; exits non-zero on any failure.
+import { chromium } from "playwright-core";
+
+const [base, token, shots] = process.argv.slice(2);
+if (!base || !token) {
+  console.error("usage: node tests/console.mjs BASE_URL TOKEN [SCREENSHOT_DIR]");
+  process.exit(2);
+}
+const executablePath = process.env.PAYOPS_CHROMIUM || "/usr/bin/chromium";
+
+const browser = await chromium.launch({
+  executablePath,
+  headless: true,
+  args: [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+  ],
+});
+const problems = [];
+const sent = [];
+const seen = {};
+let step = "start";
+try {
+  const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
+  page.on("console", (m) => {
+    if (m.type() === "error" || m.type() === "warning") problems.push(`console.${m.type()} at ${step}: ${m.text()}`);
+  });
+  page.on("pageerror", (e) => problems.push(`page error at ${step}: ${e.message}`));
+  page.on("request", (r) => {
+    if (r.method() === "POST" && r.url().includes("/operations/")) sent.push({ url: r.url(), body: r.postData(), key: r.headers()["idempotency-key"] });
+  });
+  const shot = async (name) => {
+    if (shots) await page.screenshot({ path: `${shots}/${name}.png`, fullPage: true });
+  };
+
+  step = "load";
+  const res = await page.goto(`${base}/ui/`);
+  seen.csp = res.headers()["content-security-policy"] || null;
+  if (!seen.csp || /unsafe/.test(seen.csp)) problems.push(`no strict CSP on /ui/: ${seen.csp}`);
+  await shot("console-sign-in");
+
+  step = "sign in with a wrong token";
+  await page.fill("#token", "not-a-token");
+  await page.click("button[type=submit]");
+  await page.getByRole("alert").waitFor();
+  seen.wrongToken = await page.getByRole("alert").innerText();
+  // The browser logs the 401 response itself; that is the expected answer.
+  problems.splice(0, problems.length, ...problems.filter((p) => !/401/.test(p)));
+
+  step = "sign in";
+  await page.fill("#token", token);
+  await page.click("button[type=submit]");
+  await page.getByTestId("account").waitFor();
+  seen.storage = await page.evaluate(() => ({ local: localStorage.length, session: sessionStorage.length, cookie: document.cookie }));
+  if (seen.storage.local || seen.storage.session || seen.storage.cookie) problems.push(`the token left page memory: ${JSON.stringify(seen.storage)}`);
+
+  step = "pick account and operation";
+  await page.getByTestId("account").selectOption("esnek-demo");
+  await page.getByTestId("operation").selectOption("refund");
+  await page.locator("#root_order_ref").waitFor();
+
+  step = "invalid amount";
+  await page.fill("#root_order_ref", "DEMO-1001");
+  await page.fill("#root_amount", "0");
+  await page.getByRole("button", { name: "Review" }).click();
+  const fieldError = page.locator(".field-error, .error-detail").first();
+  await fieldError.waitFor();
+  seen.fieldError = await page.locator(".error-detail").allInnerTexts();
+  await shot("console-field-error");
+  if (sent.length) problems.push(`something was sent for an invalid amount: ${JSON.stringify(sent)}`);
+  if ((await page.getByTestId("confirm").count()) !== 0) problems.push("an invalid form reached confirmation");
+
+  step = "valid refund, confirmation";
+  await page.fill("#root_amount", "1250");
+  await page.getByRole("button", { name: "Review" }).click();
+  await page.getByTestId("confirm").waitFor();
+  seen.confirmAccount = await page.getByTestId("confirm-account").innerText();
+  seen.confirmAmount = await page.getByTestId("confirm-amount").innerText();
+  if (sent.length) problems.push("sent before confirmation");
+  await shot("console-confirm");
+
+  step = "send";
+  await page.getByRole("button", { name: "Send refund" }).click();
+  await page.getByTestId("envelope").waitFor();
+  seen.outcome = await page.locator("[data-testid=envelope] h2 .status").first().innerText();
+  await shot("console-outcome");
+
+  step = "an unknown outcome";
+  await page.getByRole("button", { name: "Run an operation" }).click();
+  await page.getByTestId("account").selectOption("esnek-demo");
+  await page.locator("#root_order_ref").waitFor();
+  await page.fill("#root_order_ref", "DEMO-1003");
+  await page.fill("#root_amount", "500");
+  await page.getByRole("button", { name: "Review" }).click();
+  await page.getByRole("button", { name: "Send refund" }).click();
+  await page.getByTestId("envelope").waitFor();
+  seen.secondOutcome = await page.locator("[data-testid=envelope] h2 .status").first().innerText();
+
+  step = "list";
+  await page.getByRole("button", { name: "Operations" }).click();
+  await page.getByTestId("operations").locator("tbody tr").nth(1).waitFor();
+  seen.rows = await page.getByTestId("operations").locator("tbody tr").allInnerTexts();
+  seen.marked = await page.locator("tr.unresolved").count();
+  await shot("console-operations");
+
+  step = "filter";
+  await page.locator("label.check", { hasText: "succeeded" }).locator("input").check();
+  await page.getByRole("button", { name: "Filter" }).click();
+  await page.waitForFunction(() => document.querySelectorAll("[data-testid=operations] tbody tr").length === 1);
+  seen.filtered = await page.getByTestId("operations").locator("tbody tr").allInnerTexts();
+  await page.locator("label.check", { hasText: "succeeded" }).locator("input").uncheck();
+  await page.getByRole("button", { name: "Filter" }).click();
+  await page.waitForFunction(() => document.querySelectorAll("[data-testid=operations] tbody tr").length === 2);
+
+  step = "open the refund";
+  await page.locator("tr", { hasText: "DEMO-1001" }).getByRole("link").click();
+  await page.getByTestId("detail").waitFor();
+  seen.events = await page.getByTestId("events").locator("tbody tr td:nth-child(2)").allInnerTexts();
+  await shot("console-operation");
+
+  step = "reconcile the unknown one";
+  await page.getByRole("button", { name: "← Operations" }).click();
+  await page.locator("tr", { hasText: "DEMO-1003" }).getByRole("link").click();
+  await page.getByRole("button", { name: "Reconcile now" }).click();
+  await page.getByTestId("reconcile-note").waitFor();
+  seen.reconciled = await page.getByTestId("reconcile-note").innerText();
+  await shot("console-reconcile");
+  step = "done";
+} catch (e) {
+  problems.push(`failed at ${step}: ${e.message.split("\n")[0]}`);
+} finally {
+  await browser.close();
+}
+seen.sent = sent.map((s) => ({ url: s.url.replace(base, ""), body: JSON.parse(s.body || "null"), key: Boolean(s.key) }));
+console.log(JSON.stringify({ problems, seen }));
+process.exit(problems.length ? 1 : 0);
