@@ -1,10 +1,24 @@
-//! Marks the PostgreSQL tests ignored (visible as such in the test
-//! runner's summary) unless `PAYOPS_TEST_POSTGRES_URL` is set at build time.
+//! Marks tests that need outside tools ignored (visible as such in the test
+//! runner's summary) when the tools are not set up:
+//! - the PostgreSQL tests, unless `PAYOPS_TEST_POSTGRES_URL` is set at
+//!   build time;
+//! - the console's browser test, unless `host/ui/node_modules` holds
+//!   Playwright (`npm ci` in `host/ui`). Under `CI=true` it is never
+//!   ignored: a missing browser or package fails it.
 
 fn main() {
     println!("cargo:rerun-if-env-changed=PAYOPS_TEST_POSTGRES_URL");
+    println!("cargo:rerun-if-env-changed=CI");
     println!("cargo::rustc-check-cfg=cfg(payops_postgres)");
+    println!("cargo::rustc-check-cfg=cfg(payops_browser)");
     if std::env::var("PAYOPS_TEST_POSTGRES_URL").is_ok_and(|v| !v.is_empty()) {
         println!("cargo:rustc-cfg=payops_postgres");
+    }
+    // The folder exists in every checkout (a path that does not would
+    // rerun this script at every build); an `npm ci` changes it.
+    println!("cargo:rerun-if-changed=ui");
+    let installed = std::path::Path::new("ui/node_modules/playwright-core").is_dir();
+    if installed || std::env::var("CI").as_deref() == Ok("true") {
+        println!("cargo:rustc-cfg=payops_browser");
     }
 }
