@@ -250,8 +250,11 @@ fn each_object(
     match v {
         serde_json::Value::Object(map) => {
             f(map);
-            for (_, child) in map.iter_mut() {
-                each_object(child, f);
+            for (key, child) in map.iter_mut() {
+                // Instances, not schemas.
+                if !matches!(key.as_str(), "examples" | "const" | "default" | "enum") {
+                    each_object(child, f);
+                }
             }
         }
         serde_json::Value::Array(items) => items.iter_mut().for_each(|c| each_object(c, f)),
@@ -357,19 +360,32 @@ pub fn portable(mut schema: serde_json::Value) -> serde_json::Value {
 /// also becomes the title. Applied recursively (properties, `$defs`, items).
 pub fn titled(mut schema: serde_json::Value) -> serde_json::Value {
     each_object(&mut schema, &mut |map| {
-        if let Some(serde_json::Value::String(desc)) = map.get("description").cloned()
-            && !map.contains_key("title")
-        {
-            match desc.split_once("\n\n") {
-                Some((title, rest)) => {
+        if let Some(serde_json::Value::String(desc)) = map.get("description").cloned() {
+            match (
+                map.get("title").and_then(|t| t.as_str()),
+                desc.split_once("\n\n"),
+            ) {
+                // A title given apart, and the description repeating it.
+                (Some(title), Some((first, rest))) if first.trim() == title => {
+                    map.insert("description".into(), rest.trim().into());
+                }
+                (Some(_), _) => {}
+                (None, Some((title, rest))) => {
                     map.insert("title".into(), title.trim().into());
                     map.insert("description".into(), rest.trim().into());
                 }
-                None => {
+                (None, None) => {
                     let title = desc.trim().trim_end_matches('.').to_owned();
                     map.insert("title".into(), title.into());
                 }
             }
+        }
+        // Titles are plain text (a form shows them as labels): no Markdown
+        // code marks.
+        if let Some(serde_json::Value::String(t)) = map.get_mut("title")
+            && t.contains('`')
+        {
+            *t = t.replace('`', "");
         }
     });
     schema
@@ -426,5 +442,13 @@ mod tests {
         assert_eq!(s["description"], "Refunds a payment.");
         assert_eq!(s["properties"]["a"]["title"], "Amount");
         assert_eq!(s["properties"]["b"]["title"], "B");
+        assert_eq!(s["properties"]["b"]["description"], "x\n\ny");
+        let s = titled(serde_json::json!({
+            "title": "EsnekPOS refund",
+            "description": "EsnekPOS refund\n\nRefunds `OrderReturn`.",
+            "oneOf": [{"const": "test", "description": "`https://test.example` (test)."}]
+        }));
+        assert_eq!(s["description"], "Refunds `OrderReturn`.", "not repeated");
+        assert_eq!(s["oneOf"][0]["title"], "https://test.example (test)");
     }
 }

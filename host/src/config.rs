@@ -691,13 +691,16 @@ pub fn schema_errors(schema: &Value, instance: &Value) -> Vec<(String, String)> 
 /// or `merchant_key_file`), a message naming them instead of the
 /// validator's "not valid under any of the schemas".
 fn alternatives(schema: &Value, schema_path: &str) -> Option<String> {
-    let path = schema_path.strip_suffix("/anyOf")?;
+    let (path, keyword) = match schema_path.strip_suffix("/anyOf") {
+        Some(p) => (p, "anyOf"),
+        None => (schema_path.strip_suffix("/oneOf")?, "oneOf"),
+    };
     let node = if path.is_empty() {
         Some(schema)
     } else {
         schema.pointer(path)
     }?;
-    let branches = node.get("anyOf")?.as_array()?;
+    let branches = node.get(keyword)?.as_array()?;
     let mut names = Vec::new();
     for b in branches {
         let req = b.get("required")?.as_array()?;
@@ -705,6 +708,7 @@ fn alternatives(schema: &Value, schema_path: &str) -> Option<String> {
         // schemas add for strict validators).
         let only_required = b.as_object()?.iter().all(|(k, v)| {
             k == "required"
+                || k == "title"
                 || (k == "properties"
                     && v.as_object()
                         .is_some_and(|p| p.values().all(|x| x == &Value::Bool(true))))
@@ -714,6 +718,9 @@ fn alternatives(schema: &Value, schema_path: &str) -> Option<String> {
         }
         let keys: Vec<&str> = req.iter().filter_map(Value::as_str).collect();
         names.push(keys.join(" and "));
+    }
+    if keyword == "oneOf" {
+        return Some(format!("set exactly one of {}", names.join(", ")));
     }
     Some(format!("missing: set one of {}", names.join(", ")))
 }

@@ -892,6 +892,15 @@ fn config_check_names_what_is_wrong() {
         "{err}"
     );
     assert!(!err.contains("anyOf"), "{err}");
+    // Both ways at once: refused, not silently one of them.
+    std::fs::write(dir.join("key.txt"), "k-87654321\n").unwrap();
+    let (code, _, err) = check("merchant_key = \"k-12345678\"\nmerchant_key_file = \"key.txt\"\n");
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("exactly one of merchant_key"), "{err}");
+    assert!(
+        !err.contains("k-12345678") && !err.contains("k-87654321"),
+        "{err}"
+    );
     let key = "merchant_key = \"k-12345678\"\n";
     for (store, says) in [
         ("mysql://x", "not a store URL"),

@@ -84,9 +84,61 @@ fn rjsf_renders_every_request_and_account_schema() {
     );
 }
 
+/// Every request and account schema carries `examples`, and each is valid
+/// under its schema for the Rust validator (formats on) and for Ajv strict.
+#[test]
+fn every_request_and_account_schema_has_valid_examples() {
+    let mut corpus = Vec::new();
+    let mut files = Vec::new();
+    let mut stack = vec![root().join("schemas")];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.to_string_lossy().ends_with("request.json")
+                || p.to_string_lossy().ends_with("account.json")
+            {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    assert_eq!(files.len(), 13, "{files:?}");
+    for f in &files {
+        let schema: Value = serde_json::from_str(&std::fs::read_to_string(f).unwrap()).unwrap();
+        let rel = f
+            .strip_prefix(root().join("schemas"))
+            .unwrap()
+            .display()
+            .to_string();
+        let examples = schema["examples"].as_array().cloned().unwrap_or_default();
+        assert!(!examples.is_empty(), "{rel} has no examples");
+        let v = jsonschema::options()
+            .should_validate_formats(true)
+            .build(&schema)
+            .unwrap();
+        for ex in examples {
+            let errors: Vec<String> = v.iter_errors(&ex).map(|e| e.to_string()).collect();
+            assert!(
+                errors.is_empty(),
+                "{rel}: example {ex} is invalid: {errors:?}"
+            );
+            corpus.push(json!({"schema": rel, "doc": ex}));
+        }
+    }
+    let Some(out) = ajv("examples", &Value::Array(corpus.clone())) else {
+        return;
+    };
+    for (c, verdict) in corpus.iter().zip(out["verdicts"].as_array().unwrap()) {
+        assert_eq!(verdict, &json!(true), "Ajv refuses the example {c}");
+    }
+}
+
 /// Runs the Ajv checker on `corpus`.
-fn ajv(corpus: &Value) -> Option<Value> {
-    let file = common::temp_dir("ajv-corpus").join("corpus.json");
+fn ajv(name: &str, corpus: &Value) -> Option<Value> {
+    // A folder per test: tests run in parallel in one process.
+    let file = common::temp_dir(&format!("ajv-{name}")).join("corpus.json");
     std::fs::write(&file, corpus.to_string()).unwrap();
     node("check.mjs", &[&root().join("schemas"), &file])
 }
@@ -212,7 +264,7 @@ async fn payops_the_rust_validator_and_ajv_agree() {
             }
         }
     }
-    let Some(out) = ajv(&Value::Array(corpus.clone())) else {
+    let Some(out) = ajv("verdicts", &Value::Array(corpus.clone())) else {
         return;
     };
     assert_eq!(out["errors"], json!([]), "Ajv strict refused a schema");

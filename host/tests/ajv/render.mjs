@@ -31,6 +31,8 @@ for (const f of files.sort()) {
   } catch (e) { errs.push("threw: " + e.message); }
   console.error = origError;
   if (html.includes("Unsupported field schema")) problems.push(`${relative(dir, f)}: unsupported field`);
+  // An alternative without a title is drawn as "… option 1": unclear.
+  if (/\boption \d/i.test(html.replace(/<[^>]+>/g, " "))) problems.push(`${relative(dir, f)}: an untitled alternative`);
   // What the form starts with: it must not pre-fill what a plain request
   // cannot send (an empty list item, a null).
   defaults[relative(dir, f)] = getDefaultFormState(validator, schema, undefined, schema);

@@ -32,9 +32,15 @@ impl Environment {
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(extend(
-    "anyOf" = [{"required": ["merchant_key"]}, {"required": ["merchant_key_file"]}],
+    "oneOf" = [
+        {"title": "Merchant key in the config", "required": ["merchant_key"]},
+        {"title": "Merchant key from a file", "required": ["merchant_key_file"]}
+    ],
     "if" = {"not": {"required": ["base_url"]}},
-    "then" = {"required": ["environment"]}
+    "then" = {"required": ["environment"]},
+    "examples" = [
+        {"environment": "test", "merchant": "TEST1234", "merchant_key_file": "/run/credentials/payops.service/esnekpos-key", "sub_merchant_sign": "reduce_is_negative"}
+    ]
 ))]
 #[schemars(title = "EsnekPOS account")]
 pub struct Account {
@@ -164,6 +170,10 @@ pub struct SubMerchantShare {
 /// Refunds a payment fully or partly: `POST api/services/OrderReturn`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(extend("examples" = [
+    {"order_ref": "0.54251300 1595848596|93", "amount": 1250},
+    {"order_ref": "0.54251300 1595848596|93", "amount": 1000, "sub_merchants": [{"sub_merchant_id": "EXTERNAL_ID1", "amount": 1000}]}
+]))]
 #[schemars(title = "EsnekPOS refund")]
 pub struct RefundDoc {
     /// Order reference
@@ -217,7 +227,11 @@ pub enum Channel {
 #[serde(deny_unknown_fields)]
 #[schemars(extend(
     "if" = {"properties": {"channel": {"const": "android_pos"}}, "required": ["channel"]},
-    "then" = {"not": {"required": ["amount"]}, "properties": {"order_ref": {"type": "string", "maxLength": 24}}}
+    "then" = {"not": {"required": ["amount"]}, "properties": {"order_ref": {"type": "string", "maxLength": 24}}},
+    "examples" = [
+        {"order_ref": "0.54251300 1595848596|93"},
+        {"order_ref": "412", "channel": "android_pos", "back_url": "https://shop.example/payops/back"}
+    ]
 ))]
 #[schemars(title = "EsnekPOS cancel")]
 pub struct CancelDoc {
@@ -260,6 +274,7 @@ pub struct CancelDoc {
 /// Transaction inquiry: `POST api/services/ProcessQuery`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(extend("examples" = [{"order_ref": "0.54251300 1595848596|93"}]))]
 #[schemars(title = "EsnekPOS query")]
 pub struct QueryDoc {
     /// Order reference
@@ -274,6 +289,9 @@ pub struct QueryDoc {
 /// Changes a marketplace store's credit on an order: `POST api/services/AddSubMerchantAmount`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(extend("examples" = [
+    {"order_ref": "0.54251300 1595848596|93", "sub_merchant_id": "EXTERNAL_ID1", "direction": "reduce", "amount": 500}
+]))]
 #[schemars(title = "EsnekPOS sub-merchant adjustment")]
 pub struct AdjustDoc {
     /// Order reference

@@ -55,6 +55,9 @@ pub enum Environment {
 /// An iyzico account (`[accounts.<name>]`).
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(extend("examples" = [
+    {"environment": "sandbox", "api_key": "YOUR-SANDBOX-API-KEY", "secret_key": "YOUR-SANDBOX-SECRET-KEY"}
+]))]
 #[schemars(title = "iyzico account")]
 pub struct Account {
     /// Environment
@@ -126,6 +129,9 @@ impl IyzicoCurrency {
 /// A refund of (part of) one payment transaction.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(extend("examples" = [
+    {"order_ref": "11223344", "payment_transaction_id": "55667788", "amount": 1250}
+]))]
 #[schemars(title = "iyzico refund")]
 pub struct RefundDoc {
     /// Order reference
@@ -159,6 +165,7 @@ pub struct RefundDoc {
 /// A cancel (void) of a whole payment, normally the same day.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(extend("examples" = [{"order_ref": "11223344"}]))]
 #[schemars(title = "iyzico cancel")]
 pub struct CancelDoc {
     /// Order reference
@@ -177,6 +184,7 @@ pub struct CancelDoc {
 /// A payment detail inquiry.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(extend("examples" = [{"order_ref": "11223344"}]))]
 #[schemars(title = "iyzico payment detail")]
 pub struct QueryDoc {
     /// Order reference

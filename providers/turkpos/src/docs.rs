@@ -36,8 +36,17 @@ impl Environment {
 #[serde(deny_unknown_fields)]
 #[schemars(extend("allOf" = [
     {"if": {"not": {"required": ["base_url"]}}, "then": {"required": ["environment"]}},
-    {"anyOf": [{"required": ["client_password"]}, {"required": ["client_password_file"]}]},
-    {"anyOf": [{"required": ["guid"]}, {"required": ["guid_file"]}]}
+    {"oneOf": [
+        {"title": "Client password in the config", "required": ["client_password"]},
+        {"title": "Client password from a file", "required": ["client_password_file"]}
+    ]},
+    {"oneOf": [
+        {"title": "Merchant GUID in the config", "required": ["guid"]},
+        {"title": "Merchant GUID from a file", "required": ["guid_file"]}
+    ]}
+]))]
+#[schemars(extend("examples" = [
+    {"environment": "test", "client_code": "10738", "client_username": "Test", "client_password_file": "/run/credentials/payops.service/turkpos-password", "guid_file": "/run/credentials/payops.service/turkpos-guid"}
 ]))]
 #[schemars(title = "TurkPos account")]
 pub struct Account {
@@ -149,6 +158,11 @@ pub enum Lira {
      "then": {"required": ["marketplace_order_guid"],
               "if": {"required": ["amount"]}, "then": {"required": ["seller_payout_amount"]}}}
 ]))]
+#[schemars(extend("examples" = [
+    {"order_ref": "siparis54", "marketplace_order_guid": "A4683F02-3259-4C94-8BF8-47D33A5626D8", "amount": 3000, "seller_payout_amount": 1000},
+    {"order_ref": "siparis54", "marketplace_order_guid": "A4683F02-3259-4C94-8BF8-47D33A5626D8", "whole_order": true},
+    {"order_ref": "siparis54", "order_type": "standard", "amount": 3000}
+]))]
 #[schemars(title = "TurkPos return (refund or cancel)")]
 pub struct ReturnDoc {
     /// Order id
@@ -196,6 +210,7 @@ pub struct ReturnDoc {
 /// `TP_Islem_Sorgulama4`: Param's transaction inquiry by order id.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(extend("examples" = [{"order_ref": "siparis54"}]))]
 #[schemars(title = "TurkPos query")]
 pub struct QueryDoc {
     /// Order id
