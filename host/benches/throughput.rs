@@ -191,22 +191,20 @@ fn spawn_payops(dir: &std::path::Path, fake: &str, store: &str) -> (Child, Strin
     spawn_payops_bin(env!("CARGO_BIN_EXE_payops"), dir, fake, store)
 }
 
-/// The same with another `payops` binary (a baseline build, its plugins
-/// beside it).
-fn spawn_payops_bin(
-    bin: &str,
-    dir: &std::path::Path,
-    fake: &str,
-    store: &str,
-) -> (Child, String, Duration) {
+/// The benchmark's config for `payops serve` on `store`: only keys every
+/// build since 0.1.0 reads, so an old baseline build takes it too. The
+/// plugins: this build's (a baseline loads its own, beside its binary).
+fn bench_config(dir: &std::path::Path, fake: &str, store: &str, own_plugins: bool) -> String {
+    let plugins = if own_plugins {
+        format!("[plugins]\ndirs = [{:?}]\n", plugins_dir())
+    } else {
+        String::new()
+    };
     let cfg = dir.join("bench.toml");
     std::fs::write(
         &cfg,
         format!(
-            r#"
-[plugins]
-dirs = [{plugins:?}]
-
+            r#"{plugins}
 [store]
 url = "{store}"
 reconcile_interval_secs = 0
@@ -225,23 +223,27 @@ provider = "esnekpos"
 base_url = "{fake}"
 merchant = "M1"
 merchant_key = "bench-merchant-key"
-sub_merchant_sign = "reduce_is_negative"
 "#,
             sha256_hex(TOKEN),
-            plugins = plugins_dir(),
         ),
     )
     .expect("config");
+    cfg.display().to_string()
+}
+
+/// The same with another `payops` binary (a baseline build, its plugins
+/// beside it).
+fn spawn_payops_bin(
+    bin: &str,
+    dir: &std::path::Path,
+    fake: &str,
+    store: &str,
+) -> (Child, String, Duration) {
+    let own = bin == env!("CARGO_BIN_EXE_payops");
+    let cfg = bench_config(dir, fake, store, own);
     let started = Instant::now();
     let mut child = Command::new(bin)
-        .args([
-            "--config",
-            &cfg.display().to_string(),
-            "-q",
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-        ])
+        .args(["--config", &cfg, "-q", "serve", "--listen", "127.0.0.1:0"])
         .current_dir(dir)
         .env_remove("PAYOPS_LOG")
         .stdout(Stdio::piped())
@@ -536,7 +538,236 @@ async fn run(full: bool) {
     );
     let errors: usize = rows.iter().map(|r| r.errors).sum();
     drop(servers);
+    scale(full, &fake, &dir).await;
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(errors, 0, "every request must succeed");
     assert!(rows.iter().all(|r| r.rps_16 > 0.0), "every server answered");
+}
+
+/// Store-size scaling: the same store with 0, 100k and 1M operations
+/// (inserted directly, spread over 10 accounts, 5 states and 30 days):
+/// refund latency, lookup by id, a filtered list, and the CLI end to end.
+/// SQLite, and PostgreSQL (a database of its own) when
+/// `PAYOPS_TEST_POSTGRES_URL` is set. Smoke mode: SQLite, 0 and 1,000.
+async fn scale(full: bool, fake: &str, dir: &std::path::Path) {
+    let sizes: &[u64] = if full {
+        &[0, 100_000, 1_000_000]
+    } else {
+        &[0, 1_000]
+    };
+    let mut stores = vec![("SQLite", None)];
+    if full
+        && let Ok(pg) = std::env::var("PAYOPS_TEST_POSTGRES_URL")
+        && !pg.is_empty()
+    {
+        stores.push(("PostgreSQL", Some(pg)));
+    }
+    println!(
+        "\nstore size (p50 of repeated requests; CLI: wall time of `payops operations list --account a3 --status succeeded --limit 50`, process start included)"
+    );
+    println!(
+        "| store | operations | fill | refund @1 | GET by id | list filtered | CLI list | CLI show |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    for (name, pg) in stores {
+        for &n in sizes {
+            let url = match &pg {
+                None => format!("sqlite://{}", dir.join(format!("scale-{n}.db")).display()),
+                Some(admin) => fresh_pg_database(admin, "payops_bench_scale").await,
+            };
+            payops_store::Store::open(&url)
+                .await
+                .expect("store")
+                .close()
+                .await;
+            let t = Instant::now();
+            fill(&url, n).await;
+            let fill_time = t.elapsed();
+            let sdir = dir.join(format!("scale-{name}-{n}"));
+            std::fs::create_dir_all(&sdir).expect("dir");
+            let (child, base, _) = spawn_payops(&sdir, fake, &url);
+            let server = Server {
+                name: name.into(),
+                child,
+                url: base.clone(),
+                kind: Kind::Payops,
+            };
+            let refund = load_n(&server, 300).await;
+            let client = payops_transport::ReqwestTransport::new().expect("client");
+            let probe_id = if n > 0 {
+                format!("op_scale{:012}", n / 2)
+            } else {
+                refund.1.clone()
+            };
+            let by_id = get_p50(&client, &format!("{base}/v1/operations/{probe_id}"), 300).await;
+            let list = get_p50(
+                &client,
+                &format!("{base}/v1/operations?account=a3&status=succeeded&limit=50"),
+                100,
+            )
+            .await;
+            let cfg = sdir.join("bench.toml").display().to_string();
+            let cli = |args: &[&str]| {
+                let mut times: Vec<Duration> = (0..5)
+                    .map(|_| {
+                        let t = Instant::now();
+                        let out = Command::new(env!("CARGO_BIN_EXE_payops"))
+                            .args(["--config", &cfg])
+                            .args(args)
+                            .env_remove("PAYOPS_LOG")
+                            .output()
+                            .expect("payops");
+                        assert!(
+                            out.status.success(),
+                            "{}",
+                            String::from_utf8_lossy(&out.stderr)
+                        );
+                        t.elapsed()
+                    })
+                    .collect();
+                times.sort();
+                times[2]
+            };
+            let cli_list = cli(&[
+                "operations",
+                "list",
+                "--account",
+                "a3",
+                "--status",
+                "succeeded",
+                "--limit",
+                "50",
+            ]);
+            let cli_show = cli(&["operations", "show", &probe_id]);
+            drop(server);
+            let ms = |d: Duration| d.as_secs_f64() * 1e3;
+            println!(
+                "| {name} | {n} | {:.1} s | {:.2} ms | {:.2} ms | {:.2} ms | {:.0} ms | {:.0} ms |",
+                fill_time.as_secs_f64(),
+                ms(refund.0),
+                ms(by_id),
+                ms(list),
+                ms(cli_list),
+                ms(cli_show),
+            );
+        }
+    }
+}
+
+/// Drops and creates database `name` on the server of `admin` (a URL);
+/// returns its URL.
+async fn fresh_pg_database(admin: &str, name: &str) -> String {
+    use sqlx::Connection;
+    let mut c = sqlx::PgConnection::connect(admin).await.expect("postgres");
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+    )))
+    .execute(&mut c)
+    .await
+    .expect("drop");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut c)
+        .await
+        .expect("create");
+    let (base, _) = admin.rsplit_once('/').expect("a database in the URL");
+    format!("{base}/{name}")
+}
+
+/// Inserts `n` finished operations straight into the store at `url`.
+async fn fill(url: &str, n: u64) {
+    if n == 0 {
+        return;
+    }
+    use sqlx::Connection;
+    let columns = "id, account, provider, operation, idempotency_key, request_sha256, request, state, envelope, owner, created_at, updated_at, resolution, order_ref, deadline_ms, actor";
+    if url.starts_with("sqlite:") {
+        let mut c = sqlx::SqliteConnection::connect(url).await.expect("sqlite");
+        let sql = format!(
+            "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < {n})
+             INSERT INTO operations ({columns})
+             SELECT printf('op_scale%012d', x), 'a' || (x % 10), 'esnekpos', 'refund', 'k' || x, 'h',
+                    '{{\"order_ref\":\"S' || x || '\",\"amount\":100}}',
+                    CASE x % 5 WHEN 0 THEN 'succeeded' WHEN 1 THEN 'failed' WHEN 2 THEN 'succeeded' WHEN 3 THEN 'unknown' ELSE 'pending' END,
+                    NULL, 'inst_bench',
+                    strftime('%Y-%m-%dT%H:%M:%f000Z', 'now', '-' || (x % 2592000) || ' seconds'),
+                    strftime('%Y-%m-%dT%H:%M:%f000Z', 'now', '-' || (x % 2592000) || ' seconds'),
+                    NULL, 'S' || x, 0, 'bench'
+             FROM c"
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&mut c)
+            .await
+            .expect("fill");
+        sqlx::query("ANALYZE")
+            .execute(&mut c)
+            .await
+            .expect("analyze");
+    } else {
+        let mut c = sqlx::PgConnection::connect(url).await.expect("postgres");
+        let sql = format!(
+            "INSERT INTO operations ({columns})
+             SELECT 'op_scale' || lpad(x::text, 12, '0'), 'a' || (x % 10), 'esnekpos', 'refund', 'k' || x, 'h',
+                    '{{\"order_ref\":\"S' || x || '\",\"amount\":100}}',
+                    CASE x % 5 WHEN 0 THEN 'succeeded' WHEN 1 THEN 'failed' WHEN 2 THEN 'succeeded' WHEN 3 THEN 'unknown' ELSE 'pending' END,
+                    NULL, 'inst_bench',
+                    to_char((now() - (x % 2592000) * interval '1 second') AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),
+                    to_char((now() - (x % 2592000) * interval '1 second') AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),
+                    NULL, 'S' || x, 0, 'bench'
+             FROM generate_series(1, {n}) AS x"
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&mut c)
+            .await
+            .expect("fill");
+        sqlx::query("ANALYZE")
+            .execute(&mut c)
+            .await
+            .expect("analyze");
+    }
+}
+
+/// `n` refunds one after another: the p50 latency and the last id.
+async fn load_n(server: &Server, n: usize) -> (Duration, String) {
+    let client = payops_transport::ReqwestTransport::new().expect("client");
+    let mut lat = Vec::with_capacity(n);
+    let mut last = String::new();
+    for _ in 0..n {
+        let k = NEXT.fetch_add(1, Ordering::Relaxed);
+        let order = format!("S{}-{k}", std::process::id());
+        let req = HttpRequest::post(
+            format!("{}/v1/accounts/esnek/operations/refund", server.url),
+            "application/json",
+            format!(r#"{{"order_ref":"{order}","amount":1}}"#),
+        )
+        .with_header("Authorization", format!("Bearer {TOKEN}"))
+        .with_header("Idempotency-Key", format!("k-{order}"));
+        let t = Instant::now();
+        let r = client.send(req).await.expect("refund");
+        lat.push(t.elapsed());
+        let v: serde_json::Value = serde_json::from_slice(&r.body).expect("json");
+        assert_eq!(v["status"], "succeeded", "{v}");
+        last = v["operation_id"].as_str().unwrap_or_default().to_owned();
+    }
+    lat.sort();
+    (lat[n / 2], last)
+}
+
+/// The p50 of `n` authorized GETs of `url` (each must answer 200).
+async fn get_p50(client: &payops_transport::ReqwestTransport, url: &str, n: usize) -> Duration {
+    let mut lat = Vec::with_capacity(n);
+    for _ in 0..n {
+        let req = HttpRequest {
+            method: "GET".into(),
+            url: url.into(),
+            headers: vec![("Authorization".into(), format!("Bearer {TOKEN}"))],
+            body: Vec::new(),
+            timeout_ms: Some(30_000),
+        };
+        let t = Instant::now();
+        let r = client.send(req).await.expect("get");
+        lat.push(t.elapsed());
+        assert_eq!(r.status, 200, "{url}: {}", String::from_utf8_lossy(&r.body));
+    }
+    lat.sort();
+    lat[n / 2]
 }

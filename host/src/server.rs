@@ -348,7 +348,10 @@ async fn list_operations(
         .filter(|c| !c.is_empty())
         .map(|c| {
             payops_store::Cursor::decode(c).ok_or_else(|| {
-                Error::invalid_field("cursor", "not a cursor this API gave (next_cursor)")
+                Error::invalid_field(
+                    "cursor",
+                    "not a cursor (CREATED_AT~ID, as next_cursor gives it)",
+                )
             })
         })
         .transpose()?;

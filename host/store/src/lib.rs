@@ -250,11 +250,12 @@ pub struct ListFilter {
 }
 
 /// A place in the newest-first listing of operations: the last operation of
-/// a page. Written as an opaque string for HTTP clients.
+/// a page. Its text form is `CREATED_AT~ID` (the stored creation time, then
+/// the id); HTTP clients pass it back as they got it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cursor {
-    /// `created_at` of that operation, as stored.
-    pub created_at: DateTime<Utc>,
+    /// `created_at` of that operation, as stored (RFC 3339, UTC).
+    pub created_at: String,
     /// Its id.
     pub id: String,
 }
@@ -263,36 +264,23 @@ impl Cursor {
     /// The cursor after `op`.
     pub fn after(op: &StoredOperation) -> Cursor {
         Cursor {
-            created_at: op.created_at,
+            created_at: ts(&op.created_at),
             id: op.id.clone(),
         }
     }
 
-    /// The opaque text form: hex of `created_at|id`.
+    /// The text form.
     pub fn encode(&self) -> String {
-        format!("{}|{}", ts(&self.created_at), self.id)
-            .bytes()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        format!("{}~{}", self.created_at, self.id)
     }
 
-    /// Reads [`Cursor::encode`]'s text; `None` for anything else.
+    /// Reads the text form: any text before the first `~` and a non-empty
+    /// id after it (the listing compares them as text, so no cursor of that
+    /// shape is an error; one this API did not give just lists from there).
     pub fn decode(text: &str) -> Option<Cursor> {
-        if !text.len().is_multiple_of(2) || text.len() > 512 {
-            return None;
-        }
-        let bytes: Option<Vec<u8>> = (0..text.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-            .collect();
-        let plain = String::from_utf8(bytes?).ok()?;
-        let (at, id) = plain.split_once('|')?;
-        let created_at = DateTime::parse_from_rfc3339(at).ok()?.with_timezone(&Utc);
-        if id.is_empty() {
-            return None;
-        }
-        Some(Cursor {
-            created_at,
+        let (at, id) = text.split_once('~')?;
+        (!id.is_empty()).then(|| Cursor {
+            created_at: at.to_owned(),
             id: id.to_owned(),
         })
     }
@@ -609,6 +597,99 @@ impl Store {
         Ok(())
     }
 
+    /// [`Store::insert_intent`] for the SQLite group-commit writer: the
+    /// intent and its event inside a savepoint, in one call.
+    pub(crate) async fn insert_intent_sqlite(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        op: &NewOperation,
+    ) -> Result<(), StoreError> {
+        let order_ref = op
+            .request
+            .get("order_ref")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        sqlx::query(AssertSqlSafe(format!(
+            "SAVEPOINT w;
+             INSERT INTO operations (id, account, provider, operation, idempotency_key, request_sha256, request, state, envelope, owner, created_at, updated_at, resolution, order_ref, deadline_ms, actor)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'in_flight', NULL, $8, $9, $9, NULL, $10, {} + $11, $12);
+             INSERT INTO operation_events (operation_id, at, kind, detail, actor) VALUES ($1, $13, 'recorded', $14, $12);
+             RELEASE SAVEPOINT w",
+            self.now_ms_sql()
+        )))
+        .bind(&op.id)
+        .bind(&op.account)
+        .bind(&op.provider)
+        .bind(&op.operation)
+        .bind(op.idempotency_key.clone())
+        .bind(request_hash(&op.request))
+        .bind(op.request.to_string())
+        .bind(&op.owner)
+        .bind(ts(&op.started_at))
+        .bind(order_ref)
+        .bind(i64::try_from(op.deadline.as_millis()).unwrap_or(i64::MAX / 4))
+        .bind(op.actor.clone())
+        .bind(ts(&Utc::now()))
+        .bind(format!("intent recorded by {}", op.owner))
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    /// [`Store::write_answer`] for the SQLite group-commit writer when no
+    /// webhook wants the event: the answer and its event inside a
+    /// savepoint, in one call; the event says whether it applied
+    /// (`changes()` of the update).
+    pub(crate) async fn write_answer_sqlite(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        id: &str,
+        envelope: &Envelope,
+    ) -> Result<bool, StoreError> {
+        let text = serde_json::to_string(envelope).map_err(|e| StoreError::Corrupt {
+            id: id.into(),
+            reason: e.to_string(),
+        })?;
+        let status = format!("status {}", envelope.status);
+        // sqlx reports SQLite's changes() after every statement of a call,
+        // not each statement's own: the update's count is selected instead
+        // (every statement runs: fetch_all, not a fetch that stops early).
+        let rows = sqlx::query(
+            "SAVEPOINT w;
+             UPDATE operations SET state = $1, envelope = $2, updated_at = $3 WHERE id = $4 AND state = 'in_flight';
+             SELECT changes() AS applied;
+             INSERT INTO operation_events (operation_id, at, kind, detail, actor)
+             SELECT $4, $3, 'finished', CASE WHEN changes() = 1 THEN $5 ELSE $6 END, NULL;
+             RELEASE SAVEPOINT w",
+        )
+        .bind(State::of(envelope.status).as_str())
+        .bind(text)
+        .bind(ts(&Utc::now()))
+        .bind(id)
+        .bind(status.clone())
+        .bind(format!("{status} (late: not applied)"))
+        .fetch_all(&mut **tx)
+        .await?;
+        let applied: i64 = match rows.first() {
+            Some(row) => row.try_get("applied")?,
+            None => {
+                return Err(StoreError::Corrupt {
+                    id: id.into(),
+                    reason: "the answer's write returned no count".into(),
+                });
+            }
+        };
+        Ok(applied == 1)
+    }
+
+    /// Does any webhook want the events of this answer?
+    pub(crate) fn has_webhook_routes(&self, envelope: &Envelope) -> bool {
+        let types = outbox::event_types(envelope.status, Some(State::InFlight));
+        self.webhooks
+            .iter()
+            .any(|w| w.wants(&envelope.account, &types))
+    }
+
     /// Stores the envelope of a finished operation (only while in flight:
     /// a recovered `unknown` is never overwritten by a late answer).
     pub async fn finish(&self, id: &str, envelope: &Envelope) -> Result<bool, StoreError> {
@@ -781,7 +862,7 @@ impl Store {
             sql.push_str(&format!(" AND {column} IN ({})", ph.join(", ")));
         }
         if let Some(c) = &f.after {
-            args.push(ts(&c.created_at));
+            args.push(c.created_at.clone());
             let at = args.len();
             args.push(c.id.clone());
             sql.push_str(&format!(

@@ -27,7 +27,7 @@ pub struct WebhookRoute {
 }
 
 impl WebhookRoute {
-    fn wants(&self, account: &str, types: &[&str]) -> bool {
+    pub(crate) fn wants(&self, account: &str, types: &[&str]) -> bool {
         let account_ok =
             self.accounts.is_empty() || self.accounts.iter().any(|a| a == "*" || a == account);
         account_ok

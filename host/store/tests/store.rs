@@ -165,6 +165,36 @@ async fn suite(url: &str) {
     }
     assert_eq!(created, 1);
 
+    // Taken keys and new ones mixed (sharing group commits on SQLite): a
+    // taken key fails its own write only.
+    let shared = unique("k");
+    let mixed = unique("acct");
+    let mut tasks = Vec::new();
+    for i in 0..100 {
+        let (s, a, d) = (store2.clone(), mixed.clone(), doc.clone());
+        let k = if i % 2 == 0 {
+            shared.clone()
+        } else {
+            unique("k")
+        };
+        tasks.push(tokio::spawn(async move {
+            let id = unique("op");
+            let r = s.begin(&intent(&id, &a, Some(&k), d, "me")).await.unwrap();
+            (i, id, r)
+        }));
+    }
+    let mut created_shared = 0;
+    for t in tasks {
+        let (i, id, r) = t.await.unwrap();
+        match (i % 2, r) {
+            (0, Begin::Created) => created_shared += 1,
+            (0, Begin::Existing(_)) => {}
+            (1, Begin::Created) => assert!(store.get(&id).await.unwrap().is_some()),
+            (_, other) => panic!("write {i}: {other:?}"),
+        }
+    }
+    assert_eq!(created_shared, 1);
+
     // Recovery: a dead owner's in-flight operation becomes unknown; a live one's does not.
     let dead = unique("op");
     let live = unique("op");
@@ -225,6 +255,11 @@ async fn suite(url: &str) {
     assert_eq!(
         kinds,
         vec!["recorded", "recovered", "finished", "reconciled"]
+    );
+    let late = store.events(&dead).await.unwrap();
+    assert!(
+        late[2].detail.ends_with("(late: not applied)"),
+        "the late answer is recorded as not applied: {late:?}"
     );
 
     // Listing with filters.
