@@ -545,7 +545,7 @@ async fn run(full: bool) {
 }
 
 /// Store-size scaling: the same store with 0, 100k and 1M operations
-/// (inserted directly, spread over 10 accounts, 5 states and 30 days):
+/// (inserted directly, spread over 7 accounts, 5 states and 30 days):
 /// refund latency, lookup by id, a filtered list, and the CLI end to end.
 /// SQLite, and PostgreSQL (a database of its own) when
 /// `PAYOPS_TEST_POSTGRES_URL` is set. Smoke mode: SQLite, 0 and 1,000.
@@ -685,7 +685,7 @@ async fn fill(url: &str, n: u64) {
         let sql = format!(
             "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < {n})
              INSERT INTO operations ({columns})
-             SELECT printf('op_scale%012d', x), 'a' || (x % 10), 'esnekpos', 'refund', 'k' || x, 'h',
+             SELECT printf('op_scale%012d', x), 'a' || (x % 7), 'esnekpos', 'refund', 'k' || x, 'h',
                     '{{\"order_ref\":\"S' || x || '\",\"amount\":100}}',
                     CASE x % 5 WHEN 0 THEN 'succeeded' WHEN 1 THEN 'failed' WHEN 2 THEN 'succeeded' WHEN 3 THEN 'unknown' ELSE 'pending' END,
                     NULL, 'inst_bench',
@@ -706,7 +706,7 @@ async fn fill(url: &str, n: u64) {
         let mut c = sqlx::PgConnection::connect(url).await.expect("postgres");
         let sql = format!(
             "INSERT INTO operations ({columns})
-             SELECT 'op_scale' || lpad(x::text, 12, '0'), 'a' || (x % 10), 'esnekpos', 'refund', 'k' || x, 'h',
+             SELECT 'op_scale' || lpad(x::text, 12, '0'), 'a' || (x % 7), 'esnekpos', 'refund', 'k' || x, 'h',
                     '{{\"order_ref\":\"S' || x || '\",\"amount\":100}}',
                     CASE x % 5 WHEN 0 THEN 'succeeded' WHEN 1 THEN 'failed' WHEN 2 THEN 'succeeded' WHEN 3 THEN 'unknown' ELSE 'pending' END,
                     NULL, 'inst_bench',

@@ -391,7 +391,40 @@ impl Store {
         Ok(store)
     }
 
+    /// Is every migration of this build applied, and nothing else? One
+    /// query, no lock: a command against a current store does no migration
+    /// work (a missing table, a failed or unknown migration, another
+    /// checksum: not current, and the migrator does its full checks).
+    pub async fn schema_current(&self) -> bool {
+        let Ok(rows) = sqlx::query(
+            "SELECT version, checksum, CAST(CASE WHEN success THEN 1 ELSE 0 END AS BIGINT) FROM _sqlx_migrations ORDER BY version",
+        )
+        .fetch_all(&self.pool)
+        .await
+        else {
+            return false;
+        };
+        let mut applied = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let row: Result<(i64, Vec<u8>, i64), sqlx::Error> =
+                (|| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))();
+            match row {
+                Ok((v, c, 1)) => applied.push((v, c)),
+                _ => return false,
+            }
+        }
+        let wanted: Vec<(i64, Vec<u8>)> = MIGRATOR
+            .iter()
+            .filter(|m| m.migration_type.is_up_migration())
+            .map(|m| (m.version, m.checksum.to_vec()))
+            .collect();
+        applied == wanted
+    }
+
     async fn migrate(&self) -> Result<(), StoreError> {
+        if self.schema_current().await {
+            return Ok(());
+        }
         // PostgreSQL: the migrator holds an advisory lock, so daemons that
         // start together apply each migration once. SQLite has no such lock:
         // a daemon that lost the race to another process sees the migration

@@ -59,6 +59,9 @@ fn envelope(id: &str, account: &str, status: Status) -> Envelope {
 
 async fn suite(url: &str) {
     let store = Store::open(url).await.unwrap();
+    // Opened, hence migrated: the next command finds it current and does
+    // no migration work.
+    assert!(store.schema_current().await);
     let acct = unique("acct");
     let doc = json!({"order_ref": "A1", "amount": 500});
 
@@ -325,6 +328,29 @@ async fn sqlite() {
         assert_eq!((journal.as_str(), sync), ("wal", 2));
     }
     assert!(dir.join("payops.db-wal").exists() || dir.join("payops.db").exists());
+}
+
+/// The quick "schema current" check never skips what the migrator would
+/// refuse: a changed checksum sends the open through the migrator, which
+/// names the mismatch.
+#[tokio::test]
+async fn a_changed_migration_is_not_taken_for_current() {
+    let dir = std::env::temp_dir().join(unique("payops-store-mig"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = format!("sqlite://{}", dir.join("payops.db").display());
+    let store = Store::open(&url).await.unwrap();
+    assert!(store.schema_current().await);
+    store.close().await;
+    {
+        use sqlx::Connection;
+        let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        sqlx::query("UPDATE _sqlx_migrations SET checksum = X'00' WHERE version = (SELECT MAX(version) FROM _sqlx_migrations)")
+            .execute(&mut c)
+            .await
+            .unwrap();
+    }
+    let e = Store::open(&url).await.unwrap_err();
+    assert!(e.to_string().contains("migrat"), "{e}");
 }
 
 #[cfg_attr(
