@@ -43,10 +43,11 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer task (inside a Tokio runtime).
-    pub(crate) fn start() -> Writer {
+    /// Starts the writer task (inside a Tokio runtime), writing through
+    /// `pool`.
+    pub(crate) fn start(pool: sqlx::AnyPool) -> Writer {
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(rx));
+        tokio::spawn(run(rx, pool));
         Writer { tx }
     }
 
@@ -62,7 +63,7 @@ impl Writer {
     }
 }
 
-async fn run(mut rx: mpsc::UnboundedReceiver<(Store, Job, Reply)>) {
+async fn run(mut rx: mpsc::UnboundedReceiver<(Store, Job, Reply)>, pool: sqlx::AnyPool) {
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -71,13 +72,12 @@ async fn run(mut rx: mpsc::UnboundedReceiver<(Store, Job, Reply)>) {
                 Err(_) => break,
             }
         }
-        commit_batch(batch).await;
+        commit_batch(&pool, batch).await;
     }
 }
 
-async fn commit_batch(batch: Vec<(Store, Job, Reply)>) {
-    let store = batch[0].0.clone();
-    let mut tx = match store.pool.begin().await {
+async fn commit_batch(pool: &sqlx::AnyPool, batch: Vec<(Store, Job, Reply)>) {
+    let mut tx = match pool.begin().await {
         Ok(tx) => tx,
         Err(e) => {
             let e = Arc::new(e.to_string());

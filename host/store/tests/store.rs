@@ -677,3 +677,52 @@ async fn outbox(url: &str) {
     let none = plain.deliveries(None, 10_000).await.unwrap();
     assert!(none.iter().all(|d| d.operation_id != id2));
 }
+
+/// The hot lookups use the index made for them, in its order (no scan of
+/// an account's operations, no sort of what matches), on SQLite, whose
+/// planner has no statistics to go by.
+#[tokio::test]
+async fn lookups_use_their_indexes() {
+    let dir = std::env::temp_dir().join(unique("payops-store-plan"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let store = Store::open(&format!("sqlite://{}", dir.join("payops.db").display()))
+        .await
+        .unwrap();
+    let plan = |sql: String| {
+        let store = store.clone();
+        async move { store.sqlite_plan(&sql).await.unwrap().join(" | ") }
+    };
+    let p = plan(Store::on_order_sql()).await;
+    assert!(p.contains("USING INDEX operations_order_page"), "{p}");
+    assert!(!p.contains("TEMP B-TREE"), "{p}");
+    let list = |f: ListFilter| Store::list_sql(&f).unwrap().0;
+    for (filter, index) in [
+        (
+            ListFilter {
+                account: Some("a".into()),
+                states: vec![State::Succeeded],
+                ..Default::default()
+            },
+            "operations_account_state_page",
+        ),
+        (
+            ListFilter {
+                account: Some("a".into()),
+                ..Default::default()
+            },
+            "operations_account_page",
+        ),
+        (
+            ListFilter {
+                states: vec![State::Unknown],
+                ..Default::default()
+            },
+            "operations_state_page",
+        ),
+        (ListFilter::default(), "operations_created_page"),
+    ] {
+        let p = plan(list(filter)).await;
+        assert!(p.contains(index), "{index}: {p}");
+        assert!(!p.contains("TEMP B-TREE"), "{index}: {p}");
+    }
+}
