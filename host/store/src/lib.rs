@@ -1083,8 +1083,6 @@ impl Store {
         Ok(out)
     }
 
-    /// Every operation of `account` about `order_ref`, oldest first (by the
-    /// indexed `order_ref` column; no cap on how far back).
     /// The SQL of [`Store::on_order`] (for query-plan tests).
     pub fn on_order_sql() -> String {
         format!(
@@ -1106,6 +1104,8 @@ impl Store {
             .collect()
     }
 
+    /// Every operation of `account` about `order_ref`, oldest first (by the
+    /// indexed `order_ref` column; no cap on how far back).
     pub async fn on_order(
         &self,
         account: &str,
