@@ -641,20 +641,22 @@ impl Store {
     /// intent and its event inside a savepoint, in one call.
     pub(crate) async fn insert_intent_sqlite(
         &self,
-        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        conn: &mut sqlx::AnyConnection,
         op: &NewOperation,
+        alone: bool,
     ) -> Result<(), StoreError> {
+        let (begin, commit) = writer::wrap(alone);
         let order_ref = op
             .request
             .get("order_ref")
             .and_then(Value::as_str)
             .map(str::to_owned);
         sqlx::query(AssertSqlSafe(format!(
-            "SAVEPOINT w;
+            "{begin}SAVEPOINT w;
              INSERT INTO operations (id, account, provider, operation, idempotency_key, request_sha256, request, state, envelope, owner, created_at, updated_at, resolution, order_ref, deadline_ms, actor)
              VALUES ($1, $2, $3, $4, $5, $6, $7, 'in_flight', NULL, $8, $9, $9, NULL, $10, {} + $11, $12);
              INSERT INTO operation_events (operation_id, at, kind, detail, actor) VALUES ($1, $13, 'recorded', $14, $12);
-             RELEASE SAVEPOINT w",
+             RELEASE SAVEPOINT w{commit}",
             self.now_ms_sql()
         )))
         .bind(&op.id)
@@ -671,7 +673,7 @@ impl Store {
         .bind(op.actor.clone())
         .bind(ts(&Utc::now()))
         .bind(format!("intent recorded by {}", op.owner))
-        .execute(&mut **tx)
+        .execute(&mut *conn)
         .await?;
         Ok(())
     }
@@ -682,10 +684,12 @@ impl Store {
     /// (`changes()` of the update).
     pub(crate) async fn write_answer_sqlite(
         &self,
-        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        conn: &mut sqlx::AnyConnection,
         id: &str,
         envelope: &Envelope,
+        alone: bool,
     ) -> Result<bool, StoreError> {
+        let (begin, commit) = writer::wrap(alone);
         let text = serde_json::to_string(envelope).map_err(|e| StoreError::Corrupt {
             id: id.into(),
             reason: e.to_string(),
@@ -694,21 +698,21 @@ impl Store {
         // sqlx reports SQLite's changes() after every statement of a call,
         // not each statement's own: the update's count is selected instead
         // (every statement runs: fetch_all, not a fetch that stops early).
-        let rows = sqlx::query(
-            "SAVEPOINT w;
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "{begin}SAVEPOINT w;
              UPDATE operations SET state = $1, envelope = $2, updated_at = $3 WHERE id = $4 AND state = 'in_flight';
              SELECT changes() AS applied;
              INSERT INTO operation_events (operation_id, at, kind, detail, actor)
              SELECT $4, $3, 'finished', CASE WHEN changes() = 1 THEN $5 ELSE $6 END, NULL;
-             RELEASE SAVEPOINT w",
-        )
+             RELEASE SAVEPOINT w{commit}"
+        )))
         .bind(State::of(envelope.status).as_str())
         .bind(text)
         .bind(ts(&Utc::now()))
         .bind(id)
         .bind(status.clone())
         .bind(format!("{status} (late: not applied)"))
-        .fetch_all(&mut **tx)
+        .fetch_all(&mut *conn)
         .await?;
         let applied: i64 = match rows.first() {
             Some(row) => row.try_get("applied")?,

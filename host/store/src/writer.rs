@@ -76,7 +76,30 @@ async fn run(mut rx: mpsc::UnboundedReceiver<(Store, Job, Reply)>, pool: sqlx::A
     }
 }
 
-async fn commit_batch(pool: &sqlx::AnyPool, batch: Vec<(Store, Job, Reply)>) {
+/// The text around a write's statements: its own transaction when it is
+/// alone in its batch (`BEGIN IMMEDIATE` … `COMMIT` in the same call), none
+/// inside a shared one.
+pub(crate) fn wrap(alone: bool) -> (&'static str, &'static str) {
+    if alone {
+        ("BEGIN IMMEDIATE; ", "; COMMIT")
+    } else {
+        ("", "")
+    }
+}
+
+async fn commit_batch(pool: &sqlx::AnyPool, mut batch: Vec<(Store, Job, Reply)>) {
+    // A write alone (the common case below full load) is one call: its
+    // transaction, savepoint, row, event and commit together.
+    let alone = batch.len() == 1
+        && match &batch[0].1 {
+            Job::Begin(_) => true,
+            Job::Finish(_, env) => !batch[0].0.has_webhook_routes(env),
+        };
+    if alone {
+        let (s, job, reply) = batch.pop().expect("one write");
+        let _ = reply.send(write_alone(pool, &s, job).await);
+        return;
+    }
     let mut tx = match pool.begin().await {
         Ok(tx) => tx,
         Err(e) => {
@@ -111,13 +134,50 @@ async fn commit_batch(pool: &sqlx::AnyPool, batch: Vec<(Store, Job, Reply)>) {
     }
 }
 
+/// One write in a transaction of its own, sent as one call. If the call
+/// stopped before its `COMMIT`, whatever it began is rolled back (and a
+/// connection that cannot roll back is closed, never reused mid-transaction).
+async fn write_alone(pool: &sqlx::AnyPool, s: &Store, job: Job) -> Result<Done, StoreError> {
+    let mut conn = pool.acquire().await?;
+    let r = match job {
+        Job::Begin(op) => match s.insert_intent_sqlite(&mut conn, &op, true).await {
+            Ok(()) => Ok(Done::Created),
+            Err(StoreError::Db(e))
+                if e.as_database_error()
+                    .is_some_and(|d| d.is_unique_violation())
+                    && op.idempotency_key.is_some() =>
+            {
+                Err(Ok(Done::KeyTaken))
+            }
+            Err(e) => Err(Err(e)),
+        },
+        Job::Finish(id, envelope) => s
+            .write_answer_sqlite(&mut conn, &id, &envelope, true)
+            .await
+            .map(Done::Finished)
+            .map_err(Err),
+    };
+    match r {
+        Ok(done) => Ok(done),
+        Err(outcome) => {
+            if let Err(e) = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await {
+                // "no transaction is active": the call failed at its BEGIN.
+                if !e.to_string().contains("no transaction") {
+                    let _ = conn.close().await;
+                }
+            }
+            outcome
+        }
+    }
+}
+
 /// One write in its own savepoint, sent to SQLite as one multi-statement
 /// call (savepoint, the row, its event, release): one trip to sqlx's
 /// SQLite worker thread instead of five. `$N` parameters name the same
 /// argument in every statement of the call.
 async fn one(s: &Store, tx: &mut Transaction<'static, Any>, job: Job) -> Result<Done, StoreError> {
     let r = match job {
-        Job::Begin(op) => match s.insert_intent_sqlite(tx, &op).await {
+        Job::Begin(op) => match s.insert_intent_sqlite(tx, &op, false).await {
             Ok(()) => Ok(Done::Created),
             Err(StoreError::Db(e))
                 if e.as_database_error()
@@ -129,7 +189,7 @@ async fn one(s: &Store, tx: &mut Transaction<'static, Any>, job: Job) -> Result<
             Err(e) => Err(e),
         },
         Job::Finish(id, envelope) if !s.has_webhook_routes(&envelope) => s
-            .write_answer_sqlite(tx, &id, &envelope)
+            .write_answer_sqlite(tx, &id, &envelope, false)
             .await
             .map(Done::Finished),
         // With webhook events to queue: statement by statement.
