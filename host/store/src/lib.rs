@@ -555,18 +555,13 @@ impl Store {
             w.write(self, writer::Job::Begin(Box::new(op.clone())))
                 .await?
         } else {
-            let mut tx = self.pool.begin().await?;
-            match self.insert_intent(&mut tx, op).await {
-                Ok(()) => {
-                    tx.commit().await?;
-                    writer::Done::Created
-                }
+            match self.insert_intent_pg(op).await {
+                Ok(()) => writer::Done::Created,
                 Err(StoreError::Db(e))
                     if e.as_database_error()
                         .is_some_and(|d| d.is_unique_violation())
                         && op.idempotency_key.is_some() =>
                 {
-                    tx.rollback().await?;
                     writer::Done::KeyTaken
                 }
                 Err(e) => return Err(e),
@@ -592,22 +587,22 @@ impl Store {
         }
     }
 
-    /// The intent and its `recorded` event, inside `tx`.
-    pub(crate) async fn insert_intent(
-        &self,
-        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-        op: &NewOperation,
-    ) -> Result<(), StoreError> {
-        let hash = request_hash(&op.request);
-        let now = ts(&op.started_at);
+    /// The intent and its `recorded` event on PostgreSQL: one statement
+    /// (the event inserted from the operation's `RETURNING`), so one round
+    /// trip and one commit, atomic as any statement.
+    async fn insert_intent_pg(&self, op: &NewOperation) -> Result<(), StoreError> {
         let order_ref = op
             .request
             .get("order_ref")
             .and_then(Value::as_str)
             .map(str::to_owned);
         sqlx::query(AssertSqlSafe(format!(
-            "INSERT INTO operations (id, account, provider, operation, idempotency_key, request_sha256, request, state, envelope, owner, created_at, updated_at, resolution, order_ref, deadline_ms, actor)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 'in_flight', NULL, $8, $9, $9, NULL, $10, {} + $11, $12)",
+            "WITH op AS (
+               INSERT INTO operations (id, account, provider, operation, idempotency_key, request_sha256, request, state, envelope, owner, created_at, updated_at, resolution, order_ref, deadline_ms, actor)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, 'in_flight', NULL, $8, $9, $9, NULL, $10, {} + $11, $12)
+               RETURNING id)
+             INSERT INTO operation_events (operation_id, at, kind, detail, actor)
+             SELECT id, $13, 'recorded', $14, $12 FROM op",
             self.now_ms_sql()
         )))
         .bind(&op.id)
@@ -615,29 +610,51 @@ impl Store {
         .bind(&op.provider)
         .bind(&op.operation)
         .bind(op.idempotency_key.clone())
-        .bind(&hash)
+        .bind(request_hash(&op.request))
         .bind(op.request.to_string())
         .bind(&op.owner)
-        .bind(&now)
+        .bind(ts(&op.started_at))
         .bind(order_ref)
         .bind(i64::try_from(op.deadline.as_millis()).unwrap_or(i64::MAX / 4))
         .bind(op.actor.clone())
-        .execute(&mut **tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO operation_events (operation_id, at, kind, detail, actor) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(&op.id)
         .bind(ts(&Utc::now()))
-        .bind("recorded")
         .bind(format!("intent recorded by {}", op.owner))
-        .bind(op.actor.clone())
-        .execute(&mut **tx)
+        .execute(&self.pool)
         .await?;
         Ok(())
     }
 
-    /// [`Store::insert_intent`] for the SQLite group-commit writer: the
+    /// The answer and its event on PostgreSQL when no webhook wants the
+    /// event: one statement; `true` when it applied.
+    async fn write_answer_pg(&self, id: &str, envelope: &Envelope) -> Result<bool, StoreError> {
+        let text = serde_json::to_string(envelope).map_err(|e| StoreError::Corrupt {
+            id: id.into(),
+            reason: e.to_string(),
+        })?;
+        let status = format!("status {}", envelope.status);
+        let row = sqlx::query(
+            "WITH u AS (
+               UPDATE operations SET state = $1, envelope = $2, updated_at = $3
+               WHERE id = $4 AND state = 'in_flight' RETURNING id),
+             e AS (
+               INSERT INTO operation_events (operation_id, at, kind, detail, actor)
+               SELECT $4, $3, 'finished', CASE WHEN EXISTS (SELECT 1 FROM u) THEN $5 ELSE $6 END, NULL
+               RETURNING 1)
+             SELECT (SELECT count(*) FROM u) AS applied, (SELECT count(*) FROM e) AS events",
+        )
+        .bind(State::of(envelope.status).as_str())
+        .bind(text)
+        .bind(ts(&Utc::now()))
+        .bind(id)
+        .bind(status.clone())
+        .bind(format!("{status} (late: not applied)"))
+        .fetch_one(&self.pool)
+        .await?;
+        let applied: i64 = row.try_get("applied")?;
+        Ok(applied == 1)
+    }
+
+    /// The intent and its event for the SQLite group-commit writer: the
     /// intent and its event inside a savepoint, in one call.
     pub(crate) async fn insert_intent_sqlite(
         &self,
@@ -738,6 +755,9 @@ impl Store {
     /// a recovered `unknown` is never overwritten by a late answer).
     pub async fn finish(&self, id: &str, envelope: &Envelope) -> Result<bool, StoreError> {
         let Some(w) = &self.writer else {
+            if !self.has_webhook_routes(envelope) {
+                return self.write_answer_pg(id, envelope).await;
+            }
             let mut tx = self.pool.begin().await?;
             let done = self.write_answer(&mut tx, id, envelope).await?;
             tx.commit().await?;
