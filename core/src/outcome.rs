@@ -342,18 +342,94 @@ impl Envelope {
 /// Replaces every occurrence of any of `secrets` in every string (and object
 /// key) of `value` with [`REDACTED`](crate::secret::REDACTED).
 pub fn scrub_value(value: &mut Value, secrets: &[String]) {
+    let needles = Needles::of(secrets);
+    if !needles.0.is_empty() {
+        scrub_value_with(value, &needles);
+    }
+}
+
+fn scrub_value_with(value: &mut Value, needles: &Needles) {
     match value {
-        Value::String(s) => scrub_string(s, secrets),
-        Value::Array(items) => items.iter_mut().for_each(|v| scrub_value(v, secrets)),
+        Value::String(s) => needles.scrub(s),
+        Value::Array(items) => items.iter_mut().for_each(|v| scrub_value_with(v, needles)),
         Value::Object(map) => {
             let entries = std::mem::take(map);
             for (mut k, mut v) in entries {
-                scrub_string(&mut k, secrets);
-                scrub_value(&mut v, secrets);
+                needles.scrub(&mut k);
+                scrub_value_with(&mut v, needles);
                 map.insert(k, v);
             }
         }
         _ => {}
+    }
+}
+
+/// The lower-case forms of every credential worth looking for (4
+/// characters or more), computed once per scrub of a whole value.
+struct Needles(Vec<String>);
+
+impl Needles {
+    fn of(secrets: &[String]) -> Needles {
+        let mut all = Vec::new();
+        for s in secrets {
+            // Very short values would redact unrelated text; credentials are longer.
+            if s.chars().count() < 4 {
+                continue;
+            }
+            for v in variants(s) {
+                if !v.is_empty() {
+                    all.push(v.to_ascii_lowercase());
+                }
+            }
+        }
+        Needles(all)
+    }
+
+    fn scrub(&self, text: &mut String) {
+        // Nothing of 4 characters or more fits in a shorter text.
+        if self.0.is_empty() || text.len() < 4 {
+            return;
+        }
+        let lower = text.to_ascii_lowercase();
+        let mut ranges: Vec<(usize, usize)> = Vec::new();
+        for needle in &self.0 {
+            let mut from = 0;
+            while let Some(i) = lower[from..].find(needle.as_str()) {
+                ranges.push((from + i, from + i + needle.len()));
+                from += i + 1;
+                while !lower.is_char_boundary(from) {
+                    from += 1;
+                }
+            }
+            // A cut text ending in a prefix of the credential.
+            if let Some(body) = lower.strip_suffix('…') {
+                for (i, _) in needle.char_indices().skip(4) {
+                    if body.ends_with(&needle[..i]) {
+                        ranges.push((body.len() - i, body.len()));
+                        break;
+                    }
+                }
+            }
+        }
+        if ranges.is_empty() {
+            return;
+        }
+        ranges.sort_unstable();
+        let mut out = String::with_capacity(text.len());
+        let mut at = 0;
+        for (a, b) in ranges {
+            if b <= at {
+                continue;
+            }
+            let a = a.max(at);
+            out.push_str(&text[at..a]);
+            if !out.ends_with(crate::secret::REDACTED) {
+                out.push_str(crate::secret::REDACTED);
+            }
+            at = b;
+        }
+        out.push_str(&text[at..]);
+        *text = out;
     }
 }
 
@@ -396,60 +472,7 @@ fn variants(secret: &str) -> Vec<String> {
 /// the record. Providers blank the fields that carry credentials
 /// structurally before anything else happens.
 pub fn scrub_string(text: &mut String, secrets: &[String]) {
-    let lower = text.to_ascii_lowercase();
-    let mut ranges: Vec<(usize, usize)> = Vec::new();
-    let find_all = |needle: &str, ranges: &mut Vec<(usize, usize)>| {
-        if needle.is_empty() {
-            return;
-        }
-        let needle = needle.to_ascii_lowercase();
-        let mut from = 0;
-        while let Some(i) = lower[from..].find(&needle) {
-            ranges.push((from + i, from + i + needle.len()));
-            from += i + 1;
-            while !lower.is_char_boundary(from) {
-                from += 1;
-            }
-        }
-    };
-    for s in secrets {
-        // Very short values would redact unrelated text; credentials are longer.
-        if s.chars().count() < 4 {
-            continue;
-        }
-        for v in variants(s) {
-            find_all(&v, &mut ranges);
-            // A cut text ending in a prefix of the credential.
-            if let Some(body) = lower.strip_suffix('…') {
-                let lv = v.to_ascii_lowercase();
-                for (i, _) in lv.char_indices().skip(4) {
-                    if body.ends_with(&lv[..i]) {
-                        ranges.push((body.len() - i, body.len()));
-                        break;
-                    }
-                }
-            }
-        }
-    }
-    if ranges.is_empty() {
-        return;
-    }
-    ranges.sort_unstable();
-    let mut out = String::with_capacity(text.len());
-    let mut at = 0;
-    for (a, b) in ranges {
-        if b <= at {
-            continue;
-        }
-        let a = a.max(at);
-        out.push_str(&text[at..a]);
-        if !out.ends_with(crate::secret::REDACTED) {
-            out.push_str(crate::secret::REDACTED);
-        }
-        at = b;
-    }
-    out.push_str(&text[at..]);
-    *text = out;
+    Needles::of(secrets).scrub(text);
 }
 
 /// Blanks, structurally, the values of every object key in `keys` (any

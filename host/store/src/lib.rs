@@ -669,11 +669,11 @@ impl Store {
             .and_then(Value::as_str)
             .map(str::to_owned);
         sqlx::query(AssertSqlSafe(format!(
-            "{begin}SAVEPOINT w;
+            "{begin}
              INSERT INTO operations (id, account, provider, operation, idempotency_key, request_sha256, request, state, envelope, owner, created_at, updated_at, resolution, order_ref, deadline_ms, actor)
              VALUES ($1, $2, $3, $4, $5, $6, $7, 'in_flight', NULL, $8, $9, $9, NULL, $10, {} + $11, $12);
              INSERT INTO operation_events (operation_id, at, kind, detail, actor) VALUES ($1, $13, 'recorded', $14, $12);
-             RELEASE SAVEPOINT w{commit}",
+             {commit}",
             self.now_ms_sql()
         )))
         .bind(&op.id)
@@ -716,12 +716,12 @@ impl Store {
         // not each statement's own: the update's count is selected instead
         // (every statement runs: fetch_all, not a fetch that stops early).
         let rows = sqlx::query(AssertSqlSafe(format!(
-            "{begin}SAVEPOINT w;
+            "{begin}
              UPDATE operations SET state = $1, envelope = $2, updated_at = $3 WHERE id = $4 AND state = 'in_flight';
              SELECT changes() AS applied;
              INSERT INTO operation_events (operation_id, at, kind, detail, actor)
              SELECT $4, $3, 'finished', CASE WHEN changes() = 1 THEN $5 ELSE $6 END, NULL;
-             RELEASE SAVEPOINT w{commit}"
+             {commit}"
         )))
         .bind(State::of(envelope.status).as_str())
         .bind(text)

@@ -76,14 +76,15 @@ async fn run(mut rx: mpsc::UnboundedReceiver<(Store, Job, Reply)>, pool: sqlx::A
     }
 }
 
-/// The text around a write's statements: its own transaction when it is
-/// alone in its batch (`BEGIN IMMEDIATE` … `COMMIT` in the same call), none
-/// inside a shared one.
+/// The statements around a write's own: a transaction of its own when it
+/// is alone in its batch (`BEGIN IMMEDIATE` … `COMMIT` in the same call; no
+/// savepoint, which would make SQLite journal every page it touches), a
+/// savepoint inside a shared one.
 pub(crate) fn wrap(alone: bool) -> (&'static str, &'static str) {
     if alone {
-        ("BEGIN IMMEDIATE; ", "; COMMIT")
+        ("BEGIN IMMEDIATE;", "COMMIT")
     } else {
-        ("", "")
+        ("SAVEPOINT w;", "RELEASE SAVEPOINT w")
     }
 }
 
