@@ -359,7 +359,7 @@ pub fn openapi(files: &BTreeMap<String, Value>) -> Value {
                     {"name": "status", "in": "query", "required": false, "description": "One state or several separated by commas: in_flight, succeeded, pending, failed, unknown", "schema": {"type": "string", "pattern": "^((in_flight|succeeded|pending|failed|unknown)(,(in_flight|succeeded|pending|failed|unknown))*)?$"}},
                     {"name": "since", "in": "query", "required": false, "description": "Created at or after (RFC 3339)", "schema": {"type": "string", "format": "date-time"}},
                     {"name": "until", "in": "query", "required": false, "description": "Created before (RFC 3339)", "schema": {"type": "string", "format": "date-time"}},
-                    {"name": "cursor", "in": "query", "required": false, "description": "The next_cursor of the previous page (CREATED_AT~ID)", "schema": {"type": "string", "pattern": "^[^~]*~.+$"}},
+                    {"name": "cursor", "in": "query", "required": false, "description": "The next_cursor of the previous page (CREATED_AT~ID); empty or absent: the first page", "schema": {"type": "string", "pattern": "^([^~]*~[\\s\\S]+)?$"}},
                     {"name": "limit", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}}
                 ],
                 "responses": list_ops

@@ -246,6 +246,18 @@ struct DeliveryQuery {
     limit: Option<i64>,
 }
 
+/// The `limit` of a listing: `default` when absent, else 1 to `max`.
+fn page_limit(given: Option<i64>, default: i64, max: i64) -> Result<i64, Error> {
+    let limit = given.unwrap_or(default);
+    if !(1..=max).contains(&limit) {
+        return Err(Error::invalid_field(
+            "limit",
+            format!("{limit} is not between 1 and {max}"),
+        ));
+    }
+    Ok(limit)
+}
+
 /// Webhook deliveries, newest first: those of the accounts the token may
 /// use, whose operation kinds it may run.
 async fn list_deliveries(
@@ -264,12 +276,7 @@ async fn list_deliveries(
             )
         })?),
     };
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(
-            Error::invalid_field("limit", format!("{limit} is not between 1 and 1000")).into(),
-        );
-    }
+    let limit = page_limit(q.limit, 100, 1000)?;
     let rows = state
         .engine
         .store
@@ -336,12 +343,7 @@ async fn list_operations(
         })?;
         states.push(st);
     }
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=500).contains(&limit) {
-        return Err(
-            Error::invalid_field("limit", format!("{limit} is not between 1 and 500")).into(),
-        );
-    }
+    let limit = page_limit(q.limit, 50, 500)?;
     let after = q
         .cursor
         .as_deref()

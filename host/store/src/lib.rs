@@ -300,6 +300,54 @@ fn ts(t: &DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
+/// Binds an intent's 14 parameters, in the order both stores' intent SQL
+/// numbers them (`$1` id … `$14` the event's detail).
+fn bind_intent<'q>(
+    q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    op: &NewOperation,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    let order_ref = op
+        .request
+        .get("order_ref")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    q.bind(op.id.clone())
+        .bind(op.account.clone())
+        .bind(op.provider.clone())
+        .bind(op.operation.clone())
+        .bind(op.idempotency_key.clone())
+        .bind(request_hash(&op.request))
+        .bind(op.request.to_string())
+        .bind(op.owner.clone())
+        .bind(ts(&op.started_at))
+        .bind(order_ref)
+        .bind(i64::try_from(op.deadline.as_millis()).unwrap_or(i64::MAX / 4))
+        .bind(op.actor.clone())
+        .bind(ts(&Utc::now()))
+        .bind(format!("intent recorded by {}", op.owner))
+}
+
+/// Binds an answer's 6 parameters, in the order both stores' answer SQL
+/// numbers them (`$1` state … `$5`/`$6` the event's detail, applied or
+/// late).
+fn bind_answer<'q>(
+    q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    id: &str,
+    envelope: &Envelope,
+) -> Result<sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>, StoreError> {
+    let text = serde_json::to_string(envelope).map_err(|e| StoreError::Corrupt {
+        id: id.into(),
+        reason: e.to_string(),
+    })?;
+    let status = format!("status {}", envelope.status);
+    Ok(q.bind(State::of(envelope.status).as_str())
+        .bind(text)
+        .bind(ts(&Utc::now()))
+        .bind(id.to_owned())
+        .bind(status.clone())
+        .bind(format!("{status} (late: not applied)")))
+}
+
 fn parse_ts(id: &str, s: &str) -> Result<DateTime<Utc>, StoreError> {
     DateTime::parse_from_rfc3339(s)
         .map(|d| d.with_timezone(&Utc))
@@ -591,12 +639,7 @@ impl Store {
     /// (the event inserted from the operation's `RETURNING`), so one round
     /// trip and one commit, atomic as any statement.
     async fn insert_intent_pg(&self, op: &NewOperation) -> Result<(), StoreError> {
-        let order_ref = op
-            .request
-            .get("order_ref")
-            .and_then(Value::as_str)
-            .map(str::to_owned);
-        sqlx::query(AssertSqlSafe(format!(
+        let q = sqlx::query(AssertSqlSafe(format!(
             "WITH op AS (
                INSERT INTO operations (id, account, provider, operation, idempotency_key, request_sha256, request, state, envelope, owner, created_at, updated_at, resolution, order_ref, deadline_ms, actor)
                VALUES ($1, $2, $3, $4, $5, $6, $7, 'in_flight', NULL, $8, $9, $9, NULL, $10, {} + $11, $12)
@@ -604,35 +647,15 @@ impl Store {
              INSERT INTO operation_events (operation_id, at, kind, detail, actor)
              SELECT id, $13, 'recorded', $14, $12 FROM op",
             self.now_ms_sql()
-        )))
-        .bind(&op.id)
-        .bind(&op.account)
-        .bind(&op.provider)
-        .bind(&op.operation)
-        .bind(op.idempotency_key.clone())
-        .bind(request_hash(&op.request))
-        .bind(op.request.to_string())
-        .bind(&op.owner)
-        .bind(ts(&op.started_at))
-        .bind(order_ref)
-        .bind(i64::try_from(op.deadline.as_millis()).unwrap_or(i64::MAX / 4))
-        .bind(op.actor.clone())
-        .bind(ts(&Utc::now()))
-        .bind(format!("intent recorded by {}", op.owner))
-        .execute(&self.pool)
-        .await?;
+        )));
+        bind_intent(q, op).execute(&self.pool).await?;
         Ok(())
     }
 
     /// The answer and its event on PostgreSQL when no webhook wants the
     /// event: one statement; `true` when it applied.
     async fn write_answer_pg(&self, id: &str, envelope: &Envelope) -> Result<bool, StoreError> {
-        let text = serde_json::to_string(envelope).map_err(|e| StoreError::Corrupt {
-            id: id.into(),
-            reason: e.to_string(),
-        })?;
-        let status = format!("status {}", envelope.status);
-        let row = sqlx::query(
+        let q = sqlx::query(
             "WITH u AS (
                UPDATE operations SET state = $1, envelope = $2, updated_at = $3
                WHERE id = $4 AND state = 'in_flight' RETURNING id),
@@ -641,15 +664,8 @@ impl Store {
                SELECT $4, $3, 'finished', CASE WHEN EXISTS (SELECT 1 FROM u) THEN $5 ELSE $6 END, NULL
                RETURNING 1)
              SELECT (SELECT count(*) FROM u) AS applied, (SELECT count(*) FROM e) AS events",
-        )
-        .bind(State::of(envelope.status).as_str())
-        .bind(text)
-        .bind(ts(&Utc::now()))
-        .bind(id)
-        .bind(status.clone())
-        .bind(format!("{status} (late: not applied)"))
-        .fetch_one(&self.pool)
-        .await?;
+        );
+        let row = bind_answer(q, id, envelope)?.fetch_one(&self.pool).await?;
         let applied: i64 = row.try_get("applied")?;
         Ok(applied == 1)
     }
@@ -663,35 +679,15 @@ impl Store {
         alone: bool,
     ) -> Result<(), StoreError> {
         let (begin, commit) = writer::wrap(alone);
-        let order_ref = op
-            .request
-            .get("order_ref")
-            .and_then(Value::as_str)
-            .map(str::to_owned);
-        sqlx::query(AssertSqlSafe(format!(
+        let q = sqlx::query(AssertSqlSafe(format!(
             "{begin}
              INSERT INTO operations (id, account, provider, operation, idempotency_key, request_sha256, request, state, envelope, owner, created_at, updated_at, resolution, order_ref, deadline_ms, actor)
              VALUES ($1, $2, $3, $4, $5, $6, $7, 'in_flight', NULL, $8, $9, $9, NULL, $10, {} + $11, $12);
              INSERT INTO operation_events (operation_id, at, kind, detail, actor) VALUES ($1, $13, 'recorded', $14, $12);
              {commit}",
             self.now_ms_sql()
-        )))
-        .bind(&op.id)
-        .bind(&op.account)
-        .bind(&op.provider)
-        .bind(&op.operation)
-        .bind(op.idempotency_key.clone())
-        .bind(request_hash(&op.request))
-        .bind(op.request.to_string())
-        .bind(&op.owner)
-        .bind(ts(&op.started_at))
-        .bind(order_ref)
-        .bind(i64::try_from(op.deadline.as_millis()).unwrap_or(i64::MAX / 4))
-        .bind(op.actor.clone())
-        .bind(ts(&Utc::now()))
-        .bind(format!("intent recorded by {}", op.owner))
-        .execute(&mut *conn)
-        .await?;
+        )));
+        bind_intent(q, op).execute(&mut *conn).await?;
         Ok(())
     }
 
@@ -707,30 +703,18 @@ impl Store {
         alone: bool,
     ) -> Result<bool, StoreError> {
         let (begin, commit) = writer::wrap(alone);
-        let text = serde_json::to_string(envelope).map_err(|e| StoreError::Corrupt {
-            id: id.into(),
-            reason: e.to_string(),
-        })?;
-        let status = format!("status {}", envelope.status);
         // sqlx reports SQLite's changes() after every statement of a call,
         // not each statement's own: the update's count is selected instead
         // (every statement runs: fetch_all, not a fetch that stops early).
-        let rows = sqlx::query(AssertSqlSafe(format!(
+        let q = sqlx::query(AssertSqlSafe(format!(
             "{begin}
              UPDATE operations SET state = $1, envelope = $2, updated_at = $3 WHERE id = $4 AND state = 'in_flight';
              SELECT changes() AS applied;
              INSERT INTO operation_events (operation_id, at, kind, detail, actor)
              SELECT $4, $3, 'finished', CASE WHEN changes() = 1 THEN $5 ELSE $6 END, NULL;
              {commit}"
-        )))
-        .bind(State::of(envelope.status).as_str())
-        .bind(text)
-        .bind(ts(&Utc::now()))
-        .bind(id)
-        .bind(status.clone())
-        .bind(format!("{status} (late: not applied)"))
-        .fetch_all(&mut *conn)
-        .await?;
+        )));
+        let rows = bind_answer(q, id, envelope)?.fetch_all(&mut *conn).await?;
         let applied: i64 = match rows.first() {
             Some(row) => row.try_get("applied")?,
             None => {

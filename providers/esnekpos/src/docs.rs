@@ -242,7 +242,7 @@ pub struct CancelDoc {
     pub order_ref: String,
     /// Amount (kuruş)
     ///
-    /// Wire `AMOUNT` (in lira). Omitted: the whole remaining amount. Not allowed with `android_pos`.
+    /// The amount to cancel, in minor units (1250 = 12,50 TL), sent as wire `AMOUNT` in lira. Omitted: the whole remaining amount. Not allowed with `android_pos`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
     pub amount: Option<i64>,
