@@ -340,6 +340,7 @@ async fn sandbox_serves_every_provider_with_auth_and_errors() {
         .trim()
         .to_owned();
     assert!(banner.contains("curl"), "{banner}");
+    assert!(banner.contains("console: http://127.0.0.1:"), "{banner}");
     let url = daemon.url.clone();
     let op = |acct: &str, op: &str| format!("{url}/v1/accounts/{acct}/operations/{op}");
     let t = Some(token.as_str());

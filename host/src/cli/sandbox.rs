@@ -98,7 +98,7 @@ pub async fn run(g: &Global, a: &SandboxArgs) -> Result<ExitCode, ExitCode> {
     let store_url = format!("sqlite://{}", db.display());
     let engine = build_engine(&s, accts, &store_url).await?;
     let mut banner = format!(
-        "sandbox token: {token}\nsandbox store: {} (removed when the sandbox stops)\ndemo accounts: {}\n",
+        "sandbox token: {token}\nsandbox store: {} (removed when the sandbox stops)\ndemo accounts: {}\nconsole: http://{{addr}}/ui/ (sign in with the token)\n",
         db.display(),
         examples
             .iter()
