@@ -203,6 +203,16 @@ impl TokenConfig {
     pub fn allows_operation(&self, op: OperationKind) -> bool {
         self.operations.iter().any(|o| o == "*" || o == op.as_str())
     }
+    /// The accounts this token may use as a store filter: `None` for all
+    /// (`"*"`), the same rule as [`TokenConfig::allows_account`].
+    pub fn account_scope(&self) -> Option<Vec<String>> {
+        (!self.accounts.iter().any(|a| a == "*")).then(|| self.accounts.clone())
+    }
+    /// The operation kinds this token may run as a store filter: `None` for
+    /// all (`"*"`), the same rule as [`TokenConfig::allows_operation`].
+    pub fn operation_scope(&self) -> Option<Vec<String>> {
+        (!self.operations.iter().any(|o| o == "*")).then(|| self.operations.clone())
+    }
 }
 
 /// The whole config.

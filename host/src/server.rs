@@ -335,7 +335,7 @@ async fn list_operations(
         if s.is_empty() {
             continue;
         }
-        let st: payops_store::State = serde_json::from_value(json!(s)).map_err(|_| {
+        let st = payops_store::State::parse(s).ok_or_else(|| {
             Error::invalid_field(
                 "status",
                 format!("{s:?} is not in_flight, succeeded, pending, failed or unknown"),
@@ -357,15 +357,14 @@ async fn list_operations(
             })
         })
         .transpose()?;
-    let all = |list: &[String]| list.iter().any(|x| x == "*");
     let filter = payops_store::ListFilter {
         account: q.account.clone(),
         states,
         since: query_time("since", q.since.as_deref())?,
         until: query_time("until", q.until.as_deref())?,
         limit: Some(limit),
-        accounts: (!all(&token.accounts)).then(|| token.accounts.clone()),
-        operations: (!all(&token.operations)).then(|| token.operations.clone()),
+        accounts: token.account_scope(),
+        operations: token.operation_scope(),
         after,
     };
     let list = state
@@ -380,8 +379,16 @@ async fn list_operations(
     Ok(axum::Json(json!({"operations": list, "next_cursor": next})).into_response())
 }
 
-/// May `token` read `op` (its account, its operation kind)?
-fn may_read(token: &TokenConfig, op: &payops_store::StoredOperation) -> Result<(), Error> {
+/// The bearer's token and the stored operation `id`, if the token may read
+/// it: a token reads only the operations it could have run, its accounts
+/// and its operation kinds (a query-only token sees no refund).
+async fn readable_operation<'a>(
+    state: &'a AppState,
+    headers: &HeaderMap,
+    id: &str,
+) -> Result<(&'a TokenConfig, payops_store::StoredOperation), ApiError> {
+    let token = authenticate(state, headers)?;
+    let op = stored_operation(state, id).await?;
     let kind_allowed = op
         .operation
         .parse::<OperationKind>()
@@ -390,9 +397,10 @@ fn may_read(token: &TokenConfig, op: &payops_store::StoredOperation) -> Result<(
         return Err(Error::Forbidden(format!(
             "token {:?} may not read {} operations of account {:?}",
             token.name, op.operation, op.account
-        )));
+        ))
+        .into());
     }
-    Ok(())
+    Ok((token, op))
 }
 
 /// Reconciles one `unknown` or `pending` operation now with the provider's
@@ -402,9 +410,7 @@ async fn reconcile_operation(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let token = authenticate(&state, &headers)?;
-    let op = stored_operation(&state, &id).await?;
-    may_read(token, &op)?;
+    let (token, _) = readable_operation(&state, &headers, &id).await?;
     if !token.allows_operation(OperationKind::Query) {
         return Err(Error::Forbidden(format!(
             "token {:?} may not reconcile: reconciliation runs the provider's query, which the token may not run",
@@ -443,11 +449,7 @@ async fn get_operation(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let token = authenticate(&state, &headers)?;
-    let op = stored_operation(&state, &id).await?;
-    // A token reads only the operations it could have run: its accounts
-    // and its operation kinds (a query-only token sees no refund).
-    may_read(token, &op)?;
+    let (_, op) = readable_operation(&state, &headers, &id).await?;
     let events: Vec<Value> = state
         .engine
         .store

@@ -1066,6 +1066,19 @@ async fn operations_are_listed_by_page_within_the_token_scope() {
     assert_eq!(v["from"], "unknown", "{v}");
     assert_eq!(v["operation"]["id"], unknown.as_str(), "{v}");
     assert!(v["how"].as_str().is_some_and(|h| !h.is_empty()), "{v}");
+    // The inquiry the script answers is about another order: no proof.
+    assert_eq!(v["to"], Value::Null, "{v}");
+    assert_eq!(v["operation"]["state"], "unknown", "{v}");
+    // Now EsnekPOS lists a refund of its amount after it started: proof.
+    let soon = turkish(Utc::now() + chrono::Duration::seconds(2));
+    push(
+        &script,
+        "ProcessQuery:L9",
+        reply(200, inquiry("L9", &soon, &[(91, 7, "5,00", soon.clone())])),
+    );
+    let (s, v) = reconcile("ops-token-1", unknown.clone()).await;
+    assert_eq!((s, v["to"].as_str()), (200, Some("succeeded")), "{v}");
+    assert_eq!(v["operation"]["state"], "succeeded", "{v}");
     assert_eq!(
         seen(&script, "OrderReturn"),
         sent,

@@ -80,7 +80,7 @@ pub async fn run(g: &Global, action: &OperationsAction) -> Result<ExitCode, Exit
         } => {
             let mut states = Vec::new();
             for st in status {
-                let v: payops_store::State = serde_json::from_value(json!(st)).map_err(|_| {
+                let v = payops_store::State::parse(st).ok_or_else(|| {
                     fail(
                         EXIT_USAGE,
                         format!(

@@ -43,11 +43,10 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer task (inside a Tokio runtime), writing through
-    /// `pool`.
-    pub(crate) fn start(pool: sqlx::AnyPool) -> Writer {
+    /// Starts the writer task (inside a Tokio runtime).
+    pub(crate) fn start() -> Writer {
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(rx, pool));
+        tokio::spawn(run(rx));
         Writer { tx }
     }
 
@@ -63,7 +62,7 @@ impl Writer {
     }
 }
 
-async fn run(mut rx: mpsc::UnboundedReceiver<(Store, Job, Reply)>, pool: sqlx::AnyPool) {
+async fn run(mut rx: mpsc::UnboundedReceiver<(Store, Job, Reply)>) {
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -72,7 +71,26 @@ async fn run(mut rx: mpsc::UnboundedReceiver<(Store, Job, Reply)>, pool: sqlx::A
                 Err(_) => break,
             }
         }
-        commit_batch(&pool, batch).await;
+        commit_batch(batch).await;
+    }
+}
+
+/// What an intent's insert did: the row, or (a unique violation on an
+/// intent with an idempotency key) the key taken by an earlier intent.
+pub(crate) fn intent_done(
+    r: Result<(), StoreError>,
+    op: &NewOperation,
+) -> Result<Done, StoreError> {
+    match r {
+        Ok(()) => Ok(Done::Created),
+        Err(StoreError::Db(e))
+            if e.as_database_error()
+                .is_some_and(|d| d.is_unique_violation())
+                && op.idempotency_key.is_some() =>
+        {
+            Ok(Done::KeyTaken)
+        }
+        Err(e) => Err(e),
     }
 }
 
@@ -88,9 +106,10 @@ pub(crate) fn wrap(alone: bool) -> (&'static str, &'static str) {
     }
 }
 
-async fn commit_batch(pool: &sqlx::AnyPool, mut batch: Vec<(Store, Job, Reply)>) {
+async fn commit_batch(mut batch: Vec<(Store, Job, Reply)>) {
+    let pool = batch[0].0.pool.clone();
     // A write alone (the common case below full load) is one call: its
-    // transaction, savepoint, row, event and commit together.
+    // transaction, row, event and commit together.
     let alone = batch.len() == 1
         && match &batch[0].1 {
             Job::Begin(_) => true,
@@ -98,7 +117,7 @@ async fn commit_batch(pool: &sqlx::AnyPool, mut batch: Vec<(Store, Job, Reply)>)
         };
     if alone {
         let (s, job, reply) = batch.pop().expect("one write");
-        let _ = reply.send(write_alone(pool, &s, job).await);
+        let _ = reply.send(write_alone(&pool, &s, job).await);
         return;
     }
     let mut tx = match pool.begin().await {
@@ -141,17 +160,14 @@ async fn commit_batch(pool: &sqlx::AnyPool, mut batch: Vec<(Store, Job, Reply)>)
 async fn write_alone(pool: &sqlx::AnyPool, s: &Store, job: Job) -> Result<Done, StoreError> {
     let mut conn = pool.acquire().await?;
     let r = match job {
-        Job::Begin(op) => match s.insert_intent_sqlite(&mut conn, &op, true).await {
-            Ok(()) => Ok(Done::Created),
-            Err(StoreError::Db(e))
-                if e.as_database_error()
-                    .is_some_and(|d| d.is_unique_violation())
-                    && op.idempotency_key.is_some() =>
-            {
-                Err(Ok(Done::KeyTaken))
+        // Anything but a new row (a taken key too) leaves the call's
+        // transaction to roll back.
+        Job::Begin(op) => {
+            match intent_done(s.insert_intent_sqlite(&mut conn, &op, true).await, &op) {
+                Ok(Done::Created) => Ok(Done::Created),
+                other => Err(other),
             }
-            Err(e) => Err(Err(e)),
-        },
+        }
         Job::Finish(id, envelope) => s
             .write_answer_sqlite(&mut conn, &id, &envelope, true)
             .await
@@ -178,17 +194,7 @@ async fn write_alone(pool: &sqlx::AnyPool, s: &Store, job: Job) -> Result<Done, 
 /// argument in every statement of the call.
 async fn one(s: &Store, tx: &mut Transaction<'static, Any>, job: Job) -> Result<Done, StoreError> {
     let r = match job {
-        Job::Begin(op) => match s.insert_intent_sqlite(tx, &op, false).await {
-            Ok(()) => Ok(Done::Created),
-            Err(StoreError::Db(e))
-                if e.as_database_error()
-                    .is_some_and(|d| d.is_unique_violation())
-                    && op.idempotency_key.is_some() =>
-            {
-                Ok(Done::KeyTaken)
-            }
-            Err(e) => Err(e),
-        },
+        Job::Begin(op) => intent_done(s.insert_intent_sqlite(tx, &op, false).await, &op),
         Job::Finish(id, envelope) if !s.has_webhook_routes(&envelope) => s
             .write_answer_sqlite(tx, &id, &envelope, false)
             .await

@@ -25,6 +25,11 @@ export function uiSchemaFor(schema, root = schema, depth = 0) {
   return ui;
 }
 
+/** Minor units in major units with their currency (TL for lira). */
+function money(minor, currency = "TRY") {
+  return `${major(minor)} ${currency === "TRY" ? "TL" : currency}`;
+}
+
 function Status({ value }) {
   const mark = UNRESOLVED.has(value) ? " needs attention" : "";
   return (
@@ -90,10 +95,8 @@ function SignIn({ onSignedIn }) {
 
 /** What a money operation will do, in words, before it is sent. */
 function Confirm({ account, operation, doc, onSend, onBack, busy }) {
-  const currency = doc.currency || "TRY";
-  const amount =
-    typeof doc.amount === "number" ? `${major(doc.amount)} ${currency === "TRY" ? "TL" : currency}` : "the whole order";
-  const money = operation === "refund" || operation === "cancel" || operation === "sub_merchant_adjust";
+  const amount = typeof doc.amount === "number" ? money(doc.amount, doc.currency) : "the whole order";
+  const movesMoney = operation === "refund" || operation === "cancel" || operation === "sub_merchant_adjust";
   return (
     <div className="card confirm" data-testid="confirm">
       <h2>Confirm {operation.replace(/_/g, " ")}</h2>
@@ -108,7 +111,7 @@ function Confirm({ account, operation, doc, onSend, onBack, busy }) {
             <dd>{doc.order_ref}</dd>
           </>
         )}
-        {money && (
+        {movesMoney && (
           <>
             <dt>Amount</dt>
             <dd data-testid="confirm-amount">
@@ -118,7 +121,7 @@ function Confirm({ account, operation, doc, onSend, onBack, busy }) {
           </>
         )}
       </dl>
-      {money && <p className="warn">This moves money. Check the account and the amount.</p>}
+      {movesMoney && <p className="warn">This moves money. Check the account and the amount.</p>}
       <button onClick={onSend} disabled={busy}>
         Send {operation.replace(/_/g, " ")}
       </button>{" "}
@@ -443,7 +446,7 @@ function Detail({ token, accounts, id, onBack }) {
         {typeof op.request?.amount === "number" && (
           <>
             <dt>Amount</dt>
-            <dd>{major(op.request.amount)} TL</dd>
+            <dd>{money(op.request.amount, op.request.currency)}</dd>
           </>
         )}
         <dt>Actor</dt>
