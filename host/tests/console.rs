@@ -49,14 +49,17 @@ fn the_console_runs_a_refund_and_shows_the_operations() {
         .lines()
         .find_map(|l| l.strip_prefix("sandbox token: ").map(str::to_owned))
         .expect("the sandbox prints its token");
-    // Screenshots for the docs when asked (PAYOPS_CONSOLE_SHOTS=docs/img).
+    // Screenshots for the docs when asked (PAYOPS_CONSOLE_SHOTS=docs/img: a
+    // relative folder is the repository's, not host/ui's where node runs).
     let mut args = vec![
         ui.join("tests/console.mjs").display().to_string(),
         daemon.url.clone(),
         token.trim().to_owned(),
     ];
     if let Ok(shots) = std::env::var("PAYOPS_CONSOLE_SHOTS") {
-        args.push(shots);
+        let shots = root.parent().expect("the repository").join(shots);
+        std::fs::create_dir_all(&shots).unwrap();
+        args.push(shots.display().to_string());
     }
     let out = std::process::Command::new("node")
         .args(&args)
