@@ -742,8 +742,10 @@ pub async fn check_store(url: &str) -> Result<(), String> {
     if let Some(rest) = url.strip_prefix("sqlite:") {
         let path = rest.trim_start_matches("//");
         let path = std::path::Path::new(path.split('?').next().unwrap_or(path));
-        if path.to_string_lossy().contains(":memory:") {
-            return Ok(());
+        if path.as_os_str().is_empty() || path.to_string_lossy().contains(":memory:") {
+            return Err(format!(
+                "{url}: an in-memory or unnamed SQLite store keeps nothing; name a file"
+            ));
         }
         let probe = if path.exists() {
             path.to_path_buf()

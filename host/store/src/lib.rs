@@ -4,6 +4,9 @@
 //! provider is called, the envelope when it answers. One [`Store`] over
 //! sqlx's `Any` driver runs the same migrations and queries on SQLite (the
 //! embedded default, WAL) and PostgreSQL (several daemons sharing the work).
+//! On SQLite the hot path (intents, answers and the order guard's read) runs
+//! on connections of its own through rusqlite, with group commit (see
+//! `writer.rs`): sqlx hands every SQLite statement to a thread of its own.
 //!
 //! Idempotency rests on a unique index on `(account, idempotency_key)`: of
 //! any number of concurrent inserts with one key exactly one wins; the others
@@ -31,6 +34,12 @@ pub enum StoreError {
     /// The database failed.
     #[error("store: {0}")]
     Db(#[from] sqlx::Error),
+    /// SQLite failed on the hot path (intents, answers, the order guard).
+    #[error("store: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// A group commit failed: none of its writes is recorded.
+    #[error("store: {0}")]
+    Write(String),
     /// A stored value could not be read.
     #[error("store: corrupt row {id}: {reason}")]
     Corrupt {
@@ -301,52 +310,167 @@ fn ts(t: &DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
-/// Binds an intent's 14 parameters, in the order both stores' intent SQL
-/// numbers them (`$1` id … `$14` the event's detail).
-fn bind_intent<'q>(
-    q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
-    op: &NewOperation,
-) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
-    let order_ref = op
-        .request
-        .get("order_ref")
-        .and_then(Value::as_str)
-        .map(str::to_owned);
-    q.bind(op.id.clone())
-        .bind(op.account.clone())
-        .bind(op.provider.clone())
-        .bind(op.operation.clone())
-        .bind(op.idempotency_key.clone())
-        .bind(request_hash(&op.request))
-        .bind(op.request.to_string())
-        .bind(op.owner.clone())
-        .bind(ts(&op.started_at))
-        .bind(order_ref)
-        .bind(i64::try_from(op.deadline.as_millis()).unwrap_or(i64::MAX / 4))
-        .bind(op.actor.clone())
-        .bind(ts(&Utc::now()))
-        .bind(format!("intent recorded by {}", op.owner))
+/// The values of an intent's row and its `recorded` event, computed once
+/// for either store.
+#[derive(Debug)]
+pub(crate) struct IntentValues {
+    pub(crate) id: String,
+    pub(crate) account: String,
+    pub(crate) provider: String,
+    pub(crate) operation: String,
+    pub(crate) idempotency_key: Option<String>,
+    pub(crate) request_sha256: String,
+    pub(crate) request: String,
+    pub(crate) owner: String,
+    pub(crate) started_at: String,
+    pub(crate) order_ref: Option<String>,
+    pub(crate) deadline_ms: i64,
+    pub(crate) actor: Option<String>,
+    pub(crate) now: String,
+    pub(crate) detail: String,
 }
 
-/// Binds an answer's 6 parameters, in the order both stores' answer SQL
-/// numbers them (`$1` state … `$5`/`$6` the event's detail, applied or
-/// late).
-fn bind_answer<'q>(
-    q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
-    id: &str,
-    envelope: &Envelope,
-) -> Result<sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>, StoreError> {
-    let text = serde_json::to_string(envelope).map_err(|e| StoreError::Corrupt {
-        id: id.into(),
-        reason: e.to_string(),
-    })?;
-    let status = format!("status {}", envelope.status);
-    Ok(q.bind(State::of(envelope.status).as_str())
-        .bind(text)
-        .bind(ts(&Utc::now()))
-        .bind(id.to_owned())
-        .bind(status.clone())
-        .bind(format!("{status} (late: not applied)")))
+impl IntentValues {
+    fn of(op: &NewOperation) -> IntentValues {
+        IntentValues {
+            id: op.id.clone(),
+            account: op.account.clone(),
+            provider: op.provider.clone(),
+            operation: op.operation.clone(),
+            idempotency_key: op.idempotency_key.clone(),
+            request_sha256: request_hash(&op.request),
+            request: op.request.to_string(),
+            owner: op.owner.clone(),
+            started_at: ts(&op.started_at),
+            order_ref: op
+                .request
+                .get("order_ref")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            deadline_ms: i64::try_from(op.deadline.as_millis()).unwrap_or(i64::MAX / 4),
+            actor: op.actor.clone(),
+            now: ts(&Utc::now()),
+            detail: format!("intent recorded by {}", op.owner),
+        }
+    }
+
+    /// Binds the 14 parameters in the order PostgreSQL's intent SQL numbers
+    /// them (`$1` id … `$14` the event's detail).
+    fn bind<'q>(
+        self,
+        q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+        q.bind(self.id)
+            .bind(self.account)
+            .bind(self.provider)
+            .bind(self.operation)
+            .bind(self.idempotency_key)
+            .bind(self.request_sha256)
+            .bind(self.request)
+            .bind(self.owner)
+            .bind(self.started_at)
+            .bind(self.order_ref)
+            .bind(self.deadline_ms)
+            .bind(self.actor)
+            .bind(self.now)
+            .bind(self.detail)
+    }
+}
+
+/// The values of an answer's update and its `finished` event.
+#[derive(Debug)]
+pub(crate) struct AnswerValues {
+    pub(crate) state: &'static str,
+    pub(crate) envelope: String,
+    pub(crate) now: String,
+    pub(crate) id: String,
+    /// The event's detail when the answer applied…
+    pub(crate) detail: String,
+    /// …and when it came late (the operation had left `in_flight`).
+    pub(crate) detail_late: String,
+}
+
+impl AnswerValues {
+    fn of(id: &str, envelope: &Envelope) -> Result<AnswerValues, StoreError> {
+        let text = serde_json::to_string(envelope).map_err(|e| StoreError::Corrupt {
+            id: id.into(),
+            reason: e.to_string(),
+        })?;
+        let status = format!("status {}", envelope.status);
+        Ok(AnswerValues {
+            state: State::of(envelope.status).as_str(),
+            envelope: text,
+            now: ts(&Utc::now()),
+            id: id.to_owned(),
+            detail_late: format!("{status} (late: not applied)"),
+            detail: status,
+        })
+    }
+
+    /// Binds the 6 parameters in the order PostgreSQL's answer SQL numbers
+    /// them (`$1` state … `$5`/`$6` the event's detail, applied or late).
+    fn bind<'q>(
+        self,
+        q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+        q.bind(self.state)
+            .bind(self.envelope)
+            .bind(self.now)
+            .bind(self.id)
+            .bind(self.detail)
+            .bind(self.detail_late)
+    }
+}
+
+/// SQLite's SQL for "now" in milliseconds since the epoch.
+pub(crate) const SQLITE_NOW_MS: &str =
+    "CAST(ROUND((julianday('now') - 2440587.5) * 86400000.0) AS BIGINT)";
+
+/// A stored operation from its row's [`COLUMNS`], each read (as text or
+/// NULL) by `get`, whichever driver the row comes from.
+pub(crate) fn stored_operation(
+    get: impl Fn(&str) -> Result<Option<String>, StoreError>,
+) -> Result<StoredOperation, StoreError> {
+    let text = |c: &str| -> Result<String, StoreError> {
+        get(c)?.ok_or_else(|| StoreError::Corrupt {
+            id: get("id").ok().flatten().unwrap_or_default(),
+            reason: format!("{c} is NULL"),
+        })
+    };
+    let id = text("id")?;
+    let state = text("state")?;
+    let corrupt = |reason: String| StoreError::Corrupt {
+        id: id.clone(),
+        reason,
+    };
+    Ok(StoredOperation {
+        account: text("account")?,
+        provider: text("provider")?,
+        operation: text("operation")?,
+        idempotency_key: get("idempotency_key")?,
+        request_sha256: text("request_sha256")?,
+        request: serde_json::from_str(&text("request")?)
+            .map_err(|e| corrupt(format!("request: {e}")))?,
+        state: State::parse(&state).ok_or_else(|| corrupt(format!("state {state:?}")))?,
+        envelope: get("envelope")?
+            .map(|e| serde_json::from_str(&e))
+            .transpose()
+            .map_err(|e| corrupt(format!("envelope: {e}")))?,
+        owner: text("owner")?,
+        created_at: parse_ts(&id, &text("created_at")?)?,
+        updated_at: parse_ts(&id, &text("updated_at")?)?,
+        resolution: get("resolution")?,
+        order_ref: get("order_ref")?,
+        actor: get("actor")?,
+        id,
+    })
+}
+
+/// The file of a `sqlite:` URL (`None` for another scheme).
+fn sqlite_path(url: &str) -> Option<&str> {
+    let rest = url.strip_prefix("sqlite:")?;
+    let path = rest.trim_start_matches("//");
+    Some(path.split('?').next().unwrap_or(path))
 }
 
 fn parse_ts(id: &str, s: &str) -> Result<DateTime<Utc>, StoreError> {
@@ -369,8 +493,9 @@ pub struct Store {
     sqlite: bool,
     /// Where status-change events go (empty: none are written).
     webhooks: Arc<Vec<WebhookRoute>>,
-    /// The group-commit writer of intents and answers (SQLite only).
-    writer: Option<writer::Writer>,
+    /// SQLite's hot path: the group-commit writer of intents and answers,
+    /// and the order guard's read.
+    fast: Option<Arc<writer::Sqlite>>,
 }
 
 pub use outbox::{
@@ -388,15 +513,12 @@ impl Store {
     /// it): a missing SQLite file is an error naming the path, never a new
     /// empty database.
     pub async fn open_existing(url: &str) -> Result<Store, StoreError> {
-        if let Some(rest) = url.strip_prefix("sqlite:") {
-            let path = rest.trim_start_matches("//");
-            let path = path.split('?').next().unwrap_or(path);
-            if !path.is_empty()
-                && !path.contains(":memory:")
-                && !std::path::Path::new(path).exists()
-            {
-                return Err(StoreError::Missing(path.to_owned()));
-            }
+        if let Some(path) = sqlite_path(url)
+            && !path.is_empty()
+            && !path.contains(":memory:")
+            && !std::path::Path::new(path).exists()
+        {
+            return Err(StoreError::Missing(path.to_owned()));
         }
         Store::open(url).await
     }
@@ -408,6 +530,11 @@ impl Store {
         let sqlite = url.starts_with("sqlite:");
         if !sqlite && !url.starts_with("postgres://") && !url.starts_with("postgresql://") {
             return Err(StoreError::Url(url.into()));
+        }
+        if sqlite_path(url).is_some_and(|p| p.is_empty() || p.contains(":memory:")) {
+            return Err(StoreError::Url(format!(
+                "{url} (an in-memory or unnamed SQLite store keeps nothing: name a file)"
+            )));
         }
         let mut url = url.to_owned();
         if sqlite && !url.contains("mode=") && !url.contains(":memory:") {
@@ -445,21 +572,23 @@ impl Store {
             });
         }
         let pool = opts.connect(&url).await?;
-        // SQLite: intents and answers go through the group-commit writer.
-        // PostgreSQL commits concurrent transactions in parallel: one writer
-        // would serialize them (measured slower). A connection of its own
-        // for the writer was measured slower too (1,396 against 1,830
-        // refunds/s at 16 connections, same run).
-        let writer = sqlite.then(writer::Writer::start);
         let store = Store {
             pool,
             sqlite,
             webhooks: Arc::new(Vec::new()),
-            writer,
+            fast: None,
         };
         store.migrate().await?;
         store.backfill_order_refs().await?;
-        Ok(store)
+        // SQLite: intents, answers and the order guard's read on connections
+        // of their own (writer.rs). PostgreSQL commits concurrent
+        // transactions in parallel: one writer would serialize them
+        // (measured slower).
+        let fast = match sqlite_path(&url) {
+            Some(path) => Some(Arc::new(writer::Sqlite::open(std::path::Path::new(path))?)),
+            None => None,
+        };
+        Ok(Store { fast, ..store })
     }
 
     /// Is every migration of this build applied, and nothing else? One
@@ -544,7 +673,7 @@ impl Store {
     /// every daemon sharing a store measures time against the same clock.
     fn now_ms_sql(&self) -> &'static str {
         if self.sqlite {
-            "CAST(ROUND((julianday('now') - 2440587.5) * 86400000.0) AS BIGINT)"
+            SQLITE_NOW_MS
         } else {
             "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)"
         }
@@ -565,6 +694,14 @@ impl Store {
             .fetch_one(&mut *conn)
             .await?
             .try_get(0)?;
+        // The writer's connection (which commits intents and answers) must
+        // say the same, or the weaker of the two is reported.
+        if let Some(fast) = &self.fast {
+            let (wj, ws) = fast.durability()?;
+            if wj != j || ws < s {
+                return Ok(Some((wj, ws)));
+            }
+        }
         Ok(Some((j, s)))
     }
 
@@ -615,11 +752,20 @@ impl Store {
     pub async fn begin(&self, op: &NewOperation) -> Result<Begin, StoreError> {
         // Committed (with its event) before this returns: on SQLite group
         // commit shares the commit with concurrent writes, never skips it.
-        let done = if let Some(w) = &self.writer {
-            w.write(self, writer::Job::Begin(Box::new(op.clone())))
-                .await?
+        let done = if let Some(fast) = &self.fast {
+            fast.write(writer::Job::Begin(IntentValues::of(op))).await?
         } else {
-            writer::intent_done(self.insert_intent_pg(op).await, op)?
+            match self.insert_intent_pg(op).await {
+                Ok(()) => writer::Done::Created,
+                Err(StoreError::Db(e))
+                    if e.as_database_error()
+                        .is_some_and(|d| d.is_unique_violation())
+                        && op.idempotency_key.is_some() =>
+                {
+                    writer::Done::KeyTaken
+                }
+                Err(e) => return Err(e),
+            }
         };
         match done {
             writer::Done::KeyTaken => {
@@ -654,7 +800,7 @@ impl Store {
              SELECT id, $13, 'recorded', $14, $12 FROM op",
             self.now_ms_sql()
         )));
-        bind_intent(q, op).execute(&self.pool).await?;
+        IntentValues::of(op).bind(q).execute(&self.pool).await?;
         Ok(())
     }
 
@@ -671,66 +817,11 @@ impl Store {
                RETURNING 1)
              SELECT (SELECT count(*) FROM u) AS applied, (SELECT count(*) FROM e) AS events",
         );
-        let row = bind_answer(q, id, envelope)?.fetch_one(&self.pool).await?;
+        let row = AnswerValues::of(id, envelope)?
+            .bind(q)
+            .fetch_one(&self.pool)
+            .await?;
         let applied: i64 = row.try_get("applied")?;
-        Ok(applied == 1)
-    }
-
-    /// The intent and its event for the SQLite group-commit writer, in one
-    /// call: inside a savepoint of the batch's transaction, or in a
-    /// transaction of their own when `alone` ([`writer::wrap`]).
-    pub(crate) async fn insert_intent_sqlite(
-        &self,
-        conn: &mut sqlx::AnyConnection,
-        op: &NewOperation,
-        alone: bool,
-    ) -> Result<(), StoreError> {
-        let (begin, commit) = writer::wrap(alone);
-        let q = sqlx::query(AssertSqlSafe(format!(
-            "{begin}
-             INSERT INTO operations (id, account, provider, operation, idempotency_key, request_sha256, request, state, envelope, owner, created_at, updated_at, resolution, order_ref, deadline_ms, actor)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 'in_flight', NULL, $8, $9, $9, NULL, $10, {} + $11, $12);
-             INSERT INTO operation_events (operation_id, at, kind, detail, actor) VALUES ($1, $13, 'recorded', $14, $12);
-             {commit}",
-            self.now_ms_sql()
-        )));
-        bind_intent(q, op).execute(&mut *conn).await?;
-        Ok(())
-    }
-
-    /// [`Store::write_answer`] for the SQLite group-commit writer when no
-    /// webhook wants the event: the answer and its event in one call, in a
-    /// savepoint or a transaction of their own as [`writer::wrap`] says;
-    /// the event says whether it applied (`changes()` of the update).
-    pub(crate) async fn write_answer_sqlite(
-        &self,
-        conn: &mut sqlx::AnyConnection,
-        id: &str,
-        envelope: &Envelope,
-        alone: bool,
-    ) -> Result<bool, StoreError> {
-        let (begin, commit) = writer::wrap(alone);
-        // sqlx reports SQLite's changes() after every statement of a call,
-        // not each statement's own: the update's count is selected instead
-        // (every statement runs: fetch_all, not a fetch that stops early).
-        let q = sqlx::query(AssertSqlSafe(format!(
-            "{begin}
-             UPDATE operations SET state = $1, envelope = $2, updated_at = $3 WHERE id = $4 AND state = 'in_flight';
-             SELECT changes() AS applied;
-             INSERT INTO operation_events (operation_id, at, kind, detail, actor)
-             SELECT $4, $3, 'finished', CASE WHEN changes() = 1 THEN $5 ELSE $6 END, NULL;
-             {commit}"
-        )));
-        let rows = bind_answer(q, id, envelope)?.fetch_all(&mut *conn).await?;
-        let applied: i64 = match rows.first() {
-            Some(row) => row.try_get("applied")?,
-            None => {
-                return Err(StoreError::Corrupt {
-                    id: id.into(),
-                    reason: "the answer's write returned no count".into(),
-                });
-            }
-        };
         Ok(applied == 1)
     }
 
@@ -748,7 +839,7 @@ impl Store {
     /// Stores the envelope of a finished operation (only while in flight:
     /// a recovered `unknown` is never overwritten by a late answer).
     pub async fn finish(&self, id: &str, envelope: &Envelope) -> Result<bool, StoreError> {
-        let Some(w) = &self.writer else {
+        let Some(fast) = &self.fast else {
             if !self.has_webhook_routes(envelope) {
                 return self.write_answer_pg(id, envelope).await;
             }
@@ -757,8 +848,11 @@ impl Store {
             tx.commit().await?;
             return Ok(done);
         };
-        let job = writer::Job::Finish(id.to_owned(), Box::new(envelope.clone()));
-        match w.write(self, job).await? {
+        let job = writer::Job::Finish(
+            AnswerValues::of(id, envelope)?,
+            self.outbox_rows(envelope, Some(State::InFlight)),
+        );
+        match fast.write(job).await? {
             writer::Done::Finished(done) => Ok(done),
             _ => Ok(false),
         }
@@ -825,35 +919,7 @@ impl Store {
     }
 
     fn row(r: &AnyRow) -> Result<StoredOperation, StoreError> {
-        let id: String = r.try_get("id")?;
-        let state: String = r.try_get("state")?;
-        let request: String = r.try_get("request")?;
-        let envelope: Option<String> = r.try_get("envelope")?;
-        let corrupt = |reason: String| StoreError::Corrupt {
-            id: id.clone(),
-            reason,
-        };
-        Ok(StoredOperation {
-            account: r.try_get("account")?,
-            provider: r.try_get("provider")?,
-            operation: r.try_get("operation")?,
-            idempotency_key: r.try_get("idempotency_key")?,
-            request_sha256: r.try_get("request_sha256")?,
-            request: serde_json::from_str(&request)
-                .map_err(|e| corrupt(format!("request: {e}")))?,
-            state: State::parse(&state).ok_or_else(|| corrupt(format!("state {state:?}")))?,
-            envelope: envelope
-                .map(|e| serde_json::from_str(&e))
-                .transpose()
-                .map_err(|e| corrupt(format!("envelope: {e}")))?,
-            owner: r.try_get("owner")?,
-            created_at: parse_ts(&id, &r.try_get::<String, _>("created_at")?)?,
-            updated_at: parse_ts(&id, &r.try_get::<String, _>("updated_at")?)?,
-            resolution: r.try_get("resolution")?,
-            order_ref: r.try_get("order_ref")?,
-            actor: r.try_get("actor")?,
-            id,
-        })
+        stored_operation(|c| r.try_get::<Option<String>, _>(c).map_err(StoreError::from))
     }
 
     /// One operation.
@@ -1129,6 +1195,9 @@ impl Store {
         account: &str,
         order_ref: &str,
     ) -> Result<Vec<StoredOperation>, StoreError> {
+        if let Some(fast) = &self.fast {
+            return fast.read(|c| writer::on_order(c, account, order_ref));
+        }
         sqlx::query(AssertSqlSafe(Store::on_order_sql()))
             .bind(account)
             .bind(order_ref)

@@ -184,6 +184,26 @@ fn delivery_row(r: &sqlx::any::AnyRow) -> Result<Delivery, StoreError> {
     })
 }
 
+/// One webhook delivery to write with a status change.
+#[derive(Debug)]
+pub(crate) struct OutboxRow {
+    pub(crate) event_id: String,
+    pub(crate) webhook: String,
+    pub(crate) operation_id: String,
+    pub(crate) account: String,
+    pub(crate) event_type: String,
+    pub(crate) payload: String,
+}
+
+/// The insert of an [`OutboxRow`] (parameters 1–6 in its field order), with
+/// `now` the store's SQL for "now" in milliseconds.
+pub(crate) fn insert_sql(now: &str) -> String {
+    format!(
+        "INSERT INTO webhook_deliveries (event_id, webhook, operation_id, account, event_type, payload, state, attempts, created_ms, next_attempt_ms, lease_until_ms)
+         VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, {now}, {now}, 0)"
+    )
+}
+
 impl Store {
     /// The webhooks events are written for (from config). A store without
     /// routes writes no events.
@@ -192,14 +212,12 @@ impl Store {
         self
     }
 
-    /// Writes the event of a status change, one row per webhook that wants
-    /// it, inside `tx` (the transaction that changes the status).
-    pub(crate) async fn enqueue(
-        &self,
-        tx: &mut Transaction<'_, Any>,
-        envelope: &Envelope,
-        from: Option<State>,
-    ) -> Result<(), StoreError> {
+    /// The delivery rows of a status change: one per webhook that wants it
+    /// (none without webhooks).
+    pub(crate) fn outbox_rows(&self, envelope: &Envelope, from: Option<State>) -> Vec<OutboxRow> {
+        if self.webhooks.is_empty() {
+            return Vec::new();
+        }
         let types = event_types(envelope.status, from);
         let routes: Vec<&WebhookRoute> = self
             .webhooks
@@ -207,7 +225,7 @@ impl Store {
             .filter(|w| w.wants(&envelope.account, &types))
             .collect();
         if routes.is_empty() {
-            return Ok(());
+            return Vec::new();
         }
         let event_id = format!("evt_{}", uuid::Uuid::now_v7().simple());
         let payload = json!({
@@ -218,20 +236,37 @@ impl Store {
             "data": envelope,
         })
         .to_string();
-        for w in routes {
-            sqlx::query(AssertSqlSafe(format!(
-                "INSERT INTO webhook_deliveries (event_id, webhook, operation_id, account, event_type, payload, state, attempts, created_ms, next_attempt_ms, lease_until_ms)
-                 VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, {now}, {now}, 0)",
-                now = self.now_ms_sql()
-            )))
-            .bind(&event_id)
-            .bind(&w.name)
-            .bind(envelope.operation_id.as_str())
-            .bind(&envelope.account)
-            .bind(types[0])
-            .bind(&payload)
-            .execute(&mut **tx)
-            .await?;
+        routes
+            .into_iter()
+            .map(|w| OutboxRow {
+                event_id: event_id.clone(),
+                webhook: w.name.clone(),
+                operation_id: envelope.operation_id.as_str().to_owned(),
+                account: envelope.account.clone(),
+                event_type: types[0].to_owned(),
+                payload: payload.clone(),
+            })
+            .collect()
+    }
+
+    /// Writes the event of a status change, one row per webhook that wants
+    /// it, inside `tx` (the transaction that changes the status).
+    pub(crate) async fn enqueue(
+        &self,
+        tx: &mut Transaction<'_, Any>,
+        envelope: &Envelope,
+        from: Option<State>,
+    ) -> Result<(), StoreError> {
+        for row in self.outbox_rows(envelope, from) {
+            sqlx::query(AssertSqlSafe(insert_sql(self.now_ms_sql())))
+                .bind(row.event_id)
+                .bind(row.webhook)
+                .bind(row.operation_id)
+                .bind(row.account)
+                .bind(row.event_type)
+                .bind(row.payload)
+                .execute(&mut **tx)
+                .await?;
         }
         Ok(())
     }

@@ -1,25 +1,46 @@
-//! Group commit (SQLite): intents and answers written by concurrent operations
-//! share one transaction and one commit (one fsync on SQLite).
+//! SQLite's hot path: intents, answers and the order guard's read, on
+//! connections of their own driven directly (rusqlite), with group commit.
 //!
-//! One writer task takes what is waiting (up to [`MAX_BATCH`] writes), runs
-//! each inside its own savepoint of one transaction, commits, and only then
-//! answers each caller: an intent is durable before its provider is called,
-//! an answer before its client hears it, exactly as with a commit per
-//! write. One write's failure (an idempotency key already taken) rolls back
-//! to its savepoint and fails that write alone.
+//! sqlx runs each SQLite connection on a thread of its own: every statement
+//! is a hand-off to that thread and back, and on the project's 2-core
+//! machine the wake-ups cost more than the statements (a third of a
+//! refund's samples were in the scheduler). Here a write needs no other
+//! thread: the task that queues it runs it, together with every write queued
+//! meanwhile (up to [`MAX_BATCH`]), in one transaction, and answers each
+//! caller only after the `COMMIT`: an intent is durable before its provider
+//! is called, an answer before its client hears it, exactly as with a commit
+//! per write. While one task commits, others queue; the committing task
+//! takes what queued before it lets go (leader and followers), so
+//! concurrent writes share one fsync.
+//!
+//! Each write of a shared transaction runs in its own savepoint: one write's
+//! failure (an idempotency key already taken) rolls back that write alone. A
+//! write alone in its transaction takes no savepoint.
+//!
+//! Everything else (lists, recovery, settlement, migrations, the CLI) stays
+//! on sqlx; both open the same file, in WAL mode with `synchronous=FULL`.
 
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use payops_core::Envelope;
-use sqlx::{Any, Transaction};
-use tokio::sync::{mpsc, oneshot};
+use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior, params};
+use tokio::sync::oneshot;
 
-use crate::{NewOperation, Store, StoreError};
+use crate::outbox::OutboxRow;
+use crate::{AnswerValues, IntentValues, StoreError, StoredOperation};
 
 /// The most writes one commit carries.
 pub const MAX_BATCH: usize = 64;
 
+/// Batches a task commits for others before it hands the rest to a task
+/// of its own (its own caller is answered after its first).
+const LEAD_ROUNDS: usize = 2;
+
+/// Read connections kept open for the order guard.
+const READERS: usize = 4;
+
 /// What a write did.
+#[derive(Debug)]
 pub(crate) enum Done {
     /// The intent is recorded.
     Created,
@@ -29,193 +50,268 @@ pub(crate) enum Done {
     Finished(bool),
 }
 
+/// A write, with every value computed before it is queued (nothing but SQL
+/// runs while the writer is held).
+#[derive(Debug)]
 pub(crate) enum Job {
-    Begin(Box<NewOperation>),
-    Finish(String, Box<Envelope>),
+    Begin(IntentValues),
+    Finish(AnswerValues, Vec<OutboxRow>),
 }
 
 type Reply = oneshot::Sender<Result<Done, StoreError>>;
 
-/// The writer's queue.
-#[derive(Debug, Clone)]
-pub(crate) struct Writer {
-    tx: mpsc::UnboundedSender<(Store, Job, Reply)>,
+/// SQLite's hot path (one per store).
+#[derive(Debug)]
+pub(crate) struct Sqlite {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    queue: Mutex<Vec<(Job, Reply)>>,
+    readers: Mutex<Vec<Connection>>,
 }
 
-impl Writer {
-    /// Starts the writer task (inside a Tokio runtime).
-    pub(crate) fn start() -> Writer {
-        let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(rx));
-        Writer { tx }
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic inside a batch leaves the connection as SQLite left it (the
+    // transaction is rolled back when its guard drops): still usable.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Opens a connection with the store's settings: WAL, `synchronous=FULL`,
+/// a 10 s busy timeout (another process may hold the write lock).
+fn connect(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    Ok(conn)
+}
+
+impl Sqlite {
+    /// Opens the writer's connection on an existing (migrated) store file.
+    pub(crate) fn open(path: &Path) -> Result<Sqlite, StoreError> {
+        Ok(Sqlite {
+            path: path.to_path_buf(),
+            writer: Mutex::new(connect(path)?),
+            queue: Mutex::new(Vec::new()),
+            readers: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// `journal_mode` and `synchronous` as the writer's connection sees them.
+    pub(crate) fn durability(&self) -> Result<(String, i64), StoreError> {
+        let conn = lock(&self.writer);
+        let j: String = conn.pragma_query_value(None, "journal_mode", |r| r.get(0))?;
+        let s: i64 = conn.pragma_query_value(None, "synchronous", |r| r.get(0))?;
+        Ok((j, s))
     }
 
     /// Queues a write and waits for its commit.
-    pub(crate) async fn write(&self, store: &Store, job: Job) -> Result<Done, StoreError> {
+    pub(crate) async fn write(self: &Arc<Self>, job: Job) -> Result<Done, StoreError> {
         let (reply, answer) = oneshot::channel();
-        self.tx
-            .send((store.clone(), job, reply))
-            .map_err(|_| StoreError::Db(sqlx::Error::PoolClosed))?;
+        lock(&self.queue).push((job, reply));
+        self.lead(LEAD_ROUNDS);
         answer
             .await
             .map_err(|_| StoreError::Db(sqlx::Error::PoolClosed))?
     }
-}
 
-async fn run(mut rx: mpsc::UnboundedReceiver<(Store, Job, Reply)>) {
-    while let Some(first) = rx.recv().await {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(next) => batch.push(next),
-                Err(_) => break,
+    /// Commits what is queued unless another task is committing (that one
+    /// looks at the queue again after it lets go of the writer, so nothing
+    /// queued is left behind). After `rounds` batches the rest goes to a task
+    /// of its own.
+    fn lead(self: &Arc<Self>, rounds: usize) {
+        for _ in 0..rounds {
+            let mut conn = match self.writer.try_lock() {
+                Ok(c) => c,
+                Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+                Err(std::sync::TryLockError::WouldBlock) => return,
+            };
+            let batch: Vec<(Job, Reply)> = {
+                let mut q = lock(&self.queue);
+                let n = q.len().min(MAX_BATCH);
+                q.drain(..n).collect()
+            };
+            if batch.is_empty() {
+                return;
+            }
+            commit_batch(&mut conn, batch);
+            drop(conn);
+            if lock(&self.queue).is_empty() {
+                return;
             }
         }
-        commit_batch(batch).await;
+        let me = Arc::clone(self);
+        tokio::spawn(async move { me.lead(usize::MAX) });
     }
-}
 
-/// What an intent's insert did: the row, or (a unique violation on an
-/// intent with an idempotency key) the key taken by an earlier intent.
-pub(crate) fn intent_done(
-    r: Result<(), StoreError>,
-    op: &NewOperation,
-) -> Result<Done, StoreError> {
-    match r {
-        Ok(()) => Ok(Done::Created),
-        Err(StoreError::Db(e))
-            if e.as_database_error()
-                .is_some_and(|d| d.is_unique_violation())
-                && op.idempotency_key.is_some() =>
-        {
-            Ok(Done::KeyTaken)
-        }
-        Err(e) => Err(e),
-    }
-}
-
-/// The statements around a write's own: a transaction of its own when it
-/// is alone in its batch (`BEGIN IMMEDIATE` … `COMMIT` in the same call; no
-/// savepoint, which would make SQLite journal every page it touches), a
-/// savepoint inside a shared one.
-pub(crate) fn wrap(alone: bool) -> (&'static str, &'static str) {
-    if alone {
-        ("BEGIN IMMEDIATE;", "COMMIT")
-    } else {
-        ("SAVEPOINT w;", "RELEASE SAVEPOINT w")
-    }
-}
-
-async fn commit_batch(mut batch: Vec<(Store, Job, Reply)>) {
-    let pool = batch[0].0.pool.clone();
-    // A write alone (the common case below full load) is one call: its
-    // transaction, row, event and commit together.
-    let alone = batch.len() == 1
-        && match &batch[0].1 {
-            Job::Begin(_) => true,
-            Job::Finish(_, env) => !batch[0].0.has_webhook_routes(env),
+    /// Runs `f` on a read connection of the pool (opened on first need).
+    pub(crate) fn read<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let conn = match lock(&self.readers).pop() {
+            Some(c) => c,
+            None => connect(&self.path)?,
         };
-    if alone {
-        let (s, job, reply) = batch.pop().expect("one write");
-        let _ = reply.send(write_alone(&pool, &s, job).await);
-        return;
+        let r = f(&conn);
+        let mut pool = lock(&self.readers);
+        if pool.len() < READERS {
+            pool.push(conn);
+        }
+        r
     }
-    let mut tx = match pool.begin().await {
+}
+
+/// One transaction for the batch: each write in a savepoint of its own
+/// (none when it is alone), one `COMMIT`, then the replies.
+fn commit_batch(conn: &mut Connection, batch: Vec<(Job, Reply)>) {
+    let alone = batch.len() == 1;
+    let mut tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
         Ok(tx) => tx,
         Err(e) => {
-            let e = Arc::new(e.to_string());
-            for (_, _, reply) in batch {
-                let _ = reply.send(Err(StoreError::Db(sqlx::Error::Protocol(e.to_string()))));
+            let text = e.to_string();
+            for (_, reply) in batch {
+                let _ = reply.send(Err(StoreError::Write(text.clone())));
             }
             return;
         }
     };
     let mut results = Vec::with_capacity(batch.len());
     let mut replies = Vec::with_capacity(batch.len());
-    for (s, job, reply) in batch {
-        let r = one(&s, &mut tx, job).await;
+    for (job, reply) in batch {
+        let r = if alone {
+            one(&tx, &job)
+        } else {
+            match tx.savepoint() {
+                Ok(mut sp) => match one(&sp, &job) {
+                    Ok(done) => {
+                        let undo = if matches!(done, Done::KeyTaken) {
+                            sp.rollback()
+                        } else {
+                            Ok(())
+                        };
+                        undo.and_then(|()| sp.commit())
+                            .map(|()| done)
+                            .map_err(StoreError::from)
+                    }
+                    // Dropping the savepoint rolls back to it and releases it.
+                    Err(e) => Err(e),
+                },
+                Err(e) => Err(e.into()),
+            }
+        };
         results.push(r);
         replies.push(reply);
     }
-    match tx.commit().await {
+    if alone && !matches!(results[0], Ok(Done::Created | Done::Finished(_))) {
+        // Nothing of a failed write alone stays: the transaction is rolled
+        // back (dropping it does).
+        drop(tx);
+        let _ = replies
+            .pop()
+            .expect("one")
+            .send(results.pop().expect("one"));
+        return;
+    }
+    match tx.commit() {
         Ok(()) => {
             for (reply, r) in replies.into_iter().zip(results) {
                 let _ = reply.send(r);
             }
         }
         Err(e) => {
-            let text = e.to_string();
+            let text = format!("group commit failed: {e}");
             for reply in replies {
-                let _ = reply.send(Err(StoreError::Db(sqlx::Error::Protocol(format!(
-                    "group commit failed: {text}"
-                )))));
+                let _ = reply.send(Err(StoreError::Write(text.clone())));
             }
         }
     }
 }
 
-/// One write in a transaction of its own, sent as one call. If the call
-/// stopped before its `COMMIT`, whatever it began is rolled back (and a
-/// connection that cannot roll back is closed, never reused mid-transaction).
-async fn write_alone(pool: &sqlx::AnyPool, s: &Store, job: Job) -> Result<Done, StoreError> {
-    let mut conn = pool.acquire().await?;
-    let r = match job {
-        // Anything but a new row (a taken key too) leaves the call's
-        // transaction to roll back.
-        Job::Begin(op) => {
-            match intent_done(s.insert_intent_sqlite(&mut conn, &op, true).await, &op) {
-                Ok(Done::Created) => Ok(Done::Created),
-                other => Err(other),
+/// Is this the insert's unique-constraint violation?
+fn unique_violation(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _)
+        if f.code == ErrorCode::ConstraintViolation
+            && matches!(f.extended_code,
+                rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY))
+}
+
+/// One write, inside whatever transaction or savepoint `conn` is in.
+fn one(conn: &Connection, job: &Job) -> Result<Done, StoreError> {
+    match job {
+        Job::Begin(v) => {
+            let r = conn
+                .prepare_cached(&format!(
+                    "INSERT INTO operations (id, account, provider, operation, idempotency_key, request_sha256, request, state, envelope, owner, created_at, updated_at, resolution, order_ref, deadline_ms, actor)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'in_flight', NULL, ?8, ?9, ?9, NULL, ?10, {} + ?11, ?12)",
+                    crate::SQLITE_NOW_MS
+                ))?
+                .execute(params![
+                    v.id, v.account, v.provider, v.operation, v.idempotency_key,
+                    v.request_sha256, v.request, v.owner, v.started_at, v.order_ref,
+                    v.deadline_ms, v.actor
+                ]);
+            match r {
+                Ok(_) => {}
+                Err(e) if unique_violation(&e) && v.idempotency_key.is_some() => {
+                    return Ok(Done::KeyTaken);
+                }
+                Err(e) => return Err(e.into()),
             }
+            conn.prepare_cached(
+                "INSERT INTO operation_events (operation_id, at, kind, detail, actor) VALUES (?1, ?2, 'recorded', ?3, ?4)",
+            )?
+            .execute(params![v.id, v.now, v.detail, v.actor])?;
+            Ok(Done::Created)
         }
-        Job::Finish(id, envelope) => s
-            .write_answer_sqlite(&mut conn, &id, &envelope, true)
-            .await
-            .map(Done::Finished)
-            .map_err(Err),
-    };
-    match r {
-        Ok(done) => Ok(done),
-        Err(outcome) => {
-            if let Err(e) = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await {
-                // "no transaction is active": the call failed at its BEGIN.
-                if !e.to_string().contains("no transaction") {
-                    let _ = conn.close().await;
+        Job::Finish(v, outbox) => {
+            let applied = conn
+                .prepare_cached(
+                    "UPDATE operations SET state = ?1, envelope = ?2, updated_at = ?3 WHERE id = ?4 AND state = 'in_flight'",
+                )?
+                .execute(params![v.state, v.envelope, v.now, v.id])?
+                == 1;
+            if applied {
+                for row in outbox {
+                    conn.prepare_cached(&crate::outbox::insert_sql(crate::SQLITE_NOW_MS))?
+                        .execute(params![
+                            row.event_id,
+                            row.webhook,
+                            row.operation_id,
+                            row.account,
+                            row.event_type,
+                            row.payload
+                        ])?;
                 }
             }
-            outcome
+            conn.prepare_cached(
+                "INSERT INTO operation_events (operation_id, at, kind, detail, actor) VALUES (?1, ?2, 'finished', ?3, NULL)",
+            )?
+            .execute(params![
+                v.id,
+                v.now,
+                if applied { &v.detail } else { &v.detail_late }
+            ])?;
+            Ok(Done::Finished(applied))
         }
     }
 }
 
-/// One write in its own savepoint, sent to SQLite as one multi-statement
-/// call (savepoint, the row, its event, release): one trip to sqlx's
-/// SQLite worker thread instead of five. `$N` parameters name the same
-/// argument in every statement of the call.
-async fn one(s: &Store, tx: &mut Transaction<'static, Any>, job: Job) -> Result<Done, StoreError> {
-    let r = match job {
-        Job::Begin(op) => intent_done(s.insert_intent_sqlite(tx, &op, false).await, &op),
-        Job::Finish(id, envelope) if !s.has_webhook_routes(&envelope) => s
-            .write_answer_sqlite(tx, &id, &envelope, false)
-            .await
-            .map(Done::Finished),
-        // With webhook events to queue: statement by statement.
-        Job::Finish(id, envelope) => {
-            sqlx::query("SAVEPOINT w").execute(&mut **tx).await?;
-            let r = s.write_answer(tx, &id, &envelope).await;
-            if r.is_ok() {
-                sqlx::query("RELEASE SAVEPOINT w")
-                    .execute(&mut **tx)
-                    .await?;
-            }
-            r.map(Done::Finished)
-        }
-    };
-    if !matches!(r, Ok(Done::Created | Done::Finished(_))) {
-        // The failed call stopped inside its savepoint: undo just it.
-        sqlx::raw_sql("ROLLBACK TO SAVEPOINT w; RELEASE SAVEPOINT w")
-            .execute(&mut **tx)
-            .await?;
+/// Every operation of `account` about `order_ref`, oldest first.
+pub(crate) fn on_order(
+    conn: &Connection,
+    account: &str,
+    order_ref: &str,
+) -> Result<Vec<StoredOperation>, StoreError> {
+    let mut st = conn.prepare_cached(&crate::Store::on_order_sql())?;
+    let mut rows = st.query(params![account, order_ref])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        out.push(crate::stored_operation(|c| {
+            r.get::<_, Option<String>>(c).map_err(StoreError::from)
+        })?);
     }
-    r
+    Ok(out)
 }

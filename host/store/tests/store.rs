@@ -378,6 +378,11 @@ async fn postgres() {
 async fn bad_urls_are_refused() {
     let e = Store::open("mysql://x").await.unwrap_err();
     assert!(e.to_string().contains("sqlite://"), "{e}");
+    // An in-memory store would lose every intent with the process.
+    for url in ["sqlite::memory:", "sqlite://:memory:", "sqlite://"] {
+        let e = Store::open(url).await.unwrap_err();
+        assert!(e.to_string().contains("name a file"), "{url}: {e}");
+    }
 }
 
 /// Two settlements racing for one provider transaction: exactly one wins.
