@@ -679,6 +679,13 @@ impl Store {
         }
     }
 
+    /// SQLite's group commit so far: transactions committed by the writer
+    /// of intents and answers, and the writes they recorded (`None` on
+    /// PostgreSQL, where each write commits on its own).
+    pub fn group_commits(&self) -> Option<(u64, u64)> {
+        self.fast.as_ref().map(|f| f.commits())
+    }
+
     /// SQLite's durability settings as a connection of this store sees them
     /// (`journal_mode`, `synchronous`: 2 is FULL); `None` on PostgreSQL.
     pub async fn sqlite_durability(&self) -> Result<Option<(String, i64)>, StoreError> {

@@ -21,6 +21,7 @@
 //! on sqlx; both open the same file, in WAL mode with `synchronous=FULL`.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior, params};
@@ -67,6 +68,9 @@ pub(crate) struct Sqlite {
     writer: Mutex<Connection>,
     queue: Mutex<Vec<(Job, Reply)>>,
     readers: Mutex<Vec<Connection>>,
+    /// Transactions committed, and the writes they recorded.
+    commits: AtomicU64,
+    writes: AtomicU64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -96,6 +100,8 @@ impl Sqlite {
             writer: Mutex::new(connect(path)?),
             queue: Mutex::new(Vec::new()),
             readers: Mutex::new(Vec::new()),
+            commits: AtomicU64::new(0),
+            writes: AtomicU64::new(0),
         })
     }
 
@@ -105,6 +111,14 @@ impl Sqlite {
         let j: String = conn.pragma_query_value(None, "journal_mode", |r| r.get(0))?;
         let s: i64 = conn.pragma_query_value(None, "synchronous", |r| r.get(0))?;
         Ok((j, s))
+    }
+
+    /// Transactions committed so far, and the writes they carried.
+    pub(crate) fn commits(&self) -> (u64, u64) {
+        (
+            self.commits.load(Ordering::Relaxed),
+            self.writes.load(Ordering::Relaxed),
+        )
     }
 
     /// Queues a write and waits for its commit.
@@ -136,7 +150,10 @@ impl Sqlite {
             if batch.is_empty() {
                 return;
             }
-            commit_batch(&mut conn, batch);
+            if let Some(n) = commit_batch(&mut conn, batch) {
+                self.commits.fetch_add(1, Ordering::Relaxed);
+                self.writes.fetch_add(n, Ordering::Relaxed);
+            }
             drop(conn);
             if lock(&self.queue).is_empty() {
                 return;
@@ -165,8 +182,9 @@ impl Sqlite {
 }
 
 /// One transaction for the batch: each write in a savepoint of its own
-/// (none when it is alone), one `COMMIT`, then the replies.
-fn commit_batch(conn: &mut Connection, batch: Vec<(Job, Reply)>) {
+/// (none when it is alone), one `COMMIT`, then the replies. When it
+/// committed: how many writes it recorded (a taken key records nothing).
+fn commit_batch(conn: &mut Connection, batch: Vec<(Job, Reply)>) -> Option<u64> {
     let alone = batch.len() == 1;
     let mut tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
         Ok(tx) => tx,
@@ -175,7 +193,7 @@ fn commit_batch(conn: &mut Connection, batch: Vec<(Job, Reply)>) {
             for (_, reply) in batch {
                 let _ = reply.send(Err(StoreError::Write(text.clone())));
             }
-            return;
+            return None;
         }
     };
     let mut results = Vec::with_capacity(batch.len());
@@ -213,19 +231,25 @@ fn commit_batch(conn: &mut Connection, batch: Vec<(Job, Reply)>) {
             .pop()
             .expect("one")
             .send(results.pop().expect("one"));
-        return;
+        return None;
     }
     match tx.commit() {
         Ok(()) => {
+            let recorded = results
+                .iter()
+                .filter(|r| matches!(r, Ok(Done::Created | Done::Finished(_))))
+                .count() as u64;
             for (reply, r) in replies.into_iter().zip(results) {
                 let _ = reply.send(r);
             }
+            Some(recorded)
         }
         Err(e) => {
             let text = format!("group commit failed: {e}");
             for reply in replies {
                 let _ = reply.send(Err(StoreError::Write(text.clone())));
             }
+            None
         }
     }
 }
