@@ -15,6 +15,7 @@
 #![warn(missing_docs)]
 
 mod outbox;
+mod pg_writer;
 mod writer;
 
 use std::sync::Arc;
@@ -354,26 +355,26 @@ impl IntentValues {
         }
     }
 
-    /// Binds the 14 parameters in the order PostgreSQL's intent SQL numbers
-    /// them (`$1` id … `$14` the event's detail).
+    /// Binds the 14 parameters in the order of PostgreSQL's intent rows
+    /// (`id` … the event's `detail`).
     fn bind<'q>(
-        self,
+        &self,
         q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
     ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
-        q.bind(self.id)
-            .bind(self.account)
-            .bind(self.provider)
-            .bind(self.operation)
-            .bind(self.idempotency_key)
-            .bind(self.request_sha256)
-            .bind(self.request)
-            .bind(self.owner)
-            .bind(self.started_at)
-            .bind(self.order_ref)
+        q.bind(self.id.clone())
+            .bind(self.account.clone())
+            .bind(self.provider.clone())
+            .bind(self.operation.clone())
+            .bind(self.idempotency_key.clone())
+            .bind(self.request_sha256.clone())
+            .bind(self.request.clone())
+            .bind(self.owner.clone())
+            .bind(self.started_at.clone())
+            .bind(self.order_ref.clone())
             .bind(self.deadline_ms)
-            .bind(self.actor)
-            .bind(self.now)
-            .bind(self.detail)
+            .bind(self.actor.clone())
+            .bind(self.now.clone())
+            .bind(self.detail.clone())
     }
 }
 
@@ -407,18 +408,18 @@ impl AnswerValues {
         })
     }
 
-    /// Binds the 6 parameters in the order PostgreSQL's answer SQL numbers
-    /// them (`$1` state … `$5`/`$6` the event's detail, applied or late).
+    /// Binds the 6 parameters in the order of PostgreSQL's answer rows
+    /// (`state` … the event's detail, applied and late).
     fn bind<'q>(
-        self,
+        &self,
         q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
     ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
         q.bind(self.state)
-            .bind(self.envelope)
-            .bind(self.now)
-            .bind(self.id)
-            .bind(self.detail)
-            .bind(self.detail_late)
+            .bind(self.envelope.clone())
+            .bind(self.now.clone())
+            .bind(self.id.clone())
+            .bind(self.detail.clone())
+            .bind(self.detail_late.clone())
     }
 }
 
@@ -496,6 +497,8 @@ pub struct Store {
     /// SQLite's hot path: the group-commit writer of intents and answers,
     /// and the order guard's read.
     fast: Option<Arc<writer::Sqlite>>,
+    /// PostgreSQL's batched writes of intents and answers.
+    pg: Option<Arc<pg_writer::Pg>>,
 }
 
 pub use outbox::{
@@ -577,6 +580,7 @@ impl Store {
             sqlite,
             webhooks: Arc::new(Vec::new()),
             fast: None,
+            pg: (!sqlite).then(|| Arc::new(pg_writer::Pg::default())),
         };
         store.migrate().await?;
         store.backfill_order_refs().await?;
@@ -679,11 +683,16 @@ impl Store {
         }
     }
 
-    /// SQLite's group commit so far: transactions committed by the writer
-    /// of intents and answers, and the writes they recorded (`None` on
-    /// PostgreSQL, where each write commits on its own).
+    /// Group commit so far: commits of the writer of intents and answers,
+    /// and the writes they recorded (a taken key records nothing). On
+    /// SQLite a commit is a transaction; on PostgreSQL a statement (one per
+    /// batch of intents or of answers).
     pub fn group_commits(&self) -> Option<(u64, u64)> {
-        self.fast.as_ref().map(|f| f.commits())
+        match (&self.fast, &self.pg) {
+            (Some(f), _) => Some(f.commits()),
+            (None, Some(p)) => Some(p.commits()),
+            (None, None) => None,
+        }
     }
 
     /// SQLite's durability settings as a connection of this store sees them
@@ -761,18 +770,11 @@ impl Store {
         // commit shares the commit with concurrent writes, never skips it.
         let done = if let Some(fast) = &self.fast {
             fast.write(writer::Job::Begin(IntentValues::of(op))).await?
+        } else if let Some(pg) = &self.pg {
+            pg.write(self, pg_writer::PgJob::Begin(IntentValues::of(op)))
+                .await?
         } else {
-            match self.insert_intent_pg(op).await {
-                Ok(()) => writer::Done::Created,
-                Err(StoreError::Db(e))
-                    if e.as_database_error()
-                        .is_some_and(|d| d.is_unique_violation())
-                        && op.idempotency_key.is_some() =>
-                {
-                    writer::Done::KeyTaken
-                }
-                Err(e) => return Err(e),
-            }
+            return Err(StoreError::Write("the store has no writer".into()));
         };
         match done {
             writer::Done::KeyTaken => {
@@ -794,44 +796,6 @@ impl Store {
         }
     }
 
-    /// The intent and its `recorded` event on PostgreSQL: one statement
-    /// (the event inserted from the operation's `RETURNING`), so one round
-    /// trip and one commit, atomic as any statement.
-    async fn insert_intent_pg(&self, op: &NewOperation) -> Result<(), StoreError> {
-        let q = sqlx::query(AssertSqlSafe(format!(
-            "WITH op AS (
-               INSERT INTO operations (id, account, provider, operation, idempotency_key, request_sha256, request, state, envelope, owner, created_at, updated_at, resolution, order_ref, deadline_ms, actor)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, 'in_flight', NULL, $8, $9, $9, NULL, $10, {} + $11, $12)
-               RETURNING id)
-             INSERT INTO operation_events (operation_id, at, kind, detail, actor)
-             SELECT id, $13, 'recorded', $14, $12 FROM op",
-            self.now_ms_sql()
-        )));
-        IntentValues::of(op).bind(q).execute(&self.pool).await?;
-        Ok(())
-    }
-
-    /// The answer and its event on PostgreSQL when no webhook wants the
-    /// event: one statement; `true` when it applied.
-    async fn write_answer_pg(&self, id: &str, envelope: &Envelope) -> Result<bool, StoreError> {
-        let q = sqlx::query(
-            "WITH u AS (
-               UPDATE operations SET state = $1, envelope = $2, updated_at = $3
-               WHERE id = $4 AND state = 'in_flight' RETURNING id),
-             e AS (
-               INSERT INTO operation_events (operation_id, at, kind, detail, actor)
-               SELECT $4, $3, 'finished', CASE WHEN EXISTS (SELECT 1 FROM u) THEN $5 ELSE $6 END, NULL
-               RETURNING 1)
-             SELECT (SELECT count(*) FROM u) AS applied, (SELECT count(*) FROM e) AS events",
-        );
-        let row = AnswerValues::of(id, envelope)?
-            .bind(q)
-            .fetch_one(&self.pool)
-            .await?;
-        let applied: i64 = row.try_get("applied")?;
-        Ok(applied == 1)
-    }
-
     /// Does any webhook want the events of this answer?
     pub(crate) fn has_webhook_routes(&self, envelope: &Envelope) -> bool {
         if self.webhooks.is_empty() {
@@ -847,8 +811,14 @@ impl Store {
     /// a recovered `unknown` is never overwritten by a late answer).
     pub async fn finish(&self, id: &str, envelope: &Envelope) -> Result<bool, StoreError> {
         let Some(fast) = &self.fast else {
-            if !self.has_webhook_routes(envelope) {
-                return self.write_answer_pg(id, envelope).await;
+            if let Some(pg) = &self.pg
+                && !self.has_webhook_routes(envelope)
+            {
+                let job = pg_writer::PgJob::Finish(AnswerValues::of(id, envelope)?);
+                return match pg.write(self, job).await? {
+                    writer::Done::Finished(done) => Ok(done),
+                    _ => Ok(false),
+                };
             }
             let mut tx = self.pool.begin().await?;
             let done = self.write_answer(&mut tx, id, envelope).await?;

@@ -198,12 +198,42 @@ async fn suite(url: &str) {
         }
     }
     assert_eq!(created_shared, 1);
-    // On SQLite the 51 intents written (the 50 taken keys roll back inside
-    // their batch and are not counted) shared commits.
-    if let (Some((c0, w0)), Some((c1, w1))) = (before, store2.group_commits()) {
-        let (commits, writes) = (c1 - c0, w1 - w0);
-        assert_eq!(writes, 51, "{commits} commits");
-        assert!(commits < writes, "{commits} commits for {writes} writes");
+    // The 51 intents written (the 50 taken keys write nothing and are not
+    // counted) shared commits (SQLite transactions, PostgreSQL statements).
+    let (c0, w0) = before.expect("a group-commit writer");
+    let (c1, w1) = store2.group_commits().expect("a group-commit writer");
+    let (commits, writes) = (c1 - c0, w1 - w0);
+    assert_eq!(writes, 51, "{commits} commits");
+    assert!(commits < writes, "{commits} commits for {writes} writes");
+
+    // A write the database refuses for its own reason (PostgreSQL takes no
+    // NUL in text; SQLite does) fails alone: the others sharing its batch
+    // are written.
+    let odd = unique("acct");
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let (s, a, d) = (store2.clone(), odd.clone(), doc.clone());
+        let k = if i == 20 {
+            "nul\0key".to_owned()
+        } else {
+            unique("k")
+        };
+        tasks.push(tokio::spawn(async move {
+            let id = unique("op");
+            (i, id.clone(), s.begin(&intent(&id, &a, Some(&k), d, "me")).await)
+        }));
+    }
+    for t in tasks {
+        match t.await.unwrap() {
+            (20, _, r) => assert!(
+                matches!(r, Ok(Begin::Created)) || (url.starts_with("postgres") && r.is_err()),
+                "{r:?}"
+            ),
+            (i, id, r) => {
+                assert!(matches!(r, Ok(Begin::Created)), "write {i}: {r:?}");
+                assert!(store.get(&id).await.unwrap().is_some());
+            }
+        }
     }
 
     // Recovery: a dead owner's in-flight operation becomes unknown; a live one's does not.
