@@ -677,6 +677,24 @@ async fn injected_faults_postgres() {
 /// again with its key sends nothing a second time.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sigkill_at_the_batch_boundary_sends_nothing_twice_or_unrecorded() {
+    let dir = temp_dir(&unique("batchkill"));
+    batch_kill(&dir, &format!("sqlite://{}", dir.join("ops.db").display())).await;
+}
+
+/// The same on PostgreSQL, whose intents are batched into one statement.
+#[cfg_attr(
+    not(payops_postgres),
+    ignore = "PostgreSQL: set PAYOPS_TEST_POSTGRES_URL (at build time too) to run"
+)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigkill_at_the_batch_boundary_postgres() {
+    match pg_url() {
+        Some(url) => batch_kill(&temp_dir(&unique("batchkill-pg")), &url).await,
+        None => eprintln!("SKIPPED: PostgreSQL (set PAYOPS_TEST_POSTGRES_URL)"),
+    }
+}
+
+async fn batch_kill(dir: &Path, db: &str) {
     let merchant = unique("M");
     let mut s = payops_esnekpos::sim::EsnekSimulator::empty();
     s.seed(&json!({"merchants": [{"merchant": merchant, "merchant_key": KEY}]}))
@@ -689,12 +707,10 @@ async fn sigkill_at_the_batch_boundary_sends_nothing_twice_or_unrecorded() {
     let sim = SimServer::start(Box::new(s), "127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
-    let dir = temp_dir(&unique("batchkill"));
-    let db = format!("sqlite://{}", dir.join("ops.db").display());
     let acct = unique("batchacct").replace('-', "_");
-    let cfg = config(&dir, &sim.url(), &db, &acct, &merchant);
+    let cfg = config(dir, &sim.url(), db, &acct, &merchant);
     let start = |name: &'static str| {
-        let (c, d) = (cfg.to_str().unwrap().to_owned(), dir.clone());
+        let (c, d) = (cfg.to_str().unwrap().to_owned(), dir.to_path_buf());
         tokio::task::spawn_blocking(move || {
             Daemon::start(
                 name,
@@ -752,7 +768,11 @@ async fn sigkill_at_the_batch_boundary_sends_nothing_twice_or_unrecorded() {
 
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let daemon = start("batch2").await.unwrap();
-    let (c, d, a) = (cfg.to_str().unwrap().to_owned(), dir.clone(), acct.clone());
+    let (c, d, a) = (
+        cfg.to_str().unwrap().to_owned(),
+        dir.to_path_buf(),
+        acct.clone(),
+    );
     let ops = tokio::task::spawn_blocking(move || {
         let (code, out, err) = run(
             &[

@@ -220,7 +220,11 @@ async fn suite(url: &str) {
         };
         tasks.push(tokio::spawn(async move {
             let id = unique("op");
-            (i, id.clone(), s.begin(&intent(&id, &a, Some(&k), d, "me")).await)
+            (
+                i,
+                id.clone(),
+                s.begin(&intent(&id, &a, Some(&k), d, "me")).await,
+            )
         }));
     }
     for t in tasks {
