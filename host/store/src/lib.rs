@@ -7,6 +7,8 @@
 //! On SQLite the hot path (intents, answers and the order guard's read) runs
 //! on connections of its own through rusqlite, with group commit (see
 //! `writer.rs`): sqlx hands every SQLite statement to a thread of its own.
+//! On PostgreSQL the intents waiting at the same time are one statement, the
+//! answers another (`pg_writer.rs`).
 //!
 //! Idempotency rests on a unique index on `(account, idempotency_key)`: of
 //! any number of concurrent inserts with one key exactly one wins; the others
@@ -585,9 +587,8 @@ impl Store {
         store.migrate().await?;
         store.backfill_order_refs().await?;
         // SQLite: intents, answers and the order guard's read on connections
-        // of their own (writer.rs). PostgreSQL commits concurrent
-        // transactions in parallel: one writer would serialize them
-        // (measured slower).
+        // of their own (writer.rs). PostgreSQL batches its writes on the
+        // pool (pg_writer.rs).
         let fast = match sqlite_path(&url) {
             Some(path) => Some(Arc::new(writer::Sqlite::open(std::path::Path::new(path))?)),
             None => None,
