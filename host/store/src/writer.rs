@@ -11,7 +11,11 @@
 //! is called, an answer before its client hears it, exactly as with a commit
 //! per write. While one task commits, others queue; the committing task
 //! takes what queued before it lets go (leader and followers), so
-//! concurrent writes share one fsync.
+//! concurrent writes share one fsync. The commit's fsync blocks the runtime
+//! thread it runs on (one at a time: one task holds the writer); the other
+//! runtime threads keep serving, as they did while sqlx's thread committed.
+//! A store on a slow disk makes that thread slow to come back to its other
+//! tasks (work stealing moves what it can).
 //!
 //! Each write of a shared transaction runs in its own savepoint: one write's
 //! failure (an idempotency key already taken) rolls back that write alone. A
