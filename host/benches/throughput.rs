@@ -688,9 +688,9 @@ async fn fill(url: &str, n: u64) {
     }
     use sqlx::Connection;
     let columns = "id, account, provider, operation, idempotency_key, request_sha256, request, state, envelope, owner, created_at, updated_at, resolution, order_ref, deadline_ms, actor";
-    if url.starts_with("sqlite:") {
-        let mut c = sqlx::SqliteConnection::connect(url).await.expect("sqlite");
-        let sql = format!(
+    // The same rows in each database's dialect.
+    let sql = if url.starts_with("sqlite:") {
+        format!(
             "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < {n})
              INSERT INTO operations ({columns})
              SELECT printf('op_scale%012d', x), 'a' || (x % 7), 'esnekpos', 'refund', 'k' || x, 'h',
@@ -701,18 +701,9 @@ async fn fill(url: &str, n: u64) {
                     strftime('%Y-%m-%dT%H:%M:%f000Z', 'now', '-' || (x % 2592000) || ' seconds'),
                     NULL, 'S' || x, 0, 'bench'
              FROM c"
-        );
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .execute(&mut c)
-            .await
-            .expect("fill");
-        sqlx::query("ANALYZE")
-            .execute(&mut c)
-            .await
-            .expect("analyze");
+        )
     } else {
-        let mut c = sqlx::PgConnection::connect(url).await.expect("postgres");
-        let sql = format!(
+        format!(
             "INSERT INTO operations ({columns})
              SELECT 'op_scale' || lpad(x::text, 12, '0'), 'a' || (x % 7), 'esnekpos', 'refund', 'k' || x, 'h',
                     '{{\"order_ref\":\"S' || x || '\",\"amount\":100}}',
@@ -722,16 +713,18 @@ async fn fill(url: &str, n: u64) {
                     to_char((now() - (x % 2592000) * interval '1 second') AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),
                     NULL, 'S' || x, 0, 'bench'
              FROM generate_series(1, {n}) AS x"
-        );
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .execute(&mut c)
-            .await
-            .expect("fill");
-        sqlx::query("ANALYZE")
-            .execute(&mut c)
-            .await
-            .expect("analyze");
-    }
+        )
+    };
+    sqlx::any::install_default_drivers();
+    let mut c = sqlx::AnyConnection::connect(url).await.expect("store");
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .execute(&mut c)
+        .await
+        .expect("fill");
+    sqlx::query("ANALYZE")
+        .execute(&mut c)
+        .await
+        .expect("analyze");
 }
 
 /// `n` refunds one after another: the p50 latency and the last id.

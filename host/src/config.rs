@@ -739,14 +739,8 @@ fn alternatives(schema: &Value, schema_path: &str) -> Option<String> {
 /// anything: the scheme, and for SQLite that the file or its directory is
 /// there and writable, for PostgreSQL that it answers.
 pub async fn check_store(url: &str) -> Result<(), String> {
-    if let Some(rest) = url.strip_prefix("sqlite:") {
-        let path = rest.trim_start_matches("//");
-        let path = std::path::Path::new(path.split('?').next().unwrap_or(path));
-        if path.as_os_str().is_empty() || path.to_string_lossy().contains(":memory:") {
-            return Err(format!(
-                "{url}: an in-memory or unnamed SQLite store keeps nothing; name a file"
-            ));
-        }
+    if let Some(path) = payops_store::sqlite_file(url).map_err(|e| e.to_string())? {
+        let path = std::path::Path::new(path);
         let probe = if path.exists() {
             path.to_path_buf()
         } else {

@@ -907,6 +907,7 @@ fn config_check_names_what_is_wrong() {
         ("mysql://x", "not a store URL"),
         ("sqlite:///nonexistent-payops-dir/x.db", "does not exist"),
         ("postgres://postgres@127.0.0.1:1/none", "store.url"),
+        ("sqlite::memory:", "name a file"),
     ] {
         let (code, _, err) = check(&format!("{key}[store]\nurl = \"{store}\"\n"));
         assert_eq!(code, 3, "{store}: {err}");

@@ -469,11 +469,21 @@ pub(crate) fn stored_operation(
     })
 }
 
-/// The file of a `sqlite:` URL (`None` for another scheme).
-fn sqlite_path(url: &str) -> Option<&str> {
-    let rest = url.strip_prefix("sqlite:")?;
+/// The file of a `sqlite:` URL (`None` for another scheme). An in-memory
+/// or unnamed SQLite store is refused: it would lose every intent with the
+/// process (and the hot path's own connections could not reach it).
+pub fn sqlite_file(url: &str) -> Result<Option<&str>, StoreError> {
+    let Some(rest) = url.strip_prefix("sqlite:") else {
+        return Ok(None);
+    };
     let path = rest.trim_start_matches("//");
-    Some(path.split('?').next().unwrap_or(path))
+    let path = path.split('?').next().unwrap_or(path);
+    if path.is_empty() || path.contains(":memory:") {
+        return Err(StoreError::Url(format!(
+            "{url} (an in-memory or unnamed SQLite store keeps nothing: name a file)"
+        )));
+    }
+    Ok(Some(path))
 }
 
 fn parse_ts(id: &str, s: &str) -> Result<DateTime<Utc>, StoreError> {
@@ -493,14 +503,20 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: AnyPool,
-    sqlite: bool,
     /// Where status-change events go (empty: none are written).
     webhooks: Arc<Vec<WebhookRoute>>,
-    /// SQLite's hot path: the group-commit writer of intents and answers,
-    /// and the order guard's read.
-    fast: Option<Arc<writer::Sqlite>>,
-    /// PostgreSQL's batched writes of intents and answers.
-    pg: Option<Arc<pg_writer::Pg>>,
+    /// Who writes intents and answers.
+    writes: Writes,
+}
+
+/// Who writes intents and answers (with group commit), by database.
+#[derive(Clone, Debug)]
+enum Writes {
+    /// SQLite's hot path: the writer of intents and answers, and the order
+    /// guard's read, on connections of its own (writer.rs).
+    Sqlite(Arc<writer::Sqlite>),
+    /// PostgreSQL's batcher on the pool (pg_writer.rs).
+    Pg(Arc<pg_writer::Pg>),
 }
 
 pub use outbox::{
@@ -518,9 +534,7 @@ impl Store {
     /// it): a missing SQLite file is an error naming the path, never a new
     /// empty database.
     pub async fn open_existing(url: &str) -> Result<Store, StoreError> {
-        if let Some(path) = sqlite_path(url)
-            && !path.is_empty()
-            && !path.contains(":memory:")
+        if let Some(path) = sqlite_file(url)?
             && !std::path::Path::new(path).exists()
         {
             return Err(StoreError::Missing(path.to_owned()));
@@ -532,17 +546,13 @@ impl Store {
     /// created if missing) or `postgres://…`.
     pub async fn open(url: &str) -> Result<Store, StoreError> {
         sqlx::any::install_default_drivers();
-        let sqlite = url.starts_with("sqlite:");
+        let file = sqlite_file(url)?;
+        let sqlite = file.is_some();
         if !sqlite && !url.starts_with("postgres://") && !url.starts_with("postgresql://") {
             return Err(StoreError::Url(url.into()));
         }
-        if sqlite_path(url).is_some_and(|p| p.is_empty() || p.contains(":memory:")) {
-            return Err(StoreError::Url(format!(
-                "{url} (an in-memory or unnamed SQLite store keeps nothing: name a file)"
-            )));
-        }
         let mut url = url.to_owned();
-        if sqlite && !url.contains("mode=") && !url.contains(":memory:") {
+        if sqlite && !url.contains("mode=") {
             url.push_str(if url.contains('?') {
                 "&mode=rwc"
             } else {
@@ -577,23 +587,27 @@ impl Store {
             });
         }
         let pool = opts.connect(&url).await?;
+        // The pool created the SQLite file: the writer opens it (it runs no
+        // statement before the first write, after the migrations).
+        let writes = match file {
+            Some(path) => {
+                Writes::Sqlite(Arc::new(writer::Sqlite::open(std::path::Path::new(path))?))
+            }
+            None => Writes::Pg(Arc::default()),
+        };
         let store = Store {
             pool,
-            sqlite,
             webhooks: Arc::new(Vec::new()),
-            fast: None,
-            pg: (!sqlite).then(|| Arc::new(pg_writer::Pg::default())),
+            writes,
         };
         store.migrate().await?;
         store.backfill_order_refs().await?;
-        // SQLite: intents, answers and the order guard's read on connections
-        // of their own (writer.rs). PostgreSQL batches its writes on the
-        // pool (pg_writer.rs).
-        let fast = match sqlite_path(&url) {
-            Some(path) => Some(Arc::new(writer::Sqlite::open(std::path::Path::new(path))?)),
-            None => None,
-        };
-        Ok(Store { fast, ..store })
+        Ok(store)
+    }
+
+    /// Is this store SQLite (rather than PostgreSQL)?
+    fn sqlite(&self) -> bool {
+        matches!(self.writes, Writes::Sqlite(_))
     }
 
     /// Is every migration of this build applied, and nothing else? One
@@ -677,7 +691,7 @@ impl Store {
     /// SQL for "now" in milliseconds since the epoch on the store's clock:
     /// every daemon sharing a store measures time against the same clock.
     fn now_ms_sql(&self) -> &'static str {
-        if self.sqlite {
+        if self.sqlite() {
             SQLITE_NOW_MS
         } else {
             "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)"
@@ -689,17 +703,16 @@ impl Store {
     /// SQLite a commit is a transaction; on PostgreSQL a statement (one per
     /// batch of intents or of answers).
     pub fn group_commits(&self) -> Option<(u64, u64)> {
-        match (&self.fast, &self.pg) {
-            (Some(f), _) => Some(f.commits()),
-            (None, Some(p)) => Some(p.commits()),
-            (None, None) => None,
-        }
+        Some(match &self.writes {
+            Writes::Sqlite(w) => w.commits.get(),
+            Writes::Pg(p) => p.commits.get(),
+        })
     }
 
     /// SQLite's durability settings as a connection of this store sees them
     /// (`journal_mode`, `synchronous`: 2 is FULL); `None` on PostgreSQL.
     pub async fn sqlite_durability(&self) -> Result<Option<(String, i64)>, StoreError> {
-        if !self.sqlite {
+        if !self.sqlite() {
             return Ok(None);
         }
         let mut conn = self.pool.acquire().await?;
@@ -713,8 +726,8 @@ impl Store {
             .try_get(0)?;
         // The writer's connection (which commits intents and answers) must
         // say the same, or the weaker of the two is reported.
-        if let Some(fast) = &self.fast {
-            let (wj, ws) = fast.durability()?;
+        if let Writes::Sqlite(w) = &self.writes {
+            let (wj, ws) = w.durability()?;
             if wj != j || ws < s {
                 return Ok(Some((wj, ws)));
             }
@@ -769,13 +782,10 @@ impl Store {
     pub async fn begin(&self, op: &NewOperation) -> Result<Begin, StoreError> {
         // Committed (with its event) before this returns: on SQLite group
         // commit shares the commit with concurrent writes, never skips it.
-        let done = if let Some(fast) = &self.fast {
-            fast.write(writer::Job::Begin(IntentValues::of(op))).await?
-        } else if let Some(pg) = &self.pg {
-            pg.write(self, pg_writer::PgJob::Begin(IntentValues::of(op)))
-                .await?
-        } else {
-            return Err(StoreError::Write("the store has no writer".into()));
+        let job = writer::Job::Begin(IntentValues::of(op));
+        let done = match &self.writes {
+            Writes::Sqlite(w) => w.write(job).await?,
+            Writes::Pg(p) => p.write(self, job).await?,
         };
         match done {
             writer::Done::KeyTaken => {
@@ -797,83 +807,19 @@ impl Store {
         }
     }
 
-    /// Does any webhook want the events of this answer?
-    pub(crate) fn has_webhook_routes(&self, envelope: &Envelope) -> bool {
-        if self.webhooks.is_empty() {
-            return false;
-        }
-        let types = outbox::event_types(envelope.status, Some(State::InFlight));
-        self.webhooks
-            .iter()
-            .any(|w| w.wants(&envelope.account, &types))
-    }
-
     /// Stores the envelope of a finished operation (only while in flight:
-    /// a recovered `unknown` is never overwritten by a late answer).
+    /// a recovered `unknown` is never overwritten by a late answer), with
+    /// its `finished` event and, when it applied, its webhook events.
     pub async fn finish(&self, id: &str, envelope: &Envelope) -> Result<bool, StoreError> {
-        let Some(fast) = &self.fast else {
-            if let Some(pg) = &self.pg
-                && !self.has_webhook_routes(envelope)
-            {
-                let job = pg_writer::PgJob::Finish(AnswerValues::of(id, envelope)?);
-                return match pg.write(self, job).await? {
-                    writer::Done::Finished(done) => Ok(done),
-                    _ => Ok(false),
-                };
-            }
-            let mut tx = self.pool.begin().await?;
-            let done = self.write_answer(&mut tx, id, envelope).await?;
-            tx.commit().await?;
-            return Ok(done);
-        };
         let job = writer::Job::Finish(
             AnswerValues::of(id, envelope)?,
             self.outbox_rows(envelope, Some(State::InFlight)),
         );
-        match fast.write(job).await? {
-            writer::Done::Finished(done) => Ok(done),
-            _ => Ok(false),
-        }
-    }
-
-    /// The answer, its event and its webhook events, inside `tx`; `true`
-    /// when it applied (the operation was still in flight).
-    pub(crate) async fn write_answer(
-        &self,
-        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-        id: &str,
-        envelope: &Envelope,
-    ) -> Result<bool, StoreError> {
-        let text = serde_json::to_string(envelope).map_err(|e| StoreError::Corrupt {
-            id: id.into(),
-            reason: e.to_string(),
-        })?;
-        let r = sqlx::query("UPDATE operations SET state = $1, envelope = $2, updated_at = $3 WHERE id = $4 AND state = 'in_flight'")
-            .bind(State::of(envelope.status).as_str())
-            .bind(text)
-            .bind(ts(&Utc::now()))
-            .bind(id)
-            .execute(&mut **tx)
-            .await?;
-        let done = r.rows_affected() == 1;
-        if done {
-            self.enqueue(tx, envelope, Some(State::InFlight)).await?;
-        }
-        sqlx::query(
-            "INSERT INTO operation_events (operation_id, at, kind, detail, actor) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(id)
-        .bind(ts(&Utc::now()))
-        .bind("finished")
-        .bind(format!(
-            "status {}{}",
-            envelope.status,
-            if done { "" } else { " (late: not applied)" }
-        ))
-        .bind(None::<String>)
-        .execute(&mut **tx)
-        .await?;
-        Ok(done)
+        let done = match &self.writes {
+            Writes::Sqlite(w) => w.write(job).await?,
+            Writes::Pg(p) => p.write(self, job).await?,
+        };
+        Ok(matches!(done, writer::Done::Finished(true)))
     }
 
     /// Replaces the envelope of an `unknown` or `pending` operation after
@@ -1155,7 +1101,7 @@ impl Store {
     /// SQLite's query plan for `sql` (its `detail` lines); empty on
     /// PostgreSQL. Parameters are left unbound (NULL).
     pub async fn sqlite_plan(&self, sql: &str) -> Result<Vec<String>, StoreError> {
-        if !self.sqlite {
+        if !self.sqlite() {
             return Ok(Vec::new());
         }
         let rows = sqlx::query(AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}")))
@@ -1173,8 +1119,8 @@ impl Store {
         account: &str,
         order_ref: &str,
     ) -> Result<Vec<StoredOperation>, StoreError> {
-        if let Some(fast) = &self.fast {
-            return fast.read(|c| writer::on_order(c, account, order_ref));
+        if let Writes::Sqlite(w) = &self.writes {
+            return w.read(|c| writer::on_order(c, account, order_ref));
         }
         sqlx::query(AssertSqlSafe(Store::on_order_sql()))
             .bind(account)

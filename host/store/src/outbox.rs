@@ -195,6 +195,21 @@ pub(crate) struct OutboxRow {
     pub(crate) payload: String,
 }
 
+impl OutboxRow {
+    /// Binds the six values in field order.
+    pub(crate) fn bind<'q>(
+        &self,
+        q: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments>,
+    ) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments> {
+        q.bind(self.event_id.clone())
+            .bind(self.webhook.clone())
+            .bind(self.operation_id.clone())
+            .bind(self.account.clone())
+            .bind(self.event_type.clone())
+            .bind(self.payload.clone())
+    }
+}
+
 /// The insert of an [`OutboxRow`] (parameters 1–6 in its field order), with
 /// `now` the store's SQL for "now" in milliseconds.
 pub(crate) fn insert_sql(now: &str) -> String {
@@ -258,13 +273,7 @@ impl Store {
         from: Option<State>,
     ) -> Result<(), StoreError> {
         for row in self.outbox_rows(envelope, from) {
-            sqlx::query(AssertSqlSafe(insert_sql(self.now_ms_sql())))
-                .bind(row.event_id)
-                .bind(row.webhook)
-                .bind(row.operation_id)
-                .bind(row.account)
-                .bind(row.event_type)
-                .bind(row.payload)
+            row.bind(sqlx::query(AssertSqlSafe(insert_sql(self.now_ms_sql()))))
                 .execute(&mut **tx)
                 .await?;
         }

@@ -6,21 +6,22 @@
 //!
 //! Each statement commits on its own before its callers hear of it, so an
 //! intent is still durable before its provider is called and an answer
-//! before its client hears it. A taken idempotency key skips its row (`ON
+//! before its client hears it (an answer's webhook deliveries are written in
+//! its statement, for the answers that applied). A taken idempotency key skips its row (`ON
 //! CONFLICT DO NOTHING`) without failing the others; any other failure of a
 //! batch sends its writes again one by one, so one bad write fails alone.
 //! Rows are written in (account, key) order, so two batches never wait on
 //! each other's keys in opposite orders.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use sqlx::{AssertSqlSafe, Row};
-use tokio::sync::oneshot;
 
-use crate::writer::Done;
-use crate::{AnswerValues, IntentValues, Store, StoreError};
+use crate::outbox::OutboxRow;
+use crate::writer::{Commits, Done, Job, Queue, Reply};
+use crate::{Store, StoreError};
 
 /// The most writes a statement carries.
 pub const MAX_BATCH: usize = 32;
@@ -28,62 +29,30 @@ pub const MAX_BATCH: usize = 32;
 /// Batches written at the same time (PostgreSQL commits them in parallel).
 const IN_FLIGHT: usize = 2;
 
-/// A write for the batcher.
-#[derive(Debug)]
-pub(crate) enum PgJob {
-    Begin(IntentValues),
-    Finish(AnswerValues),
-}
-
-type Reply = oneshot::Sender<Result<Done, StoreError>>;
-
 /// The batcher (one per store).
 #[derive(Debug, Default)]
 pub(crate) struct Pg {
-    queue: Mutex<Vec<(PgJob, Reply)>>,
+    queue: Queue<Job>,
     running: AtomicUsize,
     /// Statements that wrote, and the writes they recorded.
-    statements: AtomicU64,
-    writes: AtomicU64,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
+    pub(crate) commits: Commits,
 }
 
 impl Pg {
-    /// Statements that wrote so far, and the writes they recorded.
-    pub(crate) fn commits(&self) -> (u64, u64) {
-        (
-            self.statements.load(Ordering::Relaxed),
-            self.writes.load(Ordering::Relaxed),
-        )
-    }
-
-    fn count(&self, written: usize) {
-        if written > 0 {
-            self.statements.fetch_add(1, Ordering::Relaxed);
-            self.writes.fetch_add(written as u64, Ordering::Relaxed);
-        }
-    }
-
     /// Queues a write and waits for its commit.
     pub(crate) async fn write(
         self: &Arc<Self>,
         store: &Store,
-        job: PgJob,
+        job: Job,
     ) -> Result<Done, StoreError> {
-        let (reply, answer) = oneshot::channel();
-        lock(&self.queue).push((job, reply));
+        let answer = self.queue.push(job);
         if self.take_slot() {
             // A task of its own: a batch taken from the queue is written
             // and answered even if this caller goes away.
             let (me, store) = (Arc::clone(self), store.clone());
             tokio::spawn(async move { me.drain(&store).await });
         }
-        answer
-            .await
-            .map_err(|_| StoreError::Db(sqlx::Error::PoolClosed))?
+        Queue::<Job>::wait(answer).await
     }
 
     fn take_slot(&self) -> bool {
@@ -99,19 +68,22 @@ impl Pg {
     /// slot is given back.
     async fn drain(&self, store: &Store) {
         loop {
-            let batch: Vec<(PgJob, Reply)> = {
-                let mut q = lock(&self.queue);
-                let n = q.len().min(MAX_BATCH);
-                q.drain(..n).collect()
-            };
+            let batch = self.queue.take(MAX_BATCH);
             if batch.is_empty() {
                 self.running.fetch_sub(1, Ordering::AcqRel);
-                if lock(&self.queue).is_empty() || !self.take_slot() {
+                if self.queue.is_empty() || !self.take_slot() {
                     return;
                 }
                 continue;
             }
-            write_batch(self, store, batch).await;
+            // Intents and answers in a statement each (one statement mixing
+            // both kinds measured slower: every mix of counts is a statement
+            // PostgreSQL prepares anew).
+            let (intents, answers): (Vec<_>, Vec<_>) = batch
+                .into_iter()
+                .partition(|(job, _)| matches!(job, Job::Begin(_)));
+            write_group(self, store, intents).await;
+            write_group(self, store, answers).await;
         }
     }
 }
@@ -128,138 +100,130 @@ fn values(n: usize, rows: usize, k: usize) -> String {
         .join(", ")
 }
 
-/// What one statement wrote: the intents recorded (an intent missing had
-/// its key taken) and the answers applied (still in flight).
-#[derive(Default)]
-struct Written {
-    intents: HashSet<String>,
-    answers: HashSet<String>,
-}
-
-/// The intents and answers of a batch in one statement (one commit), each
-/// with its audit event.
-async fn statement(
-    store: &Store,
-    intents: &[&IntentValues],
-    answers: &[&AnswerValues],
-) -> Result<Written, StoreError> {
-    let mut ctes = Vec::new();
-    let mut selects = Vec::new();
-    if !intents.is_empty() {
-        ctes.push(format!(
-            "vi (id, account, provider, operation, idempotency_key, request_sha256, request, owner, created_at, order_ref, deadline_ms, actor, at, detail) AS (VALUES {}),
+/// Writes of one kind (`jobs` is not empty) in one statement, one commit,
+/// each with its audit event: the ids it wrote (intents recorded, answers
+/// applied to an operation still in flight).
+async fn statement(store: &Store, jobs: &[&Job]) -> Result<HashSet<String>, StoreError> {
+    let sql = match jobs[0] {
+        Job::Begin(_) => format!(
+            "WITH v (id, account, provider, operation, idempotency_key, request_sha256, request, owner, created_at, order_ref, deadline_ms, actor, at, detail) AS (VALUES {}),
              op AS (
                INSERT INTO operations (id, account, provider, operation, idempotency_key, request_sha256, request, state, envelope, owner, created_at, updated_at, resolution, order_ref, deadline_ms, actor)
-               SELECT id, account, provider, operation, idempotency_key, request_sha256, request, 'in_flight', NULL, owner, created_at, created_at, NULL, order_ref, {} + deadline_ms, actor FROM vi
+               SELECT id, account, provider, operation, idempotency_key, request_sha256, request, 'in_flight', NULL, owner, created_at, created_at, NULL, order_ref, {} + deadline_ms, actor FROM v
                ON CONFLICT DO NOTHING
                RETURNING id),
-             ei AS (
+             ev AS (
                INSERT INTO operation_events (operation_id, at, kind, detail, actor)
-               SELECT vi.id, vi.at, 'recorded', vi.detail, vi.actor FROM vi JOIN op ON op.id = vi.id)",
-            values(0, intents.len(), 14),
+               SELECT v.id, v.at, 'recorded', v.detail, v.actor FROM v JOIN op ON op.id = v.id)
+             SELECT id FROM op",
+            values(0, jobs.len(), 14),
             store.now_ms_sql()
-        ));
-        selects.push("SELECT 'i' AS kind, id FROM op");
-    }
-    if !answers.is_empty() {
-        ctes.push(format!(
-            "va (state, envelope, at, id, detail, detail_late) AS (VALUES {}),
-             u AS (
-               UPDATE operations o SET state = va.state, envelope = va.envelope, updated_at = va.at
-               FROM va WHERE o.id = va.id AND o.state = 'in_flight'
-               RETURNING o.id),
-             ea AS (
-               INSERT INTO operation_events (operation_id, at, kind, detail, actor)
-               SELECT va.id, va.at, 'finished', CASE WHEN u.id IS NULL THEN va.detail_late ELSE va.detail END, NULL
-               FROM va LEFT JOIN u ON u.id = va.id)",
-            values(intents.len() * 14, answers.len(), 6)
-        ));
-        selects.push("SELECT 'a' AS kind, id FROM u");
-    }
-    let sql = format!("WITH {} {}", ctes.join(",\n"), selects.join(" UNION ALL "));
+        ),
+        Job::Finish(..) => {
+            // Webhook deliveries of the answers that applied, in the same
+            // statement (parameters after the answers').
+            let outbox: Vec<&OutboxRow> = jobs
+                .iter()
+                .flat_map(|j| match j {
+                    Job::Finish(_, rows) => rows.iter().collect(),
+                    Job::Begin(_) => Vec::new(),
+                })
+                .collect();
+            let deliveries = if outbox.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    ",
+                     o (event_id, webhook, operation_id, account, event_type, payload) AS (VALUES {}),
+                     od AS (
+                       INSERT INTO webhook_deliveries (event_id, webhook, operation_id, account, event_type, payload, state, attempts, created_ms, next_attempt_ms, lease_until_ms)
+                       SELECT o.event_id, o.webhook, o.operation_id, o.account, o.event_type, o.payload, 'pending', 0, {now}, {now}, 0
+                       FROM o JOIN u ON u.id = o.operation_id)",
+                    values(jobs.len() * 6, outbox.len(), 6),
+                    now = store.now_ms_sql()
+                )
+            };
+            format!(
+                "WITH v (state, envelope, at, id, detail, detail_late) AS (VALUES {}),
+                 u AS (
+                   UPDATE operations o SET state = v.state, envelope = v.envelope, updated_at = v.at
+                   FROM v WHERE o.id = v.id AND o.state = 'in_flight'
+                   RETURNING o.id),
+                 ev AS (
+                   INSERT INTO operation_events (operation_id, at, kind, detail, actor)
+                   SELECT v.id, v.at, 'finished', CASE WHEN u.id IS NULL THEN v.detail_late ELSE v.detail END, NULL
+                   FROM v LEFT JOIN u ON u.id = v.id){deliveries}
+                 SELECT id FROM u",
+                values(0, jobs.len(), 6)
+            )
+        }
+    };
     let mut q = sqlx::query(AssertSqlSafe(sql));
-    for v in intents {
-        q = v.bind(q);
+    for job in jobs {
+        q = match job {
+            Job::Begin(v) => v.bind(q),
+            Job::Finish(v, _) => v.bind(q),
+        };
     }
-    for v in answers {
-        q = v.bind(q);
-    }
-    let mut w = Written::default();
-    for r in q.fetch_all(&store.pool).await? {
-        let kind: String = r.try_get(0)?;
-        let id: String = r.try_get(1)?;
-        if kind == "i" {
-            w.intents.insert(id);
-        } else {
-            w.answers.insert(id);
+    for job in jobs {
+        if let Job::Finish(_, rows) = job {
+            for row in rows {
+                q = row.bind(q);
+            }
         }
     }
-    Ok(w)
+    q.fetch_all(&store.pool)
+        .await?
+        .iter()
+        .map(|r| r.try_get::<String, _>(0).map_err(StoreError::from))
+        .collect()
 }
 
-/// What a job's write did, from what its statement wrote.
-fn done(job: &PgJob, w: &Written) -> Result<Done, StoreError> {
+/// What a job's write did, from the ids its statement wrote.
+fn done(job: &Job, written: &HashSet<String>) -> Result<Done, StoreError> {
     match job {
-        PgJob::Finish(v) => Ok(Done::Finished(w.answers.contains(&v.id))),
-        PgJob::Begin(v) if w.intents.contains(&v.id) => Ok(Done::Created),
-        PgJob::Begin(v) if v.idempotency_key.is_some() => Ok(Done::KeyTaken),
-        PgJob::Begin(v) => Err(StoreError::Corrupt {
+        Job::Finish(v, _) => Ok(Done::Finished(written.contains(&v.id))),
+        Job::Begin(v) if written.contains(&v.id) => Ok(Done::Created),
+        Job::Begin(v) if v.idempotency_key.is_some() => Ok(Done::KeyTaken),
+        Job::Begin(v) => Err(StoreError::Corrupt {
             id: v.id.clone(),
             reason: "intent neither written nor refused for a taken key".into(),
         }),
     }
 }
 
-/// How many writes a statement recorded: its intents written and every
+/// How many writes a statement recorded: its intents written, or every
 /// answer (a late one records its event).
-fn recorded(w: &Written, answers: usize) -> usize {
-    w.intents.len() + answers
-}
-
-/// The intents and the answers of `jobs`.
-fn split<'a>(jobs: &[&'a PgJob]) -> (Vec<&'a IntentValues>, Vec<&'a AnswerValues>) {
-    let (mut i, mut a) = (Vec::new(), Vec::new());
-    for j in jobs {
-        match j {
-            PgJob::Begin(v) => i.push(v),
-            PgJob::Finish(v) => a.push(v),
-        }
+fn recorded(jobs: &[&Job], written: &HashSet<String>) -> u64 {
+    match jobs.first() {
+        Some(Job::Finish(..)) => jobs.len() as u64,
+        _ => written.len() as u64,
     }
-    (i, a)
 }
 
-/// Intents and answers in a statement each (a statement mixing both kinds
-/// measured slower: every mix of counts is a statement PostgreSQL prepares
-/// anew).
-async fn write_batch(pg: &Pg, store: &Store, batch: Vec<(PgJob, Reply)>) {
-    let (intents, answers): (Vec<_>, Vec<_>) = batch
-        .into_iter()
-        .partition(|(job, _)| matches!(job, PgJob::Begin(_)));
-    write_group(pg, store, intents).await;
-    write_group(pg, store, answers).await;
+/// The order rows are written in: intents by (account, key), answers by id.
+fn order_key(job: &Job) -> (&str, Option<&str>) {
+    match job {
+        Job::Begin(v) => (&v.account, v.idempotency_key.as_deref()),
+        Job::Finish(v, _) => (&v.id, None),
+    }
 }
 
-async fn write_group(pg: &Pg, store: &Store, mut batch: Vec<(PgJob, Reply)>) {
+/// Writes of one kind: one statement, or (if the server refuses it) one
+/// statement a write.
+async fn write_group(pg: &Pg, store: &Store, mut batch: Vec<(Job, Reply)>) {
     if batch.is_empty() {
         return;
     }
     // Keys in one order in every batch: two batches never wait on each
     // other's keys crosswise.
-    batch.sort_by(|a, b| match (&a.0, &b.0) {
-        (PgJob::Begin(x), PgJob::Begin(y)) => {
-            (&x.account, &x.idempotency_key).cmp(&(&y.account, &y.idempotency_key))
-        }
-        (PgJob::Finish(x), PgJob::Finish(y)) => x.id.cmp(&y.id),
-        (PgJob::Begin(_), PgJob::Finish(_)) => std::cmp::Ordering::Less,
-        (PgJob::Finish(_), PgJob::Begin(_)) => std::cmp::Ordering::Greater,
-    });
-    let jobs: Vec<&PgJob> = batch.iter().map(|(j, _)| j).collect();
-    let (intents, answers) = split(&jobs);
-    match statement(store, &intents, &answers).await {
-        Ok(w) => {
-            pg.count(recorded(&w, answers.len()));
+    batch.sort_by(|a, b| order_key(&a.0).cmp(&order_key(&b.0)));
+    let jobs: Vec<&Job> = batch.iter().map(|(j, _)| j).collect();
+    match statement(store, &jobs).await {
+        Ok(written) => {
+            pg.commits.record(recorded(&jobs, &written));
             for (job, reply) in batch {
-                let _ = reply.send(done(&job, &w));
+                let _ = reply.send(done(&job, &written));
             }
         }
         Err(e) if batch.len() == 1 => {
@@ -273,7 +237,7 @@ async fn write_group(pg: &Pg, store: &Store, mut batch: Vec<(PgJob, Reply)>) {
                 // The failure may have come after the server committed (a
                 // connection lost on the way back): an intent whose row is
                 // there, as this write made it, was written.
-                if let PgJob::Begin(v) = &job
+                if let Job::Begin(v) = &job
                     && let Ok(Some(row)) = store.get(&v.id).await
                     && row.request_sha256 == v.request_sha256
                     && row.owner == v.owner
@@ -281,10 +245,9 @@ async fn write_group(pg: &Pg, store: &Store, mut batch: Vec<(PgJob, Reply)>) {
                     let _ = reply.send(Ok(Done::Created));
                     continue;
                 }
-                let (i, a) = split(&[&job]);
-                let r = statement(store, &i, &a).await;
-                if let Ok(w) = &r {
-                    pg.count(recorded(w, a.len()));
+                let r = statement(store, &[&job]).await;
+                if let Ok(written) = &r {
+                    pg.commits.record(recorded(&[&job], written));
                 }
                 let _ = reply.send(r.and_then(|w| done(&job, &w)));
             }
@@ -295,7 +258,8 @@ async fn write_group(pg: &Pg, store: &Store, mut batch: Vec<(PgJob, Reply)>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Begin, NewOperation};
+    use crate::{Begin, IntentValues, NewOperation};
+    use tokio::sync::oneshot;
 
     fn op(id: &str, key: &str) -> NewOperation {
         NewOperation {
@@ -338,8 +302,8 @@ mod tests {
             &pg,
             &store,
             vec![
-                (PgJob::Begin(IntentValues::of(&stored)), r1),
-                (PgJob::Begin(IntentValues::of(&refused)), r2),
+                (Job::Begin(IntentValues::of(&stored)), r1),
+                (Job::Begin(IntentValues::of(&refused)), r2),
             ],
         )
         .await;

@@ -55,26 +55,95 @@ pub(crate) enum Done {
     Finished(bool),
 }
 
-/// A write, with every value computed before it is queued (nothing but SQL
-/// runs while the writer is held).
+/// A write (SQLite's writer and PostgreSQL's batcher), with every value
+/// computed before it is queued (nothing but SQL runs while a batch is
+/// written): an intent, or an answer with the webhook deliveries to write if
+/// it applies.
 #[derive(Debug)]
 pub(crate) enum Job {
     Begin(IntentValues),
     Finish(AnswerValues, Vec<OutboxRow>),
 }
 
-type Reply = oneshot::Sender<Result<Done, StoreError>>;
+/// Where a write's outcome goes once its commit is done (or failed).
+pub(crate) type Reply = oneshot::Sender<Result<Done, StoreError>>;
+
+/// The writes waiting for a commit, with where each one's outcome goes
+/// (SQLite's writer and PostgreSQL's batcher).
+#[derive(Debug)]
+pub(crate) struct Queue<J>(Mutex<Vec<(J, Reply)>>);
+
+impl<J> Default for Queue<J> {
+    fn default() -> Self {
+        Queue(Mutex::new(Vec::new()))
+    }
+}
+
+impl<J> Queue<J> {
+    /// Queues a write; the receiver hears its outcome.
+    pub(crate) fn push(&self, job: J) -> oneshot::Receiver<Result<Done, StoreError>> {
+        let (reply, answer) = oneshot::channel();
+        lock(&self.0).push((job, reply));
+        answer
+    }
+
+    /// The outcome of a queued write (an error if the store went away
+    /// first).
+    pub(crate) async fn wait(
+        answer: oneshot::Receiver<Result<Done, StoreError>>,
+    ) -> Result<Done, StoreError> {
+        answer
+            .await
+            .map_err(|_| StoreError::Db(sqlx::Error::PoolClosed))?
+    }
+
+    /// Up to `max` writes, oldest first.
+    pub(crate) fn take(&self, max: usize) -> Vec<(J, Reply)> {
+        let mut q = lock(&self.0);
+        let n = q.len().min(max);
+        q.drain(..n).collect()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        lock(&self.0).is_empty()
+    }
+}
+
+/// Commits of a group-commit writer so far, and the writes they recorded.
+#[derive(Debug, Default)]
+pub(crate) struct Commits {
+    commits: AtomicU64,
+    writes: AtomicU64,
+}
+
+impl Commits {
+    /// A commit that recorded `writes` writes (one that recorded none is
+    /// not counted).
+    pub(crate) fn record(&self, writes: u64) {
+        if writes > 0 {
+            self.commits.fetch_add(1, Ordering::Relaxed);
+            self.writes.fetch_add(writes, Ordering::Relaxed);
+        }
+    }
+
+    /// Commits so far, and the writes they recorded.
+    pub(crate) fn get(&self) -> (u64, u64) {
+        (
+            self.commits.load(Ordering::Relaxed),
+            self.writes.load(Ordering::Relaxed),
+        )
+    }
+}
 
 /// SQLite's hot path (one per store).
 #[derive(Debug)]
 pub(crate) struct Sqlite {
     path: PathBuf,
     writer: Mutex<Connection>,
-    queue: Mutex<Vec<(Job, Reply)>>,
+    queue: Queue<Job>,
     readers: Mutex<Vec<Connection>>,
     /// Transactions committed, and the writes they recorded.
-    commits: AtomicU64,
-    writes: AtomicU64,
+    pub(crate) commits: Commits,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -97,15 +166,16 @@ fn connect(path: &Path) -> Result<Connection, StoreError> {
 }
 
 impl Sqlite {
-    /// Opens the writer's connection on an existing (migrated) store file.
+    /// Opens the writer's connection on the store's file (created by the
+    /// pool; the writer runs no statement before the first write, after the
+    /// migrations).
     pub(crate) fn open(path: &Path) -> Result<Sqlite, StoreError> {
         Ok(Sqlite {
             path: path.to_path_buf(),
             writer: Mutex::new(connect(path)?),
-            queue: Mutex::new(Vec::new()),
+            queue: Queue::default(),
             readers: Mutex::new(Vec::new()),
-            commits: AtomicU64::new(0),
-            writes: AtomicU64::new(0),
+            commits: Commits::default(),
         })
     }
 
@@ -117,22 +187,11 @@ impl Sqlite {
         Ok((j, s))
     }
 
-    /// Transactions committed so far, and the writes they carried.
-    pub(crate) fn commits(&self) -> (u64, u64) {
-        (
-            self.commits.load(Ordering::Relaxed),
-            self.writes.load(Ordering::Relaxed),
-        )
-    }
-
     /// Queues a write and waits for its commit.
     pub(crate) async fn write(self: &Arc<Self>, job: Job) -> Result<Done, StoreError> {
-        let (reply, answer) = oneshot::channel();
-        lock(&self.queue).push((job, reply));
+        let answer = self.queue.push(job);
         self.lead(LEAD_ROUNDS);
-        answer
-            .await
-            .map_err(|_| StoreError::Db(sqlx::Error::PoolClosed))?
+        Queue::<Job>::wait(answer).await
     }
 
     /// Commits what is queued unless another task is committing (that one
@@ -146,20 +205,15 @@ impl Sqlite {
                 Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
                 Err(std::sync::TryLockError::WouldBlock) => return,
             };
-            let batch: Vec<(Job, Reply)> = {
-                let mut q = lock(&self.queue);
-                let n = q.len().min(MAX_BATCH);
-                q.drain(..n).collect()
-            };
+            let batch = self.queue.take(MAX_BATCH);
             if batch.is_empty() {
                 return;
             }
             if let Some(n) = commit_batch(&mut conn, batch) {
-                self.commits.fetch_add(1, Ordering::Relaxed);
-                self.writes.fetch_add(n, Ordering::Relaxed);
+                self.commits.record(n);
             }
             drop(conn);
-            if lock(&self.queue).is_empty() {
+            if self.queue.is_empty() {
                 return;
             }
         }
