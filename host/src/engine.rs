@@ -304,12 +304,13 @@ impl Engine {
             actor: actor.clone(),
             deadline: self.in_flight_deadline,
         };
-        match self.store.begin(&intent).await.map_err(|e| {
+        let (begun, siblings) = self.store.begin_reading_order(&intent).await.map_err(|e| {
             tracing::error!(error = %e, "cannot record the operation; nothing sent");
             Error::Unavailable(format!(
                 "the operation store is unavailable; nothing was sent ({e})"
             ))
-        })? {
+        })?;
+        match begun {
             Begin::Created => {}
             Begin::Existing(existing) => {
                 tracing::info!(operation_id = %existing.id, "idempotent replay: not calling the provider");
@@ -348,6 +349,7 @@ impl Engine {
                 &document,
                 &acct.name,
                 override_open.as_deref(),
+                siblings,
             )
             .await
         {
@@ -555,7 +557,8 @@ impl Engine {
     /// unresolved (`in_flight`, `unknown` or `pending`) refund or cancel,
     /// unless `override_open` names every such operation; and, where a
     /// successful query recorded the amount paid, refuses one that would
-    /// take the returned total above it.
+    /// take the returned total above it. `read`: the operations on the
+    /// order, when the store read them after the intent's commit.
     async fn order_guard(
         &self,
         me: &str,
@@ -563,6 +566,7 @@ impl Engine {
         document: &Value,
         account: &str,
         override_open: Option<&str>,
+        read: Option<Vec<StoredOperation>>,
     ) -> Result<(), Error> {
         if !matches!(op, OperationKind::Refund | OperationKind::Cancel) {
             return Ok(());
@@ -570,11 +574,14 @@ impl Engine {
         let Some(order_ref) = document.get("order_ref").and_then(Value::as_str) else {
             return Ok(());
         };
-        let siblings = self
-            .store
-            .on_order(account, order_ref)
-            .await
-            .map_err(|e| Error::Unavailable(format!("operation store: {e}")))?;
+        let siblings = match read {
+            Some(s) => s,
+            None => self
+                .store
+                .on_order(account, order_ref)
+                .await
+                .map_err(|e| Error::Unavailable(format!("operation store: {e}")))?,
+        };
         let money = |o: &&StoredOperation| {
             o.id != me && matches!(o.operation.as_str(), "refund" | "cancel")
         };

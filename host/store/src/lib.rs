@@ -356,28 +356,6 @@ impl IntentValues {
             detail: format!("intent recorded by {}", op.owner),
         }
     }
-
-    /// Binds the 14 parameters in the order of PostgreSQL's intent rows
-    /// (`id` … the event's `detail`).
-    fn bind<'q>(
-        &self,
-        q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
-    ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
-        q.bind(self.id.clone())
-            .bind(self.account.clone())
-            .bind(self.provider.clone())
-            .bind(self.operation.clone())
-            .bind(self.idempotency_key.clone())
-            .bind(self.request_sha256.clone())
-            .bind(self.request.clone())
-            .bind(self.owner.clone())
-            .bind(self.started_at.clone())
-            .bind(self.order_ref.clone())
-            .bind(self.deadline_ms)
-            .bind(self.actor.clone())
-            .bind(self.now.clone())
-            .bind(self.detail.clone())
-    }
 }
 
 /// The values of an answer's update and its `finished` event.
@@ -408,20 +386,6 @@ impl AnswerValues {
             detail_late: format!("{status} (late: not applied)"),
             detail: status,
         })
-    }
-
-    /// Binds the 6 parameters in the order of PostgreSQL's answer rows
-    /// (`state` … the event's detail, applied and late).
-    fn bind<'q>(
-        &self,
-        q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
-    ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
-        q.bind(self.state)
-            .bind(self.envelope.clone())
-            .bind(self.now.clone())
-            .bind(self.id.clone())
-            .bind(self.detail.clone())
-            .bind(self.detail_late.clone())
     }
 }
 
@@ -593,7 +557,7 @@ impl Store {
             Some(path) => {
                 Writes::Sqlite(Arc::new(writer::Sqlite::open(std::path::Path::new(path))?))
             }
-            None => Writes::Pg(Arc::default()),
+            None => Writes::Pg(Arc::new(pg_writer::Pg::connect(&url)?)),
         };
         let store = Store {
             pool,
@@ -780,12 +744,23 @@ impl Store {
     /// same account and key does not insert: it is [`Begin::Existing`] (same
     /// document) or [`Begin::Conflict`].
     pub async fn begin(&self, op: &NewOperation) -> Result<Begin, StoreError> {
+        self.begin_reading_order(op).await.map(|(b, _)| b)
+    }
+
+    /// [`Store::begin`], with the operations on the intent's order (see
+    /// [`Store::on_order`]) when the store read them after the intent's
+    /// commit, together with the other intents of its batch (PostgreSQL,
+    /// for a refund or cancel with an `order_ref`); `None` otherwise.
+    pub async fn begin_reading_order(
+        &self,
+        op: &NewOperation,
+    ) -> Result<(Begin, Option<Vec<StoredOperation>>), StoreError> {
         // Committed (with its event) before this returns: on SQLite group
         // commit shares the commit with concurrent writes, never skips it.
         let job = writer::Job::Begin(IntentValues::of(op));
         let done = match &self.writes {
             Writes::Sqlite(w) => w.write(job).await?,
-            Writes::Pg(p) => p.write(self, job).await?,
+            Writes::Pg(p) => p.write(job).await?,
         };
         match done {
             writer::Done::KeyTaken => {
@@ -798,12 +773,16 @@ impl Store {
                     }
                 })?;
                 if existing.request_sha256 == hash && existing.operation == op.operation {
-                    Ok(Begin::Existing(Box::new(existing)))
+                    Ok((Begin::Existing(Box::new(existing)), None))
                 } else {
-                    Ok(Begin::Conflict(Box::new(existing)))
+                    Ok((Begin::Conflict(Box::new(existing)), None))
                 }
             }
-            _ => Ok(Begin::Created),
+            writer::Done::Created(siblings) => Ok((Begin::Created, siblings)),
+            writer::Done::Finished(_) => Err(StoreError::Corrupt {
+                id: op.id.clone(),
+                reason: "an intent's write answered as an answer's".into(),
+            }),
         }
     }
 
@@ -817,7 +796,7 @@ impl Store {
         );
         let done = match &self.writes {
             Writes::Sqlite(w) => w.write(job).await?,
-            Writes::Pg(p) => p.write(self, job).await?,
+            Writes::Pg(p) => p.write(job).await?,
         };
         Ok(matches!(done, writer::Done::Finished(true)))
     }
@@ -1359,8 +1338,11 @@ impl Store {
         .await
     }
 
-    /// Closes the pool.
+    /// Closes the pool (and PostgreSQL's batcher's connections).
     pub async fn close(&self) {
+        if let Writes::Pg(p) = &self.writes {
+            p.close().await;
+        }
         self.pool.close().await;
     }
 }

@@ -1,56 +1,163 @@
-//! PostgreSQL's batched writes: the intents waiting at the same time are
-//! written by one statement, the answers by another, with up to
-//! [`IN_FLIGHT`] batches at once (measured with `wrk` at 16 connections:
-//! 1 batch at a time 2,925 req/s, 2 about 2,950–3,075, 4 2,609: smaller
-//! batches cost the server more per write).
+//! PostgreSQL's batched writes: the intents and answers waiting at the
+//! same time are written by one statement and one commit, [`IN_FLIGHT`]
+//! statement at a time; the order guard's reads for the refunds and cancels
+//! it recorded follow in one more statement, after that commit (so two
+//! intents on one order committed at the same time, by this daemon or
+//! another, see each other).
 //!
 //! Each statement commits on its own before its callers hear of it, so an
 //! intent is still durable before its provider is called and an answer
 //! before its client hears it (an answer's webhook deliveries are written in
-//! its statement, for the answers that applied). A taken idempotency key skips its row (`ON
-//! CONFLICT DO NOTHING`) without failing the others; any other failure of a
-//! batch sends its writes again one by one, so one bad write fails alone.
-//! Rows are written in (account, key) order, so two batches never wait on
-//! each other's keys in opposite orders.
+//! its statement, for the answers that applied). A taken idempotency key
+//! skips its row (`ON CONFLICT DO NOTHING`) without failing the others; any
+//! other failure of a batch sends its writes again one by one, so one bad
+//! write fails alone. Intents are written in (account, key) order and
+//! answers in id order, so two statements never wait on each other's keys
+//! in opposite orders.
+//!
+//! The values travel as arrays (`unnest`), so every batch, whatever its mix
+//! of intents and answers, is the same statement, prepared and planned once
+//! per connection, on connections of its own (see [`PLANNER`] for why its
+//! plans do not depend on the table's statistics).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
-use sqlx::{AssertSqlSafe, Row};
+use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
+use sqlx::{AssertSqlSafe, Executor, Row};
 
 use crate::outbox::OutboxRow;
 use crate::writer::{Commits, Done, Job, Queue, Reply};
-use crate::{Store, StoreError};
+use crate::{COLUMNS, PING_IF_IDLE_FOR, StoreError, StoredOperation};
 
 /// The most writes a statement carries.
-pub const MAX_BATCH: usize = 32;
+pub const MAX_BATCH: usize = 64;
 
-/// Batches written at the same time (PostgreSQL commits them in parallel).
-const IN_FLIGHT: usize = 2;
+/// Statements written at the same time. One: the fewer statements, the
+/// larger each batch and the less the server spends per write (measured
+/// with `wrk` at 16 connections, docs/performance.md step 14: one 3,315–3,575
+/// req/s, two 2,830–2,990, three 2,480).
+const IN_FLIGHT: usize = 1;
+
+/// The batcher's connections plan each statement once (a generic plan) and
+/// can only plan it one way, whatever the table's statistics say: nested
+/// loops probing an index by the batch's values. Without this, a plan made
+/// while the table was small and never analyzed (a server without
+/// autovacuum) could read the whole table, or an account's every
+/// operation, for each batch for as long as the connection lives; and
+/// planning every batch anew cost the server about 40 % of its time.
+const PLANNER: &str = "SET plan_cache_mode = force_generic_plan; SET enable_seqscan = off; SET enable_hashjoin = off; SET enable_mergejoin = off; SET enable_bitmapscan = off; SET enable_memoize = off";
 
 /// The batcher (one per store).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Pg {
     queue: Queue<Job>,
     running: AtomicUsize,
     /// Statements that wrote, and the writes they recorded.
     pub(crate) commits: Commits,
+    /// The batches' own connections.
+    pool: PgPool,
+}
+
+/// The SQL for "now" in milliseconds since the epoch on the server's clock.
+const NOW_MS: &str = "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)";
+
+/// A batch's statement: intents (parameters 1–14, a column each), answers
+/// (15–20) and the answers' webhook deliveries (21–26), every one an array.
+/// The answers' `state` test is wrapped (`IS TRUE`, the same for a column
+/// that is never NULL) so that no index on `state` can serve it: the update
+/// finds its rows by primary key alone.
+fn batch_sql() -> String {
+    format!(
+        "WITH iv AS (
+           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::int8[], $12::text[], $13::text[], $14::text[])
+             AS t (id, account, provider, operation, idempotency_key, request_sha256, request, owner, created_at, order_ref, deadline_ms, actor, at, detail)),
+         op AS (
+           INSERT INTO operations (id, account, provider, operation, idempotency_key, request_sha256, request, state, envelope, owner, created_at, updated_at, resolution, order_ref, deadline_ms, actor)
+           SELECT id, account, provider, operation, idempotency_key, request_sha256, request, 'in_flight', NULL, owner, created_at, created_at, NULL, order_ref, {NOW_MS} + deadline_ms, actor FROM iv
+           ON CONFLICT DO NOTHING
+           RETURNING id),
+         iev AS (
+           INSERT INTO operation_events (operation_id, at, kind, detail, actor)
+           SELECT iv.id, iv.at, 'recorded', iv.detail, iv.actor FROM iv JOIN op ON op.id = iv.id),
+         av AS (
+           SELECT * FROM unnest($15::text[], $16::text[], $17::text[], $18::text[], $19::text[], $20::text[])
+             AS t (state, envelope, at, id, detail, detail_late)),
+         u AS (
+           UPDATE operations o SET state = av.state, envelope = av.envelope, updated_at = av.at
+           FROM av WHERE o.id = av.id AND (o.state = 'in_flight') IS TRUE
+           RETURNING o.id),
+         aev AS (
+           INSERT INTO operation_events (operation_id, at, kind, detail, actor)
+           SELECT av.id, av.at, 'finished', CASE WHEN u.id IS NULL THEN av.detail_late ELSE av.detail END, NULL
+           FROM av LEFT JOIN u ON u.id = av.id),
+         ov AS (
+           SELECT * FROM unnest($21::text[], $22::text[], $23::text[], $24::text[], $25::text[], $26::text[])
+             AS t (event_id, webhook, operation_id, account, event_type, payload)),
+         od AS (
+           INSERT INTO webhook_deliveries (event_id, webhook, operation_id, account, event_type, payload, state, attempts, created_ms, next_attempt_ms, lease_until_ms)
+           SELECT ov.event_id, ov.webhook, ov.operation_id, ov.account, ov.event_type, ov.payload, 'pending', 0, {NOW_MS}, {NOW_MS}, 0
+           FROM ov JOIN u ON u.id = ov.operation_id)
+         SELECT id FROM op UNION ALL SELECT id FROM u"
+    )
+}
+
+/// The order guard's read of a batch's orders: every operation on each
+/// (account, order reference), probed by `operations_order_ref_page`, the
+/// only index that leads with the order reference (the account test is
+/// wrapped so that no index on `account` can serve it). Sorted here.
+fn orders_sql() -> String {
+    format!(
+        "SELECT {cols} FROM unnest($1::text[], $2::text[]) AS k (account, order_ref)
+         JOIN operations o ON o.order_ref = k.order_ref AND (o.account = k.account) IS TRUE",
+        cols = COLUMNS
+            .split(", ")
+            .map(|c| format!("o.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
 }
 
 impl Pg {
+    /// A batcher on its own connections to `url` (opened when first used).
+    pub(crate) fn connect(url: &str) -> Result<Pg, StoreError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(IN_FLIGHT as u32 + 1)
+            .acquire_timeout(Duration::from_secs(30))
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= PING_IF_IDLE_FOR {
+                        sqlx::Connection::ping(conn).await?;
+                    }
+                    Ok(true)
+                })
+            })
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute(PLANNER).await?;
+                    Ok(())
+                })
+            })
+            .connect_lazy(url)?;
+        Ok(Pg {
+            queue: Queue::default(),
+            running: AtomicUsize::new(0),
+            commits: Commits::default(),
+            pool,
+        })
+    }
+
     /// Queues a write and waits for its commit.
-    pub(crate) async fn write(
-        self: &Arc<Self>,
-        store: &Store,
-        job: Job,
-    ) -> Result<Done, StoreError> {
+    pub(crate) async fn write(self: &Arc<Self>, job: Job) -> Result<Done, StoreError> {
         let answer = self.queue.push(job);
         if self.take_slot() {
             // A task of its own: a batch taken from the queue is written
             // and answered even if this caller goes away.
-            let (me, store) = (Arc::clone(self), store.clone());
-            tokio::spawn(async move { me.drain(&store).await });
+            let me = Arc::clone(self);
+            tokio::spawn(async move { me.drain().await });
         }
         Queue::<Job>::wait(answer).await
     }
@@ -66,7 +173,7 @@ impl Pg {
     /// Writes batches until the queue is empty. A write queued while every
     /// slot was taken is seen here: the queue is looked at again after the
     /// slot is given back.
-    async fn drain(&self, store: &Store) {
+    async fn drain(self: &Arc<Self>) {
         loop {
             let batch = self.queue.take(MAX_BATCH);
             if batch.is_empty() {
@@ -76,114 +183,127 @@ impl Pg {
                 }
                 continue;
             }
-            // Intents and answers in a statement each (one statement mixing
-            // both kinds measured slower: every mix of counts is a statement
-            // PostgreSQL prepares anew).
-            let (intents, answers): (Vec<_>, Vec<_>) = batch
-                .into_iter()
-                .partition(|(job, _)| matches!(job, Job::Begin(_)));
-            write_group(self, store, intents).await;
-            write_group(self, store, answers).await;
+            write_batch(self, batch).await;
         }
     }
-}
 
-/// `($n+1, …, $n+k), ($n+k+1, …)`: `rows` rows of `k` parameters after
-/// the first `n`.
-fn values(n: usize, rows: usize, k: usize) -> String {
-    (0..rows)
-        .map(|r| {
-            let ps: Vec<String> = (1..=k).map(|i| format!("${}", n + r * k + i)).collect();
-            format!("({})", ps.join(", "))
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// Writes of one kind (`jobs` is not empty) in one statement, one commit,
-/// each with its audit event: the ids it wrote (intents recorded, answers
-/// applied to an operation still in flight).
-async fn statement(store: &Store, jobs: &[&Job]) -> Result<HashSet<String>, StoreError> {
-    let sql = match jobs[0] {
-        Job::Begin(_) => format!(
-            "WITH v (id, account, provider, operation, idempotency_key, request_sha256, request, owner, created_at, order_ref, deadline_ms, actor, at, detail) AS (VALUES {}),
-             op AS (
-               INSERT INTO operations (id, account, provider, operation, idempotency_key, request_sha256, request, state, envelope, owner, created_at, updated_at, resolution, order_ref, deadline_ms, actor)
-               SELECT id, account, provider, operation, idempotency_key, request_sha256, request, 'in_flight', NULL, owner, created_at, created_at, NULL, order_ref, {} + deadline_ms, actor FROM v
-               ON CONFLICT DO NOTHING
-               RETURNING id),
-             ev AS (
-               INSERT INTO operation_events (operation_id, at, kind, detail, actor)
-               SELECT v.id, v.at, 'recorded', v.detail, v.actor FROM v JOIN op ON op.id = v.id)
-             SELECT id FROM op",
-            values(0, jobs.len(), 14),
-            store.now_ms_sql()
-        ),
-        Job::Finish(..) => {
-            // Webhook deliveries of the answers that applied, in the same
-            // statement (parameters after the answers').
-            let outbox: Vec<&OutboxRow> = jobs
-                .iter()
-                .flat_map(|j| match j {
-                    Job::Finish(_, rows) => rows.iter().collect(),
-                    Job::Begin(_) => Vec::new(),
-                })
-                .collect();
-            let deliveries = if outbox.is_empty() {
-                String::new()
-            } else {
-                format!(
-                    ",
-                     o (event_id, webhook, operation_id, account, event_type, payload) AS (VALUES {}),
-                     od AS (
-                       INSERT INTO webhook_deliveries (event_id, webhook, operation_id, account, event_type, payload, state, attempts, created_ms, next_attempt_ms, lease_until_ms)
-                       SELECT o.event_id, o.webhook, o.operation_id, o.account, o.event_type, o.payload, 'pending', 0, {now}, {now}, 0
-                       FROM o JOIN u ON u.id = o.operation_id)",
-                    values(jobs.len() * 6, outbox.len(), 6),
-                    now = store.now_ms_sql()
-                )
-            };
-            format!(
-                "WITH v (state, envelope, at, id, detail, detail_late) AS (VALUES {}),
-                 u AS (
-                   UPDATE operations o SET state = v.state, envelope = v.envelope, updated_at = v.at
-                   FROM v WHERE o.id = v.id AND o.state = 'in_flight'
-                   RETURNING o.id),
-                 ev AS (
-                   INSERT INTO operation_events (operation_id, at, kind, detail, actor)
-                   SELECT v.id, v.at, 'finished', CASE WHEN u.id IS NULL THEN v.detail_late ELSE v.detail END, NULL
-                   FROM v LEFT JOIN u ON u.id = v.id){deliveries}
-                 SELECT id FROM u",
-                values(0, jobs.len(), 6)
-            )
+    /// One statement: `jobs`' writes, one commit; the ids it wrote (intents
+    /// recorded, answers applied to an operation still in flight).
+    async fn statement(&self, jobs: &[&Job]) -> Result<HashSet<String>, StoreError> {
+        let intents: Vec<&crate::IntentValues> = jobs
+            .iter()
+            .filter_map(|j| match j {
+                Job::Begin(v) => Some(v),
+                Job::Finish(..) => None,
+            })
+            .collect();
+        let answers: Vec<&crate::AnswerValues> = jobs
+            .iter()
+            .filter_map(|j| match j {
+                Job::Finish(v, _) => Some(v),
+                Job::Begin(_) => None,
+            })
+            .collect();
+        let outbox: Vec<&OutboxRow> = jobs
+            .iter()
+            .flat_map(|j| match j {
+                Job::Finish(_, rows) => rows.iter().collect(),
+                Job::Begin(_) => Vec::new(),
+            })
+            .collect();
+        fn col<T, U>(rows: &[&T], f: impl Fn(&T) -> U) -> Vec<U> {
+            rows.iter().map(|r| f(r)).collect()
         }
-    };
-    let mut q = sqlx::query(AssertSqlSafe(sql));
-    for job in jobs {
-        q = match job {
-            Job::Begin(v) => v.bind(q),
-            Job::Finish(v, _) => v.bind(q),
-        };
+        let q = sqlx::query(AssertSqlSafe(batch_sql()))
+            .bind(col(&intents, |v| v.id.clone()))
+            .bind(col(&intents, |v| v.account.clone()))
+            .bind(col(&intents, |v| v.provider.clone()))
+            .bind(col(&intents, |v| v.operation.clone()))
+            .bind(col(&intents, |v| v.idempotency_key.clone()))
+            .bind(col(&intents, |v| v.request_sha256.clone()))
+            .bind(col(&intents, |v| v.request.clone()))
+            .bind(col(&intents, |v| v.owner.clone()))
+            .bind(col(&intents, |v| v.started_at.clone()))
+            .bind(col(&intents, |v| v.order_ref.clone()))
+            .bind(col(&intents, |v| v.deadline_ms))
+            .bind(col(&intents, |v| v.actor.clone()))
+            .bind(col(&intents, |v| v.now.clone()))
+            .bind(col(&intents, |v| v.detail.clone()))
+            .bind(col(&answers, |v| v.state.to_owned()))
+            .bind(col(&answers, |v| v.envelope.clone()))
+            .bind(col(&answers, |v| v.now.clone()))
+            .bind(col(&answers, |v| v.id.clone()))
+            .bind(col(&answers, |v| v.detail.clone()))
+            .bind(col(&answers, |v| v.detail_late.clone()))
+            .bind(col(&outbox, |o| o.event_id.clone()))
+            .bind(col(&outbox, |o| o.webhook.clone()))
+            .bind(col(&outbox, |o| o.operation_id.clone()))
+            .bind(col(&outbox, |o| o.account.clone()))
+            .bind(col(&outbox, |o| o.event_type.clone()))
+            .bind(col(&outbox, |o| o.payload.clone()));
+        q.fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| r.try_get::<String, _>(0).map_err(StoreError::from))
+            .collect()
     }
-    for job in jobs {
-        if let Job::Finish(_, rows) = job {
-            for row in rows {
-                q = row.bind(q);
+
+    /// The operations on each order of `intents` (refunds and cancels with
+    /// an order reference), read after their commit, so two intents on one
+    /// order committed at the same time see each other.
+    async fn orders(
+        &self,
+        intents: &[&crate::IntentValues],
+    ) -> Result<HashMap<(String, String), Vec<StoredOperation>>, StoreError> {
+        let mut keys: Vec<(String, String)> = intents
+            .iter()
+            .filter_map(|v| Some((v.account.clone(), v.order_ref.clone()?)))
+            .collect();
+        keys.sort();
+        keys.dedup();
+        let mut out: HashMap<(String, String), Vec<StoredOperation>> =
+            keys.iter().map(|k| (k.clone(), Vec::new())).collect();
+        if keys.is_empty() {
+            return Ok(out);
+        }
+        let (accounts, orders): (Vec<String>, Vec<String>) = keys.into_iter().unzip();
+        let rows = sqlx::query(AssertSqlSafe(orders_sql()))
+            .bind(accounts)
+            .bind(orders)
+            .fetch_all(&self.pool)
+            .await?;
+        for r in &rows {
+            let op = pg_row(r)?;
+            if let Some(order) = op.order_ref.clone()
+                && let Some(list) = out.get_mut(&(op.account.clone(), order))
+            {
+                list.push(op);
             }
         }
+        // Oldest first, as `Store::on_order` orders them.
+        for list in out.values_mut() {
+            list.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        }
+        Ok(out)
     }
-    q.fetch_all(&store.pool)
-        .await?
-        .iter()
-        .map(|r| r.try_get::<String, _>(0).map_err(StoreError::from))
-        .collect()
+}
+
+/// A stored operation from a row of [`COLUMNS`] (every column text).
+fn pg_row(r: &PgRow) -> Result<StoredOperation, StoreError> {
+    crate::stored_operation(|c| r.try_get::<Option<String>, _>(c).map_err(StoreError::from))
+}
+
+/// Does the order guard read this intent's order (a refund or cancel with
+/// an order reference)?
+fn guarded(v: &crate::IntentValues) -> bool {
+    v.order_ref.is_some() && matches!(v.operation.as_str(), "refund" | "cancel")
 }
 
 /// What a job's write did, from the ids its statement wrote.
 fn done(job: &Job, written: &HashSet<String>) -> Result<Done, StoreError> {
     match job {
         Job::Finish(v, _) => Ok(Done::Finished(written.contains(&v.id))),
-        Job::Begin(v) if written.contains(&v.id) => Ok(Done::Created),
+        Job::Begin(v) if written.contains(&v.id) => Ok(Done::Created(None)),
         Job::Begin(v) if v.idempotency_key.is_some() => Ok(Done::KeyTaken),
         Job::Begin(v) => Err(StoreError::Corrupt {
             id: v.id.clone(),
@@ -192,26 +312,67 @@ fn done(job: &Job, written: &HashSet<String>) -> Result<Done, StoreError> {
     }
 }
 
-/// How many writes a statement recorded: its intents written, or every
+/// How many writes a statement recorded: its intents written, and every
 /// answer (a late one records its event).
 fn recorded(jobs: &[&Job], written: &HashSet<String>) -> u64 {
-    match jobs.first() {
-        Some(Job::Finish(..)) => jobs.len() as u64,
-        _ => written.len() as u64,
-    }
+    jobs.iter()
+        .filter(|j| match j {
+            Job::Begin(v) => written.contains(&v.id),
+            Job::Finish(..) => true,
+        })
+        .count() as u64
 }
 
-/// The order rows are written in: intents by (account, key), answers by id.
-fn order_key(job: &Job) -> (&str, Option<&str>) {
+/// The order rows are written in: intents by (account, key), then answers
+/// by id.
+fn order_key(job: &Job) -> (u8, &str, Option<&str>) {
     match job {
-        Job::Begin(v) => (&v.account, v.idempotency_key.as_deref()),
-        Job::Finish(v, _) => (&v.id, None),
+        Job::Begin(v) => (0, &v.account, v.idempotency_key.as_deref()),
+        Job::Finish(v, _) => (1, &v.id, None),
     }
 }
 
-/// Writes of one kind: one statement, or (if the server refuses it) one
+/// Answers each write of a committed statement; the recorded refunds and
+/// cancels get the operations on their orders, read after the commit (or,
+/// if that read fails, nothing: the engine reads them itself).
+async fn reply_all(pg: &Pg, batch: Vec<(Job, Reply)>, written: &HashSet<String>) {
+    let mut pending = Vec::new();
+    for (job, reply) in batch {
+        match done(&job, written) {
+            Ok(Done::Created(_)) => match job {
+                Job::Begin(v) if guarded(&v) => pending.push((v, reply)),
+                _ => {
+                    let _ = reply.send(Ok(Done::Created(None)));
+                }
+            },
+            other => {
+                let _ = reply.send(other);
+            }
+        }
+    }
+    if pending.is_empty() {
+        return;
+    }
+    let intents: Vec<&crate::IntentValues> = pending.iter().map(|(v, _)| v).collect();
+    let mut orders = match pg.orders(&intents).await {
+        Ok(o) => Some(o),
+        Err(e) => {
+            tracing::debug!(error = %e, "reading the batch's orders failed; each operation reads its own");
+            None
+        }
+    };
+    for (v, reply) in pending {
+        let siblings = orders.as_mut().and_then(|o| {
+            let key = (v.account.clone(), v.order_ref.clone().unwrap_or_default());
+            o.get(&key).cloned()
+        });
+        let _ = reply.send(Ok(Done::Created(siblings)));
+    }
+}
+
+/// A batch of writes: one statement, or (if the server refuses it) one
 /// statement a write.
-async fn write_group(pg: &Pg, store: &Store, mut batch: Vec<(Job, Reply)>) {
+async fn write_batch(pg: &Arc<Pg>, mut batch: Vec<(Job, Reply)>) {
     if batch.is_empty() {
         return;
     }
@@ -219,12 +380,10 @@ async fn write_group(pg: &Pg, store: &Store, mut batch: Vec<(Job, Reply)>) {
     // other's keys crosswise.
     batch.sort_by(|a, b| order_key(&a.0).cmp(&order_key(&b.0)));
     let jobs: Vec<&Job> = batch.iter().map(|(j, _)| j).collect();
-    match statement(store, &jobs).await {
+    match pg.statement(&jobs).await {
         Ok(written) => {
             pg.commits.record(recorded(&jobs, &written));
-            for (job, reply) in batch {
-                let _ = reply.send(done(&job, &written));
-            }
+            reply_all(pg, batch, &written).await;
         }
         Err(e) if batch.len() == 1 => {
             let _ = batch.pop().expect("one").1.send(Err(e));
@@ -238,27 +397,50 @@ async fn write_group(pg: &Pg, store: &Store, mut batch: Vec<(Job, Reply)>) {
                 // connection lost on the way back): an intent whose row is
                 // there, as this write made it, was written.
                 if let Job::Begin(v) = &job
-                    && let Ok(Some(row)) = store.get(&v.id).await
+                    && let Ok(Some(row)) = pg.get(&v.id).await
                     && row.request_sha256 == v.request_sha256
                     && row.owner == v.owner
                 {
-                    let _ = reply.send(Ok(Done::Created));
+                    let _ = reply.send(Ok(Done::Created(None)));
                     continue;
                 }
-                let r = statement(store, &[&job]).await;
-                if let Ok(written) = &r {
-                    pg.commits.record(recorded(&[&job], written));
+                let r = pg.statement(&[&job]).await;
+                match r {
+                    Ok(written) => {
+                        pg.commits.record(recorded(&[&job], &written));
+                        reply_all(pg, vec![(job, reply)], &written).await;
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(e));
+                    }
                 }
-                let _ = reply.send(r.and_then(|w| done(&job, &w)));
             }
         }
+    }
+}
+
+impl Pg {
+    /// Closes the batcher's connections.
+    pub(crate) async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// One operation, by id (on the batcher's connections).
+    async fn get(&self, id: &str) -> Result<Option<StoredOperation>, StoreError> {
+        let r = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM operations WHERE id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        r.as_ref().map(pg_row).transpose()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Begin, IntentValues, NewOperation};
+    use crate::{Begin, IntentValues, NewOperation, Store};
     use tokio::sync::oneshot;
 
     fn op(id: &str, key: &str) -> NewOperation {
@@ -297,17 +479,16 @@ mod tests {
         let refused = op(&format!("op_fb2_{n}"), "nul\0key");
         let (r1, a1) = oneshot::channel();
         let (r2, a2) = oneshot::channel();
-        let pg = Pg::default();
-        write_group(
+        let pg = Arc::new(Pg::connect(&url).unwrap());
+        write_batch(
             &pg,
-            &store,
             vec![
                 (Job::Begin(IntentValues::of(&stored)), r1),
                 (Job::Begin(IntentValues::of(&refused)), r2),
             ],
         )
         .await;
-        assert!(matches!(a1.await.unwrap(), Ok(Done::Created)));
+        assert!(matches!(a1.await.unwrap(), Ok(Done::Created(_))));
         assert!(a2.await.unwrap().is_err());
         // Another write with the stored one's key is still a taken key.
         let other = op(&format!("op_fb3_{n}"), &format!("k-{n}"));
@@ -315,5 +496,137 @@ mod tests {
             store.begin(&other).await.unwrap(),
             Begin::Existing(_)
         ));
+    }
+    /// A fresh store on a database of its own, dropped afterwards.
+    struct FreshDb {
+        admin: String,
+        name: String,
+        url: String,
+    }
+
+    impl FreshDb {
+        async fn new(tag: &str) -> FreshDb {
+            let admin =
+                std::env::var("PAYOPS_TEST_POSTGRES_URL").expect("PAYOPS_TEST_POSTGRES_URL");
+            let name = format!("payops_{tag}_{}", uuid::Uuid::now_v7().simple());
+            let mut c = <sqlx::PgConnection as sqlx::Connection>::connect(&admin)
+                .await
+                .unwrap();
+            c.execute(AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                .await
+                .unwrap();
+            let (base, _) = admin.rsplit_once('/').expect("a database in the URL");
+            let url = format!("{base}/{name}");
+            FreshDb { admin, name, url }
+        }
+
+        async fn drop(self) {
+            let mut c = <sqlx::PgConnection as sqlx::Connection>::connect(&self.admin)
+                .await
+                .unwrap();
+            c.execute(AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            )))
+            .await
+            .unwrap();
+        }
+    }
+
+    /// The batcher's statements, planned on an empty table that was never
+    /// analyzed (as the batcher's connections plan them: once, generically),
+    /// can only probe indexes by the batch's values: the primary key for
+    /// the answers, the order reference's index for the guard's read; no
+    /// table scan, no scan of an account's operations, whatever the table
+    /// grows to. Without [`PLANNER`] the plans on an empty table are scans.
+    #[cfg_attr(
+        not(payops_postgres),
+        ignore = "PostgreSQL: set PAYOPS_TEST_POSTGRES_URL (at build time too) to run"
+    )]
+    #[tokio::test]
+    async fn plans_do_not_depend_on_statistics() {
+        let db = FreshDb::new("plans").await;
+        Store::open(&db.url).await.unwrap();
+        let mut c = <sqlx::PgConnection as sqlx::Connection>::connect(&db.url)
+            .await
+            .unwrap();
+        c.execute(PLANNER).await.unwrap();
+        let explain = async |c: &mut sqlx::PgConnection, name: &str, sql: String, args: usize| {
+            c.execute(AssertSqlSafe(format!("PREPARE {name} AS {sql}")))
+                .await
+                .unwrap();
+            let nulls = vec!["NULL"; args].join(", ");
+            let rows = sqlx::query(AssertSqlSafe(format!("EXPLAIN EXECUTE {name}({nulls})")))
+                .fetch_all(&mut *c)
+                .await
+                .unwrap();
+            rows.iter()
+                .map(|r| r.get::<String, _>(0))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        let batch = explain(&mut c, "batch", batch_sql(), 26).await;
+        assert!(
+            batch.contains("Index Scan using operations_pkey"),
+            "{batch}"
+        );
+        let reads = explain(&mut c, "reads", orders_sql(), 2).await;
+        assert!(reads.contains("using operations_order_ref_page"), "{reads}");
+        assert!(
+            reads.contains("Index Cond: (order_ref = k.order_ref)"),
+            "{reads}"
+        );
+        for plan in [&batch, &reads] {
+            assert!(!plan.contains("Seq Scan"), "{plan}");
+            assert!(!plan.contains("Hash"), "{plan}");
+            assert!(!plan.contains("Merge"), "{plan}");
+        }
+        drop(c);
+        db.drop().await;
+    }
+
+    /// A refund's intent comes back with the operations on its order, read
+    /// after its commit (itself included, oldest first); an intent without
+    /// an order reference, or not a refund or cancel, with none.
+    #[cfg_attr(
+        not(payops_postgres),
+        ignore = "PostgreSQL: set PAYOPS_TEST_POSTGRES_URL (at build time too) to run"
+    )]
+    #[tokio::test]
+    async fn a_refund_is_recorded_with_the_operations_on_its_order() {
+        let url = std::env::var("PAYOPS_TEST_POSTGRES_URL").expect("PAYOPS_TEST_POSTGRES_URL");
+        let store = Store::open(&url).await.unwrap();
+        let n = uuid::Uuid::now_v7().simple().to_string();
+        let order = format!("O{}", &n[..20]);
+        let mut first = op(&format!("op_o1_{n}"), &format!("k1-{n}"));
+        first.request = serde_json::json!({"order_ref": order, "amount": 100});
+        let (b, read) = store.begin_reading_order(&first).await.unwrap();
+        assert!(matches!(b, Begin::Created));
+        let read = read.expect("the order read with the intent");
+        assert_eq!(
+            read.iter().map(|o| o.id.as_str()).collect::<Vec<_>>(),
+            [first.id.as_str()]
+        );
+        let mut second = op(&format!("op_o2_{n}"), &format!("k2-{n}"));
+        second.request = serde_json::json!({"order_ref": order, "amount": 50});
+        second.started_at = first.started_at + chrono::Duration::milliseconds(5);
+        let (_, read) = store.begin_reading_order(&second).await.unwrap();
+        let ids: Vec<String> = read.unwrap().into_iter().map(|o| o.id).collect();
+        assert_eq!(ids, [first.id.clone(), second.id.clone()]);
+        // Another account's operation on the same order reference is not
+        // this order's.
+        let mut other = op(&format!("op_o3_{n}"), &format!("k3-{n}"));
+        other.account = "another".into();
+        other.request = serde_json::json!({"order_ref": order, "amount": 1});
+        let (_, read) = store.begin_reading_order(&other).await.unwrap();
+        let ids: Vec<String> = read.unwrap().into_iter().map(|o| o.id).collect();
+        assert_eq!(ids, [other.id.clone()]);
+        let mut query = op(&format!("op_o4_{n}"), &format!("k4-{n}"));
+        query.operation = "query".into();
+        query.request = serde_json::json!({"order_ref": order});
+        assert!(store.begin_reading_order(&query).await.unwrap().1.is_none());
+        let mut bare = op(&format!("op_o5_{n}"), &format!("k5-{n}"));
+        bare.request = serde_json::json!({"amount": 1});
+        assert!(store.begin_reading_order(&bare).await.unwrap().1.is_none());
     }
 }

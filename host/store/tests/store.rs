@@ -740,7 +740,7 @@ async fn lookups_use_their_indexes() {
         async move { store.sqlite_plan(&sql).await.unwrap().join(" | ") }
     };
     let p = plan(Store::on_order_sql()).await;
-    assert!(p.contains("USING INDEX operations_order_page"), "{p}");
+    assert!(p.contains("USING INDEX operations_order_ref_page"), "{p}");
     assert!(!p.contains("TEMP B-TREE"), "{p}");
     let list = |f: ListFilter| Store::list_sql(&f).unwrap().0;
     for (filter, index) in [
