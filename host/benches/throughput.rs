@@ -160,6 +160,16 @@ impl Drop for Server {
     }
 }
 
+/// A child process killed and reaped when dropped.
+struct Reaped(Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn spawn_role(role: &str, args: &[&str]) -> (Child, String) {
     let mut child = Command::new(std::env::current_exe().expect("exe"))
         .arg("--role")
@@ -404,7 +414,8 @@ async fn run(full: bool) {
     let dir = std::env::temp_dir().join(format!("payops-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
     let (fake_child, fake) = spawn_role("fake", &[]);
-    let _fake = fake_child;
+    // Stopped with the run (a plain Child would outlive it).
+    let _fake = Reaped(fake_child);
     let mut servers = Vec::new();
     let (c, u) = spawn_role("b", &[&fake]);
     servers.push(Server {
