@@ -28,7 +28,7 @@ use payops_core::{Envelope, Status};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::any::AnyRow;
 use sqlx::{AnyPool, AssertSqlSafe, Executor, Row};
 
 /// Store failures.
@@ -491,6 +491,24 @@ pub use outbox::{
 /// handed out (one idle less long is used as it is).
 const PING_IF_IDLE_FOR: Duration = Duration::from_secs(10);
 
+/// The options of every pool of the store: `max` connections, 30 s to get
+/// one, and a ping only for a connection idle [`PING_IF_IDLE_FOR`] or more
+/// (sqlx pings before every statement by default).
+pub(crate) fn pool_options<DB: sqlx::Database>(max: u32) -> sqlx::pool::PoolOptions<DB> {
+    sqlx::pool::PoolOptions::<DB>::new()
+        .max_connections(max)
+        .acquire_timeout(Duration::from_secs(30))
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= PING_IF_IDLE_FOR {
+                    sqlx::Connection::ping(conn).await?;
+                }
+                Ok(true)
+            })
+        })
+}
+
 const COLUMNS: &str = "id, account, provider, operation, idempotency_key, request_sha256, request, state, envelope, owner, created_at, updated_at, resolution, order_ref, actor";
 
 impl Store {
@@ -528,18 +546,7 @@ impl Store {
         // (SQLite) before every statement, a third of a refund's trips.
         // Only a connection idle long enough to have been cut is pinged; one
         // cut while in use fails its statement, as it would after a ping.
-        let mut opts = AnyPoolOptions::new()
-            .max_connections(if sqlite { 4 } else { 16 })
-            .acquire_timeout(Duration::from_secs(30))
-            .test_before_acquire(false)
-            .before_acquire(|conn, meta| {
-                Box::pin(async move {
-                    if meta.idle_for >= PING_IF_IDLE_FOR {
-                        sqlx::Connection::ping(conn).await?;
-                    }
-                    Ok(true)
-                })
-            });
+        let mut opts = pool_options::<sqlx::Any>(if sqlite { 4 } else { 16 });
         if sqlite {
             opts = opts.after_connect(|conn, _| {
                 Box::pin(async move {

@@ -23,14 +23,13 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
-use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgPool, PgRow};
 use sqlx::{AssertSqlSafe, Executor, Row};
 
 use crate::outbox::OutboxRow;
 use crate::writer::{Commits, Done, Job, Queue, Reply};
-use crate::{COLUMNS, PING_IF_IDLE_FOR, StoreError, StoredOperation};
+use crate::{COLUMNS, StoreError, StoredOperation};
 
 /// The most writes a statement carries.
 pub const MAX_BATCH: usize = 64;
@@ -126,18 +125,7 @@ fn orders_sql() -> String {
 impl Pg {
     /// A batcher on its own connections to `url` (opened when first used).
     pub(crate) fn connect(url: &str) -> Result<Pg, StoreError> {
-        let pool = PgPoolOptions::new()
-            .max_connections(IN_FLIGHT as u32 + 1)
-            .acquire_timeout(Duration::from_secs(30))
-            .test_before_acquire(false)
-            .before_acquire(|conn, meta| {
-                Box::pin(async move {
-                    if meta.idle_for >= PING_IF_IDLE_FOR {
-                        sqlx::Connection::ping(conn).await?;
-                    }
-                    Ok(true)
-                })
-            })
+        let pool = crate::pool_options::<sqlx::Postgres>(IN_FLIGHT as u32 + 1)
             .after_connect(|conn, _| {
                 Box::pin(async move {
                     conn.execute(PLANNER).await?;
