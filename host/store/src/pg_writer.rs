@@ -70,7 +70,10 @@ const NOW_MS: &str = "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGIN
 /// (15–20) and the answers' webhook deliveries (21–26), every one an array.
 /// The answers' `state` test is wrapped (`IS TRUE`, the same for a column
 /// that is never NULL) so that no index on `state` can serve it: the update
-/// finds its rows by primary key alone.
+/// finds its rows by primary key alone. An answer whose operation already
+/// holds exactly its envelope (the same answer written again after a
+/// failure that came after the server's commit) counts as applied and
+/// records no second event.
 fn batch_sql() -> String {
     format!(
         "WITH iv AS (
@@ -91,10 +94,14 @@ fn batch_sql() -> String {
            UPDATE operations o SET state = av.state, envelope = av.envelope, updated_at = av.at
            FROM av WHERE o.id = av.id AND (o.state = 'in_flight') IS TRUE
            RETURNING o.id),
+         same AS (
+           SELECT o.id FROM av JOIN operations o ON o.id = av.id
+           WHERE (o.envelope = av.envelope) IS TRUE),
          aev AS (
            INSERT INTO operation_events (operation_id, at, kind, detail, actor)
            SELECT av.id, av.at, 'finished', CASE WHEN u.id IS NULL THEN av.detail_late ELSE av.detail END, NULL
-           FROM av LEFT JOIN u ON u.id = av.id),
+           FROM av LEFT JOIN u ON u.id = av.id
+           WHERE NOT EXISTS (SELECT 1 FROM same WHERE same.id = av.id)),
          ov AS (
            SELECT * FROM unnest($21::text[], $22::text[], $23::text[], $24::text[], $25::text[], $26::text[])
              AS t (event_id, webhook, operation_id, account, event_type, payload)),
@@ -102,7 +109,7 @@ fn batch_sql() -> String {
            INSERT INTO webhook_deliveries (event_id, webhook, operation_id, account, event_type, payload, state, attempts, created_ms, next_attempt_ms, lease_until_ms)
            SELECT ov.event_id, ov.webhook, ov.operation_id, ov.account, ov.event_type, ov.payload, 'pending', 0, {NOW_MS}, {NOW_MS}, 0
            FROM ov JOIN u ON u.id = ov.operation_id)
-         SELECT id FROM op UNION ALL SELECT id FROM u"
+         SELECT id FROM op UNION ALL SELECT id FROM u UNION ALL SELECT id FROM same"
     )
 }
 

@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior, params};
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use tokio::sync::oneshot;
 
 use crate::outbox::OutboxRow;
@@ -357,6 +357,18 @@ fn one(conn: &Connection, job: &Job) -> Result<Done, StoreError> {
                 )?
                 .execute(params![v.state, v.envelope, v.now, v.id])?
                 == 1;
+            // The same answer written again (its first write's commit was
+            // reported failed though it happened): applied, no second event.
+            if !applied
+                && conn
+                    .prepare_cached("SELECT envelope = ?2 FROM operations WHERE id = ?1")?
+                    .query_row(params![v.id, v.envelope], |r| r.get::<_, Option<bool>>(0))
+                    .optional()?
+                    .flatten()
+                    == Some(true)
+            {
+                return Ok(Done::Finished(true));
+            }
             if applied {
                 for row in outbox {
                     conn.prepare_cached(&crate::outbox::insert_sql(crate::SQLITE_NOW_MS))?

@@ -83,12 +83,31 @@ async fn suite(url: &str) {
         (got.state, got.envelope.as_ref()),
         (State::Succeeded, Some(&env))
     );
+    // The same answer written again (its first commit reported failed
+    // though it happened, and the engine retried): applied, no second
+    // event. Another answer: late, with its event.
+    assert!(
+        store.finish(&id, &env).await.unwrap(),
+        "the same answer again"
+    );
     assert!(
         !store
             .finish(&id, &envelope(&id, &acct, Status::Failed))
             .await
             .unwrap(),
         "finished once"
+    );
+    let finished: Vec<String> = store
+        .events(&id)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == "finished")
+        .map(|e| e.detail)
+        .collect();
+    assert_eq!(
+        finished,
+        ["status succeeded", "status failed (late: not applied)"]
     );
 
     // Same key, same document (keys in another order): existing; other document: conflict.
