@@ -141,7 +141,7 @@ async fn fake(body: Bytes) -> ([(&'static str, &'static str); 1], String) {
 
 struct Server {
     name: String,
-    child: Child,
+    child: Reaped,
     url: String,
     /// The path and body of one request, given a unique number.
     kind: Kind,
@@ -151,13 +151,6 @@ struct Server {
 enum Kind {
     Proxy,
     Payops,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// A child process killed and reaped when dropped.
@@ -335,7 +328,7 @@ static NEXT: AtomicU64 = AtomicU64::new(0);
 async fn load(server: &Server, connections: usize, for_: Duration) -> Load {
     let client: Arc<dyn HttpTransport> =
         Arc::new(payops_transport::ReqwestTransport::new().expect("client"));
-    let cpu0 = cpu_secs(server.child.id());
+    let cpu0 = cpu_secs(server.child.0.id());
     let start = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..connections {
@@ -390,7 +383,7 @@ async fn load(server: &Server, connections: usize, for_: Duration) -> Load {
         out.latencies.extend(lat);
     }
     out.elapsed = start.elapsed();
-    out.cpu = cpu_secs(server.child.id()) - cpu0;
+    out.cpu = cpu_secs(server.child.0.id()) - cpu0;
     out
 }
 
@@ -420,7 +413,7 @@ async fn run(full: bool) {
     let (c, u) = spawn_role("b", &[&fake]);
     servers.push(Server {
         name: "B".into(),
-        child: c,
+        child: Reaped(c),
         url: u,
         kind: Kind::Proxy,
     });
@@ -428,7 +421,7 @@ async fn run(full: bool) {
     let (c, u) = spawn_role("bplus", &[&fake, &bplus_db]);
     servers.push(Server {
         name: "B+".into(),
-        child: c,
+        child: Reaped(c),
         url: u,
         kind: Kind::Proxy,
     });
@@ -437,7 +430,7 @@ async fn run(full: bool) {
     let payops_pid = c.id();
     servers.push(Server {
         name: "payops (SQLite)".into(),
-        child: c,
+        child: Reaped(c),
         url: u,
         kind: Kind::Payops,
     });
@@ -451,7 +444,7 @@ async fn run(full: bool) {
         let (c, u, _) = spawn_payops(&pg_dir, &fake, &pg);
         servers.push(Server {
             name: "payops (PostgreSQL)".into(),
-            child: c,
+            child: Reaped(c),
             url: u,
             kind: Kind::Payops,
         });
@@ -464,7 +457,7 @@ async fn run(full: bool) {
         let (c, u, _) = spawn_payops_bin(&bin, &base_dir, &fake, &url);
         servers.push(Server {
             name: "baseline payops (SQLite)".into(),
-            child: c,
+            child: Reaped(c),
             url: u,
             kind: Kind::Payops,
         });
@@ -477,7 +470,7 @@ async fn run(full: bool) {
             let (c, u, _) = spawn_payops_bin(&bin, &pg_dir, &fake, &pg);
             servers.push(Server {
                 name: "baseline payops (PostgreSQL)".into(),
-                child: c,
+                child: Reaped(c),
                 url: u,
                 kind: Kind::Payops,
             });
@@ -607,7 +600,7 @@ async fn scale(full: bool, fake: &str, dir: &std::path::Path) {
             let (child, base, _) = spawn_payops(&sdir, fake, &url);
             let server = Server {
                 name: name.into(),
-                child,
+                child: Reaped(child),
                 url: base.clone(),
                 kind: Kind::Payops,
             };

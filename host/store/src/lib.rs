@@ -331,6 +331,8 @@ pub(crate) struct IntentValues {
     pub(crate) actor: Option<String>,
     pub(crate) now: String,
     pub(crate) detail: String,
+    /// Read the operations on its order after its commit (PostgreSQL).
+    pub(crate) read_order: bool,
 }
 
 impl IntentValues {
@@ -354,6 +356,7 @@ impl IntentValues {
             actor: op.actor.clone(),
             now: ts(&Utc::now()),
             detail: format!("intent recorded by {}", op.owner),
+            read_order: false,
         }
     }
 }
@@ -388,6 +391,9 @@ impl AnswerValues {
         })
     }
 }
+
+/// PostgreSQL's SQL for "now" in milliseconds since the epoch.
+pub(crate) const PG_NOW_MS: &str = "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)";
 
 /// SQLite's SQL for "now" in milliseconds since the epoch.
 pub(crate) const SQLITE_NOW_MS: &str =
@@ -665,7 +671,7 @@ impl Store {
         if self.sqlite() {
             SQLITE_NOW_MS
         } else {
-            "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)"
+            PG_NOW_MS
         }
     }
 
@@ -751,7 +757,9 @@ impl Store {
     /// same account and key does not insert: it is [`Begin::Existing`] (same
     /// document) or [`Begin::Conflict`].
     pub async fn begin(&self, op: &NewOperation) -> Result<Begin, StoreError> {
-        self.begin_reading_order(op).await.map(|(b, _)| b)
+        self.begin_job(IntentValues::of(op), op)
+            .await
+            .map(|(b, _)| b)
     }
 
     /// [`Store::begin`], with the operations on the intent's order (see
@@ -762,9 +770,21 @@ impl Store {
         &self,
         op: &NewOperation,
     ) -> Result<(Begin, Option<Vec<StoredOperation>>), StoreError> {
+        let values = IntentValues {
+            read_order: true,
+            ..IntentValues::of(op)
+        };
+        self.begin_job(values, op).await
+    }
+
+    async fn begin_job(
+        &self,
+        values: IntentValues,
+        op: &NewOperation,
+    ) -> Result<(Begin, Option<Vec<StoredOperation>>), StoreError> {
         // Committed (with its event) before this returns: on SQLite group
         // commit shares the commit with concurrent writes, never skips it.
-        let job = writer::Job::Begin(IntentValues::of(op));
+        let job = writer::Job::Begin(values);
         let done = match &self.writes {
             Writes::Sqlite(w) => w.write(job).await?,
             Writes::Pg(p) => p.write(job).await?,

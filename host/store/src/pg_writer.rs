@@ -21,8 +21,8 @@
 //! plans do not depend on the table's statistics).
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, LazyLock};
 
 use sqlx::postgres::{PgPool, PgRow};
 use sqlx::{AssertSqlSafe, Executor, Row};
@@ -63,8 +63,11 @@ pub(crate) struct Pg {
     pool: PgPool,
 }
 
-/// The SQL for "now" in milliseconds since the epoch on the server's clock.
-const NOW_MS: &str = "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)";
+/// [`batch_sql`], built once.
+static BATCH_SQL: LazyLock<Arc<str>> = LazyLock::new(|| batch_sql().into());
+
+/// [`orders_sql`], built once.
+static ORDERS_SQL: LazyLock<Arc<str>> = LazyLock::new(|| orders_sql().into());
 
 /// A batch's statement: intents (parameters 1–14, a column each), answers
 /// (15–20) and the answers' webhook deliveries (21–26), every one an array.
@@ -81,7 +84,7 @@ fn batch_sql() -> String {
              AS t (id, account, provider, operation, idempotency_key, request_sha256, request, owner, created_at, order_ref, deadline_ms, actor, at, detail)),
          op AS (
            INSERT INTO operations (id, account, provider, operation, idempotency_key, request_sha256, request, state, envelope, owner, created_at, updated_at, resolution, order_ref, deadline_ms, actor)
-           SELECT id, account, provider, operation, idempotency_key, request_sha256, request, 'in_flight', NULL, owner, created_at, created_at, NULL, order_ref, {NOW_MS} + deadline_ms, actor FROM iv
+           SELECT id, account, provider, operation, idempotency_key, request_sha256, request, 'in_flight', NULL, owner, created_at, created_at, NULL, order_ref, {now} + deadline_ms, actor FROM iv
            ON CONFLICT DO NOTHING
            RETURNING id),
          iev AS (
@@ -96,7 +99,8 @@ fn batch_sql() -> String {
            RETURNING o.id),
          same AS (
            SELECT o.id FROM av JOIN operations o ON o.id = av.id
-           WHERE (o.envelope = av.envelope) IS TRUE),
+           WHERE NOT EXISTS (SELECT 1 FROM u WHERE u.id = av.id)
+             AND (o.envelope = av.envelope) IS TRUE),
          aev AS (
            INSERT INTO operation_events (operation_id, at, kind, detail, actor)
            SELECT av.id, av.at, 'finished', CASE WHEN u.id IS NULL THEN av.detail_late ELSE av.detail END, NULL
@@ -107,9 +111,10 @@ fn batch_sql() -> String {
              AS t (event_id, webhook, operation_id, account, event_type, payload)),
          od AS (
            INSERT INTO webhook_deliveries (event_id, webhook, operation_id, account, event_type, payload, state, attempts, created_ms, next_attempt_ms, lease_until_ms)
-           SELECT ov.event_id, ov.webhook, ov.operation_id, ov.account, ov.event_type, ov.payload, 'pending', 0, {NOW_MS}, {NOW_MS}, 0
+           SELECT ov.event_id, ov.webhook, ov.operation_id, ov.account, ov.event_type, ov.payload, 'pending', 0, {now}, {now}, 0
            FROM ov JOIN u ON u.id = ov.operation_id)
-         SELECT id FROM op UNION ALL SELECT id FROM u UNION ALL SELECT id FROM same"
+         SELECT id FROM op UNION ALL SELECT id FROM u UNION ALL SELECT id FROM same",
+        now = crate::PG_NOW_MS
     )
 }
 
@@ -186,7 +191,8 @@ impl Pg {
     }
 
     /// One statement: `jobs`' writes, one commit; the ids it wrote (intents
-    /// recorded, answers applied to an operation still in flight).
+    /// recorded, answers applied to an operation still in flight or already
+    /// holding that very answer).
     async fn statement(&self, jobs: &[&Job]) -> Result<HashSet<String>, StoreError> {
         let intents: Vec<&crate::IntentValues> = jobs
             .iter()
@@ -212,7 +218,7 @@ impl Pg {
         fn col<T, U>(rows: &[&T], f: impl Fn(&T) -> U) -> Vec<U> {
             rows.iter().map(|r| f(r)).collect()
         }
-        let q = sqlx::query(AssertSqlSafe(batch_sql()))
+        let q = sqlx::query(AssertSqlSafe(Arc::clone(&BATCH_SQL)))
             .bind(col(&intents, |v| v.id.clone()))
             .bind(col(&intents, |v| v.account.clone()))
             .bind(col(&intents, |v| v.provider.clone()))
@@ -265,7 +271,7 @@ impl Pg {
             return Ok(out);
         }
         let (accounts, orders): (Vec<String>, Vec<String>) = keys.into_iter().unzip();
-        let rows = sqlx::query(AssertSqlSafe(orders_sql()))
+        let rows = sqlx::query(AssertSqlSafe(Arc::clone(&ORDERS_SQL)))
             .bind(accounts)
             .bind(orders)
             .fetch_all(&self.pool)
@@ -291,10 +297,11 @@ fn pg_row(r: &PgRow) -> Result<StoredOperation, StoreError> {
     crate::stored_operation(|c| r.try_get::<Option<String>, _>(c).map_err(StoreError::from))
 }
 
-/// Does the order guard read this intent's order (a refund or cancel with
-/// an order reference)?
+/// Is this intent's order read after its commit: asked for
+/// ([`crate::Store::begin_reading_order`]), and one the engine's order guard
+/// reads (a refund or cancel with an order reference)?
 fn guarded(v: &crate::IntentValues) -> bool {
-    v.order_ref.is_some() && matches!(v.operation.as_str(), "refund" | "cancel")
+    v.read_order && v.order_ref.is_some() && matches!(v.operation.as_str(), "refund" | "cancel")
 }
 
 /// What a job's write did, from the ids its statement wrote.
@@ -352,7 +359,7 @@ async fn reply_all(pg: &Pg, batch: Vec<(Job, Reply)>, written: &HashSet<String>)
         return;
     }
     let intents: Vec<&crate::IntentValues> = pending.iter().map(|(v, _)| v).collect();
-    let mut orders = match pg.orders(&intents).await {
+    let orders = match pg.orders(&intents).await {
         Ok(o) => Some(o),
         Err(e) => {
             tracing::debug!(error = %e, "reading the batch's orders failed; each operation reads its own");
@@ -360,7 +367,7 @@ async fn reply_all(pg: &Pg, batch: Vec<(Job, Reply)>, written: &HashSet<String>)
         }
     };
     for (v, reply) in pending {
-        let siblings = orders.as_mut().and_then(|o| {
+        let siblings = orders.as_ref().and_then(|o| {
             let key = (v.account.clone(), v.order_ref.clone().unwrap_or_default());
             o.get(&key).cloned()
         });
@@ -395,9 +402,7 @@ async fn write_batch(pg: &Arc<Pg>, mut batch: Vec<(Job, Reply)>) {
                 // connection lost on the way back): an intent whose row is
                 // there, as this write made it, was written.
                 if let Job::Begin(v) = &job
-                    && let Ok(Some(row)) = pg.get(&v.id).await
-                    && row.request_sha256 == v.request_sha256
-                    && row.owner == v.owner
+                    && pg.stored_as(v).await
                 {
                     let _ = reply.send(Ok(Done::Created(None)));
                     continue;
@@ -423,15 +428,16 @@ impl Pg {
         self.pool.close().await;
     }
 
-    /// One operation, by id (on the batcher's connections).
-    async fn get(&self, id: &str) -> Result<Option<StoredOperation>, StoreError> {
-        let r = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM operations WHERE id = $1"
-        )))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
-        r.as_ref().map(pg_row).transpose()
+    /// Is this intent's row there as this write made it (same request,
+    /// same owner)?
+    async fn stored_as(&self, v: &crate::IntentValues) -> bool {
+        let row = sqlx::query("SELECT request_sha256, owner FROM operations WHERE id = $1")
+            .bind(&v.id)
+            .fetch_optional(&self.pool)
+            .await;
+        matches!(row, Ok(Some(r))
+            if r.try_get::<String, _>(0).is_ok_and(|h| h == v.request_sha256)
+                && r.try_get::<String, _>(1).is_ok_and(|o| o == v.owner))
     }
 }
 
