@@ -216,7 +216,7 @@ fn encode(s: &str) -> String {
 /// contains `key`, `token`, `secret`, `signature`, `password` or `auth`
 /// (case-insensitive), except `Idempotency-Key`. Such headers are blanked by
 /// [`HttpRequest::redacted_headers`], as body credential fields are by
-/// [`blank_fields`](crate::outcome::blank_fields).
+/// [`crate::kit::redact`].
 pub fn is_credential_header(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
     // A replay key, not a secret, though its name says "key".
@@ -345,15 +345,6 @@ impl TransportError {
             TransportErrorKind::Timeout | TransportErrorKind::Io
         )
     }
-}
-
-/// The host's way to the network. The host implements it (reqwest, rustls,
-/// pooling, timeouts); tests implement it with loopback servers or fault
-/// injection.
-#[async_trait::async_trait]
-pub trait HttpTransport: Send + Sync {
-    /// Sends one request and returns the complete response.
-    async fn send(&self, request: HttpRequest) -> Result<HttpResponse, TransportError>;
 }
 
 /// A provider's simulator: the provider's HTTP API over in-memory state,

@@ -1,43 +1,57 @@
 //! # payops-core
 //!
-//! The vocabulary every payops provider and the host share: [`Money`] in
-//! integer minor units, order references and ids, request documents, the
+//! What a payops provider is written against, and what the host and every
+//! provider share. This crate does no IO.
+//!
+//! ## Writing a provider
+//!
+//! Implement [`Provider`] (who the provider is: id, name, account config,
+//! simulator, reconciliation) and those of the card's four operation traits
+//! it supports: [`Refund`], [`Cancel`], [`Query`], [`SubMerchantAdjust`].
+//! Each is a sans-IO step machine over a typed request document and a typed
+//! phase: given the document it answers with a [`Next`], either an
+//! [`HttpRequest`] to send (and the phase to resume in) or the final
+//! [`Outcome`]; the host sends the request with *its* transport (its
+//! runtime, its TLS, its timeouts) and resumes the operation with the
+//! answer. A provider never sleeps, reads a clock or opens a socket. Its
+//! capabilities are the traits it implements; [`export_provider!`] makes it
+//! a plugin in one line. See [`provider`] for an example, [`kit`] for the
+//! wire helpers (JSON, XML, form bodies, charsets, body redaction) and
+//! [`money`] for amounts and currencies.
+//!
+//! ## The vocabulary
+//!
+//! [`Money`] in integer minor units, order references and ids, the
 //! normalized [`Outcome`] and its [`Envelope`], the contract's [`Error`]
-//! codes, [`Secret`] credentials, the async operation traits ([`Refund`],
-//! [`Cancel`], [`Query`], [`SubMerchantAdjust`]) behind [`Provider`], and the
-//! plugin ABI. This crate does no IO.
+//! codes, [`Secret`] credentials, query [`details`], [`reconcile`] inputs
+//! and verdicts.
 //!
 //! ## The boundary
 //!
 //! Providers are plugins: crates built both as an rlib and as a cdylib that
-//! the host loads with libloading. Rust has no stable ABI, and a cdylib
-//! carries its *own copies* of every dependency: a plugin's tokio has no
-//! reactor (its futures panic with "no reactor running" when polled by the
-//! host), its `tracing` has its own empty global dispatcher (events vanish),
-//! and memory it allocates must be freed by its own allocator. So no trait
+//! the host loads. Rust has no stable ABI, and a cdylib carries its *own
+//! copies* of every dependency: a plugin's tokio has no reactor (its
+//! futures panic with "no reactor running" when polled by the host), its
+//! `tracing` has its own empty global dispatcher (events vanish), and
+//! memory it allocates must be freed by its own allocator. So no trait
 //! object, future, runtime, HTTP client, allocation or tracing dispatcher
 //! crosses the boundary.
 //!
-//! What crosses is a C ABI over JSON bytes ([`abi`]): a `repr(C)`
-//! [`PluginDeclaration`](abi::PluginDeclaration) (magic, the plugin protocol
-//! version, the payops-core version, a register function) that the host
-//! checks field by field before calling anything: the protocol version must
-//! match exactly, payops-core must be semver-compatible (0.x: same minor), and
-//! the compiler does not matter (its version is recorded for diagnostics), and four `extern "C"` functions:
-//! `info`, `step`, `simulate` and `free`. A provider implements the sans-IO
-//! [`Plugin`] trait: given the request document it returns a [`Step`], either
-//! an [`HttpRequest`] to send or the final outcome. The host sends the request
-//! with *its* [`HttpTransport`] (its runtime, its TLS, its timeouts) and calls
-//! `step` again with the response. Tracing events the plugin emits during a
-//! step are captured and returned as data, and the host re-emits them in its
-//! own subscriber under the target `payops::plugin` after removing
+//! What crosses is a C ABI over JSON bytes ([`protocol`]): a `repr(C)`
+//! declaration (magic, the plugin protocol version, the payops-core
+//! version, a register function) that the host checks field by field
+//! before calling anything, and four `extern "C"` functions: `info`,
+//! `step`, `simulate` and `free`. [`guest`] answers them from the
+//! provider's traits; tracing events a provider emits during a step are
+//! captured and returned as data, and the host re-emits them after removing
 //! credentials. Every entry point catches panics; libraries are never
-//! unloaded. [`export_provider!`] generates all of this from one line.
+//! unloaded.
 //!
-//! On the host side, [`PluginProvider`](abi::PluginProvider) wraps a loaded
-//! (or statically linked) plugin in the async [`Provider`] traits, so code
-//! that runs operations never knows which it has. Statically linked and
-//! dynamically loaded plugins take exactly the same code path.
+//! The host side, behind the `host` feature (so a provider's dependency
+//! tree has no libloading): `loader` opens a cdylib and checks its
+//! declaration; `driver`'s `PluginProvider` runs a provider, loaded or
+//! statically linked through the same function table, so code that runs
+//! operations never knows which it has.
 //!
 //! ## The failed/unknown rule
 //!
@@ -49,42 +63,49 @@
 
 #![warn(missing_docs)]
 
-pub mod abi;
 pub mod details;
 pub mod error;
+pub mod guest;
 pub mod http;
-pub mod json;
+pub mod kit;
 pub mod money;
 pub mod outcome;
-pub mod plugin;
+pub mod protocol;
 pub mod provider;
 pub mod reconcile;
 pub mod secret;
 pub mod types;
 
+#[cfg(feature = "host")]
+pub mod driver;
+#[cfg(feature = "host")]
+pub mod loader;
+
 pub use details::{
     MerchantTransfer, PaymentStatus, QueryDetails, SubMerchantSplit, Transaction, TransactionStatus,
 };
 pub use error::{Error, ErrorBody, ErrorCode, ErrorInfo, FieldError};
-pub use http::{
-    HttpRequest, HttpResponse, HttpTransport, Simulator, TransportError, TransportErrorKind,
-};
+pub use http::{HttpRequest, HttpResponse, Simulator, TransportError, TransportErrorKind};
 pub use money::{Currency, DecimalStyle, Money, MoneyError};
 pub use outcome::{Envelope, EnvelopeMeta, Outcome, Reason, Status};
-pub use plugin::{Call, LogEvent, Plugin, Step};
+pub use protocol::Call;
 pub use provider::{
-    AccountConfig, CallbackSpec, Cancel, OperationContext, OperationSchemas, Provider,
-    ProviderInfo, Query, Refund, SubMerchantAdjust,
+    About, Answer, CallbackSpec, Cancel, Next, OperationSchemas, Provider, ProviderInfo, Query,
+    Refund, SubMerchantAdjust,
 };
 pub use reconcile::{Claim, ReconcileInput, Resolution, Sibling, Verdict};
 pub use secret::Secret;
-pub use types::{
-    AccountName, CancelRequest, Extra, IdError, OperationId, OperationKind, OrderRef, ProviderId,
-    QueryRequest, RefundRequest, SubMerchantAdjustRequest,
-};
+pub use types::{AccountName, IdError, OperationId, OperationKind, OrderRef, ProviderId};
+
+/// For implementing [`HttpTransport`] (feature `host`).
+#[cfg(feature = "host")]
+pub use async_trait;
+/// The host side's vocabulary (feature `host`): the transport the host
+/// sends with and the context it hands to every operation.
+#[cfg(feature = "host")]
+pub use driver::{AccountConfig, HttpTransport, OperationContext};
 
 /// Re-exports for code generated by [`export_provider!`] and for providers.
-pub use async_trait;
 pub use chrono;
 pub use schemars;
 pub use serde_json;

@@ -87,6 +87,35 @@ impl Currency {
     pub fn exponent(&self) -> u32 {
         self.exponent
     }
+
+    /// The ISO 4217 numeric code, as banks' APIs write currencies (NestPay's
+    /// `Currency` is `949` for TRY).
+    pub fn numeric(&self) -> u16 {
+        iso_currency::Currency::from_code(self.code())
+            .map(|c| c.numeric())
+            .unwrap_or(0)
+    }
+
+    /// Looks a currency up by its ISO 4217 numeric code (`949` is TRY);
+    /// the same currencies as [`Currency::from_code`].
+    pub fn from_numeric(numeric: u16) -> Result<Currency, MoneyError> {
+        let iso = iso_currency::Currency::from_numeric(numeric)
+            .ok_or_else(|| MoneyError::UnknownCurrency(format!("{numeric:03}")))?;
+        Currency::from_code(iso.code())
+    }
+
+    /// [`Currency::from_numeric`] from text as it stands on the wire
+    /// (`"949"`, `"0949"` is not a code: exactly three digits).
+    pub fn from_numeric_str(text: &str) -> Result<Currency, MoneyError> {
+        let t = text.trim();
+        if t.len() != 3 || !t.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(MoneyError::UnknownCurrency(t.to_owned()));
+        }
+        Currency::from_numeric(
+            t.parse()
+                .map_err(|_| MoneyError::UnknownCurrency(t.to_owned()))?,
+        )
+    }
 }
 
 impl Default for Currency {
@@ -643,5 +672,44 @@ mod tests {
             let s = format_minor(minor, 2, '.');
             assert_eq!(parse_minor(&s, 2, DecimalStyle::Point), Ok(minor), "{s}");
         }
+    }
+
+    /// ISO 4217's own table (the standard's list, as NestPay's guide
+    /// writes currencies): TRY 949, USD 840, EUR 978, JPY 392 with no
+    /// minor unit, KWD 414 with three.
+    #[test]
+    fn numeric_codes_and_exponents() {
+        for (alpha, numeric, exponent) in [
+            ("TRY", 949, 2),
+            ("USD", 840, 2),
+            ("EUR", 978, 2),
+            ("GBP", 826, 2),
+            ("JPY", 392, 0),
+            ("KWD", 414, 3),
+        ] {
+            let c = Currency::from_code(alpha).unwrap();
+            assert_eq!((c.numeric(), c.exponent()), (numeric, exponent), "{alpha}");
+            assert_eq!(Currency::from_numeric(numeric).unwrap(), c);
+            assert_eq!(
+                Currency::from_numeric_str(&format!("{numeric}")).unwrap(),
+                c
+            );
+        }
+        assert!(
+            Currency::from_numeric(999).is_err(),
+            "XXX has no minor unit"
+        );
+        assert!(Currency::from_numeric(1).is_err());
+        assert!(Currency::from_numeric_str("0949").is_err());
+        assert!(Currency::from_numeric_str("94a").is_err());
+        // Exact decimal formatting by exponent, in one place.
+        let kwd = Currency::from_code("KWD").unwrap();
+        assert_eq!(format_minor(12345, kwd.exponent(), '.'), "12.345");
+        assert_eq!(format_minor(1250, Currency::TRY.exponent(), ','), "12,50");
+        assert_eq!(
+            parse_minor("12.345", kwd.exponent(), DecimalStyle::Point).unwrap(),
+            12345
+        );
+        assert!(parse_minor("12.3456", kwd.exponent(), DecimalStyle::Point).is_err());
     }
 }

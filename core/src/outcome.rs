@@ -475,25 +475,6 @@ pub fn scrub_string(text: &mut String, secrets: &[String]) {
     Needles::of(secrets).scrub(text);
 }
 
-/// Blanks, structurally, the values of every object key in `keys` (any
-/// letter case, at any depth): a provider knows which of its fields carry
-/// credentials and removes them before anything is cut, logged or stored.
-pub fn blank_fields(value: &mut serde_json::Value, keys: &[&str]) {
-    match value {
-        serde_json::Value::Object(m) => {
-            for (k, v) in m.iter_mut() {
-                if keys.iter().any(|c| c.eq_ignore_ascii_case(k)) {
-                    *v = serde_json::Value::String(crate::secret::REDACTED.into());
-                } else {
-                    blank_fields(v, keys);
-                }
-            }
-        }
-        serde_json::Value::Array(a) => a.iter_mut().for_each(|v| blank_fields(v, keys)),
-        _ => {}
-    }
-}
-
 /// Scrubs an outcome's message, details and raw response.
 pub fn scrub_outcome(outcome: &mut Outcome, secrets: &[String]) {
     for field in [
@@ -547,7 +528,7 @@ mod tests {
         scrub_string(&mut t, &secrets);
         assert_eq!(t, "RETURN_CODE 0 SUCCESS");
         let mut v = json!({"a": {"Merchant_Key": "abc", "b": [{"MERCHANT_KEY": 1}]}, "c": "keep"});
-        blank_fields(&mut v, &["MERCHANT_KEY"]);
+        crate::kit::redact::blank_json_fields(&mut v, &["MERCHANT_KEY"]);
         assert_eq!(
             v,
             json!({"a": {"Merchant_Key": "[REDACTED]", "b": [{"MERCHANT_KEY": "[REDACTED]"}]}, "c": "keep"})

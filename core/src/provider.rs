@@ -1,22 +1,76 @@
-//! The host-facing interface: [`Provider`], the operation traits and the
-//! [`OperationContext`] the host hands to every operation.
+//! The provider author's API: [`Provider`] says who a provider is, and the
+//! card's four operation traits, [`Refund`], [`Cancel`], [`Query`] and
+//! [`SubMerchantAdjust`], are what it can do. A provider implements those it
+//! supports, as sans-IO step machines over its typed request document and a
+//! typed phase (a serde enum of the operation's steps); its capabilities are
+//! exactly the traits it implements, and
+//! [`export_provider!`](crate::export_provider) makes it a plugin.
+//!
+//! ```
+//! use payops_core::provider::{About, Answer, Next, Provider, Refund};
+//! use payops_core::{Call, Error, HttpRequest, Outcome, Simulator, Status};
+//! # use payops_core::{HttpResponse, schemars, serde_json::{self, Value, json}};
+//! # struct NoSim;
+//! # impl Simulator for NoSim {
+//! #     fn handle(&mut self, _: &HttpRequest, _: payops_core::chrono::DateTime<payops_core::chrono::FixedOffset>) -> HttpResponse { HttpResponse::new(404, "text/plain", "") }
+//! #     fn seed(&mut self, _: &Value) -> Result<(), String> { Ok(()) }
+//! #     fn state(&self) -> Value { Value::Null }
+//! #     fn demo_accounts(&self) -> Value { json!({}) }
+//! # }
+//! #[derive(Default)]
+//! struct Acme;
+//!
+//! #[derive(serde::Deserialize, schemars::JsonSchema)]
+//! struct Account { base_url: String }
+//!
+//! #[derive(serde::Deserialize, schemars::JsonSchema)]
+//! struct RefundDoc { order_ref: String, amount: i64 }
+//!
+//! #[derive(serde::Serialize, serde::Deserialize)]
+//! enum Phase { Refunding { amount: i64 } }
+//!
+//! impl Provider for Acme {
+//!     type Account = Account;
+//!     fn about(&self) -> About { About::new("acme", "Acme", env!("CARGO_PKG_VERSION")) }
+//!     fn simulator(&self) -> Box<dyn Simulator> { Box::new(NoSim) }
+//! }
+//!
+//! impl Refund for Acme {
+//!     type Document = RefundDoc;
+//!     type Phase = Phase;
+//!     fn details_schema(&self) -> Value { json!({"type": "object"}) }
+//!     fn start(&self, _: &Call, a: &Account, doc: RefundDoc) -> Result<Next<Phase>, Error> {
+//!         let body = format!("{{\"order\":{:?},\"amount\":{}}}", doc.order_ref, doc.amount);
+//!         let request = HttpRequest::post(format!("{}/refunds", a.base_url), "application/json", body);
+//!         Ok(Next::Send { request, phase: Phase::Refunding { amount: doc.amount } })
+//!     }
+//!     fn resume(&self, _: &Call, _: &Account, _: Phase, answer: Answer) -> Result<Next<Phase>, Error> {
+//!         Ok(Next::Done(match answer {
+//!             Ok(r) if r.status == 201 => Outcome::new(Status::Succeeded),
+//!             Ok(_) => Outcome::new(Status::Unknown),
+//!             Err(e) => Outcome::from_transport_error(&e),
+//!         }))
+//!     }
+//! }
+//!
+//! let ops = payops_core::operations_of!(Acme);
+//! let info = ops.info(&Acme);
+//! assert_eq!(info.capabilities, vec![payops_core::OperationKind::Refund]);
+//! ```
 
 use std::collections::BTreeMap;
-use std::fmt;
-use std::sync::Arc;
 
-use chrono::{DateTime, FixedOffset};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::details::{input_schema_of, operation_schemas};
 use crate::error::Error;
-use crate::http::{HttpTransport, Simulator};
+use crate::http::{HttpRequest, HttpResponse, Simulator, TransportError};
 use crate::outcome::Outcome;
-use crate::secret::REDACTED;
-use crate::types::{
-    AccountName, CancelRequest, OperationId, OperationKind, QueryRequest, RefundRequest,
-    SubMerchantAdjustRequest,
-};
+use crate::protocol::{Call, Step, StepInput};
+use crate::reconcile::{ReconcileInput, Resolution};
+use crate::types::OperationKind;
 
 /// The JSON Schemas of one operation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -102,192 +156,380 @@ impl ProviderInfo {
     }
 }
 
-/// An account's provider-specific config with credentials resolved.
-///
-/// `Debug` redacts the keys listed as secret; [`AccountConfig::secret_values`]
-/// gives the host what to scrub from everything a provider returns.
-#[derive(Clone, PartialEq)]
-pub struct AccountConfig {
-    values: serde_json::Map<String, Value>,
-    secret_keys: Vec<String>,
+/// Who a provider is, as data: what [`Provider::about`] returns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct About {
+    /// Stable id used in config (`esnekpos`).
+    pub id: String,
+    /// Display name (its part before ` (`, if any, titles the response
+    /// schemas).
+    pub name: String,
+    /// The provider crate's version (`env!("CARGO_PKG_VERSION")`).
+    pub version: String,
+    /// See [`ProviderInfo::merchant_identity`].
+    pub merchant_identity: Vec<String>,
+    /// See [`ProviderInfo::callbacks`].
+    pub callbacks: Vec<CallbackSpec>,
 }
 
-impl AccountConfig {
-    /// Wraps config values; `secret_keys` are the credential keys.
-    pub fn new(values: serde_json::Map<String, Value>, secret_keys: Vec<String>) -> AccountConfig {
-        AccountConfig {
-            values,
-            secret_keys,
+impl About {
+    /// A provider with no merchant identity keys and no callbacks.
+    pub fn new(id: &str, name: &str, version: &str) -> About {
+        About {
+            id: id.into(),
+            name: name.into(),
+            version: version.into(),
+            merchant_identity: Vec::new(),
+            callbacks: Vec::new(),
         }
     }
 
-    /// The values, credentials included. Only for handing to the provider.
-    pub fn expose(&self) -> &serde_json::Map<String, Value> {
-        &self.values
+    /// The account config keys that identify the merchant at the provider.
+    pub fn merchant_identity(mut self, keys: &[&str]) -> About {
+        self.merchant_identity = keys.iter().map(|k| (*k).to_owned()).collect();
+        self
     }
 
-    /// The credential values (strings), for scrubbing.
-    pub fn secret_values(&self) -> Vec<String> {
-        self.secret_keys
-            .iter()
-            .filter_map(|k| self.values.get(k))
-            .filter_map(|v| v.as_str().map(str::to_owned))
-            .collect()
+    /// An operation whose result the provider also posts later.
+    pub fn callback(mut self, spec: CallbackSpec) -> About {
+        self.callbacks.push(spec);
+        self
+    }
+}
+
+/// What the transport made of a request: the provider's answer, or why
+/// there is none.
+pub type Answer = Result<HttpResponse, TransportError>;
+
+/// The next step of an operation, with the provider's typed phase.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Next<P> {
+    /// Send `request`, then resume in `phase` with the answer.
+    Send {
+        /// The request to send.
+        request: HttpRequest,
+        /// Where the operation stands (returned unchanged to `resume`).
+        phase: P,
+    },
+    /// The operation is over.
+    Done(Outcome),
+}
+
+impl<P: Serialize> Next<P> {
+    /// The step as it crosses the boundary (the phase as JSON).
+    pub fn into_step(self) -> Result<Step, Error> {
+        Ok(match self {
+            Next::Send { request, phase } => Step::Send {
+                request,
+                state: serde_json::to_value(phase)
+                    .map_err(|e| Error::Internal(format!("phase: {e}")))?,
+            },
+            Next::Done(outcome) => Step::Done(outcome),
+        })
+    }
+}
+
+/// Who a provider is: identity, account config, simulator and how it
+/// settles operations left unresolved. What it can do is the operation
+/// traits it implements.
+pub trait Provider: Send + Sync + 'static {
+    /// The account config (credentials as [`Secret`](crate::Secret)s: the
+    /// schema marks them `writeOnly`, and the host derives a `NAME_file`
+    /// alternative for each).
+    type Account: DeserializeOwned + schemars::JsonSchema;
+
+    /// Id, name, version, merchant identity and callbacks.
+    fn about(&self) -> About;
+
+    /// Reads the call's account config. The default decodes it; override
+    /// to add checks serde cannot express.
+    fn account(&self, call: &Call) -> Result<Self::Account, Error> {
+        serde_json::from_value(Value::Object(call.account.clone())).map_err(|e| {
+            Error::invalid_field("/account", format!("{} account: {e}", self.about().name))
+        })
     }
 
-    /// The values with every credential replaced by `[REDACTED]`.
-    pub fn redacted(&self) -> serde_json::Map<String, Value> {
-        let mut m = self.values.clone();
-        for k in &self.secret_keys {
-            if let Some(v) = m.get_mut(k) {
-                *v = Value::String(REDACTED.into());
+    /// A simulator of the provider with demo data.
+    fn simulator(&self) -> Box<dyn Simulator>;
+
+    /// Settles an unresolved operation from a fresh query (see
+    /// [`crate::reconcile`]). The default cannot tell anything.
+    fn reconcile(
+        &self,
+        _call: &Call,
+        _account: &Self::Account,
+        _input: &ReconcileInput,
+    ) -> Result<Resolution, Error> {
+        Ok(Resolution::undetermined(
+            "this provider has no reconciliation: left for an operator",
+        ))
+    }
+}
+
+/// One operation of a provider, type-erased: what [`Operations`] holds.
+pub struct Entry<P> {
+    request_schema: fn() -> Value,
+    details_schema: fn(&P) -> Value,
+    start: fn(&P, &Call, &Value) -> Result<Step, Error>,
+    resume: fn(&P, &Call, Value, Answer) -> Result<Step, Error>,
+}
+
+macro_rules! operation_trait {
+    ($(#[$doc:meta])* $trait:ident, $kind:expr, $entry:ident, $has:ident, $lacks:ident) => {
+        $(#[$doc])*
+        ///
+        /// A sans-IO step machine: [`start`](Self::start) gets the request
+        /// document (the host validated it against the schema of
+        /// [`Document`](Self::Document)) and answers with a request to send
+        /// or the final outcome; [`resume`](Self::resume) gets the answer.
+        /// The provider never sleeps, reads a clock or opens a socket.
+        pub trait $trait: Provider {
+            /// The request document (its JSON Schema is the operation's
+            /// request schema).
+            type Document: DeserializeOwned + schemars::JsonSchema;
+            /// Where the operation stands between two requests: a serde
+            /// enum of its phases.
+            type Phase: Serialize + DeserializeOwned;
+
+            /// JSON Schema of the outcome's `details`.
+            fn details_schema(&self) -> Value;
+
+            /// Reads the request document. The default decodes a JSON
+            /// object (see [`parse_document`](crate::guest::parse_document));
+            /// override to explain a refused shape better than serde does.
+            fn document(&self, request: &Value) -> Result<Self::Document, Error> {
+                crate::guest::parse_document(request)
+            }
+
+            /// Starts the operation.
+            fn start(
+                &self,
+                call: &Call,
+                account: &Self::Account,
+                document: Self::Document,
+            ) -> Result<Next<Self::Phase>, Error>;
+
+            /// Continues after the host sent the request of a
+            /// [`Next::Send`]. What a transport error means is the
+            /// provider's to say; the usual answer is
+            /// [`Outcome::from_transport_error`] (`failed` only if nothing
+            /// was sent, `unknown` otherwise).
+            fn resume(
+                &self,
+                call: &Call,
+                account: &Self::Account,
+                phase: Self::Phase,
+                answer: Answer,
+            ) -> Result<Next<Self::Phase>, Error>;
+        }
+
+        fn $entry<P: $trait>() -> Entry<P> {
+            fn request_schema<P: $trait>() -> Value {
+                input_schema_of::<<P as $trait>::Document>()
+            }
+            fn details_schema<P: $trait>(p: &P) -> Value {
+                $trait::details_schema(p)
+            }
+            fn start<P: $trait>(p: &P, call: &Call, request: &Value) -> Result<Step, Error> {
+                let account = p.account(call)?;
+                let document = $trait::document(p, request)?;
+                $trait::start(p, call, &account, document)?.into_step()
+            }
+            fn resume<P: $trait>(
+                p: &P,
+                call: &Call,
+                state: Value,
+                answer: Answer,
+            ) -> Result<Step, Error> {
+                let account = p.account(call)?;
+                let phase = serde_json::from_value(state).map_err(|e| {
+                    Error::Internal(format!("{} {}: unknown phase: {e}", p.about().id, $kind))
+                })?;
+                $trait::resume(p, call, &account, phase, answer)?.into_step()
+            }
+            Entry {
+                request_schema: request_schema::<P>,
+                details_schema: details_schema::<P>,
+                start: start::<P>,
+                resume: resume::<P>,
             }
         }
-        m
-    }
-}
 
-impl fmt::Debug for AccountConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("AccountConfig")
-            .field(&self.redacted())
-            .finish()
-    }
-}
-
-/// Everything the host hands to one operation.
-#[derive(Clone)]
-pub struct OperationContext {
-    /// The operation's id.
-    pub operation_id: OperationId,
-    /// The account's name.
-    pub account_name: AccountName,
-    /// The account's config, credentials resolved.
-    pub account: AccountConfig,
-    /// The host's transport.
-    pub transport: Arc<dyn HttpTransport>,
-    /// The host's clock reading when the operation started (+03:00 is typical).
-    pub now: DateTime<FixedOffset>,
-    /// The caller's idempotency key, when one was given. The operation id is
-    /// always there and is one per intent: prefer it as the provider-side
-    /// idempotency key.
-    pub idempotency_key: Option<String>,
-    /// A host-made random value (32 hex digits), fresh for every execution:
-    /// for providers that want a nonce per request (the host owns
-    /// randomness, as it owns the clock).
-    pub nonce: String,
-}
-
-impl fmt::Debug for OperationContext {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("OperationContext")
-            .field("operation_id", &self.operation_id)
-            .field("account_name", &self.account_name)
-            .field("account", &self.account)
-            .field("now", &self.now)
-            .field("idempotency_key", &self.idempotency_key)
-            .field("nonce", &self.nonce)
-            .finish_non_exhaustive()
-    }
-}
-
-/// Refund a payment, fully or partly.
-#[async_trait::async_trait]
-pub trait Refund: Send + Sync {
-    /// Performs the refund.
-    async fn refund(
-        &self,
-        ctx: &OperationContext,
-        request: RefundRequest,
-    ) -> Result<Outcome, Error>;
-}
-
-/// Cancel (void) a payment.
-#[async_trait::async_trait]
-pub trait Cancel: Send + Sync {
-    /// Performs the cancel.
-    async fn cancel(
-        &self,
-        ctx: &OperationContext,
-        request: CancelRequest,
-    ) -> Result<Outcome, Error>;
-}
-
-/// Query a payment.
-#[async_trait::async_trait]
-pub trait Query: Send + Sync {
-    /// Performs the inquiry.
-    async fn query(&self, ctx: &OperationContext, request: QueryRequest) -> Result<Outcome, Error>;
-}
-
-/// Adjust a marketplace sub-merchant's balance.
-#[async_trait::async_trait]
-pub trait SubMerchantAdjust: Send + Sync {
-    /// Performs the adjustment.
-    async fn sub_merchant_adjust(
-        &self,
-        ctx: &OperationContext,
-        request: SubMerchantAdjustRequest,
-    ) -> Result<Outcome, Error>;
-}
-
-fn parse<T: serde::de::DeserializeOwned>(document: Value) -> Result<T, Error> {
-    serde_json::from_value(document).map_err(|e| Error::invalid_field("", e.to_string()))
-}
-
-/// A payment provider as the host sees it.
-#[async_trait::async_trait]
-pub trait Provider: Send + Sync {
-    /// Id, name, version, capabilities and schemas.
-    fn info(&self) -> &ProviderInfo;
-
-    /// The refund operation, if supported.
-    fn refund(&self) -> Option<&dyn Refund> {
-        None
-    }
-    /// The cancel operation, if supported.
-    fn cancel(&self) -> Option<&dyn Cancel> {
-        None
-    }
-    /// The query operation, if supported.
-    fn query(&self) -> Option<&dyn Query> {
-        None
-    }
-    /// The sub-merchant adjustment, if supported.
-    fn sub_merchant_adjust(&self) -> Option<&dyn SubMerchantAdjust> {
-        None
-    }
-
-    /// A fresh simulator of this provider with its demo data.
-    fn simulator(&self) -> Result<Box<dyn Simulator>, Error>;
-
-    /// Runs `op` with an untyped request document (already schema-validated by
-    /// the host) through the typed operation traits.
-    async fn execute(
-        &self,
-        op: OperationKind,
-        ctx: &OperationContext,
-        document: Value,
-    ) -> Result<Outcome, Error> {
-        let unsupported =
-            || Error::UnsupportedOperation(format!("{} does not support {op}", self.info().id));
-        match op {
-            OperationKind::Refund => {
-                let t = self.refund().ok_or_else(unsupported)?;
-                t.refund(ctx, parse(document)?).await
+        impl<P: $trait> probe::$has<P> for probe::Probe<P> {
+            fn $entry(&self) -> Option<(OperationKind, Entry<P>)> {
+                Some(($kind, $entry::<P>()))
             }
-            OperationKind::Cancel => {
-                let t = self.cancel().ok_or_else(unsupported)?;
-                t.cancel(ctx, parse(document)?).await
+        }
+        impl<P: Provider> probe::$lacks<P> for &probe::Probe<P> {
+            fn $entry(&self) -> Option<(OperationKind, Entry<P>)> {
+                None
             }
-            OperationKind::Query => {
-                let t = self.query().ok_or_else(unsupported)?;
-                t.query(ctx, parse(document)?).await
+        }
+    };
+}
+
+operation_trait!(
+    /// Refund a payment, fully or partly.
+    Refund,
+    OperationKind::Refund,
+    refund_entry,
+    HasRefund,
+    LacksRefund
+);
+operation_trait!(
+    /// Cancel (void) a payment.
+    Cancel,
+    OperationKind::Cancel,
+    cancel_entry,
+    HasCancel,
+    LacksCancel
+);
+operation_trait!(
+    /// Query a payment: what was paid, what was returned.
+    Query,
+    OperationKind::Query,
+    query_entry,
+    HasQuery,
+    LacksQuery
+);
+operation_trait!(
+    /// Adjust a marketplace sub-merchant's balance.
+    SubMerchantAdjust,
+    OperationKind::SubMerchantAdjust,
+    sub_merchant_adjust_entry,
+    HasSubMerchantAdjust,
+    LacksSubMerchantAdjust
+);
+
+/// How [`operations_of!`](crate::operations_of) finds the traits a
+/// provider implements without a list to keep in step: for a concrete
+/// type, method resolution picks `Has*` (on `Probe<P>`, where `P`
+/// implements the trait) before `Lacks*` (on `&Probe<P>`, one auto-ref
+/// further). Not for direct use.
+#[doc(hidden)]
+pub mod probe {
+    use super::{Entry, OperationKind};
+
+    /// The receiver of the capability probes.
+    pub struct Probe<P>(std::marker::PhantomData<P>);
+
+    impl<P> Default for Probe<P> {
+        fn default() -> Probe<P> {
+            Probe(std::marker::PhantomData)
+        }
+    }
+
+    macro_rules! probes {
+        ($($has:ident $lacks:ident $entry:ident),*) => {$(
+            /// Chosen when the provider implements the operation.
+            pub trait $has<P> {
+                /// The operation's entry.
+                fn $entry(&self) -> Option<(OperationKind, Entry<P>)>;
             }
-            OperationKind::SubMerchantAdjust => {
-                let t = self.sub_merchant_adjust().ok_or_else(unsupported)?;
-                t.sub_merchant_adjust(ctx, parse(document)?).await
+            /// Chosen otherwise.
+            pub trait $lacks<P> {
+                /// No entry.
+                fn $entry(&self) -> Option<(OperationKind, Entry<P>)>;
+            }
+        )*};
+    }
+    probes!(
+        HasRefund LacksRefund refund_entry,
+        HasCancel LacksCancel cancel_entry,
+        HasQuery LacksQuery query_entry,
+        HasSubMerchantAdjust LacksSubMerchantAdjust sub_merchant_adjust_entry
+    );
+}
+
+/// The operations of a provider `P`: the card's traits it implements,
+/// found by [`operations_of!`](crate::operations_of) and erased to JSON in
+/// and out. The guest side answers protocol messages through it.
+pub struct Operations<P> {
+    entries: BTreeMap<OperationKind, Entry<P>>,
+}
+
+impl<P: Provider> Operations<P> {
+    /// Made by [`operations_of!`](crate::operations_of).
+    #[doc(hidden)]
+    pub fn from_entries(entries: [Option<(OperationKind, Entry<P>)>; 4]) -> Operations<P> {
+        Operations {
+            entries: entries.into_iter().flatten().collect(),
+        }
+    }
+
+    /// The operations `P` supports: its capabilities.
+    pub fn capabilities(&self) -> Vec<OperationKind> {
+        self.entries.keys().copied().collect()
+    }
+
+    /// What the provider is and can do, with its schemas.
+    pub fn info(&self, provider: &P) -> ProviderInfo {
+        let about = provider.about();
+        // Response schemas are titled by the name without its
+        // parenthetical ("TurkPos (Param)" -> "TurkPos refund outcome").
+        let title = about.name.split(" (").next().unwrap_or(&about.name);
+        let operations = operation_schemas(
+            title,
+            self.entries
+                .iter()
+                .map(|(op, e)| (*op, (e.request_schema)(), (e.details_schema)(provider))),
+        );
+        ProviderInfo {
+            id: about.id,
+            name: about.name,
+            version: about.version,
+            capabilities: self.capabilities(),
+            account_schema: input_schema_of::<P::Account>(),
+            operations,
+            merchant_identity: about.merchant_identity,
+            callbacks: about.callbacks,
+        }
+    }
+
+    /// Answers one step message.
+    pub fn step(&self, provider: &P, input: StepInput) -> Result<Step, Error> {
+        let entry = |call: &Call| {
+            self.entries.get(&call.operation).ok_or_else(|| {
+                Error::UnsupportedOperation(format!(
+                    "{} does not support {}",
+                    provider.about().id,
+                    call.operation
+                ))
+            })
+        };
+        match input {
+            StepInput::Start { call, request } => (entry(&call)?.start)(provider, &call, &request),
+            StepInput::Resume {
+                call,
+                state,
+                response,
+            } => (entry(&call)?.resume)(provider, &call, state, response),
+            StepInput::Reconcile { call, input } => {
+                let account = provider.account(&call)?;
+                provider
+                    .reconcile(&call, &account, &input)
+                    .map(Step::Reconciled)
             }
         }
     }
+}
+
+/// The [`Operations`] of a concrete provider type: one entry per card trait
+/// it implements (`payops_core::operations_of!(MyProvider)`).
+#[macro_export]
+macro_rules! operations_of {
+    ($ty:ty) => {{
+        #[allow(unused_imports)]
+        use $crate::provider::probe::{
+            HasCancel as _, HasQuery as _, HasRefund as _, HasSubMerchantAdjust as _,
+            LacksCancel as _, LacksQuery as _, LacksRefund as _, LacksSubMerchantAdjust as _,
+        };
+        let probe = <$crate::provider::probe::Probe<$ty> as ::core::default::Default>::default();
+        $crate::provider::Operations::<$ty>::from_entries([
+            (&probe).refund_entry(),
+            (&probe).cancel_entry(),
+            (&probe).query_entry(),
+            (&probe).sub_merchant_adjust_entry(),
+        ])
+    }};
 }

@@ -5,8 +5,6 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::money::{Currency, Money};
-
 /// Why an identifier was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid {what}: {reason}")]
@@ -245,93 +243,9 @@ impl FromStr for OperationKind {
     }
 }
 
-/// Provider-specific fields of a request document, kept as JSON.
-pub type Extra = serde_json::Map<String, serde_json::Value>;
-
-/// A refund request: the fields every provider shares, plus its own in `extra`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RefundRequest {
-    /// The merchant's order reference.
-    pub order_ref: OrderRef,
-    /// Amount to refund in minor units; `None` refunds the whole remaining amount
-    /// where the provider supports that.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub amount: Option<i64>,
-    /// The currency of `amount` (default `TRY`).
-    #[serde(default)]
-    pub currency: Currency,
-    /// Provider-specific fields (e.g. `sync_with_pos`, `sub_merchants`).
-    #[serde(flatten)]
-    pub extra: Extra,
-}
-
-/// A cancel (void) request.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CancelRequest {
-    /// The merchant's order reference.
-    pub order_ref: OrderRef,
-    /// Amount to cancel in minor units; `None` cancels what remains.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub amount: Option<i64>,
-    /// The currency of `amount` (default `TRY`).
-    #[serde(default)]
-    pub currency: Currency,
-    /// Provider-specific fields (e.g. `channel`, `back_url`).
-    #[serde(flatten)]
-    pub extra: Extra,
-}
-
-/// A transaction inquiry.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct QueryRequest {
-    /// The merchant's order reference.
-    pub order_ref: OrderRef,
-    /// Provider-specific fields.
-    #[serde(flatten)]
-    pub extra: Extra,
-}
-
-/// A marketplace sub-merchant balance adjustment.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SubMerchantAdjustRequest {
-    /// The order the adjustment belongs to.
-    pub order_ref: OrderRef,
-    /// The sub-merchant (store) id in the marketplace's system.
-    pub sub_merchant_id: String,
-    /// Signed, non-zero amount in minor units (negative reduces the store's credit).
-    pub amount: i64,
-    /// The currency of `amount` (default `TRY`).
-    #[serde(default)]
-    pub currency: Currency,
-    /// Provider-specific fields.
-    #[serde(flatten)]
-    pub extra: Extra,
-}
-
-macro_rules! money_accessor {
-    ($ty:ty) => {
-        impl $ty {
-            /// The amount as [`Money`], if one was given.
-            pub fn money(&self) -> Option<Money> {
-                self.amount.map(|a| Money::new(a, self.currency))
-            }
-        }
-    };
-}
-money_accessor!(RefundRequest);
-money_accessor!(CancelRequest);
-
-impl SubMerchantAdjustRequest {
-    /// The adjustment as [`Money`].
-    pub fn money(&self) -> Money {
-        Money::new(self.amount, self.currency)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
     fn order_ref_limits() {
@@ -367,25 +281,5 @@ mod tests {
             Ok(OperationKind::SubMerchantAdjust)
         );
         assert!("void".parse::<OperationKind>().is_err());
-    }
-
-    #[test]
-    fn request_documents_round_trip() {
-        let doc = json!({"order_ref": "412", "amount": 500, "sync_with_pos": false});
-        let r: RefundRequest = serde_json::from_value(doc.clone()).unwrap();
-        assert_eq!(r.money(), Some(Money::try_minor(500)));
-        assert_eq!(r.extra.get("sync_with_pos"), Some(&json!(false)));
-        let back = serde_json::to_value(&r).unwrap();
-        assert_eq!(
-            back,
-            json!({"order_ref": "412", "amount": 500, "currency": "TRY", "sync_with_pos": false})
-        );
-        assert!(
-            serde_json::from_value::<RefundRequest>(json!({"order_ref": "", "amount": 1})).is_err()
-        );
-        assert!(
-            serde_json::from_value::<RefundRequest>(json!({"order_ref": "a", "amount": 1.5}))
-                .is_err()
-        );
     }
 }

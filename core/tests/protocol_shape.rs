@@ -6,7 +6,7 @@
 //! bump `ABI_VERSION`, then regenerate the copy with
 //! `PAYOPS_BLESS_PROTOCOL=1 cargo test -p payops-core --test protocol_shape`.
 
-use payops_core::abi::{ABI_VERSION, SimCall, StepInput, StepReply};
+use payops_core::protocol::{ABI_VERSION, SimCall, StepInput, StepReply};
 use payops_core::provider::ProviderInfo;
 use serde_json::{Value, json};
 

@@ -20,7 +20,8 @@
 #![warn(missing_docs)]
 
 use payops_core::money::{DecimalStyle, format_minor, parse_minor};
-use payops_core::{Call, HttpResponse, OperationKind, Plugin, Status, Step};
+use payops_core::protocol::Step;
+use payops_core::{Call, HttpResponse, OperationKind, Status};
 use serde_json::{Value, json};
 
 /// The documented HTTP statuses a fuzzed answer comes with.
@@ -87,7 +88,7 @@ pub fn check_esnekpos_answer(data: &[u8]) {
         && text(get("STATUS")).as_deref() == Some("SUCCESS")
         && is_zero_code(get("RETURN_CODE"));
     if pick % 5 == 4 {
-        let o = payops_esnekpos::query_outcome(Ok(response), Some(sent));
+        let o = payops_esnekpos::outcome::query_outcome(Ok(response), Some(sent));
         let cancelled = (200..300).contains(&status)
             && obj.is_some()
             && !other_order
@@ -109,7 +110,13 @@ pub fn check_esnekpos_answer(data: &[u8]) {
         Endpoint::OrderReturn,
     ][usize::from(pick % 4)];
     let sync = pick & 0x80 == 0;
-    let o = payops_esnekpos::money_outcome(endpoint, Ok(response), sync, Some(500), Some(sent));
+    let o = payops_esnekpos::outcome::money_outcome(
+        endpoint,
+        Ok(response),
+        sync,
+        Some(500),
+        Some(sent),
+    );
     match o.status {
         Status::Succeeded => assert!(clean && sync, "succeeded on {status} {body:?}"),
         Status::Pending => assert!(clean && !sync, "pending on {status} {body:?}"),
@@ -150,7 +157,7 @@ pub fn check_esnekpos_document(data: &[u8]) {
     let account = json!({"environment": "test", "merchant": "M", "merchant_key": "K-fuzz-key-1",
         "sub_merchant_sign": "reduce_is_positive"});
     for op in OperationKind::ALL {
-        let step = payops_esnekpos::EsnekPos.start(&call(op, account.clone()), &doc);
+        let step = esnek().start(&call(op, account.clone()), &doc);
         if let Ok(Step::Send { request, .. }) = step {
             assert!(doc.is_object(), "{op} built a request from {doc}");
             if op == OperationKind::Refund {
@@ -194,15 +201,15 @@ pub fn check_turkpos_answer(data: &[u8]) {
     let text = String::from_utf8_lossy(body);
     let (o, method) = match pick % 3 {
         0 => (
-            payops_turkpos::return_outcome(Ok(response), "IADE", Some(100)),
+            payops_turkpos::outcome::return_outcome(Ok(response), "IADE", Some(100)),
             "Pazaryeri_TP_Iptal_Iade",
         ),
         1 => (
-            payops_turkpos::query_outcome(Ok(response)),
+            payops_turkpos::outcome::query_outcome(Ok(response)),
             "TP_Islem_Sorgulama4",
         ),
         _ => (
-            payops_turkpos::standard_return_outcome(Ok(response), "IADE", 100),
+            payops_turkpos::outcome::standard_return_outcome(Ok(response), "IADE", 100),
             "TP_Islem_Iptal_Iade_Kismi2",
         ),
     };
@@ -243,9 +250,7 @@ pub fn check_turkpos_document(data: &[u8]) {
     let account = json!({"environment": "test", "client_code": "10738", "client_username": "Test",
         "client_password": "pw-fuzz", "guid": "0c13d406-873b-403b-9c09-a5766840d98c"});
     for op in OperationKind::ALL {
-        if let Ok(Step::Send { .. }) =
-            payops_turkpos::TurkPos.start(&call(op, account.clone()), &doc)
-        {
+        if let Ok(Step::Send { .. }) = turk().start(&call(op, account.clone()), &doc) {
             assert!(doc.is_object(), "{op} built a request from {doc}");
         }
     }
@@ -281,7 +286,7 @@ pub fn check_money(data: &[u8]) {
             assert_eq!(parse_minor(&back, 2, DecimalStyle::Point), Ok(m), "{back}");
         }
     }
-    if let Ok(v) = payops_core::json::from_slice_exact(data)
+    if let Ok(v) = payops_core::kit::json::from_slice_exact(data)
         && let Ok(m) = payops_core::money::parse_json_minor(&v, 2, DecimalStyle::Auto)
         && v.is_number()
     {
@@ -306,21 +311,41 @@ pub fn check_dates(data: &[u8]) {
         let again = payops_esnekpos::wire::parse_date(&back).expect("its own format");
         assert_eq!(again.timestamp(), d.timestamp(), "{s:?} -> {back}");
     }
-    let _ = payops_turkpos::parse_date(s);
+    let _ = payops_turkpos::wire::parse_date(s);
+}
+
+/// EsnekPOS as its plugin entry points see it. Built here, not taken from
+/// `payops_plugin`: that module holds the exported declaration, and two
+/// providers' declarations cannot be linked into one binary.
+fn esnek() -> &'static payops_core::guest::Exported<payops_esnekpos::EsnekPos> {
+    static P: std::sync::OnceLock<payops_core::guest::Exported<payops_esnekpos::EsnekPos>> =
+        std::sync::OnceLock::new();
+    P.get_or_init(|| {
+        payops_core::guest::Exported::new(
+            payops_esnekpos::EsnekPos,
+            payops_core::operations_of!(payops_esnekpos::EsnekPos),
+        )
+    })
+}
+
+/// TurkPos, likewise.
+fn turk() -> &'static payops_core::guest::Exported<payops_turkpos::TurkPos> {
+    static P: std::sync::OnceLock<payops_core::guest::Exported<payops_turkpos::TurkPos>> =
+        std::sync::OnceLock::new();
+    P.get_or_init(|| {
+        payops_core::guest::Exported::new(
+            payops_turkpos::TurkPos,
+            payops_core::operations_of!(payops_turkpos::TurkPos),
+        )
+    })
 }
 
 /// The plugin entry point: any bytes into `step` give a JSON reply, never
 /// a panic across the boundary.
 pub fn check_plugin_step(data: &[u8]) {
-    fn esnek() -> &'static payops_esnekpos::EsnekPos {
-        &payops_esnekpos::EsnekPos
-    }
-    fn turk() -> &'static payops_turkpos::TurkPos {
-        &payops_turkpos::TurkPos
-    }
     for reply in [
-        payops_core::abi::guest::step(esnek, data),
-        payops_core::abi::guest::step(turk, data),
+        payops_core::guest::step(esnek(), data),
+        payops_core::guest::step(turk(), data),
     ] {
         let v: Value = serde_json::from_slice(&reply).expect("a JSON reply");
         assert!(v.get("result").is_some(), "{v}");

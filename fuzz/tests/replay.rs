@@ -6,10 +6,8 @@
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use payops_core::abi;
-use payops_core::{
-    HttpRequest, HttpResponse, HttpTransport, OperationKind, Provider, TransportError,
-};
+use payops_core::loader;
+use payops_core::{HttpRequest, HttpResponse, HttpTransport, OperationKind, TransportError};
 use serde_json::json;
 
 fn corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
@@ -75,7 +73,7 @@ async fn answers_through_the_cdylibs_decode_as_checked() {
             json!({"order_ref": "ORDER-1", "marketplace_order_guid": "a4683f02-3259-4c94-8bf8-47d33a5626d8", "amount": 100, "seller_payout_amount": 0}),
         ),
     ] {
-        let plugin = abi::load(&payops_conformance::built_cdylib(lib)).unwrap();
+        let plugin = loader::load(&payops_conformance::built_cdylib(lib)).unwrap();
         let canned = Arc::new(Canned(Mutex::new(None)));
         let ctx = payops_conformance::context(&plugin, account, canned.clone());
         for (path, data) in corpus(target) {
@@ -87,7 +85,7 @@ async fn answers_through_the_cdylibs_decode_as_checked() {
             *canned.0.lock().unwrap() = Some(response.clone());
             let via_abi = plugin.execute(op, &ctx, doc.clone()).await;
             let direct = if target == "esnekpos_answer" {
-                payops_esnekpos::money_outcome(
+                payops_esnekpos::outcome::money_outcome(
                     payops_esnekpos::wire::Endpoint::OrderReturn,
                     Ok(response),
                     true,
@@ -95,7 +93,7 @@ async fn answers_through_the_cdylibs_decode_as_checked() {
                     Some("ORDER-1"),
                 )
             } else {
-                payops_turkpos::return_outcome(Ok(response), "IADE", Some(100))
+                payops_turkpos::outcome::return_outcome(Ok(response), "IADE", Some(100))
             };
             match via_abi {
                 Ok(o) => assert_eq!(o.status, direct.status, "{}", path.display()),

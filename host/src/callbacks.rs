@@ -19,7 +19,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use hmac::{KeyInit, Mac};
-use payops_core::{OperationKind, Provider};
+use payops_core::OperationKind;
 use serde_json::{Value, json};
 
 use crate::engine::Engine;

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::{Figment, Source};
-use payops_core::{AccountConfig, OperationKind, Provider};
+use payops_core::{AccountConfig, OperationKind};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 

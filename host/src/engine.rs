@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use payops_core::abi::PluginProvider;
+use payops_core::driver::PluginProvider;
 use payops_core::{
     AccountName, Envelope, EnvelopeMeta, Error, ErrorBody, ErrorCode, FieldError, HttpTransport,
-    OperationContext, OperationId, OperationKind, Outcome, Provider, Status,
+    OperationContext, OperationId, OperationKind, Outcome, Status,
 };
 use payops_store::{Begin, NewOperation, State, Store, StoredOperation};
 use serde_json::{Value, json};

@@ -77,8 +77,8 @@ async fn main() -> ExitCode {
         format!(
             "{}\nplugin protocol {}\npayops-core {}",
             env!("CARGO_PKG_VERSION"),
-            payops_core::abi::ABI_VERSION,
-            payops_core::abi::CORE_VERSION
+            payops_core::protocol::ABI_VERSION,
+            payops_core::protocol::CORE_VERSION
         )
         .into_boxed_str(),
     );

@@ -142,7 +142,7 @@ impl Default for Metrics {
                 ("version".to_owned(), env!("CARGO_PKG_VERSION").to_owned()),
                 (
                     "plugin_protocol".to_owned(),
-                    payops_core::abi::ABI_VERSION.to_string(),
+                    payops_core::protocol::ABI_VERSION.to_string(),
                 ),
             ]),
         );

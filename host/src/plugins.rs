@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use payops_core::Provider;
-use payops_core::abi::{self, PluginProvider};
+use payops_core::driver::PluginProvider;
+use payops_core::loader;
 
 /// A plugin that could not be loaded.
 #[derive(Debug, Clone)]
@@ -91,7 +91,7 @@ pub fn load_all(dirs: &[PathBuf]) -> Registry {
         }
     }
     for file in candidates(dirs) {
-        match abi::load(&file) {
+        match loader::load(&file) {
             Ok(p) => {
                 let id = p.info().id.clone();
                 if let Some(existing) = reg.providers.get(&id) {

@@ -17,7 +17,7 @@
 use std::time::Duration;
 
 use payops_core::{
-    AccountName, Claim, Envelope, Error, OperationContext, OperationId, OperationKind, Provider,
+    AccountName, Claim, Envelope, Error, OperationContext, OperationId, OperationKind,
     QueryDetails, ReconcileInput, Sibling, Status, Verdict,
 };
 use payops_store::{Settle, State, StoredOperation};

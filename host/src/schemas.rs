@@ -5,8 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use payops_core::Provider;
-use payops_core::abi::PluginProvider;
+use payops_core::driver::PluginProvider;
 use serde_json::{Value, json};
 
 const DRAFT: &str = "https://json-schema.org/draft/2020-12/schema";

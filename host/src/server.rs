@@ -16,7 +16,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use payops_core::{Error, OperationKind, Provider};
+use payops_core::{Error, OperationKind};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -131,7 +131,7 @@ async fn run_operation(
     require_json(&headers)?;
     // Exactly: a number that would be rounded (29.999999999999999) is
     // refused, never read as another amount.
-    let document: Value = payops_core::json::from_slice_exact(&body)
+    let document: Value = payops_core::kit::json::from_slice_exact(&body)
         .map_err(|e| Error::invalid_field("", format!("the body: {e}")))?;
     let mut keys = headers.get_all("idempotency-key").iter();
     let first_key = keys.next();

@@ -1211,11 +1211,11 @@ fn version_names_the_plugin_protocol_and_core() {
     assert_eq!(lines[0], format!("payops {}", env!("CARGO_PKG_VERSION")));
     assert_eq!(
         lines[1],
-        format!("plugin protocol {}", payops_core::abi::ABI_VERSION)
+        format!("plugin protocol {}", payops_core::protocol::ABI_VERSION)
     );
     assert_eq!(
         lines[2],
-        format!("payops-core {}", payops_core::abi::CORE_VERSION)
+        format!("payops-core {}", payops_core::protocol::CORE_VERSION)
     );
     let (code, out, _) = run(&["-V"], &dir);
     assert_eq!(

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use common::*;
 use payops_conformance::fault::{Fault, FaultTransport};
-use payops_core::abi::{self};
+use payops_core::loader;
 use payops_core::{AccountConfig, HttpRequest, HttpTransport, OperationKind, Simulator, Status};
 use payops_host::config::Account;
 use payops_host::engine::Engine;
@@ -515,7 +515,7 @@ async fn sigkill_mid_operation_postgres() {
 async fn faults(store_url: &str) {
     let merchant = unique("M");
     let sim = esnek_sim(&merchant).await;
-    let provider = abi::load(&payops_conformance::built_cdylib("payops_esnekpos")).unwrap();
+    let provider = loader::load(&payops_conformance::built_cdylib("payops_esnekpos")).unwrap();
     let store = payops_store::Store::open(store_url).await.unwrap();
     let faulty = Arc::new(FaultTransport::new(ReqwestTransport::new().unwrap()));
     let mut providers = BTreeMap::new();

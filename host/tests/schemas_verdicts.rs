@@ -14,10 +14,9 @@ mod common;
 use std::path::Path;
 use std::sync::Arc;
 
-use payops_core::abi::PluginProvider;
+use payops_core::driver::PluginProvider;
 use payops_core::{
-    HttpRequest, HttpResponse, HttpTransport, OperationKind, Provider, TransportError,
-    TransportErrorKind,
+    HttpRequest, HttpResponse, HttpTransport, OperationKind, TransportError, TransportErrorKind,
 };
 use serde_json::{Value, json};
 
@@ -233,7 +232,7 @@ async fn payops_the_rust_validator_and_ajv_agree() {
     let mut ours = Vec::new();
     for (lib, dir, examples, account) in cases {
         let p: PluginProvider =
-            payops_core::abi::load(&payops_conformance::built_cdylib(lib)).unwrap();
+            payops_core::loader::load(&payops_conformance::built_cdylib(lib)).unwrap();
         let ctx = payops_conformance::context(&p, account, Arc::new(Nowhere));
         for (op, example) in examples {
             let schema_file = format!("{dir}/{op}.request.json");

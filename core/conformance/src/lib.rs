@@ -29,7 +29,7 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, FixedOffset};
 use payops_core::{
     AccountConfig, AccountName, HttpRequest, HttpResponse, HttpTransport, OperationContext,
-    OperationId, Provider, Simulator, TransportError,
+    OperationId, Simulator, TransportError,
 };
 
 /// The platform file name of a cdylib: `libpayops_esnekpos.so` for
@@ -71,7 +71,7 @@ pub fn turkey_now() -> DateTime<FixedOffset> {
 /// # Panics
 /// When `account` is not a JSON object.
 pub fn context(
-    provider: &dyn Provider,
+    provider: &payops_core::driver::PluginProvider,
     account: serde_json::Value,
     transport: Arc<dyn HttpTransport>,
 ) -> OperationContext {

@@ -2,7 +2,7 @@
 //! on the capabilities the provider declares.
 //!
 //! ```no_run
-//! # async fn demo(provider: payops_core::abi::PluginProvider) {
+//! # async fn demo(provider: payops_core::driver::PluginProvider) {
 //! use payops_conformance::suite::Suite;
 //! use payops_core::{OperationKind, serde_json::json};
 //! let report = Suite::new(provider, json!({"key": "Hq4Zt8Ww2Pm6"}))
@@ -61,10 +61,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use payops_core::driver::PluginProvider;
 use payops_core::reconcile::Verdict;
 use payops_core::serde_json::Value;
 use payops_core::{
-    HttpRequest, HttpResponse, HttpTransport, OperationKind, Outcome, Provider, Reason, Status,
+    HttpRequest, HttpResponse, HttpTransport, OperationKind, Outcome, Reason, Status,
     TransportError,
 };
 
@@ -72,8 +73,8 @@ use crate::SimTransport;
 use crate::fault::{Fault, FaultTransport};
 
 /// A provider, an account and one valid request per capability.
-pub struct Suite<P> {
-    provider: P,
+pub struct Suite {
+    provider: PluginProvider,
     account: Value,
     seed: Option<Value>,
     examples: BTreeMap<OperationKind, Value>,
@@ -153,10 +154,10 @@ impl<T: HttpTransport> HttpTransport for Counting<T> {
     }
 }
 
-impl<P: Provider> Suite<P> {
+impl Suite {
     /// The suite for `provider` with `account` (its provider-specific
     /// config; the simulator answers whatever the URL's host).
-    pub fn new(provider: P, account: Value) -> Suite<P> {
+    pub fn new(provider: PluginProvider, account: Value) -> Suite {
         Suite {
             provider,
             account,
@@ -169,14 +170,14 @@ impl<P: Provider> Suite<P> {
     }
 
     /// Seeds every fresh simulator with this document.
-    pub fn seed(mut self, document: Value) -> Suite<P> {
+    pub fn seed(mut self, document: Value) -> Suite {
         self.seed = Some(document);
         self
     }
 
     /// A request document for `op` that succeeds on a freshly seeded
     /// simulator. Every declared capability needs one.
-    pub fn example(mut self, op: OperationKind, document: Value) -> Suite<P> {
+    pub fn example(mut self, op: OperationKind, document: Value) -> Suite {
         self.examples.insert(op, document);
         self
     }
@@ -192,7 +193,7 @@ impl<P: Provider> Suite<P> {
         answer: HttpResponse,
         status: Status,
         reason: Option<Reason>,
-    ) -> Suite<P> {
+    ) -> Suite {
         self.documented.push(Documented {
             op,
             label: label.to_owned(),
@@ -207,7 +208,7 @@ impl<P: Provider> Suite<P> {
     /// be partial): on one simulator the example succeeds, then this
     /// document must end `failed` with `reason` (the provider's documented
     /// answer to it, `amount_exceeds_remaining` where it has one).
-    pub fn over_refund(mut self, document: Value, reason: Reason) -> Suite<P> {
+    pub fn over_refund(mut self, document: Value, reason: Reason) -> Suite {
         self.over_refund = Some((document, reason));
         self
     }
@@ -222,7 +223,7 @@ impl<P: Provider> Suite<P> {
         label: &str,
         query_answer: HttpResponse,
         verdict: Verdict,
-    ) -> Suite<P> {
+    ) -> Suite {
         self.reconcile_cases.push(ReconcileCase {
             op,
             label: label.to_owned(),
@@ -439,7 +440,7 @@ impl<P: Provider> Suite<P> {
     }
 }
 
-impl Suite<payops_core::abi::PluginProvider> {
+impl Suite {
     /// [`run`](Suite::run) plus the reconcile checks, for a provider behind
     /// the plugin protocol (static or loaded) that declares `query`: for
     /// each money-moving example, the answer of the acting request is lost

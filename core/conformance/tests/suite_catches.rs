@@ -5,17 +5,14 @@
 //! the `details` its response schema requires, and declares a capability it
 //! has no example for.
 
-use std::collections::BTreeMap;
-
 use payops_conformance::suite::Suite;
 use payops_core::chrono::{DateTime, FixedOffset};
-use payops_core::serde_json::{Value, json};
+use payops_core::driver::PluginProvider;
+use payops_core::serde_json::{Map, Value, json};
 use payops_core::{
-    Error, HttpRequest, HttpResponse, OperationContext, OperationKind, OperationSchemas, Outcome,
-    Provider, ProviderInfo, Simulator, Status,
+    About, Answer, Call, Error, HttpRequest, HttpResponse, Next, OperationKind, Outcome, Provider,
+    Query, Refund, Secret, Simulator, Status,
 };
-
-struct Careless(ProviderInfo);
 
 struct OkSim;
 
@@ -34,64 +31,72 @@ impl Simulator for OkSim {
     }
 }
 
-#[async_trait::async_trait]
+/// Takes any object as a request, answers without the `details` its
+/// response schema requires, calls every transport error `failed` and
+/// echoes a piece of its key (7 characters: the host removes whole
+/// credentials, the suite looks for pieces).
+#[derive(Default)]
+struct Careless;
+
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+struct CarelessAccount {
+    key: Secret,
+}
+
 impl Provider for Careless {
-    fn info(&self) -> &ProviderInfo {
-        &self.0
+    type Account = CarelessAccount;
+    fn about(&self) -> About {
+        About::new("careless", "Careless", "0.0.0")
     }
-    fn simulator(&self) -> Result<Box<dyn Simulator>, Error> {
-        Ok(Box::new(OkSim))
-    }
-    async fn execute(
-        &self,
-        _: OperationKind,
-        ctx: &OperationContext,
-        _: Value,
-    ) -> Result<Outcome, Error> {
-        let key = ctx.account.expose()["key"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
-        let sent = ctx
-            .transport
-            .send(HttpRequest::post(
-                "http://p.invalid/refund",
-                "application/json",
-                "{}",
-            ))
-            .await;
-        let mut o = Outcome::new(if sent.is_ok() {
-            Status::Succeeded
-        } else {
-            Status::Failed
-        });
-        o.raw = json!({"echo": format!("prefix-{key}")});
-        Ok(o)
+    fn simulator(&self) -> Box<dyn Simulator> {
+        Box::new(OkSim)
     }
 }
 
-fn careless() -> Careless {
-    let schemas = || OperationSchemas {
-        request: json!({"type": "object"}),
-        response: json!({
-            "type": "object",
-            "required": ["status", "details"],
-            "properties": {"details": {"type": "object", "required": ["amount"]}}
-        }),
-    };
-    let mut operations = BTreeMap::new();
-    operations.insert(OperationKind::Refund, schemas());
-    operations.insert(OperationKind::Query, schemas());
-    Careless(ProviderInfo {
-        id: "careless".into(),
-        name: "Careless".into(),
-        version: "0.0.0".into(),
-        capabilities: vec![OperationKind::Refund, OperationKind::Query],
-        account_schema: json!({"type": "object", "properties": {"key": {"type": "string", "writeOnly": true}}}),
-        operations,
-        merchant_identity: Vec::new(),
-        callbacks: Vec::new(),
+fn careless_start() -> Result<Next<()>, Error> {
+    Ok(Next::Send {
+        request: HttpRequest::post("http://p.invalid/refund", "application/json", "{}"),
+        phase: (),
     })
+}
+
+fn careless_resume(account: &CarelessAccount, answer: Answer) -> Result<Next<()>, Error> {
+    let mut o = Outcome::new(if answer.is_ok() {
+        Status::Succeeded
+    } else {
+        Status::Failed
+    });
+    let piece: String = account.key.expose().chars().take(7).collect();
+    o.raw = json!({"echo": format!("prefix-{piece}")});
+    Ok(Next::Done(o))
+}
+
+macro_rules! careless_operation {
+    ($trait:ident) => {
+        impl $trait for Careless {
+            type Document = Map<String, Value>;
+            type Phase = ();
+            fn details_schema(&self) -> Value {
+                json!({"type": "object", "required": ["amount"]})
+            }
+            fn start(&self, _: &Call, _: &CarelessAccount, _: Self::Document) -> Result<Next<()>, Error> {
+                careless_start()
+            }
+            fn resume(&self, _: &Call, a: &CarelessAccount, _: (), answer: Answer) -> Result<Next<()>, Error> {
+                careless_resume(a, answer)
+            }
+        }
+    };
+}
+careless_operation!(Refund);
+careless_operation!(Query);
+
+mod careless {
+    payops_core::link_provider!(crate::Careless);
+}
+
+fn careless() -> PluginProvider {
+    PluginProvider::from_static(careless::payops_plugin::api()).unwrap()
 }
 
 #[tokio::test]
@@ -152,55 +157,29 @@ async fn a_careless_provider_fails_the_suite_with_every_reason() {
 #[derive(Default)]
 struct HastyReconciler;
 
-impl payops_core::Plugin for HastyReconciler {
-    fn info(&self) -> ProviderInfo {
-        let mut info = careless().0;
-        info.id = "hasty".into();
-        info.account_schema = json!({"type": "object"});
-        for s in info.operations.values_mut() {
-            s.request = json!({
-                "type": "object",
-                "additionalProperties": false,
-                "required": ["order_ref"],
-                "properties": {
-                    "order_ref": {"type": "string", "minLength": 1},
-                    "amount": {"type": "integer", "minimum": 1}
-                }
-            });
-            s.response = json!({"type": "object"});
-        }
-        info
-    }
-    fn start(&self, _: &payops_core::Call, _: &Value) -> Result<payops_core::Step, Error> {
-        Ok(payops_core::Step::Send {
-            request: HttpRequest::post("http://p.invalid/op", "application/json", "{}"),
-            state: Value::Null,
-        })
-    }
-    fn resume(
-        &self,
-        _: &payops_core::Call,
-        _: Value,
-        response: Result<HttpResponse, payops_core::TransportError>,
-    ) -> Result<payops_core::Step, Error> {
-        Ok(payops_core::Step::Done(match response {
-            Ok(r)
-                if r.is_success()
-                    && payops_core::serde_json::from_slice::<Value>(&r.body)
-                        .is_ok_and(|v| v["order"] == "ORDER-A") =>
-            {
-                Outcome::new(Status::Succeeded)
-            }
-            Ok(r) => Outcome::unparseable(r.status, "not a success", &r.body),
-            Err(e) => Outcome::from_transport_error(&e),
-        }))
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct HastyDoc {
+    #[schemars(length(min = 1))]
+    #[allow(dead_code)]
+    order_ref: String,
+    #[schemars(range(min = 1))]
+    #[allow(dead_code)]
+    amount: Option<i64>,
+}
+
+impl Provider for HastyReconciler {
+    type Account = Map<String, Value>;
+    fn about(&self) -> About {
+        About::new("hasty", "Careless", "0.0.0")
     }
     fn simulator(&self) -> Box<dyn Simulator> {
         Box::new(OkSim)
     }
     fn reconcile(
         &self,
-        _: &payops_core::Call,
+        _: &Call,
+        _: &Self::Account,
         _: &payops_core::reconcile::ReconcileInput,
     ) -> Result<payops_core::reconcile::Resolution, Error> {
         Ok(payops_core::reconcile::Resolution {
@@ -212,13 +191,50 @@ impl payops_core::Plugin for HastyReconciler {
     }
 }
 
+fn hasty_resume(answer: Answer) -> Result<Next<()>, Error> {
+    Ok(Next::Done(match answer {
+        Ok(r)
+            if r.is_success()
+                && payops_core::serde_json::from_slice::<Value>(&r.body)
+                    .is_ok_and(|v| v["order"] == "ORDER-A") =>
+        {
+            Outcome::new(Status::Succeeded)
+        }
+        Ok(r) => Outcome::unparseable(r.status, "not a success", &r.body),
+        Err(e) => Outcome::from_transport_error(&e),
+    }))
+}
+
+macro_rules! hasty_operation {
+    ($trait:ident) => {
+        impl $trait for HastyReconciler {
+            type Document = HastyDoc;
+            type Phase = ();
+            fn details_schema(&self) -> Value {
+                json!({"type": "object"})
+            }
+            fn start(&self, _: &Call, _: &Self::Account, _: HastyDoc) -> Result<Next<()>, Error> {
+                Ok(Next::Send {
+                    request: HttpRequest::post("http://p.invalid/op", "application/json", "{}"),
+                    phase: (),
+                })
+            }
+            fn resume(&self, _: &Call, _: &Self::Account, _: (), answer: Answer) -> Result<Next<()>, Error> {
+                hasty_resume(answer)
+            }
+        }
+    };
+}
+hasty_operation!(Refund);
+hasty_operation!(Query);
+
 mod hasty {
     payops_core::export_provider!(crate::HastyReconciler);
 }
 
 #[tokio::test]
 async fn a_reconcile_step_that_fails_by_absence_is_caught() {
-    let p = payops_core::abi::PluginProvider::from_static(hasty::payops_plugin::api()).unwrap();
+    let p = payops_core::driver::PluginProvider::from_static(hasty::payops_plugin::api()).unwrap();
     let report = Suite::new(p, json!({}))
         .example(
             OperationKind::Refund,
@@ -251,7 +267,7 @@ async fn a_reconcile_step_that_fails_by_absence_is_caught() {
 async fn documented_answers_over_refunds_and_scripted_reconciles_are_checked() {
     use payops_core::reconcile::Verdict;
     use payops_core::{Reason, Status};
-    let p = payops_core::abi::PluginProvider::from_static(hasty::payops_plugin::api()).unwrap();
+    let p = payops_core::driver::PluginProvider::from_static(hasty::payops_plugin::api()).unwrap();
     let refusal = HttpResponse::new(404, "application/json", r#"{"error":"no such order"}"#);
     let found = HttpResponse::new(
         200,

@@ -9,63 +9,65 @@
 
 #![warn(missing_docs)]
 
-use std::collections::BTreeMap;
-
 use payops_core::serde_json::{self, Value, json};
 use payops_core::{
-    Call, Error, HttpRequest, HttpResponse, OperationKind, OperationSchemas, Outcome, Plugin,
-    ProviderInfo, Simulator, Status, Step, TransportError,
+    About, Answer, Call, Error, HttpRequest, HttpResponse, Next, Outcome, Provider, Refund, Secret,
+    Simulator, Status,
 };
+use serde::Deserialize;
 
 /// The fixture provider.
 #[derive(Default)]
 pub struct Fixture;
 
-fn account_str<'a>(call: &'a Call, key: &str) -> Result<&'a str, Error> {
-    call.account
-        .get(key)
-        .and_then(Value::as_str)
-        .ok_or_else(|| Error::invalid_field(format!("/{key}"), "missing"))
+/// Its account.
+#[derive(Deserialize, schemars::JsonSchema)]
+pub struct Account {
+    /// Where the fixture server listens.
+    pub base_url: String,
+    /// The credential (deliberately logged by `start`: the host scrubs it).
+    pub key: Secret,
 }
 
-impl Plugin for Fixture {
-    fn info(&self) -> ProviderInfo {
-        let mut operations = BTreeMap::new();
-        operations.insert(
-            OperationKind::Refund,
-            OperationSchemas {
-                request: json!({"type": "object", "required": ["order_ref", "amount"]}),
-                response: json!({"type": "object"}),
-            },
-        );
-        ProviderInfo {
-            id: "fixture".into(),
-            name: "Fixture".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-            capabilities: vec![OperationKind::Refund],
-            account_schema: json!({
-                "type": "object",
-                "properties": {
-                    "base_url": {"type": "string"},
-                    "key": {"type": "string", "writeOnly": true}
-                }
-            }),
-            operations,
-            merchant_identity: Vec::new(),
-            callbacks: Vec::new(),
-        }
+/// A refund document.
+#[derive(Deserialize, schemars::JsonSchema)]
+pub struct RefundDoc {
+    /// The order.
+    pub order_ref: String,
+    /// The amount in minor units.
+    pub amount: i64,
+}
+
+impl Provider for Fixture {
+    type Account = Account;
+
+    fn about(&self) -> About {
+        About::new("fixture", "Fixture", env!("CARGO_PKG_VERSION"))
     }
 
-    fn start(&self, call: &Call, request: &Value) -> Result<Step, Error> {
-        let base = account_str(call, "base_url")?;
-        let key = account_str(call, "key")?;
-        let order_ref = request["order_ref"].as_str().unwrap_or_default();
+    fn simulator(&self) -> Box<dyn Simulator> {
+        Box::new(FixtureSim::default())
+    }
+}
+
+impl Refund for Fixture {
+    type Document = RefundDoc;
+    type Phase = ();
+
+    fn details_schema(&self) -> Value {
+        json!({"type": "object"})
+    }
+
+    fn start(&self, call: &Call, account: &Account, doc: RefundDoc) -> Result<Next<()>, Error> {
+        let base = &account.base_url;
+        let key = account.key.expose();
+        let order_ref = doc.order_ref.as_str();
         if order_ref == "panic" {
             panic!("fixture asked to panic");
         }
         // Deliberately logs the credential: the host must scrub it.
         tracing::info!(order_ref, "fixture refund sent with key {key}");
-        let body = json!({"order_ref": order_ref, "amount": request["amount"], "key": key});
+        let body = json!({"order_ref": order_ref, "amount": doc.amount, "key": key});
         // The operation id is one per intent: the provider-side idempotency
         // key. The caller's key and the host's nonce are passed on as seen.
         let mut request = HttpRequest::post(
@@ -78,24 +80,16 @@ impl Plugin for Fixture {
         if let Some(k) = &call.idempotency_key {
             request = request.with_header("X-Caller-Key", k);
         }
-        Ok(Step::Send {
-            request,
-            state: json!({"order_ref": order_ref}),
-        })
+        Ok(Next::Send { request, phase: () })
     }
 
-    fn resume(
-        &self,
-        _call: &Call,
-        _state: Value,
-        response: Result<HttpResponse, TransportError>,
-    ) -> Result<Step, Error> {
-        let response = match response {
+    fn resume(&self, _: &Call, _: &Account, _: (), answer: Answer) -> Result<Next<()>, Error> {
+        let response = match answer {
             Ok(r) => r,
-            Err(e) => return Ok(Step::Done(Outcome::from_transport_error(&e))),
+            Err(e) => return Ok(Next::Done(Outcome::from_transport_error(&e))),
         };
         let Ok(v) = serde_json::from_slice::<Value>(&response.body) else {
-            return Ok(Step::Done(Outcome::unparseable(
+            return Ok(Next::Done(Outcome::unparseable(
                 response.status,
                 "not JSON",
                 &response.body,
@@ -108,11 +102,7 @@ impl Plugin for Fixture {
         });
         o.provider_reference = v["ref"].as_str().map(str::to_owned);
         o.raw = v;
-        Ok(Step::Done(o))
-    }
-
-    fn simulator(&self) -> Box<dyn Simulator> {
-        Box::new(FixtureSim::default())
+        Ok(Next::Done(o))
     }
 }
 

@@ -1,14 +1,15 @@
 //! Loads the fixture provider as a cdylib through the core loader and runs a
 //! refund over a loopback server through the host's transport.
 
-use payops_core::abi::{self, PluginProvider};
+use payops_core::driver::PluginProvider;
+use payops_core::loader;
 use payops_core::serde_json::json;
-use payops_core::{OperationKind, Provider, Status};
+use payops_core::{OperationKind, Status};
 use payops_transport::SimServer;
 
 #[tokio::test]
 async fn plugin_panic_is_caught_at_the_boundary() {
-    let provider = abi::load(&payops_conformance::built_cdylib("abi_fixture")).unwrap();
+    let provider = loader::load(&payops_conformance::built_cdylib("abi_fixture")).unwrap();
     let ctx = payops_conformance::context(
         &provider,
         json!({"base_url": "http://127.0.0.1:9", "key": "k-123456"}),
@@ -36,7 +37,7 @@ async fn connection_refused_is_failed_not_unknown() {
         .local_addr()
         .unwrap()
         .port();
-    let provider = abi::load(&payops_conformance::built_cdylib("abi_fixture")).unwrap();
+    let provider = loader::load(&payops_conformance::built_cdylib("abi_fixture")).unwrap();
     let ctx = payops_conformance::context(
         &provider,
         json!({"base_url": &format!("http://127.0.0.1:{port}"), "key": "k-123456"}),
@@ -80,7 +81,7 @@ async fn statically_linked_plugin_takes_the_same_path() {
 
 #[tokio::test]
 async fn operation_id_caller_key_and_nonce_reach_the_provider() {
-    let provider = abi::load(&payops_conformance::built_cdylib("abi_fixture")).unwrap();
+    let provider = loader::load(&payops_conformance::built_cdylib("abi_fixture")).unwrap();
     let server = SimServer::start(
         provider.simulator().unwrap(),
         "127.0.0.1:0".parse().unwrap(),

@@ -3,9 +3,10 @@
 
 use std::sync::{Arc, Mutex};
 
-use payops_core::abi::{self, PluginProvider};
-use payops_core::serde_json::{self, Value, json};
-use payops_core::{OperationKind, Provider, RefundRequest, Status};
+use payops_core::driver::PluginProvider;
+use payops_core::loader;
+use payops_core::serde_json::{Value, json};
+use payops_core::{OperationKind, Status};
 use payops_transport::SimServer;
 
 #[derive(Clone, Default)]
@@ -34,8 +35,8 @@ async fn loaded_plugin_refunds_through_host_transport_and_logs_to_host() {
     // per-callsite interest cache).
     tracing::subscriber::set_global_default(subscriber).unwrap();
 
-    let provider: PluginProvider =
-        abi::load(&payops_conformance::built_cdylib("abi_fixture")).expect("fixture plugin loads");
+    let provider: PluginProvider = loader::load(&payops_conformance::built_cdylib("abi_fixture"))
+        .expect("fixture plugin loads");
     assert_eq!(provider.info().id, "fixture");
     assert_eq!(provider.info().capabilities, vec![OperationKind::Refund]);
     assert!(provider.file().is_some());
@@ -54,10 +55,14 @@ async fn loaded_plugin_refunds_through_host_transport_and_logs_to_host() {
         http(),
     );
 
-    let request: RefundRequest =
-        serde_json::from_value(json!({"order_ref": "ORD-1", "amount": 1250})).unwrap();
-    let refund = provider.refund().expect("refund supported");
-    let outcome = refund.refund(&ctx, request).await.unwrap();
+    let outcome = provider
+        .execute(
+            OperationKind::Refund,
+            &ctx,
+            json!({"order_ref": "ORD-1", "amount": 1250}),
+        )
+        .await
+        .unwrap();
     assert_eq!(outcome.status, Status::Succeeded, "{outcome:?}");
     assert_eq!(outcome.provider_reference.as_deref(), Some("R1"));
     // The simulator echoed the key; the host scrubbed it from `raw`.

@@ -3,12 +3,13 @@
 
 use payops_conformance::suite::Suite;
 use payops_core::OperationKind::*;
-use payops_core::abi::{self, PluginProvider};
+use payops_core::driver::PluginProvider;
+use payops_core::loader;
 use payops_core::reconcile::Verdict;
 use payops_core::serde_json::json;
 use payops_core::{HttpResponse, Reason as R, Status as S};
 
-fn suite<P: payops_core::Provider>(p: P) -> Suite<P> {
+fn suite(p: PluginProvider) -> Suite {
     // Random-looking: the suite looks for 6-character pieces of credentials.
     Suite::new(
         p,
@@ -148,6 +149,6 @@ async fn statically_linked_passes_the_suite() {
 
 #[tokio::test]
 async fn loaded_as_cdylib_passes_the_suite() {
-    let p = abi::load(&payops_conformance::built_cdylib("payops_acmepay")).unwrap();
+    let p = loader::load(&payops_conformance::built_cdylib("payops_acmepay")).unwrap();
     suite(p).run_all().await.assert_passed();
 }

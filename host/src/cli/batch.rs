@@ -108,7 +108,7 @@ fn cell(text: &str) -> Option<Value> {
         _ => {}
     }
     if (t.starts_with('[') || t.starts_with('{'))
-        && let Ok(v) = payops_core::json::from_slice_exact(t.as_bytes())
+        && let Ok(v) = payops_core::kit::json::from_slice_exact(t.as_bytes())
     {
         return Some(v);
     }
@@ -143,7 +143,7 @@ fn read_rows(file: &Path, key_column: Option<&str>, batch_id: &str) -> Result<Ve
             .enumerate()
             .filter(|(_, l)| !l.trim().is_empty())
         {
-            match payops_core::json::from_slice_exact(line.as_bytes()) {
+            match payops_core::kit::json::from_slice_exact(line.as_bytes()) {
                 Ok(Value::Object(m)) => docs.push((i + 1, m)),
                 Ok(_) => {
                     return Err(format!(

@@ -50,7 +50,7 @@ fn read_document(a: &OpArgs) -> Result<Value, String> {
         (None, Some(path)) => std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?,
         (None, None) => return Err("give --json or --input".into()),
     };
-    payops_core::json::from_slice_exact(text.as_bytes())
+    payops_core::kit::json::from_slice_exact(text.as_bytes())
         .map_err(|e| format!("the request document: {e}"))
 }
 

@@ -3,7 +3,6 @@
 use std::process::ExitCode;
 
 use clap::Args;
-use payops_core::Provider;
 use serde_json::{Value, json};
 
 use super::{Global, Output, setup};

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Args;
-use payops_core::{AccountConfig, Provider};
+use payops_core::AccountConfig;
 use serde_json::{Value, json};
 
 use super::{EXIT_CONFIG, Global, build_engine, daemon, fail, setup};

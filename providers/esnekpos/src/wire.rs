@@ -1,12 +1,15 @@
-//! EsnekPOS wire format: amounts, dates, tolerant field access, and the
-//! per-endpoint meaning of `RETURN_CODE` / `STATUS`.
+//! EsnekPOS wire format: the endpoints and their typed request bodies, how
+//! a request is built, amounts, dates and tolerant field access. What an
+//! answer means is in [`crate::outcome`].
 
 use chrono::{DateTime, FixedOffset, NaiveDateTime, TimeZone};
 use payops_core::money::{DecimalStyle, format_minor, parse_json_minor};
-use payops_core::outcome::Reason;
-use payops_core::{MoneyError, Status};
+use payops_core::{Error, HttpRequest, MoneyError};
+use serde::Serialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
+
+use crate::documents::{Account, DEFAULT_TIMEOUT_MS};
 
 /// The endpoints payops calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,159 +109,178 @@ pub fn amount(v: &Value, key: &str) -> Result<Option<i64>, String> {
     }
 }
 
-/// A documented `RETURN_CODE` with its `STATUS` name.
-pub const CODES: &[(&str, &str)] = &[
-    ("0", "SUCCESS"),
-    ("100", "ERROR"),
-    ("101", "FIELD_ERROR"),
-    ("102", "AUTHENTICATION_ERROR"),
-    ("103", "LIMIT_ERROR"),
-    ("104", "COMMISSION_ERROR"),
-    ("105", "INSERT_ERROR"),
-    ("106", "BRAND_ERROR"),
-    ("201", "PAYMENT_ERROR"),
-    ("34", "BLOCKED_ERROR"),
-    ("300", "ORDER_CANCEL"),
-    ("999", "UNKNOWN_ERROR"),
-];
+/// The wire fields that carry credentials.
+pub const CREDENTIAL_FIELDS: &[&str] = &["MERCHANT_KEY"];
 
-/// `RETURN_CODE` normalized: `"00"`, `0`, `"0"` are all `"0"`.
-pub fn return_code(v: &Value) -> Option<String> {
-    // Only the documented key: an answer spelling it otherwise is not one
-    // the docs describe, and proves nothing.
-    let raw = text(v, &["RETURN_CODE"])?;
-    let t = raw.trim();
-    // Digits only are a number ("00" is 0); anything else ("+0", "-0",
-    // "0.0") is kept as written and matches no documented code.
-    Some(if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
-        let n = t.trim_start_matches('0');
-        if n.is_empty() {
-            "0".to_owned()
-        } else {
-            n.to_owned()
+impl Endpoint {
+    /// The service's name, as EsnekPOS's pages title it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Endpoint::OrderReturn => "OrderReturn",
+            Endpoint::OrderReturnPhysical => "OrderReturnPhysical",
+            Endpoint::ProcessQuery => "ProcessQuery",
+            Endpoint::AddSubMerchantAmount => "AddSubMerchantAmount",
         }
-    } else {
-        t.to_owned()
-    })
-}
-
-/// Codes that prove the endpoint did not move money: the request was refused
-/// before anything happened (credentials, fields, limits, a payment that
-/// cannot be returned). Codes that can come after the provider acted (`100
-/// ERROR`, `105 INSERT_ERROR`, `999 UNKNOWN_ERROR`) and every undocumented
-/// code are not here: they leave the operation `unknown`.
-pub fn not_acted_codes(endpoint: Endpoint) -> &'static [&'static str] {
-    match endpoint {
-        // OrderReturn documents no table of its own; these are the codes of
-        // EsnekPOS's common table that refuse a request before it is carried out.
-        Endpoint::OrderReturn => &["101", "102", "103", "104", "106", "201", "34", "300"],
-        // OrderReturnPhysical's own table: 0, 100, 102, 105, 300, 999.
-        Endpoint::OrderReturnPhysical => &["102", "300"],
-        Endpoint::AddSubMerchantAmount => &["101", "102", "103", "34"],
-        Endpoint::ProcessQuery => &[
-            "100", "101", "102", "103", "104", "105", "106", "201", "34", "999",
-        ],
     }
 }
 
-/// The normalized reason of a documented code on one endpoint (the tables
-/// in docs/providers/esnekpos.md).
-pub fn reason_for(endpoint: Endpoint, code: &str) -> Reason {
-    match (endpoint, code) {
-        (_, "101") => Reason::InvalidRequest,
-        (_, "102") => Reason::Authentication,
-        (_, "103") => Reason::Limit,
-        (_, "104") => Reason::Refused,
-        (_, "106" | "201" | "34") => Reason::Declined,
-        // ProcessQuery and OrderReturn: ORDER_CANCEL names a cancelled payment.
-        (Endpoint::OrderReturn, "300") => Reason::AlreadyCancelled,
-        // OrderReturnPhysical: "returned for errors of the payment cancel service".
-        (Endpoint::OrderReturnPhysical, "300") => Reason::Refused,
-        // The simulator, and EsnekPOS for an order it does not know, answer ERROR.
-        (Endpoint::ProcessQuery, "100") => Reason::NotFound,
-        (_, "100" | "105") => Reason::ProviderError,
-        _ => Reason::Unknown,
-    }
+#[derive(Serialize)]
+pub(crate) struct Split {
+    #[serde(rename = "EXTERNAL_ID")]
+    external_id: String,
+    #[serde(rename = "AMOUNT")]
+    amount: Box<RawValue>,
 }
 
-/// The documented `STATUS` name of `code`.
-pub fn status_name(code: &str) -> Option<&'static str> {
-    CODES.iter().find(|(c, _)| *c == code).map(|(_, n)| *n)
+#[derive(Serialize)]
+pub(crate) struct OrderReturnBody<'a> {
+    #[serde(rename = "MERCHANT")]
+    merchant: &'a str,
+    #[serde(rename = "MERCHANT_KEY")]
+    merchant_key: &'a str,
+    #[serde(rename = "ORDER_REF_NUMBER")]
+    order_ref: &'a str,
+    #[serde(rename = "AMOUNT")]
+    amount: Box<RawValue>,
+    #[serde(rename = "SYNC_WITH_POS")]
+    sync_with_pos: bool,
+    #[serde(rename = "SubMerchantDetails", skip_serializing_if = "Option::is_none")]
+    sub_merchants: Option<Vec<Split>>,
 }
 
-/// What an answer means on one endpoint: the outcome status and, when it
-/// is not a clean documented answer, why.
-///
-/// Money-moving endpoints:
-/// - `succeeded` only for HTTP 2xx with `RETURN_CODE` 0 (or `00`) and
-///   `STATUS` `SUCCESS`, as every EsnekPOS page defines success (`pending`
-///   instead when the request asked `SYNC_WITH_POS=false`, and always for
-///   `OrderReturnPhysical`, whose result the device posts to `BACK_URL`
-///   later);
-/// - `failed` only for a code of [`not_acted_codes`] whose `STATUS`, when
-///   present, is that code's documented name, on a 2xx or 4xx answer;
-/// - everything else is `unknown` (5xx, codes that can follow an action,
-///   undocumented codes or combinations such as code 0 with another
-///   `STATUS`): the provider may have acted; reconcile, never retry.
-///
-/// `ProcessQuery`: `0`/`SUCCESS` and `300`/`ORDER_CANCEL` on a 2xx are
-/// successful inquiries (the latter of a cancelled payment); a documented
-/// error code is a failed inquiry; anything else is `unknown`.
-pub fn status_for(
+#[derive(Serialize)]
+pub(crate) struct PhysicalBody<'a> {
+    #[serde(rename = "MERCHANT")]
+    merchant: &'a str,
+    #[serde(rename = "MERCHANT_KEY")]
+    merchant_key: &'a str,
+    #[serde(rename = "BACK_URL")]
+    back_url: &'a str,
+    #[serde(rename = "ORDER_REF_NUMBER")]
+    order_ref: &'a str,
+}
+
+#[derive(Serialize)]
+pub(crate) struct QueryBody<'a> {
+    #[serde(rename = "MERCHANT")]
+    merchant: &'a str,
+    #[serde(rename = "MERCHANT_KEY")]
+    merchant_key: &'a str,
+    #[serde(rename = "ORDER_REF_NUMBER")]
+    order_ref: &'a str,
+}
+
+#[derive(Serialize)]
+pub(crate) struct AdjustBody<'a> {
+    #[serde(rename = "MERCHANT")]
+    merchant: &'a str,
+    #[serde(rename = "MERCHANT_KEY")]
+    merchant_key: &'a str,
+    #[serde(rename = "ORDER_REF_NUMBER")]
+    order_ref: &'a str,
+    #[serde(rename = "EXTERNAL_ID")]
+    external_id: &'a str,
+    #[serde(rename = "AMOUNT")]
+    amount: Box<RawValue>,
+}
+
+/// A JSON POST of `body` to `endpoint` of the account's environment.
+fn post<T: Serialize>(
+    account: &Account,
     endpoint: Endpoint,
-    http_status: u16,
-    code: &str,
-    status: Option<&str>,
+    body: &T,
+) -> Result<HttpRequest, Error> {
+    let body = serde_json::to_vec(body).map_err(|e| Error::Internal(e.to_string()))?;
+    let mut r = HttpRequest::post(
+        format!("{}{}", account.base(), endpoint.path()),
+        "application/json",
+        body,
+    );
+    r.headers.push(("Accept".into(), "application/json".into()));
+    r.timeout_ms = Some(account.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS));
+    Ok(r)
+}
+
+/// An `OrderReturn` request for a refund or cancel of `amount` kuruş, with
+/// the sub-merchant split (id, kuruş) when there is one.
+pub fn order_return(
+    a: &Account,
+    order_ref: &str,
+    amount: i64,
     sync: bool,
-) -> (Status, Option<Reason>, Option<String>) {
-    let ok_http = (200..300).contains(&http_status);
-    if http_status >= 500 {
-        return (
-            Status::Unknown,
-            Some(Reason::ProviderError),
-            Some(format!(
-                "HTTP {http_status}: a server error says nothing about whether EsnekPOS acted"
-            )),
-        );
-    }
-    let is = |expected: &str| status.is_some_and(|s| s.trim() == expected);
-    let documented_success = match endpoint {
-        Endpoint::ProcessQuery => {
-            (code == "0" && is("SUCCESS")) || (code == "300" && is("ORDER_CANCEL"))
-        }
-        _ => code == "0" && is("SUCCESS"),
+    sub_merchants: Option<Vec<(String, i64)>>,
+    purpose: &str,
+) -> Result<HttpRequest, Error> {
+    let body = OrderReturnBody {
+        merchant: &a.merchant,
+        merchant_key: a.key(),
+        order_ref,
+        amount: amount_to_wire(amount),
+        sync_with_pos: sync,
+        sub_merchants: sub_merchants.map(|list| {
+            list.into_iter()
+                .map(|(external_id, amount)| Split {
+                    external_id,
+                    amount: amount_to_wire(amount),
+                })
+                .collect()
+        }),
     };
-    if ok_http && documented_success {
-        // An Android POS cancel's `SUCCESS` acknowledges the request: the
-        // device's result comes later, posted to BACK_URL ("the address to
-        // which the system returns the result").
-        let done = if endpoint == Endpoint::OrderReturnPhysical {
-            Status::Pending
-        } else if sync || endpoint == Endpoint::ProcessQuery {
-            Status::Succeeded
-        } else {
-            Status::Pending
-        };
-        return (done, None, None);
-    }
-    // A refusal code counts with its documented STATUS (or none), on a 2xx
-    // or a 4xx.
-    let refusal = not_acted_codes(endpoint).contains(&code)
-        && status_name(code).is_some_and(|n| status.is_none_or(|s| s.trim() == n))
-        && (ok_http || (400..500).contains(&http_status));
-    if refusal {
-        return (Status::Failed, Some(reason_for(endpoint, code)), None);
-    }
-    let why = if endpoint == Endpoint::ProcessQuery {
-        format!(
-            "undocumented inquiry answer: HTTP {http_status}, RETURN_CODE {code:?}, STATUS {status:?}"
-        )
-    } else {
-        format!(
-            "not a documented success or refusal (HTTP {http_status}, RETURN_CODE {code:?}, STATUS {status:?}): EsnekPOS may have acted"
-        )
+    tracing::info!(
+        order_ref,
+        amount,
+        sync_with_pos = sync,
+        "EsnekPOS OrderReturn ({purpose})"
+    );
+    post(a, Endpoint::OrderReturn, &body)
+}
+
+/// An `OrderReturnPhysical` request: an Android POS cancel whose result
+/// the device posts to `back_url`.
+pub fn order_return_physical(
+    a: &Account,
+    order_ref: &str,
+    back_url: &str,
+) -> Result<HttpRequest, Error> {
+    let body = PhysicalBody {
+        merchant: &a.merchant,
+        merchant_key: a.key(),
+        back_url,
+        order_ref,
     };
-    (Status::Unknown, Some(reason_for(endpoint, code)), Some(why))
+    tracing::info!(
+        order_ref,
+        "EsnekPOS OrderReturnPhysical (Android POS cancel)"
+    );
+    post(a, Endpoint::OrderReturnPhysical, &body)
+}
+
+/// A `ProcessQuery` request about `order_ref`.
+pub fn process_query(a: &Account, order_ref: &str) -> Result<HttpRequest, Error> {
+    let body = QueryBody {
+        merchant: &a.merchant,
+        merchant_key: a.key(),
+        order_ref,
+    };
+    post(a, Endpoint::ProcessQuery, &body)
+}
+
+/// An `AddSubMerchantAmount` request with `AMOUNT` already signed for the
+/// account's convention.
+pub fn add_sub_merchant_amount(
+    a: &Account,
+    order_ref: &str,
+    external_id: &str,
+    wire_amount: i64,
+) -> Result<HttpRequest, Error> {
+    let body = AdjustBody {
+        merchant: &a.merchant,
+        merchant_key: a.key(),
+        order_ref,
+        external_id,
+        amount: amount_to_wire(wire_amount),
+    };
+    post(a, Endpoint::AddSubMerchantAmount, &body)
 }
 
 #[cfg(test)]
@@ -312,132 +334,5 @@ mod tests {
         assert_eq!(d.to_rfc3339(), "2020-09-24T17:08:10+03:00");
         assert_eq!(format_date(&d), "24.09.2020 17:08:10");
         assert!(parse_date("yesterday").is_none());
-    }
-
-    /// The documented codes (EsnekPOS's table, the OrderReturnPhysical
-    /// table and the ProcessQuery text), written out here from the docs.
-    #[test]
-    fn every_documented_code_per_endpoint() {
-        use Endpoint::*;
-        let st =
-            |ep, http, code, status: Option<&str>, sync| status_for(ep, http, code, status, sync).0;
-        // Success is SUCCESS with 0 (or "00", normalized by return_code) on a 2xx.
-        for ep in [OrderReturn, OrderReturnPhysical, AddSubMerchantAmount] {
-            // OrderReturnPhysical's SUCCESS acknowledges the request; the
-            // device's result is posted to BACK_URL later.
-            let done = if ep == OrderReturnPhysical {
-                Status::Pending
-            } else {
-                Status::Succeeded
-            };
-            assert_eq!(st(ep, 200, "0", Some("SUCCESS"), true), done, "{ep:?}");
-            // Undocumented combinations are not success.
-            assert_eq!(st(ep, 200, "0", None, true), Status::Unknown, "{ep:?}");
-            assert_eq!(
-                st(ep, 200, "0", Some("ORDER_CANCEL"), true),
-                Status::Unknown,
-                "{ep:?}"
-            );
-            assert_eq!(
-                st(ep, 200, "0", Some("WEIRD"), true),
-                Status::Unknown,
-                "{ep:?}"
-            );
-            // A 5xx is never final, whatever the body says.
-            assert_eq!(
-                st(ep, 500, "0", Some("SUCCESS"), true),
-                Status::Unknown,
-                "{ep:?}"
-            );
-            assert_eq!(
-                st(ep, 503, "102", Some("AUTHENTICATION_ERROR"), true),
-                Status::Unknown
-            );
-            assert_eq!(st(ep, 302, "0", Some("SUCCESS"), true), Status::Unknown);
-            // Codes that can follow an action.
-            for (code, name) in [
-                ("100", "ERROR"),
-                ("105", "INSERT_ERROR"),
-                ("999", "UNKNOWN_ERROR"),
-            ] {
-                assert_eq!(
-                    st(ep, 200, code, Some(name), true),
-                    Status::Unknown,
-                    "{ep:?} {code}"
-                );
-            }
-            // Authentication refused: nothing happened.
-            assert_eq!(
-                st(ep, 200, "102", Some("AUTHENTICATION_ERROR"), true),
-                Status::Failed
-            );
-            assert_eq!(
-                st(ep, 401, "102", Some("AUTHENTICATION_ERROR"), true),
-                Status::Failed
-            );
-            // A refusal code with a contradicting STATUS is not proof.
-            assert_eq!(st(ep, 200, "102", Some("SUCCESS"), true), Status::Unknown);
-            assert_eq!(st(ep, 200, "777", None, true), Status::Unknown);
-        }
-        assert_eq!(
-            st(OrderReturn, 200, "0", Some("SUCCESS"), false),
-            Status::Pending
-        );
-        for (code, name) in [
-            ("101", "FIELD_ERROR"),
-            ("103", "LIMIT_ERROR"),
-            ("104", "COMMISSION_ERROR"),
-            ("106", "BRAND_ERROR"),
-            ("201", "PAYMENT_ERROR"),
-            ("34", "BLOCKED_ERROR"),
-            ("300", "ORDER_CANCEL"),
-        ] {
-            assert_eq!(
-                st(OrderReturn, 200, code, Some(name), true),
-                Status::Failed,
-                "{code}"
-            );
-        }
-        // ORDER_CANCEL is an error of the Android POS cancel service.
-        assert_eq!(
-            st(OrderReturnPhysical, 200, "300", Some("ORDER_CANCEL"), true),
-            Status::Failed
-        );
-        // ProcessQuery: 0/SUCCESS and 300/ORDER_CANCEL are successful inquiries.
-        assert_eq!(
-            st(ProcessQuery, 200, "0", Some("SUCCESS"), true),
-            Status::Succeeded
-        );
-        assert_eq!(
-            st(ProcessQuery, 200, "300", Some("ORDER_CANCEL"), true),
-            Status::Succeeded
-        );
-        assert_eq!(
-            st(ProcessQuery, 200, "300", Some("FAIL"), true),
-            Status::Unknown
-        );
-        assert_eq!(
-            st(ProcessQuery, 200, "0", Some("FAIL"), true),
-            Status::Unknown
-        );
-        assert_eq!(
-            st(ProcessQuery, 500, "0", Some("SUCCESS"), true),
-            Status::Unknown
-        );
-        for (code, name) in CODES.iter().filter(|(c, _)| !["0", "300"].contains(c)) {
-            assert_eq!(
-                st(ProcessQuery, 200, code, Some(name), true),
-                Status::Failed,
-                "{code}"
-            );
-        }
-        assert_eq!(
-            return_code(&json!({"RETURN_CODE": "00"})).as_deref(),
-            Some("0")
-        );
-        assert_eq!(
-            return_code(&json!({"RETURN_CODE": 0})).as_deref(),
-            Some("0")
-        );
     }
 }

@@ -3,13 +3,14 @@
 
 use payops_conformance::suite::Suite;
 use payops_core::OperationKind::*;
-use payops_core::abi::{self, PluginProvider};
+use payops_core::driver::PluginProvider;
+use payops_core::loader;
 use serde_json::{Value, json};
 
 // Random-looking: the suite also looks for 6-character pieces of it.
 const KEY: &str = "Zq8vT2kW9xR4mN6pL3";
 
-fn suite<P: payops_core::Provider>(p: P) -> Suite<P> {
+fn suite(p: PluginProvider) -> Suite {
     Suite::new(
         p,
         json!({"environment": "test", "base_url": "http://sim.invalid", "merchant": "M1",
@@ -39,7 +40,7 @@ trait Codes {
     fn documented_codes(self) -> Self;
 }
 
-impl<P: payops_core::Provider> Codes for Suite<P> {
+impl Codes for Suite {
     fn documented_codes(self) -> Self {
         use payops_core::{HttpResponse, Reason as R, Status as S};
         let table = [
@@ -103,6 +104,6 @@ async fn statically_linked_passes_the_suite() {
 
 #[tokio::test]
 async fn loaded_as_cdylib_passes_the_suite() {
-    let p = abi::load(&payops_conformance::built_cdylib("payops_esnekpos")).unwrap();
+    let p = loader::load(&payops_conformance::built_cdylib("payops_esnekpos")).unwrap();
     suite(p).run_all().await.assert_passed();
 }

@@ -2,13 +2,19 @@
 //! reproduced by the encoder, response samples parse, every code maps.
 
 use payops_core::chrono::DateTime;
+use payops_core::protocol::Step;
 use payops_core::{
-    Call, HttpResponse, OperationKind, PaymentStatus, Plugin, QueryDetails, Status, Step,
-    TransactionStatus, TransportError,
+    Call, HttpResponse, OperationKind, PaymentStatus, QueryDetails, Status, TransactionStatus,
+    TransportError,
 };
+use payops_esnekpos::outcome::CODES;
+use payops_esnekpos::outcome::{money_outcome, query_outcome};
 use payops_esnekpos::sim::{DOC_MERCHANT, DOC_MERCHANT_KEY, lenient_json};
-use payops_esnekpos::wire::{CODES, Endpoint};
-use payops_esnekpos::{EsnekPos, money_outcome, query_outcome};
+use payops_esnekpos::wire::Endpoint;
+
+fn esnek() -> &'static payops_core::guest::Exported<payops_esnekpos::EsnekPos> {
+    payops_esnekpos::payops_plugin::provider()
+}
 use serde_json::{Value, json};
 
 fn fixture(name: &str) -> Vec<u8> {
@@ -33,7 +39,7 @@ fn call(op: OperationKind) -> Call {
 }
 
 fn sent(op: OperationKind, doc: Value) -> (String, Value) {
-    match EsnekPos.start(&call(op), &doc).unwrap() {
+    match esnek().start(&call(op), &doc).unwrap() {
         Step::Send { request, .. } => {
             assert_eq!(request.method, "POST");
             assert_eq!(request.header("content-type"), Some("application/json"));
@@ -79,7 +85,7 @@ fn add_sub_merchant_amount_request_sample_is_reproduced_under_both_readings() {
         let mut c = call(OperationKind::SubMerchantAdjust);
         c.account
             .insert("sub_merchant_sign".into(), json!(convention));
-        let step = EsnekPos
+        let step = esnek()
             .start(
                 &c,
                 &json!({"order_ref": "412", "sub_merchant_id": "EXTERNAL_ID1", "direction": direction, "amount": 500}),
@@ -107,7 +113,7 @@ fn sub_merchant_adjustment_never_guesses_the_sign() {
     let mut c = call(OperationKind::SubMerchantAdjust);
     c.account
         .insert("sub_merchant_sign".into(), json!("reduce_is_negative"));
-    let e = EsnekPos
+    let e = esnek()
         .start(
             &c,
             &json!({"order_ref": "412", "sub_merchant_id": "S", "amount": -500}),
@@ -115,7 +121,7 @@ fn sub_merchant_adjustment_never_guesses_the_sign() {
         .unwrap_err();
     assert_eq!(e.details()[0].path, "/direction", "{e}");
     // An account that does not say which sign reduces: refused, naming the key.
-    let e = EsnekPos
+    let e = esnek()
         .start(
             &call(OperationKind::SubMerchantAdjust),
             &json!({"order_ref": "412", "sub_merchant_id": "S", "direction": "reduce", "amount": 500}),
@@ -123,7 +129,7 @@ fn sub_merchant_adjustment_never_guesses_the_sign() {
         .unwrap_err();
     assert_eq!(e.details()[0].path, "/account/sub_merchant_sign", "{e}");
     // Both readings, with the sample, are in the exported account schema.
-    let schema = EsnekPos.info().account_schema.to_string();
+    let schema = esnek().info().account_schema.to_string();
     for words in [
         "reduce_is_positive",
         "reduce_is_negative",
@@ -135,7 +141,7 @@ fn sub_merchant_adjustment_never_guesses_the_sign() {
             "{words} missing from the account schema"
         );
     }
-    let request = EsnekPos.info().operations[&OperationKind::SubMerchantAdjust]
+    let request = esnek().info().operations[&OperationKind::SubMerchantAdjust]
         .request
         .to_string();
     assert!(
@@ -224,18 +230,18 @@ fn invalid_documents_are_refused_before_sending() {
             "/amount",
         ),
     ] {
-        let e = EsnekPos.start(&call(op), &doc).unwrap_err();
+        let e = esnek().start(&call(op), &doc).unwrap_err();
         assert_eq!(e.code().as_str(), "invalid_request");
         assert_eq!(e.details()[0].path, path, "{e}");
     }
-    let e = EsnekPos
+    let e = esnek()
         .start(
             &call(OperationKind::Refund),
             &json!({"order_ref": "A", "amount": 1, "currency": "USD"}),
         )
         .unwrap_err();
     assert_eq!(e.code().as_str(), "invalid_request");
-    let e = EsnekPos
+    let e = esnek()
         .start(
             &call(OperationKind::Refund),
             &json!({"order_ref": "A", "amount": 1, "amout": 2}),
@@ -513,7 +519,7 @@ fn undocumented_json_answers_are_unknown() {
 /// an OrderReturn for more than was paid, or for nothing.
 #[test]
 fn a_whole_cancel_never_sends_more_than_was_paid() {
-    let start = EsnekPos
+    let start = esnek()
         .start(&call(OperationKind::Cancel), &json!({"order_ref": "W-1"}))
         .unwrap();
     let Step::Send { state, .. } = start else {
@@ -533,7 +539,7 @@ fn a_whole_cancel_never_sends_more_than_was_paid() {
         {"TRANSACTION_ID": 2, "STATUS_ID": 7, "AMOUNT": "92233720368547758,00", "DATE": "24.09.2020 11:00:00"},
         {"TRANSACTION_ID": 3, "STATUS_ID": 7, "AMOUNT": "92233720368547758,00", "DATE": "24.09.2020 11:00:00"}]);
     for rows in [odd, huge] {
-        let step = EsnekPos
+        let step = esnek()
             .resume(
                 &call(OperationKind::Cancel),
                 state.clone(),
@@ -550,7 +556,7 @@ fn a_whole_cancel_never_sends_more_than_was_paid() {
     }
     // The normal case sends exactly what remains.
     let fine = json!([payment, {"TRANSACTION_ID": 2, "STATUS_ID": 7, "AMOUNT": "30,00", "DATE": "24.09.2020 11:00:00"}]);
-    let Step::Send { request, .. } = EsnekPos
+    let Step::Send { request, .. } = esnek()
         .resume(&call(OperationKind::Cancel), state, answer(fine))
         .unwrap()
     else {
@@ -569,7 +575,7 @@ fn request_documents_are_objects_only() {
         json!("A-1"),
         json!(8),
     ] {
-        let e = EsnekPos
+        let e = esnek()
             .start(&call(OperationKind::Refund), &doc)
             .unwrap_err();
         assert_eq!(e.code().as_str(), "invalid_request", "{doc}");

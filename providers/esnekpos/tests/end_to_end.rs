@@ -1,10 +1,10 @@
 //! The provider driven end to end through the host transport against its
 //! simulator served on loopback, linked statically and loaded as a cdylib.
 
-use payops_core::abi::{self, PluginProvider};
+use payops_core::driver::PluginProvider;
+use payops_core::loader;
 use payops_core::{
-    OperationContext, OperationKind, Outcome, PaymentStatus, Provider, QueryDetails, Simulator,
-    Status,
+    OperationContext, OperationKind, Outcome, PaymentStatus, QueryDetails, Simulator, Status,
 };
 use payops_esnekpos::sim::EsnekSimulator;
 use payops_transport::{ReqwestTransport, SimServer};
@@ -238,7 +238,7 @@ async fn statically_linked() {
 
 #[tokio::test]
 async fn loaded_as_cdylib() {
-    let p = abi::load(&payops_conformance::built_cdylib("payops_esnekpos")).unwrap();
+    let p = loader::load(&payops_conformance::built_cdylib("payops_esnekpos")).unwrap();
     assert!(p.file().is_some());
     scenario(p).await;
 }
@@ -351,7 +351,8 @@ async fn a_25_character_reference_statically_linked() {
 
 #[tokio::test]
 async fn a_25_character_reference_loaded_as_cdylib() {
-    long_reference(abi::load(&payops_conformance::built_cdylib("payops_esnekpos")).unwrap()).await;
+    long_reference(loader::load(&payops_conformance::built_cdylib("payops_esnekpos")).unwrap())
+        .await;
 }
 
 /// The tables type `AMOUNT` as `int`; payops sends kuruş as two decimals.

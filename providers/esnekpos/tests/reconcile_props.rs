@@ -145,7 +145,7 @@ fn reconciliation_properties_over_random_interleavings() {
         let elapsed = Duration::seconds(rng.below(900) as i64);
         let host_now = t + elapsed;
         let provider_now = host_now + skew;
-        let query = payops_esnekpos::query_outcome(
+        let query = payops_esnekpos::outcome::query_outcome(
             Ok(payops_core::HttpResponse::new(
                 200,
                 "application/json",

@@ -5,6 +5,10 @@ use hmac::{KeyInit, Mac};
 use serde::Serialize;
 use serde_json::value::RawValue;
 
+use payops_core::{Call, Error, HttpRequest};
+
+use crate::documents::{Account, DEFAULT_TIMEOUT_MS};
+
 /// The hex HMAC-SHA256 of `random_key + uri_path + body` under `secret_key`
 /// (iyzico's "HMACSHA256 Auth" page: the signature).
 pub fn signature(secret_key: &str, random_key: &str, uri_path: &str, body: &str) -> String {
@@ -95,6 +99,29 @@ pub struct DetailBody<'a> {
     pub conversation_id: &'a str,
     /// Wire `paymentId`.
     pub payment_id: &'a str,
+}
+
+/// The language of iyzico's messages payops asks for.
+pub const LOCALE: &str = "tr";
+
+/// A signed JSON POST of `body` to `path` of the account's API. The host's
+/// nonce is the random key (the host owns randomness).
+pub fn post<T: Serialize>(
+    a: &Account,
+    call: &Call,
+    path: &str,
+    body: &T,
+) -> Result<HttpRequest, Error> {
+    let base = a.base()?;
+    let body = serde_json::to_string(body).map_err(|e| Error::invalid_field("", e.to_string()))?;
+    let auth = authorization(&a.api_key, a.secret_key.expose(), &call.nonce, path, &body);
+    let mut http = HttpRequest::post(format!("{base}{path}"), "application/json", body)
+        .with_header("Authorization", auth)
+        .with_header("x-iyzi-rnd", &call.nonce)
+        .with_header("Accept", "application/json");
+    http.timeout_ms = Some(a.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS));
+    payops_core::tracing::debug!(operation = %call.operation, path, "iyzico request");
+    Ok(http)
 }
 
 /// The documented `errorCode`s payops maps, and what each means. Every

@@ -3,7 +3,8 @@
 
 use payops_conformance::suite::Suite;
 use payops_core::OperationKind::*;
-use payops_core::abi::{self, PluginProvider};
+use payops_core::driver::PluginProvider;
+use payops_core::loader;
 use payops_core::{HttpResponse, Reason as R, Status as S};
 use serde_json::json;
 
@@ -11,7 +12,7 @@ use serde_json::json;
 const SECRET: &str = "sandbox-Wq4Rz8Tn2Kv6Lp9X";
 const API_KEY: &str = "sandbox-afXhZPW0MQlE4dCUUlHcEopnMBgXnAZI";
 
-fn suite<P: payops_core::Provider>(p: P) -> Suite<P> {
+fn suite(p: PluginProvider) -> Suite {
     Suite::new(
         p,
         json!({"base_url": "http://sim.invalid", "api_key": API_KEY, "secret_key": SECRET, "timeout_ms": 5000}),
@@ -80,6 +81,6 @@ async fn statically_linked_passes_the_suite() {
 
 #[tokio::test]
 async fn loaded_as_cdylib_passes_the_suite() {
-    let p = abi::load(&payops_conformance::built_cdylib("payops_iyzico")).unwrap();
+    let p = loader::load(&payops_conformance::built_cdylib("payops_iyzico")).unwrap();
     suite(p).run_all().await.assert_passed();
 }

@@ -1,9 +1,14 @@
 //! iyzico's documented facts as literal fixtures: the IYZWSv2 header, the
 //! exact price form, and the simulator's refusals.
 
-use payops_core::{Call, HttpResponse, OperationKind, Plugin, Simulator, Step};
-use payops_iyzico::{Iyzico, sim::IyzicoSim, wire};
+use payops_core::protocol::Step;
+use payops_core::{Call, HttpResponse, OperationKind, Simulator};
+use payops_iyzico::{sim::IyzicoSim, wire};
 use serde_json::{Value, json};
+
+fn iyzico() -> &'static payops_core::guest::Exported<payops_iyzico::Iyzico> {
+    payops_iyzico::payops_plugin::provider()
+}
 
 #[test]
 fn signature_is_hmac_sha256_hex_of_random_key_path_and_body() {
@@ -56,7 +61,7 @@ fn call(op: OperationKind) -> Call {
 fn the_refund_request_is_signed_and_carries_the_documented_fields() {
     let c = call(OperationKind::Refund);
     let doc = json!({"order_ref": "P1", "payment_transaction_id": "T1", "amount": 1250, "currency": "EUR", "ip": "85.34.78.112"});
-    let Step::Send { request, .. } = Iyzico.start(&c, &doc).unwrap() else {
+    let Step::Send { request, .. } = iyzico().start(&c, &doc).unwrap() else {
         panic!()
     };
     assert_eq!(request.url, "http://sim.invalid/payment/refund");
@@ -80,10 +85,11 @@ fn the_refund_request_is_signed_and_carries_the_documented_fields() {
 fn an_account_without_environment_or_base_url_is_refused_before_sending() {
     let mut c = call(OperationKind::Query);
     c.account.remove("base_url");
-    let e = Iyzico.start(&c, &json!({"order_ref": "P1"})).unwrap_err();
+    let e = iyzico().start(&c, &json!({"order_ref": "P1"})).unwrap_err();
     assert!(e.message().contains("environment"), "{e:?}");
     c.account.insert("environment".into(), json!("sandbox"));
-    let Step::Send { request, .. } = Iyzico.start(&c, &json!({"order_ref": "P1"})).unwrap() else {
+    let Step::Send { request, .. } = iyzico().start(&c, &json!({"order_ref": "P1"})).unwrap()
+    else {
         panic!()
     };
     assert_eq!(
@@ -105,7 +111,7 @@ fn the_simulator_refuses_a_wrong_signature_a_missing_random_key_and_an_unknown_a
     let mut sim = IyzicoSim::demo();
     let mut c = call(OperationKind::Query);
     c.account = serde_json::from_value(json!({"base_url": "http://s", "api_key": "sandbox-demo-api-key", "secret_key": "sandbox-demo-secret-key"})).unwrap();
-    let Step::Send { request, .. } = Iyzico
+    let Step::Send { request, .. } = iyzico()
         .start(&c, &json!({"order_ref": "DEMO-1001"}))
         .unwrap()
     else {
@@ -125,7 +131,7 @@ fn the_simulator_refuses_a_wrong_signature_a_missing_random_key_and_an_unknown_a
     no_rnd.headers.retain(|(n, _)| n != "x-iyzi-rnd");
     assert_eq!(answer(&mut sim, &no_rnd)["errorCode"], "1004");
     c.account.insert("api_key".into(), json!("nobody"));
-    let Step::Send { request, .. } = Iyzico
+    let Step::Send { request, .. } = iyzico()
         .start(&c, &json!({"order_ref": "DEMO-1001"}))
         .unwrap()
     else {
@@ -139,7 +145,7 @@ fn a_detail_with_a_price_that_would_be_rounded_is_unknown() {
     let c = call(OperationKind::Query);
     let state = json!({"order_ref": "P1"});
     let body = br#"{"status":"success","conversationId":"op_1","paymentId":"P1","paymentStatus":"SUCCESS","currency":"TRY","paidPrice":29.999999999999999,"itemTransactions":[]}"#;
-    let r = Iyzico
+    let r = iyzico()
         .resume(
             &c,
             state,

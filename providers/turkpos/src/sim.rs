@@ -12,8 +12,8 @@ use payops_core::{HttpRequest, HttpResponse, Simulator};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::xml::{self, Element, escape, fault_document};
-use crate::{amount_to_wire, parse_date};
+use crate::wire::{amount_from_wire, amount_to_wire, parse_date};
+use payops_core::kit::xml::{self, Element, escape, fault_document};
 
 /// The documentation's terminal.
 pub const DOC_CLIENT_CODE: &str = "10738";
@@ -230,7 +230,7 @@ impl TurkPosSimulator {
         // .NET cannot bind a non-number to a Double: a Client fault.
         let parse = |k: &str| -> Result<i64, HttpResponse> {
             let t = get(k);
-            crate::amount_from_wire(&t).map_err(|_| fault("soap:Client", &format!("Server was unable to read request. ---> Input string was not in a correct format ({k}).")))
+            amount_from_wire(&t).map_err(|_| fault("soap:Client", &format!("Server was unable to read request. ---> Input string was not in a correct format ({k}).")))
         };
         let siparis = match parse("SiparisTutar") {
             Ok(v) => v,
@@ -295,7 +295,7 @@ impl TurkPosSimulator {
                 .to_owned()
         };
         let (durum, order_ref) = (get("Durum"), get("Siparis_ID"));
-        let tutar = match crate::amount_from_wire(&get("Tutar")) {
+        let tutar = match amount_from_wire(&get("Tutar")) {
             Ok(v) => v,
             Err(_) => {
                 return fault(
@@ -422,7 +422,7 @@ impl Simulator for TurkPosSimulator {
                 );
             }
         };
-        let body = match xml::body(&root) {
+        let body = match xml::soap_body(&root) {
             Ok((b, _)) => b,
             Err(e) => return fault("soap:Client", &e),
         };

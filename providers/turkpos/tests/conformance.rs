@@ -3,7 +3,8 @@
 
 use payops_conformance::suite::Suite;
 use payops_core::OperationKind::*;
-use payops_core::abi::{self, PluginProvider};
+use payops_core::driver::PluginProvider;
+use payops_core::loader;
 use payops_core::{HttpResponse, Reason as R, Status as S};
 use serde_json::json;
 
@@ -13,7 +14,7 @@ const GUID: &str = "7C3E9A1F-B42D-4E8A-9F61-D05B8C2A7E34";
 const G1: &str = "5E8B2D71-9C4A-4F36-A1E0-3B7D6C9F2A18";
 const G2: &str = "A2C94E17-6B3F-4D85-8E20-F71D3A5C9B46";
 
-fn suite<P: payops_core::Provider>(p: P) -> Suite<P> {
+fn suite(p: PluginProvider) -> Suite {
     Suite::new(
         p,
         json!({"environment": "test", "base_url": "http://sim.invalid", "client_code": "555",
@@ -93,6 +94,6 @@ async fn statically_linked_passes_the_suite() {
 
 #[tokio::test]
 async fn loaded_as_cdylib_passes_the_suite() {
-    let p = abi::load(&payops_conformance::built_cdylib("payops_turkpos")).unwrap();
+    let p = loader::load(&payops_conformance::built_cdylib("payops_turkpos")).unwrap();
     suite(p).run_all().await.assert_passed();
 }

@@ -1,19 +1,24 @@
 //! TurkPos: the doc samples, every failure kind, escaping, the simulator, and
 //! the provider end to end over loopback (static and cdylib).
 
-use payops_core::abi::{self, PluginProvider};
 use payops_core::chrono::DateTime;
+use payops_core::driver::PluginProvider;
+use payops_core::kit::xml::{self, Element};
+use payops_core::loader;
+use payops_core::protocol::Step;
 use payops_core::{
-    Call, HttpResponse, OperationKind, PaymentStatus, Plugin, Provider, Simulator, Status, Step,
-    TransportError,
+    Call, HttpResponse, OperationKind, PaymentStatus, Simulator, Status, TransportError,
 };
 use payops_transport::SimServer;
+use payops_turkpos::outcome::{payment_status, query_outcome, return_outcome};
 use payops_turkpos::sim::{
     DOC_CLIENT_CODE, DOC_GUID, DOC_ORDER_GUID, DOC_PASSWORD, DOC_USERNAME, TurkPosSimulator,
     repair_comments,
 };
-use payops_turkpos::xml::{self, Element};
-use payops_turkpos::{TurkPos, payment_status, query_outcome, return_outcome};
+
+fn turkpos() -> &'static payops_core::guest::Exported<payops_turkpos::TurkPos> {
+    payops_turkpos::payops_plugin::provider()
+}
 use serde_json::{Value, json};
 
 fn fixture(name: &str) -> String {
@@ -41,7 +46,7 @@ fn call(op: OperationKind, account: Value) -> Call {
 }
 
 fn request(op: OperationKind, doc: Value) -> payops_core::HttpRequest {
-    match TurkPos.start(&call(op, doc_account()), &doc).unwrap() {
+    match turkpos().start(&call(op, doc_account()), &doc).unwrap() {
         Step::Send { request, .. } => request,
         other => panic!("{other:?}"),
     }
@@ -128,7 +133,7 @@ fn hostile_values_are_escaped_not_injected() {
     // A hostile credential is escaped too.
     let mut acct = doc_account();
     acct["client_username"] = json!("a<b&c");
-    let step = TurkPos
+    let step = turkpos()
         .start(
             &call(OperationKind::Query, acct),
             &json!({"order_ref": "o\"'<&>"}),
@@ -162,19 +167,19 @@ fn invalid_documents_and_unsupported_adjustment() {
             "/seller_payout_amount",
         ),
     ] {
-        let e = TurkPos
+        let e = turkpos()
             .start(&call(OperationKind::Refund, doc_account()), &doc)
             .unwrap_err();
         assert_eq!(e.details()[0].path, path, "{e}");
     }
-    let e = TurkPos
+    let e = turkpos()
         .start(
             &call(OperationKind::SubMerchantAdjust, doc_account()),
             &json!({}),
         )
         .unwrap_err();
     assert_eq!(e.code().as_str(), "unsupported_operation");
-    assert!(!TurkPos.info().supports(OperationKind::SubMerchantAdjust));
+    assert!(!turkpos().info().supports(OperationKind::SubMerchantAdjust));
 }
 
 #[test]
@@ -447,7 +452,7 @@ async fn end_to_end_static() {
 
 #[tokio::test]
 async fn end_to_end_cdylib() {
-    scenario(abi::load(&payops_conformance::built_cdylib("payops_turkpos")).unwrap()).await;
+    scenario(loader::load(&payops_conformance::built_cdylib("payops_turkpos")).unwrap()).await;
 }
 
 #[test]
@@ -602,23 +607,23 @@ fn simulator_refuses_negative_and_huge_amounts_without_overflow() {
 fn whole_order_needs_the_explicit_flag() {
     let c = call(OperationKind::Refund, doc_account());
     // An old document that omits amount: refused, not a whole-order return.
-    let e = TurkPos
+    let e = turkpos()
         .start(&c, &json!({"order_ref": "s1", "marketplace_order_guid": DOC_ORDER_GUID, "seller_payout_amount": 0}))
         .unwrap_err();
     assert_eq!(e.code().as_str(), "invalid_request");
     assert!(e.to_string().contains("whole_order"), "{e}");
     // Both at once: refused.
-    let e = TurkPos
+    let e = turkpos()
         .start(&c, &json!({"order_ref": "s1", "marketplace_order_guid": DOC_ORDER_GUID, "whole_order": true, "amount": 100}))
         .unwrap_err();
     assert!(e.to_string().contains("/amount"), "{e}");
     // A payout with the whole order: refused (nothing is left to pay).
-    let e = TurkPos
+    let e = turkpos()
         .start(&c, &json!({"order_ref": "s1", "marketplace_order_guid": DOC_ORDER_GUID, "whole_order": true, "seller_payout_amount": 500}))
         .unwrap_err();
     assert!(e.to_string().contains("/seller_payout_amount"), "{e}");
     // A partial return needs the payout.
-    let e = TurkPos
+    let e = turkpos()
         .start(
             &c,
             &json!({"order_ref": "s1", "marketplace_order_guid": DOC_ORDER_GUID, "amount": 100}),
@@ -637,7 +642,7 @@ fn whole_order_needs_the_explicit_flag() {
         "{body}"
     );
     // The exported schema says the same.
-    let schema = &TurkPos.info().operations[&OperationKind::Refund].request;
+    let schema = &turkpos().info().operations[&OperationKind::Refund].request;
     let v = jsonschema::validator_for(schema).unwrap();
     assert!(!v.is_valid(&json!({"order_ref": "s1", "marketplace_order_guid": DOC_ORDER_GUID, "seller_payout_amount": 0})));
     assert!(v.is_valid(
@@ -721,7 +726,7 @@ fn standard_request_sample_is_reproduced() {
 
 #[test]
 fn standard_answers_and_every_documented_sonuc_case() {
-    use payops_turkpos::standard_return_outcome;
+    use payops_turkpos::outcome::standard_return_outcome;
     let o = standard_return_outcome(ok(&fixture("kismi2.response.xml")), "IADE", 100);
     assert_eq!(o.status, Status::Succeeded, "{o:?}");
     assert_eq!(o.provider_code.as_deref(), Some("1"));
@@ -776,13 +781,13 @@ fn standard_documents_are_checked() {
             "/marketplace_order_guid",
         ),
     ] {
-        let e = TurkPos.start(&c, &doc).unwrap_err();
+        let e = turkpos().start(&c, &doc).unwrap_err();
         assert_eq!(e.details()[0].path, path, "{doc}: {e}");
     }
     // The account may make standard the default.
     let mut account = doc_account();
     account["default_order_type"] = json!("standard");
-    let step = TurkPos
+    let step = turkpos()
         .start(
             &call(OperationKind::Refund, account),
             &json!({"order_ref": "S1", "amount": 100}),
@@ -878,7 +883,7 @@ async fn standard_returns_statically_linked() {
 
 #[tokio::test]
 async fn standard_returns_loaded_as_cdylib() {
-    standard_scenario(abi::load(&payops_conformance::built_cdylib("payops_turkpos")).unwrap())
+    standard_scenario(loader::load(&payops_conformance::built_cdylib("payops_turkpos")).unwrap())
         .await;
 }
 

@@ -1,8 +1,13 @@
-//! TurkPos account config and request documents, with their JSON Schemas.
+//! TurkPos account config and request documents, with their JSON Schemas,
+//! and the checks on them that a schema cannot express.
 
-use payops_core::Secret;
+use payops_core::{Call, Error, Secret};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Default per-request timeout.
+pub const DEFAULT_TIMEOUT_MS: u64 = 30_000;
 
 /// TurkPos environments.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -124,7 +129,48 @@ pub enum OrderType {
     Standard,
 }
 
+/// Reads the call's account and refuses one that cannot work: no
+/// environment nor service URL, no password, no GUID.
+pub fn account(call: &Call) -> Result<Account, Error> {
+    let a: Account = serde_json::from_value(Value::Object(call.account.clone()))
+        .map_err(|e| Error::invalid_field("/account", format!("TurkPos account: {e}")))?;
+    if a.environment.is_none() && a.base_url.is_none() {
+        return Err(Error::invalid_field(
+            "/account/environment",
+            "TurkPos account has no environment (test or production) and no base_url",
+        ));
+    }
+    if a.client_password.as_ref().is_none_or(|s| s.is_empty()) {
+        return Err(Error::invalid_field(
+            "/account/client_password",
+            "TurkPos account has no client_password",
+        ));
+    }
+    if a.guid.as_ref().is_none_or(|s| s.is_empty()) {
+        return Err(Error::invalid_field(
+            "/account/guid",
+            "TurkPos account has no guid",
+        ));
+    }
+    Ok(a)
+}
+
 impl Account {
+    /// `G/CLIENT_PASSWORD` as it goes on the wire ([`account`] refuses an
+    /// account without one).
+    pub fn password(&self) -> &str {
+        self.client_password
+            .as_ref()
+            .map(Secret::expose)
+            .unwrap_or_default()
+    }
+
+    /// The merchant `GUID` as it goes on the wire ([`account`] refuses an
+    /// account without one).
+    pub fn guid(&self) -> &str {
+        self.guid.as_ref().map(Secret::expose).unwrap_or_default()
+    }
+
     /// The service URL.
     pub fn url(&self) -> String {
         self.base_url

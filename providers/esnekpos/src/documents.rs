@@ -1,9 +1,14 @@
 //! The account config and request documents of EsnekPOS, with their JSON
-//! Schemas (each field's description names its wire key).
+//! Schemas (each field's description names its wire key), and the checks
+//! on them that a schema cannot express.
 
-use payops_core::Secret;
+use payops_core::{Call, Error, Secret};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Default per-request timeout.
+pub const DEFAULT_TIMEOUT_MS: u64 = 30_000;
 
 /// EsnekPOS environments and their documented base URLs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -117,6 +122,86 @@ pub fn wire_amount(direction: Direction, amount: i64, convention: SignConvention
         Direction::Reduce => reduce_sign * amount,
         Direction::Increase => -reduce_sign * amount,
     }
+}
+
+/// Reads the call's account and refuses one that cannot work: no
+/// environment nor base URL, no merchant key.
+pub fn account(call: &Call) -> Result<Account, Error> {
+    let a: Account = serde_json::from_value(Value::Object(call.account.clone()))
+        .map_err(|e| Error::invalid_field("/account", format!("EsnekPOS account: {e}")))?;
+    if a.environment.is_none() && a.base_url.is_none() {
+        return Err(Error::invalid_field(
+            "/account/environment",
+            "EsnekPOS account has no environment (test or production) and no base_url",
+        ));
+    }
+    if a.merchant_key.as_ref().is_none_or(|k| k.is_empty()) {
+        return Err(Error::invalid_field(
+            "/account/merchant_key",
+            "EsnekPOS account has no merchant_key (set merchant_key or merchant_key_file)",
+        ));
+    }
+    Ok(a)
+}
+
+/// The longest order reference payops sends: generous, since EsnekPOS's
+/// own references run past 24 characters (the ProcessQuery sample's
+/// `9.54251311 1595848596|999` has 25).
+pub const MAX_ORDER_REF: usize = 64;
+
+/// OrderReturnPhysical documents `ORDER_REF_NUMBER` as "Maksimum 24 karakter".
+pub const MAX_ORDER_REF_PHYSICAL: usize = 24;
+
+/// Checks an order reference's length (1 to `max` characters); `what`
+/// says which request it is for.
+pub fn order_ref_within(r: &str, max: usize, what: &str) -> Result<(), Error> {
+    if r.is_empty() || r.chars().count() > max {
+        return Err(Error::invalid_field(
+            "/order_ref",
+            format!("ORDER_REF_NUMBER must be 1 to {max} characters{what}"),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks an order reference against [`MAX_ORDER_REF`].
+pub fn order_ref(r: &str) -> Result<(), Error> {
+    order_ref_within(r, MAX_ORDER_REF, "")
+}
+
+/// The refund's sub-merchant split as (id, kuruş) pairs, checked: every
+/// share positive, their sum at most the refund. An empty list is no split
+/// (forms start lists empty).
+pub fn refund_split(doc: &RefundDoc) -> Result<Option<Vec<(String, i64)>>, Error> {
+    let list = match &doc.sub_merchants {
+        None => return Ok(None),
+        Some(list) if list.is_empty() => return Ok(None),
+        Some(list) => list,
+    };
+    let mut total: i64 = 0;
+    let mut out = Vec::new();
+    for (i, s) in list.iter().enumerate() {
+        if s.amount <= 0 {
+            return Err(Error::invalid_field(
+                format!("/sub_merchants/{i}/amount"),
+                "must be greater than 0",
+            ));
+        }
+        total = total
+            .checked_add(s.amount)
+            .ok_or_else(|| Error::invalid_field("/sub_merchants", "amounts overflow"))?;
+        out.push((s.sub_merchant_id.clone(), s.amount));
+    }
+    if total > doc.amount {
+        return Err(Error::invalid_field(
+            "/sub_merchants",
+            format!(
+                "the split ({total}) exceeds the refund amount ({})",
+                doc.amount
+            ),
+        ));
+    }
+    Ok(Some(out))
 }
 
 impl Account {

@@ -1,5 +1,17 @@
-//! A small namespace-agnostic XML tree over quick-xml, SOAP 1.1 envelope
-//! building with escaping, and fault detection.
+//! XML for providers that speak it (SOAP services such as TurkPos, plain
+//! XML APIs such as NestPay): a small namespace-agnostic tree read with
+//! quick-xml within bounds (size, depth, element count; no DOCTYPE, no
+//! entities beyond XML's five and character references), documents and
+//! SOAP 1.1 envelopes written with every value escaped, and SOAP fault
+//! detection.
+//!
+//! ```
+//! use payops_core::kit::xml::{Field, document, parse};
+//! let body = document("CC5Request", &[("Name", Field::Text("api<user>")), ("Total", Field::Text("10.00"))]);
+//! assert!(body.contains("<Name>api&lt;user&gt;</Name>"));
+//! let root = parse(&body).unwrap();
+//! assert_eq!(root.child_text("Name"), Some("api<user>"));
+//! ```
 
 use quick_xml::Reader;
 use quick_xml::events::Event;
@@ -93,10 +105,22 @@ pub const MAX_DEPTH: usize = 64;
 /// The most elements [`parse`] accepts in one document.
 pub const MAX_ELEMENTS: usize = 100_000;
 
+/// The largest document [`parse`] accepts, in bytes (a provider's answer
+/// is a few kilobytes; a transaction history a few hundred).
+pub const MAX_BYTES: usize = 8 * 1024 * 1024;
+
 /// Parses a whole document into its root element. Truncated documents,
-/// mismatched tags, text outside the root, nesting deeper than
-/// [`MAX_DEPTH`] and more than [`MAX_ELEMENTS`] elements are errors.
+/// mismatched tags, text outside the root, a DOCTYPE (and so any entity
+/// declaration), an entity other than XML's five, nesting deeper than
+/// [`MAX_DEPTH`], more than [`MAX_ELEMENTS`] elements and more than
+/// [`MAX_BYTES`] bytes are errors.
 pub fn parse(text: &str) -> Result<Element, String> {
+    if text.len() > MAX_BYTES {
+        return Err(format!(
+            "document of {} bytes is larger than {MAX_BYTES}",
+            text.len()
+        ));
+    }
     // XML 1.0 has no place for control characters other than tab, line
     // feed and carriage return (a NUL is never part of a real answer).
     if let Some(c) = text
@@ -177,6 +201,9 @@ pub fn parse(text: &str) -> Result<Element, String> {
                     None => return Err("entity outside the root element".into()),
                 }
             }
+            // No DTD: entity declarations (and their expansion bombs) and
+            // external references never get a chance.
+            Event::DocType(_) => return Err("a DOCTYPE is not accepted".into()),
             Event::Eof => break,
             _ => {}
         }
@@ -198,24 +225,29 @@ pub fn escape(text: &str) -> String {
 
 /// The SOAP 1.1 namespace.
 pub const SOAP_NS: &str = "http://schemas.xmlsoap.org/soap/envelope/";
-/// TurkPos's service namespace.
-pub const TURKPOS_NS: &str = "https://turkpos.com.tr/";
 
-/// A SOAP 1.1 envelope around `<method xmlns="https://turkpos.com.tr/">` with
-/// `fields` in order; each field is `(name, Field)`. Every value is escaped.
-pub fn envelope(method: &str, fields: &[(&str, Field<'_>)]) -> String {
+/// A SOAP 1.1 envelope around `<method xmlns="{namespace}">` with `fields`
+/// in order. Every value is escaped.
+pub fn soap_envelope(method: &str, namespace: &str, fields: &[(&str, Field<'_>)]) -> String {
     let mut s = String::from(
         "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<soap:Envelope xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xmlns:xsd=\"http://www.w3.org/2001/XMLSchema\" xmlns:soap=\"http://schemas.xmlsoap.org/soap/envelope/\">\n<soap:Body>\n",
     );
-    s.push_str(&format!("<{method} xmlns=\"{TURKPOS_NS}\">\n"));
-    for (name, f) in fields {
-        write_field(&mut s, name, f);
-    }
+    s.push_str(&format!("<{method} xmlns=\"{}\">\n", escape(namespace)));
+    write_fields(&mut s, fields);
     s.push_str(&format!("</{method}>\n</soap:Body>\n</soap:Envelope>\n"));
     s
 }
 
-/// A value in an envelope.
+/// A plain XML document: `<root>` with `fields` in order, after an XML
+/// declaration (UTF-8). Every value is escaped.
+pub fn document(root: &str, fields: &[(&str, Field<'_>)]) -> String {
+    let mut s = format!("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<{root}>\n");
+    write_fields(&mut s, fields);
+    s.push_str(&format!("</{root}>\n"));
+    s
+}
+
+/// A value in a document.
 pub enum Field<'a> {
     /// Escaped text.
     Text(&'a str),
@@ -223,14 +255,19 @@ pub enum Field<'a> {
     Group(Vec<(&'a str, Field<'a>)>),
 }
 
+/// Writes `fields` in order, one element a line.
+pub fn write_fields(s: &mut String, fields: &[(&str, Field<'_>)]) {
+    for (name, f) in fields {
+        write_field(s, name, f);
+    }
+}
+
 fn write_field(s: &mut String, name: &str, f: &Field<'_>) {
     match f {
         Field::Text(t) => s.push_str(&format!("<{name}>{}</{name}>\n", escape(t))),
         Field::Group(items) => {
             s.push_str(&format!("<{name}>\n"));
-            for (n, f) in items {
-                write_field(s, n, f);
-            }
+            write_fields(s, items);
             s.push_str(&format!("</{name}>\n"));
         }
     }
@@ -256,8 +293,8 @@ impl Fault {
     }
 }
 
-/// The `Body` of an envelope, and its fault if it holds one.
-pub fn body(root: &Element) -> Result<(&Element, Option<Fault>), String> {
+/// The `Body` of a SOAP envelope, and its fault if it holds one.
+pub fn soap_body(root: &Element) -> Result<(&Element, Option<Fault>), String> {
     if root.name != "Envelope" {
         return Err(format!(
             "root element is <{}>, not a SOAP Envelope",
@@ -272,7 +309,7 @@ pub fn body(root: &Element) -> Result<(&Element, Option<Fault>), String> {
     Ok((body, fault))
 }
 
-/// A SOAP 1.1 fault document.
+/// A SOAP 1.1 fault document (for simulators).
 pub fn fault_document(code: &str, message: &str) -> String {
     format!(
         "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<soap:Envelope xmlns:soap=\"{SOAP_NS}\"><soap:Body><soap:Fault><faultcode>{}</faultcode><faultstring>{}</faultstring></soap:Fault></soap:Body></soap:Envelope>",
@@ -294,7 +331,7 @@ mod tests {
             "<Envelope xmlns='x'><Body><R><Sonuc>1</Sonuc></R></Body></Envelope>",
         ] {
             let root = parse(doc).unwrap();
-            let (body, fault) = body(&root).unwrap();
+            let (body, fault) = soap_body(&root).unwrap();
             assert!(fault.is_none());
             assert_eq!(body.find("Sonuc").unwrap().text, "1", "{doc}");
         }
@@ -324,5 +361,63 @@ mod tests {
                 .child_text("Durum"),
             Some("IADE")
         );
+    }
+
+    #[test]
+    fn doctype_and_entity_bombs_are_refused() {
+        let bomb = r#"<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;">]><a>&lol2;</a>"#;
+        assert!(parse(bomb).unwrap_err().contains("DOCTYPE"));
+        let external = r#"<?xml version="1.0"?><!DOCTYPE a SYSTEM "file:///etc/passwd"><a/>"#;
+        assert!(parse(external).unwrap_err().contains("DOCTYPE"));
+        assert!(
+            parse("<a>&nbsp;</a>")
+                .unwrap_err()
+                .contains("unknown entity")
+        );
+    }
+
+    #[test]
+    fn size_and_depth_are_bounded() {
+        let deep = "<a>".repeat(MAX_DEPTH + 1) + &"</a>".repeat(MAX_DEPTH + 1);
+        assert!(parse(&deep).unwrap_err().contains("deeper"));
+        let ok = "<a>".repeat(MAX_DEPTH) + &"</a>".repeat(MAX_DEPTH);
+        assert!(parse(&ok).is_ok());
+        let big = format!("<a>{}</a>", "x".repeat(MAX_BYTES));
+        assert!(parse(&big).unwrap_err().contains("larger than"));
+    }
+
+    /// NestPay (EST) API answers as Payten's integration guide prints them
+    /// (`CC5Response` with `Extra` fields), and a request written with the
+    /// same fields as the guide's `CC5Request` sample.
+    #[test]
+    fn nestpay_documents_read_and_write() {
+        let answer = "<?xml version=\"1.0\" encoding=\"ISO-8859-9\"?>\n<CC5Response>\n<OrderId>ORDER-17131QQFG04026575</OrderId>\n<GroupId>ORDER-17131QQFG04026575</GroupId>\n<Response>Approved</Response>\n<AuthCode>P42215</AuthCode>\n<HostRefNum>713100254466</HostRefNum>\n<ProcReturnCode>00</ProcReturnCode>\n<TransId>17131QQFG04026580</TransId>\n<ErrMsg></ErrMsg>\n<Extra>\n<SETTLEID>1143</SETTLEID>\n<TRXDATE>20170511 16:06:41</TRXDATE>\n<ERRORCODE></ERRORCODE>\n<NUMCODE>00</NUMCODE>\n</Extra>\n</CC5Response>";
+        let root = parse(answer).unwrap();
+        assert_eq!(root.name, "CC5Response");
+        assert_eq!(root.child_text("Response"), Some("Approved"));
+        assert_eq!(root.child_text("ProcReturnCode"), Some("00"));
+        assert_eq!(root.child_text("ErrMsg"), Some(""));
+        assert_eq!(
+            root.child("Extra").and_then(|e| e.child_text("TRXDATE")),
+            Some("20170511 16:06:41")
+        );
+        let request = document(
+            "CC5Request",
+            &[
+                ("Name", Field::Text("API_USER")),
+                ("Password", Field::Text("p&ss<word>")),
+                ("ClientId", Field::Text("100100000")),
+                ("Type", Field::Text("Credit")),
+                ("OrderId", Field::Text("ORDER-17131QQFG04026575")),
+                ("Total", Field::Text("10.00")),
+                ("Currency", Field::Text("949")),
+            ],
+        );
+        assert_eq!(
+            request,
+            "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<CC5Request>\n<Name>API_USER</Name>\n<Password>p&amp;ss&lt;word&gt;</Password>\n<ClientId>100100000</ClientId>\n<Type>Credit</Type>\n<OrderId>ORDER-17131QQFG04026575</OrderId>\n<Total>10.00</Total>\n<Currency>949</Currency>\n</CC5Request>\n"
+        );
+        let back = parse(&request).unwrap();
+        assert_eq!(back.child_text("Password"), Some("p&ss<word>"));
     }
 }

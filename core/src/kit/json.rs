@@ -101,6 +101,44 @@ pub fn from_slice_exact(bytes: &[u8]) -> Result<Value, JsonError> {
     Ok(v)
 }
 
+/// Reads a JSON answer by the contract's rule, for JSON providers' `resume`:
+/// a transport error becomes [`Outcome::from_transport_error`] (`failed`
+/// only when nothing was sent), and a 5xx or a body that is not one JSON
+/// value (HTML, truncated, two values, a number that would be rounded) becomes
+/// [`Outcome::unparseable`] (`unknown`), boxed. Any other status comes back with
+/// its document: what a 2xx or 4xx means is the provider's to say.
+///
+/// ```
+/// use payops_core::kit::json::json_answer;
+/// use payops_core::{HttpResponse, Status};
+/// let ok = json_answer(Ok(HttpResponse::new(404, "application/json", r#"{"code":"x"}"#)));
+/// assert_eq!(ok.unwrap().0, 404);
+/// let html = json_answer(Ok(HttpResponse::new(200, "text/html", "<html>")));
+/// assert_eq!(html.unwrap_err().status, Status::Unknown);
+/// let five = json_answer(Ok(HttpResponse::new(503, "application/json", "{}")));
+/// assert_eq!(five.unwrap_err().status, Status::Unknown);
+/// ```
+pub fn json_answer(
+    response: Result<crate::HttpResponse, crate::TransportError>,
+) -> Result<(u16, Value), Box<crate::Outcome>> {
+    let response = response.map_err(|e| Box::new(crate::Outcome::from_transport_error(&e)))?;
+    if response.status >= 500 {
+        return Err(Box::new(crate::Outcome::unparseable(
+            response.status,
+            format!("HTTP {} from the provider", response.status),
+            &response.body,
+        )));
+    }
+    match from_slice_exact(&response.body) {
+        Ok(v) => Ok((response.status, v)),
+        Err(e) => Err(Box::new(crate::Outcome::unparseable(
+            response.status,
+            format!("the answer is not one JSON document: {e}"),
+            &response.body,
+        ))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
