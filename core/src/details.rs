@@ -179,22 +179,6 @@ pub fn envelope_schema(title: &str, mut details: serde_json::Value) -> serde_jso
     })
 }
 
-/// Each operation's request schema and its response schema (the envelope
-/// around its `details`, titled "`{provider} {op} outcome`"): what
-/// [`ProviderInfo::operations`](crate::ProviderInfo::operations) holds, and
-/// whose keys are the provider's capabilities.
-pub fn operation_schemas(
-    provider: &str,
-    ops: impl IntoIterator<Item = (crate::OperationKind, serde_json::Value, serde_json::Value)>,
-) -> std::collections::BTreeMap<crate::OperationKind, crate::OperationSchemas> {
-    ops.into_iter()
-        .map(|(op, request, details)| {
-            let response = envelope_schema(&format!("{provider} {op} outcome"), details);
-            (op, crate::OperationSchemas { request, response })
-        })
-        .collect()
-}
-
 /// The JSON Schema (2020-12) of `T`, with [`titled`] and [`portable`]
 /// applied: what every provider exports for its account config and request
 /// documents.

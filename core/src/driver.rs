@@ -16,7 +16,6 @@ use serde_json::Value;
 
 use crate::error::{Error, ErrorInfo};
 use crate::http::{HttpRequest, HttpResponse, Simulator, TransportError};
-use crate::loader::LoadError;
 use crate::outcome::{Outcome, Status, scrub_outcome, scrub_string};
 use crate::protocol::{
     Buffer, Call, LogEvent, MAX_STEPS, PluginApi, SimCall, Step, StepInput, StepReply,
@@ -180,24 +179,18 @@ fn decode_reply(bytes: &[u8]) -> Result<Value, Error> {
 }
 
 impl PluginProvider {
-    /// Wraps a function table (from [`load`](crate::loader::load) or a statically linked
-    /// provider's `payops_plugin::api()`).
+    /// Wraps a function table (the loader's, or a statically linked
+    /// provider's `payops_plugin::api()`); fails when the provider's
+    /// `info` answers an error or garbage.
     pub fn new(
         api: PluginApi,
         lib: Option<Arc<libloading::Library>>,
         file: Option<PathBuf>,
-    ) -> Result<PluginProvider, LoadError> {
-        let file_for_err = file.clone().unwrap_or_else(|| PathBuf::from("<static>"));
+    ) -> Result<PluginProvider, Error> {
         let bytes = take(&api, (api.info)());
-        let info = decode_reply(&bytes)
-            .and_then(|v| {
-                serde_json::from_value::<ProviderInfo>(v)
-                    .map_err(|e| Error::Internal(e.to_string()))
-            })
-            .map_err(|e| LoadError::Info {
-                file: file_for_err,
-                reason: e.to_string(),
-            })?;
+        let info = decode_reply(&bytes).and_then(|v| {
+            serde_json::from_value::<ProviderInfo>(v).map_err(|e| Error::Internal(e.to_string()))
+        })?;
         Ok(PluginProvider {
             api,
             info,
@@ -207,7 +200,7 @@ impl PluginProvider {
     }
 
     /// A statically linked provider.
-    pub fn from_static(api: PluginApi) -> Result<PluginProvider, LoadError> {
+    pub fn from_static(api: PluginApi) -> Result<PluginProvider, Error> {
         PluginProvider::new(api, None, None)
     }
 

@@ -385,17 +385,3 @@ pub fn capture_logs<T>(f: impl FnOnce() -> T) -> (T, Vec<LogEvent>) {
     let logs = CAPTURED.with(|c| std::mem::take(&mut *c.borrow_mut()));
     (out, logs)
 }
-
-/// Decodes a request document into a provider's typed document. Only a JSON
-/// object is a request document: serde would also accept the positional
-/// (array) form of a struct, which no schema describes and which slips past
-/// `deny_unknown_fields`.
-pub fn parse_document<T: serde::de::DeserializeOwned>(request: &Value) -> Result<T, Error> {
-    if !request.is_object() {
-        return Err(Error::invalid_field(
-            "/",
-            "a request document must be a JSON object",
-        ));
-    }
-    serde_json::from_value(request.clone()).map_err(|e| Error::invalid_field("", e.to_string()))
-}

@@ -184,7 +184,10 @@ pub fn load(path: &Path) -> Result<PluginProvider, LoadError> {
     let api = unsafe { ((*decl).register)() };
     let lib = Arc::new(lib);
     keep_loaded(lib.clone());
-    PluginProvider::new(api, Some(lib), Some(path.to_path_buf()))
+    PluginProvider::new(api, Some(lib), Some(path.to_path_buf())).map_err(|e| LoadError::Info {
+        file: path.to_path_buf(),
+        reason: e.to_string(),
+    })
 }
 
 fn keep_loaded(lib: Arc<libloading::Library>) {

@@ -64,7 +64,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::details::{input_schema_of, operation_schemas};
+use crate::details::{envelope_schema, input_schema_of};
 use crate::error::Error;
 use crate::http::{HttpRequest, HttpResponse, Simulator, TransportError};
 use crate::outcome::Outcome;
@@ -295,10 +295,10 @@ macro_rules! operation_trait {
             fn details_schema(&self) -> Value;
 
             /// Reads the request document. The default decodes a JSON
-            /// object (see [`parse_document`](crate::guest::parse_document));
+            /// object (see [`parse_document`]);
             /// override to explain a refused shape better than serde does.
             fn document(&self, request: &Value) -> Result<Self::Document, Error> {
-                crate::guest::parse_document(request)
+                parse_document(request)
             }
 
             /// Starts the operation.
@@ -532,4 +532,34 @@ macro_rules! operations_of {
             (&probe).sub_merchant_adjust_entry(),
         ])
     }};
+}
+
+/// Each operation's request schema and its response schema (the envelope
+/// around its `details`, titled "`{provider} {op} outcome`"): what
+/// [`ProviderInfo::operations`] holds, and
+/// whose keys are the provider's capabilities.
+fn operation_schemas(
+    provider: &str,
+    ops: impl IntoIterator<Item = (OperationKind, serde_json::Value, serde_json::Value)>,
+) -> BTreeMap<OperationKind, OperationSchemas> {
+    ops.into_iter()
+        .map(|(op, request, details)| {
+            let response = envelope_schema(&format!("{provider} {op} outcome"), details);
+            (op, OperationSchemas { request, response })
+        })
+        .collect()
+}
+
+/// Decodes a request document into a provider's typed document. Only a JSON
+/// object is a request document: serde would also accept the positional
+/// (array) form of a struct, which no schema describes and which slips past
+/// `deny_unknown_fields`.
+pub fn parse_document<T: serde::de::DeserializeOwned>(request: &Value) -> Result<T, Error> {
+    if !request.is_object() {
+        return Err(Error::invalid_field(
+            "/",
+            "a request document must be a JSON object",
+        ));
+    }
+    serde_json::from_value(request.clone()).map_err(|e| Error::invalid_field("", e.to_string()))
 }

@@ -899,10 +899,12 @@ pub fn resolve(
         for k in HOST_ACCOUNT_KEYS {
             map.remove(*k);
         }
+        // As operators write accounts: every credential may come from a file.
+        let written = crate::schemas::account_schema(provider.info());
         let schema = &provider.info().account_schema;
-        restore_env_strings(name, &mut map, schema);
+        restore_env_strings(name, &mut map, &written);
         let secrets = provider.info().secret_keys();
-        let problems = schema_errors(schema, &Value::Object(map.clone()));
+        let problems = schema_errors(&written, &Value::Object(map.clone()));
         let schema_ok = problems.is_empty();
         if !schema_ok {
             for (path, msg) in problems {
@@ -1053,7 +1055,7 @@ pub fn redacted(cfg: &Config, reg: &Registry) -> Value {
                 .and_then(Value::as_str)
                 .and_then(|p| reg.providers.get(p));
             if let Some(p) = provider {
-                restore_env_strings(name, map, &p.info().account_schema);
+                restore_env_strings(name, map, &crate::schemas::account_schema(p.info()));
             }
             let secrets = provider.map(|p| p.info().secret_keys()).unwrap_or_default();
             for (k, val) in map.iter_mut() {

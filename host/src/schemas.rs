@@ -19,6 +19,89 @@ fn with_meta(v: Value, title: &str) -> Value {
     v
 }
 
+/// A provider's account schema as operators write accounts: for every
+/// credential (a `writeOnly` property `NAME`) a `NAME_file` alternative, a
+/// path the host reads at start, derived here for every provider alike. A
+/// required credential becomes "`NAME` or `NAME_file`" (one of them, each
+/// a titled alternative a form generator renders); an optional one may be
+/// given either way, not both. A provider that declares `NAME_file` itself
+/// keeps its own. The provider never sees `NAME_file`: the host replaces it
+/// with the file's content.
+pub fn account_schema(info: &payops_core::ProviderInfo) -> Value {
+    let mut schema = info.account_schema.clone();
+    let Some(root) = schema.as_object_mut() else {
+        return schema;
+    };
+    let secrets: Vec<String> = info
+        .secret_keys()
+        .into_iter()
+        .filter(|k| {
+            root.get("properties")
+                .and_then(|p| p.get(format!("{k}_file")))
+                .is_none()
+        })
+        .collect();
+    if secrets.is_empty() {
+        return schema;
+    }
+    let mut constraints = Vec::new();
+    for key in &secrets {
+        let file_key = format!("{key}_file");
+        let title = root
+            .get("properties")
+            .and_then(|p| p.get(key))
+            .and_then(|p| p.get("title"))
+            .and_then(Value::as_str)
+            .unwrap_or(key)
+            .to_owned();
+        if let Some(props) = root.get_mut("properties").and_then(Value::as_object_mut) {
+            props.insert(
+                file_key.clone(),
+                json!({
+                    "type": "string",
+                    "minLength": 1,
+                    "title": format!("{title} file"),
+                    "description": format!("A file holding `{key}` ({title}), read by payops at start, instead of `{key}`."),
+                }),
+            );
+        }
+        let required = root
+            .get_mut("required")
+            .and_then(Value::as_array_mut)
+            .map(|r| {
+                let before = r.len();
+                r.retain(|v| v.as_str() != Some(key));
+                before != r.len()
+            })
+            .unwrap_or(false);
+        let given = |k: &str, title: String| json!({"title": title, "required": [k], "properties": {k: true}});
+        if required {
+            constraints.push(json!({"oneOf": [
+                given(key, format!("{title} in the config")),
+                given(&file_key, format!("{title} from a file")),
+            ]}));
+        } else {
+            constraints.push(json!({
+                "not": {"required": [key, file_key], "properties": {key: true, file_key: true}}
+            }));
+        }
+    }
+    if root
+        .get("required")
+        .and_then(Value::as_array)
+        .is_some_and(|r| r.is_empty())
+    {
+        root.remove("required");
+    }
+    match root.get_mut("allOf").and_then(Value::as_array_mut) {
+        Some(all) => all.extend(constraints),
+        None => {
+            root.insert("allOf".into(), Value::Array(constraints));
+        }
+    }
+    schema
+}
+
 /// Every file of the tree: relative path -> JSON text (pretty, newline-terminated).
 pub fn tree<'a>(
     providers: impl IntoIterator<Item = &'a PluginProvider>,
@@ -53,10 +136,7 @@ pub fn tree<'a>(
         let id = &info.id;
         put(
             format!("{id}/account.json"),
-            &with_meta(
-                info.account_schema.clone(),
-                &format!("{} account", info.name),
-            ),
+            &with_meta(account_schema(info), &format!("{} account", info.name)),
         );
         let mut ops = serde_json::Map::new();
         for (op, s) in &info.operations {

@@ -1400,3 +1400,74 @@ async fn openapi_and_schemas_are_served_with_cors() {
     assert_eq!(r.header("content-type"), Some("application/json"));
     drop(daemon);
 }
+
+/// The `NAME_file` alternative is the host's, derived for every credential
+/// of every provider: an iyzico account whose `secret_key` comes from a
+/// file (iyzico's own schema declares no such field) passes `config check`
+/// and signs a refund the simulator accepts.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_iyzico_secret_key_from_a_file_checks_and_refunds() {
+    let api_key = "iyz-file-api-Kq7Wd2";
+    let secret = "iyz-file-secret-Zp4Rt8Nm1Vx6";
+    let mut sim = payops_iyzico::sim::IyzicoSim::demo();
+    sim.seed(&json!({
+        "merchants": [{"api_key": api_key, "secret_key": secret}],
+        "payments": [{"payment_id": "F-1", "items": [{"payment_transaction_id": "F-1-1", "paid": 5000}]}]
+    }))
+    .unwrap();
+    let server = payops_transport::SimServer::start(Box::new(sim), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let dir = temp_dir("iyzico-file");
+    let plugins = plugin_dir(&dir);
+    std::fs::write(dir.join("iyzico-secret"), format!("{secret}\n")).unwrap();
+    let cfg = format!(
+        "[plugins]\ndirs = [{plugins:?}]\n[accounts.iyz]\nprovider = \"iyzico\"\nbase_url = \"{}\"\napi_key = \"{api_key}\"\nsecret_key_file = {:?}\n",
+        server.url(),
+        dir.join("iyzico-secret")
+    );
+    std::fs::write(dir.join("c.toml"), cfg).unwrap();
+    let d = dir.clone();
+    let (check, refund, both) = tokio::task::spawn_blocking(move || {
+        let check = run(&["--config", "c.toml", "config", "check"], &d);
+        let refund = run(
+            &[
+                "--config",
+                "c.toml",
+                "refund",
+                "--account",
+                "iyz",
+                "--json",
+                r#"{"order_ref":"F-1","payment_transaction_id":"F-1-1","amount":1250}"#,
+                "--output",
+                "json",
+            ],
+            &d,
+        );
+        // Both ways at once is refused, naming the two keys.
+        let mut both_cfg = std::fs::read_to_string(d.join("c.toml")).unwrap();
+        both_cfg.push_str(&format!("secret_key = \"{secret}\"\n"));
+        std::fs::write(d.join("both.toml"), both_cfg).unwrap();
+        let both = run(&["--config", "both.toml", "config", "check"], &d);
+        (check, refund, both)
+    })
+    .await
+    .unwrap();
+    assert_eq!(check.0, 0, "{}{}", check.1, check.2);
+    assert!(check.1.contains("1 account(s)"), "{}", check.1);
+    assert_eq!(refund.0, 0, "{}{}", refund.1, refund.2);
+    let envelope: Value = serde_json::from_str(&refund.1).unwrap();
+    assert_eq!(envelope["status"], "succeeded", "{envelope}");
+    assert_eq!(envelope["details"]["amount"], 1250, "{envelope}");
+    assert_eq!(both.0, 3, "{}", both.2);
+    assert!(
+        both.2.contains("secret_key") && both.2.contains("secret_key_file"),
+        "{}",
+        both.2
+    );
+    for (_, out, err) in [&check, &refund, &both] {
+        for piece in [&secret[..8], &secret[8..16], &secret[16..]] {
+            assert!(!out.contains(piece) && !err.contains(piece), "{out}{err}");
+        }
+    }
+}

@@ -81,6 +81,32 @@ pub struct Suite {
     documented: Vec<Documented>,
     over_refund: Option<(Value, Reason)>,
     reconcile_cases: Vec<ReconcileCase>,
+    request_samples: Vec<RequestSample>,
+}
+
+/// A request document and the literal request body the provider's docs
+/// print for it.
+struct RequestSample {
+    op: OperationKind,
+    label: String,
+    account: Value,
+    document: Value,
+    sample: Sample,
+}
+
+/// A request body from a provider's docs, and how it is compared with the
+/// body the provider builds.
+#[derive(Debug, Clone)]
+pub enum Sample {
+    /// JSON: the same value (key order and spacing aside).
+    Json(String),
+    /// XML: the same tree of elements and texts (namespace prefixes,
+    /// spacing between elements, comments and the declaration aside).
+    Xml(String),
+    /// A form body: the same pairs in the same order.
+    Form(String),
+    /// The same bytes.
+    Exact(Vec<u8>),
 }
 
 /// A literal answer from the provider's docs and what it must become.
@@ -166,7 +192,30 @@ impl Suite {
             documented: Vec::new(),
             over_refund: None,
             reconcile_cases: Vec::new(),
+            request_samples: Vec::new(),
         }
+    }
+
+    /// A request sample from the provider's docs: `document` for `op` on
+    /// `account` (the docs' own credentials, so the sample's bytes can
+    /// match) must produce the request body `sample`. Copy the body from
+    /// the docs; never build it from the provider's own code.
+    pub fn request_sample(
+        mut self,
+        op: OperationKind,
+        label: &str,
+        account: Value,
+        document: Value,
+        sample: Sample,
+    ) -> Suite {
+        self.request_samples.push(RequestSample {
+            op,
+            label: label.to_owned(),
+            account,
+            document,
+            sample,
+        });
+        self
     }
 
     /// Seeds every fresh simulator with this document.
@@ -286,10 +335,20 @@ impl Suite {
                     matches_response_schema(&info, op, o),
                 );
             }
-            if !op.moves_money() || sent == 0 {
+            if !secrets.is_empty() {
+                report.check(
+                    format!("{op}: wrong credentials are refused"),
+                    self.wrong_credentials(op, example, &secrets).await,
+                );
+            }
+            if sent == 0 {
                 continue;
             }
-            let mut matrix = fault_matrix();
+            let mut matrix = if op.moves_money() {
+                fault_matrix()
+            } else {
+                query_fault_matrix()
+            };
             // An answer about another order: only where the acting request's
             // answer names the example's order at all.
             let order = example.get("order_ref").and_then(Value::as_str);
@@ -298,10 +357,14 @@ impl Suite {
                 order.filter(|o| o.len() >= 3 && String::from_utf8_lossy(body).contains(*o))
             {
                 let other = format!("{order}X");
-                matrix.push((
-                    Fault::RewriteAfterSend(order.to_owned(), other),
-                    vec![Status::Unknown],
-                ));
+                // A query may call it failed (nothing moves on a query);
+                // never succeeded.
+                let allowed = if op.moves_money() {
+                    vec![Status::Unknown]
+                } else {
+                    vec![Status::Unknown, Status::Failed]
+                };
+                matrix.push((Fault::RewriteAfterSend(order.to_owned(), other), allowed));
             }
             for (fault, allowed) in matrix {
                 let mut faults = vec![Fault::None; sent - 1];
@@ -320,7 +383,89 @@ impl Suite {
             }
         }
         self.run_documented(&info, &secrets, &mut report).await;
+        for sample in &self.request_samples {
+            report.check(
+                format!("{}: request sample {}", sample.op, sample.label),
+                self.request_matches(sample).await,
+            );
+        }
         report
+    }
+
+    /// The example on a seeded simulator with every credential of the
+    /// account changed (one character each, in its own class so the
+    /// schema's patterns still hold): the provider's refusal must end
+    /// `failed`, nothing having moved.
+    async fn wrong_credentials(
+        &self,
+        op: OperationKind,
+        example: &Value,
+        secrets: &[String],
+    ) -> Result<(), String> {
+        let mut account = self.account.clone();
+        let info = self.provider.info().clone();
+        for key in info.secret_keys() {
+            if let Some(Value::String(v)) = account.get_mut(&key) {
+                *v = changed(v);
+            }
+        }
+        let sim = Arc::new(self.fresh_simulator()?);
+        let ctx = crate::context(&self.provider, account, sim);
+        let outcome = self
+            .provider
+            .execute(op, &ctx, example.clone())
+            .await
+            .map_err(|e| format!("error {}: {}", e.code().as_str(), e.message()))?;
+        if outcome.status != Status::Failed {
+            return Err(format!(
+                "status {} ({:?}: {:?})",
+                outcome.status, outcome.reason, outcome.provider_message
+            ));
+        }
+        no_secret(&outcome, secrets)
+    }
+
+    /// The first request the provider builds for `sample.document`,
+    /// compared with the docs' body.
+    async fn request_matches(&self, sample: &RequestSample) -> Result<(), String> {
+        let recorder = Arc::new(Recorder::default());
+        let ctx = crate::context(&self.provider, sample.account.clone(), recorder.clone());
+        self.provider
+            .execute(sample.op, &ctx, sample.document.clone())
+            .await
+            .map_err(|e| format!("error {}: {}", e.code().as_str(), e.message()))?;
+        let sent = recorder
+            .first
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .ok_or("the provider sent no request")?;
+        let ours = String::from_utf8_lossy(&sent.body).into_owned();
+        let same = match &sample.sample {
+            Sample::Json(doc) => {
+                let theirs = payops_core::serde_json::from_str::<Value>(doc)
+                    .map_err(|e| format!("the sample is not JSON: {e}"))?;
+                let ours = payops_core::serde_json::from_str::<Value>(&ours)
+                    .map_err(|e| format!("the request is not JSON: {e}"))?;
+                ours == theirs
+            }
+            Sample::Xml(doc) => {
+                use payops_core::kit::xml::parse;
+                let theirs = parse(doc).map_err(|e| format!("the sample is not XML: {e}"))?;
+                let ours = parse(&ours).map_err(|e| format!("the request is not XML: {e}"))?;
+                ours == theirs
+            }
+            Sample::Form(doc) => {
+                use payops_core::kit::form::decode;
+                decode(ours.as_bytes()) == decode(doc.as_bytes())
+            }
+            Sample::Exact(bytes) => sent.body == *bytes,
+        };
+        if same {
+            Ok(())
+        } else {
+            Err(format!("the request body differs from the sample: {ours}"))
+        }
     }
 
     async fn run_documented(
@@ -610,6 +755,61 @@ impl Suite {
         }
         self.reconcile_alone(&ctx, op, example, outcome, q)
     }
+}
+
+/// Records the first request and sends nothing (a refused connection).
+#[derive(Default)]
+struct Recorder {
+    first: std::sync::Mutex<Option<HttpRequest>>,
+}
+
+#[async_trait::async_trait]
+impl HttpTransport for Recorder {
+    async fn send(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
+        let mut first = self.first.lock().unwrap_or_else(|p| p.into_inner());
+        if first.is_none() {
+            *first = Some(request);
+        }
+        Err(TransportError::new(
+            payops_core::TransportErrorKind::Connect,
+            "the suite only records the request",
+        ))
+    }
+}
+
+/// `value` with its last letter or digit changed to another of its kind
+/// (a GUID stays a GUID, a key of digits stays digits).
+fn changed(value: &str) -> String {
+    let mut chars: Vec<char> = value.chars().collect();
+    if let Some(c) = chars.iter_mut().rev().find(|c| c.is_ascii_alphanumeric()) {
+        *c = match *c {
+            '9' => '0',
+            'f' => 'a',
+            'F' => 'A',
+            'z' => 'a',
+            'Z' => 'A',
+            d => (d as u8 + 1) as char,
+        };
+    } else {
+        chars.push('x');
+    }
+    chars.into_iter().collect()
+}
+
+/// The faults on a query and the statuses they may end in: nothing moves
+/// on a query, so `failed` is allowed; `succeeded` only when the answer
+/// came whole.
+fn query_fault_matrix() -> Vec<(Fault, Vec<Status>)> {
+    fault_matrix()
+        .into_iter()
+        .map(|(f, allowed)| {
+            if allowed == vec![Status::Succeeded] {
+                (f, allowed)
+            } else {
+                (f, vec![Status::Unknown, Status::Failed])
+            }
+        })
+        .collect()
 }
 
 /// Each fault and the statuses it may end in.

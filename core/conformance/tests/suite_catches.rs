@@ -1,5 +1,6 @@
 //! The suite fails a provider that breaks the rules: here one that calls
-//! every transport error `failed`, believes an answer about another order,
+//! every transport error `failed`, believes an answer about another order
+//! (and one made with wrong credentials),
 //! puts its key in `raw`, takes any object
 //! as a request, answers without
 //! the `details` its response schema requires, and declares a capability it
@@ -121,6 +122,7 @@ async fn a_careless_provider_fails_the_suite_with_every_reason() {
             "refund: the request schema refuses an unknown field",
             "refund: no credential in the outcome",
             "refund: the outcome matches the response schema",
+            "refund: wrong credentials are refused",
             "refund: Latency(20ms) on the acting request",
             "refund: Refused on the acting request",
             "refund: TimeoutBeforeSend on the acting request",
@@ -147,7 +149,7 @@ async fn a_careless_provider_fails_the_suite_with_every_reason() {
     let panic = std::panic::catch_unwind(|| report.assert_passed()).unwrap_err();
     let text = panic.downcast_ref::<String>().unwrap();
     assert!(
-        text.starts_with("21 of 25 conformance checks failed"),
+        text.starts_with("22 of 26 conformance checks failed"),
         "{text}"
     );
 }

@@ -1,7 +1,7 @@
 //! The payops conformance suite against the Acme Pay simulator, linked
 //! statically and loaded as a cdylib through the host's loader.
 
-use payops_conformance::suite::Suite;
+use payops_conformance::suite::{Sample, Suite};
 use payops_core::OperationKind::*;
 use payops_core::driver::PluginProvider;
 use payops_core::loader;
@@ -121,6 +121,14 @@ fn suite(p: PluginProvider) -> Suite {
             &PAYMENT_WITH_REFUND.replace(r#""status":"succeeded"}]"#, r#""status":"failed"}]"#),
         ),
         Verdict::Failed,
+    )
+    // README.md: "Body `{"amount": 1200, "currency": "TRY"}`".
+    .request_sample(
+        Refund,
+        "refund body",
+        json!({"base_url": "http://sim.invalid", "api_key": "Qv8Lw3Zr6Kp1"}),
+        json!({"order_ref": "P-1", "amount": 1200}),
+        Sample::Json(r#"{"amount": 1200, "currency": "TRY"}"#.into()),
     )
 }
 

@@ -37,10 +37,6 @@ impl Environment {
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(extend(
-    "oneOf" = [
-        {"title": "Merchant key in the config", "required": ["merchant_key"]},
-        {"title": "Merchant key from a file", "required": ["merchant_key_file"]}
-    ],
     "if" = {"not": {"required": ["base_url"]}},
     "then" = {"required": ["environment"]},
     "examples" = [
@@ -74,13 +70,7 @@ pub struct Account {
     /// Merchant key
     ///
     /// Wire `MERCHANT_KEY`: the merchant's secret key. Never logged or shown.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub merchant_key: Option<Secret>,
-    /// Merchant key file
-    ///
-    /// A file holding `MERCHANT_KEY` (read by the host at start), instead of `merchant_key`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub merchant_key_file: Option<String>,
+    pub merchant_key: Secret,
     /// Sub-merchant AMOUNT sign
     ///
     /// Which wire sign of AddSubMerchantAmount's `AMOUNT` reduces a store's credit on this account. EsnekPOS's page reads both ways (its title and table say `AMOUNT` is the amount to be reduced; its sample sends `-5` and answers "5,00 ₺ alt mağaza alacağına eklenmiştir", added to the store's receivable): confirm against EsnekPOS's test environment. Required for `sub_merchant_adjust`.
@@ -135,10 +125,10 @@ pub fn account(call: &Call) -> Result<Account, Error> {
             "EsnekPOS account has no environment (test or production) and no base_url",
         ));
     }
-    if a.merchant_key.as_ref().is_none_or(|k| k.is_empty()) {
+    if a.merchant_key.is_empty() {
         return Err(Error::invalid_field(
             "/account/merchant_key",
-            "EsnekPOS account has no merchant_key (set merchant_key or merchant_key_file)",
+            "EsnekPOS account has an empty merchant_key",
         ));
     }
     Ok(a)
@@ -205,13 +195,9 @@ pub fn refund_split(doc: &RefundDoc) -> Result<Option<Vec<(String, i64)>>, Error
 }
 
 impl Account {
-    /// `MERCHANT_KEY` as it goes on the wire (empty if missing; [`crate`]
-    /// refuses such accounts before building a request).
+    /// `MERCHANT_KEY` as it goes on the wire.
     pub fn key(&self) -> &str {
-        self.merchant_key
-            .as_ref()
-            .map(|k| k.expose())
-            .unwrap_or_default()
+        self.merchant_key.expose()
     }
 
     /// The base URL without a trailing slash.

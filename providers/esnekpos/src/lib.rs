@@ -407,7 +407,7 @@ impl SubMerchantAdjust for EsnekPos {
                 "a signed amount no longer says what happens: give direction (reduce | increase) and a positive amount",
             ));
         }
-        payops_core::guest::parse_document(request)
+        payops_core::provider::parse_document(request)
     }
 
     fn start(&self, _: &Call, a: &Account, doc: AdjustDoc) -> Result<Next<Phase>, Error> {

@@ -1,7 +1,7 @@
 //! EsnekPOS runs the kit's behavior suite against its own simulator, linked
 //! statically and loaded as a cdylib through the real loader.
 
-use payops_conformance::suite::Suite;
+use payops_conformance::suite::{Sample, Suite};
 use payops_core::OperationKind::*;
 use payops_core::driver::PluginProvider;
 use payops_core::loader;
@@ -31,6 +31,28 @@ fn suite(p: PluginProvider) -> Suite {
         payops_core::Reason::AlreadyCancelled,
     )
     .documented_codes()
+    // The request samples of EsnekPOS's pages, with the pages' own merchant.
+    .request_sample(
+        Cancel,
+        "OrderReturnPhysical",
+        doc_account(),
+        json!({"order_ref": "ORDER_REF_NUMBER", "channel": "android_pos",
+               "back_url": "https://posservicetest.esnekpos.com/api/home/PhysicalPaymentLog"}),
+        Sample::Json(include_str!("fixtures/order-return-physical.request.json").into()),
+    )
+    .request_sample(
+        SubMerchantAdjust,
+        "AddSubMerchantAmount",
+        doc_account(),
+        json!({"order_ref": "412", "sub_merchant_id": "EXTERNAL_ID1", "direction": "reduce", "amount": 500}),
+        Sample::Json(include_str!("fixtures/add-sub-merchant-amount.request.json").into()),
+    )
+}
+
+/// The merchant of EsnekPOS's samples (`TEST1234`, its key as printed).
+fn doc_account() -> Value {
+    json!({"environment": "test", "merchant": "TEST1234", "merchant_key": "4oK26hK8MOXrIV1bzTRVPA==",
+           "sub_merchant_sign": "reduce_is_negative"})
 }
 
 /// EsnekPOS's code table (RETURN_CODE, STATUS), copied from its docs, as
@@ -93,10 +115,12 @@ async fn statically_linked_passes_the_suite() {
     // the 3 money-moving operations; per operation the request schema accepts
     // the example and refuses 8 bad documents (4 without an amount); 12
     // documented codes and the over-refund; two reconcile checks (answer
-    // lost, request lost) per money-moving operation.
+    // lost, request lost) per money-moving operation; per capability the
+    // refusal of wrong credentials; the 11 faults on the query too; the
+    // two request samples.
     assert_eq!(
         report.passed.len(),
-        1 + 4 * 3 + 11 * 3 + (9 + 5 + 5 + 9) + 12 + 1 + 2 * 3,
+        1 + 4 * 3 + 11 * 3 + (9 + 5 + 5 + 9) + 12 + 1 + 2 * 3 + 4 + 11 + 2,
         "{:?}",
         report.passed
     );

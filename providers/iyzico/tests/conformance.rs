@@ -70,10 +70,12 @@ async fn statically_linked_passes_the_suite() {
     // info; per capability happy path, credentials, response schema; 11
     // faults (with the other-order answer) on each of refund and cancel;
     // request schemas (refund 9, cancel 5, query 5); the over-refund; 11
-    // documented answers; two reconcile checks per money-moving operation.
+    // documented answers; two reconcile checks per money-moving operation;
+    // per capability the refusal of wrong credentials; the 11 faults on the
+    // query.
     assert_eq!(
         report.passed.len(),
-        1 + 3 * 3 + 11 * 2 + (9 + 5 + 5) + 1 + 11 + 2 * 2,
+        1 + 3 * 3 + 11 * 2 + (9 + 5 + 5) + 1 + 11 + 2 * 2 + 3 + 11,
         "{:?}",
         report.passed
     );

@@ -40,15 +40,7 @@ impl Environment {
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(extend("allOf" = [
-    {"if": {"not": {"required": ["base_url"]}}, "then": {"required": ["environment"]}},
-    {"oneOf": [
-        {"title": "Client password in the config", "required": ["client_password"]},
-        {"title": "Client password from a file", "required": ["client_password_file"]}
-    ]},
-    {"oneOf": [
-        {"title": "Merchant GUID in the config", "required": ["guid"]},
-        {"title": "Merchant GUID from a file", "required": ["guid_file"]}
-    ]}
+    {"if": {"not": {"required": ["base_url"]}}, "then": {"required": ["environment"]}}
 ]))]
 #[schemars(extend("examples" = [
     {"environment": "test", "client_code": "10738", "client_username": "Test", "client_password_file": "/run/credentials/payops.service/turkpos-password", "guid_file": "/run/credentials/payops.service/turkpos-guid"}
@@ -85,30 +77,18 @@ pub struct Account {
     /// Client password
     ///
     /// Wire `G/CLIENT_PASSWORD` (at most 11 characters, as Param documents). Secret.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 11))]
-    pub client_password: Option<Secret>,
-    /// Client password file
-    ///
-    /// A file holding `G/CLIENT_PASSWORD`, read by the host at start.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub client_password_file: Option<String>,
+    pub client_password: Secret,
     /// Merchant GUID
     ///
     /// Wire `GUID`: the merchant key, a GUID of 36 characters (e.g. `0c13d406-873b-403b-9c09-a5766840d98c`). Secret.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(
         length(min = 36, max = 36),
         regex(
             pattern = r"^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$"
         )
     )]
-    pub guid: Option<Secret>,
-    /// Merchant GUID file
-    ///
-    /// A file holding `GUID`, read by the host at start.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub guid_file: Option<String>,
+    pub guid: Secret,
     /// Default order type
     ///
     /// `marketplace` (`Pazaryeri_TP_Iptal_Iade`, the default, as in payops 0.1.0) or `standard` (`TP_Islem_Iptal_Iade_Kismi2`, Param's cancel and refund for merchants that are not marketplaces): used when a refund or cancel document has no `order_type`.
@@ -140,35 +120,30 @@ pub fn account(call: &Call) -> Result<Account, Error> {
             "TurkPos account has no environment (test or production) and no base_url",
         ));
     }
-    if a.client_password.as_ref().is_none_or(|s| s.is_empty()) {
+    if a.client_password.is_empty() {
         return Err(Error::invalid_field(
             "/account/client_password",
-            "TurkPos account has no client_password",
+            "TurkPos account has an empty client_password",
         ));
     }
-    if a.guid.as_ref().is_none_or(|s| s.is_empty()) {
+    if a.guid.is_empty() {
         return Err(Error::invalid_field(
             "/account/guid",
-            "TurkPos account has no guid",
+            "TurkPos account has an empty guid",
         ));
     }
     Ok(a)
 }
 
 impl Account {
-    /// `G/CLIENT_PASSWORD` as it goes on the wire ([`account`] refuses an
-    /// account without one).
+    /// `G/CLIENT_PASSWORD` as it goes on the wire.
     pub fn password(&self) -> &str {
-        self.client_password
-            .as_ref()
-            .map(Secret::expose)
-            .unwrap_or_default()
+        self.client_password.expose()
     }
 
-    /// The merchant `GUID` as it goes on the wire ([`account`] refuses an
-    /// account without one).
+    /// The merchant `GUID` as it goes on the wire.
     pub fn guid(&self) -> &str {
-        self.guid.as_ref().map(Secret::expose).unwrap_or_default()
+        self.guid.expose()
     }
 
     /// The service URL.

@@ -39,7 +39,7 @@ use serde_json::Value;
 
 use crate::documents::{Account, OrderType, QueryDoc, ReturnDoc};
 use crate::outcome::{
-    query_details_schema, query_outcome, return_details_schema, return_outcome,
+    query_details_schema, query_outcome_for, return_details_schema, return_outcome,
     standard_return_outcome,
 };
 use crate::wire::{
@@ -73,7 +73,10 @@ pub enum Phase {
         amount: i64,
     },
     /// `TP_Islem_Sorgulama4` sent.
-    Query,
+    Query {
+        /// `Siparis_ID` asked about.
+        order_ref: String,
+    },
 }
 
 impl Provider for TurkPos {
@@ -107,7 +110,7 @@ fn answered(phase: Phase, answer: Answer) -> Result<Next<Phase>, Error> {
     let o = match phase {
         Phase::Return { durum, amount } => return_outcome(answer, &durum, amount),
         Phase::StandardReturn { durum, amount } => standard_return_outcome(answer, &durum, amount),
-        Phase::Query => query_outcome(answer),
+        Phase::Query { order_ref } => query_outcome_for(answer, &order_ref),
     };
     tracing::info!(status = %o.status, code = ?o.provider_code, "TurkPos answered");
     Ok(Next::Done(o))
@@ -284,7 +287,9 @@ impl Query for TurkPos {
         }
         Ok(Next::Send {
             request: soap_request(a, QUERY_METHOD, query_envelope(a, &doc.order_ref)),
-            phase: Phase::Query,
+            phase: Phase::Query {
+                order_ref: doc.order_ref,
+            },
         })
     }
 

@@ -247,6 +247,33 @@ pub fn query_outcome(response: Result<HttpResponse, TransportError>) -> Outcome 
     o
 }
 
+/// [`query_outcome`] for an inquiry about `order_ref`: an answer whose
+/// `DT_Bilgi` names another order (`Siparis_ID`) proves nothing about this
+/// one and is `unknown` (reason `order_mismatch`), with both references in
+/// `details`. An answer that names no order is read as about this one.
+pub fn query_outcome_for(
+    response: Result<HttpResponse, TransportError>,
+    order_ref: &str,
+) -> Outcome {
+    let o = query_outcome(response);
+    if o.status != Status::Succeeded {
+        return o;
+    }
+    let answered = o.details.get("order_ref").and_then(Value::as_str);
+    match answered {
+        Some(a) if a.trim() != order_ref.trim() => {
+            let answered = a.to_owned();
+            let mut o = o.with(Status::Unknown, Some(Reason::OrderMismatch));
+            o.provider_message = Some(format!(
+                "TP_Islem_Sorgulama4 answered about order {answered:?}, not {order_ref:?}"
+            ));
+            o.details = json!({"order_ref_mismatch": {"sent": order_ref, "answered": answered}});
+            o
+        }
+        _ => o,
+    }
+}
+
 /// `details` of a return outcome (the JSON Schema).
 pub fn return_details_schema() -> Value {
     json!({

@@ -1,7 +1,7 @@
 //! TurkPos runs the kit's behavior suite against its own simulator, linked
 //! statically and loaded as a cdylib through the real loader.
 
-use payops_conformance::suite::Suite;
+use payops_conformance::suite::{Sample, Suite};
 use payops_core::OperationKind::*;
 use payops_core::driver::PluginProvider;
 use payops_core::loader;
@@ -50,6 +50,15 @@ fn suite(p: PluginProvider) -> Suite {
         json!({"order_ref": "T-OLD", "marketplace_order_guid": G1, "amount": 4500, "seller_payout_amount": 0}),
         R::Refused,
     )
+    // Param's sample of its standard return, with the sample's own client.
+    .request_sample(
+        Refund,
+        "TP_Islem_Iptal_Iade_Kismi2",
+        json!({"environment": "test", "client_code": "10738", "client_username": "Test",
+               "client_password": "Test", "guid": "0c13d406-873b-403b-9c09-a5766840d98c"}),
+        json!({"order_type": "standard", "order_ref": "3000159380", "amount": 100}),
+        Sample::Xml(include_str!("fixtures/kismi2.request.xml").into()),
+    )
 }
 
 fn answer(status: u16, body: &str) -> HttpResponse {
@@ -83,10 +92,12 @@ async fn statically_linked_passes_the_suite() {
     // not apply); per operation the request schema accepts the example and
     // refuses 8 bad documents (4 without an amount); two reconcile checks
     // (answer lost, request lost) per money-moving operation; 6 documented
-    // answers and the over-refund.
+    // answers and the over-refund; per capability the refusal of wrong
+    // credentials; the 10 faults on the query and, since its answer names
+    // the order, the other-order case; the request sample.
     assert_eq!(
         report.passed.len(),
-        1 + 3 * 3 + 10 * 2 + (9 + 5 + 5) + 2 * 2 + 6 + 1,
+        1 + 3 * 3 + 10 * 2 + (9 + 5 + 5) + 2 * 2 + 6 + 1 + 3 + 11 + 1,
         "{:?}",
         report.passed
     );

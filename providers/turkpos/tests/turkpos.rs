@@ -957,3 +957,21 @@ fn reconciliation_proves_only_whole_returns() {
     ));
     assert_eq!(r.verdict, Verdict::Undetermined, "{r:?}");
 }
+
+/// An inquiry answer whose `DT_Bilgi` names another order proves nothing
+/// about the one asked: `unknown`, never its totals as this order's.
+#[test]
+fn an_inquiry_about_another_order_is_unknown() {
+    use payops_turkpos::outcome::query_outcome_for;
+    let answer = wrap(
+        "soap",
+        "<TP_Islem_Sorgulama4Response xmlns=\"https://turkpos.com.tr/\"><TP_Islem_Sorgulama4Result><Sonuc>1</Sonuc><Sonuc_Str>Başarılı</Sonuc_Str><DT_Bilgi><Siparis_ID>siparis55</Siparis_ID><Durum>SUCCESS</Durum><Toplam_Tutar>30.00</Toplam_Tutar><Toplam_Iade_Tutar>0.00</Toplam_Iade_Tutar></DT_Bilgi></TP_Islem_Sorgulama4Result></TP_Islem_Sorgulama4Response>",
+    );
+    let o = query_outcome_for(ok(&answer), "siparis54");
+    assert_eq!(o.status, Status::Unknown, "{o:?}");
+    assert_eq!(o.reason.map(|r| r.as_str()), Some("order_mismatch"));
+    assert_eq!(
+        query_outcome_for(ok(&answer), "siparis55").status,
+        Status::Succeeded
+    );
+}
