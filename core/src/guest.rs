@@ -1,4 +1,4 @@
-//! The guest (plugin) side of the boundary: [`export_provider!`] and the
+//! The guest (plugin) side of the boundary: [`export_provider!`](crate::export_provider) and the
 //! functions it generates call. A provider author writes one line,
 //! `payops_core::export_provider!(MyProvider);`, after implementing
 //! [`Provider`] and the operation traits it supports (see
@@ -59,7 +59,7 @@ macro_rules! export_provider {
 /// The plugin function table of a provider without the exported
 /// declaration: `payops_plugin::api()`, for linking providers statically
 /// (several may be linked into one binary this way; the host runs them
-/// with `PluginProvider::from_static`). [`export_provider!`] is this plus
+/// with `PluginProvider::from_static`). [`export_provider!`](crate::export_provider) is this plus
 /// the declaration a cdylib needs.
 #[macro_export]
 macro_rules! link_provider {
@@ -116,7 +116,7 @@ macro_rules! link_provider {
     };
 }
 
-/// A provider and its operations, as [`export_provider!`] keeps them:
+/// A provider and its operations, as [`export_provider!`](crate::export_provider) keeps them:
 /// the provider as the protocol sees it, JSON documents and phases in and
 /// out. `payops_plugin::provider()` returns the exported one, for a
 /// provider's own tests of its steps.

@@ -1,5 +1,5 @@
-//! The values through which providers reach the network, the host's
-//! [`HttpTransport`], and the sans-IO [`Simulator`].
+//! The values through which providers reach the network, the
+//! `HttpTransport` (the host's, in `driver`), and the sans-IO [`Simulator`].
 //!
 //! Providers never open sockets: they describe an [`HttpRequest`] and get an
 //! [`HttpResponse`] (or a [`TransportError`]) back from the host.

@@ -102,10 +102,10 @@ pub fn from_slice_exact(bytes: &[u8]) -> Result<Value, JsonError> {
 }
 
 /// Reads a JSON answer by the contract's rule, for JSON providers' `resume`:
-/// a transport error becomes [`Outcome::from_transport_error`] (`failed`
+/// a transport error becomes [`Outcome::from_transport_error`](crate::Outcome::from_transport_error) (`failed`
 /// only when nothing was sent), and a 5xx or a body that is not one JSON
 /// value (HTML, truncated, two values, a number that would be rounded) becomes
-/// [`Outcome::unparseable`] (`unknown`), boxed. Any other status comes back with
+/// [`Outcome::unparseable`](crate::Outcome::unparseable) (`unknown`), boxed. Any other status comes back with
 /// its document: what a 2xx or 4xx means is the provider's to say.
 ///
 /// ```
