@@ -183,10 +183,7 @@ fn spawn_role(role: &str, args: &[&str]) -> (Child, String) {
 
 fn sha256_hex(s: &str) -> String {
     use sha2::Digest;
-    sha2::Sha256::digest(s.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(sha2::Sha256::digest(s.as_bytes()))
 }
 
 /// `payops serve` on `store`, with an EsnekPOS account on the fake.

@@ -344,7 +344,7 @@ fn read_secret(
 pub fn resolve_callbacks(
     f: &Figment,
     cfg: &Config,
-) -> Result<Option<crate::callbacks::Callbacks>, Vec<ConfigError>> {
+) -> Result<Option<crate::signing::Callbacks>, Vec<ConfigError>> {
     let sv = &cfg.server;
     let mut errors = Vec::new();
     let mut err = |k: &str, message: String| {
@@ -407,7 +407,7 @@ pub fn resolve_callbacks(
         }
     }
     if errors.is_empty() {
-        Ok(Some(crate::callbacks::Callbacks {
+        Ok(Some(crate::signing::Callbacks {
             public_url: url.trim_end_matches('/').to_owned(),
             secrets,
         }))

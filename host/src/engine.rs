@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use tracing::Instrument;
 
 use crate::config::Account;
+use crate::ids::{new_operation_id, now};
 use crate::metrics::Metrics;
 
 /// Everything needed to run operations.
@@ -41,21 +42,12 @@ pub struct Engine {
     pub webhooks: Vec<crate::config::Webhook>,
     /// The daemon's own callback URLs for providers that post results
     /// later (`server.public_url`); `None`: callers give their own.
-    pub callbacks: Option<crate::callbacks::Callbacks>,
+    pub callbacks: Option<crate::signing::Callbacks>,
     /// Set once this instance has a heartbeat in the store.
     heartbeat_recorded: std::sync::atomic::AtomicBool,
     validators: HashMap<(String, OperationKind), jsonschema::Validator>,
     /// Each provider callback's `when` schema, compiled once.
     callback_when: HashMap<(String, OperationKind), jsonschema::Validator>,
-}
-
-/// A fresh operation id: `op_` + a UUID v7 as 32 lowercase hex digits
-/// (48 bits of milliseconds, then 74 random bits: ids sort by creation time).
-///
-/// Ids of earlier releases (`op_` + 28 hex digits) stay valid: nothing
-/// parses an id beyond the generic identifier rules.
-pub fn new_operation_id() -> String {
-    format!("op_{}", uuid::Uuid::now_v7().simple())
 }
 
 /// Numbers written with a zero fraction (`1000.0`, `1e3`) as the integers
@@ -118,11 +110,6 @@ pub struct Options {
     pub limits: crate::config::Limits,
 }
 
-/// Turkish time now.
-pub fn now() -> chrono::DateTime<chrono::FixedOffset> {
-    payops_transport::turkey_now()
-}
-
 impl Engine {
     /// Compiles the request schema of every provider operation.
     pub fn new(
@@ -170,6 +157,40 @@ impl Engine {
         self.accounts
             .get(name)
             .ok_or_else(|| Error::NotFound(format!("no account {name:?}")))
+    }
+
+    /// The document the provider gets: the caller's, with the daemon's
+    /// callback URL in the provider's callback field when the provider posts a
+    /// result for this operation, the caller gave no URL of its own, and the
+    /// daemon has a public URL. Otherwise the caller's document unchanged (a
+    /// provider that needs a URL then refuses the request, naming the field).
+    pub fn with_callback_url(
+        &self,
+        provider: &str,
+        op: OperationKind,
+        operation_id: &str,
+        mut document: Value,
+    ) -> Value {
+        let (Some(cb), Some(p)) = (&self.callbacks, self.providers.get(provider)) else {
+            return document;
+        };
+        let Some(spec) = p.info().callback(op) else {
+            return document;
+        };
+        let given = document
+            .get(&spec.field)
+            .and_then(Value::as_str)
+            .is_some_and(|u| !u.is_empty());
+        if !given
+            && self.callback_applies(provider, op, &document)
+            && let Some(m) = document.as_object_mut()
+        {
+            m.insert(
+                spec.field.clone(),
+                Value::String(cb.url(provider, operation_id)),
+            );
+        }
+        document
     }
 
     /// Does `document` match the `when` of `provider`'s callback for `op`
@@ -393,7 +414,7 @@ impl Engine {
         let result = async {
             tracing::info!("operation started");
             let document =
-                crate::callbacks::with_callback_url(self, &acct.provider, op, &operation_id, document);
+                self.with_callback_url(&acct.provider, op, &operation_id, document);
             let r = provider.execute(op, &ctx, document).await;
             match &r {
                 Ok(o) => tracing::info!(status = %o.status, provider_code = ?o.provider_code, provider_reference = ?o.provider_reference, elapsed_ms = timer.elapsed().as_millis() as u64, "operation finished"),
@@ -809,7 +830,7 @@ impl Engine {
 
 #[cfg(test)]
 mod tests {
-    use super::new_operation_id;
+    use crate::ids::new_operation_id;
 
     #[test]
     fn operation_ids_are_unique_time_ordered_and_valid() {

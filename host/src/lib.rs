@@ -4,14 +4,15 @@
 //! the operation engine (schema validation, the operation store, idempotency,
 //! provider calls), reconciliation, the HTTP API and schema export.
 
-pub mod callbacks;
 pub mod cli;
 pub mod config;
 pub mod engine;
+pub mod ids;
 pub mod metrics;
 pub mod plugins;
 pub mod reconcile;
 pub mod schemas;
 pub mod server;
+pub mod signing;
 pub mod ui;
 pub mod webhooks;

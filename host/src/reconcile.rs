@@ -23,7 +23,8 @@ use payops_core::{
 use payops_store::{Settle, State, StoredOperation};
 use serde_json::{Value, json};
 
-use crate::engine::{Engine, new_operation_id, now};
+use crate::engine::Engine;
+use crate::ids::{new_operation_id, now};
 
 /// What happened to one operation.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -4,10 +4,9 @@
 //! sent with a strict Content-Security-Policy: scripts, styles and API
 //! calls from this origin only, no inline code, no `eval`, no framing.
 
-use axum::Router;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::get;
+use axum::routing::{MethodRouter, get};
 
 /// The console's Content-Security-Policy.
 pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; font-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
@@ -41,21 +40,22 @@ fn file(content_type: &'static str, body: &'static str, cache: &'static str) -> 
 /// The console's routes: `/ui` (redirects to `/ui/`), `/ui/` and its two
 /// assets. They need no token: the page asks for one and sends it with each
 /// API call.
-pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
-    Router::new()
-        .route("/ui", get(|| async { Redirect::permanent("/ui/") }))
-        .route(
+pub fn routes<S: Clone + Send + Sync + 'static>() -> Vec<(&'static str, MethodRouter<S>)> {
+    vec![
+        ("/ui", get(|| async { Redirect::permanent("/ui/") })),
+        (
             "/ui/",
             get(|| async { file("text/html; charset=utf-8", INDEX, "no-cache") }),
-        )
-        .route(
+        ),
+        (
             "/ui/assets/app.js",
             get(|| async { file("text/javascript; charset=utf-8", APP_JS, "no-cache") }),
-        )
-        .route(
+        ),
+        (
             "/ui/assets/style.css",
             get(|| async { file("text/css; charset=utf-8", STYLE_CSS, "no-cache") }),
-        )
+        ),
+    ]
 }
 
 #[cfg(test)]

@@ -15,7 +15,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use hmac::{KeyInit, Mac};
 use payops_core::{HttpRequest, HttpTransport};
 use payops_store::{AttemptResult, Delivery, Store};
 
@@ -26,16 +25,8 @@ use crate::metrics::Metrics;
 pub fn signature_header(secrets: &[String], t: i64, body: &str) -> String {
     let mut parts = vec![format!("t={t}")];
     for s in secrets {
-        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(s.as_bytes())
-            .expect("HMAC takes a key of any length");
-        mac.update(format!("{t}.{body}").as_bytes());
-        let hex: String = mac
-            .finalize()
-            .into_bytes()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        parts.push(format!("v1={hex}"));
+        let v1 = crate::signing::hmac_sha256_hex(s, &format!("{t}.{body}"));
+        parts.push(format!("v1={v1}"));
     }
     parts.join(",")
 }

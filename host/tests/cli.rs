@@ -1471,3 +1471,60 @@ async fn an_iyzico_secret_key_from_a_file_checks_and_refunds() {
         }
     }
 }
+
+/// Every route of the API listener, from the table the router is built
+/// from: each bearer route refuses a request without a token, or with an
+/// unknown one (401); each public one (health, readiness, metrics with its
+/// own token, the schemas and OpenAPI document, the console's files) is
+/// there without a token. The callback listener's route is public by its
+/// signed URL.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_route_but_the_public_ones_needs_a_token() {
+    use payops_host::server::{Access, route_table};
+    let dir = temp_dir("routes");
+    let cfg = write_config(&dir, "http://127.0.0.1:9", "http://127.0.0.1:9");
+    let d = dir.clone();
+    let daemon = tokio::task::spawn_blocking(move || {
+        Daemon::start(
+            "routes",
+            &["--config", &cfg, "sandbox", "--listen", "127.0.0.1:0"],
+            &d,
+        )
+    })
+    .await
+    .unwrap();
+    let table = route_table();
+    let bearer = table.iter().filter(|r| r.access == Access::Bearer).count();
+    assert_eq!(bearer, 7, "{table:#?}");
+    for route in &table {
+        let path = route
+            .path
+            .replace("{account}", "esnek-demo")
+            .replace("{operation}", "refund")
+            .replace("{id}", "op_0190000000007000800000000000000a")
+            .replace("{*path}", "index.json");
+        let url = format!("{}{path}", daemon.url);
+        let body = (route.method == "POST").then_some("{}");
+        match route.access {
+            Access::Bearer => {
+                for token in [None, Some("not-a-known-token")] {
+                    let (status, v) = http(route.method, &url, token, body).await;
+                    assert_eq!(status, 401, "{} {path} with {token:?}: {v}", route.method);
+                    assert_eq!(v["error"]["code"], "unauthorized", "{v}");
+                }
+            }
+            Access::Public(why) => {
+                let (status, v) = http(route.method, &url, None, body).await;
+                assert!(
+                    ![404, 405].contains(&status),
+                    "{} {path} ({why}) is not served: {status} {v}",
+                    route.method
+                );
+            }
+        }
+    }
+    assert!(matches!(
+        payops_host::server::callbacks::ROUTE.access,
+        Access::Public(_)
+    ));
+}

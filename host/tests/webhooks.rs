@@ -88,12 +88,7 @@ fn verify(g: &Got) -> Value {
         .expect("t=");
     let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
     mac.update(format!("{t}.{}", g.body).as_bytes());
-    let want: String = mac
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let want = hex::encode(mac.finalize().into_bytes());
     assert!(
         sig.split(',').any(|p| p == format!("v1={want}")),
         "bad signature {sig}"

@@ -59,10 +59,7 @@ struct Row {
 fn sha256_file(path: &Path) -> Result<String, String> {
     use sha2::Digest;
     let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok(sha2::Sha256::digest(&bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
+    Ok(hex::encode(sha2::Sha256::digest(&bytes)))
 }
 
 /// Reads the batch journal of `file`, or starts one.

@@ -342,7 +342,7 @@ pub async fn daemon(
     let tree = crate::schemas::tree(engine.providers.values().map(|p| p.as_ref()));
     if banner.is_some() && engine.callbacks.is_none() {
         // The sandbox: its simulators post their callbacks to itself.
-        engine.callbacks = Some(crate::callbacks::Callbacks {
+        engine.callbacks = Some(crate::signing::Callbacks {
             public_url: format!("http://{addr}"),
             secrets: vec![uuid::Uuid::new_v4().simple().to_string()],
         });
@@ -352,7 +352,7 @@ pub async fn daemon(
     // the API's.
     let mut extra = None;
     if engine.callbacks.is_some() {
-        let router = crate::callbacks::router(engine.clone());
+        let router = crate::server::callbacks::router(engine.clone());
         match &s.cfg.server.callback_listen {
             Some(at) => {
                 let l = tokio::net::TcpListener::bind(at).await.map_err(|e| {

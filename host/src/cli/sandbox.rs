@@ -86,7 +86,7 @@ pub async fn run(g: &Global, a: &SandboxArgs) -> Result<ExitCode, ExitCode> {
     let token = sandbox_token();
     let tokens = vec![TokenConfig {
         name: "sandbox".into(),
-        token_sha256: crate::server::sha256_hex(&token),
+        token_sha256: crate::signing::sha256_hex(&token),
         accounts: vec!["*".into()],
         operations: vec!["*".into()],
         resolve: true,

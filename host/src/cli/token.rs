@@ -75,7 +75,7 @@ pub fn run(action: &TokenAction) -> Result<ExitCode, ExitCode> {
     println!();
     println!("[[tokens]]");
     println!("name = {:?}", a.name);
-    println!("token_sha256 = \"{}\"", crate::server::sha256_hex(&token));
+    println!("token_sha256 = \"{}\"", crate::signing::sha256_hex(&token));
     println!("accounts = [{}]", list(&a.accounts));
     println!("operations = [{}]", list(&a.operations));
     if a.resolve {

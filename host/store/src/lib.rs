@@ -303,10 +303,7 @@ impl Cursor {
 pub fn request_hash(doc: &Value) -> String {
     // serde_json's Map is ordered (BTreeMap), so this text is canonical.
     let text = serde_json::to_string(doc).unwrap_or_default();
-    Sha256::digest(text.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(Sha256::digest(text.as_bytes()))
 }
 
 fn ts(t: &DateTime<Utc>) -> String {

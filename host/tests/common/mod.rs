@@ -11,10 +11,7 @@ use std::time::{Duration, Instant};
 /// Hex SHA-256 of `s`: what `[[tokens]] token_sha256` holds.
 pub fn sha256_hex(s: &str) -> String {
     use sha2::Digest;
-    sha2::Sha256::digest(s.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(sha2::Sha256::digest(s.as_bytes()))
 }
 
 /// Credentials used by the host tests; no output may ever contain them.

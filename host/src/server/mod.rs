@@ -3,6 +3,11 @@
 //! a request id on every log line, `/metrics`, and graceful shutdown that
 //! refuses new work with 503 and finishes in-flight operations.
 
+pub mod auth;
+pub mod callbacks;
+
+pub use auth::Caller;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,10 +20,9 @@ use axum::extract::{DefaultBodyLimit, Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use payops_core::{Error, OperationKind};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 use crate::config::TokenConfig;
 use crate::engine::Engine;
@@ -59,40 +63,13 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// Hex SHA-256.
-pub fn sha256_hex(text: &str) -> String {
-    Sha256::digest(text.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-fn authenticate<'a>(state: &'a AppState, headers: &HeaderMap) -> Result<&'a TokenConfig, ApiError> {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| ApiError::from(Error::Unauthorized("missing bearer token".into())))?;
-    let hash = sha256_hex(token);
-    state
-        .tokens
-        .iter()
-        .find(|t| t.token_sha256.eq_ignore_ascii_case(&hash))
-        .ok_or_else(|| Error::Unauthorized("unknown bearer token".into()).into())
-}
-
 async fn run_operation(
     State(state): State<AppState>,
+    token: Caller,
     Path((account, operation)): Path<(String, String)>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let token = authenticate(&state, &headers)?;
     if !token.allows_account(&account) {
         return Err(Error::Forbidden(format!(
             "token {:?} may not use account {account:?}",
@@ -215,11 +192,7 @@ fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
     ))
 }
 
-async fn list_accounts(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    let token = authenticate(&state, &headers)?;
+async fn list_accounts(State(state): State<AppState>, token: Caller) -> Result<Response, ApiError> {
     let list: Vec<Value> = state
         .engine
         .accounts
@@ -262,10 +235,9 @@ fn page_limit(given: Option<i64>, default: i64, max: i64) -> Result<i64, Error> 
 /// use, whose operation kinds it may run.
 async fn list_deliveries(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    token: Caller,
     query: Result<axum::extract::Query<DeliveryQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let token = authenticate(&state, &headers)?;
     let axum::extract::Query(q) = query.map_err(|e| Error::invalid_field("?", e.body_text()))?;
     let wanted = match q.state.as_deref() {
         None => None,
@@ -325,10 +297,9 @@ fn query_time(name: &str, v: Option<&str>) -> Result<Option<chrono::DateTime<chr
 /// `GET /v1/operations/{id}`). `next_cursor` is given while more may follow.
 async fn list_operations(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    token: Caller,
     query: Result<axum::extract::Query<OperationsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let token = authenticate(&state, &headers)?;
     let axum::extract::Query(q) = query.map_err(|e| Error::invalid_field("?", e.body_text()))?;
     let mut states = Vec::new();
     for s in q.status.as_deref().unwrap_or("").split(',').map(str::trim) {
@@ -382,12 +353,11 @@ async fn list_operations(
 /// The bearer's token and the stored operation `id`, if the token may read
 /// it: a token reads only the operations it could have run, its accounts
 /// and its operation kinds (a query-only token sees no refund).
-async fn readable_operation<'a>(
-    state: &'a AppState,
-    headers: &HeaderMap,
+async fn readable_operation(
+    state: &AppState,
+    token: &TokenConfig,
     id: &str,
-) -> Result<(&'a TokenConfig, payops_store::StoredOperation), ApiError> {
-    let token = authenticate(state, headers)?;
+) -> Result<payops_store::StoredOperation, ApiError> {
     let op = stored_operation(state, id).await?;
     let kind_allowed = op
         .operation
@@ -400,17 +370,17 @@ async fn readable_operation<'a>(
         ))
         .into());
     }
-    Ok((token, op))
+    Ok(op)
 }
 
 /// Reconciles one `unknown` or `pending` operation now with the provider's
 /// query (never re-sends): for a token that may read it and run `query`.
 async fn reconcile_operation(
     State(state): State<AppState>,
+    token: Caller,
     Path(id): Path<String>,
-    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let (token, _) = readable_operation(&state, &headers, &id).await?;
+    readable_operation(&state, &token, &id).await?;
     if !token.allows_operation(OperationKind::Query) {
         return Err(Error::Forbidden(format!(
             "token {:?} may not reconcile: reconciliation runs the provider's query, which the token may not run",
@@ -446,10 +416,10 @@ async fn stored_operation(
 
 async fn get_operation(
     State(state): State<AppState>,
+    token: Caller,
     Path(id): Path<String>,
-    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let (_, op) = readable_operation(&state, &headers, &id).await?;
+    let op = readable_operation(&state, &token, &id).await?;
     let events: Vec<Value> = state
         .engine
         .store
@@ -464,11 +434,10 @@ async fn get_operation(
 
 async fn resolve_operation(
     State(state): State<AppState>,
+    token: Caller,
     Path(id): Path<String>,
-    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let token = authenticate(&state, &headers)?;
     if !token.resolve {
         return Err(Error::Forbidden(format!(
             "token {:?} may not resolve operations (resolve = false)",
@@ -545,7 +514,7 @@ async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response 
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
-            .map(|t| sha256_hex(t.trim()));
+            .map(|t| crate::signing::sha256_hex(t.trim()));
         if !given.is_some_and(|g| g.eq_ignore_ascii_case(want)) {
             return ApiError::from(Error::Unauthorized(
                 "/metrics needs the metrics token (server.metrics_token_sha256)".into(),
@@ -584,7 +553,7 @@ impl tower_http::request_id::MakeRequestId for MakeReqId {
         &mut self,
         _request: &axum::http::Request<B>,
     ) -> Option<tower_http::request_id::RequestId> {
-        HeaderValue::from_str(&crate::engine::new_operation_id().replacen("op_", "req_", 1))
+        HeaderValue::from_str(&crate::ids::new_operation_id().replacen("op_", "req_", 1))
             .ok()
             .map(tower_http::request_id::RequestId::new)
     }
@@ -622,24 +591,159 @@ async fn request_context(State(state): State<AppState>, request: Request, next: 
     response
 }
 
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// A known bearer token (the [`Caller`] extractor, also a route layer).
+    Bearer,
+    /// Anyone, and why.
+    Public(&'static str),
+}
+
+/// One route of the API, as the router is built from it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteInfo {
+    /// `GET` or `POST`.
+    pub method: &'static str,
+    /// The path pattern (`/v1/operations/{id}`).
+    pub path: &'static str,
+    /// Who may call it.
+    pub access: Access,
+}
+
+/// The routes, grouped by access, with their table: the only way routes
+/// are added, so the table lists every one.
+struct Routes {
+    bearer: Router<AppState>,
+    documents: Router<AppState>,
+    public: Router<AppState>,
+    table: Vec<RouteInfo>,
+}
+
+impl Routes {
+    fn bearer(
+        mut self,
+        method: &'static str,
+        path: &'static str,
+        handler: MethodRouter<AppState>,
+    ) -> Routes {
+        self.bearer = self.bearer.route(path, handler);
+        self.table.push(RouteInfo {
+            method,
+            path,
+            access: Access::Bearer,
+        });
+        self
+    }
+
+    fn public(
+        mut self,
+        method: &'static str,
+        path: &'static str,
+        why: &'static str,
+        handler: MethodRouter<AppState>,
+    ) -> Routes {
+        self.public = self.public.route(path, handler);
+        self.table.push(RouteInfo {
+            method,
+            path,
+            access: Access::Public(why),
+        });
+        self
+    }
+
+    /// The schemas and the OpenAPI document: no token, and readable from
+    /// the origins in `server.cors_origins` (a form on another site loads
+    /// them).
+    fn document(mut self, path: &'static str, handler: MethodRouter<AppState>) -> Routes {
+        self.documents = self.documents.route(path, handler);
+        self.table.push(RouteInfo {
+            method: "GET",
+            path,
+            access: Access::Public("a public document (schemas, OpenAPI)"),
+        });
+        self
+    }
+}
+
+fn routes() -> Routes {
+    let mut r = Routes {
+        bearer: Router::new(),
+        documents: Router::new(),
+        public: Router::new(),
+        table: Vec::new(),
+    }
+    .bearer(
+        "POST",
+        "/v1/accounts/{account}/operations/{operation}",
+        post(run_operation),
+    )
+    .bearer("GET", "/v1/accounts", get(list_accounts))
+    .bearer("GET", "/v1/operations", get(list_operations))
+    .bearer("GET", "/v1/operations/{id}", get(get_operation))
+    .bearer(
+        "POST",
+        "/v1/operations/{id}/reconcile",
+        post(reconcile_operation),
+    )
+    .bearer("GET", "/v1/webhook-deliveries", get(list_deliveries))
+    .bearer(
+        "POST",
+        "/v1/operations/{id}/resolve",
+        post(resolve_operation),
+    )
+    .document("/v1/schemas", get(schema_file))
+    .document("/v1/schemas/{*path}", get(schema_file))
+    .document("/v1/openapi.json", get(openapi_document))
+    .public("GET", "/healthz", "liveness", get(|| async { "ok\n" }))
+    .public("GET", "/readyz", "readiness", get(readyz))
+    .public(
+        "GET",
+        "/metrics",
+        "its own token (server.metrics_token_sha256)",
+        get(metrics),
+    );
+    for (path, handler) in crate::ui::routes() {
+        r = r.public("GET", path, "the console's static files", handler);
+    }
+    r
+}
+
+/// Every route of the API listener, with who may call it (the callback
+/// listener's one route is [`callbacks::ROUTE`]).
+pub fn route_table() -> Vec<RouteInfo> {
+    routes().table
+}
+
 /// The router.
 pub fn router(state: AppState, body_limit: usize) -> Router {
-    Router::new()
-        .route(
-            "/v1/accounts/{account}/operations/{operation}",
-            post(run_operation),
+    let Routes {
+        bearer,
+        documents,
+        public,
+        ..
+    } = routes();
+    let bearer = bearer.route_layer(middleware::from_extractor_with_state::<Caller, AppState>(
+        state.clone(),
+    ));
+    let documents = if state.cors_origins.is_empty() {
+        documents
+    } else {
+        let origins: Vec<axum::http::HeaderValue> = state
+            .cors_origins
+            .iter()
+            .filter_map(|o| o.parse().ok())
+            .collect();
+        documents.layer(
+            tower_http::cors::CorsLayer::new()
+                .allow_origin(origins)
+                .allow_methods([axum::http::Method::GET]),
         )
-        .route("/v1/accounts", get(list_accounts))
-        .route("/v1/operations", get(list_operations))
-        .route("/v1/operations/{id}", get(get_operation))
-        .route("/v1/operations/{id}/reconcile", post(reconcile_operation))
-        .route("/v1/webhook-deliveries", get(list_deliveries))
-        .route("/v1/operations/{id}/resolve", post(resolve_operation))
-        .merge(public_documents(&state))
-        .merge(crate::ui::routes())
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
+    };
+    Router::new()
+        .merge(bearer)
+        .merge(documents)
+        .merge(public)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
@@ -665,28 +769,6 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
             MakeReqId,
         ))
         .with_state(state)
-}
-
-/// The schemas and the OpenAPI document: no token, and readable from the
-/// origins in `server.cors_origins` (a form on another site loads them).
-fn public_documents(state: &AppState) -> Router<AppState> {
-    let r = Router::new()
-        .route("/v1/schemas", get(schema_file))
-        .route("/v1/schemas/{*path}", get(schema_file))
-        .route("/v1/openapi.json", get(openapi_document));
-    if state.cors_origins.is_empty() {
-        return r;
-    }
-    let origins: Vec<axum::http::HeaderValue> = state
-        .cors_origins
-        .iter()
-        .filter_map(|o| o.parse().ok())
-        .collect();
-    r.layer(
-        tower_http::cors::CorsLayer::new()
-            .allow_origin(origins)
-            .allow_methods([axum::http::Method::GET]),
-    )
 }
 
 /// Waits for SIGTERM or SIGINT.
