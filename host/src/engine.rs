@@ -559,8 +559,7 @@ impl Engine {
             let today = self
                 .store
                 .money_since(by_account, by_actor, day_start)
-                .await
-                .map_err(|e| Error::Unavailable(format!("operation store: {e}")))?;
+                .await?;
             let total = today
                 .iter()
                 .filter(|(id, _)| id != me)
@@ -597,11 +596,7 @@ impl Engine {
         };
         let siblings = match read {
             Some(s) => s,
-            None => self
-                .store
-                .on_order(account, order_ref)
-                .await
-                .map_err(|e| Error::Unavailable(format!("operation store: {e}")))?,
+            None => self.store.on_order(account, order_ref).await?,
         };
         let money = |o: &&StoredOperation| {
             o.id != me && matches!(o.operation.as_str(), "refund" | "cancel")
@@ -685,8 +680,7 @@ impl Engine {
             op = self
                 .store
                 .get(&op.id)
-                .await
-                .map_err(|e| Error::Unavailable(format!("operation store: {e}")))?
+                .await?
                 .ok_or_else(|| Error::Internal(format!("operation {} vanished", op.id)))?;
         }
     }
@@ -739,8 +733,7 @@ impl Engine {
         let op = self
             .store
             .get(id)
-            .await
-            .map_err(|e| Error::Unavailable(format!("operation store: {e}")))?
+            .await?
             .ok_or_else(|| Error::NotFound(format!("no operation {id:?}")))?;
         if !matches!(op.state, State::Unknown | State::Pending) {
             return Err(Error::Conflict(format!(
@@ -777,8 +770,7 @@ impl Engine {
                     actor: Some(actor),
                 },
             )
-            .await
-            .map_err(|e| Error::Unavailable(format!("operation store: {e}")))?
+            .await?
         {
             payops_store::Settle::Done => {
                 tracing::info!(operation_id = %id, to = %status, %actor, "resolved by an operator");
@@ -801,7 +793,7 @@ impl Engine {
                 env
             })
             .await
-            .map_err(|e| Error::Unavailable(e.to_string()))?;
+            ?;
         for id in &ids {
             self.metrics.overdue.inc();
             tracing::warn!(operation_id = %id, "operation in flight past its deadline is now unknown (not re-sent)");
@@ -811,15 +803,11 @@ impl Engine {
 
     /// Marks operations of dead instances `unknown`; returns their ids.
     pub async fn recover(&self, instance_timeout: Duration) -> Result<Vec<String>, Error> {
-        self.store
-            .heartbeat(&self.instance)
-            .await
-            .map_err(|e| Error::Unavailable(e.to_string()))?;
+        self.store.heartbeat(&self.instance).await?;
         let ids = self
             .store
             .recover(&self.instance, instance_timeout, Engine::recovered_envelope)
-            .await
-            .map_err(|e| Error::Unavailable(e.to_string()))?;
+            .await?;
         for id in &ids {
             self.metrics.overdue.inc();
             tracing::warn!(operation_id = %id, "operation left in flight by a stopped daemon is now unknown (not re-sent)");

@@ -138,8 +138,7 @@ pub async fn one_by_id(engine: &Engine, id: &str) -> Result<Resolution, Error> {
     let op = engine
         .store
         .get(id)
-        .await
-        .map_err(|e| Error::Unavailable(e.to_string()))?
+        .await?
         .ok_or_else(|| Error::NotFound(format!("no operation {id:?}")))?;
     if !matches!(
         op.state,

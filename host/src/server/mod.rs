@@ -53,6 +53,12 @@ impl From<Error> for ApiError {
     }
 }
 
+impl From<payops_store::StoreError> for ApiError {
+    fn from(e: payops_store::StoreError) -> Self {
+        ApiError(e.into(), None)
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.1.unwrap_or_else(|| {
@@ -249,12 +255,7 @@ async fn list_deliveries(
         })?),
     };
     let limit = page_limit(q.limit, 100, 1000)?;
-    let rows = state
-        .engine
-        .store
-        .deliveries(wanted, limit)
-        .await
-        .map_err(|e| Error::Unavailable(format!("operation store: {e}")))?;
+    let rows = state.engine.store.deliveries(wanted, limit).await?;
     let list: Vec<Value> = rows
         .iter()
         .filter(|d| token.allows_account(&d.account))
@@ -338,12 +339,7 @@ async fn list_operations(
         operations: token.operation_scope(),
         after,
     };
-    let list = state
-        .engine
-        .store
-        .list(&filter)
-        .await
-        .map_err(|e| Error::Unavailable(format!("operation store: {e}")))?;
+    let list = state.engine.store.list(&filter).await?;
     let next = (list.len() as i64 == limit)
         .then(|| list.last().map(|o| payops_store::Cursor::after(o).encode()))
         .flatten();
@@ -409,8 +405,7 @@ async fn stored_operation(
         .engine
         .store
         .get(id)
-        .await
-        .map_err(|e| Error::Unavailable(format!("operation store: {e}")))?
+        .await?
         .ok_or_else(|| Error::NotFound(format!("no operation {id:?}")))
 }
 
@@ -424,8 +419,7 @@ async fn get_operation(
         .engine
         .store
         .events(&id)
-        .await
-        .map_err(|e| Error::Unavailable(format!("operation store: {e}")))?
+        .await?
         .into_iter()
         .map(|e| json!(e))
         .collect();

@@ -27,9 +27,10 @@ use std::sync::{Arc, LazyLock};
 use sqlx::postgres::{PgPool, PgRow};
 use sqlx::{AssertSqlSafe, Executor, Row};
 
-use crate::outbox::OutboxRow;
+use crate::deliveries::OutboxRow;
+use crate::model::{StoreError, StoredOperation};
+use crate::sql::COLUMNS;
 use crate::writer::{Commits, Done, Job, Queue, Reply};
-use crate::{COLUMNS, StoreError, StoredOperation};
 
 /// The most writes a statement carries.
 pub const MAX_BATCH: usize = 64;
@@ -114,7 +115,7 @@ fn batch_sql() -> String {
            SELECT ov.event_id, ov.webhook, ov.operation_id, ov.account, ov.event_type, ov.payload, 'pending', 0, {now}, {now}, 0
            FROM ov JOIN u ON u.id = ov.operation_id)
          SELECT id FROM op UNION ALL SELECT id FROM u UNION ALL SELECT id FROM same",
-        now = crate::PG_NOW_MS
+        now = crate::sql::PG_NOW_MS
     )
 }
 
@@ -137,7 +138,7 @@ fn orders_sql() -> String {
 impl Pg {
     /// A batcher on its own connections to `url` (opened when first used).
     pub(crate) fn connect(url: &str) -> Result<Pg, StoreError> {
-        let pool = crate::pool_options::<sqlx::Postgres>(IN_FLIGHT as u32 + 1)
+        let pool = crate::sql::pool_options::<sqlx::Postgres>(IN_FLIGHT as u32 + 1)
             .after_connect(|conn, _| {
                 Box::pin(async move {
                     conn.execute(PLANNER).await?;
@@ -194,14 +195,14 @@ impl Pg {
     /// recorded, answers applied to an operation still in flight or already
     /// holding that very answer).
     async fn statement(&self, jobs: &[&Job]) -> Result<HashSet<String>, StoreError> {
-        let intents: Vec<&crate::IntentValues> = jobs
+        let intents: Vec<&crate::model::IntentValues> = jobs
             .iter()
             .filter_map(|j| match j {
                 Job::Begin(v) => Some(v),
                 Job::Finish(..) => None,
             })
             .collect();
-        let answers: Vec<&crate::AnswerValues> = jobs
+        let answers: Vec<&crate::model::AnswerValues> = jobs
             .iter()
             .filter_map(|j| match j {
                 Job::Finish(v, _) => Some(v),
@@ -257,7 +258,7 @@ impl Pg {
     /// order committed at the same time see each other.
     async fn orders(
         &self,
-        intents: &[&crate::IntentValues],
+        intents: &[&crate::model::IntentValues],
     ) -> Result<HashMap<(String, String), Vec<StoredOperation>>, StoreError> {
         let mut keys: Vec<(String, String)> = intents
             .iter()
@@ -294,13 +295,13 @@ impl Pg {
 
 /// A stored operation from a row of [`COLUMNS`] (every column text).
 fn pg_row(r: &PgRow) -> Result<StoredOperation, StoreError> {
-    crate::stored_operation(|c| r.try_get::<Option<String>, _>(c).map_err(StoreError::from))
+    crate::sql::stored_operation(|c| r.try_get::<Option<String>, _>(c).map_err(StoreError::from))
 }
 
 /// Is this intent's order read after its commit: asked for
 /// ([`crate::Store::begin_reading_order`]), and one the engine's order guard
 /// reads (a refund or cancel with an order reference)?
-fn guarded(v: &crate::IntentValues) -> bool {
+fn guarded(v: &crate::model::IntentValues) -> bool {
     v.read_order && v.order_ref.is_some() && matches!(v.operation.as_str(), "refund" | "cancel")
 }
 
@@ -358,7 +359,7 @@ async fn reply_all(pg: &Pg, batch: Vec<(Job, Reply)>, written: &HashSet<String>)
     if pending.is_empty() {
         return;
     }
-    let intents: Vec<&crate::IntentValues> = pending.iter().map(|(v, _)| v).collect();
+    let intents: Vec<&crate::model::IntentValues> = pending.iter().map(|(v, _)| v).collect();
     let orders = match pg.orders(&intents).await {
         Ok(o) => Some(o),
         Err(e) => {
@@ -430,7 +431,7 @@ impl Pg {
 
     /// Is this intent's row there as this write made it (same request,
     /// same owner)?
-    async fn stored_as(&self, v: &crate::IntentValues) -> bool {
+    async fn stored_as(&self, v: &crate::model::IntentValues) -> bool {
         let row = sqlx::query("SELECT request_sha256, owner FROM operations WHERE id = $1")
             .bind(&v.id)
             .fetch_optional(&self.pool)
@@ -444,7 +445,8 @@ impl Pg {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Begin, IntentValues, NewOperation, Store};
+    use crate::Store;
+    use crate::model::{Begin, IntentValues, NewOperation};
     use tokio::sync::oneshot;
 
     fn op(id: &str, key: &str) -> NewOperation {

@@ -31,8 +31,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use tokio::sync::oneshot;
 
-use crate::outbox::OutboxRow;
-use crate::{AnswerValues, IntentValues, StoreError, StoredOperation};
+use crate::deliveries::OutboxRow;
+use crate::model::{AnswerValues, IntentValues, StoreError, StoredOperation};
 
 /// The most writes one commit carries.
 pub const MAX_BATCH: usize = 64;
@@ -50,7 +50,7 @@ pub(crate) enum Done {
     /// The intent is recorded; with the operations on its order when they
     /// were read after its commit (PostgreSQL's batches read them for the
     /// order guard), `None` when they were not.
-    Created(Option<Vec<crate::StoredOperation>>),
+    Created(Option<Vec<crate::model::StoredOperation>>),
     /// The idempotency key is taken (nothing written).
     KeyTaken,
     /// The answer: applied (`true`) or late (`false`).
@@ -330,7 +330,7 @@ fn one(conn: &Connection, job: &Job) -> Result<Done, StoreError> {
                 .prepare_cached(&format!(
                     "INSERT INTO operations (id, account, provider, operation, idempotency_key, request_sha256, request, state, envelope, owner, created_at, updated_at, resolution, order_ref, deadline_ms, actor)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'in_flight', NULL, ?8, ?9, ?9, NULL, ?10, {} + ?11, ?12)",
-                    crate::SQLITE_NOW_MS
+                    crate::sql::SQLITE_NOW_MS
                 ))?
                 .execute(params![
                     v.id, v.account, v.provider, v.operation, v.idempotency_key,
@@ -371,7 +371,7 @@ fn one(conn: &Connection, job: &Job) -> Result<Done, StoreError> {
             }
             if applied {
                 for row in outbox {
-                    conn.prepare_cached(&crate::outbox::insert_sql(crate::SQLITE_NOW_MS))?
+                    conn.prepare_cached(&crate::deliveries::insert_sql(crate::sql::SQLITE_NOW_MS))?
                         .execute(params![
                             row.event_id,
                             row.webhook,
@@ -401,11 +401,11 @@ pub(crate) fn on_order(
     account: &str,
     order_ref: &str,
 ) -> Result<Vec<StoredOperation>, StoreError> {
-    let mut st = conn.prepare_cached(&crate::Store::on_order_sql())?;
+    let mut st = conn.prepare_cached(&crate::sql::on_order_sql())?;
     let mut rows = st.query(params![account, order_ref])?;
     let mut out = Vec::new();
     while let Some(r) = rows.next()? {
-        out.push(crate::stored_operation(|c| {
+        out.push(crate::sql::stored_operation(|c| {
             r.get::<_, Option<String>>(c).map_err(StoreError::from)
         })?);
     }

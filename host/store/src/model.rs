@@ -1,0 +1,406 @@
+//! What the store holds: operations, their states and events, the values
+//! an intent and an answer write, list filters and cursors, and the
+//! store's errors. No SQL runs here.
+
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use payops_core::{Envelope, Status};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+/// Store failures.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database failed.
+    #[error("store: {0}")]
+    Db(#[from] sqlx::Error),
+    /// SQLite failed on the hot path (intents, answers, the order guard).
+    #[error("store: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// A group commit failed: none of its writes is recorded.
+    #[error("store: {0}")]
+    Write(String),
+    /// A stored value could not be read.
+    #[error("store: corrupt row {id}: {reason}")]
+    Corrupt {
+        /// Operation id.
+        id: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A schema migration failed.
+    #[error("store: migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A store that must exist does not (path).
+    #[error("store: no store at {0} (nothing has been recorded there; check store.url)")]
+    Missing(String),
+    /// The URL is not `sqlite://…` or `postgres://…`.
+    #[error("store: unsupported url {0:?} (use sqlite://PATH or postgres://…)")]
+    Url(String),
+}
+
+/// A store failure as the contract's error: `unavailable` (503), "operation
+/// store: …", so a caller may try again.
+impl From<StoreError> for payops_core::Error {
+    fn from(e: StoreError) -> payops_core::Error {
+        payops_core::Error::Unavailable(format!("operation store: {e}"))
+    }
+}
+
+/// The state of a stored operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    /// Recorded, provider call in progress.
+    InFlight,
+    /// Finished with this status.
+    Succeeded,
+    /// Accepted, not complete.
+    Pending,
+    /// Not done.
+    Failed,
+    /// May have been done.
+    Unknown,
+}
+
+impl State {
+    /// `succeeded` or `failed`: settled, nothing more to learn.
+    pub fn is_final(&self) -> bool {
+        matches!(self, State::Succeeded | State::Failed)
+    }
+    /// Text form.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            State::InFlight => "in_flight",
+            State::Succeeded => "succeeded",
+            State::Pending => "pending",
+            State::Failed => "failed",
+            State::Unknown => "unknown",
+        }
+    }
+    /// The state written as [`State::as_str`] writes it.
+    pub fn parse(s: &str) -> Option<State> {
+        Some(match s {
+            "in_flight" => State::InFlight,
+            "succeeded" => State::Succeeded,
+            "pending" => State::Pending,
+            "failed" => State::Failed,
+            "unknown" => State::Unknown,
+            _ => return None,
+        })
+    }
+    /// The state for a finished status.
+    pub fn of(status: Status) -> State {
+        match status {
+            Status::Succeeded => State::Succeeded,
+            Status::Pending => State::Pending,
+            Status::Failed => State::Failed,
+            Status::Unknown => State::Unknown,
+        }
+    }
+}
+
+/// What is recorded before the provider is called.
+#[derive(Debug, Clone)]
+pub struct NewOperation {
+    /// Operation id.
+    pub id: String,
+    /// Account name.
+    pub account: String,
+    /// Provider id.
+    pub provider: String,
+    /// Operation id (`refund`…).
+    pub operation: String,
+    /// Caller's idempotency key.
+    pub idempotency_key: Option<String>,
+    /// The request document (no credentials).
+    pub request: Value,
+    /// The daemon instance recording it.
+    pub owner: String,
+    /// When.
+    pub started_at: DateTime<Utc>,
+    /// Who asked: a token name, or `cli:USER`.
+    pub actor: Option<String>,
+    /// How long the operation may stay in flight, measured on the store's
+    /// clock, before it is declared `unknown` even while its daemon lives.
+    pub deadline: Duration,
+}
+
+/// One stored operation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredOperation {
+    /// Operation id.
+    pub id: String,
+    /// Account.
+    pub account: String,
+    /// Provider.
+    pub provider: String,
+    /// Operation.
+    pub operation: String,
+    /// Idempotency key.
+    pub idempotency_key: Option<String>,
+    /// Hex SHA-256 of the canonical request document.
+    pub request_sha256: String,
+    /// The request document.
+    pub request: Value,
+    /// State.
+    pub state: State,
+    /// The envelope once finished.
+    pub envelope: Option<Envelope>,
+    /// Owning instance.
+    pub owner: String,
+    /// Created (written at +03:00, like every date payops shows).
+    #[serde(serialize_with = "turkish_time")]
+    pub created_at: DateTime<Utc>,
+    /// Last change (written at +03:00).
+    #[serde(serialize_with = "turkish_time")]
+    pub updated_at: DateTime<Utc>,
+    /// How an unknown/pending outcome was resolved, if it was.
+    pub resolution: Option<String>,
+    /// The request's `order_ref`.
+    #[serde(default)]
+    pub order_ref: Option<String>,
+    /// Who asked for it (token name or `cli:USER`).
+    #[serde(default)]
+    pub actor: Option<String>,
+}
+
+/// One audit event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// When (RFC 3339, UTC).
+    pub at: String,
+    /// What: `recorded`, `finished`, `reconciled`, `resolved`, ...
+    pub kind: String,
+    /// Details.
+    pub detail: String,
+    /// Who (token name, `cli:USER`, or the instance for automatic steps).
+    pub actor: Option<String>,
+}
+
+/// A new status for an unresolved operation (see [`Store::settle`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Settlement<'a> {
+    /// The state it must still be in.
+    pub from: State,
+    /// Its new envelope.
+    pub envelope: &'a Envelope,
+    /// Why, in words (stored as its resolution).
+    pub how: &'a str,
+    /// The provider transaction that proves it: (scope, transaction id).
+    pub claim: Option<(&'a str, &'a str)>,
+    /// The audit event's kind (`reconciled`, `resolved`).
+    pub kind: &'a str,
+    /// Who (instance, token name, `cli:USER`).
+    pub actor: Option<&'a str>,
+}
+
+/// The outcome of [`Store::settle`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settle {
+    /// Applied.
+    Done,
+    /// The operation was no longer in the expected state.
+    Stale,
+    /// The provider transaction is already claimed by this other operation.
+    Claimed(String),
+}
+
+/// Writes an instant at +03:00 (RFC 3339), as envelopes do.
+pub(crate) fn turkish_time<S: serde::Serializer>(
+    t: &DateTime<Utc>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.serialize_str(
+        &t.with_timezone(&payops_core::turkey_offset())
+            .to_rfc3339_opts(SecondsFormat::Micros, false),
+    )
+}
+
+/// The result of recording an intent.
+#[derive(Debug, Clone)]
+pub enum Begin {
+    /// Recorded: call the provider.
+    Created,
+    /// The same key with the same document exists: do not call the provider.
+    Existing(Box<StoredOperation>),
+    /// The same key with another document: 409.
+    Conflict(Box<StoredOperation>),
+}
+
+/// Filters for [`Store::list`].
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    /// Only this account.
+    pub account: Option<String>,
+    /// Only these states.
+    pub states: Vec<State>,
+    /// Created at or after.
+    pub since: Option<DateTime<Utc>>,
+    /// Created before.
+    pub until: Option<DateTime<Utc>>,
+    /// At most this many (newest first).
+    pub limit: Option<i64>,
+    /// Only these accounts (`None`: any). A token's scope.
+    pub accounts: Option<Vec<String>>,
+    /// Only these operation kinds (`None`: any). A token's scope.
+    pub operations: Option<Vec<String>>,
+    /// Only operations listed after this one (keyset pagination: older, or
+    /// as old with a smaller id).
+    pub after: Option<Cursor>,
+}
+
+/// A place in the newest-first listing of operations: the last operation of
+/// a page. Its text form is `CREATED_AT~ID` (the stored creation time, then
+/// the id); HTTP clients pass it back as they got it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    /// `created_at` of that operation, as stored (RFC 3339, UTC).
+    pub created_at: String,
+    /// Its id.
+    pub id: String,
+}
+
+impl Cursor {
+    /// The cursor after `op`.
+    pub fn after(op: &StoredOperation) -> Cursor {
+        Cursor {
+            created_at: ts(&op.created_at),
+            id: op.id.clone(),
+        }
+    }
+
+    /// The text form.
+    pub fn encode(&self) -> String {
+        format!("{}~{}", self.created_at, self.id)
+    }
+
+    /// Reads the text form: any text before the first `~` and a non-empty
+    /// id after it (the listing compares them as text, so no cursor of that
+    /// shape is an error; one this API did not give just lists from there).
+    pub fn decode(text: &str) -> Option<Cursor> {
+        let (at, id) = text.split_once('~')?;
+        (!id.is_empty()).then(|| Cursor {
+            created_at: at.to_owned(),
+            id: id.to_owned(),
+        })
+    }
+}
+
+/// Hex SHA-256 of a document's canonical JSON (object keys sorted).
+pub fn request_hash(doc: &Value) -> String {
+    // serde_json's Map is ordered (BTreeMap), so this text is canonical.
+    let text = serde_json::to_string(doc).unwrap_or_default();
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+pub(crate) fn ts(t: &DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+/// The values of an intent's row and its `recorded` event, computed once
+/// for either store.
+#[derive(Debug)]
+pub(crate) struct IntentValues {
+    pub(crate) id: String,
+    pub(crate) account: String,
+    pub(crate) provider: String,
+    pub(crate) operation: String,
+    pub(crate) idempotency_key: Option<String>,
+    pub(crate) request_sha256: String,
+    pub(crate) request: String,
+    pub(crate) owner: String,
+    pub(crate) started_at: String,
+    pub(crate) order_ref: Option<String>,
+    pub(crate) deadline_ms: i64,
+    pub(crate) actor: Option<String>,
+    pub(crate) now: String,
+    pub(crate) detail: String,
+    /// Read the operations on its order after its commit (PostgreSQL).
+    pub(crate) read_order: bool,
+}
+
+impl IntentValues {
+    pub(crate) fn of(op: &NewOperation) -> IntentValues {
+        IntentValues {
+            id: op.id.clone(),
+            account: op.account.clone(),
+            provider: op.provider.clone(),
+            operation: op.operation.clone(),
+            idempotency_key: op.idempotency_key.clone(),
+            request_sha256: request_hash(&op.request),
+            request: op.request.to_string(),
+            owner: op.owner.clone(),
+            started_at: ts(&op.started_at),
+            order_ref: op
+                .request
+                .get("order_ref")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            deadline_ms: i64::try_from(op.deadline.as_millis()).unwrap_or(i64::MAX / 4),
+            actor: op.actor.clone(),
+            now: ts(&Utc::now()),
+            detail: format!("intent recorded by {}", op.owner),
+            read_order: false,
+        }
+    }
+}
+
+/// The values of an answer's update and its `finished` event.
+#[derive(Debug)]
+pub(crate) struct AnswerValues {
+    pub(crate) state: &'static str,
+    pub(crate) envelope: String,
+    pub(crate) now: String,
+    pub(crate) id: String,
+    /// The event's detail when the answer applied…
+    pub(crate) detail: String,
+    /// …and when it came late (the operation had left `in_flight`).
+    pub(crate) detail_late: String,
+}
+
+impl AnswerValues {
+    pub(crate) fn of(id: &str, envelope: &Envelope) -> Result<AnswerValues, StoreError> {
+        let text = serde_json::to_string(envelope).map_err(|e| StoreError::Corrupt {
+            id: id.into(),
+            reason: e.to_string(),
+        })?;
+        let status = format!("status {}", envelope.status);
+        Ok(AnswerValues {
+            state: State::of(envelope.status).as_str(),
+            envelope: text,
+            now: ts(&Utc::now()),
+            id: id.to_owned(),
+            detail_late: format!("{status} (late: not applied)"),
+            detail: status,
+        })
+    }
+}
+
+/// The file of a `sqlite:` URL (`None` for another scheme). An in-memory
+/// or unnamed SQLite store is refused: it would lose every intent with the
+/// process (and the hot path's own connections could not reach it).
+pub fn sqlite_file(url: &str) -> Result<Option<&str>, StoreError> {
+    let Some(rest) = url.strip_prefix("sqlite:") else {
+        return Ok(None);
+    };
+    let path = rest.trim_start_matches("//");
+    let path = path.split('?').next().unwrap_or(path);
+    if path.is_empty() || path.contains(":memory:") {
+        return Err(StoreError::Url(format!(
+            "{url} (an in-memory or unnamed SQLite store keeps nothing: name a file)"
+        )));
+    }
+    Ok(Some(path))
+}
+
+pub(crate) fn parse_ts(id: &str, s: &str) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|d| d.with_timezone(&Utc))
+        .map_err(|e| StoreError::Corrupt {
+            id: id.into(),
+            reason: format!("timestamp {s:?}: {e}"),
+        })
+}
