@@ -33,6 +33,22 @@ pub struct Engine {
     pub store: Store,
     /// This process's instance id (owner of the operations it records).
     pub instance: String,
+    /// Its settings, fixed at construction.
+    pub(crate) settings: EngineSettings,
+    /// The tasks operations run on (detached from their callers): a daemon
+    /// waits for them at shutdown.
+    pub(crate) tasks: tokio_util::task::TaskTracker,
+    /// Set once this instance has a heartbeat in the store.
+    heartbeat_recorded: std::sync::atomic::AtomicBool,
+    validators: HashMap<(String, OperationKind), jsonschema::Validator>,
+    /// Each provider callback's `when` schema, compiled once.
+    callback_when: HashMap<(String, OperationKind), jsonschema::Validator>,
+}
+
+/// What an [`Engine`] is built with, besides its providers, accounts,
+/// transport and store.
+#[derive(Debug, Clone)]
+pub struct EngineSettings {
     /// How long a duplicate waits for the in-flight original.
     pub wait: Duration,
     /// How long an operation may stay in flight before it is `unknown`.
@@ -43,11 +59,17 @@ pub struct Engine {
     /// The daemon's own callback URLs for providers that post results
     /// later (`server.public_url`); `None`: callers give their own.
     pub callbacks: Option<crate::signing::Callbacks>,
-    /// Set once this instance has a heartbeat in the store.
-    heartbeat_recorded: std::sync::atomic::AtomicBool,
-    validators: HashMap<(String, OperationKind), jsonschema::Validator>,
-    /// Each provider callback's `when` schema, compiled once.
-    callback_when: HashMap<(String, OperationKind), jsonschema::Validator>,
+}
+
+impl Default for EngineSettings {
+    fn default() -> EngineSettings {
+        EngineSettings {
+            wait: Duration::from_secs(120),
+            in_flight_deadline: Duration::from_secs(600),
+            webhooks: Vec::new(),
+            callbacks: None,
+        }
+    }
 }
 
 /// Numbers written with a zero fraction (`1000.0`, `1e3`) as the integers
@@ -117,6 +139,7 @@ impl Engine {
         accounts: BTreeMap<String, Account>,
         transport: Arc<dyn HttpTransport>,
         store: Store,
+        settings: EngineSettings,
     ) -> Result<Engine, String> {
         let mut validators = HashMap::new();
         let mut callback_when = HashMap::new();
@@ -142,10 +165,8 @@ impl Engine {
             metrics: Arc::new(Metrics::default()),
             store,
             instance: new_operation_id().replacen("op_", "inst_", 1),
-            wait: Duration::from_secs(120),
-            in_flight_deadline: Duration::from_secs(600),
-            webhooks: Vec::new(),
-            callbacks: None,
+            settings,
+            tasks: tokio_util::task::TaskTracker::new(),
             heartbeat_recorded: std::sync::atomic::AtomicBool::new(false),
             validators,
             callback_when,
@@ -171,7 +192,7 @@ impl Engine {
         operation_id: &str,
         mut document: Value,
     ) -> Value {
-        let (Some(cb), Some(p)) = (&self.callbacks, self.providers.get(provider)) else {
+        let (Some(cb), Some(p)) = (&self.settings.callbacks, self.providers.get(provider)) else {
             return document;
         };
         let Some(spec) = p.info().callback(op) else {
@@ -323,7 +344,7 @@ impl Engine {
             owner: self.instance.clone(),
             started_at: started_at.with_timezone(&chrono::Utc),
             actor: actor.clone(),
-            deadline: self.in_flight_deadline,
+            deadline: self.settings.in_flight_deadline,
         };
         let (begun, siblings) = self.store.begin_reading_order(&intent).await.map_err(|e| {
             tracing::error!(error = %e, "cannot record the operation; nothing sent");
@@ -462,7 +483,7 @@ impl Engine {
     ) -> tokio::task::JoinHandle<Result<Executed, Error>> {
         let engine = self.clone();
         let span = tracing::Span::current();
-        tokio::spawn(
+        self.tasks.spawn(
             async move {
                 engine.metrics.in_flight.inc();
                 let r = engine.execute_marked(&account, op, document, options).await;
@@ -655,7 +676,7 @@ impl Engine {
     /// The stored answer of an earlier request with the same key, waiting
     /// while it is in flight.
     async fn await_existing(&self, mut op: StoredOperation) -> Result<Envelope, Error> {
-        let deadline = Instant::now() + self.wait;
+        let deadline = Instant::now() + self.settings.wait;
         let mut pause = Duration::from_millis(10);
         loop {
             if op.state != State::InFlight {

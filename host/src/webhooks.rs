@@ -41,8 +41,11 @@ pub fn backoff(initial_ms: u64, max_ms: u64, attempts: i64, random: u128) -> i64
     i64::try_from(base.saturating_mul(jitter) / 1000).unwrap_or(i64::MAX)
 }
 
-/// Runs the deliverer until the process ends.
+/// Runs the deliverer on `tasks` until `stop` is cancelled (a round in
+/// progress finishes first).
 pub fn spawn(
+    tasks: &tokio_util::task::TaskTracker,
+    stop: tokio_util::sync::CancellationToken,
     store: Store,
     hooks: Vec<Webhook>,
     transport: Arc<dyn HttpTransport>,
@@ -52,12 +55,15 @@ pub fn spawn(
         return;
     }
     let hooks = Arc::new(hooks);
-    tokio::spawn(async move {
+    tasks.spawn(async move {
         loop {
             if let Err(e) = round(&store, &hooks, &transport, &metrics).await {
                 tracing::warn!(error = %e, "webhook delivery round failed");
             }
-            tokio::time::sleep(Duration::from_millis(200)).await;
+            tokio::select! {
+                () = stop.cancelled() => break,
+                () = tokio::time::sleep(Duration::from_millis(200)) => {}
+            }
         }
     });
 }

@@ -535,7 +535,14 @@ async fn faults(store_url: &str) {
             limits: Default::default(),
         },
     );
-    let engine = Engine::new(providers, accounts, faulty.clone(), store).unwrap();
+    let engine = Engine::new(
+        providers,
+        accounts,
+        faulty.clone(),
+        store,
+        payops_host::engine::EngineSettings::default(),
+    )
+    .unwrap();
 
     let cases = [
         (Fault::None, Status::Succeeded, true),

@@ -20,16 +20,15 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 use serde_json::json;
 
+use crate::app::{Application, EngineParts, Settings};
 use crate::config::{self as cfg, Account, Config, OnPluginError, TokenConfig};
-use crate::engine::Engine;
+use crate::engine::{Engine, EngineSettings};
 use crate::plugins::{self, Registry};
-use crate::server::{self, AppState};
 
 /// Exit code for invalid usage or request documents (nothing sent).
 pub const EXIT_USAGE: u8 = 2;
@@ -216,18 +215,31 @@ fn transport() -> Result<Arc<dyn payops_core::HttpTransport>, ExitCode> {
         .map_err(|e| fail(EXIT_CONFIG, e))
 }
 
-/// Opens the store, builds the engine and starts its heartbeat.
-pub async fn build_engine(
-    s: &Setup,
-    accts: BTreeMap<String, Account>,
-    store_url: &str,
-) -> Result<Engine, ExitCode> {
-    let hooks = cfg::resolve_webhooks(&s.figment, &s.cfg).map_err(|errors| {
+/// The engine's settings from the config: webhooks, callback URLs, the
+/// duplicate wait and the in-flight deadline.
+fn engine_settings(s: &Setup) -> Result<EngineSettings, ExitCode> {
+    let config_errors = |errors: Vec<cfg::ConfigError>| {
         for e in &errors {
             eprintln!("payops: config: {e}");
         }
         fail(EXIT_CONFIG, format!("{} config error(s)", errors.len()))
-    })?;
+    };
+    Ok(EngineSettings {
+        wait: Duration::from_secs(s.cfg.store.wait_secs),
+        in_flight_deadline: Duration::from_secs(s.cfg.store.in_flight_deadline_secs.max(1)),
+        webhooks: cfg::resolve_webhooks(&s.figment, &s.cfg).map_err(config_errors)?,
+        callbacks: cfg::resolve_callbacks(&s.figment, &s.cfg).map_err(config_errors)?,
+    })
+}
+
+/// The engine's parts: the store at `store_url` (with the webhooks' routes),
+/// the providers, `accts`, the provider transport and the settings.
+async fn engine_parts(
+    s: &Setup,
+    accts: BTreeMap<String, Account>,
+    store_url: &str,
+) -> Result<EngineParts, ExitCode> {
+    let settings = engine_settings(s)?;
     let store = payops_store::Store::open(store_url)
         .await
         .map_err(|e| {
@@ -236,176 +248,81 @@ pub async fn build_engine(
                 format!("{} ({})", e, cfg::redact_url(store_url)),
             )
         })?
-        .with_webhooks(hooks.iter().map(cfg::Webhook::route).collect());
-    let mut engine = Engine::new(s.registry.providers.clone(), accts, transport()?, store)
-        .map_err(|e| fail(EXIT_CONFIG, e))?;
-    engine.webhooks = hooks;
-    engine.callbacks = cfg::resolve_callbacks(&s.figment, &s.cfg).map_err(|errors| {
-        for e in &errors {
-            eprintln!("payops: config: {e}");
-        }
-        fail(EXIT_CONFIG, format!("{} config error(s)", errors.len()))
-    })?;
-    engine.wait = Duration::from_secs(s.cfg.store.wait_secs);
-    engine.in_flight_deadline = Duration::from_secs(s.cfg.store.in_flight_deadline_secs.max(1));
+        .with_webhooks(settings.webhooks.iter().map(cfg::Webhook::route).collect());
+    Ok(EngineParts {
+        providers: s.registry.providers.clone(),
+        accounts: accts,
+        transport: transport()?,
+        store,
+        settings,
+    })
+}
+
+/// For one-shot commands: opens the store, builds the engine and starts
+/// its heartbeat (for as long as the command runs).
+pub async fn build_engine(
+    s: &Setup,
+    accts: BTreeMap<String, Account>,
+    store_url: &str,
+) -> Result<Engine, ExitCode> {
+    let parts = engine_parts(s, accts, store_url).await?;
+    let engine = Engine::new(
+        parts.providers,
+        parts.accounts,
+        parts.transport,
+        parts.store,
+        parts.settings,
+    )
+    .map_err(|e| fail(EXIT_CONFIG, e))?;
     engine
         .store
         .heartbeat(&engine.instance)
         .await
         .map_err(|e| fail(EXIT_CONFIG, e))?;
-    let (store, instance) = (engine.store.clone(), engine.instance.clone());
-    let every = Duration::from_secs(s.cfg.store.instance_timeout_secs.max(1)) / 3;
-    tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(every).await;
-            if let Err(e) = store.heartbeat(&instance).await {
-                tracing::warn!(error = %e, "store heartbeat failed");
-            }
-        }
-    });
+    crate::app::heartbeat(
+        &tokio_util::task::TaskTracker::new(),
+        tokio_util::sync::CancellationToken::new(),
+        engine.store.clone(),
+        engine.instance.clone(),
+        Duration::from_secs(s.cfg.store.instance_timeout_secs.max(1)) / 3,
+    );
     Ok(engine)
 }
 
-/// Recovery at daemon start and the periodic reconciliation task.
-async fn start_background(s: &Setup, engine: &Arc<Engine>) -> Result<(), ExitCode> {
-    let timeout = Duration::from_secs(s.cfg.store.instance_timeout_secs.max(1));
-    engine
-        .recover(timeout)
-        .await
-        .map_err(|e| fail(EXIT_CONFIG, e))?;
-    // The watchdog: dead daemons' operations and operations in flight past
-    // their deadline become `unknown`, listed for reconciliation.
-    {
-        let engine = engine.clone();
-        let every = (timeout / 3).clamp(Duration::from_secs(1), Duration::from_secs(10));
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(every).await;
-                if let Err(e) = engine.recover(timeout).await {
-                    tracing::warn!(error = %e, "recovery failed");
-                }
-                if let Err(e) = engine.expire_overdue().await {
-                    tracing::warn!(error = %e, "deadline check failed");
-                }
-            }
-        });
-    }
-    let max = s.cfg.store.reconcile_interval_secs;
-    let min_age = Duration::from_secs(s.cfg.store.reconcile_min_age_secs);
-    if max > 0 {
-        let engine = engine.clone();
-        let first = s.cfg.store.reconcile_first_secs.clamp(1, max);
-        let backoff = crate::reconcile::Backoff {
-            first: Duration::from_secs(first),
-            max: Duration::from_secs(max),
-        };
-        // Each pass looks only at the operations whose backoff has passed.
-        let every = Duration::from_secs(first.min(5));
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(every).await;
-                if let Err(e) = engine.recover(timeout).await {
-                    tracing::warn!(error = %e, "recovery failed");
-                }
-                match crate::reconcile::run(&engine, None, min_age, Some(backoff)).await {
-                    Ok(list) => {
-                        let changed = list.iter().filter(|r| r.to.is_some()).count();
-                        if !list.is_empty() {
-                            tracing::info!(examined = list.len(), changed, "reconciliation pass");
-                        }
-                    }
-                    Err(e) => tracing::warn!(error = %e, "reconciliation failed"),
-                }
-            }
-        });
-    }
-    Ok(())
+/// Which daemon runs.
+pub enum Mode {
+    /// `payops serve`.
+    Serve,
+    /// `payops sandbox`: its banner (`{addr}` becomes the address) is
+    /// printed after the listening line.
+    Sandbox {
+        /// The banner.
+        banner: String,
+    },
 }
 
 /// Serves the HTTP API until SIGTERM/SIGINT (shared by `serve` and `sandbox`).
-/// `banner` is printed after the listening line, `{addr}` replaced.
 pub async fn daemon(
     s: &Setup,
-    mut engine: Engine,
+    accts: BTreeMap<String, Account>,
+    store_url: &str,
     tokens: Vec<TokenConfig>,
-    banner: Option<String>,
+    mode: Mode,
 ) -> Result<ExitCode, ExitCode> {
-    let listener = tokio::net::TcpListener::bind(&s.cfg.server.listen)
+    let settings = Settings::from_config(&s.cfg, matches!(mode, Mode::Sandbox { .. }));
+    let parts = engine_parts(s, accts, store_url).await?;
+    let app = Application::build(settings, parts, tokens)
         .await
-        .map_err(|e| {
-            fail(
-                EXIT_CONFIG,
-                format!("cannot listen on {}: {e}", s.cfg.server.listen),
-            )
-        })?;
-    let addr = listener.local_addr().map_err(|e| fail(EXIT_CONFIG, e))?;
-    let tree = crate::schemas::tree(engine.providers.values().map(|p| p.as_ref()));
-    if banner.is_some() && engine.callbacks.is_none() {
-        // The sandbox: its simulators post their callbacks to itself.
-        engine.callbacks = Some(crate::signing::Callbacks {
-            public_url: format!("http://{addr}"),
-            secrets: vec![uuid::Uuid::new_v4().simple().to_string()],
-        });
-    }
-    let engine = Arc::new(engine);
-    // Provider callbacks: on their own listener when configured, else on
-    // the API's.
-    let mut extra = None;
-    if engine.callbacks.is_some() {
-        let router = crate::server::callbacks::router(engine.clone());
-        match &s.cfg.server.callback_listen {
-            Some(at) => {
-                let l = tokio::net::TcpListener::bind(at).await.map_err(|e| {
-                    fail(
-                        EXIT_CONFIG,
-                        format!("cannot listen on {at} (server.callback_listen): {e}"),
-                    )
-                })?;
-                tracing::info!(addr = %at, "callbacks listening");
-                tokio::spawn(async move {
-                    if let Err(e) = axum::serve(l, router).await {
-                        tracing::error!(error = %e, "callback listener stopped");
-                    }
-                });
-            }
-            None => extra = Some(router),
-        }
-    }
-    start_background(s, &engine).await?;
-    // Webhooks go out through the plain transport: a receiver that got the
-    // request may have acted, so only the outbox's own retries apply.
-    let webhook_transport = payops_transport::ReqwestTransport::new()
-        .map(|t| Arc::new(t) as Arc<dyn payops_core::HttpTransport>)
         .map_err(|e| fail(EXIT_CONFIG, e))?;
-    crate::webhooks::spawn(
-        engine.store.clone(),
-        engine.webhooks.clone(),
-        webhook_transport,
-        engine.metrics.clone(),
-    );
-    let state = AppState {
-        engine,
-        tokens: Arc::new(tokens),
-        draining: Arc::new(AtomicBool::new(false)),
-        schemas: Arc::new(tree),
-        metrics_token_sha256: s.cfg.server.metrics_token_sha256.clone().map(Arc::new),
-        cors_origins: Arc::new(s.cfg.server.cors_origins.clone()),
-    };
-    tracing::info!(%addr, accounts = state.engine.accounts.len(), providers = state.engine.providers.len(), "listening");
+    let addr = app.addr();
+    let engine = app.engine();
+    tracing::info!(%addr, accounts = engine.accounts.len(), providers = engine.providers.len(), "listening");
     println!("payops listening on http://{addr}");
-    if let Some(b) = banner {
-        println!("{}", b.replace("{addr}", &addr.to_string()));
+    if let Mode::Sandbox { banner } = mode {
+        println!("{}", banner.replace("{addr}", &addr.to_string()));
     }
     use std::io::Write as _;
     let _ = std::io::stdout().flush();
-    server::serve(
-        listener,
-        state,
-        s.cfg.server.body_limit_bytes,
-        Duration::from_secs(s.cfg.server.shutdown_timeout_secs),
-        extra,
-    )
-    .await
-    .map_err(|e| fail(1, e))?;
+    app.run_until_stopped().await.map_err(|e| fail(1, e))?;
     Ok(ExitCode::SUCCESS)
 }

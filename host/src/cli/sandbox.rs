@@ -8,7 +8,7 @@ use clap::Args;
 use payops_core::AccountConfig;
 use serde_json::{Value, json};
 
-use super::{EXIT_CONFIG, Global, build_engine, daemon, fail, setup};
+use super::{EXIT_CONFIG, Global, Mode, daemon, fail, setup};
 use crate::config::{self, Account, TokenConfig};
 
 /// Arguments of `payops sandbox`.
@@ -96,7 +96,6 @@ pub async fn run(g: &Global, a: &SandboxArgs) -> Result<ExitCode, ExitCode> {
     }];
     let db = std::env::temp_dir().join(format!("payops-sandbox-{}.db", std::process::id()));
     let store_url = format!("sqlite://{}", db.display());
-    let engine = build_engine(&s, accts, &store_url).await?;
     let mut banner = format!(
         "sandbox token: {token}\nsandbox store: {} (removed when the sandbox stops)\ndemo accounts: {}\nconsole: http://{{addr}}/ui/ (sign in with the token)\n",
         db.display(),
@@ -140,7 +139,7 @@ pub async fn run(g: &Global, a: &SandboxArgs) -> Result<ExitCode, ExitCode> {
             }
         }
     });
-    let r = daemon(&s, engine, tokens, Some(banner)).await;
+    let r = daemon(&s, accts, &store_url, tokens, Mode::Sandbox { banner }).await;
     ticker.abort();
     drop(servers);
     for suffix in ["", "-wal", "-shm"] {

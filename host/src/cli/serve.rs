@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use super::{Global, accounts, build_engine, daemon, setup};
+use super::{Global, Mode, accounts, daemon, setup};
 
 /// Arguments of `payops serve`.
 #[derive(Args, Debug)]
@@ -21,6 +21,12 @@ pub async fn run(g: &Global, a: &ServeArgs) -> Result<ExitCode, ExitCode> {
     if s.cfg.tokens.is_empty() {
         tracing::warn!("no [[tokens]] configured: every API call will be refused with 401");
     }
-    let engine = build_engine(&s, accts, &s.cfg.store.url).await?;
-    daemon(&s, engine, s.cfg.tokens.clone(), None).await
+    daemon(
+        &s,
+        accts,
+        &s.cfg.store.url,
+        s.cfg.tokens.clone(),
+        Mode::Serve,
+    )
+    .await
 }

@@ -52,7 +52,7 @@ async fn take(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_owned();
-    let Some(cb) = &engine.callbacks else {
+    let Some(cb) = &engine.settings.callbacks else {
         return answer(
             StatusCode::NOT_FOUND,
             json!({"error": {"code": "not_found", "message": "callbacks are off (no server.public_url)"}}),
@@ -112,7 +112,7 @@ async fn take(
     // Never trusted alone: the provider's query decides.
     let e = engine.clone();
     let id = operation_id.clone();
-    tokio::spawn(async move {
+    engine.tasks.spawn(async move {
         match crate::reconcile::one_by_id(&e, &id).await {
             Ok(r) => {
                 tracing::info!(operation_id = %id, to = ?r.to, how = %r.how, "reconciled after a provider callback")

@@ -11,7 +11,6 @@ pub use auth::Caller;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -785,46 +784,4 @@ pub async fn shutdown_signal() {
         _ = ctrl_c => {},
         _ = term => {},
     }
-}
-
-/// Serves until a signal, then drains: new requests get 503, in-flight
-/// operations finish (up to `grace`), and the function returns.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    state: AppState,
-    body_limit: usize,
-    grace: Duration,
-    extra: Option<Router>,
-) -> std::io::Result<()> {
-    let draining = state.draining.clone();
-    let engine = state.engine.clone();
-    let app = match extra {
-        Some(r) => router(state, body_limit).merge(r),
-        None => router(state, body_limit),
-    };
-    let shutdown = async move {
-        shutdown_signal().await;
-        draining.store(true, Ordering::SeqCst);
-        tracing::info!(
-            grace_secs = grace.as_secs(),
-            "shutdown requested: refusing new work, finishing in-flight operations"
-        );
-        tokio::spawn(async move {
-            tokio::time::sleep(grace).await;
-            tracing::error!(
-                "in-flight operations did not finish within the shutdown timeout; exiting"
-            );
-            std::process::exit(1);
-        });
-    };
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await?;
-    // Operations run detached from their connections: wait for the ones a
-    // client walked away from (the grace timer above still bounds this).
-    while engine.metrics.in_flight.get() > 0 {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    tracing::info!("stopped");
-    Ok(())
 }
