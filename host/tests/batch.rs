@@ -35,13 +35,6 @@ async fn sim(n: usize) -> payops_transport::SimServer {
         .unwrap()
 }
 
-fn ledger(sim: &payops_transport::SimServer) -> Vec<Value> {
-    sim.with_sim(|s| s.state())["ledger"]
-        .as_array()
-        .unwrap()
-        .clone()
-}
-
 fn config(dir: &Path, url: &str) {
     let plugins = plugin_dir(dir);
     std::fs::write(

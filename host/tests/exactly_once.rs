@@ -32,14 +32,6 @@ fn pg_url() -> Option<String> {
     url
 }
 
-fn unique(p: &str) -> String {
-    format!(
-        "{p}-{}-{}",
-        std::process::id(),
-        chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0)
-    )
-}
-
 /// A simulator with merchant `merchant` (unique per test: claims of provider
 /// transactions are per merchant, and simulators reuse transaction ids).
 async fn esnek_sim(merchant: &str) -> SimServer {
@@ -56,30 +48,6 @@ async fn esnek_sim(merchant: &str) -> SimServer {
     SimServer::start(Box::new(s), "127.0.0.1:0".parse().unwrap())
         .await
         .unwrap()
-}
-
-/// Moves an operation's start `minutes` into the past, as if it had been
-/// recorded that long ago (tests of evidence that needs time to pass).
-async fn backdate(store_url: &str, id: &str, minutes: i64) {
-    sqlx::any::install_default_drivers();
-    let pool = sqlx::AnyPool::connect(store_url).await.unwrap();
-    let when = (payops_core::chrono::Utc::now() - payops_core::chrono::Duration::minutes(minutes))
-        .to_rfc3339_opts(payops_core::chrono::SecondsFormat::Micros, true);
-    let r = sqlx::query("UPDATE operations SET created_at = $1 WHERE id = $2")
-        .bind(when)
-        .bind(id)
-        .execute(&pool)
-        .await
-        .unwrap();
-    assert_eq!(r.rows_affected(), 1, "{id}");
-    pool.close().await;
-}
-
-fn ledger(sim: &SimServer) -> Vec<Value> {
-    sim.with_sim(|s| s.state())["ledger"]
-        .as_array()
-        .unwrap()
-        .clone()
 }
 
 fn config(dir: &Path, base_url: &str, store_url: &str, account: &str, merchant: &str) -> PathBuf {

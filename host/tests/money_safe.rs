@@ -114,14 +114,6 @@ async fn scripted() -> (Shared, String) {
     (script, format!("http://{addr}"))
 }
 
-fn unique(p: &str) -> String {
-    format!(
-        "{p}-{}-{}",
-        std::process::id(),
-        Utc::now().timestamp_nanos_opt().unwrap_or(0)
-    )
-}
-
 /// Tokens: `ops-token-1` may do everything (resolve, override); `clerk-1`
 /// may refund but neither resolve nor go past the order guard.
 fn config(dir: &Path, base_url: &str) -> String {
@@ -295,21 +287,6 @@ fn to_of(list: &[Value], id: &Value) -> Value {
         .find(|r| r["operation_id"] == *id)
         .map(|r| r["to"].clone())
         .unwrap_or_else(|| panic!("{id} not examined: {list:?}"))
-}
-
-async fn backdate(dir: &Path, id: &str, minutes: i64) {
-    sqlx::any::install_default_drivers();
-    let url = format!("sqlite://{}", dir.join("ops.db").display());
-    let pool = sqlx::AnyPool::connect(&url).await.unwrap();
-    let when = (Utc::now() - chrono::Duration::minutes(minutes))
-        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
-    sqlx::query("UPDATE operations SET created_at = $1 WHERE id = $2")
-        .bind(when)
-        .bind(id)
-        .execute(&pool)
-        .await
-        .unwrap();
-    pool.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -652,7 +629,12 @@ async fn reconciliation_needs_proof() {
     }
     // Time passing, not clock skew, is what makes absence evidence: let the
     // synchronous refund have started 10 minutes ago.
-    backdate(&dir, absent["operation_id"].as_str().unwrap(), 10).await;
+    backdate(
+        &sqlite_url(&dir),
+        absent["operation_id"].as_str().unwrap(),
+        10,
+    )
+    .await;
     let (c, dd) = (cfg.clone(), dir.clone());
     let list = tokio::task::spawn_blocking(move || reconcile(&dd, &c))
         .await

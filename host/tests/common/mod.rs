@@ -253,3 +253,42 @@ pub async fn read_request(s: &mut tokio::net::TcpStream) -> Option<(String, Vec<
         }
     }
 }
+
+/// A name unique to this process and moment (`{p}-{pid}-{nanos}`).
+pub fn unique(p: &str) -> String {
+    format!(
+        "{p}-{}-{}",
+        std::process::id(),
+        chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0)
+    )
+}
+
+/// The URL of the SQLite store `ops.db` in `dir`.
+pub fn sqlite_url(dir: &Path) -> String {
+    format!("sqlite://{}", dir.join("ops.db").display())
+}
+
+/// Moves an operation's start `minutes` into the past, as if it had been
+/// recorded that long ago (tests of evidence that needs time to pass).
+pub async fn backdate(store_url: &str, id: &str, minutes: i64) {
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(store_url).await.unwrap();
+    let when = (chrono::Utc::now() - chrono::Duration::minutes(minutes))
+        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let r = sqlx::query("UPDATE operations SET created_at = $1 WHERE id = $2")
+        .bind(when)
+        .bind(id)
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(r.rows_affected(), 1, "{id}");
+    pool.close().await;
+}
+
+/// A simulator's ledger (`state().ledger`): what the provider recorded.
+pub fn ledger(sim: &payops_transport::SimServer) -> Vec<serde_json::Value> {
+    sim.with_sim(|s| s.state())["ledger"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
