@@ -36,15 +36,14 @@ async fn sim(n: usize) -> payops_transport::SimServer {
 }
 
 fn config(dir: &Path, url: &str) {
-    let plugins = plugin_dir(dir);
-    std::fs::write(
-        dir.join("payops.toml"),
-        format!(
-            "[plugins]\ndirs = [{plugins:?}]\n[store]\nurl = \"sqlite://{}\"\ninstance_timeout_secs = 2\n[accounts.esnek]\nprovider = \"esnekpos\"\nbase_url = \"{url}\"\nmerchant = \"M1\"\nmerchant_key = \"{KEY}\"\n",
-            dir.join("ops.db").display()
-        ),
-    )
-    .unwrap();
+    TestConfig::new(dir)
+        .store(&sqlite_url(dir))
+        .with(|c| c.store.instance_timeout_secs = 2)
+        .account(
+            "esnek",
+            json!({"provider": "esnekpos", "base_url": url, "merchant": "M1", "merchant_key": KEY}),
+        )
+        .write(&dir.join("payops.toml"));
 }
 
 fn batch(dir: &Path, file: &str) -> std::process::Child {

@@ -17,41 +17,22 @@ const TOKEN: &str = "callbacks-token-0123456789";
 const CALLBACK_SECRET: &str = "cbsec_7Rw2Kq9Zt4Lm8Vx";
 
 fn config(dir: &Path, esnek: &str, callback_port: u16) -> String {
-    let plugins = plugin_dir(dir);
-    let cfg = format!(
-        r#"
-[plugins]
-dirs = [{plugins:?}]
-
-[server]
-public_url = "http://127.0.0.1:{callback_port}"
-callback_listen = "127.0.0.1:{callback_port}"
-callback_secret = "{CALLBACK_SECRET}"
-
-[store]
-url = "sqlite://{db}"
-
-[[tokens]]
-name = "ops"
-token_sha256 = "{token}"
-accounts = ["*"]
-operations = ["*"]
-
-[accounts.esnek]
-provider = "esnekpos"
-base_url = "{esnek}"
-timeout_ms = 5000
-merchant = "M1"
-merchant_key = "{key}"
-sub_merchant_sign = "reduce_is_negative"
-"#,
-        db = dir.join("payops.db").display(),
-        token = sha256_hex(TOKEN),
-        key = SECRETS[0],
-    );
-    let path = dir.join("callbacks.toml");
-    std::fs::write(&path, cfg).unwrap();
-    path.display().to_string()
+    TestConfig::new(dir)
+        .with(|c| {
+            c.server.public_url = Some(format!("http://127.0.0.1:{callback_port}"));
+            c.server.callback_listen = Some(format!("127.0.0.1:{callback_port}"));
+            c.server.callback_secret = Some(CALLBACK_SECRET.into());
+        })
+        .store(&format!("sqlite://{}", dir.join("payops.db").display()))
+        .token("ops", TOKEN, &["*"], &["*"])
+        .account(
+            "esnek",
+            json!({"provider": "esnekpos", "base_url": esnek, "timeout_ms": 5000, "merchant": "M1",
+                   "merchant_key": SECRETS[0], "sub_merchant_sign": "reduce_is_negative"}),
+        )
+        .write(&dir.join("callbacks.toml"))
+        .display()
+        .to_string()
 }
 
 async fn post_form(url: &str, body: &str) -> u16 {

@@ -13,50 +13,24 @@ use serde_json::{Value, json};
 /// A config with an EsnekPOS account (key inline), a TurkPos account (GUID
 /// from a file) and a support token limited to queries on one account.
 fn write_config(dir: &Path, esnek_url: &str, turk_url: &str) -> String {
-    let plugins = plugin_dir(dir);
     std::fs::write(dir.join("guid.txt"), format!("{}\n", SECRETS[2])).unwrap();
-    let cfg = format!(
-        r#"
-[plugins]
-dirs = [{plugins:?}]
-
-[[tokens]]
-name = "support"
-token_sha256 = "{support}"
-accounts = ["esnek"]
-operations = ["query"]
-
-[[tokens]]
-name = "ops"
-token_sha256 = "{ops}"
-accounts = ["*"]
-operations = ["*"]
-
-[accounts.esnek]
-provider = "esnekpos"
-environment = "test"
-base_url = "{esnek_url}"
-timeout_ms = 5000
-merchant = "M1"
-merchant_key = "{key}"
-
-[accounts.turk]
-provider = "turkpos"
-base_url = "{turk_url}"
-client_code = "555"
-client_username = "u"
-client_password = "{pw}"
-guid_file = {guid_file:?}
-"#,
-        support = sha256_hex(SECRETS[3]),
-        ops = sha256_hex("ops-token-1"),
-        key = SECRETS[0],
-        pw = SECRETS[1],
-        guid_file = dir.join("guid.txt"),
-    );
-    let path = dir.join("payops-test.toml");
-    std::fs::write(&path, cfg).unwrap();
-    path.display().to_string()
+    TestConfig::new(dir)
+        .token("support", SECRETS[3], &["esnek"], &["query"])
+        .token("ops", "ops-token-1", &["*"], &["*"])
+        .account(
+            "esnek",
+            json!({"provider": "esnekpos", "environment": "test", "base_url": esnek_url,
+                   "timeout_ms": 5000, "merchant": "M1", "merchant_key": SECRETS[0]}),
+        )
+        .account(
+            "turk",
+            json!({"provider": "turkpos", "base_url": turk_url, "client_code": "555",
+                   "client_username": "u", "client_password": SECRETS[1],
+                   "guid_file": dir.join("guid.txt")}),
+        )
+        .write(&dir.join("payops-test.toml"))
+        .display()
+        .to_string()
 }
 
 async fn simulators() -> (payops_transport::SimServer, payops_transport::SimServer) {

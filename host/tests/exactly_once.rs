@@ -51,32 +51,19 @@ async fn esnek_sim(merchant: &str) -> SimServer {
 }
 
 fn config(dir: &Path, base_url: &str, store_url: &str, account: &str, merchant: &str) -> PathBuf {
-    let plugins = plugin_dir(dir);
-    let text = format!(
-        r#"
-[plugins]
-dirs = [{plugins:?}]
-[store]
-url = "{store_url}"
-instance_timeout_secs = 1
-reconcile_interval_secs = 0
-[[tokens]]
-name = "ops"
-token_sha256 = "{ops}"
-accounts = ["*"]
-operations = ["*"]
-[accounts.{account}]
-provider = "esnekpos"
-base_url = "{base_url}"
-timeout_ms = 3000
-merchant = "{merchant}"
-merchant_key = "{KEY}"
-"#,
-        ops = sha256_hex("ops-token-1"),
-    );
-    let p = dir.join("exactly-once.toml");
-    std::fs::write(&p, text).unwrap();
-    p
+    TestConfig::new(dir)
+        .store(store_url)
+        .with(|c| {
+            c.store.instance_timeout_secs = 1;
+            c.store.reconcile_interval_secs = 0;
+        })
+        .token("ops", "ops-token-1", &["*"], &["*"])
+        .account(
+            account,
+            json!({"provider": "esnekpos", "base_url": base_url, "timeout_ms": 3000,
+                   "merchant": merchant, "merchant_key": KEY}),
+        )
+        .write(&dir.join("exactly-once.toml"))
 }
 
 async fn post(url: &str, key: &str, body: &str) -> (u16, Value) {

@@ -110,40 +110,23 @@ async fn esnek_sim() -> payops_transport::SimServer {
 }
 
 fn config(dir: &Path, esnek: &str, store: &str, hooks: &[(&str, String)]) -> String {
-    let plugins = plugin_dir(dir);
-    let mut cfg = format!(
-        r#"
-[plugins]
-dirs = [{plugins:?}]
-
-[store]
-url = "{store}"
-
-[[tokens]]
-name = "ops"
-token_sha256 = "{token}"
-accounts = ["*"]
-operations = ["*"]
-
-[accounts.esnek]
-provider = "esnekpos"
-base_url = "{esnek}"
-timeout_ms = 5000
-merchant = "M1"
-merchant_key = "{key}"
-sub_merchant_sign = "reduce_is_negative"
-"#,
-        token = sha256_hex(TOKEN),
-        key = SECRETS[0],
-    );
+    let mut cfg = TestConfig::new(dir)
+        .store(store)
+        .token("ops", TOKEN, &["*"], &["*"])
+        .account(
+            "esnek",
+            json!({"provider": "esnekpos", "base_url": esnek, "timeout_ms": 5000, "merchant": "M1",
+                   "merchant_key": SECRETS[0], "sub_merchant_sign": "reduce_is_negative"}),
+        );
     for (name, url) in hooks {
-        cfg.push_str(&format!(
-            "\n[[webhooks]]\nname = \"{name}\"\nurl = \"{url}\"\nsecret = \"{SECRET}\"\nretry_initial_ms = 100\nretry_max_ms = 400\ntimeout_ms = 2000\n"
-        ));
+        let hook: payops_host::config::WebhookConfig = serde_json::from_value(json!({
+            "name": name, "url": url, "secret": SECRET,
+            "retry_initial_ms": 100, "retry_max_ms": 400, "timeout_ms": 2000
+        }))
+        .unwrap();
+        cfg = cfg.with(|c| c.webhooks.push(hook));
     }
-    let path = dir.join("hooks.toml");
-    std::fs::write(&path, cfg).unwrap();
-    path.display().to_string()
+    cfg.write(&dir.join("hooks.toml")).display().to_string()
 }
 
 async fn refund(url: &str, n: usize) -> Value {

@@ -292,3 +292,83 @@ pub fn ledger(sim: &payops_transport::SimServer) -> Vec<serde_json::Value> {
         .unwrap()
         .clone()
 }
+
+/// A test config built from the config types themselves and written as
+/// TOML (never hand-written text): the plugins of this build, then what
+/// each test adds.
+pub struct TestConfig(pub payops_host::config::Config);
+
+impl TestConfig {
+    /// The defaults, with `dir`'s plugins.
+    pub fn new(dir: &Path) -> TestConfig {
+        let mut cfg = payops_host::config::Config::default();
+        cfg.plugins.dirs = vec![plugin_dir(dir)];
+        TestConfig(cfg)
+    }
+
+    /// Any other setting.
+    pub fn with(mut self, f: impl FnOnce(&mut payops_host::config::Config)) -> TestConfig {
+        f(&mut self.0);
+        self
+    }
+
+    /// The store's URL.
+    pub fn store(self, url: &str) -> TestConfig {
+        let url = url.to_owned();
+        self.with(|c| c.store.url = url)
+    }
+
+    /// A bearer token (its SHA-256 is what the config keeps).
+    pub fn token(
+        self,
+        name: &str,
+        token: &str,
+        accounts: &[&str],
+        operations: &[&str],
+    ) -> TestConfig {
+        self.token_with(name, token, accounts, operations, |_| {})
+    }
+
+    /// A bearer token with more settings (resolve, override, limits).
+    pub fn token_with(
+        self,
+        name: &str,
+        token: &str,
+        accounts: &[&str],
+        operations: &[&str],
+        more: impl FnOnce(&mut payops_host::config::TokenConfig),
+    ) -> TestConfig {
+        let mut t = payops_host::config::TokenConfig {
+            name: name.into(),
+            token_sha256: sha256_hex(token),
+            accounts: accounts.iter().map(|a| (*a).to_owned()).collect(),
+            operations: operations.iter().map(|o| (*o).to_owned()).collect(),
+            resolve: false,
+            override_open: false,
+            max_amount_per_operation: None,
+            max_amount_per_day: None,
+        };
+        more(&mut t);
+        self.with(|c| c.tokens.push(t))
+    }
+
+    /// An account: `values` holds `provider` and the provider's keys.
+    pub fn account(self, name: &str, values: serde_json::Value) -> TestConfig {
+        let name = name.to_owned();
+        let values = values.as_object().expect("an account is an object").clone();
+        self.with(|c| {
+            c.accounts.insert(name, values);
+        })
+    }
+
+    /// The TOML text.
+    pub fn toml(&self) -> String {
+        toml::to_string(&self.0).expect("the config types serialize")
+    }
+
+    /// Writes the TOML to `path`; returns `path`.
+    pub fn write(&self, path: &Path) -> PathBuf {
+        std::fs::write(path, self.toml()).unwrap();
+        path.to_path_buf()
+    }
+}
