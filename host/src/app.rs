@@ -28,7 +28,7 @@ use crate::signing::Callbacks;
 
 /// How the daemon runs, read from the config once.
 #[derive(Debug, Clone)]
-pub struct Settings {
+pub(crate) struct Settings {
     /// The API's address (`server.listen`).
     pub listen: String,
     /// The callback listener's address, if apart from the API's.
@@ -54,7 +54,7 @@ pub struct Settings {
 
 /// Periodic reconciliation.
 #[derive(Debug, Clone, Copy)]
-pub struct ReconcileSettings {
+pub(crate) struct ReconcileSettings {
     /// Each unresolved operation's back-off.
     pub backoff: Backoff,
     /// Operations younger than this are left alone.
@@ -63,7 +63,7 @@ pub struct ReconcileSettings {
 
 impl Settings {
     /// The daemon's settings from the config.
-    pub fn from_config(cfg: &Config, sandbox: bool) -> Settings {
+    pub(crate) fn from_config(cfg: &Config, sandbox: bool) -> Settings {
         let max = cfg.store.reconcile_interval_secs;
         let reconcile = (max > 0).then(|| ReconcileSettings {
             backoff: Backoff {
@@ -87,7 +87,7 @@ impl Settings {
 }
 
 /// What the engine is made of.
-pub struct EngineParts {
+pub(crate) struct EngineParts {
     /// The loaded providers.
     pub providers: BTreeMap<String, Arc<PluginProvider>>,
     /// The resolved accounts.
@@ -101,7 +101,7 @@ pub struct EngineParts {
 }
 
 /// The daemon, built and bound, not yet serving.
-pub struct Application {
+pub(crate) struct Application {
     listener: tokio::net::TcpListener,
     addr: SocketAddr,
     state: AppState,
@@ -228,7 +228,7 @@ impl Application {
     /// Serves until SIGTERM or SIGINT, then refuses new work, stops the
     /// background tasks and waits for the operations in flight (at most
     /// the grace period; past it the process exits 1).
-    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+    pub(crate) async fn run_until_stopped(self) -> std::io::Result<()> {
         let Application {
             listener,
             state,

@@ -109,7 +109,7 @@ fn reason_of(e: &Error) -> payops_core::outcome::Reason {
 
 /// An operation's answer.
 #[derive(Debug, Clone)]
-pub struct Executed {
+pub(crate) struct Executed {
     /// The envelope.
     pub envelope: Envelope,
     /// True when this is the stored answer of an earlier request with the
@@ -185,7 +185,7 @@ impl Engine {
     /// result for this operation, the caller gave no URL of its own, and the
     /// daemon has a public URL. Otherwise the caller's document unchanged (a
     /// provider that needs a URL then refuses the request, naming the field).
-    pub fn with_callback_url(
+    pub(crate) fn with_callback_url(
         &self,
         provider: &str,
         op: OperationKind,
@@ -216,14 +216,19 @@ impl Engine {
 
     /// Does `document` match the `when` of `provider`'s callback for `op`
     /// (true when the callback has none)?
-    pub fn callback_applies(&self, provider: &str, op: OperationKind, document: &Value) -> bool {
+    pub(crate) fn callback_applies(
+        &self,
+        provider: &str,
+        op: OperationKind,
+        document: &Value,
+    ) -> bool {
         self.callback_when
             .get(&(provider.to_owned(), op))
             .is_none_or(|v| v.is_valid(document))
     }
 
     /// Checks a request document against the provider's exported schema.
-    pub fn validate(
+    pub(crate) fn validate(
         &self,
         provider: &str,
         op: OperationKind,
@@ -280,7 +285,7 @@ impl Engine {
     /// `idempotency_conflict`.
     ///
     /// The caller should run this on a task of its own (see
-    /// [`Engine::spawn_execute`]): once the intent is recorded, the provider
+    /// `Engine::spawn_execute`): once the intent is recorded, the provider
     /// call and the write of its answer must finish whatever happens to the
     /// caller.
     pub async fn execute(
@@ -297,7 +302,7 @@ impl Engine {
 
     /// [`Engine::execute`], saying whether the answer is a replay of an
     /// earlier request with the same idempotency key.
-    pub async fn execute_marked(
+    pub(crate) async fn execute_marked(
         &self,
         account: &str,
         op: OperationKind,
@@ -474,7 +479,7 @@ impl Engine {
     /// Runs [`Engine::execute`] on a task of its own: the caller may go away
     /// (a client that disconnects) without cancelling the provider call or
     /// the write of its answer.
-    pub fn spawn_execute(
+    pub(crate) fn spawn_execute(
         self: &Arc<Engine>,
         account: String,
         op: OperationKind,
@@ -707,7 +712,7 @@ impl Engine {
     }
 
     /// The envelope recorded for an operation a dead process left in flight.
-    pub fn recovered_envelope(op: &StoredOperation) -> Envelope {
+    pub(crate) fn recovered_envelope(op: &StoredOperation) -> Envelope {
         let mut o = Outcome::new(Status::Unknown).with(
             Status::Unknown,
             Some(payops_core::outcome::Reason::Interrupted),
@@ -732,7 +737,7 @@ impl Engine {
 
     /// An operator's resolution of an `unknown` or `pending` operation:
     /// the new status with the evidence, recorded with who did it.
-    pub async fn resolve_by_operator(
+    pub(crate) async fn resolve_by_operator(
         &self,
         id: &str,
         status: Status,
@@ -805,7 +810,7 @@ impl Engine {
 
     /// Marks operations in flight past their deadline `unknown` (whoever
     /// owns them); returns their ids.
-    pub async fn expire_overdue(&self) -> Result<Vec<String>, Error> {
+    pub(crate) async fn expire_overdue(&self) -> Result<Vec<String>, Error> {
         let ids = self
             .store
             .expire_overdue(|op| {
@@ -823,7 +828,7 @@ impl Engine {
     }
 
     /// Marks operations of dead instances `unknown`; returns their ids.
-    pub async fn recover(&self, instance_timeout: Duration) -> Result<Vec<String>, Error> {
+    pub(crate) async fn recover(&self, instance_timeout: Duration) -> Result<Vec<String>, Error> {
         self.store.heartbeat(&self.instance).await?;
         let ids = self
             .store

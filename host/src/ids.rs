@@ -5,7 +5,7 @@
 ///
 /// Ids of earlier releases (`op_` + 28 hex digits) stay valid: nothing
 /// parses an id beyond the generic identifier rules.
-pub fn new_operation_id() -> String {
+pub(crate) fn new_operation_id() -> String {
     format!("op_{}", uuid::Uuid::now_v7().simple())
 }
 

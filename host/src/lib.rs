@@ -4,7 +4,7 @@
 //! the operation engine (schema validation, the operation store, idempotency,
 //! provider calls), reconciliation, the HTTP API and schema export.
 
-pub mod app;
+pub(crate) mod app;
 pub mod cli;
 pub mod config;
 pub mod engine;

@@ -32,11 +32,11 @@ fn is_library(p: &Path) -> bool {
 /// Where an installed tree keeps its plugins, relative to the binary's
 /// directory: `bin/payops` finds `lib/payops/*.so` (the `cargo xtask dist`
 /// layout).
-pub const INSTALLED_PLUGIN_DIR: &str = "../lib/payops";
+pub(crate) const INSTALLED_PLUGIN_DIR: &str = "../lib/payops";
 
 /// The shared libraries to try: `libpayops_*` in the executable's own
 /// directory (where cargo puts the workspace's cdylibs) and in
-/// [`INSTALLED_PLUGIN_DIR`] beside it, then every shared library in each of
+/// `INSTALLED_PLUGIN_DIR` beside it, then every shared library in each of
 /// `dirs`, each directory sorted by name.
 pub fn candidates(dirs: &[PathBuf]) -> Vec<PathBuf> {
     let mut out = Vec::new();
@@ -80,7 +80,7 @@ pub fn candidates(dirs: &[PathBuf]) -> Vec<PathBuf> {
 /// Loads every candidate. A file that is not a payops plugin, is corrupt,
 /// or was built by another compiler or core version is recorded in
 /// `skipped` (and logged), never a crash. The first provider with an id wins.
-pub fn load_all(dirs: &[PathBuf]) -> Registry {
+pub(crate) fn load_all(dirs: &[PathBuf]) -> Registry {
     let mut reg = Registry::default();
     for dir in dirs {
         if !dir.is_dir() {

@@ -41,7 +41,7 @@ pub struct Resolution {
 
 /// The claim scope of an account: the provider and the values of the keys
 /// that identify the merchant there.
-pub fn claim_scope(engine: &Engine, account: &str, provider: &str) -> String {
+pub(crate) fn claim_scope(engine: &Engine, account: &str, provider: &str) -> String {
     let Some(acct) = engine.accounts.get(account) else {
         return format!("{provider}:account:{account}");
     };
@@ -134,7 +134,7 @@ pub async fn run(
 
 /// Reconciles the operation `id` now, if it is `unknown` or `pending`
 /// (after a provider's callback).
-pub async fn one_by_id(engine: &Engine, id: &str) -> Result<Resolution, Error> {
+pub(crate) async fn one_by_id(engine: &Engine, id: &str) -> Result<Resolution, Error> {
     let op = engine
         .store
         .get(id)

@@ -27,7 +27,7 @@ fn with_meta(v: Value, title: &str) -> Value {
 /// given either way, not both. A provider that declares `NAME_file` itself
 /// keeps its own. The provider never sees `NAME_file`: the host replaces it
 /// with the file's content.
-pub fn account_schema(info: &payops_core::ProviderInfo) -> Value {
+pub(crate) fn account_schema(info: &payops_core::ProviderInfo) -> Value {
     let mut schema = info.account_schema.clone();
     let Some(root) = schema.as_object_mut() else {
         return schema;
@@ -252,7 +252,7 @@ fn rewrite_refs(v: &mut Value, prefix: &str) {
 }
 
 /// The `$id` of an exported schema file.
-pub fn schema_id(path: &str) -> String {
+pub(crate) fn schema_id(path: &str) -> String {
     format!("urn:payops:schemas:{path}")
 }
 

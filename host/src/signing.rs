@@ -18,7 +18,7 @@ pub fn sha256_hex(text: &str) -> String {
 }
 
 /// Hex HMAC-SHA256 of `message` under `key`.
-pub fn hmac_sha256_hex(key: &str, message: &str) -> String {
+pub(crate) fn hmac_sha256_hex(key: &str, message: &str) -> String {
     let mut mac =
         HmacSha256::new_from_slice(key.as_bytes()).expect("HMAC takes a key of any length");
     mac.update(message.as_bytes());
@@ -27,7 +27,7 @@ pub fn hmac_sha256_hex(key: &str, message: &str) -> String {
 
 /// Is `given` (hex) the HMAC-SHA256 of `message` under `key`? Compared in
 /// constant time (`hmac`'s own check), whatever `given` holds.
-pub fn hmac_sha256_hex_matches(key: &str, message: &str, given: &str) -> bool {
+pub(crate) fn hmac_sha256_hex_matches(key: &str, message: &str, given: &str) -> bool {
     let Ok(given) = hex::decode(given) else {
         return false;
     };

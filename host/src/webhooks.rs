@@ -22,7 +22,7 @@ use crate::config::Webhook;
 use crate::metrics::Metrics;
 
 /// The `Payops-Signature` value for `body` sent at unix time `t`.
-pub fn signature_header(secrets: &[String], t: i64, body: &str) -> String {
+pub(crate) fn signature_header(secrets: &[String], t: i64, body: &str) -> String {
     let mut parts = vec![format!("t={t}")];
     for s in secrets {
         let v1 = crate::signing::hmac_sha256_hex(s, &format!("{t}.{body}"));
@@ -33,7 +33,7 @@ pub fn signature_header(secrets: &[String], t: i64, body: &str) -> String {
 
 /// The delay before attempt `attempts + 1`: `initial * 2^attempts`, at most
 /// `max`, times a jitter factor in 0.8..1.2 drawn from `random`.
-pub fn backoff(initial_ms: u64, max_ms: u64, attempts: i64, random: u128) -> i64 {
+pub(crate) fn backoff(initial_ms: u64, max_ms: u64, attempts: i64, random: u128) -> i64 {
     let shift = u32::try_from(attempts.clamp(0, 40)).unwrap_or(40);
     let base = initial_ms.saturating_mul(1u64 << shift.min(40)).min(max_ms);
     // 0..=400 per mille, from the random bits: 800..=1200 ‰.
@@ -186,7 +186,7 @@ fn at(ms: i64) -> serde_json::Value {
 
 /// A delivery as `payops webhooks` and `GET /v1/webhook-deliveries` show
 /// it (the event body itself only with `payload`).
-pub fn view(d: &Delivery, payload: bool) -> serde_json::Value {
+pub(crate) fn view(d: &Delivery, payload: bool) -> serde_json::Value {
     let mut v = serde_json::json!({
         "event_id": d.event_id,
         "webhook": d.webhook,
@@ -208,7 +208,7 @@ pub fn view(d: &Delivery, payload: bool) -> serde_json::Value {
 }
 
 /// An attempt as shown.
-pub fn attempt_view(a: &payops_store::Attempt) -> serde_json::Value {
+pub(crate) fn attempt_view(a: &payops_store::Attempt) -> serde_json::Value {
     serde_json::json!({"attempt": a.attempt, "at": at(a.at_ms), "status": a.status, "error": a.error})
 }
 

@@ -31,14 +31,14 @@ use crate::engine::{Engine, EngineSettings};
 use crate::plugins::{self, Registry};
 
 /// Exit code for invalid usage or request documents (nothing sent).
-pub const EXIT_USAGE: u8 = 2;
+pub(crate) const EXIT_USAGE: u8 = 2;
 /// Exit code for config or plugin errors (nothing sent).
-pub const EXIT_CONFIG: u8 = 3;
+pub(crate) const EXIT_CONFIG: u8 = 3;
 /// Exit code for an idempotency or operation conflict (nothing sent).
-pub const EXIT_CONFLICT: u8 = 4;
+pub(crate) const EXIT_CONFLICT: u8 = 4;
 
 /// The actor recorded for CLI commands: `cli:` and the login name.
-pub fn cli_actor() -> String {
+pub(crate) fn cli_actor() -> String {
     let user = std::env::var("USER")
         .or_else(|_| std::env::var("LOGNAME"))
         .unwrap_or_else(|_| "unknown".into());
@@ -167,7 +167,11 @@ pub struct Setup {
 }
 
 /// Reads config, starts logging, loads plugins.
-pub fn setup(g: &Global, listen: Option<&String>, default_level: &str) -> Result<Setup, ExitCode> {
+pub(crate) fn setup(
+    g: &Global,
+    listen: Option<&String>,
+    default_level: &str,
+) -> Result<Setup, ExitCode> {
     let mut overrides = Vec::new();
     if let Some(l) = listen {
         overrides.push(("server.listen", json!(l)));
@@ -260,7 +264,7 @@ async fn engine_parts(
 
 /// For one-shot commands: opens the store, builds the engine and starts
 /// its heartbeat (for as long as the command runs).
-pub async fn build_engine(
+pub(crate) async fn build_engine(
     s: &Setup,
     accts: BTreeMap<String, Account>,
     store_url: &str,

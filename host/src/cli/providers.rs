@@ -17,7 +17,7 @@ pub struct ProvidersArgs {
 }
 
 /// Where a payops binary looks for plugins, for messages.
-pub fn search_path(dirs: &[std::path::PathBuf]) -> String {
+pub(crate) fn search_path(dirs: &[std::path::PathBuf]) -> String {
     let exe_dir = std::env::current_exe()
         .ok()
         .and_then(|e| e.parent().map(|p| p.display().to_string()))

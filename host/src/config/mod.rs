@@ -129,7 +129,7 @@ pub struct StoreConfig {
 }
 
 /// The default store URL.
-pub const DEFAULT_STORE_URL: &str = "sqlite://payops.db";
+pub(crate) const DEFAULT_STORE_URL: &str = "sqlite://payops.db";
 
 impl Default for StoreConfig {
     fn default() -> Self {
@@ -203,21 +203,21 @@ impl TokenConfig {
         }
     }
     /// May this token use `account`?
-    pub fn allows_account(&self, account: &str) -> bool {
+    pub(crate) fn allows_account(&self, account: &str) -> bool {
         self.accounts.iter().any(|a| a == "*" || a == account)
     }
     /// May this token run `op`?
-    pub fn allows_operation(&self, op: OperationKind) -> bool {
+    pub(crate) fn allows_operation(&self, op: OperationKind) -> bool {
         self.operations.iter().any(|o| o == "*" || o == op.as_str())
     }
     /// The accounts this token may use as a store filter: `None` for all
     /// (`"*"`), the same rule as [`TokenConfig::allows_account`].
-    pub fn account_scope(&self) -> Option<Vec<String>> {
+    pub(crate) fn account_scope(&self) -> Option<Vec<String>> {
         (!self.accounts.iter().any(|a| a == "*")).then(|| self.accounts.clone())
     }
     /// The operation kinds this token may run as a store filter: `None` for
     /// all (`"*"`), the same rule as [`TokenConfig::allows_operation`].
-    pub fn operation_scope(&self) -> Option<Vec<String>> {
+    pub(crate) fn operation_scope(&self) -> Option<Vec<String>> {
         (!self.operations.iter().any(|o| o == "*")).then(|| self.operations.clone())
     }
 }
@@ -377,5 +377,5 @@ impl Limits {
 }
 
 /// Account keys the host reads itself; the provider's schema never sees them.
-pub const HOST_ACCOUNT_KEYS: &[&str] =
+pub(crate) const HOST_ACCOUNT_KEYS: &[&str] =
     &["provider", "max_amount_per_operation", "max_amount_per_day"];

@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use crate::engine::Engine;
 
 /// Largest callback body taken.
-pub const BODY_LIMIT: usize = 16 * 1024;
+pub(crate) const BODY_LIMIT: usize = 16 * 1024;
 
 /// The callback listener's one route: public, each URL signed for one
 /// operation ([`crate::signing::Callbacks`]).

@@ -765,7 +765,7 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
 }
 
 /// Waits for SIGTERM or SIGINT.
-pub async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
