@@ -335,7 +335,15 @@ fn reconciliation(
             if let Err(e) = engine.recover(timeout).await {
                 tracing::warn!(error = %e, "recovery failed");
             }
-            match crate::reconcile::run(&engine, None, r.min_age, Some(r.backoff)).await {
+            // A pass waits on providers' queries: shutdown does not wait for
+            // it (each settlement is its own transaction; an unfinished one
+            // is simply not written, and the next pass picks it up).
+            let pass = crate::reconcile::run(&engine, None, r.min_age, Some(r.backoff));
+            let result = tokio::select! {
+                () = stop.cancelled() => break,
+                result = pass => result,
+            };
+            match result {
                 Ok(list) => {
                     let changed = list.iter().filter(|r| r.to.is_some()).count();
                     if !list.is_empty() {

@@ -41,8 +41,7 @@ pub(crate) fn backoff(initial_ms: u64, max_ms: u64, attempts: i64, random: u128)
     i64::try_from(base.saturating_mul(jitter) / 1000).unwrap_or(i64::MAX)
 }
 
-/// Runs the deliverer on `tasks` until `stop` is cancelled (a round in
-/// progress finishes first).
+/// Runs the deliverer on `tasks` until `stop` is cancelled.
 pub fn spawn(
     tasks: &tokio_util::task::TaskTracker,
     stop: tokio_util::sync::CancellationToken,
@@ -57,7 +56,13 @@ pub fn spawn(
     let hooks = Arc::new(hooks);
     tasks.spawn(async move {
         loop {
-            if let Err(e) = round(&store, &hooks, &transport, &metrics).await {
+            // Shutdown does not wait for a round: deliveries it had leased
+            // are retried once their lease ends (at least once, as always).
+            let result = tokio::select! {
+                () = stop.cancelled() => break,
+                result = round(&store, &hooks, &transport, &metrics) => result,
+            };
+            if let Err(e) = result {
                 tracing::warn!(error = %e, "webhook delivery round failed");
             }
             tokio::select! {
