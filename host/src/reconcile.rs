@@ -99,12 +99,10 @@ pub async fn run(
     min_age: Duration,
     backoff: Option<Backoff>,
 ) -> Result<Vec<Resolution>, Error> {
-    let store_err = |e: payops_store::StoreError| Error::Unavailable(e.to_string());
     let ops = match backoff {
         Some(_) => engine.store.due_for_reconcile(account).await,
         None => engine.store.unresolved(account).await,
-    }
-    .map_err(store_err)?;
+    }?;
     let cutoff = chrono::Utc::now() - chrono::Duration::from_std(min_age).unwrap_or_default();
     let mut out = Vec::new();
     for op in ops.into_iter().filter(|o| o.created_at <= cutoff) {
@@ -163,7 +161,6 @@ pub(crate) async fn one_by_id(engine: &Engine, id: &str) -> Result<Resolution, E
 
 /// Reconciles one operation.
 async fn one(engine: &Engine, op: &StoredOperation) -> Result<Resolution, Error> {
-    let store_err = |e: payops_store::StoreError| Error::Unavailable(e.to_string());
     let from = op.state.as_str().to_owned();
     let skip = |how: String| Resolution {
         id: op.id.clone(),
@@ -223,11 +220,7 @@ async fn one(engine: &Engine, op: &StoredOperation) -> Result<Resolution, Error>
         Err(e) => return Ok(skip(format!("inquiry refused: {e}"))),
     };
     let query_received_at = now();
-    let siblings = engine
-        .store
-        .on_order(&op.account, order_ref)
-        .await
-        .map_err(store_err)?;
+    let siblings = engine.store.on_order(&op.account, order_ref).await?;
     let scope = claim_scope(engine, &op.account, &op.provider);
     let tx_ids: Vec<String> = serde_json::from_value::<QueryDetails>(q.details.clone())
         .map(|d| {
@@ -240,8 +233,7 @@ async fn one(engine: &Engine, op: &StoredOperation) -> Result<Resolution, Error>
     let claimed = engine
         .store
         .claims(&scope, &tx_ids)
-        .await
-        .map_err(store_err)?
+        .await?
         .into_iter()
         .map(|(transaction_id, operation_id)| Claim {
             transaction_id,
@@ -331,8 +323,7 @@ async fn one(engine: &Engine, op: &StoredOperation) -> Result<Resolution, Error>
                 actor: Some(&engine.instance),
             },
         )
-        .await
-        .map_err(store_err)?
+        .await?
     {
         Settle::Done => {
             tracing::info!(operation_id = %op.id, from = %from, to = %status, evidence = %res.evidence, "reconciled");
