@@ -242,6 +242,34 @@ impl Outcome {
         o
     }
 
+    /// The answer names another order than the one `sent`: it proves
+    /// nothing about this one. The outcome becomes `unknown` (reason
+    /// `order_mismatch`), keeping what the answer said in
+    /// `details.order_ref_mismatch` (`sent`, `answered`, `answer_status`)
+    /// beside the other details. Every provider whose answers name the
+    /// order applies it the same way.
+    ///
+    /// ```
+    /// use payops_core::{Outcome, Status};
+    /// let o = Outcome::new(Status::Succeeded).order_mismatch("A-1", "A-2");
+    /// assert_eq!(o.status, Status::Unknown);
+    /// assert_eq!(o.details["order_ref_mismatch"]["answer_status"], "succeeded");
+    /// ```
+    pub fn order_mismatch(mut self, sent: &str, answered: &str) -> Outcome {
+        let was = self.status;
+        self.status = Status::Unknown;
+        self.reason = Some(Reason::OrderMismatch);
+        let mismatch =
+            serde_json::json!({"sent": sent, "answered": answered, "answer_status": was});
+        match &mut self.details {
+            Value::Object(m) => {
+                m.insert("order_ref_mismatch".into(), mismatch);
+            }
+            other => *other = serde_json::json!({ "order_ref_mismatch": mismatch }),
+        }
+        self
+    }
+
     /// An `unknown` outcome for a response that could not be understood
     /// (5xx, HTML, truncated or malformed body): the provider may have acted.
     pub fn unparseable(status: u16, reason: impl Into<String>, body: &[u8]) -> Outcome {

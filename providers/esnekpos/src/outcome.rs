@@ -233,19 +233,8 @@ fn check_echo(o: &mut Outcome, sent: Option<&str>) {
     let (Some(sent), Some(answered)) = (sent, answered_order_ref(&o.raw)) else {
         return;
     };
-    if answered.trim() == sent.trim() {
-        return;
-    }
-    let was = o.status;
-    o.status = Status::Unknown;
-    o.reason = Some(payops_core::outcome::Reason::OrderMismatch);
-    if let Value::Object(m) = &mut o.details {
-        m.insert(
-            "order_ref_mismatch".into(),
-            json!({"sent": sent, "answered": answered, "answer_status": was}),
-        );
-    } else {
-        o.details = json!({"order_ref_mismatch": {"sent": sent, "answered": answered, "answer_status": was}});
+    if answered.trim() != sent.trim() {
+        *o = std::mem::replace(o, Outcome::new(Status::Unknown)).order_mismatch(sent, &answered);
     }
 }
 

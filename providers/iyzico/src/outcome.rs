@@ -123,11 +123,13 @@ pub fn money_outcome(
         applies && text(got).as_deref() != *sent
     });
     if let Some((field, sent, got)) = mismatch {
-        let mut o = unknown(
-            Reason::OrderMismatch,
-            format!("the answer's {field} is {got}, not {}", sent.unwrap_or("")),
-        );
-        o.details = json!({"order_ref_mismatch": {"field": field, "sent": sent, "answered": got}});
+        let answered = text(got).unwrap_or_else(|| got.to_string());
+        let mut o = Outcome::new(Status::Succeeded).order_mismatch(sent.unwrap_or(""), &answered);
+        o.provider_message = Some(format!(
+            "the answer's {field} is {got}, not {}",
+            sent.unwrap_or("")
+        ));
+        o.details["order_ref_mismatch"]["field"] = json!(field);
         return o;
     }
     let amount = parse_json_minor(&body["price"], 2, DecimalStyle::Point).ok();

@@ -259,15 +259,17 @@ pub fn query_outcome_for(
     if o.status != Status::Succeeded {
         return o;
     }
-    let answered = o.details.get("order_ref").and_then(Value::as_str);
+    let answered = o
+        .details
+        .get("order_ref")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
     match answered {
         Some(a) if a.trim() != order_ref.trim() => {
-            let answered = a.to_owned();
-            let mut o = o.with(Status::Unknown, Some(Reason::OrderMismatch));
+            let mut o = o.order_mismatch(order_ref, &a);
             o.provider_message = Some(format!(
-                "TP_Islem_Sorgulama4 answered about order {answered:?}, not {order_ref:?}"
+                "TP_Islem_Sorgulama4 answered about order {a:?}, not {order_ref:?}"
             ));
-            o.details = json!({"order_ref_mismatch": {"sent": order_ref, "answered": answered}});
             o
         }
         _ => o,
