@@ -17,8 +17,7 @@ pub fn signature(secret_key: &str, random_key: &str, uri_path: &str, body: &str)
     mac.update(random_key.as_bytes());
     mac.update(uri_path.as_bytes());
     mac.update(body.as_bytes());
-    let bytes = mac.finalize().into_bytes();
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(mac.finalize().into_bytes())
 }
 
 /// `IYZWSv2 base64("apiKey:{apiKey}&randomKey:{randomKey}&signature:{signature}")`.
