@@ -114,18 +114,9 @@ impl HttpRequest {
         let Some((_, query)) = self.url.split('#').next().unwrap_or("").split_once('?') else {
             return Vec::new();
         };
-        let decode = |s: &str| {
-            percent_encoding::percent_decode_str(&s.replace('+', " "))
-                .decode_utf8_lossy()
-                .into_owned()
-        };
-        query
-            .split('&')
-            .filter(|p| !p.is_empty())
-            .map(|p| {
-                let (n, v) = p.split_once('=').unwrap_or((p, ""));
-                (decode(n), decode(v))
-            })
+        // The same decoding as form bodies (`crate::kit::form`).
+        form_urlencoded::parse(query.as_bytes())
+            .into_owned()
             .collect()
     }
 

@@ -161,9 +161,11 @@ impl ProviderInfo {
 pub struct About {
     /// Stable id used in config (`esnekpos`).
     pub id: String,
-    /// Display name (its part before ` (`, if any, titles the response
-    /// schemas).
+    /// Display name.
     pub name: String,
+    /// The name response schemas are titled with ("`{name}` refund
+    /// outcome"); the display name when unset.
+    pub schema_name: Option<String>,
     /// The provider crate's version (`env!("CARGO_PKG_VERSION")`).
     pub version: String,
     /// See [`ProviderInfo::merchant_identity`].
@@ -178,10 +180,17 @@ impl About {
         About {
             id: id.into(),
             name: name.into(),
+            schema_name: None,
             version: version.into(),
             merchant_identity: Vec::new(),
             callbacks: Vec::new(),
         }
+    }
+
+    /// Titles the response schemas with `name` instead of the display name.
+    pub fn schema_name(mut self, name: &str) -> About {
+        self.schema_name = Some(name.into());
+        self
     }
 
     /// The account config keys that identify the merchant at the provider.
@@ -465,9 +474,7 @@ impl<P: Provider> Operations<P> {
     /// What the provider is and can do, with its schemas.
     pub fn info(&self, provider: &P) -> ProviderInfo {
         let about = provider.about();
-        // Response schemas are titled by the name without its
-        // parenthetical ("TurkPos (Param)" -> "TurkPos refund outcome").
-        let title = about.name.split(" (").next().unwrap_or(&about.name);
+        let title = about.schema_name.as_deref().unwrap_or(&about.name);
         let operations = operation_schemas(
             title,
             self.entries

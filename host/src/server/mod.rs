@@ -702,6 +702,14 @@ fn routes() -> Routes {
     r
 }
 
+/// The bearer routes behind the [`Caller`] check, whether or not their
+/// handlers take the extractor.
+fn guarded(bearer: Router<AppState>, state: &AppState) -> Router<AppState> {
+    bearer.route_layer(middleware::from_extractor_with_state::<Caller, AppState>(
+        state.clone(),
+    ))
+}
+
 /// Every route of the API listener, with who may call it (the callback
 /// listener's one route is [`callbacks::ROUTE`]).
 pub fn route_table() -> Vec<RouteInfo> {
@@ -716,9 +724,7 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         public,
         ..
     } = routes();
-    let bearer = bearer.route_layer(middleware::from_extractor_with_state::<Caller, AppState>(
-        state.clone(),
-    ));
+    let bearer = guarded(bearer, &state);
     let documents = if state.cors_origins.is_empty() {
         documents
     } else {
@@ -783,5 +789,67 @@ pub(crate) async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {},
         _ = term => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A bearer route whose handler forgets the `Caller` extractor is
+    /// still closed: the route layer refuses it without a known token.
+    #[tokio::test]
+    async fn a_bearer_route_without_the_extractor_is_still_closed() {
+        let dir = std::env::temp_dir().join(format!("payops-guard-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let store = payops_store::Store::open(&format!("sqlite://{}", dir.join("g.db").display()))
+            .await
+            .unwrap();
+        let transport: Arc<dyn payops_core::HttpTransport> =
+            Arc::new(payops_transport::ReqwestTransport::new().unwrap());
+        let engine = Engine::new(
+            BTreeMap::new(),
+            BTreeMap::new(),
+            transport.clone(),
+            store,
+            Default::default(),
+        )
+        .unwrap();
+        let token = TokenConfig {
+            name: "t".into(),
+            token_sha256: crate::signing::sha256_hex("known-token-1"),
+            accounts: vec!["*".into()],
+            operations: vec!["*".into()],
+            resolve: false,
+            override_open: false,
+            max_amount_per_operation: None,
+            max_amount_per_day: None,
+        };
+        let state = AppState {
+            engine: Arc::new(engine),
+            tokens: Arc::new(vec![token]),
+            draining: Arc::new(AtomicBool::new(false)),
+            schemas: Arc::new(BTreeMap::new()),
+            metrics_token_sha256: None,
+            cors_origins: Arc::new(Vec::new()),
+        };
+        let forgetful = Router::new().route("/v1/probe", get(|| async { "open" }));
+        let app = guarded(forgetful, &state).with_state(state);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/v1/probe", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        for (auth, want) in [
+            (None, 401),
+            (Some("Bearer unknown-token"), 401),
+            (Some("Bearer known-token-1"), 200),
+        ] {
+            let mut r = payops_core::HttpRequest::get(&url);
+            if let Some(a) = auth {
+                r = r.with_header("Authorization", a);
+            }
+            let got = transport.send(r).await.unwrap();
+            assert_eq!(got.status, want, "{auth:?}");
+        }
+        std::fs::remove_dir_all(&dir).ok();
     }
 }

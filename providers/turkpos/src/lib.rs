@@ -84,6 +84,7 @@ impl Provider for TurkPos {
 
     fn about(&self) -> About {
         About::new(ID, "TurkPos (Param)", env!("CARGO_PKG_VERSION"))
+            .schema_name("TurkPos")
             .merchant_identity(&["client_code"])
     }
 
