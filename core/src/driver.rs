@@ -287,6 +287,9 @@ impl PluginProvider {
             match step {
                 Step::Done(mut outcome) => {
                     scrub_outcome(&mut outcome, &secrets);
+                    if !sent && outcome.status == Status::Failed {
+                        return Err(refusal_of_unsent(outcome));
+                    }
                     return Ok(outcome);
                 }
                 Step::Reconciled(_) if sent && op.moves_money() => {
@@ -476,4 +479,23 @@ impl Drop for PluginSimulator {
     fn drop(&mut self) {
         let _ = self.call(&SimCall::Drop { id: self.id });
     }
+}
+
+/// A `failed` outcome of an operation of which nothing left for the
+/// provider (the connection could not be made, or the request could not be
+/// built): not the provider's word, so not a `failed` operation but a
+/// refusal. Unreachable is `unavailable` (503); anything else
+/// `invalid_request`; the outcome's reason and message are kept.
+fn refusal_of_unsent(outcome: Outcome) -> Error {
+    let reason = outcome.reason.unwrap_or(crate::outcome::Reason::Unknown);
+    let said = outcome
+        .provider_message
+        .unwrap_or_else(|| "no request was sent".into());
+    let e = match reason {
+        crate::outcome::Reason::Unreachable => Error::Unavailable(format!(
+            "the provider could not be reached; nothing was sent ({said})"
+        )),
+        _ => Error::invalid_field("", format!("nothing was sent: {said}")),
+    };
+    e.refused(reason, None)
 }

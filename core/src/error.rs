@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::outcome::Reason;
+
 /// One field-level problem in a request document or config.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct FieldError {
@@ -121,6 +123,21 @@ pub enum Error {
     /// Unexpected failure.
     #[error("internal error: {0}")]
     Internal(String),
+    /// A refusal: `error`, decided before anything was sent to the provider,
+    /// with the [`Reason`] it was refused for and, when the host recorded
+    /// it for the audit, the refusal's id. Its code, message and details are
+    /// `error`'s. A refusal is not a `failed` operation: no provider said
+    /// anything, and its idempotency key stays free.
+    #[error("{error}")]
+    Refused {
+        /// What was refused, as the contract's error.
+        error: Box<Error>,
+        /// Why, from the closed set of reasons (`invalid_request`,
+        /// `conflict`, `limit`, `unreachable`...).
+        reason: Reason,
+        /// The refusal's id in the store's audit records (`rf_…`).
+        refusal_id: Option<String>,
+    },
 }
 
 impl Error {
@@ -149,6 +166,44 @@ impl Error {
             Error::UnsupportedOperation(_) => ErrorCode::UnsupportedOperation,
             Error::Unavailable(_) => ErrorCode::Unavailable,
             Error::Internal(_) => ErrorCode::Internal,
+            Error::Refused { error, .. } => error.code(),
+        }
+    }
+
+    /// This error as a refusal for `reason` (an error that is one already
+    /// keeps its own reason and gets `refusal_id` if it had none).
+    pub fn refused(self, reason: Reason, refusal_id: Option<String>) -> Error {
+        match self {
+            Error::Refused {
+                error,
+                reason: own,
+                refusal_id: id,
+            } => Error::Refused {
+                error,
+                reason: own,
+                refusal_id: id.or(refusal_id),
+            },
+            e => Error::Refused {
+                error: Box::new(e),
+                reason,
+                refusal_id,
+            },
+        }
+    }
+
+    /// Why it was refused, for a refusal.
+    pub fn refusal_reason(&self) -> Option<Reason> {
+        match self {
+            Error::Refused { reason, .. } => Some(*reason),
+            _ => None,
+        }
+    }
+
+    /// The refusal's id in the audit records, for a recorded refusal.
+    pub fn refusal_id(&self) -> Option<&str> {
+        match self {
+            Error::Refused { refusal_id, .. } => refusal_id.as_deref(),
+            _ => None,
         }
     }
 
@@ -164,6 +219,7 @@ impl Error {
             | Error::Unavailable(m)
             | Error::Internal(m) => m,
             Error::InvalidRequest { message, .. } => message,
+            Error::Refused { error, .. } => error.message(),
         }
     }
 
@@ -171,17 +227,21 @@ impl Error {
     pub fn details(&self) -> &[FieldError] {
         match self {
             Error::InvalidRequest { details, .. } => details,
+            Error::Refused { error, .. } => error.details(),
             _ => &[],
         }
     }
 
-    /// The contract's error body: `{"error": {"code", "message", "details"}}`.
+    /// The contract's error body: `{"error": {"code", "message", "details"}}`,
+    /// with `reason` and `refusal_id` for a refusal.
     pub fn to_body(&self) -> ErrorBody {
         ErrorBody {
             error: ErrorInfo {
                 code: self.code(),
                 message: self.message().to_owned(),
                 details: self.details().to_vec(),
+                reason: self.refusal_reason(),
+                refusal_id: self.refusal_id().map(str::to_owned),
             },
         }
     }
@@ -189,7 +249,7 @@ impl Error {
     /// Rebuilds an error from its parts (e.g. after crossing the plugin boundary).
     pub fn from_info(info: ErrorInfo) -> Error {
         let m = info.message;
-        match info.code {
+        let e = match info.code {
             ErrorCode::Unauthorized => Error::Unauthorized(m),
             ErrorCode::Forbidden => Error::Forbidden(m),
             ErrorCode::NotFound => Error::NotFound(m),
@@ -202,6 +262,10 @@ impl Error {
             ErrorCode::UnsupportedOperation => Error::UnsupportedOperation(m),
             ErrorCode::Unavailable => Error::Unavailable(m),
             ErrorCode::Internal => Error::Internal(m),
+        };
+        match info.reason {
+            Some(reason) => e.refused(reason, info.refusal_id),
+            None => e,
         }
     }
 }
@@ -216,6 +280,14 @@ pub struct ErrorInfo {
     /// Field-level details (may be empty).
     #[serde(default)]
     pub details: Vec<FieldError>,
+    /// For a refusal (nothing was sent to the provider): why, from the
+    /// closed set of reasons.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<Reason>,
+    /// For a refusal recorded in the audit: its id (`rf_…`), readable at
+    /// `GET /v1/refusals/{refusal_id}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refusal_id: Option<String>,
 }
 
 /// The contract's error body.
@@ -268,6 +340,27 @@ mod tests {
             let back: ErrorBody = serde_json::from_value(body).unwrap();
             assert_eq!(Error::from_info(back.error), e);
         }
+    }
+
+    #[test]
+    fn a_refusal_keeps_its_code_and_carries_its_reason() {
+        let e = Error::Conflict("busy".into()).refused(Reason::Conflict, Some("rf_1".into()));
+        assert_eq!(e.code(), ErrorCode::OperationConflict);
+        assert_eq!(e.to_string(), "operation conflict: busy");
+        let body = serde_json::to_value(e.to_body()).unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({"error": {"code": "operation_conflict", "message": "busy", "details": [], "reason": "conflict", "refusal_id": "rf_1"}})
+        );
+        let back: ErrorBody = serde_json::from_value(body).unwrap();
+        assert_eq!(Error::from_info(back.error), e);
+        // Refusing a refusal again keeps the first reason.
+        let again = e.clone().refused(Reason::Limit, None);
+        assert_eq!(again.refusal_reason(), Some(Reason::Conflict));
+        assert_eq!(again.refusal_id(), Some("rf_1"));
+        // A plain error's body has neither field.
+        let plain = serde_json::to_value(Error::Internal("x".into()).to_body()).unwrap();
+        assert!(plain["error"].get("reason").is_none());
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use payops_core::driver::PluginProvider;
 use payops_core::{
-    AccountName, Envelope, EnvelopeMeta, Error, ErrorBody, ErrorCode, FieldError, HttpTransport,
+    AccountName, Envelope, EnvelopeMeta, Error, ErrorCode, FieldError, HttpTransport,
     OperationContext, OperationId, OperationKind, Outcome, Status,
 };
 use payops_store::{Begin, NewOperation, State, Store, StoredOperation};
@@ -40,6 +40,8 @@ pub struct Engine {
     pub(crate) tasks: tokio_util::task::TaskTracker,
     /// Set once this instance has a heartbeat in the store.
     heartbeat_recorded: std::sync::atomic::AtomicBool,
+    /// Refusals this engine recorded (every [`PRUNE_EVERY`]th prunes).
+    refusals_recorded: std::sync::atomic::AtomicU64,
     validators: HashMap<(String, OperationKind), jsonschema::Validator>,
     /// Each provider callback's `when` schema, compiled once.
     callback_when: HashMap<(String, OperationKind), jsonschema::Validator>,
@@ -59,6 +61,8 @@ pub struct EngineSettings {
     /// The daemon's own callback URLs for providers that post results
     /// later (`server.public_url`); `None`: callers give their own.
     pub callbacks: Option<crate::signing::Callbacks>,
+    /// How many refusals the store keeps for the audit (the newest).
+    pub refusals_kept: u64,
 }
 
 impl Default for EngineSettings {
@@ -68,6 +72,7 @@ impl Default for EngineSettings {
             in_flight_deadline: Duration::from_secs(600),
             webhooks: Vec::new(),
             callbacks: None,
+            refusals_kept: 10_000,
         }
     }
 }
@@ -94,9 +99,13 @@ pub fn integral_numbers(v: Value) -> Value {
     }
 }
 
-/// The reason recorded for an operation refused before anything was sent.
+/// The reason of a refusal (anything refused before a request left for the
+/// provider), by its error: its own reason when it has one.
 fn reason_of(e: &Error) -> payops_core::outcome::Reason {
     use payops_core::outcome::Reason;
+    if let Some(r) = e.refusal_reason() {
+        return r;
+    }
     match e.code() {
         ErrorCode::OperationConflict | ErrorCode::IdempotencyConflict => Reason::Conflict,
         ErrorCode::Unauthorized | ErrorCode::Forbidden => Reason::Authentication,
@@ -105,6 +114,20 @@ fn reason_of(e: &Error) -> payops_core::outcome::Reason {
         ErrorCode::Unavailable => Reason::Unreachable,
         ErrorCode::Internal => Reason::Unknown,
     }
+}
+
+/// Every this many refusals recorded by one engine, the oldest beyond
+/// [`EngineSettings::refusals_kept`] are deleted: the refusals kept stay
+/// within the bound plus this many per process.
+const PRUNE_EVERY: u64 = 64;
+
+/// Whose request a refusal refuses.
+struct RefusalOf<'a> {
+    account: &'a str,
+    provider: &'a str,
+    op: OperationKind,
+    idempotency_key: Option<&'a str>,
+    actor: Option<&'a str>,
 }
 
 /// An operation's answer.
@@ -168,6 +191,7 @@ impl Engine {
             settings,
             tasks: tokio_util::task::TaskTracker::new(),
             heartbeat_recorded: std::sync::atomic::AtomicBool::new(false),
+            refusals_recorded: std::sync::atomic::AtomicU64::new(0),
             validators,
             callback_when,
         })
@@ -316,16 +340,23 @@ impl Engine {
             limits,
         } = options;
         let acct = self.account(account)?;
+        let refusal = RefusalOf {
+            account: &acct.name,
+            provider: &acct.provider,
+            op,
+            idempotency_key: idempotency_key.as_deref(),
+            actor: actor.as_deref(),
+        };
         if !document.is_object() {
-            return Err(Error::invalid_field(
-                "/",
-                "a request document must be a JSON object",
-            ));
+            let e = Error::invalid_field("/", "a request document must be a JSON object");
+            return Err(self.refuse(&refusal, None, &document, e).await);
         }
         // JSON Schema counts 1000.0 as the integer 1000: so does payops
         // (read exactly by the caller; only integral values up to 2^53-1).
         let document = integral_numbers(document);
-        self.validate(&acct.provider, op, &document)?;
+        if let Err(e) = self.validate(&acct.provider, op, &document) {
+            return Err(self.refuse(&refusal, None, &document, e).await);
+        }
         // The instance owning the intent must be known alive before the
         // intent exists, or another daemon's recovery takes it for dead.
         if !self.heartbeat_recorded.load(Ordering::Relaxed) {
@@ -383,7 +414,7 @@ impl Engine {
             account: acct.name.clone(),
             provider: acct.provider.clone(),
             operation: op,
-            idempotency_key,
+            idempotency_key: idempotency_key.clone(),
             started_at,
         };
         // The order guard runs after the intent is recorded, so two new
@@ -417,12 +448,10 @@ impl Engine {
             }
         };
         if let Err((e, reason)) = guard {
-            let mut o = Outcome::new(Status::Failed).with(Status::Failed, Some(reason));
-            o.provider_message = Some(format!("refused before sending: {e}"));
-            o.details = json!({ "refused": e.to_body() });
-            self.store_answer(&operation_id, &Envelope::new(meta, o, now()))
-                .await;
-            return Err(e);
+            let e = e.refused(reason, None);
+            return Err(self
+                .refuse(&refusal, Some(&operation_id), &document, e)
+                .await);
         }
         let span = tracing::info_span!("operation", account = %acct.name, provider = %acct.provider, operation = %op, operation_id = %operation_id);
         let ctx = OperationContext {
@@ -440,7 +469,7 @@ impl Engine {
         let result = async {
             tracing::info!("operation started");
             let document =
-                self.with_callback_url(&acct.provider, op, &operation_id, document);
+                self.with_callback_url(&acct.provider, op, &operation_id, document.clone());
             let r = provider.execute(op, &ctx, document).await;
             match &r {
                 Ok(o) => tracing::info!(status = %o.status, provider_code = ?o.provider_code, provider_reference = ?o.provider_reference, elapsed_ms = timer.elapsed().as_millis() as u64, "operation finished"),
@@ -451,29 +480,91 @@ impl Engine {
         .instrument(span)
         .await;
         let elapsed = timer.elapsed();
-        let (envelope, result) = match result {
+        match result {
             Ok(outcome) => {
                 self.metrics
                     .record(&acct.name, op, outcome.status.as_str(), elapsed);
-                let env = Envelope::new(meta, outcome, now());
-                (env.clone(), Ok(env))
+                let envelope = Envelope::new(meta, outcome, now());
+                self.store_answer(&operation_id, &envelope).await;
+                Ok(Executed {
+                    envelope,
+                    replayed: false,
+                })
             }
-            Err(e) => {
-                // Refused before anything was sent: stored as failed, with the
-                // error, so a replay with the same key gets the same error.
-                self.metrics
-                    .provider_error(&acct.name, op, e.code().as_str());
-                let mut o = Outcome::new(Status::Failed).with(Status::Failed, Some(reason_of(&e)));
-                o.provider_message = Some(format!("refused before sending: {e}"));
-                o.details = json!({ "refused": e.to_body() });
-                (Envelope::new(meta, o, now()), Err(e))
-            }
+            // Refused before anything was sent (the provider's own checks,
+            // the provider unreachable): the intent is withdrawn, its key
+            // free.
+            Err(e) => Err(self
+                .refuse(&refusal, Some(&operation_id), &document, e)
+                .await),
+        }
+    }
+
+    /// Records a refusal (`intent`: the intent it withdraws, if one was
+    /// recorded), counts it, and returns the caller's error: `e` as a
+    /// refusal with its reason and, once recorded, its id. A refusal that
+    /// cannot be recorded is logged and still returned (nothing was sent).
+    async fn refuse(
+        &self,
+        of: &RefusalOf<'_>,
+        intent: Option<&str>,
+        document: &Value,
+        e: Error,
+    ) -> Error {
+        let reason = reason_of(&e);
+        let id = match intent {
+            Some(op) => payops_store::refusal_id_of(op),
+            None => new_operation_id().replacen("op_", "rf_", 1),
         };
-        self.store_answer(&operation_id, &envelope).await;
-        result.map(|envelope| Executed {
-            envelope,
-            replayed: false,
-        })
+        let e = e.refused(reason, None);
+        self.metrics
+            .refusal(of.account, of.op, reason.as_str(), e.code().as_str());
+        let record = payops_store::NewRefusal {
+            id: id.clone(),
+            at: chrono::Utc::now(),
+            account: of.account.to_owned(),
+            provider: of.provider.to_owned(),
+            operation: of.op.as_str().to_owned(),
+            idempotency_key: of.idempotency_key.map(str::to_owned),
+            actor: of.actor.map(str::to_owned),
+            reason: reason.as_str().to_owned(),
+            error: serde_json::to_value(
+                e.clone().refused(reason, Some(id.clone())).to_body().error,
+            )
+            .unwrap_or_default(),
+            request: document.clone(),
+        };
+        let written = match intent {
+            Some(op) => self.store.refuse(op, &record).await,
+            None => self.store.record_refusal(&record).await.map(|()| true),
+        };
+        tracing::info!(refusal_id = %id, account = %of.account, operation = %of.op, reason = reason.as_str(), error = %e, "refused before sending");
+        match written {
+            Ok(true) => {
+                // Bounded: every so often, the oldest beyond the bound go.
+                if self.refusals_recorded.fetch_add(1, Ordering::Relaxed) % PRUNE_EVERY == 0 {
+                    match self.store.prune_refusals(self.settings.refusals_kept).await {
+                        Ok(n) if n > 0 => tracing::debug!(deleted = n, "oldest refusals pruned"),
+                        Ok(_) => {}
+                        Err(err) => tracing::warn!(error = %err, "cannot prune refusals"),
+                    }
+                }
+                e.refused(reason, Some(id))
+            }
+            Ok(false) => {
+                // Recovery took the intent for interrupted meanwhile: it
+                // stays what recovery made it (`unknown`).
+                tracing::warn!(
+                    operation_id = intent.unwrap_or_default(),
+                    "the refused intent was no longer in flight; kept as recovery left it"
+                );
+                e
+            }
+            Err(err) => {
+                tracing::error!(refusal_id = %id, error = %err, "cannot record the refusal (nothing was sent)");
+                e
+            }
+        }
     }
 
     /// Runs [`Engine::execute`] on a task of its own: the caller may go away
@@ -688,11 +779,6 @@ impl Engine {
                 let env = op.envelope.ok_or_else(|| {
                     Error::Internal(format!("operation {} has no envelope", op.id))
                 })?;
-                if let Some(refused) = env.details.get("refused")
-                    && let Ok(body) = serde_json::from_value::<ErrorBody>(refused.clone())
-                {
-                    return Err(Error::from_info(body.error));
-                }
                 return Ok(env);
             }
             if Instant::now() >= deadline {
@@ -703,11 +789,25 @@ impl Engine {
             }
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(Duration::from_millis(200));
-            op = self
-                .store
-                .get(&op.id)
-                .await?
-                .ok_or_else(|| Error::Internal(format!("operation {} vanished", op.id)))?;
+            op = match self.store.get(&op.id).await? {
+                Some(op) => op,
+                // Withdrawn: it was refused before sending, and this caller
+                // gets the same refusal.
+                None => {
+                    let id = payops_store::refusal_id_of(&op.id);
+                    let refusal = self.store.refusal(&id).await?.ok_or_else(|| {
+                        Error::Unavailable(format!(
+                            "operation {} with this Idempotency-Key was withdrawn; send the request again",
+                            op.id
+                        ))
+                    })?;
+                    return Err(
+                        serde_json::from_value::<payops_core::ErrorInfo>(refusal.error)
+                            .map(Error::from_info)
+                            .unwrap_or_else(|e| Error::Internal(format!("refusal {id}: {e}"))),
+                    );
+                }
+            };
         }
     }
 

@@ -32,9 +32,10 @@ struct LatencyLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct ErrorLabels {
+struct RefusalLabels {
     account: String,
     operation: String,
+    reason: String,
     code: String,
 }
 
@@ -54,7 +55,7 @@ pub struct Metrics {
     registry: Registry,
     operations: Family<OpLabels, Counter>,
     latency: Family<LatencyLabels, Histogram>,
-    errors: Family<ErrorLabels, Counter>,
+    refusals: Family<RefusalLabels, Counter>,
     http: Family<HttpLabels, Counter>,
     /// Operations running now.
     pub in_flight: Gauge<i64, AtomicI64>,
@@ -77,7 +78,7 @@ impl Default for Metrics {
         let latency = Family::<LatencyLabels, Histogram>::new_with_constructor(
             (|| Histogram::new(BUCKETS)) as fn() -> Histogram,
         );
-        let errors = Family::<ErrorLabels, Counter>::default();
+        let refusals = Family::<RefusalLabels, Counter>::default();
         let http = Family::<HttpLabels, Counter>::default();
         let in_flight = Gauge::<i64, AtomicI64>::default();
         let overdue = Counter::default();
@@ -111,9 +112,9 @@ impl Default for Metrics {
             latency.clone(),
         );
         registry.register(
-            "payops_provider_errors",
-            "Operations refused before sending, by error code",
-            errors.clone(),
+            "payops_refusals",
+            "Requests refused before anything was sent to the provider (not operations), by account, operation, reason and error code",
+            refusals.clone(),
         );
         registry.register(
             "payops_http_responses",
@@ -150,7 +151,7 @@ impl Default for Metrics {
             registry,
             operations,
             latency,
-            errors,
+            refusals,
             http,
             in_flight,
             overdue,
@@ -180,12 +181,14 @@ impl Metrics {
             .observe(elapsed.as_secs_f64());
     }
 
-    /// An operation refused with an error code.
-    pub fn provider_error(&self, account: &str, op: OperationKind, code: &str) {
-        self.errors
-            .get_or_create(&ErrorLabels {
+    /// A request refused before anything was sent, with its reason and
+    /// error code.
+    pub fn refusal(&self, account: &str, op: OperationKind, reason: &str, code: &str) {
+        self.refusals
+            .get_or_create(&RefusalLabels {
                 account: account.into(),
                 operation: op.as_str().into(),
+                reason: reason.into(),
                 code: code.into(),
             })
             .inc();

@@ -220,7 +220,7 @@ fn transport() -> Result<Arc<dyn payops_core::HttpTransport>, ExitCode> {
 }
 
 /// The engine's settings from the config: webhooks, callback URLs, the
-/// duplicate wait and the in-flight deadline.
+/// duplicate wait, the in-flight deadline and the refusals kept.
 fn engine_settings(s: &Setup) -> Result<EngineSettings, ExitCode> {
     let config_errors = |errors: Vec<cfg::ConfigError>| {
         for e in &errors {
@@ -233,6 +233,7 @@ fn engine_settings(s: &Setup) -> Result<EngineSettings, ExitCode> {
         in_flight_deadline: Duration::from_secs(s.cfg.store.in_flight_deadline_secs.max(1)),
         webhooks: cfg::resolve_webhooks(&s.figment, &s.cfg).map_err(config_errors)?,
         callbacks: cfg::resolve_callbacks(&s.figment, &s.cfg).map_err(config_errors)?,
+        refusals_kept: s.cfg.store.refusals_kept,
     })
 }
 

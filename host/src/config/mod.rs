@@ -126,6 +126,9 @@ pub struct StoreConfig {
     /// declared `unknown`, even while its daemon lives. Must exceed the
     /// longest operation: steps (at most 8) x the account's `timeout_ms`.
     pub in_flight_deadline_secs: u64,
+    /// How many refusals (requests refused before anything was sent) the
+    /// store keeps for the audit: the newest; older ones are deleted.
+    pub refusals_kept: u64,
 }
 
 /// The default store URL.
@@ -141,6 +144,7 @@ impl Default for StoreConfig {
             reconcile_min_age_secs: 60,
             wait_secs: 120,
             in_flight_deadline_secs: 600,
+            refusals_kept: 10_000,
         }
     }
 }

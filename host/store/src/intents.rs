@@ -69,33 +69,49 @@ impl Store {
     ) -> Result<(Begin, Option<Vec<StoredOperation>>), StoreError> {
         // Committed (with its event) before this returns: on SQLite group
         // commit shares the commit with concurrent writes, never skips it.
-        let job = writer::Job::Begin(values);
-        let done = match &self.writes {
-            Writes::Sqlite(w) => w.write(job).await?,
-            Writes::Pg(p) => p.write(job).await?,
-        };
-        match done {
-            writer::Done::KeyTaken => {
-                let hash = request_hash(&op.request);
-                let key = op.idempotency_key.as_deref().unwrap_or_default();
-                let existing = self.find_by_key(&op.account, key).await?.ok_or_else(|| {
-                    StoreError::Corrupt {
+        // A key taken by an intent that was then refused (which frees its
+        // key) between the insert and the read: the insert is tried again.
+        let read_order = values.read_order;
+        let mut values = Some(values);
+        for _ in 0..3 {
+            let job = match values.take() {
+                Some(v) => writer::Job::Begin(v),
+                None => writer::Job::Begin(IntentValues {
+                    read_order,
+                    ..IntentValues::of(op)
+                }),
+            };
+            let done = match &self.writes {
+                Writes::Sqlite(w) => w.write(job).await?,
+                Writes::Pg(p) => p.write(job).await?,
+            };
+            match done {
+                writer::Done::KeyTaken => {
+                    let hash = request_hash(&op.request);
+                    let key = op.idempotency_key.as_deref().unwrap_or_default();
+                    let Some(existing) = self.find_by_key(&op.account, key).await? else {
+                        continue;
+                    };
+                    return if existing.request_sha256 == hash && existing.operation == op.operation
+                    {
+                        Ok((Begin::Existing(Box::new(existing)), None))
+                    } else {
+                        Ok((Begin::Conflict(Box::new(existing)), None))
+                    };
+                }
+                writer::Done::Created(siblings) => return Ok((Begin::Created, siblings)),
+                writer::Done::Finished(_) => {
+                    return Err(StoreError::Corrupt {
                         id: op.id.clone(),
-                        reason: "unique violation without a row".into(),
-                    }
-                })?;
-                if existing.request_sha256 == hash && existing.operation == op.operation {
-                    Ok((Begin::Existing(Box::new(existing)), None))
-                } else {
-                    Ok((Begin::Conflict(Box::new(existing)), None))
+                        reason: "an intent's write answered as an answer's".into(),
+                    });
                 }
             }
-            writer::Done::Created(siblings) => Ok((Begin::Created, siblings)),
-            writer::Done::Finished(_) => Err(StoreError::Corrupt {
-                id: op.id.clone(),
-                reason: "an intent's write answered as an answer's".into(),
-            }),
         }
+        Err(StoreError::Write(format!(
+            "idempotency key of {} taken and freed three times in a row",
+            op.id
+        )))
     }
 
     /// Stores the envelope of a finished operation (only while in flight:

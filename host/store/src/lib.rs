@@ -24,6 +24,7 @@ mod open;
 mod outbox;
 mod pg_writer;
 mod recovery;
+mod refusals;
 mod settle;
 mod sql;
 mod writer;
@@ -40,6 +41,7 @@ pub use model::{
     StoredOperation, request_hash, sqlite_file,
 };
 pub use open::MIGRATOR;
+pub use refusals::{NewRefusal, RefusalFilter, StoredRefusal, refusal_id_of};
 
 /// The operation store.
 #[derive(Clone, Debug)]

@@ -78,6 +78,13 @@ impl Store {
         };
         store.migrate().await?;
         store.backfill_order_refs().await?;
+        let moved = store.move_marked_refusals().await?;
+        if moved > 0 {
+            tracing::info!(
+                moved,
+                "refusals stored as failed operations by an earlier version are refusals now (their idempotency keys are free)"
+            );
+        }
         Ok(store)
     }
 

@@ -196,3 +196,223 @@ async fn a_postgres_database_of_release_0_1_0_migrates() {
     .execute(&admin)
     .await;
 }
+
+/// The store the release before refusals (61ee378) wrote, through its
+/// sandbox and CLI: a TurkPos refund refused by the provider's own checks
+/// (`fx-turk-1`), eight refunds refused by the order guard while racing on
+/// one order (`fx-race-1`..`8`), a refund to a closed port (`fx-down-1`),
+/// all stored as `failed`; and one refund that succeeded (`fx-ok-1`).
+const BEFORE_REFUSALS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/before-refusals.sqlite3"
+);
+
+/// What the migration must make of [`BEFORE_REFUSALS`]: refusals, not
+/// failed operations, their keys free; the succeeded refund as it was.
+async fn refusals_of_the_release_before_are_refusals(store: &Store) {
+    use payops_store::{ListFilter, RefusalFilter};
+    let failed = store
+        .list(&ListFilter {
+            states: vec![State::Failed],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(failed.is_empty(), "no failed operation is left: {failed:?}");
+    let all = store.list(&ListFilter::default()).await.unwrap();
+    assert_eq!(all.len(), 1, "only the succeeded refund is an operation");
+    assert_eq!(all[0].idempotency_key.as_deref(), Some("fx-ok-1"));
+    assert!(!store.events(&all[0].id).await.unwrap().is_empty());
+
+    let refusals = store
+        .list_refusals(&RefusalFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(refusals.len(), 10);
+    let count = |reason: &str| refusals.iter().filter(|r| r.reason == reason).count();
+    assert_eq!(count("conflict"), 8);
+    assert_eq!(count("invalid_request"), 1);
+    assert_eq!(count("unreachable"), 1);
+    let turk = refusals
+        .iter()
+        .find(|r| r.idempotency_key.as_deref() == Some("fx-turk-1"))
+        .unwrap();
+    assert_eq!(turk.refusal_id, "rf_01a24d51f1f677c4a1d3c73dfe8be2b2");
+    assert_eq!(turk.account, "turk-demo");
+    assert_eq!(turk.error["code"], "invalid_request");
+    assert_eq!(turk.error["reason"], "invalid_request");
+    assert_eq!(turk.error["details"][0]["path"], "/marketplace_order_guid");
+    assert_eq!(turk.order_ref.as_deref(), Some("TP-FX-1"));
+    let down = refusals
+        .iter()
+        .find(|r| r.idempotency_key.as_deref() == Some("fx-down-1"))
+        .unwrap();
+    assert_eq!(down.error["code"], "unavailable");
+    assert!(
+        down.error["message"]
+            .as_str()
+            .unwrap()
+            .contains("Connection refused")
+    );
+    // Their events went with them.
+    assert!(
+        store
+            .events("op_01a24d51f1f677c4a1d3c73dfe8be2b2")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // The refused key is free: the corrected document runs under it.
+    let corrected = NewOperation {
+        id: "op_0195f0c0a1b27c3d8e9f0a1b2c3d4eaa".into(),
+        account: "turk-demo".into(),
+        provider: "turkpos".into(),
+        operation: "refund".into(),
+        idempotency_key: Some("fx-turk-1".into()),
+        request: json!({"order_ref": "TP-FX-1", "amount": 100, "seller_payout_amount": 0, "marketplace_order_guid": "0c13d406-873b-403b-9c09-a5766840d98c"}),
+        owner: "inst_test".into(),
+        started_at: Utc::now(),
+        actor: None,
+        deadline: std::time::Duration::from_secs(300),
+    };
+    assert!(matches!(
+        store.begin(&corrected).await.unwrap(),
+        Begin::Created
+    ));
+    // The succeeded one still binds its key.
+    let again = NewOperation {
+        id: "op_0195f0c0a1b27c3d8e9f0a1b2c3d4ebb".into(),
+        account: "esnek-demo".into(),
+        provider: "esnekpos".into(),
+        idempotency_key: Some("fx-ok-1".into()),
+        request: json!({"order_ref": "DEMO-1001", "amount": 10}),
+        ..corrected
+    };
+    assert!(matches!(
+        store.begin(&again).await.unwrap(),
+        Begin::Existing(_)
+    ));
+}
+
+#[tokio::test]
+async fn a_sqlite_store_with_refusals_stored_as_failed_migrates() {
+    let dir = std::env::temp_dir().join(format!("payops-refusals-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("before.db");
+    std::fs::copy(BEFORE_REFUSALS, &db).unwrap();
+    let url = format!("sqlite://{}", db.display());
+    let store = Store::open(&url).await.unwrap();
+    refusals_of_the_release_before_are_refusals(&store).await;
+    drop(store);
+    // Opening again moves nothing more.
+    let store = Store::open(&url).await.unwrap();
+    assert_eq!(store.refusal_count().await.unwrap(), 10);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[cfg_attr(
+    not(payops_postgres),
+    ignore = "PostgreSQL: set PAYOPS_TEST_POSTGRES_URL (at build time too) to run"
+)]
+#[tokio::test]
+async fn a_postgres_store_with_refusals_stored_as_failed_migrates() {
+    let Some(base) = postgres_url() else { return };
+    let admin = sqlx::PgPool::connect(&base).await.unwrap();
+    let name = format!("payops_refusals_{}", std::process::id());
+    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {name}"
+    )))
+    .execute(&admin)
+    .await;
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&admin)
+        .await
+        .unwrap();
+    let (prefix, _) = base.rsplit_once('/').expect("a database in the URL");
+    let url = format!("{prefix}/{name}");
+    {
+        // The schema of the release before refusals, then its rows, copied
+        // from the SQLite store it wrote.
+        let pg = sqlx::PgPool::connect(&url).await.unwrap();
+        payops_store::MIGRATOR
+            .run_to(20261205000008, &pg)
+            .await
+            .unwrap();
+        let lite = sqlx::SqlitePool::connect(&format!("sqlite://{BEFORE_REFUSALS}?mode=ro"))
+            .await
+            .unwrap();
+        let text = [
+            "id",
+            "account",
+            "provider",
+            "operation",
+            "idempotency_key",
+            "request_sha256",
+            "request",
+            "state",
+            "envelope",
+            "owner",
+            "created_at",
+            "updated_at",
+            "resolution",
+            "order_ref",
+            "actor",
+        ];
+        let numbers = ["deadline_ms", "reconcile_attempts", "next_reconcile_ms"];
+        let columns: Vec<&str> = text.iter().chain(numbers.iter()).copied().collect();
+        let placeholders: Vec<String> = (1..=columns.len()).map(|i| format!("${i}")).collect();
+        let insert = format!(
+            "INSERT INTO operations ({}) VALUES ({})",
+            columns.join(", "),
+            placeholders.join(", ")
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {} FROM operations",
+            columns.join(", ")
+        )))
+        .fetch_all(&lite)
+        .await
+        .unwrap();
+        assert_eq!(rows.len(), 11);
+        for r in &rows {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(insert.clone()));
+            for c in text {
+                q = q.bind(r.get::<Option<String>, _>(c));
+            }
+            for c in numbers {
+                q = q.bind(r.get::<Option<i64>, _>(c));
+            }
+            q.execute(&pg).await.unwrap();
+        }
+        let events =
+            sqlx::query("SELECT operation_id, at, kind, detail, actor FROM operation_events")
+                .fetch_all(&lite)
+                .await
+                .unwrap();
+        for e in &events {
+            sqlx::query("INSERT INTO operation_events (operation_id, at, kind, detail, actor) VALUES ($1, $2, $3, $4, $5)")
+                .bind(e.get::<String, _>(0))
+                .bind(e.get::<String, _>(1))
+                .bind(e.get::<String, _>(2))
+                .bind(e.get::<String, _>(3))
+                .bind(e.get::<Option<String>, _>(4))
+                .execute(&pg)
+                .await
+                .unwrap();
+        }
+        pg.close().await;
+        lite.close().await;
+    }
+    // Two daemons opening at once: each marked row moves once.
+    let (a, b) = tokio::join!(Store::open(&url), Store::open(&url));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    refusals_of_the_release_before_are_refusals(&a).await;
+    assert_eq!(b.refusal_count().await.unwrap(), 10);
+    drop((a, b));
+    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+    )))
+    .execute(&admin)
+    .await;
+}
