@@ -374,7 +374,7 @@ impl PluginProvider {
 }
 
 fn scrub_error(e: Error, secrets: &[String]) -> Error {
-    let mut info = e.to_body().error;
+    let mut info = e.to_info();
     scrub_string(&mut info.message, secrets);
     for d in &mut info.details {
         scrub_string(&mut d.message, secrets);

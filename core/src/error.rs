@@ -236,7 +236,7 @@ impl Error {
     /// with `reason` and `refusal_id` for a refusal.
     pub fn to_body(&self) -> ErrorBody {
         ErrorBody {
-            error: ErrorInfo {
+            error: ErrorObject {
                 code: self.code(),
                 message: self.message().to_owned(),
                 details: self.details().to_vec(),
@@ -246,10 +246,34 @@ impl Error {
         }
     }
 
+    /// The error as it crosses the plugin boundary (code, message,
+    /// details: a plugin does not refuse for the host).
+    pub fn to_info(&self) -> ErrorInfo {
+        ErrorInfo {
+            code: self.code(),
+            message: self.message().to_owned(),
+            details: self.details().to_vec(),
+        }
+    }
+
+    /// Rebuilds an error from the contract's error object (a refusal when
+    /// it has a reason).
+    pub fn from_object(o: ErrorObject) -> Error {
+        let e = Error::from_info(ErrorInfo {
+            code: o.code,
+            message: o.message,
+            details: o.details,
+        });
+        match o.reason {
+            Some(reason) => e.refused(reason, o.refusal_id),
+            None => e,
+        }
+    }
+
     /// Rebuilds an error from its parts (e.g. after crossing the plugin boundary).
     pub fn from_info(info: ErrorInfo) -> Error {
         let m = info.message;
-        let e = match info.code {
+        match info.code {
             ErrorCode::Unauthorized => Error::Unauthorized(m),
             ErrorCode::Forbidden => Error::Forbidden(m),
             ErrorCode::NotFound => Error::NotFound(m),
@@ -262,17 +286,34 @@ impl Error {
             ErrorCode::UnsupportedOperation => Error::UnsupportedOperation(m),
             ErrorCode::Unavailable => Error::Unavailable(m),
             ErrorCode::Internal => Error::Internal(m),
-        };
-        match info.reason {
-            Some(reason) => e.refused(reason, info.refusal_id),
-            None => e,
         }
     }
 }
 
-/// The inner object of an error body.
+/// An error as it crosses the plugin boundary (the protocol's shape):
+/// code, message, details.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ErrorInfo {
+    /// The contract code.
+    pub code: ErrorCode,
+    /// Human-readable message.
+    pub message: String,
+    /// Field-level details (may be empty).
+    #[serde(default)]
+    pub details: Vec<FieldError>,
+}
+
+/// The contract's error body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorObject,
+}
+
+/// The inner object of the contract's error body: the error, and for a
+/// refusal its reason and id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ErrorObject {
     /// The contract code.
     pub code: ErrorCode,
     /// Human-readable message.
@@ -288,13 +329,6 @@ pub struct ErrorInfo {
     /// `GET /v1/refusals/{refusal_id}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refusal_id: Option<String>,
-}
-
-/// The contract's error body.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct ErrorBody {
-    /// The error.
-    pub error: ErrorInfo,
 }
 
 impl From<crate::MoneyError> for Error {
@@ -338,7 +372,7 @@ mod tests {
             let body = serde_json::to_value(e.to_body()).unwrap();
             assert_eq!(body["error"]["code"], code);
             let back: ErrorBody = serde_json::from_value(body).unwrap();
-            assert_eq!(Error::from_info(back.error), e);
+            assert_eq!(Error::from_object(back.error), e);
         }
     }
 
@@ -353,7 +387,7 @@ mod tests {
             serde_json::json!({"error": {"code": "operation_conflict", "message": "busy", "details": [], "reason": "conflict", "refusal_id": "rf_1"}})
         );
         let back: ErrorBody = serde_json::from_value(body).unwrap();
-        assert_eq!(Error::from_info(back.error), e);
+        assert_eq!(Error::from_object(back.error), e);
         // Refusing a refusal again keeps the first reason.
         let again = e.clone().refused(Reason::Limit, None);
         assert_eq!(again.refusal_reason(), Some(Reason::Conflict));

@@ -220,7 +220,7 @@ fn guard(f: impl FnOnce() -> Result<Value, Error>) -> Vec<u8> {
     });
     let v = match r {
         Ok(v) => json!({ "ok": v }),
-        Err(e) => json!({ "err": e.to_body().error }),
+        Err(e) => json!({ "err": e.to_info() }),
     };
     serde_json::to_vec(&v).unwrap_or_else(|_| {
         b"{\"err\":{\"code\":\"internal\",\"message\":\"unserializable reply\"}}".to_vec()
@@ -252,14 +252,12 @@ pub fn step<P: Provider>(exported: &Exported<P>, input: &[u8]) -> Vec<u8> {
         )))
     });
     let reply = StepReply {
-        result: result.map_err(|e| e.to_body().error),
+        result: result.map_err(|e| e.to_info()),
         logs,
     };
     serde_json::to_vec(&reply).unwrap_or_else(|e| {
         serde_json::to_vec(&StepReply {
-            result: Err(Error::Internal(format!("unserializable reply: {e}"))
-                .to_body()
-                .error),
+            result: Err(Error::Internal(format!("unserializable reply: {e}")).to_info()),
             logs: Vec::new(),
         })
         .unwrap_or_default()

@@ -84,7 +84,7 @@ pub mod loader;
 pub use details::{
     MerchantTransfer, PaymentStatus, QueryDetails, SubMerchantSplit, Transaction, TransactionStatus,
 };
-pub use error::{Error, ErrorBody, ErrorCode, ErrorInfo, FieldError};
+pub use error::{Error, ErrorBody, ErrorCode, ErrorInfo, ErrorObject, FieldError};
 pub use http::{HttpRequest, HttpResponse, Simulator, TransportError, TransportErrorKind};
 pub use money::{Currency, DecimalStyle, Money, MoneyError};
 pub use outcome::{Envelope, EnvelopeMeta, Outcome, Reason, Status};

@@ -802,8 +802,8 @@ impl Engine {
                         ))
                     })?;
                     return Err(
-                        serde_json::from_value::<payops_core::ErrorInfo>(refusal.error)
-                            .map(Error::from_info)
+                        serde_json::from_value::<payops_core::ErrorObject>(refusal.error)
+                            .map(Error::from_object)
                             .unwrap_or_else(|e| Error::Internal(format!("refusal {id}: {e}"))),
                     );
                 }

@@ -506,7 +506,6 @@ async fn faults(store_url: &str) {
             Status::Succeeded,
             true,
         ),
-        (Fault::Refused, Status::Failed, false),
         (Fault::TimeoutBeforeSend, Status::Unknown, false),
         (Fault::TimeoutAfterSend, Status::Unknown, true),
         (Fault::DropAfterSend, Status::Unknown, true),
@@ -514,6 +513,38 @@ async fn faults(store_url: &str) {
         (Fault::Html503BeforeSend, Status::Unknown, false),
         (Fault::TruncatedAfterSend, Status::Unknown, true),
     ];
+    // A refused connection: nothing left for the provider, so a refusal
+    // (unreachable), and the key stays free: the same request with the
+    // same key runs once the provider answers.
+    let refused = || {
+        engine.execute(
+            &account,
+            OperationKind::Refund,
+            json!({"order_ref": "F15", "amount": 999}),
+            payops_host::engine::Options {
+                idempotency_key: Some("fault-refused".into()),
+                ..Default::default()
+            },
+        )
+    };
+    faulty.push(Fault::Refused);
+    let e = refused().await.unwrap_err();
+    assert_eq!(e.code(), payops_core::ErrorCode::Unavailable, "{e:?}");
+    assert_eq!(
+        e.refusal_reason(),
+        Some(payops_core::outcome::Reason::Unreachable)
+    );
+    let sent = |sim: &payops_transport::SimServer| {
+        ledger(sim)
+            .iter()
+            .filter(|e| e["amount"] == json!(999))
+            .count()
+    };
+    assert_eq!(sent(&sim), 0);
+    let env = refused().await.unwrap();
+    assert_eq!(env.status, Status::Succeeded, "{env:?}");
+    assert_eq!(sent(&sim), 1);
+
     let mut envelopes = Vec::new();
     for (i, (fault, expected, acted)) in cases.iter().enumerate() {
         faulty.push(fault.clone());

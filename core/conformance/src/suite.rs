@@ -370,13 +370,35 @@ impl Suite {
                 let mut faults = vec![Fault::None; sent - 1];
                 faults.push(fault.clone());
                 let name = format!("{op}: {fault:?} on the acting request");
-                let result = match self.once(op, example, &faults).await {
-                    Ok((o, ..)) if allowed.contains(&o.status) => no_secret(&o, &secrets)
+                // A connection refused on the first request: nothing left
+                // for the provider, so the host gets a refusal (503,
+                // reason unreachable), not an outcome.
+                let refusal_expected = fault == Fault::Refused && sent == 1;
+                let result = match self.once_result(op, example, &faults).await {
+                    Ok((Err(e), ..)) if refusal_expected => {
+                        if e.refusal_reason() == Some(Reason::Unreachable)
+                            && e.code() == payops_core::ErrorCode::Unavailable
+                        {
+                            no_secret_in(e.message(), &secrets)
+                        } else {
+                            Err(format!(
+                                "error {} (reason {:?}), not a refusal for unreachable",
+                                e.code(),
+                                e.refusal_reason()
+                            ))
+                        }
+                    }
+                    Ok((Ok(o), ..)) if refusal_expected => Err(format!(
+                        "status {} of a request that never left: a refusal (unreachable) was expected",
+                        o.status
+                    )),
+                    Ok((Ok(o), ..)) if allowed.contains(&o.status) => no_secret(&o, &secrets)
                         .and_then(|()| matches_response_schema(&info, op, &o)),
-                    Ok((o, ..)) => Err(format!(
+                    Ok((Ok(o), ..)) => Err(format!(
                         "status {} (allowed: {allowed:?}; reason {:?})",
                         o.status, o.reason
                     )),
+                    Ok((Err(e), ..)) => Err(format!("error {}: {}", e.code().as_str(), e.message())),
                     Err(e) => Err(e),
                 };
                 report.check(name, result);
@@ -430,10 +452,18 @@ impl Suite {
     async fn request_matches(&self, sample: &RequestSample) -> Result<(), String> {
         let recorder = Arc::new(Recorder::default());
         let ctx = crate::context(&self.provider, sample.account.clone(), recorder.clone());
-        self.provider
+        // The recorder refuses the connection: a refusal (unreachable)
+        // once it has the request.
+        match self
+            .provider
             .execute(sample.op, &ctx, sample.document.clone())
             .await
-            .map_err(|e| format!("error {}: {}", e.code().as_str(), e.message()))?;
+        {
+            Err(e) if e.refusal_reason() != Some(Reason::Unreachable) => {
+                return Err(format!("error {}: {}", e.code().as_str(), e.message()));
+            }
+            _ => {}
+        }
         let sent = recorder
             .first
             .lock()
@@ -564,6 +594,19 @@ impl Suite {
         document: &Value,
         faults: &[Fault],
     ) -> Result<(Outcome, usize, Vec<u8>), String> {
+        let (outcome, sent, body) = self.once_result(op, document, faults).await?;
+        let outcome =
+            outcome.map_err(|e| format!("error {}: {}", e.code().as_str(), e.message()))?;
+        Ok((outcome, sent, body))
+    }
+
+    /// [`Suite::once`], with the provider's error as it came.
+    async fn once_result(
+        &self,
+        op: OperationKind,
+        document: &Value,
+        faults: &[Fault],
+    ) -> Result<(Result<Outcome, payops_core::Error>, usize, Vec<u8>), String> {
         let faulty = FaultTransport::new(self.fresh_simulator()?);
         for f in faults {
             faulty.push(f.clone());
@@ -574,11 +617,7 @@ impl Suite {
             last_body: std::sync::Mutex::new(Vec::new()),
         });
         let ctx = crate::context(&self.provider, self.account.clone(), counting.clone());
-        let outcome = self
-            .provider
-            .execute(op, &ctx, document.clone())
-            .await
-            .map_err(|e| format!("error {}: {}", e.code().as_str(), e.message()))?;
+        let outcome = self.provider.execute(op, &ctx, document.clone()).await;
         let body =
             std::mem::take(&mut *counting.last_body.lock().unwrap_or_else(|p| p.into_inner()));
         Ok((outcome, counting.sent.load(Ordering::SeqCst), body))
@@ -933,7 +972,12 @@ fn matches_response_schema(
 
 /// No credential, and no 6-character piece of one, in the outcome.
 fn no_secret(o: &Outcome, secrets: &[String]) -> Result<(), String> {
-    let text = payops_core::serde_json::to_string(o).unwrap_or_default();
+    no_secret_in(&payops_core::serde_json::to_string(o).unwrap_or_default(), secrets)
+        .map_err(|_| "a credential (or part of one) is in the outcome".into())
+}
+
+/// No credential of `secrets`, nor a 6-character piece of one, in `text`.
+fn no_secret_in(text: &str, secrets: &[String]) -> Result<(), String> {
     for s in secrets {
         let chars: Vec<char> = s.chars().collect();
         let pieces: Vec<String> = if chars.len() <= 6 {
@@ -942,7 +986,7 @@ fn no_secret(o: &Outcome, secrets: &[String]) -> Result<(), String> {
             chars.windows(6).map(|w| w.iter().collect()).collect()
         };
         if pieces.iter().any(|p| text.contains(p.as_str())) {
-            return Err("a credential (or part of one) is in the outcome".into());
+            return Err("a credential (or part of one) is in the text".into());
         }
     }
     Ok(())

@@ -30,7 +30,7 @@ async fn plugin_panic_is_caught_at_the_boundary() {
 }
 
 #[tokio::test]
-async fn connection_refused_is_failed_not_unknown() {
+async fn connection_refused_is_a_refusal_not_unknown() {
     // Bind then drop a listener so the port is (almost certainly) closed.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -43,15 +43,22 @@ async fn connection_refused_is_failed_not_unknown() {
         json!({"base_url": &format!("http://127.0.0.1:{port}"), "key": "k-123456"}),
         http(),
     );
-    let o = provider
+    // Nothing left for the provider: not an outcome (`failed` would claim
+    // the provider declined) but a refusal, unreachable, 503.
+    let e = provider
         .execute(
             OperationKind::Refund,
             &ctx,
             json!({"order_ref": "A", "amount": 1}),
         )
         .await
-        .unwrap();
-    assert_eq!(o.status, Status::Failed, "{o:?}");
+        .unwrap_err();
+    assert_eq!(e.code(), payops_core::ErrorCode::Unavailable, "{e:?}");
+    assert_eq!(
+        e.refusal_reason(),
+        Some(payops_core::outcome::Reason::Unreachable)
+    );
+    assert!(e.message().contains("nothing was sent"), "{e}");
 }
 
 #[tokio::test]

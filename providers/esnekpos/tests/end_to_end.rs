@@ -210,7 +210,8 @@ async fn scenario(p: PluginProvider) {
     );
     assert_eq!(state["payments"]["P-OLD"]["remaining"], json!(125000 - 750));
 
-    // Transport failures: connection refused before sending is `failed`.
+    // Transport failures: a connection refused before anything was sent is
+    // a refusal (503, reason unreachable), not an outcome.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -221,14 +222,15 @@ async fn scenario(p: PluginProvider) {
         account(&format!("http://127.0.0.1:{port}"), KEY),
         http(),
     );
-    let o = run(
-        &p,
-        &dead,
-        Refund,
-        json!({"order_ref": "P-OLD", "amount": 1}),
-    )
-    .await;
-    assert_eq!(o.status, Status::Failed, "{o:?}");
+    let e = p
+        .execute(Refund, &dead, json!({"order_ref": "P-OLD", "amount": 1}))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), payops_core::ErrorCode::Unavailable, "{e:?}");
+    assert_eq!(
+        e.refusal_reason(),
+        Some(payops_core::outcome::Reason::Unreachable)
+    );
 }
 
 #[tokio::test]
