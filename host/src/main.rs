@@ -54,6 +54,11 @@ enum Command {
         #[command(subcommand)]
         action: cli::operations::OperationsAction,
     },
+    /// Requests refused before anything was sent (not operations): who, what, why, when.
+    Refusals {
+        #[command(subcommand)]
+        action: cli::refusals::RefusalsAction,
+    },
     /// Resolve `unknown` and `pending` operations with the provider's query (never re-sends).
     Reconcile(cli::reconcile::ReconcileArgs),
     /// One operation over every row of a CSV or JSON-lines file (resumable).
@@ -101,6 +106,7 @@ async fn main() -> ExitCode {
             cli::operation::run(g, OperationKind::SubMerchantAdjust, a).await
         }
         Command::Operations { action } => cli::operations::run(g, action).await,
+        Command::Refusals { action } => cli::refusals::run(g, action).await,
         Command::Reconcile(a) => cli::reconcile::run(g, a).await,
         Command::Token { action } => cli::token::run(action),
         Command::Batch(a) => cli::batch::run(g, a).await,

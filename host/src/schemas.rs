@@ -307,19 +307,22 @@ pub fn openapi(files: &BTreeMap<String, Value>) -> Value {
         ("401", "unauthorized"),
         (
             "403",
-            "forbidden: the token may not use this account or operation",
+            "forbidden: the token may not use this account or operation, or (a refusal, reason limit) an amount limit",
         ),
         ("404", "not_found: no such account"),
-        ("409", "operation_conflict or idempotency_conflict"),
+        (
+            "409",
+            "operation_conflict (a refusal, reason conflict: the order guard) or idempotency_conflict",
+        ),
         ("413", "the body is too large"),
         ("415", "the body is not JSON"),
         (
             "422",
-            "invalid_request (the document does not match the schema; fields named), or unsupported_operation for this account's provider",
+            "invalid_request (a refusal, reason invalid_request: the document does not match the schema, fields named, or the provider's own checks refused it), or unsupported_operation for this account's provider",
         ),
         (
             "503",
-            "unavailable: shutting down, or the store is unavailable (nothing was sent)",
+            "unavailable: a refusal with reason unreachable (the provider could not be reached; nothing was sent, the Idempotency-Key is free), or shutting down, or the store is unavailable (nothing was sent)",
         ),
     ]);
     run_responses.insert(
@@ -397,6 +400,40 @@ pub fn openapi(files: &BTreeMap<String, Value>) -> Value {
             json!({"type": "object", "required": ["operation_id", "from", "to", "how", "operation"], "properties": {"operation_id": {"type": "string"}, "from": {"type": "string"}, "to": {"type": ["string", "null"]}, "how": {"type": "string"}, "operation": {"type": "object"}}}),
         ),
     );
+    let mut list_refusals = errors(&[
+        ("401", "unauthorized"),
+        (
+            "422",
+            "invalid_request: a bad query parameter (reason, time, cursor or limit)",
+        ),
+    ]);
+    list_refusals.insert(
+        "200".into(),
+        json_ok(
+            "Refusals newest first, only those of the accounts and operation kinds the token may use; next_cursor while more may follow",
+            json!({"type": "object", "required": ["refusals", "next_cursor"], "properties": {"refusals": {"type": "array", "items": {"type": "object"}}, "next_cursor": {"type": ["string", "null"]}}}),
+        ),
+    );
+    let mut get_refusal = errors(&[
+        ("401", "unauthorized"),
+        (
+            "403",
+            "forbidden: the token may not read this account's operations of that kind",
+        ),
+        ("404", "not_found"),
+    ]);
+    get_refusal.insert(
+        "200".into(),
+        json_ok(
+            "One refusal: who, what, why, when",
+            json!({"type": "object", "required": ["refusal"], "properties": {"refusal": {"type": "object"}}}),
+        ),
+    );
+    let reasons: Vec<&str> = payops_core::outcome::Reason::ALL
+        .iter()
+        .map(|r| r.as_str())
+        .collect();
+    let reason_pattern = format!("^(({0})(,({0}))*)?$", reasons.join("|"));
     let mut accounts = errors(&[("401", "unauthorized")]);
     accounts.insert(
         "200".into(),
@@ -457,6 +494,20 @@ pub fn openapi(files: &BTreeMap<String, Value>) -> Value {
                 "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["status", "evidence"], "properties": {"status": {"type": "string", "enum": ["succeeded", "failed"]}, "evidence": {"type": "string", "minLength": 1}}}}}},
                 "responses": resolve
             }},
+            "/v1/refusals": {"get": {
+                "operationId": "listRefusals",
+                "summary": "Requests refused before anything was sent (not operations), newest first, a page at a time",
+                "parameters": [
+                    {"name": "account", "in": "query", "required": false, "schema": {"type": "string"}},
+                    {"name": "reason", "in": "query", "required": false, "description": "One reason or several separated by commas (invalid_request, conflict, limit, unreachable, ...)", "schema": {"type": "string", "pattern": reason_pattern}},
+                    {"name": "since", "in": "query", "required": false, "description": "At or after (RFC 3339)", "schema": {"type": "string", "format": "date-time"}},
+                    {"name": "until", "in": "query", "required": false, "description": "Before (RFC 3339)", "schema": {"type": "string", "format": "date-time"}},
+                    {"name": "cursor", "in": "query", "required": false, "description": "The next_cursor of the previous page (AT~ID); empty or absent: the first page", "schema": {"type": "string", "pattern": "^([^~]*~[\\s\\S]+)?$"}},
+                    {"name": "limit", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}}
+                ],
+                "responses": list_refusals
+            }},
+            "/v1/refusals/{id}": {"get": {"operationId": "getRefusal", "summary": "One refusal", "parameters": [path_param("id", json!({"type": "string"}))], "responses": get_refusal}},
             "/v1/webhook-deliveries": {"get": {
                 "operationId": "listWebhookDeliveries",
                 "summary": "Webhook deliveries of the accounts this token may use",

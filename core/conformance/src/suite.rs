@@ -398,7 +398,9 @@ impl Suite {
                         "status {} (allowed: {allowed:?}; reason {:?})",
                         o.status, o.reason
                     )),
-                    Ok((Err(e), ..)) => Err(format!("error {}: {}", e.code().as_str(), e.message())),
+                    Ok((Err(e), ..)) => {
+                        Err(format!("error {}: {}", e.code().as_str(), e.message()))
+                    }
                     Err(e) => Err(e),
                 };
                 report.check(name, result);
@@ -972,8 +974,11 @@ fn matches_response_schema(
 
 /// No credential, and no 6-character piece of one, in the outcome.
 fn no_secret(o: &Outcome, secrets: &[String]) -> Result<(), String> {
-    no_secret_in(&payops_core::serde_json::to_string(o).unwrap_or_default(), secrets)
-        .map_err(|_| "a credential (or part of one) is in the outcome".into())
+    no_secret_in(
+        &payops_core::serde_json::to_string(o).unwrap_or_default(),
+        secrets,
+    )
+    .map_err(|_| "a credential (or part of one) is in the outcome".into())
 }
 
 /// No credential of `secrets`, nor a 6-character piece of one, in `text`.

@@ -41,7 +41,7 @@ pub struct BatchArgs {
     #[arg(long, default_value_t = 4)]
     pub concurrency: usize,
     /// Where to write the results (CSV: row, key, operation_id, status,
-    /// reason, error); default FILE.results.csv.
+    /// reason, error; a refused row's operation_id is its refusal id); default FILE.results.csv.
     #[arg(long)]
     pub results: Option<PathBuf>,
     /// No progress bar (logs and CI).
@@ -332,6 +332,20 @@ pub async fn run(g: &Global, a: &BatchArgs) -> Result<ExitCode, ExitCode> {
                     String::new(),
                 )
             }
+            // Refused before anything was sent: the row's key is free, so
+            // running the same file again runs it.
+            Some(Err(err)) if err.refusal_reason().is_some() => {
+                errors += 1;
+                (
+                    err.refusal_id().unwrap_or_default().to_owned(),
+                    "refused".to_owned(),
+                    err.refusal_reason()
+                        .map(|r| r.as_str().to_owned())
+                        .unwrap_or_default(),
+                    false,
+                    err.to_string(),
+                )
+            }
             Some(Err(err)) => {
                 errors += 1;
                 (
@@ -369,6 +383,11 @@ pub async fn run(g: &Global, a: &BatchArgs) -> Result<ExitCode, ExitCode> {
         return Ok(ExitCode::from(130));
     }
     if errors > 0 || not_started > 0 {
+        if counts.contains_key("refused") {
+            println!(
+                "refused rows sent nothing and keep their keys free: run the same command again to run them"
+            );
+        }
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)

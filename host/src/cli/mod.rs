@@ -9,6 +9,7 @@ pub mod operation;
 pub mod operations;
 pub mod providers;
 pub mod reconcile;
+pub mod refusals;
 pub mod sandbox;
 pub mod schemas;
 pub mod serve;
@@ -36,6 +37,30 @@ pub(crate) const EXIT_USAGE: u8 = 2;
 pub(crate) const EXIT_CONFIG: u8 = 3;
 /// Exit code for an idempotency or operation conflict (nothing sent).
 pub(crate) const EXIT_CONFLICT: u8 = 4;
+/// Exit code for a request refused by an amount limit (nothing sent).
+pub(crate) const EXIT_LIMIT: u8 = 5;
+/// Exit code for a request refused because the provider could not be
+/// reached (nothing sent; the idempotency key is free).
+pub(crate) const EXIT_UNREACHABLE: u8 = 6;
+
+/// The exit code of an operation command that ended in `e` (nothing was
+/// sent): by the refusal's kind (invalid document 2, guard or conflict 4,
+/// limit 5, provider unreachable 6), else 2 for usage and 3 for config,
+/// plugin and store errors. Never 11 (`failed`): no provider said anything.
+pub(crate) fn exit_code_of(e: &payops_core::Error) -> u8 {
+    use payops_core::ErrorCode;
+    use payops_core::outcome::Reason;
+    match (e.refusal_reason(), e.code()) {
+        (Some(Reason::Limit), _) => EXIT_LIMIT,
+        (Some(Reason::Unreachable), _) => EXIT_UNREACHABLE,
+        (Some(Reason::Conflict), _) => EXIT_CONFLICT,
+        (_, ErrorCode::InvalidRequest | ErrorCode::UnsupportedOperation | ErrorCode::NotFound) => {
+            EXIT_USAGE
+        }
+        (_, ErrorCode::IdempotencyConflict | ErrorCode::OperationConflict) => EXIT_CONFLICT,
+        _ => EXIT_CONFIG,
+    }
+}
 
 /// The actor recorded for CLI commands: `cli:` and the login name.
 pub(crate) fn cli_actor() -> String {

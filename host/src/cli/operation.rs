@@ -5,12 +5,10 @@ use std::io::Read;
 use std::process::ExitCode;
 
 use clap::Args;
-use payops_core::{ErrorCode, OperationKind};
+use payops_core::OperationKind;
 use serde_json::Value;
 
-use super::{
-    EXIT_CONFIG, EXIT_CONFLICT, EXIT_USAGE, Global, Output, accounts, build_engine, fail, setup,
-};
+use super::{EXIT_USAGE, Global, Output, accounts, build_engine, fail, setup};
 
 /// Arguments of an operation command.
 #[derive(Args, Debug)]
@@ -99,13 +97,7 @@ pub async fn run(g: &Global, op: OperationKind, a: &OpArgs) -> Result<ExitCode, 
             Ok(ExitCode::from(env.status.exit_code() as u8))
         }
         Err(e) => {
-            let code = match e.code() {
-                ErrorCode::InvalidRequest
-                | ErrorCode::UnsupportedOperation
-                | ErrorCode::NotFound => EXIT_USAGE,
-                ErrorCode::IdempotencyConflict | ErrorCode::OperationConflict => EXIT_CONFLICT,
-                _ => EXIT_CONFIG,
-            };
+            let code = super::exit_code_of(&e);
             if a.output == Output::Json {
                 println!(
                     "{}",
@@ -114,6 +106,15 @@ pub async fn run(g: &Global, op: OperationKind, a: &OpArgs) -> Result<ExitCode, 
             }
             for d in e.details() {
                 eprintln!("payops: {}: {}", d.path, d.message);
+            }
+            if let Some(reason) = e.refusal_reason() {
+                eprintln!(
+                    "payops: refused before sending ({}){}; the idempotency key is free",
+                    reason.as_str(),
+                    e.refusal_id()
+                        .map(|id| format!(", recorded as {id}"))
+                        .unwrap_or_default()
+                );
             }
             Err(fail(code, e))
         }

@@ -50,7 +50,7 @@ pub enum OperationsAction {
     },
 }
 
-fn parse_time(
+pub(crate) fn parse_time(
     flag: &str,
     v: &Option<String>,
 ) -> Result<Option<chrono::DateTime<chrono::Utc>>, ExitCode> {

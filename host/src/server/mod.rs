@@ -345,6 +345,97 @@ async fn list_operations(
     Ok(axum::Json(json!({"operations": list, "next_cursor": next})).into_response())
 }
 
+/// `?account=&reason=&since=&until=&cursor=&limit=` of `GET /v1/refusals`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RefusalsQuery {
+    account: Option<String>,
+    /// One reason, or several separated by commas.
+    reason: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    cursor: Option<String>,
+    limit: Option<i64>,
+}
+
+/// Refusals (requests refused before anything was sent), newest first, a
+/// page at a time: only those of the accounts the token may use and the
+/// operation kinds it may run. `next_cursor` is given while more may follow.
+async fn list_refusals(
+    State(state): State<AppState>,
+    token: Caller,
+    query: Result<axum::extract::Query<RefusalsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let axum::extract::Query(q) = query.map_err(|e| Error::invalid_field("?", e.body_text()))?;
+    let mut reasons = Vec::new();
+    for r in q.reason.as_deref().unwrap_or("").split(',').map(str::trim) {
+        if r.is_empty() {
+            continue;
+        }
+        if !payops_core::outcome::Reason::ALL
+            .iter()
+            .any(|known| known.as_str() == r)
+        {
+            return Err(Error::invalid_field("reason", format!("{r:?} is not a reason")).into());
+        }
+        reasons.push(r.to_owned());
+    }
+    let limit = page_limit(q.limit, 50, 500)?;
+    let after = q
+        .cursor
+        .as_deref()
+        .filter(|c| !c.is_empty())
+        .map(|c| {
+            payops_store::Cursor::decode(c).ok_or_else(|| {
+                Error::invalid_field("cursor", "not a cursor (AT~ID, as next_cursor gives it)")
+            })
+        })
+        .transpose()?;
+    let filter = payops_store::RefusalFilter {
+        account: q.account.clone(),
+        reasons,
+        since: query_time("since", q.since.as_deref())?,
+        until: query_time("until", q.until.as_deref())?,
+        limit: Some(limit),
+        accounts: token.account_scope(),
+        operations: token.operation_scope(),
+        after,
+    };
+    let list = state.engine.store.list_refusals(&filter).await?;
+    let next = (list.len() as i64 == limit)
+        .then(|| list.last().map(payops_store::StoredRefusal::cursor))
+        .flatten()
+        .map(|c| c.encode());
+    Ok(axum::Json(json!({"refusals": list, "next_cursor": next})).into_response())
+}
+
+/// One refusal, for a token that may read its account's operations of
+/// that kind.
+async fn get_refusal(
+    State(state): State<AppState>,
+    token: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let r = state
+        .engine
+        .store
+        .refusal(&id)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("no refusal {id:?}")))?;
+    let kind_allowed = r
+        .operation
+        .parse::<OperationKind>()
+        .is_ok_and(|k| token.allows_operation(k));
+    if !token.allows_account(&r.account) || !kind_allowed {
+        return Err(Error::Forbidden(format!(
+            "token {:?} may not read {} refusals of account {:?}",
+            token.name, r.operation, r.account
+        ))
+        .into());
+    }
+    Ok(axum::Json(json!({"refusal": r})).into_response())
+}
+
 /// The bearer's token and the stored operation `id`, if the token may read
 /// it: a token reads only the operations it could have run, its accounts
 /// and its operation kinds (a query-only token sees no refund).
@@ -679,6 +770,8 @@ fn routes() -> Routes {
         "/v1/operations/{id}/reconcile",
         post(reconcile_operation),
     )
+    .bearer("GET", "/v1/refusals", get(list_refusals))
+    .bearer("GET", "/v1/refusals/{id}", get(get_refusal))
     .bearer("GET", "/v1/webhook-deliveries", get(list_deliveries))
     .bearer(
         "POST",

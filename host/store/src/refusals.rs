@@ -67,6 +67,16 @@ pub struct StoredRefusal {
     pub request: Value,
 }
 
+impl StoredRefusal {
+    /// The cursor after this refusal in the newest-first listing.
+    pub fn cursor(&self) -> Cursor {
+        Cursor {
+            created_at: ts(&self.at),
+            id: self.refusal_id.clone(),
+        }
+    }
+}
+
 /// Filters for [`Store::list_refusals`].
 #[derive(Debug, Clone, Default)]
 pub struct RefusalFilter {
