@@ -542,7 +542,11 @@ impl Engine {
         match written {
             Ok(true) => {
                 // Bounded: every so often, the oldest beyond the bound go.
-                if self.refusals_recorded.fetch_add(1, Ordering::Relaxed) % PRUNE_EVERY == 0 {
+                if self
+                    .refusals_recorded
+                    .fetch_add(1, Ordering::Relaxed)
+                    .is_multiple_of(PRUNE_EVERY)
+                {
                     match self.store.prune_refusals(self.settings.refusals_kept).await {
                         Ok(n) if n > 0 => tracing::debug!(deleted = n, "oldest refusals pruned"),
                         Ok(_) => {}
