@@ -85,6 +85,15 @@ fn the_console_runs_a_refund_and_shows_the_operations() {
     assert_eq!(seen["confirmAmount"], "12.50 TL (1250 minor units)");
     assert_eq!(seen["outcome"], "succeeded", "{seen:#}");
     assert_eq!(seen["marked"], 1, "the unknown refund is marked: {seen:#}");
+    // The order guard's refusal is shown as a refusal, and is not listed as
+    // an operation (the list has the two refunds only).
+    assert!(
+        seen["refusal"]
+            .as_str()
+            .is_some_and(|r| r.contains("Refused before sending (conflict)")),
+        "{seen:#}"
+    );
+    assert_eq!(seen["rows"].as_array().map(Vec::len), Some(2), "{seen:#}");
     assert_eq!(seen["events"], json!(["recorded", "finished"]), "{seen:#}");
     assert!(
         seen["csp"]

@@ -43,9 +43,20 @@ function Status({ value }) {
 function ErrorBox({ error }) {
   if (!error) return null;
   const details = error.body?.error?.details || [];
+  // A refusal: payops refused it before anything was sent to the provider
+  // (not a failed operation); its idempotency key stays free.
+  const reason = error.body?.error?.reason;
+  const refusalId = error.body?.error?.refusal_id;
   return (
     <div className="error" role="alert">
       <strong>{error.message}</strong>
+      {reason && (
+        <p className="refusal">
+          Refused before sending ({reason}): nothing reached the provider and no
+          operation was recorded; the same request can be sent again once this is fixed.
+          {refusalId && <> Audit record <code>{refusalId}</code>.</>}
+        </p>
+      )}
       {details.length > 0 && (
         <ul>
           {details.map((d, i) => (
