@@ -418,6 +418,35 @@ async fn unreachable_refusal(store: &str) {
         stderr.contains("refused before sending (unreachable)"),
         "{stderr}"
     );
+    // The audit, as operators.md shows it: both refusals, the newest first.
+    let cli = cli_config.to_str().unwrap();
+    let (code, out, err) = run(
+        &[
+            "--config",
+            cli,
+            "refusals",
+            "list",
+            "--account",
+            &account,
+            "--reason",
+            "unreachable",
+        ],
+        &dir,
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.lines().count(), 2, "{out}");
+    assert!(
+        out.lines()
+            .all(|l| l.contains("unreachable") && l.contains("P1")),
+        "{out}"
+    );
+    let first = a.body["error"]["refusal_id"].as_str().unwrap();
+    let (code, out, err) = run(&["--config", cli, "refusals", "show", first], &dir);
+    assert_eq!(code, 0, "{err}");
+    let shown: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(shown["refusal"]["reason"], "unreachable");
+    assert_eq!(shown["refusal"]["error"]["code"], "unavailable");
+    assert_eq!(shown["refusal"]["idempotency_key"], json!(key));
 
     // The provider comes up on that port: the same key runs.
     let srv = esnek_sim(&merchant, &format!("127.0.0.1:{port}")).await;
