@@ -20,18 +20,6 @@ use serde_json::{Value, json};
 
 const KEY: &str = "hostsecret-esnek-key-4242";
 
-/// The PostgreSQL URL; `None` (the test says SKIPPED) outside CI, a
-/// failure with `CI=true`.
-fn pg_url() -> Option<String> {
-    let url = std::env::var("PAYOPS_TEST_POSTGRES_URL")
-        .ok()
-        .filter(|u| !u.is_empty());
-    if url.is_none() && std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("CI=true but PAYOPS_TEST_POSTGRES_URL is not set");
-    }
-    url
-}
-
 /// A simulator with merchant `merchant` (unique per test: claims of provider
 /// transactions are per merchant, and simulators reuse transaction ids).
 async fn esnek_sim(merchant: &str) -> SimServer {

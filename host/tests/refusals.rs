@@ -20,16 +20,6 @@ const TURK_PASS: &str = "Tp8Kq2Wm9Z";
 const TURK_GUID: &str = "11111111-2222-3333-4444-555555555555";
 const G1: &str = "aaaaaaaa-0000-0000-0000-000000000001";
 
-fn pg_url() -> Option<String> {
-    let url = std::env::var("PAYOPS_TEST_POSTGRES_URL")
-        .ok()
-        .filter(|u| !u.is_empty());
-    if url.is_none() && std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("CI=true but PAYOPS_TEST_POSTGRES_URL is not set");
-    }
-    url
-}
-
 /// An answer of the API: status, body, and whether it was a replay.
 struct Answer {
     status: u16,

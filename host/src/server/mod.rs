@@ -282,6 +282,22 @@ struct OperationsQuery {
     limit: Option<i64>,
 }
 
+/// The `cursor` of a list's query string (`shape` names its form in the
+/// error): none when absent or empty.
+fn query_cursor(cursor: Option<&str>, shape: &str) -> Result<Option<payops_store::Cursor>, Error> {
+    cursor
+        .filter(|c| !c.is_empty())
+        .map(|c| {
+            payops_store::Cursor::decode(c).ok_or_else(|| {
+                Error::invalid_field(
+                    "cursor",
+                    format!("not a cursor ({shape}, as next_cursor gives it)"),
+                )
+            })
+        })
+        .transpose()
+}
+
 /// An RFC 3339 time of the query string.
 fn query_time(name: &str, v: Option<&str>) -> Result<Option<chrono::DateTime<chrono::Utc>>, Error> {
     v.map(|t| {
@@ -315,19 +331,7 @@ async fn list_operations(
         states.push(st);
     }
     let limit = page_limit(q.limit, 50, 500)?;
-    let after = q
-        .cursor
-        .as_deref()
-        .filter(|c| !c.is_empty())
-        .map(|c| {
-            payops_store::Cursor::decode(c).ok_or_else(|| {
-                Error::invalid_field(
-                    "cursor",
-                    "not a cursor (CREATED_AT~ID, as next_cursor gives it)",
-                )
-            })
-        })
-        .transpose()?;
+    let after = query_cursor(q.cursor.as_deref(), "CREATED_AT~ID")?;
     let filter = payops_store::ListFilter {
         account: q.account.clone(),
         states,
@@ -381,16 +385,7 @@ async fn list_refusals(
         reasons.push(r.to_owned());
     }
     let limit = page_limit(q.limit, 50, 500)?;
-    let after = q
-        .cursor
-        .as_deref()
-        .filter(|c| !c.is_empty())
-        .map(|c| {
-            payops_store::Cursor::decode(c).ok_or_else(|| {
-                Error::invalid_field("cursor", "not a cursor (AT~ID, as next_cursor gives it)")
-            })
-        })
-        .transpose()?;
+    let after = query_cursor(q.cursor.as_deref(), "AT~ID")?;
     let filter = payops_store::RefusalFilter {
         account: q.account.clone(),
         reasons,

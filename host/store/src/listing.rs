@@ -80,19 +80,7 @@ impl Store {
             }
             sql.push_str(&format!(" AND {column} IN ({})", ph.join(", ")));
         }
-        if let Some(c) = &f.after {
-            args.push(c.created_at.clone());
-            let at = args.len();
-            args.push(c.id.clone());
-            sql.push_str(&format!(
-                " AND (created_at < ${at} OR (created_at = ${at} AND id < ${}))",
-                args.len()
-            ));
-        }
-        sql.push_str(&format!(
-            " ORDER BY created_at DESC, id DESC LIMIT {}",
-            f.limit.unwrap_or(100).clamp(1, 10_000)
-        ));
+        keyset_page(&mut sql, &mut args, "created_at", f.after.as_ref(), f.limit);
         Some((sql, args))
     }
 

@@ -237,19 +237,7 @@ impl Store {
             args.push(ts(t));
             sql.push_str(&format!(" AND at < ${}", args.len()));
         }
-        if let Some(c) = &f.after {
-            args.push(c.created_at.clone());
-            let at = args.len();
-            args.push(c.id.clone());
-            sql.push_str(&format!(
-                " AND (at < ${at} OR (at = ${at} AND id < ${}))",
-                args.len()
-            ));
-        }
-        sql.push_str(&format!(
-            " ORDER BY at DESC, id DESC LIMIT {}",
-            f.limit.unwrap_or(100).clamp(1, 10_000)
-        ));
+        crate::sql::keyset_page(&mut sql, &mut args, "at", f.after.as_ref(), f.limit);
         // Only constants and numbered placeholders are spliced in; values are bound.
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for a in args {

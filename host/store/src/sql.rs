@@ -84,3 +84,28 @@ pub fn on_order_sql() -> String {
         "SELECT {COLUMNS} FROM operations WHERE account = $1 AND order_ref = $2 ORDER BY created_at, id"
     )
 }
+
+/// The end of a newest-first keyset listing on `(time, id)`: after the
+/// cursor (older, or as old with a smaller id), ordered, at most `limit`
+/// (default 100, at most 10,000). Values are bound, never spliced.
+pub(crate) fn keyset_page(
+    sql: &mut String,
+    args: &mut Vec<String>,
+    time: &str,
+    after: Option<&Cursor>,
+    limit: Option<i64>,
+) {
+    if let Some(c) = after {
+        args.push(c.created_at.clone());
+        let at = args.len();
+        args.push(c.id.clone());
+        sql.push_str(&format!(
+            " AND ({time} < ${at} OR ({time} = ${at} AND id < ${}))",
+            args.len()
+        ));
+    }
+    sql.push_str(&format!(
+        " ORDER BY {time} DESC, id DESC LIMIT {}",
+        limit.unwrap_or(100).clamp(1, 10_000)
+    ));
+}

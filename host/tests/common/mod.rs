@@ -372,3 +372,15 @@ impl TestConfig {
         path.to_path_buf()
     }
 }
+
+/// The PostgreSQL URL; `None` (the test says SKIPPED) outside CI, a
+/// failure with `CI=true`.
+pub fn pg_url() -> Option<String> {
+    let url = std::env::var("PAYOPS_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|u| !u.is_empty());
+    if url.is_none() && std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("CI=true but PAYOPS_TEST_POSTGRES_URL is not set");
+    }
+    url
+}
