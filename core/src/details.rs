@@ -54,6 +54,11 @@ pub struct QueryDetails {
     /// Provider-specific fields that have no common meaning.
     #[serde(default)]
     pub extra: serde_json::Map<String, serde_json::Value>,
+    /// What this answer tells the order ledger: paid, and the returns as
+    /// the provider lists them (each one, only their total, or nothing).
+    /// `None` in answers stored by versions before the ledger.
+    #[serde(default)]
+    pub ledger: Option<crate::ledger::OrderFacts>,
 }
 
 /// One transaction of a payment.

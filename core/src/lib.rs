@@ -68,6 +68,7 @@ pub mod error;
 pub mod guest;
 pub mod http;
 pub mod kit;
+pub mod ledger;
 pub mod money;
 pub mod outcome;
 pub mod protocol;

@@ -3,6 +3,7 @@
 //! unknown (the kit's [`json_answer`](payops_core::kit::json::json_answer)
 //! has already made 5xx and unreadable bodies `unknown`).
 
+use payops_core::ledger::{OrderFacts, ReturnKind, ReturnState};
 use payops_core::serde_json::{Value, json};
 use payops_core::{
     Currency, OperationKind, Outcome, PaymentStatus, QueryDetails, Reason, Status, Transaction,
@@ -94,7 +95,7 @@ fn query_details(body: &Value) -> Option<Value> {
         merchant_transfer: None,
         sub_merchants: Vec::new(),
     });
-    let details = QueryDetails {
+    let mut details = QueryDetails {
         payment_status,
         provider_payment_status: body["status"].as_str().map(str::to_owned),
         amount: body["amount"].as_i64(),
@@ -105,7 +106,18 @@ fn query_details(body: &Value) -> Option<Value> {
         order_ref: body["id"].as_str().map(str::to_owned),
         transactions: transactions.collect(),
         extra: Default::default(),
+        ledger: None,
     };
+    // Every row of `refunds` is a refund: its state by AcmePay's status.
+    details.ledger = Some(OrderFacts::listing(&details, |_, t| {
+        let state = match t.status {
+            TransactionStatus::RefundSucceeded => ReturnState::Succeeded,
+            TransactionStatus::RefundFailed => ReturnState::Failed,
+            TransactionStatus::Pending => ReturnState::Pending,
+            _ => ReturnState::Unknown,
+        };
+        Some((ReturnKind::Refund, state))
+    }));
     payops_core::serde_json::to_value(details).ok()
 }
 

@@ -2,6 +2,7 @@
 //! table, the rules that make an answer `succeeded`, `failed`, `pending` or
 //! `unknown`, and `ProcessQuery` answers normalized into [`QueryDetails`].
 
+use payops_core::ledger::{OrderFacts, ReturnKind, ReturnState};
 use payops_core::outcome::Reason;
 use payops_core::{
     Currency, HttpResponse, MerchantTransfer, Outcome, PaymentStatus, QueryDetails, Status,
@@ -462,7 +463,7 @@ pub fn normalize(v: &Value, code: &str) -> Result<QueryDetails, String> {
     if let Some(d) = text(v, &["DATE"]).and_then(|d| parse_date(&d)) {
         extra.insert("query_date".into(), Value::String(d.to_rfc3339()));
     }
-    Ok(QueryDetails {
+    let mut details = QueryDetails {
         payment_status,
         provider_payment_status: text(v, &["STATUS"]),
         amount: total,
@@ -473,7 +474,28 @@ pub fn normalize(v: &Value, code: &str) -> Result<QueryDetails, String> {
         order_ref: text(v, &["ORDER_REF_NUMBER", "ORDER_REF_NO"]),
         transactions,
         extra,
-    })
+        ledger: None,
+    };
+    details.ledger = Some(OrderFacts::listing(&details, return_row));
+    Ok(details)
+}
+
+/// Which `TRANSACTIONS` rows are returns, and their state (the
+/// `STATUS_ID` table): 5/6 a cancel succeeded/failed, 7/8 a refund
+/// succeeded/failed; after the first row (the payment itself), 1 waiting
+/// is a return queued for EsnekPOS's operations (`SYNC_WITH_POS` false;
+/// inferred to be a refund: the docs do not say which) and a status the
+/// table does not have may be a return, so it is at risk.
+fn return_row(index: usize, t: &Transaction) -> Option<(ReturnKind, ReturnState)> {
+    match t.status {
+        TransactionStatus::CancelSucceeded => Some((ReturnKind::Cancel, ReturnState::Succeeded)),
+        TransactionStatus::CancelFailed => Some((ReturnKind::Cancel, ReturnState::Failed)),
+        TransactionStatus::RefundSucceeded => Some((ReturnKind::Refund, ReturnState::Succeeded)),
+        TransactionStatus::RefundFailed => Some((ReturnKind::Refund, ReturnState::Failed)),
+        TransactionStatus::Pending if index > 0 => Some((ReturnKind::Refund, ReturnState::Pending)),
+        TransactionStatus::Unknown if index > 0 => Some((ReturnKind::Refund, ReturnState::Unknown)),
+        _ => None,
+    }
 }
 
 /// Successful cancels and refunds (status 5 and 7); `None` when the sum

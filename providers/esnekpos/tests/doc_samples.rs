@@ -2,6 +2,7 @@
 //! reproduced by the encoder, response samples parse, every code maps.
 
 use payops_core::chrono::DateTime;
+use payops_core::ledger::{ReturnKind, ReturnState, ReturnsListed};
 use payops_core::protocol::Step;
 use payops_core::{
     Call, HttpResponse, OperationKind, PaymentStatus, QueryDetails, Status, TransactionStatus,
@@ -295,6 +296,60 @@ fn process_query_response_sample_parses_completely() {
     assert_eq!(d.extra["COMMISSION"], json!("1,490"));
     assert_eq!(d.extra["query_date"], json!("2020-09-24T17:08:10+03:00"));
     assert_eq!(o.raw["COMMISSION"], json!("1,490"));
+    // For the order ledger: what was paid, every return listed (none in
+    // the sample: its one row is the payment, STATUS_ID 3).
+    let l = d.ledger.expect("the ledger's facts");
+    assert_eq!(l.listed, ReturnsListed::EachReturn);
+    assert_eq!(
+        (l.paid, l.currency),
+        (Some(125000), payops_core::Currency::TRY)
+    );
+    assert!(l.returns.is_empty());
+}
+
+/// Each row of the `STATUS_ID` table (ProcessQuery page: 5 "Cancel -
+/// Successful", 6 "Cancel - Unsuccessful", 7 "Return - Successful", 8
+/// "Return - Unsuccessful"; 1 waiting after the payment row) as the ledger
+/// reads it; 3 (the payment) is not a return.
+#[test]
+fn status_id_table_rows_are_the_ledgers_returns() {
+    let rows = json!([
+        {"TRANSACTION_ID": 343666, "STATUS_ID": 3, "STATUS_NAME": "Payment - Successful", "AMOUNT": "1.250,00", "DATE": "19.04.2020 18:35:09"},
+        {"TRANSACTION_ID": 343670, "STATUS_ID": 5, "STATUS_NAME": "Cancel - Successful", "AMOUNT": "10,00", "DATE": "19.04.2020 18:40:00"},
+        {"TRANSACTION_ID": 343671, "STATUS_ID": 6, "STATUS_NAME": "Cancel - Unsuccessful", "AMOUNT": "11,00", "DATE": "19.04.2020 18:41:00"},
+        {"TRANSACTION_ID": 343674, "STATUS_ID": 7, "STATUS_NAME": "Return - Successful", "AMOUNT": "12,00", "DATE": "24.09.2020 17:08:00"},
+        {"TRANSACTION_ID": 343675, "STATUS_ID": 8, "STATUS_NAME": "Return - Unsuccessful", "AMOUNT": "13,00", "DATE": "24.09.2020 17:09:00"},
+        {"TRANSACTION_ID": 343676, "STATUS_ID": 1, "STATUS_NAME": "Pending", "AMOUNT": "14,00", "DATE": "24.09.2020 17:10:00"}
+    ]);
+    let body = json!({"STATUS": "SUCCESS", "RETURN_CODE": "0", "RETURN_MESSAGE": "SUCCESS",
+        "DATE": "24.09.2020 17:20:00", "AMOUNT": "1.250,00", "ORDER_REF_NUMBER": "W-1",
+        "TRANSACTIONS": rows});
+    let o = query_outcome(ok(body.to_string().as_bytes()), Some("W-1"));
+    assert_eq!(o.status, Status::Succeeded, "{o:?}");
+    let d: QueryDetails = serde_json::from_value(o.details).unwrap();
+    let l = d.ledger.unwrap();
+    let got: Vec<(String, ReturnKind, ReturnState, Option<i64>)> = l
+        .returns
+        .iter()
+        .map(|r| (r.transaction_id.clone().unwrap(), r.kind, r.state, r.amount))
+        .collect();
+    use ReturnKind::*;
+    use ReturnState::*;
+    assert_eq!(
+        got,
+        vec![
+            ("343670".into(), Cancel, Succeeded, Some(1000)),
+            ("343671".into(), Cancel, Failed, Some(1100)),
+            ("343674".into(), Refund, Succeeded, Some(1200)),
+            ("343675".into(), Refund, Failed, Some(1300)),
+            ("343676".into(), Refund, Pending, Some(1400)),
+        ]
+    );
+    assert_eq!(l.paid, Some(125000));
+    assert_eq!(
+        l.returns[2].date.unwrap().to_rfc3339(),
+        "2020-09-24T17:08:00+03:00"
+    );
 }
 
 #[test]

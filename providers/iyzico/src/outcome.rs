@@ -232,7 +232,7 @@ fn query_details(body: &Value) -> Option<Value> {
             sub_merchants: Vec::new(),
         });
     }
-    let details = QueryDetails {
+    let mut details = QueryDetails {
         payment_status,
         provider_payment_status: body["paymentStatus"].as_str().map(str::to_owned),
         amount: Some(minor(&body["paidPrice"]).ok()?),
@@ -252,6 +252,10 @@ fn query_details(body: &Value) -> Option<Value> {
         .filter(|(_, v)| !v.is_null())
         .map(|(k, v)| (k.to_owned(), v.clone()))
         .collect(),
+        ledger: None,
     };
+    // The payment detail lists the basket's item transactions, not the
+    // refunds and cancels made on them: only what was paid.
+    details.ledger = Some(payops_core::ledger::OrderFacts::not_listed(&details));
     serde_json::to_value(details).ok()
 }

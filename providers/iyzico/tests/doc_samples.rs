@@ -155,3 +155,24 @@ fn a_detail_with_a_price_that_would_be_rounded_is_unknown() {
     let Step::Done(o) = r else { panic!() };
     assert_eq!(o.status, payops_core::Status::Unknown, "{o:?}");
 }
+
+/// The payment detail gives the ledger what was paid, not the returns (its
+/// `itemTransactions` are the basket's items): `not_listed`.
+#[test]
+fn a_payment_detail_tells_the_ledger_what_was_paid_only() {
+    let c = call(OperationKind::Query);
+    let body = br#"{"status":"success","conversationId":"op_1","paymentId":"P1","paymentStatus":"SUCCESS","currency":"TRY","paidPrice":30.0,"itemTransactions":[{"paymentTransactionId":"11","transactionStatus":2,"paidPrice":30.0}]}"#;
+    let r = iyzico()
+        .resume(
+            &c,
+            json!({"order_ref": "P1"}),
+            Ok(HttpResponse::new(200, "application/json", body.to_vec())),
+        )
+        .unwrap();
+    let Step::Done(o) = r else { panic!() };
+    assert_eq!(o.status, payops_core::Status::Succeeded, "{o:?}");
+    assert_eq!(o.details["ledger"]["listed"], "not_listed");
+    assert_eq!(o.details["ledger"]["paid"], json!(3000));
+    assert_eq!(o.details["ledger"]["currency"], "TRY");
+    assert_eq!(o.details["ledger"]["returns"], json!([]));
+}

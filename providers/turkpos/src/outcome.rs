@@ -230,7 +230,7 @@ pub fn query_outcome(response: Result<HttpResponse, TransportError>) -> Outcome 
     for (k, v) in &leaves {
         extra.insert((*k).to_owned(), Value::String((*v).to_owned()));
     }
-    let details = QueryDetails {
+    let mut details = QueryDetails {
         payment_status: payment_status(get("Durum"), get("Odeme_Sonuc")),
         provider_payment_status: get("Durum").map(str::to_owned),
         amount: total,
@@ -241,7 +241,11 @@ pub fn query_outcome(response: Result<HttpResponse, TransportError>) -> Outcome 
         order_ref: get("Siparis_ID").map(str::to_owned),
         transactions: Vec::new(),
         extra,
+        ledger: None,
     };
+    // `TP_Islem_Sorgulama4` gives the returned total (`Toplam_Iade_Tutar`),
+    // not the returns one by one.
+    details.ledger = Some(payops_core::ledger::OrderFacts::totals(&details));
     o.provider_reference = get("Dekont_ID").map(str::to_owned);
     o.details = serde_json::to_value(details).unwrap_or(Value::Null);
     o

@@ -294,6 +294,11 @@ fn query_states_map_to_payment_status() {
         );
         assert_eq!(o.details["amount"], json!(1001));
         assert_eq!(o.details["refunded_amount"], json!(500));
+        // The ledger: only the returned total (Toplam_Iade_Tutar), a floor.
+        assert_eq!(o.details["ledger"]["listed"], "total_only");
+        assert_eq!(o.details["ledger"]["paid"], json!(1001));
+        assert_eq!(o.details["ledger"]["returned_total"], json!(500));
+        assert_eq!(o.details["ledger"]["returns"], json!([]));
         assert_eq!(
             o.details["payment_date"],
             json!("2020-09-24T17:08:10+03:00")
