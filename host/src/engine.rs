@@ -773,6 +773,61 @@ impl Engine {
         Ok(())
     }
 
+    /// The ledger of `order_ref` on `account` from what the store holds;
+    /// with `fresh`, after a query of the order now (recorded as a `query`
+    /// operation by `actor`; its refusal is the caller's error).
+    pub async fn order_ledger(
+        &self,
+        account: &str,
+        order_ref: &str,
+        fresh: bool,
+        actor: Option<String>,
+    ) -> Result<crate::ledger::OrderLedger, Error> {
+        let acct = self.account(account)?;
+        if fresh {
+            self.execute(
+                account,
+                OperationKind::Query,
+                json!({ "order_ref": order_ref }),
+                Options {
+                    actor,
+                    ..Default::default()
+                },
+            )
+            .await?;
+        }
+        let ops = self.store.on_order(&acct.name, order_ref).await?;
+        self.ledger_from(acct, order_ref, &ops).await
+    }
+
+    /// The ledger of `order_ref` from `ops` (the operations on it, oldest
+    /// first) and the claims of the transactions its queries list.
+    async fn ledger_from(
+        &self,
+        acct: &Account,
+        order_ref: &str,
+        ops: &[StoredOperation],
+    ) -> Result<crate::ledger::OrderLedger, Error> {
+        let ids: Vec<String> = ops
+            .iter()
+            .filter(|o| o.operation == "query" && o.state == State::Succeeded)
+            .filter_map(|o| o.envelope.as_ref())
+            .flat_map(|e| {
+                e.details["ledger"]["returns"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|r| r["transaction_id"].as_str().map(str::to_owned))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let scope = crate::reconcile::claim_scope(self, &acct.name, &acct.provider);
+        let claimed = self.store.claims(&scope, &ids).await?;
+        Ok(crate::ledger::OrderLedger::of(
+            &acct.name, order_ref, ops, &claimed,
+        ))
+    }
+
     /// The stored answer of an earlier request with the same key, waiting
     /// while it is in flight.
     async fn await_existing(&self, mut op: StoredOperation) -> Result<Envelope, Error> {

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod engine;
 pub mod ids;
+pub mod ledger;
 pub mod metrics;
 pub mod plugins;
 pub mod reconcile;

@@ -54,6 +54,11 @@ enum Command {
         #[command(subcommand)]
         action: cli::operations::OperationsAction,
     },
+    /// An order's ledger: paid, returned, at risk, remaining.
+    Orders {
+        #[command(subcommand)]
+        action: cli::orders::OrdersAction,
+    },
     /// Requests refused before anything was sent (not operations): who, what, why, when.
     Refusals {
         #[command(subcommand)]
@@ -106,6 +111,7 @@ async fn main() -> ExitCode {
             cli::operation::run(g, OperationKind::SubMerchantAdjust, a).await
         }
         Command::Operations { action } => cli::operations::run(g, action).await,
+        Command::Orders { action } => cli::orders::run(g, action).await,
         Command::Refusals { action } => cli::refusals::run(g, action).await,
         Command::Reconcile(a) => cli::reconcile::run(g, a).await,
         Command::Token { action } => cli::token::run(action),

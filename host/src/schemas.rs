@@ -429,6 +429,44 @@ pub fn openapi(files: &BTreeMap<String, Value>) -> Value {
             json!({"type": "object", "required": ["refusal"], "properties": {"refusal": {"type": "object"}}}),
         ),
     );
+    let mut get_order = errors(&[
+        ("401", "unauthorized"),
+        (
+            "403",
+            "forbidden: the token may not use this account, or may not run query (fresh=true)",
+        ),
+        ("404", "not_found: no such account"),
+        (
+            "422",
+            "invalid_request: a bad query parameter; with fresh=true, the query's own refusal",
+        ),
+        (
+            "503",
+            "unavailable: the store, or with fresh=true the provider, could not be reached",
+        ),
+    ]);
+    get_order.insert(
+        "200".into(),
+        json_ok(
+            "The order's ledger: paid (with when it was read), totals (succeeded, pending, unknown: money at risk, remaining), the operations the token may read, the external returns",
+            json!({"type": "object", "required": ["order"], "properties": {"order": {
+                "type": "object",
+                "required": ["account", "order_ref", "paid", "totals", "provider_returned_total", "not_counted", "operations", "external_returns"],
+                "properties": {
+                    "account": {"type": "string"},
+                    "order_ref": {"type": "string"},
+                    "paid": {"type": ["object", "null"], "required": ["amount", "currency", "read_at", "by_operation", "returns_listed"], "properties": {
+                        "amount": {"type": "integer"}, "currency": {"type": "string"}, "read_at": {"type": "string", "format": "date-time"},
+                        "by_operation": {"type": "string"}, "returns_listed": {"type": "string", "enum": ["each_return", "total_only", "not_listed"]}}},
+                    "totals": {"type": "object", "required": ["succeeded", "pending", "unknown", "remaining"], "properties": {
+                        "succeeded": {"type": "integer"}, "pending": {"type": "integer"}, "unknown": {"type": "integer"}, "remaining": {"type": ["integer", "null"]}}},
+                    "provider_returned_total": {"type": ["integer", "null"]},
+                    "not_counted": {"type": "array", "items": {"type": "string"}},
+                    "operations": {"type": "array", "items": {"type": "object"}},
+                    "external_returns": {"type": "array", "items": {"type": "object"}}
+                }}}}),
+        ),
+    );
     let reasons: Vec<&str> = payops_core::outcome::Reason::ALL
         .iter()
         .map(|r| r.as_str())
@@ -493,6 +531,16 @@ pub fn openapi(files: &BTreeMap<String, Value>) -> Value {
                 "parameters": [path_param("id", json!({"type": "string"}))],
                 "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["status", "evidence"], "properties": {"status": {"type": "string", "enum": ["succeeded", "failed"]}, "evidence": {"type": "string", "minLength": 1}}}}}},
                 "responses": resolve
+            }},
+            "/v1/accounts/{account}/orders/{order_ref}": {"get": {
+                "operationId": "getOrder",
+                "summary": "An order's ledger: what was paid, returned, at risk, and what remains",
+                "parameters": [
+                    path_param("account", json!({"type": "string", "minLength": 1})),
+                    path_param("order_ref", json!({"type": "string", "minLength": 1})),
+                    {"name": "fresh", "in": "query", "required": false, "description": "Query the provider first (recorded as a query operation)", "schema": {"type": "boolean", "default": false}}
+                ],
+                "responses": get_order
             }},
             "/v1/refusals": {"get": {
                 "operationId": "listRefusals",

@@ -1469,7 +1469,7 @@ async fn every_route_but_the_public_ones_needs_a_token() {
     .unwrap();
     let table = route_table();
     let bearer = table.iter().filter(|r| r.access == Access::Bearer).count();
-    assert_eq!(bearer, 9, "{table:#?}");
+    assert_eq!(bearer, 10, "{table:#?}");
     for route in &table {
         let path = route
             .path

@@ -7,6 +7,7 @@ pub mod batch;
 pub mod config;
 pub mod operation;
 pub mod operations;
+pub mod orders;
 pub mod providers;
 pub mod reconcile;
 pub mod refusals;

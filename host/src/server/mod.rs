@@ -349,6 +349,56 @@ async fn list_operations(
     Ok(axum::Json(json!({"operations": list, "next_cursor": next})).into_response())
 }
 
+/// `?fresh=` of `GET /v1/accounts/{account}/orders/{order_ref}`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OrderQuery {
+    /// Query the provider first (the token must be allowed `query`).
+    #[serde(default)]
+    fresh: bool,
+}
+
+/// An order's ledger: for a token that may use the account and run at
+/// least one operation that reads or returns an order's money; it lists
+/// only the operations of kinds the token may run.
+async fn get_order(
+    State(state): State<AppState>,
+    token: Caller,
+    Path((account, order_ref)): Path<(String, String)>,
+    query: Result<axum::extract::Query<OrderQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let axum::extract::Query(q) = query.map_err(|e| Error::invalid_field("?", e.body_text()))?;
+    let kinds = [
+        OperationKind::Refund,
+        OperationKind::Cancel,
+        OperationKind::Query,
+    ];
+    if !token.allows_account(&account) || !kinds.iter().any(|k| token.allows_operation(*k)) {
+        return Err(Error::Forbidden(format!(
+            "token {:?} may not read the orders of account {account:?}",
+            token.name
+        ))
+        .into());
+    }
+    if q.fresh && !token.allows_operation(OperationKind::Query) {
+        return Err(Error::Forbidden(format!(
+            "token {:?} may not run query, which fresh=true runs",
+            token.name
+        ))
+        .into());
+    }
+    let mut ledger = state
+        .engine
+        .order_ledger(&account, &order_ref, q.fresh, Some(token.name.clone()))
+        .await?;
+    ledger.operations.retain(|o| {
+        o.operation
+            .parse::<OperationKind>()
+            .is_ok_and(|k| token.allows_operation(k))
+    });
+    Ok(axum::Json(json!({ "order": ledger })).into_response())
+}
+
 /// `?account=&reason=&since=&until=&cursor=&limit=` of `GET /v1/refusals`.
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -764,6 +814,11 @@ fn routes() -> Routes {
         "POST",
         "/v1/operations/{id}/reconcile",
         post(reconcile_operation),
+    )
+    .bearer(
+        "GET",
+        "/v1/accounts/{account}/orders/{order_ref}",
+        get(get_order),
     )
     .bearer("GET", "/v1/refusals", get(list_refusals))
     .bearer("GET", "/v1/refusals/{id}", get(get_refusal))

@@ -36,6 +36,12 @@ pub enum StoreError {
     /// A store that must exist does not (path).
     #[error("store: no store at {0} (nothing has been recorded there; check store.url)")]
     Missing(String),
+    /// The store has migrations this build does not know: a newer payops
+    /// migrated it.
+    #[error(
+        "store: migrated by a newer payops (migrations {0:?} are unknown to this build): run that version, or restore a backup taken before it"
+    )]
+    Newer(Vec<i64>),
     /// The URL is not `sqlite://…` or `postgres://…`.
     #[error("store: unsupported url {0:?} (use sqlite://PATH or postgres://…)")]
     Url(String),

@@ -127,6 +127,22 @@ impl Store {
         if self.schema_current().await {
             return Ok(());
         }
+        // A store a newer payops migrated: a clear error, never a guess
+        // (and never the migrator's, which can leave its lock held).
+        if let Ok(rows) = sqlx::query("SELECT version FROM _sqlx_migrations ORDER BY version")
+            .fetch_all(&self.pool)
+            .await
+        {
+            let known: Vec<i64> = MIGRATOR.iter().map(|m| m.version).collect();
+            let newer: Vec<i64> = rows
+                .iter()
+                .filter_map(|r| r.try_get::<i64, _>(0).ok())
+                .filter(|v| !known.contains(v))
+                .collect();
+            if !newer.is_empty() {
+                return Err(StoreError::Newer(newer));
+            }
+        }
         // PostgreSQL: the migrator holds an advisory lock, so daemons that
         // start together apply each migration once. SQLite has no such lock:
         // a daemon that lost the race to another process sees the migration

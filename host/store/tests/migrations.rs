@@ -416,3 +416,73 @@ async fn a_postgres_store_with_refusals_stored_as_failed_migrates() {
     .execute(&admin)
     .await;
 }
+
+/// A store a newer payops migrated (a migration this build does not know):
+/// a clear error naming it, at once (the migrator could block on its own
+/// lock on PostgreSQL).
+async fn a_newer_store_is_refused(url: &str) {
+    let store = Store::open(url).await.unwrap();
+    store.close().await;
+    let insert = "INSERT INTO _sqlx_migrations (version, description, installed_on, success, checksum, execution_time) VALUES (29991231000001, 'from the future', CURRENT_TIMESTAMP, TRUE, $1, 0)";
+    if url.starts_with("sqlite:") {
+        let pool = sqlx::SqlitePool::connect(url).await.unwrap();
+        sqlx::query(insert)
+            .bind(vec![0u8])
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+    } else {
+        let pool = sqlx::PgPool::connect(url).await.unwrap();
+        sqlx::query(insert)
+            .bind(vec![0u8])
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+    }
+    let e = tokio::time::timeout(std::time::Duration::from_secs(20), Store::open(url))
+        .await
+        .expect("an answer, not a hang")
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("migrated by a newer payops")
+            && e.to_string().contains("29991231000001"),
+        "{e}"
+    );
+}
+
+#[tokio::test]
+async fn a_sqlite_store_of_a_newer_payops_is_refused() {
+    let dir = std::env::temp_dir().join(format!("payops-newer-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    a_newer_store_is_refused(&format!("sqlite://{}", dir.join("n.db").display())).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[cfg_attr(
+    not(payops_postgres),
+    ignore = "PostgreSQL: set PAYOPS_TEST_POSTGRES_URL (at build time too) to run"
+)]
+#[tokio::test]
+async fn a_postgres_store_of_a_newer_payops_is_refused() {
+    let Some(base) = postgres_url() else { return };
+    let admin = sqlx::PgPool::connect(&base).await.unwrap();
+    let name = format!("payops_newer_{}", std::process::id());
+    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {name}"
+    )))
+    .execute(&admin)
+    .await;
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&admin)
+        .await
+        .unwrap();
+    let (prefix, _) = base.rsplit_once('/').expect("a database in the URL");
+    a_newer_store_is_refused(&format!("{prefix}/{name}")).await;
+    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+    )))
+    .execute(&admin)
+    .await;
+}

@@ -1,0 +1,510 @@
+//! The order ledger: per account and order reference, what the provider
+//! last said was paid (and when), every payops operation on the order, the
+//! returns the provider lists that no payops operation owns (external
+//! returns), and the totals: succeeded, pending, at risk (`unknown` and in
+//! flight), and what remains to return.
+//!
+//! remaining = paid - succeeded - pending - at risk, where succeeded and
+//! pending include the external returns, and succeeded is at least the
+//! provider's own returned total where it gives one (TurkPos). Everything
+//! here is computed from what the store holds (the operations on the order
+//! and the newest successful query of it); nothing is sent.
+
+use chrono::{DateTime, FixedOffset};
+use payops_core::ledger::{ListedReturn, OrderFacts, ReturnState, ReturnsListed};
+use payops_core::{Currency, Status};
+use payops_store::{State, StoredOperation};
+use serde::Serialize;
+use serde_json::Value;
+
+/// The kinds of operation that move an order's money back.
+pub(crate) fn returns_money(operation: &str) -> bool {
+    matches!(operation, "refund" | "cancel")
+}
+
+/// What the provider last said was paid.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Paid {
+    /// Amount in minor units.
+    pub amount: i64,
+    /// Its currency.
+    pub currency: Currency,
+    /// When the provider's answer was read (+03:00).
+    pub read_at: DateTime<FixedOffset>,
+    /// The query operation that read it.
+    pub by_operation: String,
+    /// How that answer lists returns.
+    pub returns_listed: ReturnsListed,
+}
+
+/// One payops operation on the order, as the ledger counts it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OrderOperation {
+    /// Its id.
+    pub operation_id: String,
+    /// `refund`, `cancel`, `query`...
+    pub operation: String,
+    /// Its state.
+    pub state: State,
+    /// The money it returns (minor units): what its answer says, else what
+    /// it asked for; `None` for a query, or a whole-order return whose
+    /// amount is not known yet.
+    pub amount: Option<i64>,
+    /// The provider's reference of it.
+    pub provider_reference: Option<String>,
+    /// When it was asked for (+03:00).
+    pub created_at: DateTime<FixedOffset>,
+}
+
+/// A return the provider lists that no payops operation owns (made in the
+/// provider's panel, or by another system).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ExternalReturn {
+    /// The provider's transaction id.
+    pub transaction_id: Option<String>,
+    /// Cancel or refund.
+    pub kind: payops_core::ledger::ReturnKind,
+    /// Its state.
+    pub state: ReturnState,
+    /// Amount in minor units.
+    pub amount: Option<i64>,
+    /// When, by the provider's clock.
+    pub date: Option<DateTime<FixedOffset>>,
+}
+
+/// The totals of an order, in minor units of its currency.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Totals {
+    /// Returned for good: payops's succeeded returns and the external
+    /// succeeded ones (at least the provider's own returned total).
+    pub succeeded: i64,
+    /// Accepted, not done yet (payops's and external).
+    pub pending: i64,
+    /// Money at risk: `unknown` and in-flight returns (they may have moved
+    /// money).
+    pub unknown: i64,
+    /// paid - succeeded - pending - unknown; `None` while what was paid is
+    /// not known.
+    pub remaining: Option<i64>,
+}
+
+/// An order's ledger.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OrderLedger {
+    /// The account.
+    pub account: String,
+    /// The order reference.
+    pub order_ref: String,
+    /// What was paid, as the newest successful query of the order read it;
+    /// `None` when no query of it is stored.
+    pub paid: Option<Paid>,
+    /// The totals.
+    pub totals: Totals,
+    /// The provider's own returned total, where its query gives one: what
+    /// is returned is at least this.
+    pub provider_returned_total: Option<i64>,
+    /// Why a total could not be counted exactly (an amount missing or too
+    /// large): `remaining` is then 0, so nothing more is allowed.
+    pub not_counted: Vec<String>,
+    /// Every payops operation on the order, oldest first.
+    pub operations: Vec<OrderOperation>,
+    /// Returns the provider lists that no payops operation owns.
+    pub external_returns: Vec<ExternalReturn>,
+}
+
+/// The amount an operation returns: its answer's `details.amount`, else
+/// the request's `amount`.
+pub(crate) fn amount_of(o: &StoredOperation) -> Option<i64> {
+    o.envelope
+        .as_ref()
+        .and_then(|e| e.details.get("amount").and_then(Value::as_i64))
+        .or_else(|| o.request.get("amount").and_then(Value::as_i64))
+}
+
+/// The facts of a succeeded query's answer: its `ledger`, or for answers
+/// of versions before it, what was paid (`amount`, `currency`).
+fn facts_of(o: &StoredOperation) -> Option<OrderFacts> {
+    let e = o.envelope.as_ref()?;
+    if let Some(f) = e
+        .details
+        .get("ledger")
+        .filter(|l| !l.is_null())
+        .and_then(|l| serde_json::from_value::<OrderFacts>(l.clone()).ok())
+    {
+        return Some(f);
+    }
+    let d: payops_core::QueryDetails = serde_json::from_value(e.details.clone()).ok()?;
+    Some(OrderFacts::not_listed(&d))
+}
+
+impl OrderLedger {
+    /// The ledger of `order_ref` from the operations on it (oldest first,
+    /// as [`payops_store::Store::on_order`] gives them) and the provider
+    /// transactions already claimed by operations (transaction id,
+    /// operation id).
+    pub fn of(
+        account: &str,
+        order_ref: &str,
+        operations: &[StoredOperation],
+        claimed: &[(String, String)],
+    ) -> OrderLedger {
+        let tz = payops_core::turkey_offset();
+        let newest_query = operations
+            .iter()
+            .rev()
+            .filter(|o| o.operation == "query" && o.state == State::Succeeded)
+            .find_map(|o| facts_of(o).map(|f| (o, f)));
+        let mut not_counted = Vec::new();
+        let paid = newest_query.as_ref().and_then(|(o, f)| {
+            Some(Paid {
+                amount: f.paid?,
+                currency: f.currency,
+                read_at: o
+                    .envelope
+                    .as_ref()
+                    .map_or_else(|| o.updated_at.with_timezone(&tz), |e| e.finished_at),
+                by_operation: o.id.clone(),
+                returns_listed: f.listed,
+            })
+        });
+        let mut totals = Totals::default();
+        let mut add = |total: &mut i64, what: &str, amount: Option<i64>| match amount {
+            Some(a) => match total.checked_add(a) {
+                Some(t) => *total = t,
+                None => not_counted.push(format!("{what}: the sum overflows")),
+            },
+            None => not_counted.push(format!("{what}: its amount is not known")),
+        };
+        let mut rows = Vec::new();
+        for o in operations {
+            let amount = if returns_money(&o.operation) {
+                amount_of(o)
+            } else {
+                None
+            };
+            if returns_money(&o.operation) {
+                let what = format!("{} {} ({})", o.operation, o.id, o.state.as_str());
+                match o.state {
+                    State::Succeeded => add(&mut totals.succeeded, &what, amount),
+                    State::Pending => add(&mut totals.pending, &what, amount),
+                    State::Unknown | State::InFlight => add(&mut totals.unknown, &what, amount),
+                    State::Failed => {}
+                }
+            }
+            rows.push(OrderOperation {
+                operation_id: o.id.clone(),
+                operation: o.operation.clone(),
+                state: o.state,
+                amount,
+                provider_reference: o
+                    .envelope
+                    .as_ref()
+                    .and_then(|e| e.provider_reference.clone()),
+                created_at: o.created_at.with_timezone(&tz),
+            });
+        }
+        // The listed returns no operation owns.
+        let mut external_returns = Vec::new();
+        let mut provider_returned_total = None;
+        if let Some((_, f)) = &newest_query {
+            provider_returned_total = f.returned_total;
+            for r in unowned(f, operations, claimed) {
+                let what = format!(
+                    "external return {}",
+                    r.transaction_id.as_deref().unwrap_or("(no id)")
+                );
+                match r.state {
+                    ReturnState::Succeeded => add(&mut totals.succeeded, &what, r.amount),
+                    ReturnState::Pending => add(&mut totals.pending, &what, r.amount),
+                    ReturnState::Unknown => add(&mut totals.unknown, &what, r.amount),
+                    ReturnState::Failed => {}
+                }
+                external_returns.push(ExternalReturn {
+                    transaction_id: r.transaction_id.clone(),
+                    kind: r.kind,
+                    state: r.state,
+                    amount: r.amount,
+                    date: r.date,
+                });
+            }
+        }
+        // The provider's own total is a floor for what is returned.
+        if let Some(floor) = provider_returned_total {
+            totals.succeeded = totals.succeeded.max(floor);
+        }
+        totals.remaining = paid.as_ref().map(|p| {
+            if !not_counted.is_empty() {
+                return 0;
+            }
+            [totals.succeeded, totals.pending, totals.unknown]
+                .iter()
+                .try_fold(p.amount, |left, t| left.checked_sub(*t))
+                .unwrap_or(0)
+        });
+        OrderLedger {
+            account: account.to_owned(),
+            order_ref: order_ref.to_owned(),
+            paid,
+            totals,
+            provider_returned_total,
+            not_counted,
+            operations: rows,
+            external_returns,
+        }
+    }
+}
+
+/// The returns `facts` lists that no payops operation on the order owns or
+/// could own: owned are those claimed by an operation, or named by an
+/// operation's answer (its provider reference or `details.transaction_id`),
+/// then, one each, those of the amount of a payops return whose answer
+/// named none. A return an unresolved operation could be (the same kind of
+/// money, its amount or an amount not known) is left to that operation,
+/// which already counts at risk: it is never external, so it never counts
+/// twice and never stands as "absent" against the operation.
+fn unowned<'f>(
+    facts: &'f OrderFacts,
+    operations: &[StoredOperation],
+    claimed: &[(String, String)],
+) -> Vec<&'f ListedReturn> {
+    if facts.listed != ReturnsListed::EachReturn {
+        return Vec::new();
+    }
+    let named: Vec<String> = operations
+        .iter()
+        .filter(|o| returns_money(&o.operation))
+        .filter_map(|o| o.envelope.as_ref())
+        .flat_map(|e| {
+            [
+                e.provider_reference.clone(),
+                e.details
+                    .get("transaction_id")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
+            ]
+        })
+        .flatten()
+        .chain(claimed.iter().map(|(t, _)| t.clone()))
+        .collect();
+    let mut rows: Vec<&ListedReturn> = facts
+        .returns
+        .iter()
+        .filter(|r| r.transaction_id.as_ref().is_none_or(|t| !named.contains(t)))
+        .collect();
+    // Payops returns whose answer named no transaction: each takes one
+    // listed row of its amount (succeeded ones a succeeded row, pending
+    // ones a pending or succeeded row).
+    for o in operations.iter().filter(|o| returns_money(&o.operation)) {
+        let Some(env) = &o.envelope else { continue };
+        let has_id = env.provider_reference.is_some()
+            || env
+                .details
+                .get("transaction_id")
+                .is_some_and(Value::is_string);
+        if has_id || !matches!(env.status, Status::Succeeded | Status::Pending) {
+            continue;
+        }
+        let amount = amount_of(o);
+        if let Some(i) = rows
+            .iter()
+            .position(|r| r.amount == amount && r.state != ReturnState::Failed)
+        {
+            rows.remove(i);
+        }
+    }
+    // What an unresolved operation could be stays with it.
+    let open: Vec<Option<i64>> = operations
+        .iter()
+        .filter(|o| returns_money(&o.operation))
+        .filter(|o| matches!(o.state, State::Unknown | State::InFlight))
+        .map(amount_of)
+        .collect();
+    rows.retain(|r| {
+        r.state == ReturnState::Failed || !open.iter().any(|a| a.is_none() || *a == r.amount)
+    });
+    rows.retain(|r| r.state != ReturnState::Failed);
+    rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Utc;
+    use payops_core::{Envelope, EnvelopeMeta, OperationKind, Outcome};
+    use serde_json::json;
+
+    /// A stored operation: `envelope` is (status, provider reference,
+    /// details) once it has an answer.
+    fn op(
+        id: &str,
+        operation: &str,
+        state: State,
+        request: Value,
+        envelope: Option<(Status, Option<&str>, Value)>,
+    ) -> StoredOperation {
+        let now = Utc::now().with_timezone(&payops_core::turkey_offset());
+        StoredOperation {
+            id: id.into(),
+            account: "a".into(),
+            provider: "esnekpos".into(),
+            operation: operation.into(),
+            idempotency_key: None,
+            request_sha256: String::new(),
+            request,
+            state,
+            envelope: envelope.map(|(status, reference, details)| {
+                let mut o = Outcome::new(status);
+                o.provider_reference = reference.map(str::to_owned);
+                o.details = details;
+                Envelope::new(
+                    EnvelopeMeta {
+                        operation_id: id.into(),
+                        account: "a".into(),
+                        provider: "esnekpos".into(),
+                        operation: operation.parse().unwrap_or(OperationKind::Query),
+                        idempotency_key: None,
+                        started_at: now,
+                    },
+                    o,
+                    now,
+                )
+            }),
+            owner: "inst".into(),
+            created_at: Utc::now(),
+            updated_at: Utc::now(),
+            resolution: None,
+            order_ref: Some("O".into()),
+            actor: None,
+        }
+    }
+
+    fn query(
+        id: &str,
+        paid: i64,
+        listed: &str,
+        returns: Value,
+        total: Option<i64>,
+    ) -> StoredOperation {
+        op(
+            id,
+            "query",
+            State::Succeeded,
+            json!({"order_ref": "O"}),
+            Some((
+                Status::Succeeded,
+                None,
+                json!({"ledger": {"order_ref": "O", "payment_status": "succeeded", "paid": paid,
+                                  "currency": "TRY", "listed": listed, "returns": returns,
+                                  "returned_total": total}}),
+            )),
+        )
+    }
+
+    fn refund(id: &str, state: State, amount: i64, reference: Option<&str>) -> StoredOperation {
+        let status = match state {
+            State::Succeeded => Some(Status::Succeeded),
+            State::Pending => Some(Status::Pending),
+            State::Failed => Some(Status::Failed),
+            State::Unknown => Some(Status::Unknown),
+            State::InFlight => None,
+        };
+        op(
+            id,
+            "refund",
+            state,
+            json!({"order_ref": "O", "amount": amount}),
+            status.map(|s| (s, reference, json!({"amount": amount}))),
+        )
+    }
+
+    #[test]
+    fn remaining_is_paid_minus_succeeded_pending_and_at_risk() {
+        let ops = vec![
+            query("q1", 9_000, "not_listed", json!([]), None),
+            refund("r1", State::Succeeded, 1_000, Some("T1")),
+            refund("r2", State::Pending, 500, Some("T2")),
+            refund("r3", State::Unknown, 700, None),
+            refund("r4", State::InFlight, 300, None),
+            refund("r5", State::Failed, 5_000, None),
+            // The newest query wins.
+            query("q2", 10_000, "not_listed", json!([]), None),
+        ];
+        let l = OrderLedger::of("a", "O", &ops, &[]);
+        let p = l.paid.as_ref().unwrap();
+        assert_eq!((p.amount, p.by_operation.as_str()), (10_000, "q2"));
+        assert_eq!(
+            (l.totals.succeeded, l.totals.pending, l.totals.unknown),
+            (1_000, 500, 1_000)
+        );
+        assert_eq!(l.totals.remaining, Some(10_000 - 1_000 - 500 - 1_000));
+        assert_eq!(l.operations.len(), 7);
+        assert!(l.external_returns.is_empty());
+        // Without a query, what remains is not known.
+        let l = OrderLedger::of("a", "O", &ops[1..6], &[]);
+        assert_eq!(l.paid, None);
+        assert_eq!(l.totals.remaining, None);
+    }
+
+    #[test]
+    fn listed_returns_no_operation_owns_are_external_and_counted() {
+        let rows = json!([
+            {"transaction_id": "T1", "kind": "refund", "state": "succeeded", "amount": 1000, "date": null},
+            {"transaction_id": "C9", "kind": "refund", "state": "succeeded", "amount": 1000, "date": null},
+            {"transaction_id": "X1", "kind": "refund", "state": "succeeded", "amount": 2500, "date": null},
+            {"transaction_id": "X2", "kind": "refund", "state": "pending", "amount": 400, "date": null},
+            {"transaction_id": "F1", "kind": "refund", "state": "failed", "amount": 9000, "date": null},
+            {"transaction_id": "U1", "kind": "refund", "state": "succeeded", "amount": 700, "date": null},
+            {"transaction_id": "N1", "kind": "refund", "state": "succeeded", "amount": 600, "date": null}
+        ]);
+        let ops = vec![
+            query("q", 10_000, "each_return", rows, None),
+            // Named by its answer.
+            refund("r1", State::Succeeded, 1_000, Some("T1")),
+            // Claimed by reconciliation (C9).
+            refund("r2", State::Succeeded, 1_000, None),
+            // Unknown: U1 (its amount) may be it: it stays with it.
+            refund("r3", State::Unknown, 700, None),
+            // Succeeded without naming its row: takes one of its amount (N1).
+            refund("r4", State::Succeeded, 600, None),
+        ];
+        let claimed = vec![("C9".to_owned(), "r2".to_owned())];
+        let l = OrderLedger::of("a", "O", &ops, &claimed);
+        let ext: Vec<_> = l
+            .external_returns
+            .iter()
+            .map(|r| r.transaction_id.clone().unwrap())
+            .collect();
+        assert_eq!(ext, ["X1", "X2"]);
+        assert_eq!(l.totals.succeeded, 1_000 + 1_000 + 600 + 2_500);
+        assert_eq!(l.totals.pending, 400);
+        assert_eq!(l.totals.unknown, 700);
+        assert_eq!(
+            l.totals.remaining,
+            Some(10_000 - (1_000 + 1_000 + 600 + 2_500) - 400 - 700)
+        );
+    }
+
+    #[test]
+    fn the_providers_total_is_a_floor_and_what_cannot_be_counted_leaves_nothing() {
+        let ops = vec![
+            query("q", 10_000, "total_only", json!([]), Some(3_000)),
+            refund("r1", State::Succeeded, 1_000, Some("T1")),
+        ];
+        let l = OrderLedger::of("a", "O", &ops, &[]);
+        assert_eq!(l.provider_returned_total, Some(3_000));
+        assert_eq!(l.totals.succeeded, 3_000);
+        assert_eq!(l.totals.remaining, Some(7_000));
+        // A whole-order cancel still in flight: its amount is not known.
+        let mut whole = op(
+            "c1",
+            "cancel",
+            State::InFlight,
+            json!({"order_ref": "O"}),
+            None,
+        );
+        whole.state = State::InFlight;
+        let l = OrderLedger::of("a", "O", &[ops[0].clone(), whole], &[]);
+        assert_eq!(l.totals.remaining, Some(0));
+        assert_eq!(l.not_counted.len(), 1, "{:?}", l.not_counted);
+    }
+}

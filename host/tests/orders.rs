@@ -1,0 +1,189 @@
+//! The order ledger through the real binary, on SQLite and PostgreSQL:
+//! `GET /v1/accounts/{account}/orders/{order_ref}` and `payops orders
+//! show` give what was paid (as the provider's query read it), what payops
+//! returned, the returns made outside payops that the provider lists, and
+//! what remains.
+
+mod common;
+
+use common::*;
+use payops_core::Simulator;
+use serde_json::{Value, json};
+
+const TOKEN: &str = "orders-token-0123456789";
+const KEY: &str = "hostsecret-esnek-key-4242";
+
+async fn call(method: &str, url: &str, body: Option<&Value>) -> (u16, Value) {
+    use payops_core::{HttpRequest, HttpTransport};
+    let t = payops_transport::ReqwestTransport::new().unwrap();
+    let resp = t
+        .send(HttpRequest {
+            method: method.into(),
+            url: url.into(),
+            headers: vec![
+                ("Content-Type".to_owned(), "application/json".to_owned()),
+                ("Authorization".to_owned(), format!("Bearer {TOKEN}")),
+            ],
+            body: body.map(|b| b.to_string().into_bytes()).unwrap_or_default(),
+            timeout_ms: Some(30_000),
+        })
+        .await
+        .unwrap();
+    (
+        resp.status,
+        serde_json::from_slice(&resp.body).unwrap_or(Value::Null),
+    )
+}
+
+fn account(url: &str, merchant: &str) -> Value {
+    json!({"provider": "esnekpos", "environment": "test", "base_url": url, "timeout_ms": 5000,
+           "merchant": merchant, "merchant_key": KEY})
+}
+
+/// A refund made in the provider's panel: the provider's own API, called
+/// by a plugin outside payops (nothing of it is in payops's store).
+async fn refund_outside_payops(url: &str, merchant: &str, order_ref: &str, amount: i64) {
+    let p = payops_core::driver::PluginProvider::from_static(payops_esnekpos::payops_plugin::api())
+        .unwrap();
+    let mut values = account(url, merchant);
+    values.as_object_mut().unwrap().remove("provider");
+    let ctx = payops_conformance::context(
+        &p,
+        values,
+        std::sync::Arc::new(payops_transport::ReqwestTransport::new().unwrap()),
+    );
+    let o = p
+        .execute(
+            payops_core::OperationKind::Refund,
+            &ctx,
+            json!({"order_ref": order_ref, "amount": amount}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(o.status, payops_core::Status::Succeeded, "{o:?}");
+}
+
+async fn order_view(store: &str) {
+    let dir = temp_dir(&unique("orders"));
+    let name = unique("esnek");
+    let merchant = unique("M");
+    let mut e = payops_esnekpos::sim::EsnekSimulator::empty();
+    e.seed(&json!({"merchants": [{"merchant": merchant, "merchant_key": KEY}],
+                    "payments": [{"order_ref": "O-1", "amount": 10000, "date": "2020-01-01T10:00:00+03:00"}]}))
+        .unwrap();
+    let sim = payops_transport::SimServer::start(Box::new(e), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let cfg = TestConfig::new(&dir)
+        .store(store)
+        .token("ops", TOKEN, &["*"], &["*"])
+        .account(&name, account(&sim.url(), &merchant))
+        .write(&dir.join("payops.toml"));
+    let cfg_path = cfg.to_str().unwrap().to_owned();
+    let d = Daemon::start(
+        "orders",
+        &["--config", &cfg_path, "serve", "--listen", "127.0.0.1:0"],
+        &dir,
+    );
+    let order_url = |fresh: bool| {
+        format!(
+            "{}/v1/accounts/{name}/orders/O-1{}",
+            d.url,
+            if fresh { "?fresh=true" } else { "" }
+        )
+    };
+    // Nothing known yet.
+    let (s, v) = call("GET", &order_url(false), None).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["order"]["paid"], Value::Null);
+    assert_eq!(v["order"]["totals"]["remaining"], Value::Null);
+
+    // A refund through payops, one outside it.
+    let (s, v) = call(
+        "POST",
+        &format!("{}/v1/accounts/{name}/operations/refund", d.url),
+        Some(&json!({"order_ref": "O-1", "amount": 1500})),
+    )
+    .await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("succeeded")), "{v}");
+    let refund_id = v["operation_id"].as_str().unwrap().to_owned();
+    refund_outside_payops(&sim.url(), &merchant, "O-1", 2500).await;
+
+    // A fresh look: the provider's query, recorded, read into the ledger.
+    let (s, v) = call("GET", &order_url(true), None).await;
+    assert_eq!(s, 200, "{v}");
+    let o = &v["order"];
+    assert_eq!(o["paid"]["amount"], 10000);
+    assert_eq!(o["paid"]["currency"], "TRY");
+    assert_eq!(o["paid"]["returns_listed"], "each_return");
+    assert_eq!(o["totals"]["succeeded"], 1500 + 2500);
+    assert_eq!(o["totals"]["pending"], 0);
+    assert_eq!(o["totals"]["unknown"], 0);
+    assert_eq!(o["totals"]["remaining"], 10000 - 1500 - 2500);
+    let ext = o["external_returns"].as_array().unwrap();
+    assert_eq!(ext.len(), 1, "{o:#}");
+    assert_eq!(ext[0]["amount"], 2500);
+    assert_eq!(ext[0]["kind"], "refund");
+    assert_eq!(ext[0]["state"], "succeeded");
+    let ops: Vec<&str> = o["operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["operation"].as_str().unwrap())
+        .collect();
+    assert_eq!(ops, ["refund", "query"]);
+    assert_eq!(o["operations"][0]["operation_id"], json!(refund_id));
+
+    // The CLI says the same.
+    let (code, out, err) = run(
+        &[
+            "--config",
+            &cfg_path,
+            "orders",
+            "show",
+            "--account",
+            &name,
+            "O-1",
+            "--output",
+            "json",
+        ],
+        &dir,
+    );
+    assert_eq!(code, 0, "{err}");
+    let cli: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(cli["totals"], o["totals"]);
+    let (code, out, _) = run(
+        &[
+            "--config",
+            &cfg_path,
+            "orders",
+            "show",
+            "--account",
+            &name,
+            "O-1",
+        ],
+        &dir,
+    );
+    assert_eq!(code, 0);
+    assert!(out.contains("paid:         100.00 TRY"), "{out}");
+    assert!(out.contains("remaining:    60.00"), "{out}");
+    assert!(out.contains("external"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_order_view_sqlite() {
+    let dir = temp_dir(&unique("orders-db"));
+    order_view(&sqlite_url(&dir)).await;
+}
+
+#[cfg_attr(
+    not(payops_postgres),
+    ignore = "PostgreSQL: set PAYOPS_TEST_POSTGRES_URL (at build time too) to run"
+)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_order_view_postgres() {
+    match pg_url() {
+        Some(url) => order_view(&url).await,
+        None => eprintln!("SKIPPED: PostgreSQL (set PAYOPS_TEST_POSTGRES_URL)"),
+    }
+}
