@@ -773,6 +773,32 @@ impl Engine {
         Ok(())
     }
 
+    /// The claim scope of an account: the provider and the values of the
+    /// keys that identify the merchant there (a provider transaction
+    /// proves at most one operation in its scope).
+    pub(crate) fn claim_scope(&self, account: &str, provider: &str) -> String {
+        let Some(acct) = self.accounts.get(account) else {
+            return format!("{provider}:account:{account}");
+        };
+        let keys = self
+            .providers
+            .get(provider)
+            .map(|p| p.info().merchant_identity.clone())
+            .unwrap_or_default();
+        if keys.is_empty() {
+            return format!("{provider}:account:{account}");
+        }
+        let values: Vec<String> = keys
+            .iter()
+            .map(|k| match acct.config.expose().get(k) {
+                Some(Value::String(s)) => s.clone(),
+                Some(v) => v.to_string(),
+                None => String::new(),
+            })
+            .collect();
+        format!("{provider}:{}", values.join(":"))
+    }
+
     /// The ledger of `order_ref` on `account` from what the store holds;
     /// with `fresh`, after a query of the order now (recorded as a `query`
     /// operation by `actor`; its refusal is the caller's error).
@@ -821,7 +847,7 @@ impl Engine {
                     .collect::<Vec<_>>()
             })
             .collect();
-        let scope = crate::reconcile::claim_scope(self, &acct.name, &acct.provider);
+        let scope = self.claim_scope(&acct.name, &acct.provider);
         let claimed = self.store.claims(&scope, &ids).await?;
         Ok(crate::ledger::OrderLedger::of(
             &acct.name, order_ref, ops, &claimed,

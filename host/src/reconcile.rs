@@ -39,31 +39,6 @@ pub struct Resolution {
     pub how: String,
 }
 
-/// The claim scope of an account: the provider and the values of the keys
-/// that identify the merchant there.
-pub(crate) fn claim_scope(engine: &Engine, account: &str, provider: &str) -> String {
-    let Some(acct) = engine.accounts.get(account) else {
-        return format!("{provider}:account:{account}");
-    };
-    let keys = engine
-        .providers
-        .get(provider)
-        .map(|p| p.info().merchant_identity.clone())
-        .unwrap_or_default();
-    if keys.is_empty() {
-        return format!("{provider}:account:{account}");
-    }
-    let values: Vec<String> = keys
-        .iter()
-        .map(|k| match acct.config.expose().get(k) {
-            Some(Value::String(s)) => s.clone(),
-            Some(v) => v.to_string(),
-            None => String::new(),
-        })
-        .collect();
-    format!("{provider}:{}", values.join(":"))
-}
-
 fn sibling(o: &StoredOperation) -> Option<Sibling> {
     Some(Sibling {
         operation_id: o.id.clone(),
@@ -221,7 +196,7 @@ async fn one(engine: &Engine, op: &StoredOperation) -> Result<Resolution, Error>
     };
     let query_received_at = now();
     let siblings = engine.store.on_order(&op.account, order_ref).await?;
-    let scope = claim_scope(engine, &op.account, &op.provider);
+    let scope = engine.claim_scope(&op.account, &op.provider);
     let tx_ids: Vec<String> = serde_json::from_value::<QueryDetails>(q.details.clone())
         .map(|d| {
             d.transactions
