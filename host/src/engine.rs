@@ -63,6 +63,8 @@ pub struct EngineSettings {
     pub callbacks: Option<crate::signing::Callbacks>,
     /// How many refusals the store keeps for the audit (the newest).
     pub refusals_kept: u64,
+    /// How long a refund or cancel waits for its order's turn.
+    pub order_wait: Duration,
 }
 
 impl Default for EngineSettings {
@@ -73,6 +75,7 @@ impl Default for EngineSettings {
             webhooks: Vec::new(),
             callbacks: None,
             refusals_kept: 10_000,
+            order_wait: Duration::from_secs(60),
         }
     }
 }
@@ -382,7 +385,7 @@ impl Engine {
             actor: actor.clone(),
             deadline: self.settings.in_flight_deadline,
         };
-        let (begun, siblings) = self.store.begin_reading_order(&intent).await.map_err(|e| {
+        let begun = self.store.begin(&intent).await.map_err(|e| {
             tracing::error!(error = %e, "cannot record the operation; nothing sent");
             Error::Unavailable(format!(
                 "the operation store is unavailable; nothing was sent ({e})"
@@ -417,20 +420,36 @@ impl Engine {
             idempotency_key: idempotency_key.clone(),
             started_at,
         };
-        // The order guard runs after the intent is recorded, so two new
-        // operations racing on one order see each other (both are refused
-        // rather than both sent).
-        let guard = match self
-            .order_guard(
-                &operation_id,
-                op,
-                &document,
-                &acct.name,
-                override_open.as_deref(),
-                siblings,
-            )
-            .await
-        {
+        // A refund or cancel of an order takes the order's turn (waiting
+        // while another of the order is in flight), then the order guard
+        // counts what was paid against what is returned or at risk: one at
+        // a time per order, across processes, so racing requests never
+        // together return more than was paid.
+        let order_ref = document
+            .get("order_ref")
+            .and_then(Value::as_str)
+            .filter(|_| matches!(op, OperationKind::Refund | OperationKind::Cancel));
+        let turn = match order_ref {
+            Some(order_ref) => {
+                self.await_turn(&acct.name, order_ref, &operation_id, &intent.started_at)
+                    .await
+            }
+            None => Ok(()),
+        };
+        let guard = match match turn {
+            Ok(()) => {
+                self.order_guard(
+                    &operation_id,
+                    op,
+                    &document,
+                    acct,
+                    override_open.as_deref(),
+                    actor.as_deref(),
+                )
+                .await
+            }
+            Err(e) => Err(e),
+        } {
             Ok(()) => self
                 .limit_guard(
                     &operation_id,
@@ -512,6 +531,16 @@ impl Engine {
         e: Error,
     ) -> Error {
         let reason = reason_of(&e);
+        // A refusal of its own: not the id of one it passes on (the order
+        // guard's query refused, say).
+        let e = match e {
+            Error::Refused { error, reason, .. } => Error::Refused {
+                error,
+                reason,
+                refusal_id: None,
+            },
+            e => e,
+        };
         let id = match intent {
             Some(op) => payops_store::refusal_id_of(op),
             None => new_operation_id().replacen("op_", "rf_", 1),
@@ -694,20 +723,65 @@ impl Engine {
         Ok(())
     }
 
-    /// Refuses a new refund or cancel on an order that has another
-    /// unresolved (`in_flight`, `unknown` or `pending`) refund or cancel,
-    /// unless `override_open` names every such operation; and, where a
-    /// successful query recorded the amount paid, refuses one that would
-    /// take the returned total above it. `read`: the operations on the
-    /// order, when the store read them after the intent's commit.
+    /// Waits for the turn of `order_ref` (oldest first), polling the store,
+    /// up to `order_wait`; then a refusal naming what it waited for.
+    async fn await_turn(
+        &self,
+        account: &str,
+        order_ref: &str,
+        me: &str,
+        created_at: &chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), Error> {
+        // The turn outlasts its holder's in-flight deadline: it passes on
+        // once the holder is answered or declared unknown.
+        let lease_ms = i64::try_from(self.settings.in_flight_deadline.as_millis())
+            .unwrap_or(i64::MAX / 4)
+            .saturating_add(60_000);
+        let deadline = Instant::now() + self.settings.order_wait;
+        let mut pause = Duration::from_millis(5);
+        loop {
+            match self
+                .store
+                .take_turn(account, order_ref, me, created_at, lease_ms)
+                .await?
+            {
+                payops_store::Turn::Taken => return Ok(()),
+                payops_store::Turn::After(other) => {
+                    if Instant::now() >= deadline {
+                        return Err(Error::Conflict(format!(
+                            "order {order_ref:?} on account {account}: waited {} s for its turn behind {other} (a refund or cancel of the order in flight); nothing was sent: send it again later (store.order_wait_secs)",
+                            self.settings.order_wait.as_secs()
+                        )));
+                    }
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_millis(100));
+                }
+            }
+        }
+    }
+
+    /// The order guard, run by the holder of the order's turn: a refund or
+    /// cancel may return at most what remains, paid - succeeded - pending -
+    /// at risk (the order's ledger, without this request and without the
+    /// requests waiting for their turn, which have sent nothing). What was
+    /// paid is the provider's word: when the ledger has none, or an answer
+    /// older than the account's `order_freshness_secs`, the provider's
+    /// query runs first (its refusal or failure refuses this request). A
+    /// whole-order request counts as what remains; another currency than
+    /// the payment's is refused. Where the provider cannot attribute a
+    /// return to the request that made it, a request of the same amount as
+    /// an unresolved one is refused (reconciliation could not tell them
+    /// apart), unless `override_open` names that one; for a provider
+    /// without a query, any unresolved refund or cancel of the order
+    /// refuses a new one, unless `override_open` names it.
     async fn order_guard(
         &self,
         me: &str,
         op: OperationKind,
         document: &Value,
-        account: &str,
+        acct: &Account,
         override_open: Option<&str>,
-        read: Option<Vec<StoredOperation>>,
+        actor: Option<&str>,
     ) -> Result<(), Error> {
         if !matches!(op, OperationKind::Refund | OperationKind::Cancel) {
             return Ok(());
@@ -715,58 +789,123 @@ impl Engine {
         let Some(order_ref) = document.get("order_ref").and_then(Value::as_str) else {
             return Ok(());
         };
-        let siblings = match read {
-            Some(s) => s,
-            None => self.store.on_order(account, order_ref).await?,
+        let can_query = acct.order_query
+            && self.providers[&acct.provider]
+                .info()
+                .supports(OperationKind::Query);
+        let mut ledger = self.guard_ledger(acct, order_ref, me).await?;
+        let stale = |l: &crate::ledger::OrderLedger| {
+            l.paid.as_ref().is_none_or(|p| {
+                (now() - p.read_at).num_seconds()
+                    >= i64::try_from(acct.order_freshness_secs).unwrap_or(i64::MAX)
+            })
         };
-        let money = |o: &&StoredOperation| {
-            o.id != me && matches!(o.operation.as_str(), "refund" | "cancel")
-        };
-        let open: Vec<&StoredOperation> = siblings
-            .iter()
-            .filter(money)
-            .filter(|o| matches!(o.state, State::InFlight | State::Unknown | State::Pending))
-            .collect();
-        let unlisted: Vec<&&StoredOperation> = open
-            .iter()
-            .filter(|o| override_open != Some(o.id.as_str()))
-            .collect();
-        if !unlisted.is_empty() {
-            let names: Vec<String> = unlisted
-                .iter()
-                .map(|o| format!("{} ({} {})", o.id, o.operation, o.state.as_str()))
-                .collect();
-            return Err(Error::Conflict(format!(
-                "order {order_ref:?} on account {account} has an unresolved money operation: {}. Settle it first (payops reconcile, or payops operations resolve), or, if you are sure, repeat the request naming it in X-Payops-Override-Open (--override-open)",
-                names.join(", ")
-            )));
-        }
-        // The amount paid, from the newest successful query of this order.
-        let paid = siblings
-            .iter()
-            .rev()
-            .filter(|o| o.operation == "query" && o.state == State::Succeeded)
-            .find_map(|o| o.envelope.as_ref()?.details.get("amount")?.as_i64());
-        let requested = document.get("amount").and_then(Value::as_i64);
-        if let (Some(paid), Some(requested)) = (paid, requested) {
-            let mut returned: i64 = 0;
-            for o in siblings.iter().filter(money) {
-                if matches!(
-                    o.state,
-                    State::Succeeded | State::Pending | State::Unknown | State::InFlight
-                ) {
-                    let a = o
-                        .envelope
-                        .as_ref()
-                        .and_then(|e| e.details.get("amount").and_then(Value::as_i64))
-                        .or_else(|| o.request.get("amount").and_then(Value::as_i64))
-                        .unwrap_or(0);
-                    returned = returned.saturating_add(a);
-                }
-            }
-            if returned.saturating_add(requested) > paid {
+        if can_query && stale(&ledger) {
+            // (Boxed: a query runs through `execute` too, which guards
+            // nothing for a query.)
+            let q = Box::pin(self.execute(
+                &acct.name,
+                OperationKind::Query,
+                json!({ "order_ref": order_ref }),
+                Options {
+                    actor: actor.map(str::to_owned),
+                    ..Default::default()
+                },
+            ))
+            .await?;
+            // The provider does not know the order (its documented "not
+            // found"): nothing to count against; the request goes on under
+            // the rule for an order whose payment is not known, and the
+            // provider says what it makes of it.
+            let not_found = q.status == Status::Failed
+                && q.reason == Some(payops_core::outcome::Reason::NotFound);
+            if q.status != Status::Succeeded && !not_found {
                 return Err(Error::Conflict(format!(
-                    "order {order_ref:?}: {returned} already returned or on its way plus {requested} requested exceeds the {paid} paid (as the last query of this order recorded)"
+                    "order {order_ref:?}: the provider's query ({}) answered {} ({}): what was paid cannot be read, so nothing was sent",
+                    q.operation_id,
+                    q.status,
+                    q.provider_message.as_deref().unwrap_or("-")
+                )));
+            }
+            ledger = self.guard_ledger(acct, order_ref, me).await?;
+        }
+        let unresolved: Vec<&crate::ledger::OrderOperation> = ledger
+            .operations
+            .iter()
+            .filter(|o| crate::ledger::returns_money(&o.operation))
+            .filter(|o| matches!(o.state, State::Unknown | State::Pending))
+            .filter(|o| override_open != Some(o.operation_id.as_str()))
+            .collect();
+        let names = |ops: &[&crate::ledger::OrderOperation]| {
+            ops.iter()
+                .map(|o| format!("{} ({} {})", o.operation_id, o.operation, o.state.as_str()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let Some(paid) = &ledger.paid else {
+            // No query, or none that says what was paid: the blunt rule.
+            if !unresolved.is_empty() {
+                return Err(Error::Conflict(format!(
+                    "order {order_ref:?} on account {}: what was paid is not known, and it has an unresolved money operation: {}. Settle it first (payops reconcile, or payops operations resolve), or, if you are sure, repeat the request naming it in X-Payops-Override-Open (--override-open)",
+                    acct.name,
+                    names(&unresolved)
+                )));
+            }
+            return Ok(());
+        };
+        if let Some(c) = document.get("currency").and_then(Value::as_str)
+            && c != paid.currency.code()
+        {
+            return Err(Error::invalid_field(
+                "/currency",
+                format!(
+                    "{c} is not the currency of the payment of order {order_ref:?} ({})",
+                    paid.currency.code()
+                ),
+            ));
+        }
+        let t = &ledger.totals;
+        let remaining = t.remaining.unwrap_or(0);
+        let requested = document.get("amount").and_then(Value::as_i64);
+        let counted = format!(
+            "paid {} (read {}), succeeded {}, pending {}, at risk {}, remaining {remaining}{}",
+            paid.amount,
+            paid.read_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
+            t.succeeded,
+            t.pending,
+            t.unknown,
+            if ledger.not_counted.is_empty() {
+                String::new()
+            } else {
+                format!(" (not counted: {})", ledger.not_counted.join("; "))
+            }
+        );
+        match requested {
+            Some(r) if r > remaining => {
+                return Err(Error::Conflict(format!(
+                    "order {order_ref:?}: {r} requested is more than remains to return: {counted}"
+                )));
+            }
+            None if remaining <= 0 => {
+                return Err(Error::Conflict(format!(
+                    "order {order_ref:?}: nothing remains to return: {counted}"
+                )));
+            }
+            _ => {}
+        }
+        // Look-alikes: an unresolved request of the same amount whose
+        // answer named no provider transaction.
+        if let Some(r) = requested {
+            let alike: Vec<&crate::ledger::OrderOperation> = unresolved
+                .iter()
+                .copied()
+                .filter(|o| o.amount == Some(r) && o.provider_reference.is_none())
+                .collect();
+            if !alike.is_empty() {
+                return Err(Error::Conflict(format!(
+                    "order {order_ref:?} has an unresolved operation of the same amount ({r}) that the provider's answer did not name: {}. Reconciliation could not tell the two apart: settle it first, or, if you are sure, repeat the request naming it in X-Payops-Override-Open (--override-open)",
+                    names(&alike)
                 )));
             }
         }
@@ -797,6 +936,23 @@ impl Engine {
             })
             .collect();
         format!("{provider}:{}", values.join(":"))
+    }
+
+    /// The order's ledger as the guard counts it: without `me`, and
+    /// without the refunds and cancels waiting in flight for their turn
+    /// (only the turn's holder sends, and that is `me`).
+    async fn guard_ledger(
+        &self,
+        acct: &Account,
+        order_ref: &str,
+        me: &str,
+    ) -> Result<crate::ledger::OrderLedger, Error> {
+        let mut ops = self.store.on_order(&acct.name, order_ref).await?;
+        ops.retain(|o| {
+            o.id != me
+                && !(o.state == State::InFlight && crate::ledger::returns_money(&o.operation))
+        });
+        self.ledger_from(acct, order_ref, &ops).await
     }
 
     /// The ledger of `order_ref` on `account` from what the store holds;

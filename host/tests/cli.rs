@@ -20,7 +20,8 @@ fn write_config(dir: &Path, esnek_url: &str, turk_url: &str) -> String {
         .account(
             "esnek",
             json!({"provider": "esnekpos", "environment": "test", "base_url": esnek_url,
-                   "timeout_ms": 5000, "merchant": "M1", "merchant_key": SECRETS[0]}),
+                   "timeout_ms": 5000, "merchant": "M1", "merchant_key": SECRETS[0],
+                   "sub_merchant_sign": "reduce_is_positive"}),
         )
         .account(
             "turk",
@@ -180,7 +181,8 @@ async fn one_shot_commands_and_exit_codes() {
             ],
             &d,
         );
-        let failed = run(
+        // More than was paid: the order guard refuses it (nothing sent).
+        let too_much = run(
             &[
                 "--config",
                 &cfg2,
@@ -189,6 +191,20 @@ async fn one_shot_commands_and_exit_codes() {
                 "esnek",
                 "--json",
                 r#"{"order_ref":"P1","amount":99999999}"#,
+            ],
+            &d,
+        );
+        // A sub-merchant EsnekPOS does not know: its documented refusal
+        // (101 FIELD_ERROR), `failed`.
+        let failed = run(
+            &[
+                "--config",
+                &cfg2,
+                "sub-merchant-adjust",
+                "--account",
+                "esnek",
+                "--json",
+                r#"{"order_ref":"P1","sub_merchant_id":"S9","direction":"reduce","amount":100}"#,
             ],
             &d,
         );
@@ -256,15 +272,30 @@ async fn one_shot_commands_and_exit_codes() {
             ],
             &d,
         );
-        (ok, failed, invalid, unsupported, query, badcfg, json_logs)
+        (
+            ok,
+            too_much,
+            failed,
+            invalid,
+            unsupported,
+            query,
+            badcfg,
+            json_logs,
+        )
     })
     .await
     .unwrap();
-    let (ok, failed, invalid, unsupported, query, badcfg, json_logs) = results;
+    let (ok, too_much, failed, invalid, unsupported, query, badcfg, json_logs) = results;
     assert_eq!(ok.0, 0, "{ok:?}");
     let env: Value = serde_json::from_str(&ok.1).unwrap();
     assert_eq!(env["status"], "succeeded");
     assert_eq!(env["account"], "esnek");
+    assert_eq!(too_much.0, 4, "{too_much:?}");
+    assert!(
+        too_much.2.contains("more than remains to return")
+            && too_much.2.contains("refused before sending (conflict)"),
+        "{too_much:?}"
+    );
     assert_eq!(failed.0, 11, "{failed:?}");
     assert_eq!(invalid.0, 2, "{invalid:?}");
     assert!(invalid.2.contains("/amount"), "{invalid:?}");

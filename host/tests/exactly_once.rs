@@ -48,8 +48,10 @@ fn config(dir: &Path, base_url: &str, store_url: &str, account: &str, merchant: 
         .token("ops", "ops-token-1", &["*"], &["*"])
         .account(
             account,
+            // The proxy holds requests by the test's count: the order guard
+            // does not query the order first.
             json!({"provider": "esnekpos", "base_url": base_url, "timeout_ms": 3000,
-                   "merchant": merchant, "merchant_key": KEY}),
+                   "merchant": merchant, "merchant_key": KEY, "order_query": false}),
         )
         .write(&dir.join("exactly-once.toml"))
 }
@@ -476,6 +478,10 @@ async fn faults(store_url: &str) {
                 vec!["merchant_key".into()],
             ),
             limits: Default::default(),
+            order_freshness_secs: payops_host::config::DEFAULT_ORDER_FRESHNESS_SECS,
+            // The faults below are for the refund's own request: the
+            // order guard does not query the order first.
+            order_query: false,
         },
     );
     let engine = Engine::new(

@@ -260,6 +260,7 @@ fn engine_settings(s: &Setup) -> Result<EngineSettings, ExitCode> {
         webhooks: cfg::resolve_webhooks(&s.figment, &s.cfg).map_err(config_errors)?,
         callbacks: cfg::resolve_callbacks(&s.figment, &s.cfg).map_err(config_errors)?,
         refusals_kept: s.cfg.store.refusals_kept,
+        order_wait: Duration::from_secs(s.cfg.store.order_wait_secs),
     })
 }
 

@@ -77,6 +77,8 @@ pub async fn run(g: &Global, a: &SandboxArgs) -> Result<ExitCode, ExitCode> {
                     provider: id.clone(),
                     config: AccountConfig::new(map, secrets),
                     limits: Default::default(),
+                    order_freshness_secs: crate::config::DEFAULT_ORDER_FRESHNESS_SECS,
+                    order_query: true,
                 },
             );
             examples.push((name.clone(), id.clone()));

@@ -163,6 +163,25 @@ pub fn resolve(
                 )),
             }
         }
+        let order_freshness_secs = match map.get("order_freshness_secs") {
+            None => DEFAULT_ORDER_FRESHNESS_SECS,
+            Some(v) if v.as_u64().is_some() => v.as_u64().unwrap_or_default(),
+            Some(v) => {
+                errors.push(err(
+                    "order_freshness_secs",
+                    format!("{v} is not a number of seconds"),
+                ));
+                DEFAULT_ORDER_FRESHNESS_SECS
+            }
+        };
+        let order_query = match map.get("order_query") {
+            None => true,
+            Some(Value::Bool(b)) => *b,
+            Some(v) => {
+                errors.push(err("order_query", format!("{v} is not true or false")));
+                true
+            }
+        };
         for k in HOST_ACCOUNT_KEYS {
             map.remove(*k);
         }
@@ -234,6 +253,8 @@ pub fn resolve(
                     provider: provider_id.to_owned(),
                     config: AccountConfig::new(map, secrets),
                     limits,
+                    order_freshness_secs,
+                    order_query,
                 },
             );
         }

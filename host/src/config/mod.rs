@@ -129,6 +129,9 @@ pub struct StoreConfig {
     /// How many refusals (requests refused before anything was sent) the
     /// store keeps for the audit: the newest; older ones are deleted.
     pub refusals_kept: u64,
+    /// How long a refund or cancel waits for its order's turn (another
+    /// refund or cancel of the order in flight) before it is refused.
+    pub order_wait_secs: u64,
 }
 
 /// The default store URL.
@@ -145,6 +148,7 @@ impl Default for StoreConfig {
             wait_secs: 120,
             in_flight_deadline_secs: 600,
             refusals_kept: 10_000,
+            order_wait_secs: 60,
         }
     }
 }
@@ -358,7 +362,20 @@ pub struct Account {
     pub config: AccountConfig,
     /// Amount limits of the account (host keys, not the provider's).
     pub limits: Limits,
+    /// How old what the provider said was paid on an order may be before
+    /// the order guard queries the order again (host key
+    /// `order_freshness_secs`, default [`DEFAULT_ORDER_FRESHNESS_SECS`]).
+    pub order_freshness_secs: u64,
+    /// Whether the order guard may query the provider for what was paid
+    /// (host key `order_query`, default true). False: it uses a stored
+    /// query's answer only, and where there is none, refuses a refund or
+    /// cancel while another of the order is unresolved (for a provider
+    /// whose queries are rate-limited or billed).
+    pub order_query: bool,
 }
+
+/// The default of an account's `order_freshness_secs`.
+pub const DEFAULT_ORDER_FRESHNESS_SECS: u64 = 300;
 
 /// Amount limits (minor units) for refunds and cancels, of a token or an
 /// account. Unset: no limit.
@@ -381,5 +398,10 @@ impl Limits {
 }
 
 /// Account keys the host reads itself; the provider's schema never sees them.
-pub(crate) const HOST_ACCOUNT_KEYS: &[&str] =
-    &["provider", "max_amount_per_operation", "max_amount_per_day"];
+pub(crate) const HOST_ACCOUNT_KEYS: &[&str] = &[
+    "provider",
+    "max_amount_per_operation",
+    "max_amount_per_day",
+    "order_freshness_secs",
+    "order_query",
+];

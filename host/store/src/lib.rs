@@ -27,6 +27,7 @@ mod recovery;
 mod refusals;
 mod settle;
 mod sql;
+mod turns;
 mod writer;
 
 use std::sync::Arc;
@@ -42,6 +43,7 @@ pub use model::{
 };
 pub use open::MIGRATOR;
 pub use refusals::{NewRefusal, RefusalFilter, StoredRefusal, refusal_id_of};
+pub use turns::Turn;
 
 /// The operation store.
 #[derive(Clone, Debug)]

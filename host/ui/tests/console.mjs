@@ -137,21 +137,24 @@ try {
   step = "filter";
   await page.locator("label.check", { hasText: "succeeded" }).locator("input").check();
   await page.getByRole("button", { name: "Filter" }).click();
-  await page.waitForFunction(() => document.querySelectorAll("[data-testid=operations] tbody tr").length === 1);
+  // The refund of DEMO-1001 and the order guard's query before it.
+  await page.waitForFunction(() => document.querySelectorAll("[data-testid=operations] tbody tr").length === 2);
   seen.filtered = await page.getByTestId("operations").locator("tbody tr").allInnerTexts();
   await page.locator("label.check", { hasText: "succeeded" }).locator("input").uncheck();
   await page.getByRole("button", { name: "Filter" }).click();
-  await page.waitForFunction(() => document.querySelectorAll("[data-testid=operations] tbody tr").length === 2);
+  // Two refunds, and a query of each order by the order guard (three: the
+  // refused refund's guard queried DEMO-1003 again).
+  await page.waitForFunction(() => document.querySelectorAll("[data-testid=operations] tbody tr").length === 5);
 
   step = "open the refund";
-  await page.locator("tr", { hasText: "DEMO-1001" }).getByRole("link").click();
+  await page.locator("tr", { hasText: "DEMO-1001" }).filter({ hasText: "refund" }).getByRole("link").click();
   await page.getByTestId("detail").waitFor();
   seen.events = await page.getByTestId("events").locator("tbody tr td:nth-child(2)").allInnerTexts();
   await shot("console-operation");
 
   step = "reconcile the unknown one";
   await page.getByRole("button", { name: "← Operations" }).click();
-  await page.locator("tr", { hasText: "DEMO-1003" }).getByRole("link").click();
+  await page.locator("tr", { hasText: "DEMO-1003" }).filter({ hasText: "unknown" }).getByRole("link").click();
   await page.getByRole("button", { name: "Reconcile now" }).click();
   await page.getByTestId("reconcile-note").waitFor();
   seen.reconciled = await page.getByTestId("reconcile-note").innerText();
