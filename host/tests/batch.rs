@@ -205,3 +205,57 @@ async fn rows_are_checked_first_and_a_corrected_file_cannot_refund_twice() {
     assert!(results.contains("idempotency_conflict"), "{results}");
     assert_eq!(no_row_twice(&ledger(&sim)), 2);
 }
+
+/// 20 refund rows over 2 orders in one run at the default concurrency:
+/// rows of one order take turns instead of refusing each other, so all 20
+/// succeed and the provider receives exactly 20; a second run sends
+/// nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn rows_of_one_order_take_turns() {
+    let sim = sim(2).await;
+    let dir = temp_dir("batch-turns");
+    config(&dir, &sim.url());
+    let mut text = String::from("order_ref,amount\n");
+    for i in 0..20 {
+        text.push_str(&format!("B{},{}\n", i % 2, 100 + i));
+    }
+    std::fs::write(dir.join("turns.csv"), text).unwrap();
+    let run_batch = |d: std::path::PathBuf| {
+        std::process::Command::new(exe())
+            .args([
+                "batch",
+                "--account",
+                "esnek",
+                "--operation",
+                "refund",
+                "turns.csv",
+                "--no-progress",
+            ])
+            .current_dir(d)
+            .env_remove("PAYOPS_LOG")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let d = dir.clone();
+    let (code, out, err) = tokio::task::spawn_blocking(move || finish(run_batch(d)))
+        .await
+        .unwrap();
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("succeeded    20"), "{out}");
+    let returns = |sim: &payops_transport::SimServer| {
+        ledger(sim)
+            .iter()
+            .filter(|e| e["endpoint"] == "OrderReturn")
+            .count()
+    };
+    assert_eq!(returns(&sim), 20);
+    let d = dir.clone();
+    let (code, out, err) = tokio::task::spawn_blocking(move || finish(run_batch(d)))
+        .await
+        .unwrap();
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("0 sent now"), "{out}");
+    assert_eq!(returns(&sim), 20, "the second run sent nothing");
+}

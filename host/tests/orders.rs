@@ -135,6 +135,29 @@ async fn order_view(store: &str) {
     assert_eq!(ops, ["refund", "query", "query"]);
     assert_eq!(o["operations"][0]["operation_id"], json!(refund_id));
 
+    // The guard counts the external return: 60.00 remain, not a kuruş more.
+    let refund = |amount: i64| {
+        let url = format!("{}/v1/accounts/{name}/operations/refund", d.url);
+        async move {
+            call(
+                "POST",
+                &url,
+                Some(&json!({"order_ref": "O-1", "amount": amount})),
+            )
+            .await
+        }
+    };
+    let (s, v) = refund(6001).await;
+    assert_eq!(s, 409, "{v}");
+    assert_eq!(v["error"]["reason"], "conflict");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("remaining 6000"),
+        "{v}"
+    );
+
     // The CLI says the same.
     let (code, out, err) = run(
         &[
@@ -169,6 +192,17 @@ async fn order_view(store: &str) {
     assert!(out.contains("paid:         100.00 TRY"), "{out}");
     assert!(out.contains("remaining:    60.00"), "{out}");
     assert!(out.contains("external"), "{out}");
+    let (s, v) = refund(6000).await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("succeeded")), "{v}");
+    let (s, v) = refund(1).await;
+    assert_eq!(s, 409, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("more than remains"),
+        "{v}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -185,6 +219,154 @@ async fn the_order_view_sqlite() {
 async fn the_order_view_postgres() {
     match pg_url() {
         Some(url) => order_view(&url).await,
+        None => eprintln!("SKIPPED: PostgreSQL (set PAYOPS_TEST_POSTGRES_URL)"),
+    }
+}
+
+/// Money at risk, across daemons: an order paid 100.00, 60 concurrent
+/// refunds of 5.00 split between `daemons` daemons sharing the store:
+/// exactly 20 succeed, 40 are refused before sending, the provider
+/// receives 20. Then on another order, with one 5.00 refund left
+/// `unknown`, a refund that fits paid minus what is at risk is accepted,
+/// one more is refused.
+async fn money_at_risk(store: &str, daemons: usize) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let dir = temp_dir(&unique("at-risk"));
+    let name = unique("esnek");
+    let merchant = unique("M");
+    let mut e = payops_esnekpos::sim::EsnekSimulator::empty();
+    e.seed(&json!({"merchants": [{"merchant": merchant, "merchant_key": KEY}],
+                    "payments": [{"order_ref": "R-1", "amount": 10000, "date": "2020-01-01T10:00:00+03:00"},
+                                 {"order_ref": "R-2", "amount": 10000, "date": "2020-01-01T10:00:00+03:00"}]}))
+        .unwrap();
+    let sim = payops_transport::SimServer::start(Box::new(e), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    // A front that can hold the provider's answer (mode 2).
+    let mode = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::new(AtomicUsize::new(0));
+    let front = proxy(sim.url(), mode.clone(), seen.clone()).await;
+    let mut acct = account(&front, &merchant);
+    acct["timeout_ms"] = json!(1500);
+    let cfg = TestConfig::new(&dir)
+        .store(store)
+        .token("ops", TOKEN, &["*"], &["*"])
+        .account(&name, acct)
+        .write(&dir.join("payops.toml"));
+    let cfg_path = cfg.to_str().unwrap().to_owned();
+    let started: Vec<Daemon> = (0..daemons)
+        .map(|i| {
+            Daemon::start(
+                &format!("risk-{i}"),
+                &["--config", &cfg_path, "serve", "--listen", "127.0.0.1:0"],
+                &dir,
+            )
+        })
+        .collect();
+    let refunds = |order: &'static str, amount: i64, n: usize| {
+        let urls: Vec<String> = (0..n)
+            .map(|i| {
+                format!(
+                    "{}/v1/accounts/{name}/operations/refund",
+                    started[i % started.len()].url
+                )
+            })
+            .collect();
+        async move {
+            let tasks: Vec<_> = urls
+                .into_iter()
+                .map(|url| {
+                    tokio::spawn(async move {
+                        call(
+                            "POST",
+                            &url,
+                            Some(&json!({"order_ref": order, "amount": amount})),
+                        )
+                        .await
+                    })
+                })
+                .collect();
+            let mut out = Vec::new();
+            for t in tasks {
+                out.push(t.await.unwrap());
+            }
+            out
+        }
+    };
+    let answers = refunds("R-1", 500, 60).await;
+    let ok = answers
+        .iter()
+        .filter(|(s, v)| *s == 200 && v["status"] == "succeeded")
+        .count();
+    let refused = answers
+        .iter()
+        .filter(|(s, v)| *s == 409 && v["error"]["reason"] == "conflict")
+        .count();
+    assert_eq!((ok, refused), (20, 40), "{answers:?}");
+    let sent = ledger(&sim)
+        .iter()
+        .filter(|r| r["order_ref"] == "R-1" && r["endpoint"] == "OrderReturn")
+        .count();
+    assert_eq!(sent, 20, "the provider received 20");
+    let (s, v) = call(
+        "GET",
+        &format!("{}/v1/accounts/{name}/orders/R-1", started[0].url),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert_eq!(v["order"]["totals"]["succeeded"], 10000);
+    assert_eq!(v["order"]["totals"]["remaining"], 0);
+
+    // 88.00 returned, then 5.00 whose answer never comes: unknown.
+    let one = |amount: i64| {
+        let url = format!("{}/v1/accounts/{name}/operations/refund", started[0].url);
+        async move {
+            call(
+                "POST",
+                &url,
+                Some(&json!({"order_ref": "R-2", "amount": amount})),
+            )
+            .await
+        }
+    };
+    let (s, v) = one(8800).await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("succeeded")), "{v}");
+    mode.store(2, Ordering::SeqCst);
+    let (s, v) = one(500).await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("unknown")), "{v}");
+    mode.store(0, Ordering::SeqCst);
+    // Remaining: 100.00 - 88.00 - 5.00 at risk = 7.00.
+    let (s, v) = one(701).await;
+    assert_eq!(s, 409, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("at risk 500"),
+        "{v}"
+    );
+    let (s, v) = one(700).await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("succeeded")), "{v}");
+    let (s, v) = one(1).await;
+    assert_eq!(s, 409, "{v}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn money_at_risk_sqlite() {
+    let dir = temp_dir(&unique("risk-db"));
+    money_at_risk(&sqlite_url(&dir), 1).await;
+}
+
+#[cfg_attr(
+    not(payops_postgres),
+    ignore = "PostgreSQL: set PAYOPS_TEST_POSTGRES_URL (at build time too) to run"
+)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn money_at_risk_two_daemons_postgres() {
+    match pg_url() {
+        Some(url) => money_at_risk(&url, 2).await,
         None => eprintln!("SKIPPED: PostgreSQL (set PAYOPS_TEST_POSTGRES_URL)"),
     }
 }

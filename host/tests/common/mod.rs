@@ -5,6 +5,7 @@
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -383,4 +384,51 @@ pub fn pg_url() -> Option<String> {
         panic!("CI=true but PAYOPS_TEST_POSTGRES_URL is not set");
     }
     url
+}
+
+/// A provider front that can hold requests: mode 0 passes through, 1 holds
+/// without forwarding (the provider never acts), 2 forwards then holds the
+/// answer (the provider acts, the caller never hears).
+pub async fn proxy(target: String, mode: Arc<AtomicUsize>, seen: Arc<AtomicUsize>) -> String {
+    use tokio::io::AsyncWriteExt;
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            let (target, mode, seen) = (target.clone(), mode.clone(), seen.clone());
+            tokio::spawn(async move {
+                let Some((path, body)) = read_request(&mut s).await else {
+                    return;
+                };
+                seen.fetch_add(1, Ordering::SeqCst);
+                let m = mode.load(Ordering::SeqCst);
+                if m == 1 {
+                    tokio::time::sleep(Duration::from_secs(3600)).await;
+                    return;
+                }
+                let t = payops_transport::ReqwestTransport::new().unwrap();
+                use payops_core::HttpTransport;
+                let resp = t
+                    .send(payops_core::HttpRequest::post(
+                        format!("{target}{path}"),
+                        "application/json",
+                        body,
+                    ))
+                    .await
+                    .unwrap();
+                if m == 2 {
+                    tokio::time::sleep(Duration::from_secs(3600)).await;
+                    return;
+                }
+                let head = format!(
+                    "HTTP/1.1 {} OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    resp.status,
+                    resp.body.len()
+                );
+                let _ = s.write_all(head.as_bytes()).await;
+                let _ = s.write_all(&resp.body).await;
+            });
+        }
+    });
+    format!("http://{addr}")
 }
