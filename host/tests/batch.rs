@@ -258,4 +258,52 @@ async fn rows_of_one_order_take_turns() {
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("0 sent now"), "{out}");
     assert_eq!(returns(&sim), 20, "the second run sent nothing");
+
+    // The journal lost: the store still knows the batch. Running the file
+    // anew is refused (nothing sent), naming the batch; with --batch-id
+    // the same rows are replays; --new-batch is for a new file.
+    let journal = dir.join("turns.csv.payops-batch.json");
+    let id = serde_json::from_str::<Value>(&std::fs::read_to_string(&journal).unwrap())
+        .unwrap()["batch_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    std::fs::remove_file(&journal).unwrap();
+    let d = dir.clone();
+    let (code, out, err) = tokio::task::spawn_blocking(move || finish(run_batch(d)))
+        .await
+        .unwrap();
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        err.contains(&format!("--batch-id {id}")) && err.contains("nothing was sent"),
+        "{err}"
+    );
+    assert_eq!(returns(&sim), 20);
+    let d = dir.clone();
+    let again = id.clone();
+    let (code, out, err) = tokio::task::spawn_blocking(move || {
+        let mut c = std::process::Command::new(exe());
+        c.args([
+            "batch",
+            "--account",
+            "esnek",
+            "--operation",
+            "refund",
+            "turns.csv",
+            "--no-progress",
+            "--batch-id",
+            &again,
+        ])
+        .current_dir(d)
+        .env_remove("PAYOPS_LOG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+        finish(c.spawn().unwrap())
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("0 sent now"), "{out}");
+    assert_eq!(returns(&sim), 20, "nothing sent again without the journal");
+    assert!(journal.exists(), "the journal is written again");
 }

@@ -47,6 +47,14 @@ pub struct BatchArgs {
     /// No progress bar (logs and CI).
     #[arg(long)]
     pub no_progress: bool,
+    /// Continue this batch (its id, as `payops` names it) when the journal
+    /// file beside FILE is lost.
+    #[arg(long, value_name = "ID", conflicts_with = "new_batch")]
+    pub batch_id: Option<String>,
+    /// Start a new batch of FILE although the store records one of this
+    /// file (its journal lost): only for a new file at the same path.
+    #[arg(long)]
+    pub new_batch: bool,
 }
 
 /// One row: its number (1-based, data rows), key and document.
@@ -62,28 +70,118 @@ fn sha256_file(path: &Path) -> Result<String, String> {
     Ok(hex::encode(sha2::Sha256::digest(&bytes)))
 }
 
-/// Reads the batch journal of `file`, or starts one.
-fn journal(file: &Path) -> Result<(String, bool), String> {
+/// The journal file of `file`.
+fn journal_path(file: &Path) -> PathBuf {
     let mut name = file.as_os_str().to_owned();
     name.push(".payops-batch.json");
-    let path = PathBuf::from(name);
-    let sha = sha256_file(file)?;
-    if let Ok(text) = std::fs::read_to_string(&path) {
-        let j: Value =
-            serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-        let id = j["batch_id"]
-            .as_str()
-            .ok_or_else(|| format!("{}: no batch_id", path.display()))?
-            .to_owned();
-        let changed = j["sha256"].as_str() != Some(sha.as_str());
-        return Ok((id, changed));
-    }
-    let id = uuid::Uuid::now_v7().simple().to_string();
+    PathBuf::from(name)
+}
+
+/// The batch id of the journal beside `file` and the file's SHA-256 it
+/// recorded, if there is a journal.
+fn read_journal(file: &Path) -> Result<Option<(String, Option<String>)>, String> {
+    let path = journal_path(file);
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Ok(None);
+    };
+    let j: Value = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let id = j["batch_id"]
+        .as_str()
+        .ok_or_else(|| format!("{}: no batch_id", path.display()))?;
+    Ok(Some((
+        id.to_owned(),
+        j["sha256"].as_str().map(str::to_owned),
+    )))
+}
+
+/// Writes the journal beside `file`.
+fn write_journal(file: &Path, id: &str, sha: &str) -> Result<(), String> {
+    let path = journal_path(file);
     let j = json!({"batch_id": id, "file": file.display().to_string(), "sha256": sha,
-                   "note": "payops batch journal: keep it; rerunning the file reuses these keys"});
+                   "note": "payops batch journal: keep it; rerunning the file reuses these keys (the store keeps the batch too)"});
     std::fs::write(&path, serde_json::to_string_pretty(&j).unwrap_or_default())
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok((id, false))
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// The batch of `file` to run: the journal's; else `--batch-id`; else a new
+/// one, unless the store records a batch of this file (a lost journal:
+/// starting anew would send its rows again), which is an error naming it.
+/// The batch is recorded in the store; returns its id and whether the file
+/// changed since it started.
+async fn decide_batch(
+    a: &BatchArgs,
+    store: &payops_store::Store,
+) -> Result<(String, bool), String> {
+    let file = std::fs::canonicalize(&a.file)
+        .map_err(|e| format!("{}: {e}", a.file.display()))?
+        .display()
+        .to_string();
+    let sha = sha256_file(&a.file)?;
+    let (id, started) = match (read_journal(&a.file)?, &a.batch_id) {
+        (Some((j, _)), Some(given)) if j != *given => {
+            return Err(format!(
+                "--batch-id {given}, but the journal of {} names batch {j}",
+                a.file.display()
+            ));
+        }
+        (Some((j, journal_sha)), _) => {
+            let started = store
+                .batch(&j)
+                .await
+                .map_err(|e| e.to_string())?
+                .map(|b| b.sha256)
+                .or(journal_sha);
+            (j, started)
+        }
+        (None, Some(given)) => {
+            let b = store
+                .batch(given)
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("--batch-id {given}: the store records no such batch"))?;
+            if b.account != a.account || b.operation != a.operation {
+                return Err(format!(
+                    "--batch-id {given} was a batch of {} on account {}",
+                    b.operation, b.account
+                ));
+            }
+            (b.batch_id, Some(b.sha256))
+        }
+        (None, None) => {
+            let earlier = store
+                .batches_of_file(&file, &a.account, &a.operation)
+                .await
+                .map_err(|e| e.to_string())?;
+            if let Some(b) = earlier.first().filter(|_| !a.new_batch) {
+                return Err(format!(
+                    "the store records batch {} of {file} ({} on account {}, started {}) but its journal {} is gone: run again with --batch-id {} to finish that batch (rows already done are not sent again), or with --new-batch if this is a new file; nothing was sent",
+                    b.batch_id,
+                    b.operation,
+                    b.account,
+                    b.created_at,
+                    journal_path(&a.file).display(),
+                    b.batch_id
+                ));
+            }
+            (uuid::Uuid::now_v7().simple().to_string(), None)
+        }
+    };
+    store
+        .record_batch(&payops_store::BatchRecord {
+            batch_id: id.clone(),
+            account: a.account.clone(),
+            operation: a.operation.clone(),
+            file,
+            sha256: started.clone().unwrap_or_else(|| sha.clone()),
+            created_at: payops_store::batch_time(&chrono::Utc::now()),
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    if read_journal(&a.file)?.is_none() {
+        write_journal(&a.file, &id, started.as_deref().unwrap_or(&sha))?;
+    }
+    let changed = started.is_some_and(|s| s != sha);
+    Ok((id, changed))
 }
 
 /// A CSV cell as JSON: integers stay numbers, `true`/`false` booleans,
@@ -189,7 +287,16 @@ pub async fn run(g: &Global, a: &BatchArgs) -> Result<ExitCode, ExitCode> {
     if a.concurrency == 0 || a.concurrency > 64 {
         return Err(fail(EXIT_USAGE, "--concurrency must be 1 to 64"));
     }
-    let (batch_id, changed) = journal(&a.file).map_err(|e| fail(EXIT_USAGE, e))?;
+    let s = setup(g, None, "warn")?;
+    let accts = accounts(&s)?;
+    let engine = build_engine(&s, accts, &s.cfg.store.url).await?;
+    let acct = engine
+        .account(&a.account)
+        .map_err(|e| fail(EXIT_USAGE, e))?
+        .clone();
+    let (batch_id, changed) = decide_batch(a, &engine.store)
+        .await
+        .map_err(|e| fail(EXIT_USAGE, e))?;
     if changed {
         eprintln!(
             "payops: {} changed since this batch started: rows keep their keys (row numbers), so a changed row is an idempotency conflict, never a second operation",
@@ -198,13 +305,6 @@ pub async fn run(g: &Global, a: &BatchArgs) -> Result<ExitCode, ExitCode> {
     }
     let rows =
         read_rows(&a.file, a.key_column.as_deref(), &batch_id).map_err(|e| fail(EXIT_USAGE, e))?;
-    let s = setup(g, None, "warn")?;
-    let accts = accounts(&s)?;
-    let engine = build_engine(&s, accts, &s.cfg.store.url).await?;
-    let acct = engine
-        .account(&a.account)
-        .map_err(|e| fail(EXIT_USAGE, e))?
-        .clone();
     // Every row is checked before anything is sent.
     let mut invalid = 0;
     for r in &rows {

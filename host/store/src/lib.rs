@@ -16,6 +16,7 @@
 
 #![warn(missing_docs)]
 
+mod batches;
 mod deliveries;
 mod intents;
 mod listing;
@@ -34,6 +35,7 @@ use std::sync::Arc;
 
 use sqlx::AnyPool;
 
+pub use batches::{BatchRecord, batch_time};
 pub use deliveries::{
     Attempt, AttemptResult, Delivery, DeliveryState, EVENT_TYPES, WebhookRoute, event_types,
 };
