@@ -306,4 +306,30 @@ async fn rows_of_one_order_take_turns() {
     assert!(out.contains("0 sent now"), "{out}");
     assert_eq!(returns(&sim), 20, "nothing sent again without the journal");
     assert!(journal.exists(), "the journal is written again");
+    // A new file at the same path is a new batch only when asked.
+    std::fs::remove_file(&journal).unwrap();
+    let d = dir.clone();
+    let (code, out, err) = tokio::task::spawn_blocking(move || {
+        let mut c = std::process::Command::new(exe());
+        c.args([
+            "batch",
+            "--account",
+            "esnek",
+            "--operation",
+            "refund",
+            "turns.csv",
+            "--no-progress",
+            "--new-batch",
+        ])
+        .current_dir(d)
+        .env_remove("PAYOPS_LOG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+        finish(c.spawn().unwrap())
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("20 sent now"), "{out}");
+    assert_eq!(returns(&sim), 40);
 }
