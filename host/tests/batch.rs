@@ -244,6 +244,16 @@ async fn rows_of_one_order_take_turns() {
         .unwrap();
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("succeeded    20"), "{out}");
+    // Each order's totals: B0 rows 100, 102, .. 118; B1 rows 101, .. 119.
+    assert!(
+        out.contains("order B0: succeeded 1090, pending 0, at risk 0, remaining 8910"),
+        "{out}"
+    );
+    let orders = std::fs::read_to_string(dir.join("turns.csv.results.csv.orders.csv")).unwrap();
+    assert_eq!(
+        orders,
+        "order_ref,paid,currency,succeeded,pending,unknown,remaining\nB0,10000,TRY,1090,0,0,8910\nB1,10000,TRY,1100,0,0,8900\n"
+    );
     let returns = |sim: &payops_transport::SimServer| {
         ledger(sim)
             .iter()

@@ -329,6 +329,15 @@ pub async fn run(g: &Global, a: &BatchArgs) -> Result<ExitCode, ExitCode> {
         ))
         .await
         .map_err(|e| fail(EXIT_CONFIG, e))?;
+    // The orders the rows name, in file order (for their totals at the end).
+    let mut orders: Vec<String> = Vec::new();
+    for r in &rows {
+        if let Some(o) = r.document.get("order_ref").and_then(Value::as_str)
+            && !orders.iter().any(|x| x == o)
+        {
+            orders.push(o.to_owned());
+        }
+    }
     let engine = Arc::new(engine);
     let total = rows.len() as u64;
     let bar = if a.no_progress {
@@ -475,6 +484,53 @@ pub async fn run(g: &Global, a: &BatchArgs) -> Result<ExitCode, ExitCode> {
     );
     for (status, n) in &counts {
         println!("  {status:<12} {n}");
+    }
+    // Each order's totals, from its ledger (what the store holds now).
+    if !orders.is_empty() && matches!(op, OperationKind::Refund | OperationKind::Cancel) {
+        let mut text =
+            String::from("order_ref,paid,currency,succeeded,pending,unknown,remaining\n");
+        for (i, o) in orders.iter().enumerate() {
+            let Ok(l) = engine.order_ledger(&a.account, o, false, None).await else {
+                continue;
+            };
+            let t = &l.totals;
+            let opt = |v: Option<i64>| v.map(|v| v.to_string()).unwrap_or_default();
+            text.push_str(&format!(
+                "{},{},{},{},{},{},{}\n",
+                csv_field(o),
+                opt(l.paid.as_ref().map(|p| p.amount)),
+                l.paid.as_ref().map(|p| p.currency.code()).unwrap_or(""),
+                t.succeeded,
+                t.pending,
+                t.unknown,
+                opt(t.remaining)
+            ));
+            if i < 20 {
+                println!(
+                    "  order {o}: succeeded {}, pending {}, at risk {}, remaining {}",
+                    t.succeeded,
+                    t.pending,
+                    t.unknown,
+                    t.remaining
+                        .map(|r| r.to_string())
+                        .unwrap_or_else(|| "not known".into())
+                );
+            }
+        }
+        let mut name = out.as_os_str().to_owned();
+        name.push(".orders.csv");
+        let orders_file = PathBuf::from(name);
+        std::fs::write(&orders_file, text)
+            .map_err(|e| fail(EXIT_CONFIG, format!("{}: {e}", orders_file.display())))?;
+        println!(
+            "  each order's totals (minor units): {}{}",
+            orders_file.display(),
+            if orders.len() > 20 {
+                " (the first 20 above)"
+            } else {
+                ""
+            }
+        );
     }
     if interrupted {
         println!(
