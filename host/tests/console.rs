@@ -106,6 +106,8 @@ fn the_console_runs_a_refund_and_shows_the_operations() {
     );
     assert_eq!(rows.len(), 5, "{seen:#}");
     assert_eq!(seen["events"], json!(["recorded", "finished"]), "{seen:#}");
+    // The order of that refund: DEMO-1001, paid 1,250.00 TL, 12.50 returned.
+    assert_eq!(seen["orderRemaining"], "1,237.50 TL", "{seen:#}");
     assert!(
         seen["csp"]
             .as_str()

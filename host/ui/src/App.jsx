@@ -404,6 +404,52 @@ function Operations({ token, accounts, onOpen }) {
   );
 }
 
+/** The order's ledger (what was paid, returned, at risk, what remains). */
+function OrderPanel({ token, account, orderRef, refresh }) {
+  const [order, setOrder] = useState(null);
+  const [error, setError] = useState(null);
+  useEffect(() => {
+    if (!orderRef) return;
+    api.order(token, account, orderRef).then(setOrder).catch(setError);
+  }, [account, orderRef, refresh]);
+  if (!orderRef) return null;
+  if (error) return <ErrorBox error={error} />;
+  if (!order) return null;
+  const t = order.totals;
+  const cur = order.paid?.currency;
+  return (
+    <div data-testid="order">
+      <h3>Order {orderRef}</h3>
+      <dl>
+        <dt>Paid</dt>
+        <dd>
+          {order.paid
+            ? `${money(order.paid.amount, cur)} (read ${order.paid.read_at})`
+            : "not known: no query of this order is stored"}
+        </dd>
+        <dt>Returned</dt>
+        <dd>{money(t.succeeded, cur)}</dd>
+        <dt>Pending</dt>
+        <dd>{money(t.pending, cur)}</dd>
+        <dt>At risk</dt>
+        <dd>{money(t.unknown, cur)}</dd>
+        <dt>Remaining</dt>
+        <dd data-testid="order-remaining">{t.remaining === null ? "not known" : money(t.remaining, cur)}</dd>
+        {order.external_returns.length > 0 && (
+          <>
+            <dt>Outside payops</dt>
+            <dd>
+              {order.external_returns
+                .map((r) => `${r.kind} ${money(r.amount, cur)} ${r.state} (${r.transaction_id ?? "no id"})`)
+                .join("; ")}
+            </dd>
+          </>
+        )}
+      </dl>
+    </div>
+  );
+}
+
 function Detail({ token, accounts, id, onBack }) {
   const [data, setData] = useState(null);
   const [error, setError] = useState(null);
@@ -484,6 +530,7 @@ function Detail({ token, accounts, id, onBack }) {
       )}
       {note && <p data-testid="reconcile-note">{note}</p>}
       <ErrorBox error={error} />
+      <OrderPanel token={token} account={op.account} orderRef={op.order_ref} refresh={op.updated_at} />
       <h3>Audit events</h3>
       <table data-testid="events">
         <thead>

@@ -48,6 +48,10 @@ export const api = {
     return call(token, "GET", `/v1/operations?${q}`).then((r) => r.data);
   },
   operation: (token, id) => call(token, "GET", `/v1/operations/${encodeURIComponent(id)}`).then((r) => r.data),
+  order: (token, account, orderRef) =>
+    call(token, "GET", `/v1/accounts/${encodeURIComponent(account)}/orders/${encodeURIComponent(orderRef)}`).then(
+      (r) => r.data.order,
+    ),
   reconcile: (token, id) =>
     call(token, "POST", `/v1/operations/${encodeURIComponent(id)}/reconcile`).then((r) => r.data),
 };

@@ -150,6 +150,8 @@ try {
   await page.locator("tr", { hasText: "DEMO-1001" }).filter({ hasText: "refund" }).getByRole("link").click();
   await page.getByTestId("detail").waitFor();
   seen.events = await page.getByTestId("events").locator("tbody tr td:nth-child(2)").allInnerTexts();
+  await page.getByTestId("order-remaining").waitFor();
+  seen.orderRemaining = await page.getByTestId("order-remaining").innerText();
   await shot("console-operation");
 
   step = "reconcile the unknown one";
