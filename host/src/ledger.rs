@@ -100,8 +100,9 @@ pub struct OrderLedger {
     pub paid: Option<Paid>,
     /// The totals.
     pub totals: Totals,
-    /// The provider's own returned total, where its query gives one: what
-    /// is returned is at least this.
+    /// The provider's own returned total, where its query gives one; where
+    /// the provider lists nothing but this total, what is returned is at
+    /// least this.
     pub provider_returned_total: Option<i64>,
     /// Why a total could not be counted exactly (an amount missing or too
     /// large): `remaining` is then 0, so nothing more is allowed.
@@ -228,8 +229,13 @@ impl OrderLedger {
                 });
             }
         }
-        // The provider's own total is a floor for what is returned.
-        if let Some(floor) = provider_returned_total {
+        // Where the provider gives only its total, that total is a floor for
+        // what is returned (it may include what an unresolved operation
+        // did, which then counts twice: the safe way). Where it lists each
+        // return, the rows are counted above, each once.
+        if let (Some(floor), Some((_, f))) = (provider_returned_total, &newest_query)
+            && f.listed == ReturnsListed::TotalOnly
+        {
             totals.succeeded = totals.succeeded.max(floor);
         }
         totals.remaining = paid.as_ref().map(|p| {

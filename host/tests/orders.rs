@@ -337,6 +337,32 @@ async fn money_at_risk(store: &str, daemons: usize) {
     let (s, v) = one(500).await;
     assert_eq!((s, v["status"].as_str()), (200, Some("unknown")), "{v}");
     mode.store(0, Ordering::SeqCst);
+    let unknown_id = v["operation_id"].as_str().unwrap().to_owned();
+    // A fresh look lists the provider's row of that refund (the provider
+    // did it): it stays with the unknown operation, which counts it at
+    // risk; it is not an external return, and the operation stays unknown
+    // (never made failed by the import).
+    let (s, view) = call(
+        "GET",
+        &format!(
+            "{}/v1/accounts/{name}/orders/R-2?fresh=true",
+            started[0].url
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{view}");
+    let o = &view["order"];
+    assert_eq!(o["external_returns"], json!([]), "{o:#}");
+    assert_eq!(o["totals"]["unknown"], 500);
+    assert_eq!(o["totals"]["succeeded"], 8800);
+    let state = o["operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["operation_id"] == json!(unknown_id))
+        .map(|x| x["state"].clone());
+    assert_eq!(state, Some(json!("unknown")));
     // Remaining: 100.00 - 88.00 - 5.00 at risk = 7.00.
     let (s, v) = one(701).await;
     assert_eq!(s, 409, "{v}");
