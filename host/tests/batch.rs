@@ -206,6 +206,35 @@ async fn rows_are_checked_first_and_a_corrected_file_cannot_refund_twice() {
     assert_eq!(no_row_twice(&ledger(&sim)), 2);
 }
 
+/// `payops batch` of `turns.csv` with `extra` arguments, run to its end on
+/// a blocking thread: (exit code, stdout, stderr).
+async fn turns_batch(dir: &Path, extra: &[&str]) -> (i32, String, String) {
+    let (d, extra): (std::path::PathBuf, Vec<String>) = (
+        dir.to_path_buf(),
+        extra.iter().map(|a| (*a).to_owned()).collect(),
+    );
+    tokio::task::spawn_blocking(move || {
+        let mut c = std::process::Command::new(exe());
+        c.args([
+            "batch",
+            "--account",
+            "esnek",
+            "--operation",
+            "refund",
+            "turns.csv",
+            "--no-progress",
+        ])
+        .args(&extra)
+        .current_dir(d)
+        .env_remove("PAYOPS_LOG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+        finish(c.spawn().unwrap())
+    })
+    .await
+    .unwrap()
+}
+
 /// 20 refund rows over 2 orders in one run at the default concurrency:
 /// rows of one order take turns instead of refusing each other, so all 20
 /// succeed and the provider receives exactly 20; a second run sends
@@ -220,28 +249,7 @@ async fn rows_of_one_order_take_turns() {
         text.push_str(&format!("B{},{}\n", i % 2, 100 + i));
     }
     std::fs::write(dir.join("turns.csv"), text).unwrap();
-    let run_batch = |d: std::path::PathBuf| {
-        std::process::Command::new(exe())
-            .args([
-                "batch",
-                "--account",
-                "esnek",
-                "--operation",
-                "refund",
-                "turns.csv",
-                "--no-progress",
-            ])
-            .current_dir(d)
-            .env_remove("PAYOPS_LOG")
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap()
-    };
-    let d = dir.clone();
-    let (code, out, err) = tokio::task::spawn_blocking(move || finish(run_batch(d)))
-        .await
-        .unwrap();
+    let (code, out, err) = turns_batch(&dir, &[]).await;
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("succeeded    20"), "{out}");
     // Each order's totals: B0 rows 100, 102, .. 118; B1 rows 101, .. 119.
@@ -261,10 +269,7 @@ async fn rows_of_one_order_take_turns() {
             .count()
     };
     assert_eq!(returns(&sim), 20);
-    let d = dir.clone();
-    let (code, out, err) = tokio::task::spawn_blocking(move || finish(run_batch(d)))
-        .await
-        .unwrap();
+    let (code, out, err) = turns_batch(&dir, &[]).await;
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("0 sent now"), "{out}");
     assert_eq!(returns(&sim), 20, "the second run sent nothing");
@@ -279,66 +284,21 @@ async fn rows_of_one_order_take_turns() {
         .unwrap()
         .to_owned();
     std::fs::remove_file(&journal).unwrap();
-    let d = dir.clone();
-    let (code, out, err) = tokio::task::spawn_blocking(move || finish(run_batch(d)))
-        .await
-        .unwrap();
+    let (code, out, err) = turns_batch(&dir, &[]).await;
     assert_eq!(code, 2, "{out}{err}");
     assert!(
         err.contains(&format!("--batch-id {id}")) && err.contains("nothing was sent"),
         "{err}"
     );
     assert_eq!(returns(&sim), 20);
-    let d = dir.clone();
-    let again = id.clone();
-    let (code, out, err) = tokio::task::spawn_blocking(move || {
-        let mut c = std::process::Command::new(exe());
-        c.args([
-            "batch",
-            "--account",
-            "esnek",
-            "--operation",
-            "refund",
-            "turns.csv",
-            "--no-progress",
-            "--batch-id",
-            &again,
-        ])
-        .current_dir(d)
-        .env_remove("PAYOPS_LOG")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-        finish(c.spawn().unwrap())
-    })
-    .await
-    .unwrap();
+    let (code, out, err) = turns_batch(&dir, &["--batch-id", &id]).await;
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("0 sent now"), "{out}");
     assert_eq!(returns(&sim), 20, "nothing sent again without the journal");
     assert!(journal.exists(), "the journal is written again");
     // A new file at the same path is a new batch only when asked.
     std::fs::remove_file(&journal).unwrap();
-    let d = dir.clone();
-    let (code, out, err) = tokio::task::spawn_blocking(move || {
-        let mut c = std::process::Command::new(exe());
-        c.args([
-            "batch",
-            "--account",
-            "esnek",
-            "--operation",
-            "refund",
-            "turns.csv",
-            "--no-progress",
-            "--new-batch",
-        ])
-        .current_dir(d)
-        .env_remove("PAYOPS_LOG")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-        finish(c.spawn().unwrap())
-    })
-    .await
-    .unwrap();
+    let (code, out, err) = turns_batch(&dir, &["--new-batch"]).await;
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("20 sent now"), "{out}");
     assert_eq!(returns(&sim), 40);

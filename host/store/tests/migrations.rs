@@ -21,6 +21,25 @@ fn postgres_url() -> Option<String> {
     }
 }
 
+/// A new, empty PostgreSQL database next to `base`'s (named `prefix` and
+/// this process's id): the admin pool, its name and its URL.
+async fn fresh_database(base: &str, prefix: &str) -> (sqlx::PgPool, String, String) {
+    let admin = sqlx::PgPool::connect(base).await.unwrap();
+    let name = format!("{prefix}_{}", std::process::id());
+    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {name}"
+    )))
+    .execute(&admin)
+    .await;
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&admin)
+        .await
+        .unwrap();
+    let (at, _) = base.rsplit_once('/').expect("a database in the URL");
+    let url = format!("{at}/{name}");
+    (admin, name, url)
+}
+
 /// Writes a new operation and finishes it, as the current release does.
 async fn write_one(store: &Store, id: &str) {
     let op = NewOperation {
@@ -147,19 +166,7 @@ const V0_1_0_DDL: &[&str] = &[
 #[tokio::test]
 async fn a_postgres_database_of_release_0_1_0_migrates() {
     let Some(base) = postgres_url() else { return };
-    let admin = sqlx::PgPool::connect(&base).await.unwrap();
-    let name = format!("payops_migr_{}", std::process::id());
-    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE IF EXISTS {name}"
-    )))
-    .execute(&admin)
-    .await;
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&admin)
-        .await
-        .unwrap();
-    let (prefix, _) = base.rsplit_once('/').expect("a database in the URL");
-    let url = format!("{prefix}/{name}");
+    let (admin, name, url) = fresh_database(&base, "payops_migr").await;
     {
         let old = sqlx::PgPool::connect(&url).await.unwrap();
         for stmt in V0_1_0_DDL {
@@ -318,19 +325,7 @@ async fn a_sqlite_store_with_refusals_stored_as_failed_migrates() {
 #[tokio::test]
 async fn a_postgres_store_with_refusals_stored_as_failed_migrates() {
     let Some(base) = postgres_url() else { return };
-    let admin = sqlx::PgPool::connect(&base).await.unwrap();
-    let name = format!("payops_refusals_{}", std::process::id());
-    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE IF EXISTS {name}"
-    )))
-    .execute(&admin)
-    .await;
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&admin)
-        .await
-        .unwrap();
-    let (prefix, _) = base.rsplit_once('/').expect("a database in the URL");
-    let url = format!("{prefix}/{name}");
+    let (admin, name, url) = fresh_database(&base, "payops_refusals").await;
     {
         // The schema of the release before refusals, then its rows, copied
         // from the SQLite store it wrote.
@@ -467,19 +462,8 @@ async fn a_sqlite_store_of_a_newer_payops_is_refused() {
 #[tokio::test]
 async fn a_postgres_store_of_a_newer_payops_is_refused() {
     let Some(base) = postgres_url() else { return };
-    let admin = sqlx::PgPool::connect(&base).await.unwrap();
-    let name = format!("payops_newer_{}", std::process::id());
-    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE IF EXISTS {name}"
-    )))
-    .execute(&admin)
-    .await;
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&admin)
-        .await
-        .unwrap();
-    let (prefix, _) = base.rsplit_once('/').expect("a database in the URL");
-    a_newer_store_is_refused(&format!("{prefix}/{name}")).await;
+    let (admin, name, url) = fresh_database(&base, "payops_newer").await;
+    a_newer_store_is_refused(&url).await;
     let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
         "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
     )))
