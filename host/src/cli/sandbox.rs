@@ -96,7 +96,13 @@ pub async fn run(g: &Global, a: &SandboxArgs) -> Result<ExitCode, ExitCode> {
         max_amount_per_operation: None,
         max_amount_per_day: None,
     }];
-    let db = std::env::temp_dir().join(format!("payops-sandbox-{}.db", std::process::id()));
+    // A store of its own: never one a sandbox killed before left behind (a
+    // process id alone is reused).
+    let db = std::env::temp_dir().join(format!(
+        "payops-sandbox-{}-{}.db",
+        std::process::id(),
+        uuid::Uuid::new_v4().simple()
+    ));
     let store_url = format!("sqlite://{}", db.display());
     let mut banner = format!(
         "sandbox token: {token}\nsandbox store: {} (removed when the sandbox stops)\ndemo accounts: {}\nconsole: http://{{addr}}/ui/ (sign in with the token)\n",
