@@ -547,9 +547,10 @@ async fn run(full: bool) {
     );
     let errors: usize = rows.iter().map(|r| r.errors).sum();
     drop(servers);
-    // PAYOPS_BENCH_SCALE=0 skips the store-size part.
+    // PAYOPS_BENCH_SCALE=0 skips the store-size and guard parts.
     if std::env::var("PAYOPS_BENCH_SCALE").as_deref() != Ok("0") {
         scale(full, &fake, &dir).await;
+        guard_cost(full, &fake, &dir).await;
     }
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(errors, 0, "every request must succeed");
@@ -664,6 +665,83 @@ async fn scale(full: bool, fake: &str, dir: &std::path::Path) {
             );
         }
     }
+}
+
+/// The order guard's cost by the order's history: refunds on orders with
+/// 1 earlier operation, and on one order with 1,000 (SQLite; the earlier
+/// operations inserted directly, `failed`, so none blocks the refunds).
+async fn guard_cost(full: bool, fake: &str, dir: &std::path::Path) {
+    let n = if full { 300 } else { 30 };
+    let url = format!("sqlite://{}", dir.join("guard.db").display());
+    payops_store::Store::open(&url)
+        .await
+        .expect("store")
+        .close()
+        .await;
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    let mut c = sqlx::AnyConnection::connect(&url).await.expect("store");
+    let columns = "id, account, provider, operation, idempotency_key, request_sha256, request, state, envelope, owner, created_at, updated_at, resolution, order_ref, deadline_ms, actor";
+    // The hot order's 1,000; one earlier operation on each cold order.
+    let rows = |order: &str, from: u64, count: u64, per_row_order: bool| {
+        format!(
+            "WITH RECURSIVE c(x) AS (SELECT {from} UNION ALL SELECT x + 1 FROM c WHERE x < {})
+             INSERT INTO operations ({columns})
+             SELECT printf('op_guard%012d', x), 'esnek', 'esnekpos', 'refund', 'g' || x, 'h',
+                    '{{\"order_ref\":\"' || {order_expr} || '\",\"amount\":1}}', 'failed', NULL, 'inst_bench',
+                    strftime('%Y-%m-%dT%H:%M:%f000Z', 'now', '-1 day'), strftime('%Y-%m-%dT%H:%M:%f000Z', 'now', '-1 day'),
+                    NULL, {order_expr}, 0, 'bench'
+             FROM c",
+            from + count - 1,
+            order_expr = if per_row_order {
+                format!("'{order}' || x")
+            } else {
+                format!("'{order}'")
+            }
+        )
+    };
+    for sql in [rows("G-HOT", 1, 1000, false), rows("G-COLD-", 10_001, n as u64, true)] {
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&mut c)
+            .await
+            .expect("fill");
+    }
+    drop(c);
+    let gdir = dir.join("guard");
+    std::fs::create_dir_all(&gdir).expect("dir");
+    let (child, base, _) = spawn_payops(&gdir, fake, &url);
+    let _child = Reaped(child);
+    let client = payops_transport::ReqwestTransport::new().expect("client");
+    let p50 = |orders: Vec<String>| {
+        let (client, base) = (&client, &base);
+        async move {
+            let mut lat = Vec::new();
+            for order in orders {
+                let k = NEXT.fetch_add(1, Ordering::Relaxed);
+                let req = HttpRequest::post(
+                    format!("{base}/v1/accounts/esnek/operations/refund"),
+                    "application/json",
+                    format!(r#"{{"order_ref":"{order}","amount":1}}"#),
+                )
+                .with_header("Authorization", format!("Bearer {TOKEN}"))
+                .with_header("Idempotency-Key", format!("guard-{k}"));
+                let t = Instant::now();
+                let r = client.send(req).await.expect("refund");
+                lat.push(t.elapsed());
+                let v: serde_json::Value = serde_json::from_slice(&r.body).expect("json");
+                assert_eq!(v["status"], "succeeded", "{v}");
+            }
+            lat.sort();
+            lat[lat.len() / 2]
+        }
+    };
+    let cold = p50((0..n).map(|i| format!("G-COLD-{}", 10_001 + i)).collect()).await;
+    let hot = p50((0..n).map(|_| "G-HOT".to_owned()).collect()).await;
+    println!("\norder guard by the order's history (SQLite, p50 of {n} refunds one after another)");
+    println!("| earlier operations on the order | refund @1 |");
+    println!("|---|---|");
+    println!("| 1 | {:.2} ms |", cold.as_secs_f64() * 1e3);
+    println!("| 1,000 | {:.2} ms |", hot.as_secs_f64() * 1e3);
 }
 
 /// Drops and creates database `name` on the server of `admin` (a URL);
