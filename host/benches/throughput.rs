@@ -700,7 +700,10 @@ async fn guard_cost(full: bool, fake: &str, dir: &std::path::Path) {
             }
         )
     };
-    for sql in [rows("G-HOT", 1, 1000, false), rows("G-COLD-", 10_001, n as u64, true)] {
+    for sql in [
+        rows("G-HOT", 1, 1000, false),
+        rows("G-COLD-", 10_001, n as u64, true),
+    ] {
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .execute(&mut c)
             .await
