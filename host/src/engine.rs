@@ -114,7 +114,10 @@ fn reason_of(e: &Error) -> payops_core::outcome::Reason {
         ErrorCode::Unauthorized | ErrorCode::Forbidden => Reason::Authentication,
         ErrorCode::NotFound => Reason::NotFound,
         ErrorCode::InvalidRequest | ErrorCode::UnsupportedOperation => Reason::InvalidRequest,
-        ErrorCode::Unavailable => Reason::Unreachable,
+        // The provider unreachable comes as a refusal of its own (the
+        // driver's, reason `unreachable`); a bare `unavailable` is the
+        // store or the daemon, not the provider.
+        ErrorCode::Unavailable => Reason::Unknown,
         ErrorCode::Internal => Reason::Unknown,
     }
 }
