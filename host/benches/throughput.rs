@@ -669,7 +669,8 @@ async fn scale(full: bool, fake: &str, dir: &std::path::Path) {
 
 /// The order guard's cost by the order's history: refunds on orders with
 /// 1 earlier operation, and on one order with 1,000 (SQLite; the earlier
-/// operations inserted directly, `failed`, so none blocks the refunds).
+/// operations inserted directly, `failed`, so none blocks the refunds, and
+/// what was paid on each order too, so each refund is held against it).
 async fn guard_cost(full: bool, fake: &str, dir: &std::path::Path) {
     let n = if full { 300 } else { 30 };
     let url = format!("sqlite://{}", dir.join("guard.db").display());
@@ -700,9 +701,21 @@ async fn guard_cost(full: bool, fake: &str, dir: &std::path::Path) {
             }
         )
     };
+    // What was paid on each order, as a query of it would have left it:
+    // the guard then holds each refund against the order's row.
+    let paid = |order_expr: &str, from: u64, count: u64| {
+        format!(
+            "WITH RECURSIVE c(x) AS (SELECT {from} UNION ALL SELECT x + 1 FROM c WHERE x < {})
+             INSERT INTO order_money (account, order_ref, currency, paid, paid_read_ms, paid_by, base, held)
+             SELECT 'esnek', {order_expr}, 'TRY', 1000000000, 0, 'op_bench_query', 0, 0 FROM c",
+            from + count - 1
+        )
+    };
     for sql in [
         rows("G-HOT", 1, 1000, false),
         rows("G-COLD-", 10_001, n as u64, true),
+        paid("'G-HOT'", 1, 1),
+        paid("'G-COLD-' || x", 10_001, n as u64),
     ] {
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .execute(&mut c)

@@ -508,6 +508,15 @@ impl Engine {
                     .record(&acct.name, op, outcome.status.as_str(), elapsed);
                 let envelope = Envelope::new(meta, outcome, now());
                 self.store_answer(&operation_id, &envelope).await;
+                // A fresh look at an order: what was paid, and the returns
+                // it lists, go to the order guard's row.
+                if op == OperationKind::Query
+                    && envelope.status == Status::Succeeded
+                    && let Some(order_ref) = document.get("order_ref").and_then(Value::as_str)
+                    && let Err(e) = self.refresh_order_money(acct, order_ref).await
+                {
+                    tracing::warn!(error = %e, order_ref, "cannot write the order's row from its query; the guard reads it again before the next refund");
+                }
                 Ok(Executed {
                     envelope,
                     replayed: false,
@@ -764,18 +773,20 @@ impl Engine {
     }
 
     /// The order guard, run by the holder of the order's turn: a refund or
-    /// cancel may return at most what remains, paid - succeeded - pending -
-    /// at risk (the order's ledger, without this request and without the
-    /// requests waiting for their turn, which have sent nothing). What was
-    /// paid is the provider's word: when the ledger has none, or an answer
-    /// older than the account's `order_freshness_secs`, the provider's
-    /// query runs first (its refusal or failure refuses this request). A
-    /// whole-order request counts as what remains; another currency than
-    /// the payment's is refused. Where the provider cannot attribute a
-    /// return to the request that made it, a request of the same amount as
-    /// an unresolved one is refused (reconciliation could not tell them
-    /// apart), unless `override_open` names that one; for a provider
-    /// without a query, any unresolved refund or cancel of the order
+    /// cancel may return at most what remains, paid - returned - pending -
+    /// at risk, and it holds its amount against the order before it is
+    /// sent (a reservation in the order's row, checked and raised in one
+    /// transaction: one row read whatever the order's history). What was
+    /// paid is the provider's word: when the row has none, or one older
+    /// than the account's `order_freshness_secs`, the provider's query runs
+    /// first (its refusal or failure refuses this request) and the row is
+    /// written anew from the order's ledger. A whole-order request holds
+    /// what remains; another currency than the payment's is refused. Where
+    /// the provider cannot attribute a return to the request that made it,
+    /// a request of the same amount as an unresolved one is refused
+    /// (reconciliation could not tell them apart), unless `override_open`
+    /// names that one; for an order whose payment is not known (a provider
+    /// without a query), any unresolved refund or cancel of the order
     /// refuses a new one, unless `override_open` names it.
     async fn order_guard(
         &self,
@@ -796,16 +807,16 @@ impl Engine {
             && self.providers[&acct.provider]
                 .info()
                 .supports(OperationKind::Query);
-        let mut ledger = self.guard_ledger(acct, order_ref, me).await?;
-        let stale = |l: &crate::ledger::OrderLedger| {
-            l.paid.as_ref().is_none_or(|p| {
-                (now() - p.read_at).num_seconds()
-                    >= i64::try_from(acct.order_freshness_secs).unwrap_or(i64::MAX)
-            })
-        };
-        if can_query && stale(&ledger) {
+        let freshness_ms = i64::try_from(acct.order_freshness_secs)
+            .unwrap_or(i64::MAX / 1000)
+            .saturating_mul(1000);
+        let mut money = self.store.order_money(&acct.name, order_ref).await?;
+        let stale = money
+            .as_ref()
+            .is_none_or(|m| chrono::Utc::now().timestamp_millis() - m.paid_read_ms >= freshness_ms);
+        if can_query && stale {
             // (Boxed: a query runs through `execute` too, which guards
-            // nothing for a query.)
+            // nothing for a query; a successful one writes the order's row.)
             let q = Box::pin(self.execute(
                 &acct.name,
                 OperationKind::Query,
@@ -830,80 +841,64 @@ impl Engine {
                     q.provider_message.as_deref().unwrap_or("-")
                 )));
             }
-            ledger = self.guard_ledger(acct, order_ref, me).await?;
+            money = self.store.order_money(&acct.name, order_ref).await?;
+            if !not_found && money.as_ref().is_none_or(|m| m.paid_by != q.operation_id) {
+                // The query said what was paid (or says the payment has no
+                // amount) but its row was not written: read it again.
+                money = self.refresh_order_money(acct, order_ref).await?;
+            }
         }
-        let unresolved: Vec<&crate::ledger::OrderOperation> = ledger
-            .operations
-            .iter()
-            .filter(|o| crate::ledger::returns_money(&o.operation))
-            .filter(|o| matches!(o.state, State::Unknown | State::Pending))
-            .filter(|o| override_open != Some(o.operation_id.as_str()))
+        let unresolved: Vec<StoredOperation> = self
+            .store
+            .unresolved_on_order(&acct.name, order_ref)
+            .await?
+            .into_iter()
+            .filter(|o| override_open != Some(o.id.as_str()))
             .collect();
-        let names = |ops: &[&crate::ledger::OrderOperation]| {
+        let names = |ops: &[&StoredOperation]| {
             ops.iter()
-                .map(|o| format!("{} ({} {})", o.operation_id, o.operation, o.state.as_str()))
+                .map(|o| format!("{} ({} {})", o.id, o.operation, o.state.as_str()))
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        let Some(paid) = &ledger.paid else {
+        let requested = document.get("amount").and_then(Value::as_i64);
+        let Some(money) = money else {
             // No query, or none that says what was paid: the blunt rule.
             if !unresolved.is_empty() {
                 return Err(Error::Conflict(format!(
                     "order {order_ref:?} on account {}: what was paid is not known, and it has an unresolved money operation: {}. Settle it first (payops reconcile, or payops operations resolve), or, if you are sure, repeat the request naming it in X-Payops-Override-Open (--override-open)",
                     acct.name,
-                    names(&unresolved)
+                    names(&unresolved.iter().collect::<Vec<_>>())
                 )));
             }
+            // Past the guard: a row written later counts it.
+            self.store
+                .hold_unguarded(me, requested.unwrap_or(0))
+                .await?;
             return Ok(());
         };
         if let Some(c) = document.get("currency").and_then(Value::as_str)
-            && c != paid.currency.code()
+            && c != money.currency
         {
             return Err(Error::invalid_field(
                 "/currency",
                 format!(
                     "{c} is not the currency of the payment of order {order_ref:?} ({})",
-                    paid.currency.code()
+                    money.currency
                 ),
             ));
-        }
-        let t = &ledger.totals;
-        let remaining = t.remaining.unwrap_or(0);
-        let requested = document.get("amount").and_then(Value::as_i64);
-        let counted = format!(
-            "paid {} (read {}), succeeded {}, pending {}, at risk {}, remaining {remaining}{}",
-            paid.amount,
-            paid.read_at
-                .to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
-            t.succeeded,
-            t.pending,
-            t.unknown,
-            if ledger.not_counted.is_empty() {
-                String::new()
-            } else {
-                format!(" (not counted: {})", ledger.not_counted.join("; "))
-            }
-        );
-        match requested {
-            Some(r) if r > remaining => {
-                return Err(Error::Conflict(format!(
-                    "order {order_ref:?}: {r} requested is more than remains to return: {counted}"
-                )));
-            }
-            None if remaining <= 0 => {
-                return Err(Error::Conflict(format!(
-                    "order {order_ref:?}: nothing remains to return: {counted}"
-                )));
-            }
-            _ => {}
         }
         // Look-alikes: an unresolved request of the same amount whose
         // answer named no provider transaction.
         if let Some(r) = requested {
-            let alike: Vec<&crate::ledger::OrderOperation> = unresolved
+            let alike: Vec<&StoredOperation> = unresolved
                 .iter()
-                .copied()
-                .filter(|o| o.amount == Some(r) && o.provider_reference.is_none())
+                .filter(|o| {
+                    crate::ledger::amount_of(o) == Some(r)
+                        && o.envelope
+                            .as_ref()
+                            .is_none_or(|e| e.provider_reference.is_none())
+                })
                 .collect();
             if !alike.is_empty() {
                 return Err(Error::Conflict(format!(
@@ -912,7 +907,120 @@ impl Engine {
                 )));
             }
         }
-        Ok(())
+        let row = match self
+            .store
+            .reserve(&acct.name, order_ref, me, requested)
+            .await?
+        {
+            payops_store::Reserve::Held(_) => return Ok(()),
+            payops_store::Reserve::Exceeds(row) => row,
+            payops_store::Reserve::NoRow => money,
+            payops_store::Reserve::NotInFlight => {
+                return Err(Error::Unavailable(format!(
+                    "operation {me} was declared unknown while it waited for the order guard; nothing was sent"
+                )));
+            }
+        };
+        // Refused: the order's ledger says why, in full.
+        let ledger = Box::pin(self.order_ledger(&acct.name, order_ref, false, None)).await;
+        let counted = match &ledger {
+            Ok(l) => {
+                let t = &l.totals;
+                format!(
+                    "paid {} (read {} by {}), succeeded {}, pending {}, at risk {}{}",
+                    row.paid,
+                    chrono::DateTime::from_timestamp_millis(row.paid_read_ms)
+                        .unwrap_or_default()
+                        .with_timezone(&payops_core::turkey_offset())
+                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
+                    row.paid_by,
+                    t.succeeded,
+                    t.pending,
+                    t.unknown,
+                    if l.not_counted.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (not counted: {})", l.not_counted.join("; "))
+                    }
+                )
+            }
+            Err(_) => format!(
+                "paid {}, returned or held {}",
+                row.paid,
+                row.base + row.held
+            ),
+        };
+        let remaining = row.remaining();
+        let counted = if unresolved.is_empty() {
+            counted
+        } else {
+            format!(
+                "{counted}; unresolved: {}",
+                names(&unresolved.iter().collect::<Vec<_>>())
+            )
+        };
+        Err(Error::Conflict(match requested {
+            Some(r) => format!(
+                "order {order_ref:?}: {r} requested is more than remains to return: {counted}, remaining {remaining}"
+            ),
+            None => format!(
+                "order {order_ref:?}: nothing remains to return: {counted}, remaining {remaining}"
+            ),
+        }))
+    }
+
+    /// Writes the order guard's row of `order_ref` from its ledger (the
+    /// newest successful query of it and every operation on it): what was
+    /// paid, and what is returned or at risk beyond the operations'
+    /// reservations. `None` when no query says what was paid.
+    pub(crate) async fn refresh_order_money(
+        &self,
+        acct: &Account,
+        order_ref: &str,
+    ) -> Result<Option<payops_store::OrderMoney>, Error> {
+        // Reservations first, then the operations (see
+        // `Store::set_order_money`).
+        let reserved = self.store.reservations(&acct.name, order_ref).await?;
+        let ops = self.store.on_order(&acct.name, order_ref).await?;
+        let ledger = self
+            .ledger_from(acct, order_ref, &ops, reserved.clone())
+            .await?;
+        let Some(paid) = &ledger.paid else {
+            return Ok(None);
+        };
+        let t = &ledger.totals;
+        let committed = if ledger.not_counted.is_empty() {
+            t.succeeded
+                .checked_add(t.pending)
+                .and_then(|x| x.checked_add(t.unknown))
+                .unwrap_or(paid.amount)
+        } else {
+            paid.amount
+        };
+        // The reservations of the operations the ledger counted.
+        let held: i64 = ledger
+            .operations
+            .iter()
+            .filter(|o| crate::ledger::returns_money(&o.operation))
+            .filter(|o| o.state != State::Failed)
+            .filter_map(|o| reserved.get(&o.operation_id))
+            .fold(0i64, |a, r| a.saturating_add(*r));
+        let facts = payops_store::PaidFacts {
+            currency: paid.currency.code().to_owned(),
+            paid: paid.amount,
+            read_ms: paid.read_at.timestamp_millis(),
+            by: paid.by_operation.clone(),
+        };
+        let row = self
+            .store
+            .set_order_money(
+                &acct.name,
+                order_ref,
+                &facts,
+                committed.saturating_sub(held),
+            )
+            .await?;
+        Ok(Some(row))
     }
 
     /// The claim scope of an account: the provider and the values of the
@@ -941,23 +1049,6 @@ impl Engine {
         format!("{provider}:{}", values.join(":"))
     }
 
-    /// The order's ledger as the guard counts it: without `me`, and
-    /// without the refunds and cancels waiting in flight for their turn
-    /// (only the turn's holder sends, and that is `me`).
-    async fn guard_ledger(
-        &self,
-        acct: &Account,
-        order_ref: &str,
-        me: &str,
-    ) -> Result<crate::ledger::OrderLedger, Error> {
-        let mut ops = self.store.on_order(&acct.name, order_ref).await?;
-        ops.retain(|o| {
-            o.id != me
-                && !(o.state == State::InFlight && crate::ledger::returns_money(&o.operation))
-        });
-        self.ledger_from(acct, order_ref, &ops).await
-    }
-
     /// The ledger of `order_ref` on `account` from what the store holds;
     /// with `fresh`, after a query of the order now (recorded as a `query`
     /// operation by `actor`; its refusal is the caller's error).
@@ -981,35 +1072,52 @@ impl Engine {
             )
             .await?;
         }
+        let reserved = self.store.reservations(&acct.name, order_ref).await?;
         let ops = self.store.on_order(&acct.name, order_ref).await?;
-        self.ledger_from(acct, order_ref, &ops).await
+        self.ledger_from(acct, order_ref, &ops, reserved).await
     }
 
     /// The ledger of `order_ref` from `ops` (the operations on it, oldest
-    /// first) and the claims of the transactions its queries list.
+    /// first), their reservations, the claims of the transactions its
+    /// newest query lists, and which of those the provider's
+    /// reconciliation says an unresolved operation could own.
     async fn ledger_from(
         &self,
         acct: &Account,
         order_ref: &str,
         ops: &[StoredOperation],
+        reserved: std::collections::HashMap<String, i64>,
     ) -> Result<crate::ledger::OrderLedger, Error> {
-        let ids: Vec<String> = ops
+        let newest_query = ops
             .iter()
+            .rev()
             .filter(|o| o.operation == "query" && o.state == State::Succeeded)
-            .filter_map(|o| o.envelope.as_ref())
-            .flat_map(|e| {
+            .find_map(|o| o.envelope.as_ref());
+        let ids: Vec<String> = newest_query
+            .map(|e| {
                 e.details["ledger"]["returns"]
                     .as_array()
                     .into_iter()
                     .flatten()
                     .filter_map(|r| r["transaction_id"].as_str().map(str::to_owned))
-                    .collect::<Vec<_>>()
+                    .collect()
             })
-            .collect();
+            .unwrap_or_default();
         let scope = self.claim_scope(&acct.name, &acct.provider);
         let claimed = self.store.claims(&scope, &ids).await?;
+        let could_own = match newest_query {
+            Some(q) if !ids.is_empty() => {
+                crate::reconcile::could_own(self, acct, ops, q, &reserved, &claimed)
+            }
+            _ => None,
+        };
+        let known = crate::ledger::Known {
+            claimed,
+            reserved,
+            could_own,
+        };
         Ok(crate::ledger::OrderLedger::of(
-            &acct.name, order_ref, ops, &claimed,
+            &acct.name, order_ref, ops, &known,
         ))
     }
 

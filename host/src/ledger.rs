@@ -7,8 +7,14 @@
 //! remaining = paid - succeeded - pending - at risk, where succeeded and
 //! pending include the external returns, and succeeded is at least the
 //! provider's own returned total where it gives one (TurkPos). Everything
-//! here is computed from what the store holds (the operations on the order
-//! and the newest successful query of it); nothing is sent.
+//! here is computed from what the store holds (the operations on the order,
+//! their reservations and the newest successful query of it) and what the
+//! provider's own reconciliation says of that query's rows ([`Known`]);
+//! nothing is sent. A refund or cancel in flight counts once it is past the
+//! order guard (it holds a reservation): before that it waits for its turn
+//! and has sent nothing.
+
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, FixedOffset};
 use payops_core::ledger::{ListedReturn, OrderFacts, ReturnState, ReturnsListed};
@@ -70,6 +76,12 @@ pub struct ExternalReturn {
     pub amount: Option<i64>,
     /// When, by the provider's clock.
     pub date: Option<DateTime<FixedOffset>>,
+    /// Unresolved payops operations that could own it by the provider's
+    /// matching, when each of them already keeps another listed row it
+    /// could own (at most one row is an operation's own: this one counts
+    /// in full until reconciliation says whose it is).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub could_be: Vec<String>,
 }
 
 /// The totals of an order, in minor units of its currency.
@@ -138,16 +150,41 @@ fn facts_of(o: &StoredOperation) -> Option<OrderFacts> {
     Some(OrderFacts::not_listed(&d))
 }
 
+/// What the store and the provider know beside the operations on an order.
+#[derive(Debug, Clone, Default)]
+pub struct Known {
+    /// Provider transactions already claimed (transaction id, operation id).
+    pub claimed: Vec<(String, String)>,
+    /// The order guard's reservations (operation id, amount): an operation
+    /// in flight counts only with one (it is past the guard), and one whose
+    /// amount is not known otherwise (a whole-order return) counts its
+    /// reservation.
+    pub reserved: HashMap<String, i64>,
+    /// Per unresolved refund or cancel of the order, the listed
+    /// transactions it could own by its provider's reconciliation (its
+    /// proof or its candidates); `None` when the provider was not asked
+    /// (then a listed return of an operation's amount is one it could own).
+    pub could_own: Option<HashMap<String, HashSet<String>>>,
+}
+
+impl Known {
+    /// The amount operation `id` holds, when it holds a known amount (a
+    /// request past the guard of an order whose payment was not known
+    /// holds 0: its amount is not known).
+    fn held(&self, id: &str) -> Option<i64> {
+        self.reserved.get(id).copied().filter(|r| *r > 0)
+    }
+}
+
 impl OrderLedger {
     /// The ledger of `order_ref` from the operations on it (oldest first,
-    /// as [`payops_store::Store::on_order`] gives them) and the provider
-    /// transactions already claimed by operations (transaction id,
-    /// operation id).
+    /// as [`payops_store::Store::on_order`] gives them) and what is
+    /// [`Known`] of them.
     pub fn of(
         account: &str,
         order_ref: &str,
         operations: &[StoredOperation],
-        claimed: &[(String, String)],
+        known: &Known,
     ) -> OrderLedger {
         let tz = payops_core::turkey_offset();
         let newest_query = operations
@@ -179,7 +216,7 @@ impl OrderLedger {
         let mut rows = Vec::new();
         for o in operations {
             let amount = if returns_money(&o.operation) {
-                amount_of(o)
+                amount_of(o).or_else(|| known.held(&o.id))
             } else {
                 None
             };
@@ -188,8 +225,13 @@ impl OrderLedger {
                 match o.state {
                     State::Succeeded => add(&mut totals.succeeded, &what, amount),
                     State::Pending => add(&mut totals.pending, &what, amount),
-                    State::Unknown | State::InFlight => add(&mut totals.unknown, &what, amount),
-                    State::Failed => {}
+                    State::Unknown => add(&mut totals.unknown, &what, amount),
+                    // Past the guard: it may be moving money now.
+                    State::InFlight if known.reserved.contains_key(&o.id) => {
+                        add(&mut totals.unknown, &what, amount)
+                    }
+                    // Waiting for its turn: it has sent nothing.
+                    State::InFlight | State::Failed => {}
                 }
             }
             rows.push(OrderOperation {
@@ -209,7 +251,7 @@ impl OrderLedger {
         let mut provider_returned_total = None;
         if let Some((_, f)) = &newest_query {
             provider_returned_total = f.returned_total;
-            for r in unowned(f, operations, claimed) {
+            for (r, could_be) in unowned(f, operations, known) {
                 let what = format!(
                     "external return {}",
                     r.transaction_id.as_deref().unwrap_or("(no id)")
@@ -226,6 +268,7 @@ impl OrderLedger {
                     state: r.state,
                     amount: r.amount,
                     date: r.date,
+                    could_be,
                 });
             }
         }
@@ -264,15 +307,20 @@ impl OrderLedger {
 /// could own: owned are those claimed by an operation, or named by an
 /// operation's answer (its provider reference or `details.transaction_id`),
 /// then, one each, those of the amount of a payops return whose answer
-/// named none. A return an unresolved operation could be (the same kind of
-/// money, its amount or an amount not known) is left to that operation,
-/// which already counts at risk: it is never external, so it never counts
-/// twice and never stands as "absent" against the operation.
+/// named none. A return an unresolved operation could be is left to that
+/// operation, which already counts at risk: it is never external, so it
+/// never counts twice and never stands as "absent" against the operation.
+/// Which rows an unresolved operation could be is its provider's
+/// reconciliation's answer ([`Known::could_own`]: by amount, date, claims,
+/// whatever the provider's rules are); a row without a transaction id, or
+/// any row when the provider was not asked, is left to an unresolved
+/// operation of its amount (or of an amount not known).
 fn unowned<'f>(
     facts: &'f OrderFacts,
     operations: &[StoredOperation],
-    claimed: &[(String, String)],
-) -> Vec<&'f ListedReturn> {
+    known: &Known,
+) -> Vec<(&'f ListedReturn, Vec<String>)> {
+    let claimed = &known.claimed;
     if facts.listed != ReturnsListed::EachReturn {
         return Vec::new();
     }
@@ -318,18 +366,45 @@ fn unowned<'f>(
             rows.remove(i);
         }
     }
-    // What an unresolved operation could be stays with it.
-    let open: Vec<Option<i64>> = operations
-        .iter()
-        .filter(|o| returns_money(&o.operation))
-        .filter(|o| matches!(o.state, State::Unknown | State::InFlight))
-        .map(amount_of)
-        .collect();
-    rows.retain(|r| {
-        r.state == ReturnState::Failed || !open.iter().any(|a| a.is_none() || *a == r.amount)
-    });
+    // What an unresolved operation could be stays with it: one row each
+    // (the operation counts it once, at risk). Any further row it could be
+    // is a return of someone else's (at most one row is its own): it counts
+    // in full, as external, naming who could own it.
     rows.retain(|r| r.state != ReturnState::Failed);
-    rows
+    let mut could_be: Vec<Vec<String>> = vec![Vec::new(); rows.len()];
+    let mut kept: Vec<bool> = vec![false; rows.len()];
+    for o in operations.iter().filter(|o| returns_money(&o.operation)) {
+        let open = o.state == State::Unknown
+            || (o.state == State::InFlight && known.reserved.contains_key(&o.id));
+        if !open {
+            continue;
+        }
+        let amount = amount_of(o).or_else(|| known.held(&o.id));
+        let could = |r: &ListedReturn| match (&known.could_own, &r.transaction_id) {
+            (Some(theirs), Some(t)) => theirs.get(&o.id).is_some_and(|s| s.contains(t)),
+            _ => amount.is_none() || r.amount == amount,
+        };
+        let mut mine: Option<usize> = None;
+        for (i, r) in rows.iter().enumerate().filter(|(_, r)| could(r)) {
+            could_be[i].push(o.id.clone());
+            // The smallest it could be stays with it; larger ones count
+            // in full.
+            let smaller = mine
+                .is_none_or(|m| r.amount.unwrap_or(i64::MAX) < rows[m].amount.unwrap_or(i64::MAX));
+            if !kept[i] && smaller {
+                mine = Some(i);
+            }
+        }
+        if let Some(i) = mine {
+            kept[i] = true;
+        }
+    }
+    rows.into_iter()
+        .zip(could_be)
+        .zip(kept)
+        .filter(|(_, kept)| !kept)
+        .map(|((r, could_be), _)| (r, could_be))
+        .collect()
 }
 
 #[cfg(test)]
@@ -435,7 +510,11 @@ mod tests {
             // The newest query wins.
             query("q2", 10_000, "not_listed", json!([]), None),
         ];
-        let l = OrderLedger::of("a", "O", &ops, &[]);
+        let known = Known {
+            reserved: HashMap::from([("r4".to_owned(), 300)]),
+            ..Known::default()
+        };
+        let l = OrderLedger::of("a", "O", &ops, &known);
         let p = l.paid.as_ref().unwrap();
         assert_eq!((p.amount, p.by_operation.as_str()), (10_000, "q2"));
         assert_eq!(
@@ -445,8 +524,12 @@ mod tests {
         assert_eq!(l.totals.remaining, Some(10_000 - 1_000 - 500 - 1_000));
         assert_eq!(l.operations.len(), 7);
         assert!(l.external_returns.is_empty());
+        // In flight without a reservation: waiting for its turn, it has
+        // sent nothing and is not counted.
+        let l = OrderLedger::of("a", "O", &ops, &Known::default());
+        assert_eq!(l.totals.unknown, 700);
         // Without a query, what remains is not known.
-        let l = OrderLedger::of("a", "O", &ops[1..6], &[]);
+        let l = OrderLedger::of("a", "O", &ops[1..6], &known);
         assert_eq!(l.paid, None);
         assert_eq!(l.totals.remaining, None);
     }
@@ -473,8 +556,11 @@ mod tests {
             // Succeeded without naming its row: takes one of its amount (N1).
             refund("r4", State::Succeeded, 600, None),
         ];
-        let claimed = vec![("C9".to_owned(), "r2".to_owned())];
-        let l = OrderLedger::of("a", "O", &ops, &claimed);
+        let known = Known {
+            claimed: vec![("C9".to_owned(), "r2".to_owned())],
+            ..Known::default()
+        };
+        let l = OrderLedger::of("a", "O", &ops, &known);
         let ext: Vec<_> = l
             .external_returns
             .iter()
@@ -491,12 +577,88 @@ mod tests {
     }
 
     #[test]
+    fn which_rows_an_unresolved_operation_could_own_is_the_providers_word() {
+        let rows = json!([
+            {"transaction_id": "OLD", "kind": "refund", "state": "succeeded", "amount": 700, "date": null},
+            {"transaction_id": "NEW", "kind": "refund", "state": "succeeded", "amount": 700, "date": null},
+            {"transaction_id": null, "kind": "refund", "state": "succeeded", "amount": 700, "date": null}
+        ]);
+        let ops = vec![
+            query("q", 10_000, "each_return", rows, None),
+            refund("r1", State::Unknown, 700, None),
+        ];
+        // Not asked: by amount, r1 could be any of them; it keeps one, the
+        // other two count in full (at most one is its own).
+        let l = OrderLedger::of("a", "O", &ops, &Known::default());
+        assert_eq!(l.external_returns.len(), 2, "{:?}", l.external_returns);
+        assert_eq!((l.totals.succeeded, l.totals.unknown), (1_400, 700));
+        // The provider's reconciliation says only NEW could be r1's (OLD is
+        // dated before r1 started, say): r1 keeps NEW; OLD is external and
+        // nobody's; the row without an id is matched by amount: r1 could
+        // be it, but r1 keeps one row only, so it counts too.
+        let known = Known {
+            could_own: Some(HashMap::from([(
+                "r1".to_owned(),
+                HashSet::from(["NEW".to_owned()]),
+            )])),
+            ..Known::default()
+        };
+        let l = OrderLedger::of("a", "O", &ops, &known);
+        let ext: Vec<_> = l
+            .external_returns
+            .iter()
+            .map(|r| (r.transaction_id.clone(), r.could_be.clone()))
+            .collect();
+        assert_eq!(
+            ext,
+            [
+                (Some("OLD".to_owned()), vec![]),
+                (None, vec!["r1".to_owned()])
+            ]
+        );
+        assert_eq!((l.totals.succeeded, l.totals.unknown), (1_400, 700));
+        assert_eq!(l.totals.remaining, Some(10_000 - 2_100));
+        // r1 never loses its row to the external record: NEW is not
+        // external, so nothing stands as absent against r1.
+        assert!(!ext.iter().any(|(t, _)| t.as_deref() == Some("NEW")));
+    }
+
+    #[test]
+    fn an_unresolved_operation_keeps_one_row_it_could_own_the_others_count() {
+        // r1 (5.00, unknown) could be A or B (both 5.00, both after it
+        // started); at most one is its own, so one counts as external.
+        let rows = json!([
+            {"transaction_id": "A", "kind": "refund", "state": "succeeded", "amount": 500, "date": null},
+            {"transaction_id": "B", "kind": "refund", "state": "succeeded", "amount": 500, "date": null}
+        ]);
+        let ops = vec![
+            query("q", 10_000, "each_return", rows, None),
+            refund("r1", State::Unknown, 500, None),
+        ];
+        let known = Known {
+            could_own: Some(HashMap::from([(
+                "r1".to_owned(),
+                HashSet::from(["A".to_owned(), "B".to_owned()]),
+            )])),
+            ..Known::default()
+        };
+        let l = OrderLedger::of("a", "O", &ops, &known);
+        assert_eq!(l.external_returns.len(), 1, "{:?}", l.external_returns);
+        assert_eq!(l.external_returns[0].could_be, ["r1"]);
+        assert_eq!((l.totals.succeeded, l.totals.unknown), (500, 500));
+        assert_eq!(l.totals.remaining, Some(9_000));
+        // Without the provider's word, by amount: the same.
+        let l = OrderLedger::of("a", "O", &ops, &Known::default());
+        assert_eq!(l.totals.remaining, Some(9_000));
+    }
+
+    #[test]
     fn the_providers_total_is_a_floor_and_what_cannot_be_counted_leaves_nothing() {
         let ops = vec![
             query("q", 10_000, "total_only", json!([]), Some(3_000)),
             refund("r1", State::Succeeded, 1_000, Some("T1")),
         ];
-        let l = OrderLedger::of("a", "O", &ops, &[]);
+        let l = OrderLedger::of("a", "O", &ops, &Known::default());
         assert_eq!(l.provider_returned_total, Some(3_000));
         assert_eq!(l.totals.succeeded, 3_000);
         assert_eq!(l.totals.remaining, Some(7_000));
@@ -509,7 +671,26 @@ mod tests {
             None,
         );
         whole.state = State::InFlight;
-        let l = OrderLedger::of("a", "O", &[ops[0].clone(), whole], &[]);
+        let l = OrderLedger::of(
+            "a",
+            "O",
+            &[ops[0].clone(), whole.clone()],
+            &Known::default(),
+        );
+        assert_eq!(l.totals.remaining, Some(7_000), "waiting: not counted");
+        // Past the guard, it holds what remained then: that counts.
+        let known = Known {
+            reserved: HashMap::from([("c1".to_owned(), 7_000)]),
+            ..Known::default()
+        };
+        let l = OrderLedger::of("a", "O", &[ops[0].clone(), whole.clone()], &known);
+        assert_eq!(l.totals.unknown, 7_000);
+        assert_eq!(l.totals.remaining, Some(0));
+        assert!(l.not_counted.is_empty(), "{:?}", l.not_counted);
+        // Answered `unknown` without an amount, and no reservation (an
+        // earlier version): it cannot be counted, so nothing remains.
+        whole.state = State::Unknown;
+        let l = OrderLedger::of("a", "O", &[ops[0].clone(), whole], &Known::default());
         assert_eq!(l.totals.remaining, Some(0));
         assert_eq!(l.not_counted.len(), 1, "{:?}", l.not_counted);
     }

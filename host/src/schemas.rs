@@ -463,7 +463,15 @@ pub fn openapi(files: &BTreeMap<String, Value>) -> Value {
                     "provider_returned_total": {"type": ["integer", "null"]},
                     "not_counted": {"type": "array", "items": {"type": "string"}},
                     "operations": {"type": "array", "items": {"type": "object"}},
-                    "external_returns": {"type": "array", "items": {"type": "object"}}
+                    "external_returns": {"type": "array", "items": {"type": "object",
+                        "required": ["transaction_id", "kind", "state", "amount", "date"],
+                        "properties": {
+                            "transaction_id": {"type": ["string", "null"]},
+                            "kind": {"type": "string", "enum": ["cancel", "refund"]},
+                            "state": {"type": "string", "enum": ["succeeded", "pending", "unknown"]},
+                            "amount": {"type": ["integer", "null"]},
+                            "date": {"type": ["string", "null"], "format": "date-time"},
+                            "could_be": {"type": "array", "items": {"type": "string"}, "description": "Unresolved operations that could own this return by the provider's matching, each already keeping another row it could own: this one counts in full until reconciliation says whose it is"}}}}
                 }}}}),
         ),
     );

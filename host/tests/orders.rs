@@ -373,10 +373,58 @@ async fn money_at_risk(store: &str, daemons: usize) {
             .contains("at risk 500"),
         "{v}"
     );
-    let (s, v) = one(700).await;
+
+    // Both on one order: 3.00 refunded in the provider's panel beside the
+    // unknown 5.00. A fresh look imports it as external (the provider's
+    // reconciliation says it cannot be the 5.00's: another amount), while
+    // the 5.00's own row stays with it.
+    refund_outside_payops(&sim.url(), &merchant, "R-2", 300).await;
+    let (s, view) = call(
+        "GET",
+        &format!(
+            "{}/v1/accounts/{name}/orders/R-2?fresh=true",
+            started[0].url
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{view}");
+    let o = &view["order"];
+    let ext = o["external_returns"].as_array().unwrap();
+    assert_eq!(ext.len(), 1, "{o:#}");
+    assert_eq!(ext[0]["amount"], 300);
+    assert_eq!(o["totals"]["succeeded"], 8800 + 300);
+    assert_eq!(o["totals"]["unknown"], 500);
+    assert_eq!(o["totals"]["remaining"], 400);
+    // The over-refund the external return would allow is refused.
+    let (s, v) = one(401).await;
+    assert_eq!(s, 409, "{v}");
+    // Reconciling the unknown 5.00: its row proves it succeeded (the
+    // external row never stood as its absence).
+    let (s, v) = call(
+        "POST",
+        &format!("{}/v1/operations/{unknown_id}/reconcile", started[0].url),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = call(
+        "GET",
+        &format!("{}/v1/operations/{unknown_id}", started[0].url),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["status"], "succeeded", "{v:#}");
+    let (s, v) = one(400).await;
     assert_eq!((s, v["status"].as_str()), (200, Some("succeeded")), "{v}");
     let (s, v) = one(1).await;
     assert_eq!(s, 409, "{v}");
+    let sent = ledger(&sim)
+        .iter()
+        .filter(|r| r["order_ref"] == "R-2" && r["endpoint"] == "OrderReturn")
+        .count();
+    assert_eq!(sent, 3, "8.80, 5.00 and 4.00: refusals sent nothing");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

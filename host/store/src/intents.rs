@@ -42,44 +42,23 @@ impl Store {
     /// same account and key does not insert: it is [`Begin::Existing`] (same
     /// document) or [`Begin::Conflict`].
     pub async fn begin(&self, op: &NewOperation) -> Result<Begin, StoreError> {
-        self.begin_job(IntentValues::of(op), op)
-            .await
-            .map(|(b, _)| b)
-    }
-
-    /// [`Store::begin`], with the operations on the intent's order (see
-    /// [`Store::on_order`]) when the store read them after the intent's
-    /// commit, together with the other intents of its batch (PostgreSQL,
-    /// for a refund or cancel with an `order_ref`); `None` otherwise.
-    pub async fn begin_reading_order(
-        &self,
-        op: &NewOperation,
-    ) -> Result<(Begin, Option<Vec<StoredOperation>>), StoreError> {
-        let values = IntentValues {
-            read_order: true,
-            ..IntentValues::of(op)
-        };
-        self.begin_job(values, op).await
+        self.begin_job(IntentValues::of(op), op).await
     }
 
     pub(crate) async fn begin_job(
         &self,
         values: IntentValues,
         op: &NewOperation,
-    ) -> Result<(Begin, Option<Vec<StoredOperation>>), StoreError> {
+    ) -> Result<Begin, StoreError> {
         // Committed (with its event) before this returns: on SQLite group
         // commit shares the commit with concurrent writes, never skips it.
         // A key taken by an intent that was then refused (which frees its
         // key) between the insert and the read: the insert is tried again.
-        let read_order = values.read_order;
         let mut values = Some(values);
         for _ in 0..3 {
             let job = match values.take() {
                 Some(v) => writer::Job::Begin(v),
-                None => writer::Job::Begin(IntentValues {
-                    read_order,
-                    ..IntentValues::of(op)
-                }),
+                None => writer::Job::Begin(IntentValues::of(op)),
             };
             let done = match &self.writes {
                 Writes::Sqlite(w) => w.write(job).await?,
@@ -94,12 +73,12 @@ impl Store {
                     };
                     return if existing.request_sha256 == hash && existing.operation == op.operation
                     {
-                        Ok((Begin::Existing(Box::new(existing)), None))
+                        Ok(Begin::Existing(Box::new(existing)))
                     } else {
-                        Ok((Begin::Conflict(Box::new(existing)), None))
+                        Ok(Begin::Conflict(Box::new(existing)))
                     };
                 }
-                writer::Done::Created(siblings) => return Ok((Begin::Created, siblings)),
+                writer::Done::Created => return Ok(Begin::Created),
                 writer::Done::Finished(_) => {
                     return Err(StoreError::Corrupt {
                         id: op.id.clone(),
@@ -126,7 +105,15 @@ impl Store {
             Writes::Sqlite(w) => w.write(job).await?,
             Writes::Pg(p) => p.write(job).await?,
         };
-        Ok(matches!(done, writer::Done::Finished(true)))
+        let applied = matches!(done, writer::Done::Finished(true));
+        if applied && envelope.status == payops_core::Status::Failed {
+            // Its reservation goes back (a failure here leaves it held:
+            // the safe way, until the order's row is written again).
+            if let Err(e) = self.release(id).await {
+                tracing::warn!(operation_id = id, error = %e, "cannot give back the reservation of a failed operation");
+            }
+        }
+        Ok(applied)
     }
 
     /// Replaces the envelope of an `unknown` or `pending` operation after

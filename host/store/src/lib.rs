@@ -21,6 +21,7 @@ mod deliveries;
 mod intents;
 mod listing;
 mod model;
+mod money;
 mod open;
 mod outbox;
 mod pg_writer;
@@ -43,6 +44,7 @@ pub use model::{
     Begin, Cursor, Event, ListFilter, NewOperation, Settle, Settlement, State, StoreError,
     StoredOperation, request_hash, sqlite_file,
 };
+pub use money::{OrderMoney, PaidFacts, Reserve};
 pub use open::MIGRATOR;
 pub use refusals::{NewRefusal, RefusalFilter, StoredRefusal, refusal_id_of};
 pub use turns::Turn;

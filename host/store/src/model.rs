@@ -324,8 +324,6 @@ pub(crate) struct IntentValues {
     pub(crate) actor: Option<String>,
     pub(crate) now: String,
     pub(crate) detail: String,
-    /// Read the operations on its order after its commit (PostgreSQL).
-    pub(crate) read_order: bool,
 }
 
 impl IntentValues {
@@ -349,7 +347,6 @@ impl IntentValues {
             actor: op.actor.clone(),
             now: ts(&Utc::now()),
             detail: format!("intent recorded by {}", op.owner),
-            read_order: false,
         }
     }
 }

@@ -1,9 +1,6 @@
 //! PostgreSQL's batched writes: the intents and answers waiting at the
 //! same time are written by one statement and one commit, [`IN_FLIGHT`]
-//! statement at a time; the order guard's reads for the refunds and cancels
-//! it recorded follow in one more statement, after that commit (so two
-//! intents on one order committed at the same time, by this daemon or
-//! another, see each other).
+//! statement at a time.
 //!
 //! Each statement commits on its own before its callers hear of it, so an
 //! intent is still durable before its provider is called and an answer
@@ -20,16 +17,15 @@
 //! per connection, on connections of its own (see [`PLANNER`] for why its
 //! plans do not depend on the table's statistics).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock};
 
-use sqlx::postgres::{PgPool, PgRow};
+use sqlx::postgres::PgPool;
 use sqlx::{AssertSqlSafe, Executor, Row};
 
 use crate::deliveries::OutboxRow;
-use crate::model::{StoreError, StoredOperation};
-use crate::sql::COLUMNS;
+use crate::model::StoreError;
 use crate::writer::{Commits, Done, Job, Queue, Reply};
 
 /// The most writes a statement carries.
@@ -66,9 +62,6 @@ pub(crate) struct Pg {
 
 /// [`batch_sql`], built once.
 static BATCH_SQL: LazyLock<Arc<str>> = LazyLock::new(|| batch_sql().into());
-
-/// [`orders_sql`], built once.
-static ORDERS_SQL: LazyLock<Arc<str>> = LazyLock::new(|| orders_sql().into());
 
 /// A batch's statement: intents (parameters 1–14, a column each), answers
 /// (15–20) and the answers' webhook deliveries (21–26), every one an array.
@@ -116,22 +109,6 @@ fn batch_sql() -> String {
            FROM ov JOIN u ON u.id = ov.operation_id)
          SELECT id FROM op UNION ALL SELECT id FROM u UNION ALL SELECT id FROM same",
         now = crate::sql::PG_NOW_MS
-    )
-}
-
-/// The order guard's read of a batch's orders: every operation on each
-/// (account, order reference), probed by `operations_order_ref_page`, the
-/// only index that leads with the order reference (the account test is
-/// wrapped so that no index on `account` can serve it). Sorted here.
-fn orders_sql() -> String {
-    format!(
-        "SELECT {cols} FROM unnest($1::text[], $2::text[]) AS k (account, order_ref)
-         JOIN operations o ON o.order_ref = k.order_ref AND (o.account = k.account) IS TRUE",
-        cols = COLUMNS
-            .split(", ")
-            .map(|c| format!("o.{c}"))
-            .collect::<Vec<_>>()
-            .join(", ")
     )
 }
 
@@ -252,64 +229,13 @@ impl Pg {
             .map(|r| r.try_get::<String, _>(0).map_err(StoreError::from))
             .collect()
     }
-
-    /// The operations on each order of `intents` (refunds and cancels with
-    /// an order reference), read after their commit, so two intents on one
-    /// order committed at the same time see each other.
-    async fn orders(
-        &self,
-        intents: &[&crate::model::IntentValues],
-    ) -> Result<HashMap<(String, String), Vec<StoredOperation>>, StoreError> {
-        let mut keys: Vec<(String, String)> = intents
-            .iter()
-            .filter_map(|v| Some((v.account.clone(), v.order_ref.clone()?)))
-            .collect();
-        keys.sort();
-        keys.dedup();
-        let mut out: HashMap<(String, String), Vec<StoredOperation>> =
-            keys.iter().map(|k| (k.clone(), Vec::new())).collect();
-        if keys.is_empty() {
-            return Ok(out);
-        }
-        let (accounts, orders): (Vec<String>, Vec<String>) = keys.into_iter().unzip();
-        let rows = sqlx::query(AssertSqlSafe(Arc::clone(&ORDERS_SQL)))
-            .bind(accounts)
-            .bind(orders)
-            .fetch_all(&self.pool)
-            .await?;
-        for r in &rows {
-            let op = pg_row(r)?;
-            if let Some(order) = op.order_ref.clone()
-                && let Some(list) = out.get_mut(&(op.account.clone(), order))
-            {
-                list.push(op);
-            }
-        }
-        // Oldest first, as `Store::on_order` orders them.
-        for list in out.values_mut() {
-            list.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
-        }
-        Ok(out)
-    }
-}
-
-/// A stored operation from a row of [`COLUMNS`] (every column text).
-fn pg_row(r: &PgRow) -> Result<StoredOperation, StoreError> {
-    crate::sql::stored_operation(|c| r.try_get::<Option<String>, _>(c).map_err(StoreError::from))
-}
-
-/// Is this intent's order read after its commit: asked for
-/// ([`crate::Store::begin_reading_order`]), and one the engine's order guard
-/// reads (a refund or cancel with an order reference)?
-fn guarded(v: &crate::model::IntentValues) -> bool {
-    v.read_order && v.order_ref.is_some() && matches!(v.operation.as_str(), "refund" | "cancel")
 }
 
 /// What a job's write did, from the ids its statement wrote.
 fn done(job: &Job, written: &HashSet<String>) -> Result<Done, StoreError> {
     match job {
         Job::Finish(v, _) => Ok(Done::Finished(written.contains(&v.id))),
-        Job::Begin(v) if written.contains(&v.id) => Ok(Done::Created(None)),
+        Job::Begin(v) if written.contains(&v.id) => Ok(Done::Created),
         Job::Begin(v) if v.idempotency_key.is_some() => Ok(Done::KeyTaken),
         Job::Begin(v) => Err(StoreError::Corrupt {
             id: v.id.clone(),
@@ -338,41 +264,10 @@ fn order_key(job: &Job) -> (u8, &str, Option<&str>) {
     }
 }
 
-/// Answers each write of a committed statement; the recorded refunds and
-/// cancels get the operations on their orders, read after the commit (or,
-/// if that read fails, nothing: the engine reads them itself).
-async fn reply_all(pg: &Pg, batch: Vec<(Job, Reply)>, written: &HashSet<String>) {
-    let mut pending = Vec::new();
+/// Answers each write of a committed statement.
+fn reply_all(batch: Vec<(Job, Reply)>, written: &HashSet<String>) {
     for (job, reply) in batch {
-        match done(&job, written) {
-            Ok(Done::Created(_)) => match job {
-                Job::Begin(v) if guarded(&v) => pending.push((v, reply)),
-                _ => {
-                    let _ = reply.send(Ok(Done::Created(None)));
-                }
-            },
-            other => {
-                let _ = reply.send(other);
-            }
-        }
-    }
-    if pending.is_empty() {
-        return;
-    }
-    let intents: Vec<&crate::model::IntentValues> = pending.iter().map(|(v, _)| v).collect();
-    let orders = match pg.orders(&intents).await {
-        Ok(o) => Some(o),
-        Err(e) => {
-            tracing::debug!(error = %e, "reading the batch's orders failed; each operation reads its own");
-            None
-        }
-    };
-    for (v, reply) in pending {
-        let siblings = orders.as_ref().and_then(|o| {
-            let key = (v.account.clone(), v.order_ref.clone().unwrap_or_default());
-            o.get(&key).cloned()
-        });
-        let _ = reply.send(Ok(Done::Created(siblings)));
+        let _ = reply.send(done(&job, written));
     }
 }
 
@@ -389,7 +284,7 @@ async fn write_batch(pg: &Arc<Pg>, mut batch: Vec<(Job, Reply)>) {
     match pg.statement(&jobs).await {
         Ok(written) => {
             pg.commits.record(recorded(&jobs, &written));
-            reply_all(pg, batch, &written).await;
+            reply_all(batch, &written);
         }
         Err(e) if batch.len() == 1 => {
             let _ = batch.pop().expect("one").1.send(Err(e));
@@ -405,14 +300,14 @@ async fn write_batch(pg: &Arc<Pg>, mut batch: Vec<(Job, Reply)>) {
                 if let Job::Begin(v) = &job
                     && pg.stored_as(v).await
                 {
-                    let _ = reply.send(Ok(Done::Created(None)));
+                    let _ = reply.send(Ok(Done::Created));
                     continue;
                 }
                 let r = pg.statement(&[&job]).await;
                 match r {
                     Ok(written) => {
                         pg.commits.record(recorded(&[&job], &written));
-                        reply_all(pg, vec![(job, reply)], &written).await;
+                        reply_all(vec![(job, reply)], &written);
                     }
                     Err(e) => {
                         let _ = reply.send(Err(e));
@@ -494,7 +389,7 @@ mod tests {
             ],
         )
         .await;
-        assert!(matches!(a1.await.unwrap(), Ok(Done::Created(_))));
+        assert!(matches!(a1.await.unwrap(), Ok(Done::Created)));
         assert!(a2.await.unwrap().is_err());
         // Another write with the stored one's key is still a taken key.
         let other = op(&format!("op_fb3_{n}"), &format!("k-{n}"));
@@ -542,7 +437,7 @@ mod tests {
     /// The batcher's statements, planned on an empty table that was never
     /// analyzed (as the batcher's connections plan them: once, generically),
     /// can only probe indexes by the batch's values: the primary key for
-    /// the answers, the order reference's index for the guard's read; no
+    /// the answers; no
     /// table scan, no scan of an account's operations, whatever the table
     /// grows to; and none compiled by JIT. Without [`PLANNER`] the plans on
     /// an empty table are scans.
@@ -580,64 +475,10 @@ mod tests {
             batch.contains("Index Scan using operations_pkey"),
             "{batch}"
         );
-        let reads = explain(&mut c, "reads", orders_sql(), 2).await;
-        assert!(reads.contains("using operations_order_ref_page"), "{reads}");
-        assert!(
-            reads.contains("Index Cond: (order_ref = k.order_ref)"),
-            "{reads}"
-        );
-        for plan in [&batch, &reads] {
-            assert!(!plan.contains("Seq Scan"), "{plan}");
-            assert!(!plan.contains("Hash"), "{plan}");
-            assert!(!plan.contains("Merge"), "{plan}");
-            assert!(!plan.contains("JIT"), "{plan}");
+        for bad in ["Seq Scan", "Hash", "Merge", "JIT"] {
+            assert!(!batch.contains(bad), "{batch}");
         }
         drop(c);
         db.drop().await;
-    }
-
-    /// A refund's intent comes back with the operations on its order, read
-    /// after its commit (itself included, oldest first); an intent without
-    /// an order reference, or not a refund or cancel, with none.
-    #[cfg_attr(
-        not(payops_postgres),
-        ignore = "PostgreSQL: set PAYOPS_TEST_POSTGRES_URL (at build time too) to run"
-    )]
-    #[tokio::test]
-    async fn a_refund_is_recorded_with_the_operations_on_its_order() {
-        let url = std::env::var("PAYOPS_TEST_POSTGRES_URL").expect("PAYOPS_TEST_POSTGRES_URL");
-        let store = Store::open(&url).await.unwrap();
-        let n = uuid::Uuid::now_v7().simple().to_string();
-        let order = format!("O{}", &n[..20]);
-        let mut first = op(&format!("op_o1_{n}"), &format!("k1-{n}"));
-        first.request = serde_json::json!({"order_ref": order, "amount": 100});
-        let (b, read) = store.begin_reading_order(&first).await.unwrap();
-        assert!(matches!(b, Begin::Created));
-        let read = read.expect("the order read with the intent");
-        assert_eq!(
-            read.iter().map(|o| o.id.as_str()).collect::<Vec<_>>(),
-            [first.id.as_str()]
-        );
-        let mut second = op(&format!("op_o2_{n}"), &format!("k2-{n}"));
-        second.request = serde_json::json!({"order_ref": order, "amount": 50});
-        second.started_at = first.started_at + chrono::Duration::milliseconds(5);
-        let (_, read) = store.begin_reading_order(&second).await.unwrap();
-        let ids: Vec<String> = read.unwrap().into_iter().map(|o| o.id).collect();
-        assert_eq!(ids, [first.id.clone(), second.id.clone()]);
-        // Another account's operation on the same order reference is not
-        // this order's.
-        let mut other = op(&format!("op_o3_{n}"), &format!("k3-{n}"));
-        other.account = "another".into();
-        other.request = serde_json::json!({"order_ref": order, "amount": 1});
-        let (_, read) = store.begin_reading_order(&other).await.unwrap();
-        let ids: Vec<String> = read.unwrap().into_iter().map(|o| o.id).collect();
-        assert_eq!(ids, [other.id.clone()]);
-        let mut query = op(&format!("op_o4_{n}"), &format!("k4-{n}"));
-        query.operation = "query".into();
-        query.request = serde_json::json!({"order_ref": order});
-        assert!(store.begin_reading_order(&query).await.unwrap().1.is_none());
-        let mut bare = op(&format!("op_o5_{n}"), &format!("k5-{n}"));
-        bare.request = serde_json::json!({"amount": 1});
-        assert!(store.begin_reading_order(&bare).await.unwrap().1.is_none());
     }
 }

@@ -173,14 +173,21 @@ impl Store {
     /// written) when the intent is no longer in flight.
     pub async fn refuse(&self, operation_id: &str, r: &NewRefusal) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let gone = sqlx::query("DELETE FROM operations WHERE id = $1 AND state = 'in_flight'")
-            .bind(operation_id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if gone != 1 {
+        // What it held against its order goes back with it.
+        let gone = sqlx::query(
+            "DELETE FROM operations WHERE id = $1 AND state = 'in_flight' RETURNING account, order_ref, reserved",
+        )
+        .bind(operation_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(gone) = gone else {
             tx.rollback().await?;
             return Ok(false);
+        };
+        if let Some(reserved) = gone.try_get::<Option<i64>, _>("reserved")? {
+            let account: String = gone.try_get("account")?;
+            let order_ref: Option<String> = gone.try_get("order_ref")?;
+            crate::money::give_back(&mut tx, &account, order_ref.as_deref(), reserved).await?;
         }
         sqlx::query("DELETE FROM operation_events WHERE operation_id = $1")
             .bind(operation_id)

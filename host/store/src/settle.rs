@@ -160,6 +160,11 @@ impl Store {
         .await?;
         self.enqueue(&mut tx, envelope, Some(from)).await?;
         tx.commit().await?;
+        if envelope.status == payops_core::Status::Failed
+            && let Err(e) = self.release(id).await
+        {
+            tracing::warn!(operation_id = id, error = %e, "cannot give back the reservation of a failed operation");
+        }
         Ok(Settle::Done)
     }
 }

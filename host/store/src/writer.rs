@@ -47,10 +47,8 @@ const READERS: usize = 4;
 /// What a write did.
 #[derive(Debug)]
 pub(crate) enum Done {
-    /// The intent is recorded; with the operations on its order when they
-    /// were read after its commit (PostgreSQL's batches read them for the
-    /// order guard), `None` when they were not.
-    Created(Option<Vec<crate::model::StoredOperation>>),
+    /// The intent is recorded.
+    Created,
     /// The idempotency key is taken (nothing written).
     KeyTaken,
     /// The answer: applied (`true`) or late (`false`).
@@ -283,7 +281,7 @@ fn commit_batch(conn: &mut Connection, batch: Vec<(Job, Reply)>) -> Option<u64> 
         results.push(r);
         replies.push(reply);
     }
-    if alone && !matches!(results[0], Ok(Done::Created(_) | Done::Finished(_))) {
+    if alone && !matches!(results[0], Ok(Done::Created | Done::Finished(_))) {
         // Nothing of a failed write alone stays: the transaction is rolled
         // back (dropping it does).
         drop(tx);
@@ -297,7 +295,7 @@ fn commit_batch(conn: &mut Connection, batch: Vec<(Job, Reply)>) -> Option<u64> 
         Ok(()) => {
             let recorded = results
                 .iter()
-                .filter(|r| matches!(r, Ok(Done::Created(_) | Done::Finished(_))))
+                .filter(|r| matches!(r, Ok(Done::Created | Done::Finished(_))))
                 .count() as u64;
             for (reply, r) in replies.into_iter().zip(results) {
                 let _ = reply.send(r);
@@ -348,7 +346,7 @@ fn one(conn: &Connection, job: &Job) -> Result<Done, StoreError> {
                 "INSERT INTO operation_events (operation_id, at, kind, detail, actor) VALUES (?1, ?2, 'recorded', ?3, ?4)",
             )?
             .execute(params![v.id, v.now, v.detail, v.actor])?;
-            Ok(Done::Created(None))
+            Ok(Done::Created)
         }
         Job::Finish(v, outbox) => {
             let applied = conn

@@ -379,6 +379,7 @@ async fn sqlite() {
     suite(&format!("sqlite://{}", dir.join("payops.db").display())).await;
     claims_and_deadlines(&format!("sqlite://{}", dir.join("payops.db").display())).await;
     outbox(&format!("sqlite://{}", dir.join("payops.db").display())).await;
+    reservations(&format!("sqlite://{}", dir.join("payops.db").display())).await;
     // Durability never below the cheapest durable baseline: WAL with
     // synchronous=FULL (2) on every connection.
     let store = Store::open(&format!("sqlite://{}", dir.join("payops.db").display()))
@@ -425,6 +426,7 @@ async fn postgres() {
             suite(&url).await;
             claims_and_deadlines(&url).await;
             outbox(&url).await;
+            reservations(&url).await;
         }
         _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
             panic!("CI=true but PAYOPS_TEST_POSTGRES_URL is not set")
@@ -791,4 +793,171 @@ async fn lookups_use_their_indexes() {
         assert!(p.contains(index), "{index}: {p}");
         assert!(!p.contains("TEMP B-TREE"), "{index}: {p}");
     }
+}
+
+/// The order guard's reservations: an order's row holds at most what was
+/// paid (racing reservations included); a failed or withdrawn operation
+/// gives its amount back exactly once; writing the row anew counts each
+/// reservation once and drops those of failed operations.
+async fn reservations(url: &str) {
+    use payops_store::{PaidFacts, Reserve};
+    let store = Arc::new(Store::open(url).await.unwrap());
+    let account = unique("res");
+    let order = "O-RES";
+    let refund = |n: usize, amount: Option<i64>| {
+        let mut doc = json!({"order_ref": order});
+        if let Some(a) = amount {
+            doc["amount"] = json!(a);
+        }
+        intent(
+            &format!("op_{account}_{n}"),
+            &account,
+            Some(&format!("k{n}")),
+            doc,
+            "inst",
+        )
+    };
+    // No row: nothing is held.
+    let a = refund(0, Some(100));
+    store.begin(&a).await.unwrap();
+    assert_eq!(
+        store
+            .reserve(&account, order, &a.id, Some(100))
+            .await
+            .unwrap(),
+        Reserve::NoRow
+    );
+    let paid = PaidFacts {
+        currency: "TRY".into(),
+        paid: 10_000,
+        read_ms: 1,
+        by: "op_query".into(),
+    };
+    // 2,000 returned outside payops, counted by the ledger.
+    let row = store
+        .set_order_money(&account, order, &paid, 2_000)
+        .await
+        .unwrap();
+    assert_eq!((row.held, row.remaining()), (0, 8_000));
+
+    // 20 racing reservations of 500: 16 fit (8,000), 4 do not.
+    let ops: Vec<NewOperation> = (1..=20).map(|n| refund(n, Some(500))).collect();
+    for o in &ops {
+        store.begin(o).await.unwrap();
+    }
+    let tasks: Vec<_> = ops
+        .iter()
+        .map(|o| {
+            let (store, account, id) = (store.clone(), account.clone(), o.id.clone());
+            tokio::spawn(async move {
+                store
+                    .reserve(&account, order, &id, Some(500))
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut held = Vec::new();
+    for (o, t) in ops.iter().zip(tasks) {
+        match t.await.unwrap() {
+            Reserve::Held(500) => held.push(o.id.clone()),
+            Reserve::Exceeds(row) => assert!(row.remaining() < 500, "{row:?}"),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(held.len(), 16);
+    let row = store.order_money(&account, order).await.unwrap().unwrap();
+    assert_eq!((row.base, row.held, row.remaining()), (2_000, 8_000, 0));
+
+    // A failed answer gives 500 back; the same answer written again does
+    // not give it twice.
+    let failed = envelope(&held[0], &account, Status::Failed);
+    assert!(store.finish(&held[0], &failed).await.unwrap());
+    assert!(store.finish(&held[0], &failed).await.unwrap());
+    let row = store.order_money(&account, order).await.unwrap().unwrap();
+    assert_eq!(row.held, 7_500);
+    // A succeeded one keeps it.
+    assert!(
+        store
+            .finish(&held[1], &envelope(&held[1], &account, Status::Succeeded))
+            .await
+            .unwrap()
+    );
+    // A withdrawn one (refused before sending) gives it back with it.
+    let refusal = payops_store::NewRefusal {
+        id: payops_store::refusal_id_of(&held[2]),
+        at: Utc::now(),
+        account: account.clone(),
+        provider: "esnekpos".into(),
+        operation: "refund".into(),
+        idempotency_key: None,
+        actor: None,
+        reason: "unreachable".into(),
+        error: json!({}),
+        request: json!({}),
+    };
+    assert!(store.refuse(&held[2], &refusal).await.unwrap());
+    let row = store.order_money(&account, order).await.unwrap().unwrap();
+    assert_eq!((row.held, row.remaining()), (7_000, 1_000));
+    // A whole-order request holds what remains; then nothing fits.
+    let whole = refund(30, None);
+    store.begin(&whole).await.unwrap();
+    assert_eq!(
+        store
+            .reserve(&account, order, &whole.id, None)
+            .await
+            .unwrap(),
+        Reserve::Held(1_000)
+    );
+    let late = refund(31, None);
+    store.begin(&late).await.unwrap();
+    assert!(matches!(
+        store
+            .reserve(&account, order, &late.id, None)
+            .await
+            .unwrap(),
+        Reserve::Exceeds(_)
+    ));
+    // Writing the row anew: held is summed from the reservations now (16
+    // x 500 - 2 given back + 1,000), whatever it said.
+    let reserved = store.reservations(&account, order).await.unwrap();
+    assert_eq!(reserved.len(), 15, "{reserved:?}");
+    let row = store
+        .set_order_money(&account, order, &paid, 2_000)
+        .await
+        .unwrap();
+    assert_eq!(row.held, 14 * 500 + 1_000);
+    // The reservation of an operation that failed without giving it back
+    // (its give-back never ran) is dropped when the row is written anew,
+    // and a give-back after that gives nothing twice.
+    let settled = envelope(&held[3], &account, Status::Failed);
+    sqlx::any::install_default_drivers();
+    {
+        use sqlx::Connection;
+        let mut c = sqlx::AnyConnection::connect(url).await.unwrap();
+        sqlx::query("UPDATE operations SET state = 'failed' WHERE id = $1")
+            .bind(&held[3])
+            .execute(&mut c)
+            .await
+            .unwrap();
+    }
+    let row = store
+        .set_order_money(&account, order, &paid, 2_000)
+        .await
+        .unwrap();
+    assert_eq!(row.held, 13 * 500 + 1_000);
+    assert!(
+        !store.finish(&held[3], &settled).await.unwrap(),
+        "no longer in flight"
+    );
+    let row = store.order_money(&account, order).await.unwrap().unwrap();
+    assert_eq!(row.held, 13 * 500 + 1_000);
+    // Unresolved refunds of the order, read by its state index.
+    assert!(
+        store
+            .unresolved_on_order(&account, order)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }

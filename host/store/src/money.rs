@@ -1,0 +1,345 @@
+//! The order guard's reservations: per account and order, one row says what
+//! the provider last said was paid and how much of it is returned or held,
+//! so that a refund or cancel is checked against one row whatever the
+//! order's history (see the `order_money` migration).
+//!
+//! - [`Store::set_order_money`] writes the row from the order's ledger
+//!   (after a query of the order: the only step that reads its history).
+//! - [`Store::reserve`] lets a refund or cancel hold its amount only if
+//!   `base + held + amount <= paid`, in one transaction with the row locked.
+//! - An operation that ends `failed` (its answer, reconciliation, an
+//!   operator) or is withdrawn (refused before sending) gives its
+//!   reservation back, exactly once (the operation's `reserved` is cleared
+//!   in the same transaction). `pending`, `unknown` and `succeeded` keep it.
+//!
+//! Every transaction here takes its locks in one order, the operation rows
+//! first and the order's row after, and starts with a write (SQLite then
+//! holds its write lock from the first statement).
+
+use std::collections::HashMap;
+
+use sqlx::{AssertSqlSafe, Row};
+
+use crate::Store;
+use crate::model::*;
+use crate::sql::COLUMNS;
+
+/// An order's row: what was paid and what is held against it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderMoney {
+    /// The payment's currency (ISO 4217 letters).
+    pub currency: String,
+    /// What the provider said was paid, in minor units.
+    pub paid: i64,
+    /// When that was read, in ms since the epoch.
+    pub paid_read_ms: i64,
+    /// The query operation that read it.
+    pub paid_by: String,
+    /// Returned or at risk and held by no reservation (external returns,
+    /// returns of earlier versions, the provider's total where it is a
+    /// floor), as the ledger counted it when the row was written.
+    pub base: i64,
+    /// The reservations of the order's refunds and cancels not `failed`.
+    pub held: i64,
+}
+
+impl OrderMoney {
+    /// What may still be returned: paid - base - held (0 at least).
+    pub fn remaining(&self) -> i64 {
+        self.paid
+            .saturating_sub(self.base)
+            .saturating_sub(self.held)
+            .max(0)
+    }
+}
+
+/// What the provider said was paid, for [`Store::set_order_money`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaidFacts {
+    /// The payment's currency (ISO 4217 letters).
+    pub currency: String,
+    /// The amount, in minor units.
+    pub paid: i64,
+    /// When it was read, in ms since the epoch.
+    pub read_ms: i64,
+    /// The query operation that read it.
+    pub by: String,
+}
+
+/// What [`Store::reserve`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reserve {
+    /// The operation holds this amount.
+    Held(i64),
+    /// It would exceed what remains (the row as it stood): nothing held.
+    Exceeds(OrderMoney),
+    /// The order has no row (what was paid is not known): nothing held.
+    NoRow,
+    /// The operation is no longer in flight (declared unknown meanwhile):
+    /// nothing held.
+    NotInFlight,
+}
+
+const MONEY_COLUMNS: &str = "currency, paid, paid_read_ms, paid_by, base, held";
+
+fn money_row(r: &sqlx::any::AnyRow) -> Result<OrderMoney, StoreError> {
+    Ok(OrderMoney {
+        currency: r.try_get("currency")?,
+        paid: r.try_get("paid")?,
+        paid_read_ms: r.try_get("paid_read_ms")?,
+        paid_by: r.try_get("paid_by")?,
+        base: r.try_get("base")?,
+        held: r.try_get("held")?,
+    })
+}
+
+impl Store {
+    /// The order's row, if what was paid on it has been read.
+    pub async fn order_money(
+        &self,
+        account: &str,
+        order_ref: &str,
+    ) -> Result<Option<OrderMoney>, StoreError> {
+        sqlx::query(AssertSqlSafe(format!(
+            "SELECT {MONEY_COLUMNS} FROM order_money WHERE account = $1 AND order_ref = $2"
+        )))
+        .bind(account)
+        .bind(order_ref)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(money_row)
+        .transpose()
+    }
+
+    /// The reservations on the order's operations (operation id, amount),
+    /// whatever their state. Read it *before* the operations the ledger
+    /// counts (see [`Store::set_order_money`]).
+    pub async fn reservations(
+        &self,
+        account: &str,
+        order_ref: &str,
+    ) -> Result<HashMap<String, i64>, StoreError> {
+        sqlx::query(
+            "SELECT id, reserved FROM operations WHERE order_ref = $2 AND account = $1 AND reserved IS NOT NULL",
+        )
+        .bind(account)
+        .bind(order_ref)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| Ok((r.try_get("id")?, r.try_get("reserved")?)))
+        .collect()
+    }
+
+    /// Writes the order's row from its ledger: `paid`, and `base`, what the
+    /// ledger counted as returned or at risk minus the reservations of the
+    /// operations it counted (both from a read of [`Store::reservations`]
+    /// followed by one of [`Store::on_order`]). `held` is summed anew from
+    /// the reservations now, and those of `failed` operations are dropped;
+    /// an operation that reserved or gave back between the reads and this
+    /// write is then counted once either way.
+    pub async fn set_order_money(
+        &self,
+        account: &str,
+        order_ref: &str,
+        paid: &PaidFacts,
+        base: i64,
+    ) -> Result<OrderMoney, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "UPDATE operations SET reserved = NULL WHERE order_ref = $2 AND account = $1 AND state = 'failed' AND reserved IS NOT NULL",
+        )
+        .bind(account)
+        .bind(order_ref)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO order_money (account, order_ref, currency, paid, paid_read_ms, paid_by, base, held) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 0) \
+             ON CONFLICT (account, order_ref) DO UPDATE SET currency = excluded.currency, paid = excluded.paid, \
+             paid_read_ms = excluded.paid_read_ms, paid_by = excluded.paid_by, base = excluded.base",
+        )
+        .bind(account)
+        .bind(order_ref)
+        .bind(&paid.currency)
+        .bind(paid.paid)
+        .bind(paid.read_ms)
+        .bind(&paid.by)
+        .bind(base)
+        .execute(&mut *tx)
+        .await?;
+        let held: i64 = sqlx::query(
+            "SELECT CAST(COALESCE(SUM(reserved), 0) AS BIGINT) AS held FROM operations \
+             WHERE order_ref = $2 AND account = $1 AND reserved IS NOT NULL AND state <> 'failed'",
+        )
+        .bind(account)
+        .bind(order_ref)
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("held")?;
+        sqlx::query("UPDATE order_money SET held = $3 WHERE account = $1 AND order_ref = $2")
+            .bind(account)
+            .bind(order_ref)
+            .bind(held)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(OrderMoney {
+            currency: paid.currency.clone(),
+            paid: paid.paid,
+            paid_read_ms: paid.read_ms,
+            paid_by: paid.by.clone(),
+            base,
+            held,
+        })
+    }
+
+    /// Lets the in-flight operation `id` hold `amount` of the order (`None`:
+    /// everything that remains) if it fits: base + held + amount <= paid.
+    /// One transaction with the order's row locked: two operations, from
+    /// one daemon or several, never hold more than was paid between them.
+    pub async fn reserve(
+        &self,
+        account: &str,
+        order_ref: &str,
+        id: &str,
+        amount: Option<i64>,
+    ) -> Result<Reserve, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let locked =
+            sqlx::query("UPDATE order_money SET held = held WHERE account = $1 AND order_ref = $2")
+                .bind(account)
+                .bind(order_ref)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        if locked != 1 {
+            tx.rollback().await?;
+            return Ok(Reserve::NoRow);
+        }
+        let row = money_row(
+            &sqlx::query(AssertSqlSafe(format!(
+                "SELECT {MONEY_COLUMNS} FROM order_money WHERE account = $1 AND order_ref = $2"
+            )))
+            .bind(account)
+            .bind(order_ref)
+            .fetch_one(&mut *tx)
+            .await?,
+        )?;
+        let remaining = row.remaining();
+        let amount = amount.unwrap_or(remaining);
+        if amount > remaining || (amount <= 0 && remaining <= 0) {
+            tx.rollback().await?;
+            return Ok(Reserve::Exceeds(row));
+        }
+        let mine = sqlx::query(
+            "UPDATE operations SET reserved = $2 WHERE id = $1 AND state = 'in_flight'",
+        )
+        .bind(id)
+        .bind(amount)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if mine != 1 {
+            tx.rollback().await?;
+            return Ok(Reserve::NotInFlight);
+        }
+        sqlx::query(
+            "UPDATE order_money SET held = held + $3 WHERE account = $1 AND order_ref = $2",
+        )
+        .bind(account)
+        .bind(order_ref)
+        .bind(amount)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Reserve::Held(amount))
+    }
+
+    /// Marks the in-flight operation `id` as past the guard of an order with
+    /// no row (what was paid is not known): it holds `amount` (0 when that
+    /// is not known), which a row written later counts.
+    pub async fn hold_unguarded(&self, id: &str, amount: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE operations SET reserved = $2 WHERE id = $1 AND state = 'in_flight'")
+            .bind(id)
+            .bind(amount)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Gives back what the `failed` operation `id` holds (nothing if it
+    /// holds nothing, or gave it back already).
+    pub(crate) async fn release(&self, id: &str) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let mine = sqlx::query(
+            "UPDATE operations SET reserved = reserved WHERE id = $1 AND state = 'failed' AND reserved IS NOT NULL",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if mine != 1 {
+            tx.rollback().await?;
+            return Ok(());
+        }
+        let r = sqlx::query("SELECT account, order_ref, reserved FROM operations WHERE id = $1")
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let (account, order_ref, reserved): (String, Option<String>, i64) = (
+            r.try_get("account")?,
+            r.try_get("order_ref")?,
+            r.try_get("reserved")?,
+        );
+        sqlx::query("UPDATE operations SET reserved = NULL WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        give_back(&mut tx, &account, order_ref.as_deref(), reserved).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The unresolved (`unknown`, `pending`) refunds and cancels of the
+    /// order, oldest first: read by the order's state index, whatever the
+    /// order's history.
+    pub async fn unresolved_on_order(
+        &self,
+        account: &str,
+        order_ref: &str,
+    ) -> Result<Vec<StoredOperation>, StoreError> {
+        sqlx::query(AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM operations WHERE order_ref = $2 AND account = $1 \
+             AND state IN ('unknown', 'pending') AND operation IN ('refund', 'cancel') ORDER BY created_at, id"
+        )))
+        .bind(account)
+        .bind(order_ref)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(Store::row)
+        .collect()
+    }
+}
+
+/// Lowers the order's `held` by `reserved` (inside the caller's
+/// transaction, after it locked the operation's row).
+pub(crate) async fn give_back(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    account: &str,
+    order_ref: Option<&str>,
+    reserved: i64,
+) -> Result<(), StoreError> {
+    let Some(order_ref) = order_ref else {
+        return Ok(());
+    };
+    sqlx::query("UPDATE order_money SET held = held - $3 WHERE account = $1 AND order_ref = $2")
+        .bind(account)
+        .bind(order_ref)
+        .bind(reserved)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
