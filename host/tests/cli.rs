@@ -74,7 +74,7 @@ fn providers_are_loaded_from_their_cdylibs() {
         .iter()
         .map(|p| p["id"].as_str().unwrap().to_owned())
         .collect();
-    assert_eq!(ids, vec!["esnekpos", "iyzico", "turkpos"]);
+    assert_eq!(ids, vec!["esnekpos", "iyzico", "nestpay", "turkpos"]);
     for p in v["providers"].as_array().unwrap() {
         assert!(
             p["file"]
@@ -431,6 +431,39 @@ async fn sandbox_serves_every_provider_with_auth_and_errors() {
     )
     .await;
     assert_eq!((s, v["status"].as_str()), (200, Some("succeeded")), "{v}");
+    // NestPay: a partial refund of a settled order, its history (which
+    // lists the refund), and a void of an order of today.
+    let (s, v) = http(
+        "POST",
+        &op("nestpay-demo", "refund"),
+        t,
+        Some(r#"{"order_ref":"DEMO-1001","amount":1250}"#),
+    )
+    .await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("succeeded")), "{v}");
+    let refund_tx = v["provider_reference"].clone();
+    let (s, v) = http(
+        "POST",
+        &op("nestpay-demo", "query"),
+        t,
+        Some(r#"{"order_ref":"DEMO-1001"}"#),
+    )
+    .await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("succeeded")), "{v}");
+    assert_eq!(v["details"]["amount"], json!(10000), "{v}");
+    assert_eq!(v["details"]["refunded_amount"], json!(1250), "{v}");
+    assert_eq!(
+        v["details"]["ledger"]["returns"][0]["transaction_id"], refund_tx,
+        "{v}"
+    );
+    let (s, v) = http(
+        "POST",
+        &op("nestpay-demo", "cancel"),
+        t,
+        Some(r#"{"order_ref":"DEMO-1002"}"#),
+    )
+    .await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("succeeded")), "{v}");
 
     let (s, v) = http(
         "POST",
@@ -516,7 +549,7 @@ async fn sandbox_serves_every_provider_with_auth_and_errors() {
     assert_eq!(s, 200);
     assert_eq!(
         v["accounts"].as_array().unwrap().len(),
-        3,
+        4,
         "the demo accounts only: {v}"
     );
     let (s, v) = http(
@@ -1080,7 +1113,12 @@ fn an_installed_tree_finds_its_plugins_and_a_bare_binary_says_where_it_looked() 
     std::fs::create_dir_all(&bin).unwrap();
     std::fs::create_dir_all(&lib).unwrap();
     std::fs::copy(exe(), bin.join("payops")).unwrap();
-    for name in ["payops_esnekpos", "payops_iyzico", "payops_turkpos"] {
+    for name in [
+        "payops_esnekpos",
+        "payops_iyzico",
+        "payops_nestpay",
+        "payops_turkpos",
+    ] {
         let file = payops_conformance::cdylib_file_name(name);
         std::fs::copy(payops_conformance::built_cdylib(name), lib.join(&file)).unwrap();
     }
@@ -1102,7 +1140,7 @@ fn an_installed_tree_finds_its_plugins_and_a_bare_binary_says_where_it_looked() 
         .iter()
         .map(|p| p["id"].as_str().unwrap())
         .collect();
-    assert_eq!(ids, ["esnekpos", "iyzico", "turkpos"]);
+    assert_eq!(ids, ["esnekpos", "iyzico", "nestpay", "turkpos"]);
     // Without lib/payops: exit 3, naming the places it looked.
     std::fs::remove_dir_all(&lib).unwrap();
     let out = std::process::Command::new(bin.join("payops"))
@@ -1268,7 +1306,12 @@ fn the_container_recipe_runs_the_installed_tree() {
     std::fs::create_dir_all(local.join("bin")).unwrap();
     std::fs::create_dir_all(local.join("lib/payops")).unwrap();
     std::fs::copy(exe(), local.join("bin/payops")).unwrap();
-    for name in ["payops_esnekpos", "payops_iyzico", "payops_turkpos"] {
+    for name in [
+        "payops_esnekpos",
+        "payops_iyzico",
+        "payops_nestpay",
+        "payops_turkpos",
+    ] {
         let file = payops_conformance::cdylib_file_name(name);
         std::fs::copy(
             payops_conformance::built_cdylib(name),
@@ -1329,7 +1372,7 @@ fn the_container_recipe_runs_the_installed_tree() {
         .unwrap();
     let text = String::from_utf8_lossy(&p.stdout);
     assert!(p.status.success(), "{text}");
-    for id in ["esnekpos", "iyzico", "turkpos"] {
+    for id in ["esnekpos", "iyzico", "nestpay", "turkpos"] {
         assert!(text.contains(id), "{text}");
     }
 }

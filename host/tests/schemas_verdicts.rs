@@ -78,7 +78,7 @@ fn rjsf_renders_every_request_and_account_schema() {
     assert_eq!(out["problems"], json!([]), "{out}");
     assert_eq!(
         out["rendered"],
-        json!(13),
+        json!(17),
         "every request and account schema"
     );
 }
@@ -103,7 +103,7 @@ fn every_request_and_account_schema_has_valid_examples() {
         }
     }
     files.sort();
-    assert_eq!(files.len(), 13, "{files:?}");
+    assert_eq!(files.len(), 17, "{files:?}");
     for f in &files {
         let schema: Value = serde_json::from_str(&std::fs::read_to_string(f).unwrap()).unwrap();
         let rel = f
@@ -226,6 +226,19 @@ async fn payops_the_rust_validator_and_ajv_agree() {
                 (OperationKind::Query, json!({"order_ref": "11223344"})),
             ],
             json!({"environment": "sandbox", "api_key": "sandbox-k", "secret_key": "sandbox-Wq4Rz8Tn2Kv6Lp9X"}),
+        ),
+        (
+            "payops_nestpay",
+            "nestpay",
+            vec![
+                (
+                    OperationKind::Refund,
+                    json!({"order_ref": "20221030B3FF", "amount": 1050}),
+                ),
+                (OperationKind::Cancel, json!({"order_ref": "20221030B3FF"})),
+                (OperationKind::Query, json!({"order_ref": "20221030B3FF"})),
+            ],
+            json!({"bank": "test", "client_id": "700655000200", "name": "ISBANKAPI", "password": "Tq7Wz2Kx9Rv4Lm8N"}),
         ),
     ];
     let mut corpus = Vec::new();

@@ -21,7 +21,12 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
-const PLUGINS: &[&str] = &["payops_esnekpos", "payops_iyzico", "payops_turkpos"];
+const PLUGINS: &[&str] = &[
+    "payops_esnekpos",
+    "payops_iyzico",
+    "payops_nestpay",
+    "payops_turkpos",
+];
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -79,7 +79,7 @@ impl Store {
                     };
                 }
                 writer::Done::Created => return Ok(Begin::Created),
-                writer::Done::Finished(_) => {
+                writer::Done::Finished(_) | writer::Done::Ran(_) => {
                     return Err(StoreError::Corrupt {
                         id: op.id.clone(),
                         reason: "an intent's write answered as an answer's".into(),

@@ -18,11 +18,13 @@
 
 use std::collections::HashMap;
 
+use rusqlite::{Connection, OptionalExtension, params};
 use sqlx::{AssertSqlSafe, Row};
 
-use crate::Store;
 use crate::model::*;
 use crate::sql::COLUMNS;
+use crate::writer::Done;
+use crate::{Store, Writes};
 
 /// An order's row: what was paid and what is held against it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,6 +84,124 @@ pub enum Reserve {
 
 const MONEY_COLUMNS: &str = "currency, paid, paid_read_ms, paid_by, base, held";
 
+/// What a write of SQLite's writer here did.
+#[derive(Debug)]
+pub(crate) enum Ran {
+    Reserved(Reserve),
+    Set(OrderMoney),
+}
+
+/// SQLite's side: the same statements on the writer's and readers'
+/// connections (rusqlite), so a reservation shares the group commit of
+/// the intents and answers around it instead of a commit of its own.
+mod sqlite {
+    use super::*;
+
+    pub(super) fn order_money(
+        c: &Connection,
+        account: &str,
+        order_ref: &str,
+    ) -> Result<Option<OrderMoney>, StoreError> {
+        Ok(c.prepare_cached(&format!(
+            "SELECT {MONEY_COLUMNS} FROM order_money WHERE account = ?1 AND order_ref = ?2"
+        ))?
+        .query_row(params![account, order_ref], |r| {
+            Ok(OrderMoney {
+                currency: r.get(0)?,
+                paid: r.get(1)?,
+                paid_read_ms: r.get(2)?,
+                paid_by: r.get(3)?,
+                base: r.get(4)?,
+                held: r.get(5)?,
+            })
+        })
+        .optional()?)
+    }
+
+    pub(super) fn reserve(
+        c: &Connection,
+        account: &str,
+        order_ref: &str,
+        id: &str,
+        amount: Option<i64>,
+    ) -> Result<Reserve, StoreError> {
+        // The writer holds SQLite's write lock: nothing moves meanwhile.
+        let Some(row) = order_money(c, account, order_ref)? else {
+            return Ok(Reserve::NoRow);
+        };
+        let Some(amount) = fits(&row, amount) else {
+            return Ok(Reserve::Exceeds(row));
+        };
+        let mine = c
+            .prepare_cached(
+                "UPDATE operations SET reserved = ?2 WHERE id = ?1 AND state = 'in_flight'",
+            )?
+            .execute(params![id, amount])?;
+        if mine != 1 {
+            return Ok(Reserve::NotInFlight);
+        }
+        c.prepare_cached(
+            "UPDATE order_money SET held = held + ?3 WHERE account = ?1 AND order_ref = ?2",
+        )?
+        .execute(params![account, order_ref, amount])?;
+        Ok(Reserve::Held(amount))
+    }
+
+    pub(super) fn set(
+        c: &Connection,
+        account: &str,
+        order_ref: &str,
+        paid: &PaidFacts,
+        base: i64,
+    ) -> Result<OrderMoney, StoreError> {
+        c.prepare_cached(
+            "UPDATE operations SET reserved = NULL WHERE order_ref = ?2 AND account = ?1 AND state = 'failed' AND reserved IS NOT NULL",
+        )?
+        .execute(params![account, order_ref])?;
+        let held: i64 = c
+            .prepare_cached(
+                "SELECT COALESCE(SUM(reserved), 0) FROM operations \
+                 WHERE order_ref = ?2 AND account = ?1 AND reserved IS NOT NULL AND state <> 'failed'",
+            )?
+            .query_row(params![account, order_ref], |r| r.get(0))?;
+        c.prepare_cached(
+            "INSERT INTO order_money (account, order_ref, currency, paid, paid_read_ms, paid_by, base, held) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+             ON CONFLICT (account, order_ref) DO UPDATE SET currency = excluded.currency, paid = excluded.paid, \
+             paid_read_ms = excluded.paid_read_ms, paid_by = excluded.paid_by, base = excluded.base, held = excluded.held",
+        )?
+        .execute(params![
+            account, order_ref, paid.currency, paid.paid, paid.read_ms, paid.by, base, held
+        ])?;
+        Ok(OrderMoney {
+            currency: paid.currency.clone(),
+            paid: paid.paid,
+            paid_read_ms: paid.read_ms,
+            paid_by: paid.by.clone(),
+            base,
+            held,
+        })
+    }
+}
+
+/// The amount a request holds if it fits the row: `amount`, or for a
+/// whole-order request (`None`) what remains; `None` if it does not fit.
+fn fits(row: &OrderMoney, amount: Option<i64>) -> Option<i64> {
+    let remaining = row.remaining();
+    let amount = amount.unwrap_or(remaining);
+    (amount <= remaining && (amount > 0 || remaining > 0)).then_some(amount)
+}
+
+/// The outcome of a write of SQLite's writer that answers `Ran`.
+fn ran(done: Done) -> Result<Ran, StoreError> {
+    match done {
+        Done::Ran(r) => Ok(r),
+        other => Err(StoreError::Write(format!(
+            "the order's row: unexpected answer {other:?}"
+        ))),
+    }
+}
+
 fn money_row(r: &sqlx::any::AnyRow) -> Result<OrderMoney, StoreError> {
     Ok(OrderMoney {
         currency: r.try_get("currency")?,
@@ -100,6 +220,9 @@ impl Store {
         account: &str,
         order_ref: &str,
     ) -> Result<Option<OrderMoney>, StoreError> {
+        if let Writes::Sqlite(w) = &self.writes {
+            return w.read(|c| sqlite::order_money(c, account, order_ref));
+        }
         sqlx::query(AssertSqlSafe(format!(
             "SELECT {MONEY_COLUMNS} FROM order_money WHERE account = $1 AND order_ref = $2"
         )))
@@ -120,6 +243,15 @@ impl Store {
         account: &str,
         order_ref: &str,
     ) -> Result<HashMap<String, i64>, StoreError> {
+        if let Writes::Sqlite(w) = &self.writes {
+            return w.read(|c| {
+                let mut st = c.prepare_cached(
+                    "SELECT id, reserved FROM operations WHERE account = ?1 AND order_ref = ?2 AND reserved IS NOT NULL",
+                )?;
+                let rows = st.query_map(params![account, order_ref], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                rows.map(|r| r.map_err(StoreError::from)).collect()
+            });
+        }
         sqlx::query(
             "SELECT id, reserved FROM operations WHERE order_ref = $2 AND account = $1 AND reserved IS NOT NULL",
         )
@@ -146,6 +278,20 @@ impl Store {
         paid: &PaidFacts,
         base: i64,
     ) -> Result<OrderMoney, StoreError> {
+        if let Writes::Sqlite(w) = &self.writes {
+            let (account, order_ref, paid) =
+                (account.to_owned(), order_ref.to_owned(), paid.clone());
+            let done = w
+                .run(Box::new(move |c| {
+                    sqlite::set(c, &account, &order_ref, &paid, base)
+                        .map(|m| Done::Ran(Ran::Set(m)))
+                }))
+                .await?;
+            return match ran(done)? {
+                Ran::Set(m) => Ok(m),
+                Ran::Reserved(r) => Err(StoreError::Write(format!("unexpected {r:?}"))),
+            };
+        }
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "UPDATE operations SET reserved = NULL WHERE order_ref = $2 AND account = $1 AND state = 'failed' AND reserved IS NOT NULL",
@@ -206,6 +352,20 @@ impl Store {
         id: &str,
         amount: Option<i64>,
     ) -> Result<Reserve, StoreError> {
+        if let Writes::Sqlite(w) = &self.writes {
+            let (account, order_ref, id) =
+                (account.to_owned(), order_ref.to_owned(), id.to_owned());
+            let done = w
+                .run(Box::new(move |c| {
+                    sqlite::reserve(c, &account, &order_ref, &id, amount)
+                        .map(|r| Done::Ran(Ran::Reserved(r)))
+                }))
+                .await?;
+            return match ran(done)? {
+                Ran::Reserved(r) => Ok(r),
+                Ran::Set(m) => Err(StoreError::Write(format!("unexpected {m:?}"))),
+            };
+        }
         let mut tx = self.pool.begin().await?;
         let locked =
             sqlx::query("UPDATE order_money SET held = held WHERE account = $1 AND order_ref = $2")
@@ -227,12 +387,10 @@ impl Store {
             .fetch_one(&mut *tx)
             .await?,
         )?;
-        let remaining = row.remaining();
-        let amount = amount.unwrap_or(remaining);
-        if amount > remaining || (amount <= 0 && remaining <= 0) {
+        let Some(amount) = fits(&row, amount) else {
             tx.rollback().await?;
             return Ok(Reserve::Exceeds(row));
-        }
+        };
         let mine = sqlx::query(
             "UPDATE operations SET reserved = $2 WHERE id = $1 AND state = 'in_flight'",
         )
@@ -310,17 +468,22 @@ impl Store {
         account: &str,
         order_ref: &str,
     ) -> Result<Vec<StoredOperation>, StoreError> {
-        sqlx::query(AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM operations WHERE order_ref = $2 AND account = $1 \
+        // (`$1` before `$2`: rusqlite numbers `$N` by first appearance.)
+        let sql = format!(
+            "SELECT {COLUMNS} FROM operations WHERE account = $1 AND order_ref = $2 \
              AND state IN ('unknown', 'pending') AND operation IN ('refund', 'cancel') ORDER BY created_at, id"
-        )))
-        .bind(account)
-        .bind(order_ref)
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(Store::row)
-        .collect()
+        );
+        if let Writes::Sqlite(w) = &self.writes {
+            return w.read(|c| crate::writer::operations(c, &sql, account, order_ref));
+        }
+        sqlx::query(AssertSqlSafe(sql))
+            .bind(account)
+            .bind(order_ref)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(Store::row)
+            .collect()
     }
 }
 

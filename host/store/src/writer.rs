@@ -53,6 +53,28 @@ pub(crate) enum Done {
     KeyTaken,
     /// The answer: applied (`true`) or late (`false`).
     Finished(bool),
+    /// A write of SQLite's own ([`Sqlite::run`]) did what it says.
+    Ran(crate::money::Ran),
+}
+
+/// A write of SQLite's writer of its own (the order guard's reservations),
+/// run in the shared transaction like the others.
+pub(crate) type SqliteFn = Box<dyn FnOnce(&Connection) -> Result<Done, StoreError> + Send>;
+
+/// What SQLite's writer queues: a write shared with PostgreSQL's batcher,
+/// or one of its own.
+pub(crate) enum SqliteJob {
+    Write(Box<Job>),
+    Run(SqliteFn),
+}
+
+impl std::fmt::Debug for SqliteJob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SqliteJob::Write(j) => j.fmt(f),
+            SqliteJob::Run(_) => f.write_str("Run(..)"),
+        }
+    }
 }
 
 /// A write (SQLite's writer and PostgreSQL's batcher), with every value
@@ -140,7 +162,7 @@ impl Commits {
 pub(crate) struct Sqlite {
     path: PathBuf,
     writer: Mutex<Connection>,
-    queue: Queue<Job>,
+    queue: Queue<SqliteJob>,
     readers: Mutex<Vec<Connection>>,
     /// Transactions committed, and the writes they recorded.
     pub(crate) commits: Commits,
@@ -189,9 +211,18 @@ impl Sqlite {
 
     /// Queues a write and waits for its commit.
     pub(crate) async fn write(self: &Arc<Self>, job: Job) -> Result<Done, StoreError> {
+        self.queued(SqliteJob::Write(Box::new(job))).await
+    }
+
+    /// Queues a write of SQLite's own and waits for its commit.
+    pub(crate) async fn run(self: &Arc<Self>, f: SqliteFn) -> Result<Done, StoreError> {
+        self.queued(SqliteJob::Run(f)).await
+    }
+
+    async fn queued(self: &Arc<Self>, job: SqliteJob) -> Result<Done, StoreError> {
         let answer = self.queue.push(job);
         self.lead(LEAD_ROUNDS);
-        Queue::<Job>::wait(answer).await
+        Queue::<SqliteJob>::wait(answer).await
     }
 
     /// Commits what is queued unless another task is committing (that one
@@ -242,7 +273,7 @@ impl Sqlite {
 /// One transaction for the batch: each write in a savepoint of its own
 /// (none when it is alone), one `COMMIT`, then the replies. When it
 /// committed: how many writes it recorded (a taken key records nothing).
-fn commit_batch(conn: &mut Connection, batch: Vec<(Job, Reply)>) -> Option<u64> {
+fn commit_batch(conn: &mut Connection, batch: Vec<(SqliteJob, Reply)>) -> Option<u64> {
     let alone = batch.len() == 1;
     let mut tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
         Ok(tx) => tx,
@@ -258,10 +289,10 @@ fn commit_batch(conn: &mut Connection, batch: Vec<(Job, Reply)>) -> Option<u64> 
     let mut replies = Vec::with_capacity(batch.len());
     for (job, reply) in batch {
         let r = if alone {
-            one(&tx, &job)
+            one(&tx, job)
         } else {
             match tx.savepoint() {
-                Ok(mut sp) => match one(&sp, &job) {
+                Ok(mut sp) => match one(&sp, job) {
                     Ok(done) => {
                         let undo = if matches!(done, Done::KeyTaken) {
                             sp.rollback()
@@ -281,7 +312,12 @@ fn commit_batch(conn: &mut Connection, batch: Vec<(Job, Reply)>) -> Option<u64> 
         results.push(r);
         replies.push(reply);
     }
-    if alone && !matches!(results[0], Ok(Done::Created | Done::Finished(_))) {
+    if alone
+        && !matches!(
+            results[0],
+            Ok(Done::Created | Done::Finished(_) | Done::Ran(_))
+        )
+    {
         // Nothing of a failed write alone stays: the transaction is rolled
         // back (dropping it does).
         drop(tx);
@@ -321,8 +357,12 @@ fn unique_violation(e: &rusqlite::Error) -> bool {
 }
 
 /// One write, inside whatever transaction or savepoint `conn` is in.
-fn one(conn: &Connection, job: &Job) -> Result<Done, StoreError> {
-    match job {
+fn one(conn: &Connection, job: SqliteJob) -> Result<Done, StoreError> {
+    let job = match job {
+        SqliteJob::Write(job) => *job,
+        SqliteJob::Run(f) => return f(conn),
+    };
+    match &job {
         Job::Begin(v) => {
             let r = conn
                 .prepare_cached(&format!(
@@ -399,7 +439,18 @@ pub(crate) fn on_order(
     account: &str,
     order_ref: &str,
 ) -> Result<Vec<StoredOperation>, StoreError> {
-    let mut st = conn.prepare_cached(&crate::sql::on_order_sql())?;
+    operations(conn, &crate::sql::on_order_sql(), account, order_ref)
+}
+
+/// The operations `sql` selects ([`crate::sql::COLUMNS`]) with `account`
+/// and `order_ref` as its parameters.
+pub(crate) fn operations(
+    conn: &Connection,
+    sql: &str,
+    account: &str,
+    order_ref: &str,
+) -> Result<Vec<StoredOperation>, StoreError> {
+    let mut st = conn.prepare_cached(sql)?;
     let mut rows = st.query(params![account, order_ref])?;
     let mut out = Vec::new();
     while let Some(r) = rows.next()? {

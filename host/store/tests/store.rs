@@ -952,10 +952,26 @@ async fn reservations(url: &str) {
     );
     let row = store.order_money(&account, order).await.unwrap().unwrap();
     assert_eq!(row.held, 13 * 500 + 1_000);
-    // Unresolved refunds of the order, read by its state index.
+    // Unresolved refunds of the order, read by its state index: the
+    // whole-order one left unknown; not another account's.
     assert!(
         store
             .unresolved_on_order(&account, order)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let mut unknown = envelope(&whole.id, &account, Status::Unknown);
+    unknown.operation = OperationKind::Refund;
+    assert!(store.finish(&whole.id, &unknown).await.unwrap());
+    let open = store.unresolved_on_order(&account, order).await.unwrap();
+    assert_eq!(
+        open.iter().map(|o| o.id.as_str()).collect::<Vec<_>>(),
+        [whole.id.as_str()]
+    );
+    assert!(
+        store
+            .unresolved_on_order("another", order)
             .await
             .unwrap()
             .is_empty()

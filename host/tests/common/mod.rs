@@ -45,7 +45,12 @@ pub fn plugin_dir(dir: &Path) -> PathBuf {
     let plugins = dir.join("plugins");
     std::fs::create_dir_all(&plugins).unwrap();
     let bin_dir = exe().parent().unwrap().to_path_buf();
-    for name in ["payops_esnekpos", "payops_iyzico", "payops_turkpos"] {
+    for name in [
+        "payops_esnekpos",
+        "payops_iyzico",
+        "payops_nestpay",
+        "payops_turkpos",
+    ] {
         let file = payops_conformance::cdylib_file_name(name);
         if !bin_dir.join(&file).exists() {
             std::fs::copy(payops_conformance::built_cdylib(name), plugins.join(&file))
