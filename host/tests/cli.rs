@@ -74,7 +74,10 @@ fn providers_are_loaded_from_their_cdylibs() {
         .iter()
         .map(|p| p["id"].as_str().unwrap().to_owned())
         .collect();
-    assert_eq!(ids, vec!["esnekpos", "iyzico", "nestpay", "turkpos"]);
+    assert_eq!(
+        ids,
+        vec!["esnekpos", "iyzico", "nestpay", "paytr", "turkpos"]
+    );
     for p in v["providers"].as_array().unwrap() {
         assert!(
             p["file"]
@@ -464,6 +467,44 @@ async fn sandbox_serves_every_provider_with_auth_and_errors() {
     )
     .await;
     assert_eq!((s, v["status"].as_str()), (200, Some("succeeded")), "{v}");
+    // PayTR: a partial refund (payops's reference_no on it), the status
+    // query listing it, and no cancel.
+    let (s, v) = http(
+        "POST",
+        &op("paytr-demo", "refund"),
+        t,
+        Some(r#"{"order_ref":"DEMO1001","amount":1197}"#),
+    )
+    .await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("succeeded")), "{v}");
+    let reference = v["details"]["reference_no"].clone();
+    assert_eq!(
+        reference.as_str().unwrap(),
+        v["operation_id"].as_str().unwrap().replace('_', ""),
+        "{v}"
+    );
+    let (s, v) = http(
+        "POST",
+        &op("paytr-demo", "query"),
+        t,
+        Some(r#"{"order_ref":"DEMO1001"}"#),
+    )
+    .await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("succeeded")), "{v}");
+    assert_eq!(v["details"]["amount"], json!(10000), "{v}");
+    assert_eq!(
+        v["details"]["ledger"]["returns"][0]["transaction_id"], reference,
+        "{v}"
+    );
+    let (s, v) = http(
+        "POST",
+        &op("paytr-demo", "cancel"),
+        t,
+        Some(r#"{"order_ref":"DEMO1002"}"#),
+    )
+    .await;
+    assert_eq!(s, 422, "{v}");
+    assert_eq!(v["error"]["code"], "unsupported_operation", "{v}");
 
     let (s, v) = http(
         "POST",
@@ -549,7 +590,7 @@ async fn sandbox_serves_every_provider_with_auth_and_errors() {
     assert_eq!(s, 200);
     assert_eq!(
         v["accounts"].as_array().unwrap().len(),
-        4,
+        5,
         "the demo accounts only: {v}"
     );
     let (s, v) = http(
@@ -1117,6 +1158,7 @@ fn an_installed_tree_finds_its_plugins_and_a_bare_binary_says_where_it_looked() 
         "payops_esnekpos",
         "payops_iyzico",
         "payops_nestpay",
+        "payops_paytr",
         "payops_turkpos",
     ] {
         let file = payops_conformance::cdylib_file_name(name);
@@ -1140,7 +1182,7 @@ fn an_installed_tree_finds_its_plugins_and_a_bare_binary_says_where_it_looked() 
         .iter()
         .map(|p| p["id"].as_str().unwrap())
         .collect();
-    assert_eq!(ids, ["esnekpos", "iyzico", "nestpay", "turkpos"]);
+    assert_eq!(ids, ["esnekpos", "iyzico", "nestpay", "paytr", "turkpos"]);
     // Without lib/payops: exit 3, naming the places it looked.
     std::fs::remove_dir_all(&lib).unwrap();
     let out = std::process::Command::new(bin.join("payops"))
@@ -1310,6 +1352,7 @@ fn the_container_recipe_runs_the_installed_tree() {
         "payops_esnekpos",
         "payops_iyzico",
         "payops_nestpay",
+        "payops_paytr",
         "payops_turkpos",
     ] {
         let file = payops_conformance::cdylib_file_name(name);
@@ -1372,7 +1415,7 @@ fn the_container_recipe_runs_the_installed_tree() {
         .unwrap();
     let text = String::from_utf8_lossy(&p.stdout);
     assert!(p.status.success(), "{text}");
-    for id in ["esnekpos", "iyzico", "nestpay", "turkpos"] {
+    for id in ["esnekpos", "iyzico", "nestpay", "paytr", "turkpos"] {
         assert!(text.contains(id), "{text}");
     }
 }

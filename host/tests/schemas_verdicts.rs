@@ -78,7 +78,7 @@ fn rjsf_renders_every_request_and_account_schema() {
     assert_eq!(out["problems"], json!([]), "{out}");
     assert_eq!(
         out["rendered"],
-        json!(17),
+        json!(20),
         "every request and account schema"
     );
 }
@@ -103,7 +103,7 @@ fn every_request_and_account_schema_has_valid_examples() {
         }
     }
     files.sort();
-    assert_eq!(files.len(), 17, "{files:?}");
+    assert_eq!(files.len(), 20, "{files:?}");
     for f in &files {
         let schema: Value = serde_json::from_str(&std::fs::read_to_string(f).unwrap()).unwrap();
         let rel = f
@@ -239,6 +239,18 @@ async fn payops_the_rust_validator_and_ajv_agree() {
                 (OperationKind::Query, json!({"order_ref": "20221030B3FF"})),
             ],
             json!({"bank": "test", "client_id": "700655000200", "name": "ISBANKAPI", "password": "Tq7Wz2Kx9Rv4Lm8N"}),
+        ),
+        (
+            "payops_paytr",
+            "paytr",
+            vec![
+                (
+                    OperationKind::Refund,
+                    json!({"order_ref": "SIP20240001", "amount": 1197}),
+                ),
+                (OperationKind::Query, json!({"order_ref": "SIP20240001"})),
+            ],
+            json!({"merchant_id": "123456", "merchant_key": "Kq8Wz3Tn7Rv2Lm9X", "merchant_salt": "Hs4Pd6Yc1Gb5Nf8J"}),
         ),
     ];
     let mut corpus = Vec::new();

@@ -25,6 +25,7 @@ const PLUGINS: &[&str] = &[
     "payops_esnekpos",
     "payops_iyzico",
     "payops_nestpay",
+    "payops_paytr",
     "payops_turkpos",
 ];
 

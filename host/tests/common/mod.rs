@@ -49,6 +49,7 @@ pub fn plugin_dir(dir: &Path) -> PathBuf {
         "payops_esnekpos",
         "payops_iyzico",
         "payops_nestpay",
+        "payops_paytr",
         "payops_turkpos",
     ] {
         let file = payops_conformance::cdylib_file_name(name);

@@ -23,7 +23,6 @@ struct Order {
     paid: i64,
     date: DateTime<FixedOffset>,
     settled: Option<bool>,
-    sale_id: String,
     voided: Option<String>,
     refunds: Vec<(String, i64, bool, DateTime<FixedOffset>)>,
 }
@@ -58,7 +57,7 @@ impl NestPaySim {
     /// What the bank says to the request `f` (its leaves) at `now`.
     fn act(&mut self, f: &BTreeMap<&str, &str>, now: DateTime<FixedOffset>) -> Said {
         let tx = format!("{}NP{:05}", now.format("%y%j"), self.log.len() + 1);
-        let no = |response, code, error, message: &str| Said {
+        let said = |(response, code, error, message): Refusal| Said {
             response,
             code,
             error,
@@ -69,7 +68,7 @@ impl NestPaySim {
         let field = |k: &str| f.get(k).copied().unwrap_or_default();
         let known = self.merchants.get(field("ClientId"));
         if known.is_none_or(|(n, p)| n != field("Name") || p != field("Password")) {
-            return no("Declined", "99", "", "Kullanici dogrulanamadi.");
+            return said(AUTH);
         }
         let (id, history) = (field("OrderId"), f.contains_key("ORDERHISTORY"));
         let Some(o) = self.orders.get_mut(id) else {
@@ -78,16 +77,19 @@ impl NestPaySim {
             } else {
                 ("99", "Siparis bulunamadi: ")
             };
-            return no("Declined", code, "", &format!("{text}{id}"));
+            return Said {
+                message: format!("{text}{id}"),
+                ..said(("Declined", code, "", ""))
+            };
         };
         let settled = o.settled.unwrap_or(o.date.date_naive() < now.date_naive());
         let refunded: i64 = o.refunds.iter().filter(|r| r.2).map(|r| r.1).sum();
-        let ok = no("Approved", "00", "", "");
+        let ok = said(("Approved", "00", "", ""));
         if history {
             let when = |d: &DateTime<FixedOffset>| d.format("%Y-%m-%d %H:%M:%S%.3f").to_string();
             let (stat, sale) = match &o.voided {
                 Some(v) => ("V", v.clone()),
-                None => ("S", o.sale_id.clone()),
+                None => ("S", format!("SALE-{id}")),
             };
             let p = o.paid;
             let mut rows = vec![format!(
@@ -106,34 +108,69 @@ impl NestPaySim {
                 o.voided = Some(tx.clone());
                 ok
             }
-            "Void" => no(
-                "Error",
-                "99",
-                "CORE-2008",
-                "İptal edilmeye uygun satış işlemi bulunamadı.",
-            ),
+            "Void" => said(VOID_2008),
             "Credit" => {
                 let amount = parse_minor(field("Total"), 2, DecimalStyle::Point).unwrap_or(0);
-                let said = if !settled {
-                    no(
-                        "Error",
-                        "99",
-                        "CORE-2508",
-                        "Iade yapilamaz, siparis gunsonuna girmemis.",
-                    )
+                let answer = if !settled {
+                    said(REFUND_2508)
                 } else if o.voided.is_some() || refunded >= o.paid {
-                    no("Error", "99", "215021", "Net tutar 0.")
+                    said(NET_ZERO)
                 } else if amount <= 0 || refunded + amount > o.paid {
-                    no("Declined", "12", "", "Iade tutari kalan tutari asiyor.")
+                    said(OVER)
                 } else {
                     ok
                 };
-                o.refunds.push((tx, amount, said.code == "00", now));
-                said
+                o.refunds.push((tx, amount, answer.code == "00", now));
+                answer
             }
-            _ => no("Error", "99", "", "Gecersiz islem tipi."),
+            _ => said(BAD_TYPE),
         }
     }
+}
+
+/// A refusal: `Response`, `ProcReturnCode`, `ERRORCODE`, `ErrMsg`.
+type Refusal = (&'static str, &'static str, &'static str, &'static str);
+const AUTH: Refusal = ("Declined", "99", "", "Kullanici dogrulanamadi.");
+const VOID_2008: Refusal = (
+    "Error",
+    "99",
+    "CORE-2008",
+    "İptal edilmeye uygun satış işlemi bulunamadı.",
+);
+const REFUND_2508: Refusal = (
+    "Error",
+    "99",
+    "CORE-2508",
+    "Iade yapilamaz, siparis gunsonuna girmemis.",
+);
+const NET_ZERO: Refusal = ("Error", "99", "215021", "Net tutar 0.");
+const OVER: Refusal = ("Declined", "12", "", "Iade tutari kalan tutari asiyor.");
+const BAD_TYPE: Refusal = ("Error", "99", "", "Gecersiz islem tipi.");
+
+/// What `seed` takes: merchants and orders (`settled` forces the end of
+/// day either way; otherwise an order is settled once its day is over).
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Seed {
+    #[serde(default)]
+    merchants: Vec<SeedMerchant>,
+    #[serde(default)]
+    orders: Vec<SeedOrder>,
+}
+
+#[derive(serde::Deserialize)]
+struct SeedMerchant {
+    client_id: String,
+    name: String,
+    password: String,
+}
+
+#[derive(serde::Deserialize)]
+struct SeedOrder {
+    order_ref: String,
+    amount: i64,
+    date: Option<String>,
+    settled: Option<bool>,
 }
 
 /// An answer of the simulator.
@@ -156,18 +193,17 @@ impl Simulator for NestPaySim {
         let said = self.act(&f, now);
         let approved = said.response == "Approved";
         let date = now.format("%Y%m%d %H:%M:%S").to_string();
-        let trx: Vec<(String, &str)> = said
-            .rows
-            .iter()
-            .enumerate()
-            .map(|(i, r)| (format!("TRX{}", i + 1), r.as_str()))
-            .collect();
+        let trx: Vec<String> = (1..=said.rows.len()).map(|i| format!("TRX{i}")).collect();
         let count = trx.len().to_string();
         let mut extra = vec![
             ("ERRORCODE", Field::Text(said.error)),
             ("TRXDATE", Field::Text(&date)),
         ];
-        extra.extend(trx.iter().map(|(k, v)| (k.as_str(), Field::Text(v))));
+        extra.extend(
+            trx.iter()
+                .zip(&said.rows)
+                .map(|(k, v)| (k.as_str(), Field::Text(v))),
+        );
         if f.contains_key("ORDERHISTORY") {
             extra.push(("TRXCOUNT", Field::Text(&count)));
         }
@@ -187,38 +223,23 @@ impl Simulator for NestPaySim {
     }
 
     fn seed(&mut self, document: &Value) -> Result<(), String> {
-        for m in document["merchants"].as_array().into_iter().flatten() {
-            let (Some(c), Some(n), Some(p)) = (
-                m["client_id"].as_str(),
-                m["name"].as_str(),
-                m["password"].as_str(),
-            ) else {
-                return Err(format!(
-                    "a merchant needs client_id, name and password: {m}"
-                ));
-            };
-            self.merchants
-                .insert(c.to_owned(), (n.to_owned(), p.to_owned()));
+        let seed: Seed =
+            serde_json::from_value(document.clone()).map_err(|e| format!("seed: {e}"))?;
+        for m in seed.merchants {
+            self.merchants.insert(m.client_id, (m.name, m.password));
         }
-        for o in document["orders"].as_array().into_iter().flatten() {
-            let (Some(id), Some(paid)) = (o["order_ref"].as_str(), o["amount"].as_i64()) else {
-                return Err(format!("an order needs order_ref and amount: {o}"));
+        for o in seed.orders {
+            let date = o.date.as_deref().unwrap_or("2020-01-01T10:00:00+03:00");
+            let date = DateTime::parse_from_rfc3339(date)
+                .map_err(|e| format!("order {}: date: {e}", o.order_ref))?;
+            let order = Order {
+                paid: o.amount,
+                date,
+                settled: o.settled,
+                voided: None,
+                refunds: Vec::new(),
             };
-            let date = o["date"].as_str().unwrap_or("2020-01-01T10:00:00+03:00");
-            let date =
-                DateTime::parse_from_rfc3339(date).map_err(|e| format!("order {id}: date: {e}"))?;
-            let sale_id = format!("SALE-{id}");
-            self.orders.insert(
-                id.to_owned(),
-                Order {
-                    paid,
-                    date,
-                    settled: o["settled"].as_bool(),
-                    sale_id,
-                    voided: None,
-                    refunds: Vec::new(),
-                },
-            );
+            self.orders.insert(o.order_ref, order);
         }
         Ok(())
     }

@@ -1,0 +1,158 @@
+//! # payops-paytr
+//!
+//! The PayTR provider: refund (İade API, full or partial, with payops's
+//! operation id as `reference_no`) and the status query (Durum Sorgu,
+//! which lists the order's refunds with their `reference_no`), form posts
+//! signed with a `paytr_token` (HMAC-SHA256), JSON answers; plus a
+//! simulator. PayTR has no cancel and no sub-merchant adjustment of these
+//! services: those capabilities are absent (`unsupported_operation`).
+//! Sans-IO like every payops provider. Mapping tables, sources and
+//! inferred facts: `docs/providers/paytr.md`.
+//!
+//! | file | what it holds |
+//! |---|---|
+//! | `lib.rs` | the trait impls: which request each phase sends, what ends it |
+//! | [`documents`] | the account config and request documents |
+//! | [`wire`] | URLs, the `paytr_token`, form bodies, amounts, the reference |
+//! | [`outcome`] | what an answer means |
+//! | [`reconcile`] | settling an unresolved refund from the status query |
+//! | [`sim`] | the simulator |
+
+#![warn(missing_docs)]
+
+pub mod documents;
+pub mod outcome;
+pub mod reconcile;
+pub mod sim;
+pub mod wire;
+
+use payops_core::{
+    About, Answer, Call, Currency, Error, Next, Provider, Query, ReconcileInput, Refund,
+    Resolution, Simulator,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::documents::{Account, QueryDoc, RefundDoc};
+use crate::outcome::{query_details_schema, query_outcome, refund_details_schema, refund_outcome};
+
+/// The provider id.
+pub const ID: &str = "paytr";
+
+/// The PayTR provider.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct PayTr;
+
+/// What was sent, kept until the answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "phase", rename_all = "snake_case")]
+pub enum Phase {
+    /// `/odeme/iade` sent.
+    Refund {
+        /// `merchant_oid`.
+        order_ref: String,
+        /// In minor units.
+        amount: i64,
+        /// Its decimals.
+        currency: Currency,
+        /// `reference_no`.
+        reference: String,
+    },
+    /// `/odeme/durum-sorgu` sent.
+    Status {
+        /// `merchant_oid`.
+        order_ref: String,
+    },
+}
+
+impl Provider for PayTr {
+    type Account = Account;
+
+    fn about(&self) -> About {
+        About::new(ID, "PayTR", env!("CARGO_PKG_VERSION")).merchant_identity(&["merchant_id"])
+    }
+
+    fn simulator(&self) -> Box<dyn Simulator> {
+        Box::new(sim::PayTrSim::demo())
+    }
+
+    fn reconcile(
+        &self,
+        _: &Call,
+        _: &Account,
+        input: &ReconcileInput,
+    ) -> Result<Resolution, Error> {
+        Ok(reconcile::reconcile(input))
+    }
+}
+
+impl Refund for PayTr {
+    type Document = RefundDoc;
+    type Phase = Phase;
+
+    fn details_schema(&self) -> Value {
+        refund_details_schema()
+    }
+
+    fn start(&self, call: &Call, a: &Account, doc: RefundDoc) -> Result<Next<Phase>, Error> {
+        let reference = wire::reference(&call.operation_id);
+        let amount = wire::amount(doc.amount, doc.currency);
+        Ok(Next::Send {
+            request: wire::refund(a, &doc.order_ref, &amount, &reference),
+            phase: Phase::Refund {
+                order_ref: doc.order_ref,
+                amount: doc.amount,
+                currency: doc.currency,
+                reference,
+            },
+        })
+    }
+
+    fn resume(
+        &self,
+        _: &Call,
+        _: &Account,
+        phase: Phase,
+        answer: Answer,
+    ) -> Result<Next<Phase>, Error> {
+        Ok(Next::Done(match phase {
+            Phase::Refund {
+                order_ref,
+                amount,
+                currency,
+                reference,
+            } => refund_outcome(answer, &order_ref, amount, currency, &reference),
+            Phase::Status { order_ref } => query_outcome(answer, &order_ref),
+        }))
+    }
+}
+
+impl Query for PayTr {
+    type Document = QueryDoc;
+    type Phase = Phase;
+
+    fn details_schema(&self) -> Value {
+        query_details_schema()
+    }
+
+    fn start(&self, _: &Call, a: &Account, doc: QueryDoc) -> Result<Next<Phase>, Error> {
+        Ok(Next::Send {
+            request: wire::status(a, &doc.order_ref),
+            phase: Phase::Status {
+                order_ref: doc.order_ref,
+            },
+        })
+    }
+
+    fn resume(
+        &self,
+        call: &Call,
+        a: &Account,
+        phase: Phase,
+        answer: Answer,
+    ) -> Result<Next<Phase>, Error> {
+        <Self as Refund>::resume(self, call, a, phase, answer)
+    }
+}
+
+payops_core::export_provider!(PayTr);
