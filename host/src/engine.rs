@@ -1023,6 +1023,22 @@ impl Engine {
         Ok(Some(row))
     }
 
+    /// A context for the provider's sans-IO steps of `acct` (reconcile:
+    /// no operation of its own is recorded).
+    pub(crate) fn sans_io_context(&self, acct: &Account) -> Result<OperationContext, Error> {
+        Ok(OperationContext {
+            operation_id: OperationId::new(new_operation_id())
+                .map_err(|e| Error::Internal(e.to_string()))?,
+            account_name: AccountName::new(acct.name.clone())
+                .map_err(|e| Error::Internal(e.to_string()))?,
+            account: acct.config.clone(),
+            transport: self.transport.clone(),
+            now: now(),
+            idempotency_key: None,
+            nonce: uuid::Uuid::new_v4().simple().to_string(),
+        })
+    }
+
     /// The claim scope of an account: the provider and the values of the
     /// keys that identify the merchant there (a provider transaction
     /// proves at most one operation in its scope).
@@ -1107,7 +1123,10 @@ impl Engine {
         let claimed = self.store.claims(&scope, &ids).await?;
         let could_own = match newest_query {
             Some(q) if !ids.is_empty() => {
-                crate::reconcile::could_own(self, acct, ops, q, &reserved, &claimed)
+                let ctx = self.sans_io_context(acct)?;
+                self.providers.get(&acct.provider).and_then(|p| {
+                    crate::matching::could_own(p, &ctx, &scope, ops, q, &reserved, &claimed)
+                })
             }
             _ => None,
         };

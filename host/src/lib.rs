@@ -10,6 +10,7 @@ pub mod config;
 pub mod engine;
 pub mod ids;
 pub mod ledger;
+mod matching;
 pub mod metrics;
 pub mod plugins;
 pub mod reconcile;

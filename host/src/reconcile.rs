@@ -16,15 +16,12 @@
 
 use std::time::Duration;
 
-use payops_core::{
-    AccountName, Claim, Envelope, Error, OperationContext, OperationId, OperationKind,
-    QueryDetails, ReconcileInput, Sibling, Status, Verdict,
-};
+use payops_core::{Claim, Envelope, Error, OperationKind, QueryDetails, Status, Verdict};
 use payops_store::{Settle, State, StoredOperation};
 use serde_json::{Value, json};
 
 use crate::engine::Engine;
-use crate::ids::{new_operation_id, now};
+use crate::ids::now;
 
 /// What happened to one operation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,131 +34,6 @@ pub struct Resolution {
     pub to: Option<Status>,
     /// Why.
     pub how: String,
-}
-
-fn sibling(o: &StoredOperation) -> Option<Sibling> {
-    Some(Sibling {
-        operation_id: o.id.clone(),
-        operation: o.operation.parse().ok()?,
-        request: o.request.clone(),
-        state: o.state.as_str().to_owned(),
-        started_at: o.created_at.with_timezone(&payops_core::turkey_offset()),
-        details: o
-            .envelope
-            .as_ref()
-            .map(|e| e.details.clone())
-            .unwrap_or(Value::Null),
-    })
-}
-
-/// A context for the provider's sans-IO steps of `acct` (no operation of
-/// its own is recorded).
-fn context(engine: &Engine, acct: &crate::config::Account) -> Result<OperationContext, Error> {
-    Ok(OperationContext {
-        operation_id: OperationId::new(new_operation_id())
-            .map_err(|e| Error::Internal(e.to_string()))?,
-        account_name: AccountName::new(acct.name.clone())
-            .map_err(|e| Error::Internal(e.to_string()))?,
-        account: acct.config.clone(),
-        transport: engine.transport.clone(),
-        now: now(),
-        idempotency_key: None,
-        nonce: uuid::Uuid::new_v4().simple().to_string(),
-    })
-}
-
-/// An outcome as the provider's steps see it, from a stored envelope.
-fn outcome_of(e: &Envelope) -> payops_core::Outcome {
-    let mut o = payops_core::Outcome::new(e.status);
-    o.provider_reference = e.provider_reference.clone();
-    o.provider_code = e.provider_code.clone();
-    o.provider_message = e.provider_message.clone();
-    o.details = e.details.clone();
-    o.raw = e.raw.clone();
-    o
-}
-
-/// What the provider's reconcile step gets for `op`.
-fn input_of(
-    op: &StoredOperation,
-    kind: OperationKind,
-    siblings: &[StoredOperation],
-    claimed: Vec<Claim>,
-    scope: &str,
-    query: payops_core::Outcome,
-    query_received_at: chrono::DateTime<chrono::FixedOffset>,
-) -> ReconcileInput {
-    ReconcileInput {
-        operation_id: op.id.clone(),
-        operation: kind,
-        request: op.request.clone(),
-        state: op.state.as_str().to_owned(),
-        outcome: op.envelope.as_ref().map(|e| {
-            let mut o = outcome_of(e);
-            o.raw = Value::Null;
-            o
-        }),
-        started_at: op.created_at.with_timezone(&payops_core::turkey_offset()),
-        siblings: siblings.iter().filter_map(sibling).collect(),
-        claimed,
-        claim_scope: scope.to_owned(),
-        query,
-        query_received_at,
-    }
-}
-
-/// Per unresolved refund or cancel of the order of `ops` (`unknown`, or
-/// in flight past the guard: `held`), the transactions listed by `query`
-/// (a stored successful query of the order) that it could own, by the
-/// provider's own reconciliation of it against that query: its proof and
-/// its candidates. `None` when a provider step could not be asked (no
-/// such provider, no query, a step's error): the ledger then leaves every
-/// listed return of an unresolved operation's amount to it. Sans-IO:
-/// nothing is sent, nothing is settled.
-pub(crate) fn could_own(
-    engine: &Engine,
-    acct: &crate::config::Account,
-    ops: &[StoredOperation],
-    query: &Envelope,
-    held: &std::collections::HashMap<String, i64>,
-    claimed: &[(String, String)],
-) -> Option<std::collections::HashMap<String, std::collections::HashSet<String>>> {
-    let provider = engine.providers.get(&acct.provider)?;
-    let scope = engine.claim_scope(&acct.name, &acct.provider);
-    let ctx = context(engine, acct).ok()?;
-    let mut out = std::collections::HashMap::new();
-    for op in ops
-        .iter()
-        .filter(|o| crate::ledger::returns_money(&o.operation))
-    {
-        let open = op.state == State::Unknown
-            || (op.state == State::InFlight && held.contains_key(&op.id));
-        if !open {
-            continue;
-        }
-        let kind = op.operation.parse::<OperationKind>().ok()?;
-        let claims = claimed
-            .iter()
-            .map(|(t, o)| Claim {
-                transaction_id: t.clone(),
-                operation_id: o.clone(),
-            })
-            .collect();
-        let input = input_of(
-            op,
-            kind,
-            ops,
-            claims,
-            &scope,
-            outcome_of(query),
-            query.finished_at,
-        );
-        let r = provider.reconcile(&ctx, input).ok()?;
-        let mine: std::collections::HashSet<String> =
-            r.transaction_id.into_iter().chain(r.candidates).collect();
-        out.insert(op.id.clone(), mine);
-    }
-    Some(out)
 }
 
 /// The periodic pass's backoff: an operation the query could not settle is
@@ -275,7 +147,7 @@ async fn one(engine: &Engine, op: &StoredOperation) -> Result<Resolution, Error>
             "no order_ref in the request: left for an operator".into(),
         ));
     };
-    let ctx = context(engine, acct)?;
+    let ctx = engine.sans_io_context(acct)?;
     let q = match provider
         .execute(
             OperationKind::Query,
@@ -315,7 +187,7 @@ async fn one(engine: &Engine, op: &StoredOperation) -> Result<Resolution, Error>
             operation_id,
         })
         .collect();
-    let input = input_of(
+    let input = crate::matching::input_of(
         op,
         kind,
         &siblings,

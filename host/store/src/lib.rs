@@ -41,10 +41,9 @@ pub use deliveries::{
     Attempt, AttemptResult, Delivery, DeliveryState, EVENT_TYPES, WebhookRoute, event_types,
 };
 pub use model::{
-    Begin, Cursor, Event, ListFilter, NewOperation, Settle, Settlement, State, StoreError,
-    StoredOperation, request_hash, sqlite_file,
+    Begin, Cursor, Event, ListFilter, NewOperation, OrderMoney, PaidFacts, Reserve, Settle,
+    Settlement, State, StoreError, StoredOperation, request_hash, sqlite_file,
 };
-pub use money::{OrderMoney, PaidFacts, Reserve};
 pub use open::MIGRATOR;
 pub use refusals::{NewRefusal, RefusalFilter, StoredRefusal, refusal_id_of};
 pub use turns::Turn;

@@ -407,3 +407,66 @@ pub(crate) fn parse_ts(id: &str, s: &str) -> Result<DateTime<Utc>, StoreError> {
             reason: format!("timestamp {s:?}: {e}"),
         })
 }
+
+/// An order's row: what was paid and what is held against it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderMoney {
+    /// The payment's currency (ISO 4217 letters).
+    pub currency: String,
+    /// What the provider said was paid, in minor units.
+    pub paid: i64,
+    /// When that was read, in ms since the epoch.
+    pub paid_read_ms: i64,
+    /// The query operation that read it.
+    pub paid_by: String,
+    /// Returned or at risk and held by no reservation (external returns,
+    /// returns of earlier versions, the provider's total where it is a
+    /// floor), as the ledger counted it when the row was written.
+    pub base: i64,
+    /// The reservations of the order's refunds and cancels not `failed`.
+    pub held: i64,
+}
+
+impl OrderMoney {
+    /// What may still be returned: paid - base - held (0 at least).
+    pub fn remaining(&self) -> i64 {
+        self.paid
+            .saturating_sub(self.base)
+            .saturating_sub(self.held)
+            .max(0)
+    }
+}
+
+/// What the provider said was paid, for [`Store::set_order_money`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaidFacts {
+    /// The payment's currency (ISO 4217 letters).
+    pub currency: String,
+    /// The amount, in minor units.
+    pub paid: i64,
+    /// When it was read, in ms since the epoch.
+    pub read_ms: i64,
+    /// The query operation that read it.
+    pub by: String,
+}
+
+/// What [`Store::reserve`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reserve {
+    /// The operation holds this amount.
+    Held(i64),
+    /// It would exceed what remains (the row as it stood): nothing held.
+    Exceeds(OrderMoney),
+    /// The order has no row (what was paid is not known): nothing held.
+    NoRow,
+    /// The operation is no longer in flight (declared unknown meanwhile):
+    /// nothing held.
+    NotInFlight,
+}
+
+/// What a write of SQLite's writer here did.
+#[derive(Debug)]
+pub(crate) enum Ran {
+    Reserved(Reserve),
+    Set(OrderMoney),
+}

@@ -54,7 +54,7 @@ pub(crate) enum Done {
     /// The answer: applied (`true`) or late (`false`).
     Finished(bool),
     /// A write of SQLite's own ([`Sqlite::run`]) did what it says.
-    Ran(crate::money::Ran),
+    Ran(crate::model::Ran),
 }
 
 /// A write of SQLite's writer of its own (the order guard's reservations),
