@@ -357,6 +357,16 @@ impl Engine {
             let e = Error::invalid_field("/", "a request document must be a JSON object");
             return Err(self.refuse(&refusal, None, &document, e).await);
         }
+        // No store keeps a NUL character (PostgreSQL's text cannot hold
+        // one): refused alike on every store, before anything is recorded.
+        if let Some(path) = nul_at(&document, String::new()) {
+            let e = Error::invalid_field(
+                &path,
+                "contains a NUL character (U+0000), which payops cannot store: remove it",
+            );
+            let kept = without_nul(document);
+            return Err(self.refuse(&refusal, None, &kept, e).await);
+        }
         // JSON Schema counts 1000.0 as the integer 1000: so does payops
         // (read exactly by the caller; only integral values up to 2^53-1).
         let document = integral_numbers(document);
@@ -1338,5 +1348,48 @@ mod tests {
         assert_eq!(sorted.len(), ids.len(), "no duplicates");
         // An id of the previous release is still a valid id.
         payops_core::OperationId::new("op_01a21356728def4c0e962e95c802").expect("old id");
+    }
+}
+
+/// The JSON Pointer of the first string or key of `v` holding a NUL
+/// character (`\u0000` written for one in a key), if any.
+fn nul_at(v: &Value, at: String) -> Option<String> {
+    let step = |k: &str| {
+        format!(
+            "{at}/{}",
+            k.replace('~', "~0")
+                .replace('/', "~1")
+                .replace('\0', "\\u0000")
+        )
+    };
+    match v {
+        Value::String(s) if s.contains('\0') => Some(if at.is_empty() { "/".into() } else { at }),
+        Value::Object(m) => m.iter().find_map(|(k, x)| {
+            if k.contains('\0') {
+                Some(step(k))
+            } else {
+                nul_at(x, step(k))
+            }
+        }),
+        Value::Array(a) => a
+            .iter()
+            .enumerate()
+            .find_map(|(i, x)| nul_at(x, format!("{at}/{i}"))),
+        _ => None,
+    }
+}
+
+/// `v` with every NUL character replaced by U+FFFD (what the refusal's
+/// audit record keeps of such a document).
+fn without_nul(v: Value) -> Value {
+    match v {
+        Value::String(s) => Value::String(s.replace('\0', "\u{FFFD}")),
+        Value::Object(m) => Value::Object(
+            m.into_iter()
+                .map(|(k, x)| (k.replace('\0', "\u{FFFD}"), without_nul(x)))
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.into_iter().map(without_nul).collect()),
+        v => v,
     }
 }

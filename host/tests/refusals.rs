@@ -629,3 +629,75 @@ async fn a_flood_of_refusals_stays_bounded() {
         .unwrap();
     assert_eq!(newest[0].idempotency_key.as_deref(), Some("flood-299"));
 }
+
+/// A NUL character in a request document (PostgreSQL's text cannot hold
+/// one) is a 422 refusal naming the field, alike on both stores, never a
+/// 503 carrying the database's words; the refusal is recorded (the NUL
+/// kept as U+FFFD) and nothing reaches the provider.
+async fn nul_refusal(store: &str) {
+    let dir = temp_dir(&unique("refusal-nul"));
+    let account = unique("esnek");
+    let merchant = unique("M");
+    let srv = esnek_sim(&merchant, "127.0.0.1:0").await;
+    let d = daemon(
+        "nul",
+        &dir,
+        TestConfig::new(&dir)
+            .store(store)
+            .account(&account, esnek_account(&srv.url(), &merchant)),
+    );
+    let key = unique("nul-key");
+    let a = post(
+        &d,
+        &account,
+        "refund",
+        &key,
+        &json!({"order_ref": "P1\u{0}X", "amount": 100}),
+    )
+    .await;
+    assert_eq!(a.status, 422, "{}", a.body);
+    assert_eq!(a.body["error"]["code"], "invalid_request");
+    assert_eq!(a.body["error"]["details"][0]["path"], "/order_ref");
+    let text = a.body.to_string().to_lowercase();
+    assert!(
+        !text.contains("byte sequence") && !text.contains("utf8"),
+        "{text}"
+    );
+    let id = a.body["error"]["refusal_id"].as_str().unwrap().to_owned();
+    let r = get(&d, &format!("/v1/refusals/{id}")).await;
+    assert_eq!(r["refusal"]["request"]["order_ref"], "P1\u{FFFD}X");
+    assert!(ledger(&srv).is_empty(), "nothing reached the provider");
+    // The key is free: the corrected document runs.
+    let a = post(
+        &d,
+        &account,
+        "refund",
+        &key,
+        &json!({"order_ref": "P1", "amount": 100}),
+    )
+    .await;
+    assert_eq!(
+        (a.status, a.body["status"].as_str()),
+        (200, Some("succeeded")),
+        "{}",
+        a.body
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn nul_refusal_sqlite() {
+    let dir = temp_dir(&unique("rf-nul-db"));
+    nul_refusal(&sqlite_url(&dir)).await;
+}
+
+#[cfg_attr(
+    not(payops_postgres),
+    ignore = "PostgreSQL: set PAYOPS_TEST_POSTGRES_URL (at build time too) to run"
+)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn nul_refusal_postgres() {
+    match pg_url() {
+        Some(url) => nul_refusal(&url).await,
+        None => eprintln!("SKIPPED: PostgreSQL (set PAYOPS_TEST_POSTGRES_URL)"),
+    }
+}
