@@ -1323,34 +1323,6 @@ impl Engine {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use crate::ids::new_operation_id;
-
-    #[test]
-    fn operation_ids_are_unique_time_ordered_and_valid() {
-        let ids: Vec<String> = (0..2000).map(|_| new_operation_id()).collect();
-        for id in &ids {
-            assert_eq!(id.len(), 3 + 32, "{id}");
-            assert!(id.starts_with("op_"), "{id}");
-            assert!(
-                id[3..]
-                    .bytes()
-                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
-                "{id}"
-            );
-            payops_core::OperationId::new(id.clone()).expect("a valid OperationId");
-        }
-        let mut sorted = ids.clone();
-        sorted.sort();
-        assert_eq!(sorted, ids, "ids sort in creation order");
-        sorted.dedup();
-        assert_eq!(sorted.len(), ids.len(), "no duplicates");
-        // An id of the previous release is still a valid id.
-        payops_core::OperationId::new("op_01a21356728def4c0e962e95c802").expect("old id");
-    }
-}
-
 /// The JSON Pointer of the first string or key of `v` holding a NUL
 /// character (`\u0000` written for one in a key), if any.
 fn nul_at(v: &Value, at: String) -> Option<String> {
@@ -1391,5 +1363,33 @@ fn without_nul(v: Value) -> Value {
         ),
         Value::Array(a) => Value::Array(a.into_iter().map(without_nul).collect()),
         v => v,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::ids::new_operation_id;
+
+    #[test]
+    fn operation_ids_are_unique_time_ordered_and_valid() {
+        let ids: Vec<String> = (0..2000).map(|_| new_operation_id()).collect();
+        for id in &ids {
+            assert_eq!(id.len(), 3 + 32, "{id}");
+            assert!(id.starts_with("op_"), "{id}");
+            assert!(
+                id[3..]
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+                "{id}"
+            );
+            payops_core::OperationId::new(id.clone()).expect("a valid OperationId");
+        }
+        let mut sorted = ids.clone();
+        sorted.sort();
+        assert_eq!(sorted, ids, "ids sort in creation order");
+        sorted.dedup();
+        assert_eq!(sorted.len(), ids.len(), "no duplicates");
+        // An id of the previous release is still a valid id.
+        payops_core::OperationId::new("op_01a21356728def4c0e962e95c802").expect("old id");
     }
 }
