@@ -116,3 +116,23 @@ pub use tracing;
 pub fn turkey_offset() -> chrono::FixedOffset {
     chrono::FixedOffset::east_opt(3 * 3600).expect("valid offset")
 }
+
+/// A provider's date-time: RFC 3339 as it is, else the first of `formats`
+/// (`chrono` strftime) that reads it, as Turkish local time (+03:00).
+///
+/// ```
+/// let d = payops_core::turkish_time(" 24.09.2020 17:08:10", &["%d.%m.%Y %H:%M:%S"]).unwrap();
+/// assert_eq!(d.to_rfc3339(), "2020-09-24T17:08:10+03:00");
+/// assert!(payops_core::turkish_time("24.09.2020", &["%d.%m.%Y %H:%M:%S"]).is_none());
+/// ```
+pub fn turkish_time(s: &str, formats: &[&str]) -> Option<chrono::DateTime<chrono::FixedOffset>> {
+    use chrono::TimeZone;
+    let s = s.trim();
+    if let Ok(d) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Some(d);
+    }
+    let n = formats
+        .iter()
+        .find_map(|f| chrono::NaiveDateTime::parse_from_str(s, f).ok())?;
+    turkey_offset().from_local_datetime(&n).single()
+}

@@ -924,7 +924,12 @@ impl Engine {
         {
             payops_store::Reserve::Held(_) => return Ok(()),
             payops_store::Reserve::Exceeds(row) => row,
-            payops_store::Reserve::NoRow => money,
+            // (Rows are never deleted: only a store edited by hand.)
+            payops_store::Reserve::NoRow => {
+                return Err(Error::Unavailable(format!(
+                    "order {order_ref:?}: its row of what was paid is gone from the store; nothing was sent, send it again"
+                )));
+            }
             payops_store::Reserve::NotInFlight => {
                 return Err(Error::Unavailable(format!(
                     "operation {me} was declared unknown while it waited for the order guard; nothing was sent"

@@ -42,11 +42,10 @@ pub use deliveries::{
 };
 pub use model::{
     Begin, Cursor, Event, ListFilter, NewOperation, OrderMoney, PaidFacts, Reserve, Settle,
-    Settlement, State, StoreError, StoredOperation, request_hash, sqlite_file,
+    Settlement, State, StoreError, StoredOperation, Turn, request_hash, sqlite_file,
 };
 pub use open::MIGRATOR;
 pub use refusals::{NewRefusal, RefusalFilter, StoredRefusal, refusal_id_of};
-pub use turns::Turn;
 
 /// The operation store.
 #[derive(Clone, Debug)]

@@ -469,4 +469,15 @@ pub enum Reserve {
 pub(crate) enum Ran {
     Reserved(Reserve),
     Set(OrderMoney),
+    Turn(Turn),
+    Held,
+}
+
+/// Whether an operation got its order's turn.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Turn {
+    /// It holds the turn.
+    Taken,
+    /// It waits: for this operation (the holder, or an older one waiting).
+    After(String),
 }

@@ -226,7 +226,7 @@ impl Store {
                 .await?;
             return match ran(done)? {
                 Ran::Set(m) => Ok(m),
-                Ran::Reserved(r) => Err(StoreError::Write(format!("unexpected {r:?}"))),
+                other => Err(StoreError::Write(format!("unexpected {other:?}"))),
             };
         }
         let mut tx = self.pool.begin().await?;
@@ -300,7 +300,7 @@ impl Store {
                 .await?;
             return match ran(done)? {
                 Ran::Reserved(r) => Ok(r),
-                Ran::Set(m) => Err(StoreError::Write(format!("unexpected {m:?}"))),
+                other => Err(StoreError::Write(format!("unexpected {other:?}"))),
             };
         }
         let mut tx = self.pool.begin().await?;
@@ -356,6 +356,17 @@ impl Store {
     /// no row (what was paid is not known): it holds `amount` (0 when that
     /// is not known), which a row written later counts.
     pub async fn hold_unguarded(&self, id: &str, amount: i64) -> Result<(), StoreError> {
+        const SQL: &str =
+            "UPDATE operations SET reserved = ?2 WHERE id = ?1 AND state = 'in_flight'";
+        if let Writes::Sqlite(w) = &self.writes {
+            let id = id.to_owned();
+            w.run(Box::new(move |c| {
+                c.prepare_cached(SQL)?.execute(params![id, amount])?;
+                Ok(Done::Ran(Ran::Held))
+            }))
+            .await?;
+            return Ok(());
+        }
         sqlx::query("UPDATE operations SET reserved = $2 WHERE id = $1 AND state = 'in_flight'")
             .bind(id)
             .bind(amount)

@@ -2,7 +2,7 @@
 //! a request is built, amounts, dates and tolerant field access. What an
 //! answer means is in [`crate::outcome`].
 
-use chrono::{DateTime, FixedOffset, NaiveDateTime, TimeZone};
+use chrono::{DateTime, FixedOffset};
 use payops_core::money::{DecimalStyle, format_minor, parse_json_minor};
 use payops_core::{Error, HttpRequest, MoneyError};
 use serde::Serialize;
@@ -58,23 +58,15 @@ pub fn amount_from_wire(v: &Value) -> Result<i64, MoneyError> {
 /// Parses `24.09.2020 17:08:10` or `4.05.2020 11:58:11` (Turkish local time)
 /// into a date-time at +03:00. Also accepts RFC 3339.
 pub fn parse_date(s: &str) -> Option<DateTime<FixedOffset>> {
-    let s = s.trim();
-    if let Ok(d) = DateTime::parse_from_rfc3339(s) {
-        return Some(d);
-    }
-    for fmt in [
-        "%d.%m.%Y %H:%M:%S",
-        "%d.%m.%Y %H:%M",
-        "%Y-%m-%dT%H:%M:%S%.f",
-        "%Y-%m-%d %H:%M:%S",
-    ] {
-        if let Ok(n) = NaiveDateTime::parse_from_str(s, fmt) {
-            return payops_core::turkey_offset()
-                .from_local_datetime(&n)
-                .single();
-        }
-    }
-    None
+    payops_core::turkish_time(
+        s,
+        &[
+            "%d.%m.%Y %H:%M:%S",
+            "%d.%m.%Y %H:%M",
+            "%Y-%m-%dT%H:%M:%S%.f",
+            "%Y-%m-%d %H:%M:%S",
+        ],
+    )
 }
 
 /// Writes a date as EsnekPOS does (`19.04.2020 18:34:35`, +03:00).

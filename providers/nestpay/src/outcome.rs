@@ -100,6 +100,7 @@ fn read(answer: Answer) -> Result<(Cc5, Value), Box<Outcome>> {
     }
     for k in CREDENTIAL_FIELDS {
         cc5.fields.remove(*k);
+        cc5.extra.remove(*k);
     }
     let mut body: Map<String, Value> = cc5
         .fields

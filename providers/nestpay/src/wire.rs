@@ -2,7 +2,7 @@
 //! (the kit's XML), amounts and currencies as the API writes them, and the
 //! order history's tab-separated `TRXn` rows.
 
-use chrono::{DateTime, FixedOffset, NaiveDateTime, TimeZone};
+use chrono::{DateTime, FixedOffset};
 use payops_core::kit::xml::{Field, document};
 use payops_core::money::format_minor;
 use payops_core::{Currency, HttpRequest};
@@ -124,8 +124,5 @@ pub fn trx(row: &str) -> Option<Trx> {
 
 /// A history date (`2022-10-30 12:58:42.906`), as Turkish time.
 pub fn date(s: &str) -> Option<DateTime<FixedOffset>> {
-    let n = NaiveDateTime::parse_from_str(s.trim(), "%Y-%m-%d %H:%M:%S%.f").ok()?;
-    payops_core::turkey_offset()
-        .from_local_datetime(&n)
-        .single()
+    payops_core::turkish_time(s, &["%Y-%m-%d %H:%M:%S%.f"])
 }

@@ -9,7 +9,7 @@
 //! was done; `006` the amount exceeds what was paid) and `failed` (no such
 //! order); anything else is `unknown`.
 
-use chrono::{DateTime, FixedOffset, NaiveDateTime, TimeZone};
+use chrono::{DateTime, FixedOffset};
 use payops_core::kit::json::json_answer;
 use payops_core::ledger::{OrderFacts, ReturnKind, ReturnState};
 use payops_core::money::{DecimalStyle, parse_json_minor, parse_minor};
@@ -126,12 +126,9 @@ pub fn query_details_schema() -> Value {
 /// A PayTR date (`2021-03-25 23:45:22`, or a day alone), as Turkish time.
 pub fn date(v: &Value) -> Option<DateTime<FixedOffset>> {
     let s = v.as_str()?.trim();
-    let n = NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S")
-        .or_else(|_| NaiveDateTime::parse_from_str(&format!("{s} 00:00:00"), "%Y-%m-%d %H:%M:%S"))
-        .ok()?;
-    payops_core::turkey_offset()
-        .from_local_datetime(&n)
-        .single()
+    let format = ["%Y-%m-%d %H:%M:%S"];
+    payops_core::turkish_time(s, &format)
+        .or_else(|| payops_core::turkish_time(&format!("{s} 00:00:00"), &format))
 }
 
 /// An amount as PayTR writes it: `10,8` or `9.76` (both appear in its

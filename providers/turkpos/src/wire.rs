@@ -4,7 +4,7 @@
 //! means is in [`crate::outcome`]; the XML itself is the kit's
 //! ([`payops_core::kit::xml`]).
 
-use chrono::{DateTime, FixedOffset, NaiveDateTime, TimeZone};
+use chrono::{DateTime, FixedOffset};
 use payops_core::HttpRequest;
 use payops_core::kit::xml::{Field, soap_envelope};
 use payops_core::money::{DecimalStyle, format_minor, parse_minor};
@@ -38,22 +38,14 @@ pub fn amount_from_wire(s: &str) -> Result<i64, String> {
 
 /// Parses `dd.MM.yyyy HH:mm:ss` (Turkish local time) to +03:00.
 pub fn parse_date(s: &str) -> Option<DateTime<FixedOffset>> {
-    let s = s.trim();
-    if let Ok(d) = DateTime::parse_from_rfc3339(s) {
-        return Some(d);
-    }
-    [
-        "%d.%m.%Y %H:%M:%S",
-        "%d.%m.%Y %H:%M",
-        "%Y-%m-%dT%H:%M:%S%.f",
-    ]
-    .iter()
-    .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
-    .and_then(|n| {
-        payops_core::turkey_offset()
-            .from_local_datetime(&n)
-            .single()
-    })
+    payops_core::turkish_time(
+        s,
+        &[
+            "%d.%m.%Y %H:%M:%S",
+            "%d.%m.%Y %H:%M",
+            "%Y-%m-%dT%H:%M:%S%.f",
+        ],
+    )
 }
 
 /// True for a UUID written as Param writes them (36 characters, hex and
