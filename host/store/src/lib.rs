@@ -4,9 +4,10 @@
 //! provider is called, the envelope when it answers. One [`Store`] over
 //! sqlx's `Any` driver runs the same migrations and queries on SQLite (the
 //! embedded default, WAL) and PostgreSQL (several daemons sharing the work).
-//! On SQLite the hot path (intents, answers and the order guard's read) runs
-//! on connections of its own through rusqlite, with group commit (see
-//! `writer.rs`): sqlx hands every SQLite statement to a thread of its own.
+//! On SQLite the hot path (intents, answers, an order's turn, the order
+//! guard's reads and its reservation) runs on connections of its own
+//! through rusqlite, its writes with group commit (see `writer.rs`): sqlx
+//! hands every SQLite statement to a thread of its own.
 //! On PostgreSQL the intents waiting at the same time are one statement, the
 //! answers another (`pg_writer.rs`).
 //!

@@ -1,5 +1,6 @@
-//! SQLite's hot path: intents, answers and the order guard's read, on
-//! connections of their own driven directly (rusqlite), with group commit.
+//! SQLite's hot path: intents, answers, an order's turn, the order guard's
+//! reads and reservation, on connections of their own driven directly
+//! (rusqlite), with group commit.
 //!
 //! sqlx runs each SQLite connection on a thread of its own: every statement
 //! is a hand-off to that thread and back, and on the project's 2-core
