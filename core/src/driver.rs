@@ -304,14 +304,19 @@ impl PluginProvider {
                     ));
                 }
                 Step::Send { request, state } => {
-                    tracing::debug!(target: "payops::plugin", provider = %self.info.id, method = %request.method, path = %request.path(), "sending provider request");
+                    tracing::debug!(target: "payops::plugin", provider = %self.info.id, method = %request.method, path = %request.path(), safe = request.safe, "sending provider request");
+                    // A safe request (a token, a read) changes nothing at
+                    // the provider: it does not count as sent for an
+                    // operation that moves money.
+                    let safe = request.safe && op.moves_money();
                     let response = ctx.transport.send(request).await;
                     if let Err(e) = &response {
                         tracing::debug!(target: "payops::plugin", provider = %self.info.id, kind = ?e.kind, "transport error");
                     }
                     sent = sent
-                        || response.is_ok()
-                        || response.as_ref().is_err_and(TransportError::maybe_sent);
+                        || (!safe
+                            && (response.is_ok()
+                                || response.as_ref().is_err_and(TransportError::maybe_sent)));
                     input = StepInput::Resume {
                         call: call.clone(),
                         state,
@@ -482,8 +487,9 @@ impl Drop for PluginSimulator {
 }
 
 /// A `failed` outcome of an operation of which nothing left for the
-/// provider (the connection could not be made, or the request could not be
-/// built): not the provider's word, so not a `failed` operation but a
+/// provider (the connection could not be made, the request could not be
+/// built, or only safe requests such as a token were sent): not the
+/// provider's word on the operation, so not a `failed` operation but a
 /// refusal. Unreachable is `unavailable` (503); anything else
 /// `invalid_request`; the outcome's reason and message are kept.
 fn refusal_of_unsent(outcome: Outcome) -> Error {
@@ -495,7 +501,10 @@ fn refusal_of_unsent(outcome: Outcome) -> Error {
         crate::outcome::Reason::Unreachable => Error::Unavailable(format!(
             "the provider could not be reached; nothing was sent ({said})"
         )),
-        _ => Error::invalid_field("", format!("nothing was sent: {said}")),
+        _ => Error::invalid_field(
+            "",
+            format!("nothing that could move money was sent: {said}"),
+        ),
     };
     e.refused(reason, None)
 }

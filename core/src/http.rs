@@ -27,6 +27,14 @@ pub struct HttpRequest {
     /// Per-request timeout in milliseconds (the account's `timeout_ms`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_ms: Option<u64>,
+    /// True for a request that changes nothing at the provider (a token
+    /// request, a read before the operation's own request). The host
+    /// counts only requests that are not safe as "sent" for an operation
+    /// that moves money: a `failed` outcome after safe requests alone is a
+    /// refusal, never a failed payment. Absent (plugins built before it):
+    /// not safe.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub safe: bool,
 }
 
 impl HttpRequest {
@@ -42,6 +50,7 @@ impl HttpRequest {
             headers: vec![("Content-Type".into(), content_type.into())],
             body: body.into(),
             timeout_ms: None,
+            safe: false,
         }
     }
 
@@ -74,7 +83,15 @@ impl HttpRequest {
             headers: Vec::new(),
             body: Vec::new(),
             timeout_ms: None,
+            safe: false,
         }
+    }
+
+    /// Marks the request safe: it changes nothing at the provider (see
+    /// [`HttpRequest::safe`]).
+    pub fn safe(mut self) -> HttpRequest {
+        self.safe = true;
+        self
     }
 
     /// Adds a header.

@@ -9,7 +9,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::driver::PluginProvider;
 use crate::protocol::{
-    ABI_VERSION, CORE_VERSION, DECLARATION_SYMBOL, MAGIC, PluginDeclaration, StrRef,
+    ABI_VERSION, CORE_VERSION, DECLARATION_SYMBOL, MAGIC, MIN_ABI_VERSION, PluginDeclaration,
+    StrRef,
 };
 
 /// Why a library could not be loaded as a plugin.
@@ -106,15 +107,17 @@ pub unsafe fn check_declaration(
     if magic != MAGIC {
         return Err(LoadError::BadMagic { file });
     }
-    if abi != ABI_VERSION {
+    if !(MIN_ABI_VERSION..=ABI_VERSION).contains(&abi) {
         return Err(LoadError::Mismatch {
             file,
             what: "plugin protocol version (rebuild the plugin against a payops-core that speaks this payops's protocol; `payops --version` prints it)",
-            expected: ABI_VERSION.to_string(),
+            expected: format!("{MIN_ABI_VERSION} to {ABI_VERSION}"),
             found: abi.to_string(),
         });
     }
-    // SAFETY: same protocol version, so the layout is ours.
+    // SAFETY: a protocol version this host speaks, so the layout is ours
+    // (the declaration's and the API's layout did not change since
+    // MIN_ABI_VERSION).
     let decl = unsafe { &*decl };
     // Only C functions and JSON cross the boundary: the compiler that built
     // the plugin does not matter (its version is kept for diagnostics).
@@ -227,6 +230,11 @@ mod tests {
     fn matching_declaration_is_accepted() {
         let d = decl(MAGIC, ABI_VERSION, RUSTC_VERSION, CORE_VERSION);
         unsafe { check_declaration(Path::new("libok.so"), &d) }.unwrap();
+        // A plugin of the oldest protocol this host speaks loads too.
+        let d = decl(MAGIC, MIN_ABI_VERSION, RUSTC_VERSION, CORE_VERSION);
+        unsafe { check_declaration(Path::new("libold.so"), &d) }.unwrap();
+        let d = decl(MAGIC, MIN_ABI_VERSION - 1, RUSTC_VERSION, CORE_VERSION);
+        assert!(unsafe { check_declaration(Path::new("libolder.so"), &d) }.is_err());
     }
 
     #[test]
@@ -254,7 +262,7 @@ mod tests {
             "{e}"
         );
         assert!(
-            e.contains(&format!("expected \"{ABI_VERSION}\""))
+            e.contains(&format!("expected \"{MIN_ABI_VERSION} to {ABI_VERSION}\""))
                 && e.contains(&format!("found \"{}\"", ABI_VERSION + 1)),
             "{e}"
         );

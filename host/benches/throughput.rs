@@ -861,6 +861,7 @@ async fn get_p50(client: &payops_transport::ReqwestTransport, url: &str, n: usiz
             headers: vec![("Authorization".into(), format!("Bearer {TOKEN}"))],
             body: Vec::new(),
             timeout_ms: Some(30_000),
+            safe: false,
         };
         let t = Instant::now();
         let r = client.send(req).await.expect("get");

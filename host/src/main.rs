@@ -85,8 +85,10 @@ async fn main() -> ExitCode {
     // `payops --version` (long form) also prints what plugins must match.
     let long_version: &'static str = Box::leak(
         format!(
-            "{}\nplugin protocol {}\npayops-core {}",
+            "{}\nplugin protocol {} (loads plugins of {} to {})\npayops-core {}",
             env!("CARGO_PKG_VERSION"),
+            payops_core::protocol::ABI_VERSION,
+            payops_core::protocol::MIN_ABI_VERSION,
             payops_core::protocol::ABI_VERSION,
             payops_core::protocol::CORE_VERSION
         )

@@ -235,6 +235,7 @@ async fn call(
         headers: h,
         body: body.to_string().into_bytes(),
         timeout_ms: Some(30_000),
+        safe: false,
     };
     let resp = t.send(r).await.unwrap();
     (

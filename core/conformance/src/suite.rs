@@ -82,6 +82,8 @@ pub struct Suite {
     over_refund: Option<(Value, Reason)>,
     reconcile_cases: Vec<ReconcileCase>,
     request_samples: Vec<RequestSample>,
+    /// Of the last operation run: how many safe requests came first.
+    safe_first: AtomicUsize,
 }
 
 /// A request document and the literal request body the provider's docs
@@ -165,13 +167,19 @@ impl Report {
 struct Counting<T> {
     inner: T,
     sent: AtomicUsize,
+    /// Safe requests (a token, a read: they change nothing at the
+    /// provider) among the first ones, before any request that is not.
+    safe_first: AtomicUsize,
     last_body: std::sync::Mutex<Vec<u8>>,
 }
 
 #[async_trait::async_trait]
 impl<T: HttpTransport> HttpTransport for Counting<T> {
     async fn send(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
-        self.sent.fetch_add(1, Ordering::SeqCst);
+        let n = self.sent.fetch_add(1, Ordering::SeqCst);
+        if request.safe && self.safe_first.load(Ordering::SeqCst) == n {
+            self.safe_first.fetch_add(1, Ordering::SeqCst);
+        }
         let r = self.inner.send(request).await;
         if let Ok(r) = &r {
             *self.last_body.lock().unwrap_or_else(|p| p.into_inner()) = r.body.clone();
@@ -193,6 +201,7 @@ impl Suite {
             over_refund: None,
             reconcile_cases: Vec::new(),
             request_samples: Vec::new(),
+            safe_first: AtomicUsize::new(0),
         }
     }
 
@@ -317,6 +326,7 @@ impl Suite {
             }
             let happy = self.once(op, example, &[]).await;
             let sent = happy.as_ref().map(|(_, n, _)| *n).unwrap_or(0);
+            let happy_safe_first = self.safe_first.load(Ordering::SeqCst);
             report.check(
                 format!("{op}: happy path succeeds"),
                 match &happy {
@@ -370,10 +380,16 @@ impl Suite {
                 let mut faults = vec![Fault::None; sent - 1];
                 faults.push(fault.clone());
                 let name = format!("{op}: {fault:?} on the acting request");
-                // A connection refused on the first request: nothing left
-                // for the provider, so the host gets a refusal (503,
-                // reason unreachable), not an outcome.
-                let refusal_expected = fault == Fault::Refused && sent == 1;
+                // A connection refused on the first request that is not
+                // safe (after safe ones alone: a token): nothing that could
+                // move money left for the provider, so the host gets a
+                // refusal (503, reason unreachable), not an outcome.
+                let refusal_expected = fault == Fault::Refused
+                    && if op.moves_money() {
+                        happy_safe_first >= sent - 1
+                    } else {
+                        sent == 1
+                    };
                 let result = match self.once_result(op, example, &faults).await {
                     Ok((Err(e), ..)) if refusal_expected => {
                         if e.refusal_reason() == Some(Reason::Unreachable)
@@ -435,11 +451,15 @@ impl Suite {
         }
         let sim = Arc::new(self.fresh_simulator()?);
         let ctx = crate::context(&self.provider, account, sim);
-        let outcome = self
-            .provider
-            .execute(op, &ctx, example.clone())
-            .await
-            .map_err(|e| format!("error {}: {}", e.code().as_str(), e.message()))?;
+        let outcome = match self.provider.execute(op, &ctx, example.clone()).await {
+            Ok(o) => o,
+            // Credentials refused on a safe request (a token) before any
+            // request that could move money: a refusal for authentication.
+            Err(e) if e.refusal_reason() == Some(Reason::Authentication) => {
+                return no_secret_in(e.message(), secrets);
+            }
+            Err(e) => return Err(format!("error {}: {}", e.code().as_str(), e.message())),
+        };
         if outcome.status != Status::Failed {
             return Err(format!(
                 "status {} ({:?}: {:?})",
@@ -616,13 +636,17 @@ impl Suite {
         let counting = Arc::new(Counting {
             inner: faulty,
             sent: AtomicUsize::new(0),
+            safe_first: AtomicUsize::new(0),
             last_body: std::sync::Mutex::new(Vec::new()),
         });
         let ctx = crate::context(&self.provider, self.account.clone(), counting.clone());
         let outcome = self.provider.execute(op, &ctx, document.clone()).await;
         let body =
             std::mem::take(&mut *counting.last_body.lock().unwrap_or_else(|p| p.into_inner()));
-        Ok((outcome, counting.sent.load(Ordering::SeqCst), body))
+        let sent = counting.sent.load(Ordering::SeqCst);
+        self.safe_first
+            .store(counting.safe_first.load(Ordering::SeqCst), Ordering::SeqCst);
+        Ok((outcome, sent, body))
     }
 }
 
@@ -719,6 +743,12 @@ impl Suite {
             .execute(case.op, &ctx, example.clone())
             .await
             .map_err(|e| format!("error {}: {}", e.code().as_str(), e.message()))?;
+        // The answer goes to the query's acting (last) request: a provider
+        // may ask for a token first.
+        let (_, query_sent, _) = self.once(OperationKind::Query, &query, &[]).await?;
+        for _ in 1..query_sent {
+            faulty.push(Fault::None);
+        }
         faulty.push(Fault::Answer(answer));
         let q = self
             .provider

@@ -40,6 +40,7 @@ fn request() -> HttpRequest {
         headers: vec![],
         body: b"{}".to_vec(),
         timeout_ms: None,
+        safe: false,
     }
 }
 

@@ -9,7 +9,9 @@
 //! - [`form`]: `application/x-www-form-urlencoded` bodies, both ways;
 //! - [`charset`]: answers in ISO-8859-9 / windows-1254 decoded to text;
 //! - [`redact`]: credentials that travel in a request body (JSON, form or
-//!   XML) blanked before a request or answer is stored or logged.
+//!   XML) blanked before a request or answer is stored or logged;
+//! - [`returns`]: the whole-order rule that settles a return from a query
+//!   giving totals only.
 //!
 //! Money has its own module ([`crate::money`]): ISO 4217 alphabetic and
 //! numeric codes, each currency's minor-unit exponent, and exact
@@ -19,4 +21,5 @@ pub mod charset;
 pub mod form;
 pub mod json;
 pub mod redact;
+pub mod returns;
 pub mod xml;

@@ -277,6 +277,7 @@ async fn handle(
             .collect(),
         body: body.to_vec(),
         timeout_ms: None,
+        safe: false,
     };
     let now = {
         let clock = state

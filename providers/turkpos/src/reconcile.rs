@@ -15,7 +15,7 @@
 //! payment not fully returned) is undetermined: nothing in the answer
 //! attributes a partial return, or its absence, to one request.
 
-use payops_core::{OperationKind, PaymentStatus, ReconcileInput, Resolution, Verdict};
+use payops_core::{OperationKind, ReconcileInput, Resolution};
 use serde_json::Value;
 
 /// Settles `input` (see the module documentation).
@@ -53,46 +53,8 @@ pub fn reconcile(input: &ReconcileInput) -> Resolution {
             "TP_Islem_Sorgulama4 lists no returns: a partial return cannot be attributed; check Param's panel",
         );
     }
-    let others: Vec<&str> = input
-        .siblings
-        .iter()
-        .filter(|s| s.operation_id != input.operation_id)
-        .filter(|s| matches!(s.operation, OperationKind::Refund | OperationKind::Cancel))
-        .filter(|s| s.state != "failed")
-        .map(|s| s.operation_id.as_str())
-        .collect();
-    if !others.is_empty() {
-        return Resolution {
-            verdict: Verdict::Undetermined,
-            transaction_id: None,
-            evidence: format!(
-                "other returns of this order ({}) could explain the payment's state",
-                others.join(", ")
-            ),
-            candidates: Vec::new(),
-        };
-    }
-    let fully_returned = matches!(
-        d.payment_status,
-        PaymentStatus::Refunded | PaymentStatus::Cancelled
-    ) && d.amount.is_some()
-        && d.refunded_amount == d.amount;
-    if fully_returned {
-        let order = input
-            .request
-            .get("order_ref")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        return Resolution {
-            verdict: Verdict::Succeeded,
-            transaction_id: Some(format!("whole-return:{order}")),
-            evidence: format!(
-                "TP_Islem_Sorgulama4: Durum {:?}, Toplam_Iade_Tutar = Toplam_Tutar = {} and no other return of the order: the whole-order return happened",
-                d.provider_payment_status.as_deref().unwrap_or(""),
-                d.amount.unwrap_or_default()
-            ),
-            candidates: Vec::new(),
-        };
+    if let Some(r) = payops_core::kit::returns::whole_return(input, &d, "TP_Islem_Sorgulama4") {
+        return r;
     }
     Resolution::undetermined(format!(
         "the payment is not fully returned (Durum {:?}, returned {:?} of {:?}): TP_Islem_Sorgulama4 cannot prove the return failed; check Param's panel",

@@ -1,0 +1,211 @@
+//! # payops-sipay
+//!
+//! The Sipay provider (the same API serves PayBull and IQmoney): refund
+//! (full or partial; Sipay itself makes it a cancel on the payment's day
+//! when nothing was returned before, a refund otherwise) with payops's
+//! operation id as `refund_transaction_id`, and the status check, each
+//! after a bearer token request, JSON both ways, every request signed
+//! with an AES `hash_key`. A refund Sipay's operations team must complete
+//! (`101`) is `pending`. Sipay has no cancel of its own in this API and no
+//! sub-merchant adjustment: those capabilities are absent
+//! (`unsupported_operation`). Sans-IO like every payops provider. Mapping
+//! tables, sources and inferred facts: `docs/providers/sipay.md`.
+//!
+//! | file | what it holds |
+//! |---|---|
+//! | `lib.rs` | the trait impls: which request each phase sends, what ends it |
+//! | [`documents`] | the account config and request documents |
+//! | [`wire`] | URLs, the token request, JSON bodies, amounts, the `hash_key`, the reference |
+//! | [`outcome`] | what an answer means |
+//! | [`reconcile`] | settling an unresolved or pending refund from the status check |
+//! | [`sim`] | the simulator |
+
+#![warn(missing_docs)]
+
+pub mod documents;
+pub mod outcome;
+pub mod reconcile;
+pub mod sim;
+pub mod wire;
+
+use payops_core::{
+    About, Answer, Call, Currency, Error, Next, Provider, Query, ReconcileInput, Refund,
+    Resolution, Simulator,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::documents::{Account, QueryDoc, RefundDoc};
+use crate::outcome::{query_details_schema, query_outcome, refund_details_schema, refund_outcome};
+
+/// The provider id.
+pub const ID: &str = "sipay";
+
+/// The Sipay provider.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Sipay;
+
+/// The request an operation is for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "request", rename_all = "snake_case")]
+pub enum Then {
+    /// `/ccpayment/api/refund`.
+    Refund {
+        /// `invoice_id`.
+        order_ref: String,
+        /// In minor units.
+        amount: i64,
+        /// Its decimals.
+        currency: Currency,
+        /// `refund_transaction_id`.
+        reference: String,
+    },
+    /// `/ccpayment/api/checkstatus`.
+    Status {
+        /// `invoice_id`.
+        order_ref: String,
+    },
+}
+
+/// What was sent, kept until the answer: the token request (`authorized`
+/// false) or the operation's own request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Phase {
+    /// True once the operation's own request is sent.
+    pub authorized: bool,
+    /// The operation's request.
+    pub then: Then,
+}
+
+fn start(a: &Account, then: Then) -> Next<Phase> {
+    Next::Send {
+        request: wire::token(a),
+        phase: Phase {
+            authorized: false,
+            then,
+        },
+    }
+}
+
+fn resume(call: &Call, a: &Account, phase: Phase, answer: Answer) -> Next<Phase> {
+    if phase.authorized {
+        return Next::Done(match phase.then {
+            Then::Refund {
+                order_ref,
+                amount,
+                currency,
+                reference,
+            } => refund_outcome(answer, &order_ref, amount, currency, &reference),
+            Then::Status { order_ref } => query_outcome(answer, &order_ref),
+        });
+    }
+    let bearer = match outcome::token(answer) {
+        Ok(t) => t,
+        Err(o) => return Next::Done(*o),
+    };
+    // The hash_key's IV and salt: fresh for every execution.
+    let seed = format!("{}:{}", call.nonce, call.operation_id);
+    let request = match &phase.then {
+        Then::Refund {
+            order_ref,
+            amount,
+            currency,
+            reference,
+        } => wire::refund(
+            a,
+            &bearer,
+            order_ref,
+            &wire::amount(*amount, *currency),
+            reference,
+            &seed,
+        ),
+        Then::Status { order_ref } => wire::status(a, &bearer, order_ref, &seed),
+    };
+    Next::Send {
+        request,
+        phase: Phase {
+            authorized: true,
+            ..phase
+        },
+    }
+}
+
+impl Provider for Sipay {
+    type Account = Account;
+
+    fn about(&self) -> About {
+        About::new(ID, "Sipay", env!("CARGO_PKG_VERSION")).merchant_identity(&["app_id"])
+    }
+
+    fn simulator(&self) -> Box<dyn Simulator> {
+        Box::new(sim::SipaySim::demo())
+    }
+
+    fn reconcile(
+        &self,
+        _: &Call,
+        _: &Account,
+        input: &ReconcileInput,
+    ) -> Result<Resolution, Error> {
+        Ok(reconcile::reconcile(input))
+    }
+}
+
+impl Refund for Sipay {
+    type Document = RefundDoc;
+    type Phase = Phase;
+
+    fn details_schema(&self) -> Value {
+        refund_details_schema()
+    }
+
+    fn start(&self, call: &Call, a: &Account, doc: RefundDoc) -> Result<Next<Phase>, Error> {
+        let then = Then::Refund {
+            reference: wire::reference(&call.operation_id),
+            order_ref: doc.order_ref,
+            amount: doc.amount,
+            currency: doc.currency,
+        };
+        Ok(start(a, then))
+    }
+
+    fn resume(
+        &self,
+        call: &Call,
+        a: &Account,
+        phase: Phase,
+        answer: Answer,
+    ) -> Result<Next<Phase>, Error> {
+        Ok(resume(call, a, phase, answer))
+    }
+}
+
+impl Query for Sipay {
+    type Document = QueryDoc;
+    type Phase = Phase;
+
+    fn details_schema(&self) -> Value {
+        query_details_schema()
+    }
+
+    fn start(&self, _: &Call, a: &Account, doc: QueryDoc) -> Result<Next<Phase>, Error> {
+        Ok(start(
+            a,
+            Then::Status {
+                order_ref: doc.order_ref,
+            },
+        ))
+    }
+
+    fn resume(
+        &self,
+        call: &Call,
+        a: &Account,
+        phase: Phase,
+        answer: Answer,
+    ) -> Result<Next<Phase>, Error> {
+        Ok(resume(call, a, phase, answer))
+    }
+}
+
+payops_core::export_provider!(Sipay);
