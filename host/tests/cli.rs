@@ -76,7 +76,7 @@ fn providers_are_loaded_from_their_cdylibs() {
         .collect();
     assert_eq!(
         ids,
-        vec!["esnekpos", "iyzico", "nestpay", "paytr", "turkpos"]
+        vec!["esnekpos", "iyzico", "nestpay", "paytr", "sipay", "turkpos"]
     );
     for p in v["providers"].as_array().unwrap() {
         assert!(
@@ -505,6 +505,53 @@ async fn sandbox_serves_every_provider_with_auth_and_errors() {
     .await;
     assert_eq!(s, 422, "{v}");
     assert_eq!(v["error"]["code"], "unsupported_operation", "{v}");
+    // Sipay: a partial refund (a token first, the operation id as
+    // refund_transaction_id), a refund of an invoice under manual review
+    // (pending), the status check's total, and no cancel.
+    let (s, v) = http(
+        "POST",
+        &op("sipay-demo", "refund"),
+        t,
+        Some(r#"{"order_ref":"DEMO3002","amount":1050}"#),
+    )
+    .await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("succeeded")), "{v}");
+    assert_eq!(
+        v["details"]["refund_transaction_id"], v["operation_id"],
+        "{v}"
+    );
+    let (s, v) = http(
+        "POST",
+        &op("sipay-demo", "query"),
+        t,
+        Some(r#"{"order_ref":"DEMO3002"}"#),
+    )
+    .await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("succeeded")), "{v}");
+    assert_eq!(
+        (&v["details"]["amount"], &v["details"]["refunded_amount"]),
+        (&json!(2500), &json!(1050)),
+        "{v}"
+    );
+    assert_eq!(v["details"]["ledger"]["listed"], "total_only", "{v}");
+    let (s, v) = http(
+        "POST",
+        &op("sipay-demo", "refund"),
+        t,
+        Some(r#"{"order_ref":"DEMO3001","amount":500}"#),
+    )
+    .await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("pending")), "{v}");
+    assert_eq!(v["provider_code"], "101", "{v}");
+    let (s, v) = http(
+        "POST",
+        &op("sipay-demo", "cancel"),
+        t,
+        Some(r#"{"order_ref":"DEMO3002"}"#),
+    )
+    .await;
+    assert_eq!(s, 422, "{v}");
+    assert_eq!(v["error"]["code"], "unsupported_operation", "{v}");
 
     let (s, v) = http(
         "POST",
@@ -590,7 +637,7 @@ async fn sandbox_serves_every_provider_with_auth_and_errors() {
     assert_eq!(s, 200);
     assert_eq!(
         v["accounts"].as_array().unwrap().len(),
-        5,
+        6,
         "the demo accounts only: {v}"
     );
     let (s, v) = http(
@@ -1159,6 +1206,7 @@ fn an_installed_tree_finds_its_plugins_and_a_bare_binary_says_where_it_looked() 
         "payops_iyzico",
         "payops_nestpay",
         "payops_paytr",
+        "payops_sipay",
         "payops_turkpos",
     ] {
         let file = payops_conformance::cdylib_file_name(name);
@@ -1182,7 +1230,10 @@ fn an_installed_tree_finds_its_plugins_and_a_bare_binary_says_where_it_looked() 
         .iter()
         .map(|p| p["id"].as_str().unwrap())
         .collect();
-    assert_eq!(ids, ["esnekpos", "iyzico", "nestpay", "paytr", "turkpos"]);
+    assert_eq!(
+        ids,
+        ["esnekpos", "iyzico", "nestpay", "paytr", "sipay", "turkpos"]
+    );
     // Without lib/payops: exit 3, naming the places it looked.
     std::fs::remove_dir_all(&lib).unwrap();
     let out = std::process::Command::new(bin.join("payops"))
@@ -1296,7 +1347,12 @@ fn version_names_the_plugin_protocol_and_core() {
     assert_eq!(lines[0], format!("payops {}", env!("CARGO_PKG_VERSION")));
     assert_eq!(
         lines[1],
-        format!("plugin protocol {}", payops_core::protocol::ABI_VERSION)
+        format!(
+            "plugin protocol {} (loads plugins of {} to {})",
+            payops_core::protocol::ABI_VERSION,
+            payops_core::protocol::MIN_ABI_VERSION,
+            payops_core::protocol::ABI_VERSION
+        )
     );
     assert_eq!(
         lines[2],
@@ -1353,6 +1409,7 @@ fn the_container_recipe_runs_the_installed_tree() {
         "payops_iyzico",
         "payops_nestpay",
         "payops_paytr",
+        "payops_sipay",
         "payops_turkpos",
     ] {
         let file = payops_conformance::cdylib_file_name(name);
@@ -1415,7 +1472,7 @@ fn the_container_recipe_runs_the_installed_tree() {
         .unwrap();
     let text = String::from_utf8_lossy(&p.stdout);
     assert!(p.status.success(), "{text}");
-    for id in ["esnekpos", "iyzico", "nestpay", "paytr", "turkpos"] {
+    for id in ["esnekpos", "iyzico", "nestpay", "paytr", "sipay", "turkpos"] {
         assert!(text.contains(id), "{text}");
     }
 }

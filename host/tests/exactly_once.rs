@@ -72,6 +72,7 @@ async fn post_to(url: &str, account: &str, key: &str, body: &str) -> (u16, Value
         ],
         body: body.as_bytes().to_vec(),
         timeout_ms: Some(60_000),
+        safe: false,
     };
     match t.send(r).await {
         Ok(resp) => (

@@ -514,6 +514,7 @@ async fn a_client_that_goes_away_does_not_strand_its_operation() {
             .to_string()
             .into_bytes(),
         timeout_ms: Some(300),
+        safe: false,
     };
     assert!(t.send(r).await.is_err(), "the client gave up");
     tokio::time::sleep(Duration::from_millis(2500)).await;
@@ -733,6 +734,7 @@ async fn http_conventions() {
                 .to_string()
                 .into_bytes(),
             timeout_ms: Some(10_000),
+            safe: false,
         }
     };
     let r = t.send(send("GET", "application/json", None)).await.unwrap();

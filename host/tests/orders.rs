@@ -26,6 +26,7 @@ async fn call(method: &str, url: &str, body: Option<&Value>) -> (u16, Value) {
             ],
             body: body.map(|b| b.to_string().into_bytes()).unwrap_or_default(),
             timeout_ms: Some(30_000),
+            safe: false,
         })
         .await
         .unwrap();

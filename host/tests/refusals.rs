@@ -44,6 +44,7 @@ async fn call(method: &str, url: &str, key: Option<&str>, body: Option<&Value>) 
         headers,
         body: body.map(|b| b.to_string().into_bytes()).unwrap_or_default(),
         timeout_ms: Some(30_000),
+        safe: false,
     };
     let resp = t.send(r).await.unwrap();
     Answer {

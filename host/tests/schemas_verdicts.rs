@@ -78,7 +78,7 @@ fn rjsf_renders_every_request_and_account_schema() {
     assert_eq!(out["problems"], json!([]), "{out}");
     assert_eq!(
         out["rendered"],
-        json!(20),
+        json!(23),
         "every request and account schema"
     );
 }
@@ -103,7 +103,7 @@ fn every_request_and_account_schema_has_valid_examples() {
         }
     }
     files.sort();
-    assert_eq!(files.len(), 20, "{files:?}");
+    assert_eq!(files.len(), 23, "{files:?}");
     for f in &files {
         let schema: Value = serde_json::from_str(&std::fs::read_to_string(f).unwrap()).unwrap();
         let rel = f
@@ -251,6 +251,21 @@ async fn payops_the_rust_validator_and_ajv_agree() {
                 (OperationKind::Query, json!({"order_ref": "SIP20240001"})),
             ],
             json!({"merchant_id": "123456", "merchant_key": "Kq8Wz3Tn7Rv2Lm9X", "merchant_salt": "Hs4Pd6Yc1Gb5Nf8J"}),
+        ),
+        (
+            "payops_sipay",
+            "sipay",
+            vec![
+                (
+                    OperationKind::Refund,
+                    json!({"order_ref": "INV-20230101-001", "amount": 5000}),
+                ),
+                (
+                    OperationKind::Query,
+                    json!({"order_ref": "INV-20230101-001"}),
+                ),
+            ],
+            json!({"app_id": "app_id_123", "app_secret": "Qz7Vb2Nx9Kd4Wm1T", "merchant_key": "Hp3Ls8Jc6Fr5Yg0E"}),
         ),
     ];
     let mut corpus = Vec::new();

@@ -26,6 +26,7 @@ const PLUGINS: &[&str] = &[
     "payops_iyzico",
     "payops_nestpay",
     "payops_paytr",
+    "payops_sipay",
     "payops_turkpos",
 ];
 

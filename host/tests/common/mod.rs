@@ -50,6 +50,7 @@ pub fn plugin_dir(dir: &Path) -> PathBuf {
         "payops_iyzico",
         "payops_nestpay",
         "payops_paytr",
+        "payops_sipay",
         "payops_turkpos",
     ] {
         let file = payops_conformance::cdylib_file_name(name);
@@ -219,6 +220,7 @@ pub async fn http(
         headers: vec![("Content-Type".into(), "application/json".into())],
         body: body.unwrap_or("").as_bytes().to_vec(),
         timeout_ms: Some(20_000),
+        safe: false,
     };
     if let Some(t) = token {
         r.headers
