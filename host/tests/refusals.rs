@@ -702,3 +702,64 @@ async fn nul_refusal_postgres() {
         None => eprintln!("SKIPPED: PostgreSQL (set PAYOPS_TEST_POSTGRES_URL)"),
     }
 }
+
+/// Sipay asks for a bearer token before a refund; the token request
+/// changes nothing at Sipay (it is marked safe). Credentials Sipay
+/// refuses at the token step are a refusal (422, reason
+/// `authentication`), not a `failed` refund: no refund reached Sipay, no
+/// operation is recorded, and the key stays free (the same key is refused
+/// again, not replayed). Before `HttpRequest::safe` this was a `failed`
+/// refund holding the key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sipay_token_refused_is_a_refusal() {
+    let dir = temp_dir(&unique("rf-sipay"));
+    let account = unique("sipay");
+    let mut sim = payops_sipay::sim::SipaySim::demo();
+    sim.seed(&json!({
+        "apps": [{"app_id": "app-rf", "app_secret": "Sp4Xk8Qz2Vm6Wt1R", "merchant_key": "Mk7Lc3Ny9Bd5Hq0J"}],
+        "orders": [{"order_ref": "INV-RF-1", "amount": 10000}]
+    }))
+    .unwrap();
+    let srv = payops_transport::SimServer::start(Box::new(sim), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let d = daemon(
+        "sipay",
+        &dir,
+        TestConfig::new(&dir).store(&sqlite_url(&dir)).account(
+            &account,
+            // No guard query first: the refund's own token step is the subject.
+            json!({"provider": "sipay", "base_url": srv.url(), "timeout_ms": 5000, "order_query": false, "app_id": "app-rf",
+                   "app_secret": "Sp4Xk8Qz2Vm6Wt1X", "merchant_key": "Mk7Lc3Ny9Bd5Hq0J"}),
+        ),
+    );
+    let key = unique("sipay-key");
+    let doc = json!({"order_ref": "INV-RF-1", "amount": 1000});
+    for _ in 0..2 {
+        let a = post(&d, &account, "refund", &key, &doc).await;
+        assert_eq!(a.status, 422, "{}", a.body);
+        assert!(!a.replayed);
+        assert_eq!(a.body["error"]["code"], "invalid_request", "{}", a.body);
+        assert_eq!(a.body["error"]["reason"], "authentication", "{}", a.body);
+        assert!(a.text.contains("Invalid Credentials"), "{}", a.text);
+        assert!(!a.text.contains("Sp4Xk8Qz"), "no credential: {}", a.text);
+    }
+    let refunds = operations(&d, &format!("&account={account}"))
+        .await
+        .into_iter()
+        .filter(|o| o["operation"] == "refund")
+        .count();
+    assert_eq!(refunds, 0, "no refund operation");
+    let listed = get(&d, &format!("/v1/refusals?account={account}")).await;
+    assert_eq!(listed["refusals"].as_array().unwrap().len(), 2);
+    let paths: Vec<String> = srv.with_sim(|s| s.state())["log"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["path"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert!(
+        !paths.iter().any(|p| p.ends_with("/refund")),
+        "no refund reached Sipay: {paths:?}"
+    );
+}
