@@ -107,6 +107,9 @@ pub struct OperationContext {
     /// for providers that want a nonce per request (the host owns
     /// randomness, as it owns the clock).
     pub nonce: String,
+    /// Earlier refunds, cancels and returns of the order that did not fail
+    /// ([`Call::earlier_returns`](crate::protocol::Call::earlier_returns)).
+    pub earlier_returns: u32,
 }
 
 impl fmt::Debug for OperationContext {
@@ -264,6 +267,7 @@ impl PluginProvider {
             now: ctx.now,
             idempotency_key: ctx.idempotency_key.clone(),
             nonce: ctx.nonce.clone(),
+            earlier_returns: ctx.earlier_returns,
         };
         let mut input = StepInput::Start {
             call: call.clone(),
@@ -351,6 +355,7 @@ impl PluginProvider {
             now: ctx.now,
             idempotency_key: ctx.idempotency_key.clone(),
             nonce: ctx.nonce.clone(),
+            earlier_returns: ctx.earlier_returns,
         };
         let step = self
             .step(

@@ -74,6 +74,7 @@ pub mod outcome;
 pub mod protocol;
 pub mod provider;
 pub mod reconcile;
+pub mod returning;
 pub mod secret;
 pub mod types;
 
@@ -95,6 +96,7 @@ pub use provider::{
     Refund, SubMerchantAdjust,
 };
 pub use reconcile::{Claim, ReconcileInput, Resolution, Sibling, Verdict};
+pub use returning::{Attempt, Choice, Return, ReturnDetails};
 pub use secret::Secret;
 pub use types::{AccountName, IdError, OperationId, OperationKind, OrderRef, ProviderId};
 

@@ -146,6 +146,12 @@ pub struct Call {
     /// A host-made random value, fresh for every execution.
     #[serde(default)]
     pub nonce: String,
+    /// How many earlier refunds, cancels and returns of the same order
+    /// payops has that did not fail (a `return` cancels only when there is
+    /// none: some providers' cancel reverses the whole payment). 0 for
+    /// other operations and from hosts before protocol 5.
+    #[serde(default)]
+    pub earlier_returns: u32,
 }
 
 /// The next step of an operation, as it crosses the boundary (the phase

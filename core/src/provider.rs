@@ -277,10 +277,54 @@ pub trait Provider: Send + Sync + 'static {
 
 /// One operation of a provider, type-erased: what [`Operations`] holds.
 pub struct Entry<P> {
-    request_schema: fn() -> Value,
-    details_schema: fn(&P) -> Value,
-    start: fn(&P, &Call, &Value) -> Result<Step, Error>,
-    resume: fn(&P, &Call, Value, Answer) -> Result<Step, Error>,
+    request_schema: fn(&P) -> Value,
+    details_schema: fn(&P, &Entries<P>) -> Value,
+    start: fn(&P, &Entries<P>, &Call, &Value) -> Result<Step, Error>,
+    resume: fn(&P, &Entries<P>, &Call, Value, Answer) -> Result<Step, Error>,
+}
+
+/// The operations of a provider, type-erased (a composite operation such
+/// as `return` runs the others through it).
+pub struct Entries<P>(BTreeMap<OperationKind, Entry<P>>);
+
+impl<P: Provider> Entries<P> {
+    fn get(&self, provider: &P, op: OperationKind) -> Result<&Entry<P>, Error> {
+        self.0.get(&op).ok_or_else(|| {
+            Error::UnsupportedOperation(format!(
+                "{} does not support {op}",
+                provider.about().id
+            ))
+        })
+    }
+
+    /// Starts `op` (the call's `operation` is `op`).
+    pub(crate) fn start(
+        &self,
+        provider: &P,
+        op: OperationKind,
+        call: &Call,
+        request: &Value,
+    ) -> Result<Step, Error> {
+        (self.get(provider, op)?.start)(provider, self, call, request)
+    }
+
+    /// Continues `op`.
+    pub(crate) fn resume(
+        &self,
+        provider: &P,
+        op: OperationKind,
+        call: &Call,
+        state: Value,
+        answer: Answer,
+    ) -> Result<Step, Error> {
+        (self.get(provider, op)?.resume)(provider, self, call, state, answer)
+    }
+
+    fn details_schema(&self, provider: &P, op: OperationKind) -> Option<Value> {
+        self.0
+            .get(&op)
+            .map(|e| (e.details_schema)(provider, self))
+    }
 }
 
 macro_rules! operation_trait {
@@ -333,19 +377,25 @@ macro_rules! operation_trait {
         }
 
         fn $entry<P: $trait>() -> Entry<P> {
-            fn request_schema<P: $trait>() -> Value {
+            fn request_schema<P: $trait>(_: &P) -> Value {
                 input_schema_of::<<P as $trait>::Document>()
             }
-            fn details_schema<P: $trait>(p: &P) -> Value {
+            fn details_schema<P: $trait>(p: &P, _: &Entries<P>) -> Value {
                 $trait::details_schema(p)
             }
-            fn start<P: $trait>(p: &P, call: &Call, request: &Value) -> Result<Step, Error> {
+            fn start<P: $trait>(
+                p: &P,
+                _: &Entries<P>,
+                call: &Call,
+                request: &Value,
+            ) -> Result<Step, Error> {
                 let account = p.account(call)?;
                 let document = $trait::document(p, request)?;
                 $trait::start(p, call, &account, document)?.into_step()
             }
             fn resume<P: $trait>(
                 p: &P,
+                _: &Entries<P>,
                 call: &Call,
                 state: Value,
                 answer: Answer,
@@ -410,6 +460,39 @@ operation_trait!(
     LacksSubMerchantAdjust
 );
 
+fn return_entry<P: crate::returning::Return>() -> Entry<P> {
+    fn request_schema<P: crate::returning::Return>(p: &P) -> Value {
+        let mut s = input_schema_of::<<P as crate::returning::Return>::Document>();
+        if let Some(o) = s.as_object_mut() {
+            o.insert("description".into(), Value::String(p.rule().into()));
+        }
+        s
+    }
+    fn details_schema<P: crate::returning::Return>(p: &P, ops: &Entries<P>) -> Value {
+        crate::returning::details_schema(
+            ops.details_schema(p, OperationKind::Cancel),
+            ops.details_schema(p, OperationKind::Refund),
+        )
+    }
+    Entry {
+        request_schema: request_schema::<P>,
+        details_schema: details_schema::<P>,
+        start: crate::returning::start::<P>,
+        resume: crate::returning::resume::<P>,
+    }
+}
+
+impl<P: crate::returning::Return> probe::HasReturn<P> for probe::Probe<P> {
+    fn return_entry(&self) -> Option<(OperationKind, Entry<P>)> {
+        Some((OperationKind::Return, return_entry::<P>()))
+    }
+}
+impl<P: Provider> probe::LacksReturn<P> for &probe::Probe<P> {
+    fn return_entry(&self) -> Option<(OperationKind, Entry<P>)> {
+        None
+    }
+}
+
 /// How [`operations_of!`](crate::operations_of) finds the traits a
 /// provider implements without a list to keep in step: for a concrete
 /// type, method resolution picks `Has*` (on `Probe<P>`, where `P`
@@ -446,7 +529,8 @@ pub mod probe {
         HasRefund LacksRefund refund_entry,
         HasCancel LacksCancel cancel_entry,
         HasQuery LacksQuery query_entry,
-        HasSubMerchantAdjust LacksSubMerchantAdjust sub_merchant_adjust_entry
+        HasSubMerchantAdjust LacksSubMerchantAdjust sub_merchant_adjust_entry,
+        HasReturn LacksReturn return_entry
     );
 }
 
@@ -454,21 +538,21 @@ pub mod probe {
 /// found by [`operations_of!`](crate::operations_of) and erased to JSON in
 /// and out. The guest side answers protocol messages through it.
 pub struct Operations<P> {
-    entries: BTreeMap<OperationKind, Entry<P>>,
+    entries: Entries<P>,
 }
 
 impl<P: Provider> Operations<P> {
     /// Made by [`operations_of!`](crate::operations_of).
     #[doc(hidden)]
-    pub fn from_entries(entries: [Option<(OperationKind, Entry<P>)>; 4]) -> Operations<P> {
+    pub fn from_entries(entries: [Option<(OperationKind, Entry<P>)>; 5]) -> Operations<P> {
         Operations {
-            entries: entries.into_iter().flatten().collect(),
+            entries: Entries(entries.into_iter().flatten().collect()),
         }
     }
 
     /// The operations `P` supports: its capabilities.
     pub fn capabilities(&self) -> Vec<OperationKind> {
-        self.entries.keys().copied().collect()
+        self.entries.0.keys().copied().collect()
     }
 
     /// What the provider is and can do, with its schemas.
@@ -477,9 +561,13 @@ impl<P: Provider> Operations<P> {
         let title = about.schema_name.as_deref().unwrap_or(&about.name);
         let operations = operation_schemas(
             title,
-            self.entries
-                .iter()
-                .map(|(op, e)| (*op, (e.request_schema)(), (e.details_schema)(provider))),
+            self.entries.0.iter().map(|(op, e)| {
+                (
+                    *op,
+                    (e.request_schema)(provider),
+                    (e.details_schema)(provider, &self.entries),
+                )
+            }),
         );
         ProviderInfo {
             id: about.id,
@@ -495,22 +583,18 @@ impl<P: Provider> Operations<P> {
 
     /// Answers one step message.
     pub fn step(&self, provider: &P, input: StepInput) -> Result<Step, Error> {
-        let entry = |call: &Call| {
-            self.entries.get(&call.operation).ok_or_else(|| {
-                Error::UnsupportedOperation(format!(
-                    "{} does not support {}",
-                    provider.about().id,
-                    call.operation
-                ))
-            })
-        };
         match input {
-            StepInput::Start { call, request } => (entry(&call)?.start)(provider, &call, &request),
+            StepInput::Start { call, request } => {
+                self.entries
+                    .start(provider, call.operation, &call, &request)
+            }
             StepInput::Resume {
                 call,
                 state,
                 response,
-            } => (entry(&call)?.resume)(provider, &call, state, response),
+            } => self
+                .entries
+                .resume(provider, call.operation, &call, state, response),
             StepInput::Reconcile { call, input } => {
                 let account = provider.account(&call)?;
                 provider
@@ -528,8 +612,9 @@ macro_rules! operations_of {
     ($ty:ty) => {{
         #[allow(unused_imports)]
         use $crate::provider::probe::{
-            HasCancel as _, HasQuery as _, HasRefund as _, HasSubMerchantAdjust as _,
-            LacksCancel as _, LacksQuery as _, LacksRefund as _, LacksSubMerchantAdjust as _,
+            HasCancel as _, HasQuery as _, HasRefund as _, HasReturn as _,
+            HasSubMerchantAdjust as _, LacksCancel as _, LacksQuery as _, LacksRefund as _,
+            LacksReturn as _, LacksSubMerchantAdjust as _,
         };
         let probe = <$crate::provider::probe::Probe<$ty> as ::core::default::Default>::default();
         $crate::provider::Operations::<$ty>::from_entries([
@@ -537,6 +622,7 @@ macro_rules! operations_of {
             (&probe).cancel_entry(),
             (&probe).query_entry(),
             (&probe).sub_merchant_adjust_entry(),
+            (&probe).return_entry(),
         ])
     }};
 }

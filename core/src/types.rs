@@ -194,30 +194,46 @@ pub enum OperationKind {
     Query,
     /// Adjust a marketplace sub-merchant's balance.
     SubMerchantAdjust,
+    /// Return money, as a cancel or a refund: the provider's rule chooses
+    /// from the payment it reads first and its clock.
+    Return,
 }
 
 impl OperationKind {
     /// Every operation, in contract order.
-    pub const ALL: [OperationKind; 4] = [
+    pub const ALL: [OperationKind; 5] = [
         OperationKind::Refund,
         OperationKind::Cancel,
         OperationKind::Query,
         OperationKind::SubMerchantAdjust,
+        OperationKind::Return,
     ];
 
-    /// The contract's id: `refund`, `cancel`, `query`, `sub_merchant_adjust`.
+    /// The contract's id: `refund`, `cancel`, `query`,
+    /// `sub_merchant_adjust`, `return`.
     pub fn as_str(&self) -> &'static str {
         match self {
             OperationKind::Refund => "refund",
             OperationKind::Cancel => "cancel",
             OperationKind::Query => "query",
             OperationKind::SubMerchantAdjust => "sub_merchant_adjust",
+            OperationKind::Return => "return",
         }
     }
 
-    /// True for operations that move money (refund, cancel, adjustment).
+    /// True for operations that move money (refund, cancel, return,
+    /// adjustment).
     pub fn moves_money(&self) -> bool {
         !matches!(self, OperationKind::Query)
+    }
+
+    /// True for operations that return an order's money (refund, cancel,
+    /// return): the ones the order guard and the ledger count.
+    pub fn returns_money(&self) -> bool {
+        matches!(
+            self,
+            OperationKind::Refund | OperationKind::Cancel | OperationKind::Return
+        )
     }
 }
 
@@ -238,7 +254,9 @@ impl FromStr for OperationKind {
             })
             .ok_or_else(|| IdError {
                 what: "operation",
-                reason: format!("{s:?} is not one of refund, cancel, query, sub_merchant_adjust"),
+                reason: format!(
+                    "{s:?} is not one of refund, cancel, query, sub_merchant_adjust, return"
+                ),
             })
     }
 }

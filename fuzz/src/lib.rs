@@ -43,6 +43,7 @@ fn call(op: OperationKind, account: Value) -> Call {
             .expect("a date"),
         idempotency_key: None,
         nonce: String::new(),
+        earlier_returns: 0,
     }
 }
 

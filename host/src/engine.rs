@@ -441,7 +441,7 @@ impl Engine {
         let order_ref = document
             .get("order_ref")
             .and_then(Value::as_str)
-            .filter(|_| matches!(op, OperationKind::Refund | OperationKind::Cancel));
+            .filter(|_| op.returns_money());
         let turn = match order_ref {
             Some(order_ref) => {
                 self.await_turn(&acct.name, order_ref, &operation_id, &intent.started_at)
@@ -485,6 +485,23 @@ impl Engine {
                 .refuse(&refusal, Some(&operation_id), &document, e)
                 .await);
         }
+        // A return chooses cancel only when the order has no earlier return
+        // of any state but failed (past the guard, this one's turn is held).
+        let earlier_returns = match order_ref.filter(|_| op == OperationKind::Return) {
+            Some(order_ref) => self
+                .store
+                .on_order(&acct.name, order_ref)
+                .await
+                .map(|ops| {
+                    ops.iter()
+                        .filter(|o| o.id != operation_id)
+                        .filter(|o| crate::ledger::returns_money(&o.operation))
+                        .filter(|o| o.state != payops_store::State::Failed)
+                        .count()
+                })
+                .unwrap_or(usize::MAX),
+            None => 0,
+        };
         let span = tracing::info_span!("operation", account = %acct.name, provider = %acct.provider, operation = %op, operation_id = %operation_id);
         let ctx = OperationContext {
             operation_id: OperationId::new(operation_id.clone())
@@ -496,6 +513,7 @@ impl Engine {
             now: started_at,
             idempotency_key: meta.idempotency_key.clone(),
             nonce: uuid::Uuid::new_v4().simple().to_string(),
+            earlier_returns: u32::try_from(earlier_returns).unwrap_or(u32::MAX),
         };
         let timer = Instant::now();
         let result = async {
@@ -681,7 +699,7 @@ impl Engine {
         caller: &crate::config::Limits,
         actor: Option<&str>,
     ) -> Result<(), Error> {
-        if !matches!(op, OperationKind::Refund | OperationKind::Cancel)
+        if !op.returns_money()
             || !(account.limits.any() || caller.any())
         {
             return Ok(());
@@ -807,7 +825,7 @@ impl Engine {
         override_open: Option<&str>,
         actor: Option<&str>,
     ) -> Result<(), Error> {
-        if !matches!(op, OperationKind::Refund | OperationKind::Cancel) {
+        if !op.returns_money() {
             return Ok(());
         }
         let Some(order_ref) = document.get("order_ref").and_then(Value::as_str) else {
@@ -1051,6 +1069,7 @@ impl Engine {
             now: now(),
             idempotency_key: None,
             nonce: uuid::Uuid::new_v4().simple().to_string(),
+            earlier_returns: 0,
         })
     }
 

@@ -25,7 +25,7 @@ use serde_json::Value;
 
 /// The kinds of operation that move an order's money back.
 pub(crate) fn returns_money(operation: &str) -> bool {
-    matches!(operation, "refund" | "cancel")
+    matches!(operation, "refund" | "cancel" | "return")
 }
 
 /// What the provider last said was paid.

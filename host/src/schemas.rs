@@ -505,7 +505,7 @@ pub fn openapi(files: &BTreeMap<String, Value>) -> Value {
                 "summary": "Run an operation on an account",
                 "parameters": [
                     path_param("account", json!({"type": "string", "minLength": 1})),
-                    path_param("operation", json!({"type": "string", "enum": ["refund", "cancel", "query", "sub_merchant_adjust"]})),
+                    path_param("operation", json!({"type": "string", "enum": ["refund", "cancel", "query", "sub_merchant_adjust", "return"]})),
                     {"name": "Idempotency-Key", "in": "header", "required": false, "schema": {"type": "string", "minLength": 1, "maxLength": 255}},
                     {"name": "X-Payops-Override-Open", "in": "header", "required": false, "schema": {"type": "string"}}
                 ],

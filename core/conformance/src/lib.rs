@@ -87,6 +87,7 @@ pub fn context(
         now: turkey_now(),
         idempotency_key: None,
         nonce: "0123456789abcdef0123456789abcdef".into(),
+        earlier_returns: 0,
     }
 }
 

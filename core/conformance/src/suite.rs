@@ -82,6 +82,7 @@ pub struct Suite {
     over_refund: Option<(Value, Reason)>,
     reconcile_cases: Vec<ReconcileCase>,
     request_samples: Vec<RequestSample>,
+    return_cases: Vec<ReturnCase>,
     /// Of the last operation run: how many safe requests came first.
     safe_first: AtomicUsize,
 }
@@ -118,6 +119,31 @@ struct Documented {
     answer: HttpResponse,
     status: Status,
     reason: Option<Reason>,
+}
+
+/// What a `return` must become on a simulator at a given time.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReturnExpect {
+    /// It runs this operation (`cancel` or `refund`) alone and succeeds.
+    Became(OperationKind),
+    /// Its first attempt (`.0`) is declined with a documented code and the
+    /// fallback (`.1`) succeeds: two attempts.
+    FellBack(OperationKind, OperationKind),
+    /// It runs this operation alone, which the provider declines (`failed`
+    /// with this reason) with no fallback.
+    Declined(OperationKind, Reason),
+    /// It is refused before anything that moves money is sent, with this
+    /// reason.
+    Refused(Reason),
+}
+
+/// A return on a simulator at a given time.
+struct ReturnCase {
+    label: String,
+    now: payops_core::chrono::DateTime<payops_core::chrono::FixedOffset>,
+    seed: Value,
+    document: Value,
+    expect: ReturnExpect,
 }
 
 /// A scripted query answer and the verdict the reconcile step must reach.
@@ -201,6 +227,7 @@ impl Suite {
             over_refund: None,
             reconcile_cases: Vec::new(),
             request_samples: Vec::new(),
+            return_cases: Vec::new(),
             safe_first: AtomicUsize::new(0),
         }
     }
@@ -225,6 +252,82 @@ impl Suite {
             sample,
         });
         self
+    }
+
+    /// A `return` case: on a fresh simulator seeded with the suite's seed
+    /// and then `seed`, with the host's and the simulator's clocks at
+    /// `now`, the return `document` must end as `expect` (the provider's
+    /// rule before and after its cutoff).
+    pub fn return_case(
+        mut self,
+        label: &str,
+        now: payops_core::chrono::DateTime<payops_core::chrono::FixedOffset>,
+        seed: Value,
+        document: Value,
+        expect: ReturnExpect,
+    ) -> Suite {
+        self.return_cases.push(ReturnCase {
+            label: label.to_owned(),
+            now,
+            seed,
+            document,
+            expect,
+        });
+        self
+    }
+
+    async fn return_check(&self, case: &ReturnCase) -> Result<(), String> {
+        let sim = self.fresh_simulator()?;
+        sim.with_sim(|s| s.seed(&case.seed))
+            .map_err(|e| format!("seed: {e}"))?;
+        let now = case.now;
+        sim.set_clock(move || now);
+        let sim = Arc::new(sim);
+        let mut ctx = crate::context(&self.provider, self.account.clone(), sim);
+        ctx.now = now;
+        let result = self
+            .provider
+            .execute(OperationKind::Return, &ctx, case.document.clone())
+            .await;
+        let attempts = |o: &Outcome| -> Vec<(OperationKind, Status)> {
+            serde_json::from_value::<payops_core::ReturnDetails>(o.details.clone())
+                .map(|d| d.attempts.iter().map(|a| (a.operation, a.status)).collect())
+                .unwrap_or_default()
+        };
+        match (&case.expect, result) {
+            (ReturnExpect::Refused(reason), Err(e)) if e.refusal_reason() == Some(*reason) => Ok(()),
+            (ReturnExpect::Became(op), Ok(o))
+                if o.status == Status::Succeeded && attempts(&o) == [(*op, Status::Succeeded)] =>
+            {
+                Ok(())
+            }
+            (ReturnExpect::Declined(op, reason), Ok(o))
+                if o.status == Status::Failed
+                    && o.reason == Some(*reason)
+                    && attempts(&o) == [(*op, Status::Failed)] =>
+            {
+                Ok(())
+            }
+            (ReturnExpect::FellBack(first, then), Ok(o))
+                if o.status == Status::Succeeded
+                    && attempts(&o) == [(*first, Status::Failed), (*then, Status::Succeeded)] =>
+            {
+                Ok(())
+            }
+            (expect, Ok(o)) => Err(format!(
+                "expected {expect:?}; ended {} {:?} ({:?}), attempts {:?}",
+                o.status,
+                o.reason,
+                o.provider_message,
+                attempts(&o)
+            )),
+            (expect, Err(e)) => Err(format!(
+                "expected {expect:?}; error {} (reason {:?}): {}",
+                e.code().as_str(),
+                e.refusal_reason(),
+                e.message()
+            )),
+        }
     }
 
     /// Seeds every fresh simulator with this document.
@@ -423,6 +526,12 @@ impl Suite {
             }
         }
         self.run_documented(&info, &secrets, &mut report).await;
+        for case in &self.return_cases {
+            report.check(
+                format!("return: {}", case.label),
+                self.return_check(case).await,
+            );
+        }
         for sample in &self.request_samples {
             report.check(
                 format!("{}: request sample {}", sample.op, sample.label),
@@ -453,9 +562,10 @@ impl Suite {
         let ctx = crate::context(&self.provider, account, sim);
         let outcome = match self.provider.execute(op, &ctx, example.clone()).await {
             Ok(o) => o,
-            // Credentials refused on a safe request (a token) before any
-            // request that could move money: a refusal for authentication.
-            Err(e) if e.refusal_reason() == Some(Reason::Authentication) => {
+            // Credentials refused on a safe request (a token, a return's
+            // read of the payment) before any request that could move
+            // money: a refusal.
+            Err(e) if e.refusal_reason().is_some() => {
                 return no_secret_in(e.message(), secrets);
             }
             Err(e) => return Err(format!("error {}: {}", e.code().as_str(), e.message())),

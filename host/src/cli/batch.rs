@@ -486,7 +486,7 @@ pub async fn run(g: &Global, a: &BatchArgs) -> Result<ExitCode, ExitCode> {
         println!("  {status:<12} {n}");
     }
     // Each order's totals, from its ledger (what the store holds now).
-    if !orders.is_empty() && matches!(op, OperationKind::Refund | OperationKind::Cancel) {
+    if !orders.is_empty() && op.returns_money() {
         let mut text =
             String::from("order_ref,paid,currency,succeeded,pending,unknown,remaining\n");
         for (i, o) in orders.iter().enumerate() {

@@ -64,6 +64,12 @@ pub struct Account {
     ///
     /// Wire `Password`: the API user's password. Never logged or shown.
     pub password: Secret,
+    /// End of day
+    ///
+    /// The bank's daily cutoff (`HH:MM`, Turkish time; default `00:00`, midnight): a payment can be voided until it, refunded only after it. Banks differ; `return` chooses by it.
+    #[serde(default)]
+    #[schemars(regex(pattern = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"))]
+    pub end_of_day: Option<String>,
     /// Timeout (ms)
     ///
     /// Per-request timeout in milliseconds (default 30000).
@@ -122,6 +128,31 @@ pub struct QueryDoc {
     /// Currency
     ///
     /// The payment's currency (the history does not say it; default TRY).
+    #[serde(default)]
+    pub currency: Currency,
+}
+
+/// Money back, as a void or a refund: `return` chooses by NestPay's rule
+/// (see the request schema's description).
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(extend("examples" = [{"order_ref": "20221030B3FF"}, {"order_ref": "20221030B3FF", "amount": 1050}]))]
+#[schemars(title = "NestPay return")]
+pub struct ReturnDoc {
+    /// Order reference
+    ///
+    /// Wire `OrderId`: the order as it was paid.
+    #[schemars(length(min = 1, max = 64), regex(pattern = r"^[A-Za-z0-9_-]+$"))]
+    pub order_ref: String,
+    /// Amount (minor units)
+    ///
+    /// The amount to return (1050 = 10.50); absent: all that remains.
+    #[serde(default)]
+    #[schemars(range(min = 1))]
+    pub amount: Option<i64>,
+    /// Currency
+    ///
+    /// The payment's currency (default TRY).
     #[serde(default)]
     pub currency: Currency,
 }

@@ -27,14 +27,15 @@ pub mod reconcile;
 pub mod sim;
 pub mod wire;
 
+use payops_core::returning::{business_day, end_of_business_day, end_of_day, untouched};
 use payops_core::{
-    About, Answer, Call, Cancel, Currency, Error, Next, Provider, Query, ReconcileInput, Refund,
-    Resolution, Simulator,
+    About, Answer, Attempt, Call, Cancel, Choice, Currency, Error, Next, OperationKind, Provider,
+    Query, QueryDetails, Reason, ReconcileInput, Refund, Resolution, Return, Simulator,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::documents::{Account, CancelDoc, QueryDoc, RefundDoc};
+use crate::documents::{Account, CancelDoc, QueryDoc, RefundDoc, ReturnDoc};
 use crate::outcome::{money_details_schema, money_outcome, query_details_schema, query_outcome};
 use crate::wire::{Kind, request};
 
@@ -182,6 +183,77 @@ impl Query for NestPay {
         answer: Answer,
     ) -> Result<Next<Phase>, Error> {
         answered(phase, answer)
+    }
+}
+
+impl Return for NestPay {
+    type Document = ReturnDoc;
+
+    fn rule(&self) -> &'static str {
+        "NestPay's rule, on the order history and the bank's end of day (the account's `end_of_day`, Turkish time, default midnight): a payment of the current business day, returned whole with no earlier return, is voided (`Void`); a payment of an earlier business day is refunded (`Credit`, the amount given or all that remains); a partial return, or one after an earlier return, of a payment of the current business day is refused until the end of day (NestPay refunds only settled orders, CORE-2508). Fallback: a whole first return refunded as of an earlier day and declined with CORE-2508 (the bank's day is not closed yet) is voided instead. A void is never followed by a refund: no void decline is documented as \"day closed\", and CORE-2008 may mean the order is voided already."
+    }
+
+    fn payment_query(&self, doc: &ReturnDoc) -> Value {
+        serde_json::json!({"order_ref": doc.order_ref, "currency": doc.currency})
+    }
+
+    fn choose(
+        &self,
+        call: &Call,
+        a: &Account,
+        doc: &ReturnDoc,
+        payment: &QueryDetails,
+    ) -> Result<Choice, Error> {
+        let eod = end_of_day(a.end_of_day.as_deref())?;
+        let (Some(paid), Some(paid_at)) = (payment.amount, payment.payment_date) else {
+            return Ok(Choice::Refuse {
+                reason: Reason::NotFound,
+                message: format!("the order history of {} shows no sale to return", doc.order_ref),
+            });
+        };
+        let remaining = paid - payment.refunded_amount.unwrap_or(0);
+        let whole = doc.amount.is_none_or(|x| x == paid);
+        let first = untouched(payment, call.earlier_returns);
+        let today = business_day(paid_at, eod) == business_day(call.now, eod);
+        let void = Attempt {
+            operation: OperationKind::Cancel,
+            document: serde_json::json!({"order_ref": doc.order_ref}),
+        };
+        let eod_text = eod.format("%H:%M");
+        if today && whole && first {
+            return Ok(Choice::Run {
+                first: void,
+                fallback: None,
+                fallback_codes: Vec::new(),
+                why: format!("paid {paid_at} in the bank's current business day (end of day {eod_text}), returned whole, no earlier return: a void"),
+            });
+        }
+        if today {
+            return Ok(Choice::Refuse {
+                reason: Reason::NotAllowedToday,
+                message: format!(
+                    "order {}: a partial return, or one after an earlier return, of a payment of today is possible after the bank's end of day, {} (NestPay refunds only settled orders; a void returns the whole order)",
+                    doc.order_ref,
+                    end_of_business_day(call.now, eod)
+                ),
+            });
+        }
+        let amount = doc.amount.unwrap_or(remaining);
+        if amount <= 0 {
+            return Ok(Choice::Refuse {
+                reason: Reason::AmountExceedsRemaining,
+                message: format!("order {}: nothing remains to return", doc.order_ref),
+            });
+        }
+        Ok(Choice::Run {
+            first: Attempt {
+                operation: OperationKind::Refund,
+                document: serde_json::json!({"order_ref": doc.order_ref, "amount": amount, "currency": doc.currency}),
+            },
+            fallback: (whole && first).then_some(void),
+            fallback_codes: vec!["CORE-2508".into()],
+            why: format!("paid {paid_at}, before the bank's current business day (end of day {eod_text}): a refund"),
+        })
     }
 }
 

@@ -104,7 +104,8 @@ impl NestPaySim {
             return Said { rows, ..ok };
         }
         match field("Type") {
-            "Void" if !settled && o.voided.is_none() && o.refunds.is_empty() => {
+            // A declined credit moved nothing: it does not stand in a void's way.
+            "Void" if !settled && o.voided.is_none() && !o.refunds.iter().any(|r| r.2) => {
                 o.voided = Some(tx.clone());
                 ok
             }

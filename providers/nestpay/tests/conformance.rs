@@ -4,7 +4,7 @@
 //! (ActiveMerchant's `finansbank_test.rb`, mewebstudio/pos's
 //! `EstPosResponseDataMapperTest.php` rendered as the XML it maps).
 
-use payops_conformance::suite::Suite;
+use payops_conformance::suite::{ReturnExpect as E, Suite};
 use payops_core::OperationKind::*;
 use payops_core::driver::PluginProvider;
 use payops_core::loader;
@@ -13,6 +13,16 @@ use serde_json::json;
 
 // Random-looking: the suite also looks for 6-character pieces of it.
 const PASSWORD: &str = "Tq7Wz2Kx9Rv4Lm8N";
+
+fn at(s: &str) -> payops_core::chrono::DateTime<payops_core::chrono::FixedOffset> {
+    payops_core::chrono::DateTime::parse_from_rfc3339(s).unwrap()
+}
+
+/// R1 paid on 2024-05-01; R2 too, its day not closed at the bank.
+fn orders() -> serde_json::Value {
+    json!({"orders": [{"order_ref": "R1", "amount": 5000, "date": "2024-05-01T09:00:00+03:00"},
+                      {"order_ref": "R2", "amount": 5000, "date": "2024-05-01T09:00:00+03:00", "settled": false}]})
+}
 
 fn suite(p: PluginProvider) -> Suite {
     Suite::new(
@@ -27,6 +37,14 @@ fn suite(p: PluginProvider) -> Suite {
     .example(Refund, json!({"order_ref": "1", "amount": 1050}))
     .example(Cancel, json!({"order_ref": "20221030B3FF"}))
     .example(Query, json!({"order_ref": "20221030B3FF"}))
+    .example(Return, json!({"order_ref": "1", "amount": 1050}))
+    // The rule on the simulator's clock (end of day: midnight).
+    .return_case("whole, on the payment's day: a void", at("2024-05-01T12:00:00+03:00"), orders(), json!({"order_ref": "R1"}), E::Became(Cancel))
+    .return_case("partial, on the payment's day: not yet", at("2024-05-01T23:59:00+03:00"), orders(), json!({"order_ref": "R1", "amount": 1000}), E::Refused(R::NotAllowedToday))
+    .return_case("partial, the next day: a refund", at("2024-05-02T00:00:00+03:00"), orders(), json!({"order_ref": "R1", "amount": 1000}), E::Became(Refund))
+    .return_case("whole, the next day: a refund of what remains", at("2024-05-02T09:00:00+03:00"), orders(), json!({"order_ref": "R1"}), E::Became(Refund))
+    .return_case("whole, the bank's day not closed (CORE-2508): a void", at("2024-05-02T00:30:00+03:00"), orders(), json!({"order_ref": "R2"}), E::FellBack(Refund, Cancel))
+    .return_case("partial, the bank's day not closed (CORE-2508): no fallback", at("2024-05-02T00:30:00+03:00"), orders(), json!({"order_ref": "R2", "amount": 1000}), E::Declined(Refund, R::NotAllowedToday))
     // No public sample of NestPay's answer to it: the simulator declines.
     .over_refund(json!({"order_ref": "1", "amount": 8951}), R::Declined)
     .documented(Refund, "approved", xml(AM_REFUND_OK), S::Succeeded, None)

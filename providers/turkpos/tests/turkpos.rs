@@ -42,6 +42,7 @@ fn call(op: OperationKind, account: Value) -> Call {
         now: DateTime::parse_from_rfc3339("2026-11-24T12:00:00+03:00").unwrap(),
         idempotency_key: None,
         nonce: String::new(),
+        earlier_returns: 0,
     }
 }
 
