@@ -279,9 +279,15 @@ pub trait Provider: Send + Sync + 'static {
 pub struct Entry<P> {
     request_schema: fn(&P) -> Value,
     details_schema: fn(&P, &Entries<P>) -> Value,
-    start: fn(&P, &Entries<P>, &Call, &Value) -> Result<Step, Error>,
-    resume: fn(&P, &Entries<P>, &Call, Value, Answer) -> Result<Step, Error>,
+    start: StartFn<P>,
+    resume: ResumeFn<P>,
 }
+
+/// An entry's start: the provider, the others, the call, the document.
+type StartFn<P> = fn(&P, &Entries<P>, &Call, &Value) -> Result<Step, Error>;
+/// An entry's resume: the provider, the others, the call, the state, the
+/// answer.
+type ResumeFn<P> = fn(&P, &Entries<P>, &Call, Value, Answer) -> Result<Step, Error>;
 
 /// The operations of a provider, type-erased (a composite operation such
 /// as `return` runs the others through it).
@@ -290,10 +296,7 @@ pub struct Entries<P>(BTreeMap<OperationKind, Entry<P>>);
 impl<P: Provider> Entries<P> {
     fn get(&self, provider: &P, op: OperationKind) -> Result<&Entry<P>, Error> {
         self.0.get(&op).ok_or_else(|| {
-            Error::UnsupportedOperation(format!(
-                "{} does not support {op}",
-                provider.about().id
-            ))
+            Error::UnsupportedOperation(format!("{} does not support {op}", provider.about().id))
         })
     }
 
@@ -321,9 +324,7 @@ impl<P: Provider> Entries<P> {
     }
 
     fn details_schema(&self, provider: &P, op: OperationKind) -> Option<Value> {
-        self.0
-            .get(&op)
-            .map(|e| (e.details_schema)(provider, self))
+        self.0.get(&op).map(|e| (e.details_schema)(provider, self))
     }
 }
 

@@ -166,7 +166,12 @@ pub(crate) fn start<P: Return>(
     p.account(call)?;
     let doc: P::Document = parse_document(request)?;
     let query = p.payment_query(&doc);
-    let step = ops.start(p, OperationKind::Query, &inner_call(call, OperationKind::Query), &query)?;
+    let step = ops.start(
+        p,
+        OperationKind::Query,
+        &inner_call(call, OperationKind::Query),
+        &query,
+    )?;
     let state = State {
         stage: OperationKind::Query,
         inner: Value::Null,
@@ -189,7 +194,13 @@ pub(crate) fn resume<P: Return>(
     let mut state: State = serde_json::from_value(state)
         .map_err(|e| Error::Internal(format!("return: unknown state: {e}")))?;
     let inner = std::mem::take(&mut state.inner);
-    let step = ops.resume(p, state.stage, &inner_call(call, state.stage), inner, answer)?;
+    let step = ops.resume(
+        p,
+        state.stage,
+        &inner_call(call, state.stage),
+        inner,
+        answer,
+    )?;
     advance(p, ops, call, state, step)
 }
 
@@ -201,7 +212,10 @@ fn advance<P: Return>(
     step: Step,
 ) -> Result<Step, Error> {
     let outcome = match step {
-        Step::Send { mut request, state: inner } => {
+        Step::Send {
+            mut request,
+            state: inner,
+        } => {
             // Reading the payment moves nothing.
             request.safe |= state.stage == OperationKind::Query;
             state.inner = inner;
@@ -237,7 +251,9 @@ fn advance<P: Return>(
         return Ok(Step::Done(finish(state, outcome)));
     }
     let next = fallback.clone();
-    state.attempts.push(record(state.stage, &outcome, &state.sending));
+    state
+        .attempts
+        .push(record(state.stage, &outcome, &state.sending));
     attempt(p, ops, call, state, next)
 }
 
@@ -416,4 +432,42 @@ pub fn end_of_day(setting: Option<&str>) -> Result<chrono::NaiveTime, Error> {
         chrono::NaiveTime::parse_from_str(s, "%H:%M")
             .map_err(|e| Error::invalid_field("/account/end_of_day", format!("{s:?}: {e}")))
     })
+}
+
+/// The rule of a provider whose refund is its only return (it has no
+/// cancel, or its refund service cancels or refunds by itself): a refund
+/// of `amount`, or of all that remains when it is absent (what the query
+/// says was paid less what it counts returned). `document` is the refund
+/// document without its `amount`; `why` says whose rule it is.
+pub fn refund_only(
+    mut document: Value,
+    amount: Option<i64>,
+    payment: &QueryDetails,
+    why: &str,
+) -> Choice {
+    let remaining = payment
+        .amount
+        .map(|p| p - payment.refunded_amount.unwrap_or(0));
+    let Some(amount) = amount.or(remaining) else {
+        return Choice::Refuse {
+            reason: Reason::InvalidRequest,
+            message: "the provider's query does not say what was paid: give the amount".into(),
+        };
+    };
+    if amount <= 0 {
+        return Choice::Refuse {
+            reason: Reason::AmountExceedsRemaining,
+            message: "nothing remains to return".into(),
+        };
+    }
+    document["amount"] = json!(amount);
+    Choice::Run {
+        first: Attempt {
+            operation: OperationKind::Refund,
+            document,
+        },
+        fallback: None,
+        fallback_codes: Vec::new(),
+        why: why.to_owned(),
+    }
 }

@@ -699,9 +699,7 @@ impl Engine {
         caller: &crate::config::Limits,
         actor: Option<&str>,
     ) -> Result<(), Error> {
-        if !op.returns_money()
-            || !(account.limits.any() || caller.any())
-        {
+        if !op.returns_money() || !(account.limits.any() || caller.any()) {
             return Ok(());
         }
         let Some(amount) = document.get("amount").and_then(Value::as_i64) else {

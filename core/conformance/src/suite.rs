@@ -295,7 +295,9 @@ impl Suite {
                 .unwrap_or_default()
         };
         match (&case.expect, result) {
-            (ReturnExpect::Refused(reason), Err(e)) if e.refusal_reason() == Some(*reason) => Ok(()),
+            (ReturnExpect::Refused(reason), Err(e)) if e.refusal_reason() == Some(*reason) => {
+                Ok(())
+            }
             (ReturnExpect::Became(op), Ok(o))
                 if o.status == Status::Succeeded && attempts(&o) == [(*op, Status::Succeeded)] =>
             {

@@ -390,3 +390,29 @@ pub struct AdjustDoc {
     #[serde(default)]
     pub currency: Lira,
 }
+
+/// Money back: EsnekPOS's `OrderReturn` is its return/cancellation
+/// service (it cancels or refunds by itself), so a `return` is sent as a
+/// refund (of all that remains when `amount` is absent).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(extend("examples" = [{"order_ref": "0.54251300 1595848596|93"}, {"order_ref": "0.54251300 1595848596|93", "amount": 1250}]))]
+#[schemars(title = "EsnekPOS return")]
+pub struct ReturnDoc {
+    /// Order reference
+    ///
+    /// Wire `ORDER_REF_NUMBER` (at most 64 characters).
+    #[schemars(length(min = 1, max = 64))]
+    pub order_ref: String,
+    /// Amount (kuruş)
+    ///
+    /// The amount to return; absent: all that remains (ProcessQuery's amount less its refunds).
+    #[serde(default)]
+    #[schemars(range(min = 1))]
+    pub amount: Option<i64>,
+    /// Sync with POS
+    ///
+    /// Wire `SYNC_WITH_POS` (default true).
+    #[serde(default = "yes")]
+    pub sync_with_pos: bool,
+}

@@ -30,15 +30,16 @@ pub mod sim;
 pub mod wire;
 
 use payops_core::{
-    About, Answer, Call, CallbackSpec, Cancel, Error, Next, OperationKind, Outcome, Provider,
-    Query, QueryDetails, ReconcileInput, Refund, Resolution, Simulator, Status, SubMerchantAdjust,
+    About, Answer, Call, CallbackSpec, Cancel, Choice, Error, Next, OperationKind, Outcome,
+    Provider, Query, QueryDetails, ReconcileInput, Refund, Resolution, Return, Simulator, Status,
+    SubMerchantAdjust,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::documents::{
     Account, AdjustDoc, CancelDoc, Channel, DEFAULT_TIMEOUT_MS, MAX_ORDER_REF_PHYSICAL, QueryDoc,
-    RefundDoc, order_ref, order_ref_within, refund_split,
+    RefundDoc, ReturnDoc, order_ref, order_ref_within, refund_split,
 };
 use crate::outcome::{money_details_schema, money_outcome, query_outcome, remaining};
 use crate::wire::Endpoint;
@@ -454,6 +455,33 @@ impl SubMerchantAdjust for EsnekPos {
         answer: Answer,
     ) -> Result<Next<Phase>, Error> {
         answered(a, phase, answer)
+    }
+}
+
+impl Return for EsnekPos {
+    type Document = ReturnDoc;
+
+    fn rule(&self) -> &'static str {
+        "EsnekPOS's OrderReturn is its return/cancellation service and chooses by itself: a return is sent as a refund (OrderReturn) of the amount given or all that remains (ProcessQuery's amount less its refunds). An Android POS cancel stays its own operation (cancel, channel android_pos). No fallback."
+    }
+
+    fn payment_query(&self, doc: &ReturnDoc) -> Value {
+        serde_json::json!({"order_ref": doc.order_ref})
+    }
+
+    fn choose(
+        &self,
+        _: &Call,
+        _: &Account,
+        doc: &ReturnDoc,
+        payment: &QueryDetails,
+    ) -> Result<Choice, Error> {
+        Ok(payops_core::returning::refund_only(
+            serde_json::json!({"order_ref": doc.order_ref, "sync_with_pos": doc.sync_with_pos}),
+            doc.amount,
+            payment,
+            "EsnekPOS's OrderReturn cancels or refunds by itself: a refund",
+        ))
     }
 }
 

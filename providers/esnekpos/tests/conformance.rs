@@ -20,6 +20,8 @@ fn suite(p: PluginProvider) -> Suite {
     .example(Refund, json!({"order_ref": "P-OLD", "amount": 500}))
     .example(Cancel, json!({"order_ref": "P-TODAY"}))
     .example(Query, json!({"order_ref": "P-OLD"}))
+    .example(Return, json!({"order_ref": "P-OLD", "amount": 500}))
+    .return_case("OrderReturn chooses by itself: a refund of what remains", payops_conformance::turkey_now(), json!({}), json!({"order_ref": "P-OLD"}), payops_conformance::suite::ReturnExpect::Became(Refund))
     .example(
         SubMerchantAdjust,
         json!({"order_ref": "P-OLD", "sub_merchant_id": "S1", "direction": "reduce", "amount": 500}),
@@ -117,10 +119,22 @@ async fn statically_linked_passes_the_suite() {
     // documented codes and the over-refund; two reconcile checks (answer
     // lost, request lost) per money-moving operation; per capability the
     // refusal of wrong credentials; the 11 faults on the query too; the
-    // two request samples.
+    // two request samples. The return: happy path, credentials in the
+    // outcome, response schema, 11 faults, its request schema (9), wrong
+    // credentials, two reconcile checks, one rule case.
     assert_eq!(
         report.passed.len(),
-        1 + 4 * 3 + 11 * 3 + (9 + 5 + 5 + 9) + 12 + 1 + 2 * 3 + 4 + 11 + 2,
+        1 + 4 * 3
+            + 11 * 3
+            + (9 + 5 + 5 + 9)
+            + 12
+            + 1
+            + 2 * 3
+            + 4
+            + 11
+            + 2
+            + (3 + 11 + 9 + 1 + 2)
+            + 1,
         "{:?}",
         report.passed
     );

@@ -55,7 +55,7 @@ pub struct Account {
 }
 
 /// The currencies iyzico takes (each with two decimals).
-#[derive(Debug, Clone, Copy, Default, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, Default, serde::Serialize, Deserialize, JsonSchema)]
 pub enum IyzicoCurrency {
     /// Turkish lira.
     #[default]
@@ -173,4 +173,42 @@ impl Account {
             )),
         }
     }
+}
+
+/// Money back: iyzico's payment detail carries no date, so payops cannot
+/// tell the payment's day from it: a `return` is a refund of one payment
+/// transaction (allowed any day).
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(extend("examples" = [{"order_ref": "11223344"}, {"order_ref": "11223344", "payment_transaction_id": "55667788", "amount": 1250}]))]
+#[schemars(title = "iyzico return")]
+pub struct ReturnDoc {
+    /// Order reference
+    ///
+    /// The payment's `paymentId` at iyzico.
+    #[schemars(length(min = 1, max = 64))]
+    pub order_ref: String,
+    /// Payment transaction id
+    ///
+    /// The basket item to refund; absent: the payment's only item (a payment of several items needs it).
+    #[serde(default)]
+    #[schemars(length(min = 1, max = 64))]
+    pub payment_transaction_id: Option<String>,
+    /// Amount (minor units)
+    ///
+    /// The amount to refund; absent: the item's whole `paidPrice`.
+    #[serde(default)]
+    #[schemars(range(min = 1))]
+    pub amount: Option<i64>,
+    /// Currency
+    ///
+    /// The payment's currency.
+    #[serde(default)]
+    pub currency: IyzicoCurrency,
+    /// Client IP
+    ///
+    /// Wire `ip` (optional).
+    #[serde(default)]
+    #[schemars(length(min = 1, max = 45))]
+    pub ip: Option<String>,
 }

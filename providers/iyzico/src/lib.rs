@@ -39,13 +39,13 @@ pub mod wire;
 
 use payops_core::kit::json::json_answer;
 use payops_core::{
-    About, Answer, Call, Cancel, Error, Next, Provider, Query, ReconcileInput, Refund, Resolution,
-    Simulator,
+    About, Answer, Attempt, Call, Cancel, Choice, Error, Next, OperationKind, Provider, Query,
+    QueryDetails, Reason, ReconcileInput, Refund, Resolution, Return, Simulator,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::documents::{Account, CancelDoc, QueryDoc, RefundDoc};
+use crate::documents::{Account, CancelDoc, QueryDoc, RefundDoc, ReturnDoc};
 use crate::outcome::{Sent, money_details, money_outcome, query_details_schema, query_outcome};
 
 /// The provider id.
@@ -237,6 +237,71 @@ impl Query for Iyzico {
         answer: Answer,
     ) -> Result<Next<Phase>, Error> {
         answered(call, phase, answer, query_outcome)
+    }
+}
+
+impl Return for Iyzico {
+    type Document = ReturnDoc;
+
+    fn rule(&self) -> &'static str {
+        "iyzico cancels only on the payment's day (its page: \"aynı gün içinde, gün sonu yapılmadan\"), but its payment detail carries no date, so payops cannot prove the day: a return is always a refund (allowed any day for 365 days) of one payment transaction, the one given or the payment's only one, of the amount given or the item's paidPrice. Cancel stays its own operation for callers who know the day. No fallback."
+    }
+
+    fn payment_query(&self, doc: &ReturnDoc) -> Value {
+        serde_json::json!({"order_ref": doc.order_ref})
+    }
+
+    fn choose(
+        &self,
+        _: &Call,
+        _: &Account,
+        doc: &ReturnDoc,
+        payment: &QueryDetails,
+    ) -> Result<Choice, Error> {
+        let item = match &doc.payment_transaction_id {
+            Some(id) => payment
+                .transactions
+                .iter()
+                .find(|t| t.transaction_id.as_ref() == Some(id)),
+            None if payment.transactions.len() == 1 => payment.transactions.first(),
+            None => {
+                return Err(Error::invalid_field(
+                    "/payment_transaction_id",
+                    format!(
+                        "payment {} has {} items: name the one to refund",
+                        doc.order_ref,
+                        payment.transactions.len()
+                    ),
+                ));
+            }
+        };
+        let Some((Some(id), paid)) = item.map(|t| (t.transaction_id.clone(), t.amount)) else {
+            return Ok(Choice::Refuse {
+                reason: Reason::NotFound,
+                message: format!("payment {} lists no such item", doc.order_ref),
+            });
+        };
+        let Some(amount) = doc.amount.or(paid) else {
+            return Err(Error::invalid_field(
+                "/amount",
+                "the item's paidPrice is not known: give the amount",
+            ));
+        };
+        let mut document = serde_json::json!({"order_ref": doc.order_ref, "payment_transaction_id": id, "amount": amount});
+        document["currency"] =
+            serde_json::to_value(doc.currency).map_err(|e| Error::Internal(e.to_string()))?;
+        if let Some(ip) = &doc.ip {
+            document["ip"] = serde_json::json!(ip);
+        }
+        Ok(Choice::Run {
+            first: Attempt {
+                operation: OperationKind::Refund,
+                document,
+            },
+            fallback: None,
+            fallback_codes: Vec::new(),
+            why: "iyzico's payment detail gives no date: a refund".into(),
+        })
     }
 }
 

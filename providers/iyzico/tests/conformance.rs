@@ -1,7 +1,7 @@
 //! iyzico runs the kit's behavior suite against its own simulator, linked
 //! statically and loaded as a cdylib through the real loader.
 
-use payops_conformance::suite::Suite;
+use payops_conformance::suite::{ReturnExpect as E, Suite};
 use payops_core::OperationKind::*;
 use payops_core::driver::PluginProvider;
 use payops_core::loader;
@@ -27,6 +27,8 @@ fn suite(p: PluginProvider) -> Suite {
     .example(Refund, json!({"order_ref": "11223344", "payment_transaction_id": "55667788", "amount": 1250}))
     .example(Cancel, json!({"order_ref": "22334455"}))
     .example(Query, json!({"order_ref": "11223344"}))
+    .example(Return, json!({"order_ref": "11223344", "amount": 1250}))
+    .return_case("no date in the payment detail: a refund of its only item", payops_conformance::turkey_now(), json!({}), json!({"order_ref": "22334455"}), E::Became(Refund))
     // iyzico's public docs give no code for it; the simulator answers 11.
     .over_refund(
         json!({"order_ref": "11223344", "payment_transaction_id": "55667788", "amount": 3751}),
@@ -75,7 +77,10 @@ async fn statically_linked_passes_the_suite() {
     // query.
     assert_eq!(
         report.passed.len(),
-        1 + 3 * 3 + 11 * 2 + (9 + 5 + 5) + 1 + 11 + 2 * 2 + 3 + 11,
+        // The return: happy path, credentials in the outcome, response
+        // schema, 11 faults, its request schema (9), wrong credentials,
+        // two reconcile checks, one rule case.
+        1 + 3 * 3 + 11 * 2 + (9 + 5 + 5) + 1 + 11 + 2 * 2 + 3 + 11 + (3 + 11 + 9 + 1 + 2) + 1,
         "{:?}",
         report.passed
     );

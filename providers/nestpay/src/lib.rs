@@ -208,7 +208,10 @@ impl Return for NestPay {
         let (Some(paid), Some(paid_at)) = (payment.amount, payment.payment_date) else {
             return Ok(Choice::Refuse {
                 reason: Reason::NotFound,
-                message: format!("the order history of {} shows no sale to return", doc.order_ref),
+                message: format!(
+                    "the order history of {} shows no sale to return",
+                    doc.order_ref
+                ),
             });
         };
         let remaining = paid - payment.refunded_amount.unwrap_or(0);
@@ -225,7 +228,9 @@ impl Return for NestPay {
                 first: void,
                 fallback: None,
                 fallback_codes: Vec::new(),
-                why: format!("paid {paid_at} in the bank's current business day (end of day {eod_text}), returned whole, no earlier return: a void"),
+                why: format!(
+                    "paid {paid_at} in the bank's current business day (end of day {eod_text}), returned whole, no earlier return: a void"
+                ),
             });
         }
         if today {
@@ -252,7 +257,9 @@ impl Return for NestPay {
             },
             fallback: (whole && first).then_some(void),
             fallback_codes: vec!["CORE-2508".into()],
-            why: format!("paid {paid_at}, before the bank's current business day (end of day {eod_text}): a refund"),
+            why: format!(
+                "paid {paid_at}, before the bank's current business day (end of day {eod_text}): a refund"
+            ),
         })
     }
 }

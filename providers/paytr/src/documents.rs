@@ -78,3 +78,28 @@ pub struct QueryDoc {
     #[schemars(length(min = 1, max = 64), regex(pattern = r"^[A-Za-z0-9]+$"))]
     pub order_ref: String,
 }
+
+/// Money back: PayTR has no cancel, so a `return` is a refund (of all
+/// that remains when `amount` is absent).
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(extend("examples" = [{"order_ref": "SIP20240001"}, {"order_ref": "SIP20240001", "amount": 1197}]))]
+#[schemars(title = "PayTR return")]
+pub struct ReturnDoc {
+    /// Order reference
+    ///
+    /// Wire `merchant_oid`.
+    #[schemars(length(min = 1, max = 64), regex(pattern = r"^[A-Za-z0-9]+$"))]
+    pub order_ref: String,
+    /// Amount (minor units)
+    ///
+    /// The amount to refund; absent: all that remains (the status query's `payment_amount` less its completed returns).
+    #[serde(default)]
+    #[schemars(range(min = 1))]
+    pub amount: Option<i64>,
+    /// Currency
+    ///
+    /// The payment's currency (fixes the decimals).
+    #[serde(default)]
+    pub currency: Currency,
+}

@@ -27,13 +27,13 @@ pub mod sim;
 pub mod wire;
 
 use payops_core::{
-    About, Answer, Call, Currency, Error, Next, Provider, Query, ReconcileInput, Refund,
-    Resolution, Simulator,
+    About, Answer, Call, Choice, Currency, Error, Next, Provider, Query, QueryDetails,
+    ReconcileInput, Refund, Resolution, Return, Simulator,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::documents::{Account, QueryDoc, RefundDoc};
+use crate::documents::{Account, QueryDoc, RefundDoc, ReturnDoc};
 use crate::outcome::{query_details_schema, query_outcome, refund_details_schema, refund_outcome};
 
 /// The provider id.
@@ -152,6 +152,33 @@ impl Query for PayTr {
         answer: Answer,
     ) -> Result<Next<Phase>, Error> {
         <Self as Refund>::resume(self, call, a, phase, answer)
+    }
+}
+
+impl Return for PayTr {
+    type Document = ReturnDoc;
+
+    fn rule(&self) -> &'static str {
+        "PayTR has no cancel: a return is always a refund (İade API), of the amount given or all that remains (the status query's payment_amount less its completed returns). No fallback."
+    }
+
+    fn payment_query(&self, doc: &ReturnDoc) -> Value {
+        serde_json::json!({"order_ref": doc.order_ref})
+    }
+
+    fn choose(
+        &self,
+        _: &Call,
+        _: &Account,
+        doc: &ReturnDoc,
+        payment: &QueryDetails,
+    ) -> Result<Choice, Error> {
+        Ok(payops_core::returning::refund_only(
+            serde_json::json!({"order_ref": doc.order_ref, "currency": doc.currency}),
+            doc.amount,
+            payment,
+            "PayTR has no cancel: a refund",
+        ))
     }
 }
 

@@ -28,6 +28,8 @@ fn suite(p: PluginProvider) -> Suite {
     // 11.97: the refund page's sample amount.
     .example(Refund, json!({"order_ref": "SIP20240001", "amount": 1197}))
     .example(Query, json!({"order_ref": "SIP20240001"}))
+    .example(Return, json!({"order_ref": "SIP20240001", "amount": 1197}))
+    .return_case("no cancel: a refund of what remains", payops_conformance::turkey_now(), json!({}), json!({"order_ref": "SIP20240001"}), payops_conformance::suite::ReturnExpect::Became(Refund))
     .over_refund(json!({"order_ref": "SIP20240001", "amount": 8804}), R::AmountExceedsRemaining)
     // The suite's operation id is `op_test`: its reference_no is `optest`.
     .documented(Refund, "success", answer(REFUND_OK), S::Succeeded, None)

@@ -86,3 +86,29 @@ pub struct QueryDoc {
     #[schemars(length(min = 1, max = 100), regex(pattern = r"^[A-Za-z0-9._-]+$"))]
     pub order_ref: String,
 }
+
+/// Money back: Sipay's refund service cancels on the payment's day (no
+/// earlier partial refund) and refunds otherwise, by itself, so a
+/// `return` is a refund (of all that remains when `amount` is absent).
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(extend("examples" = [{"order_ref": "1678796307PAYBULL"}, {"order_ref": "1678796307PAYBULL", "amount": 1000}]))]
+#[schemars(title = "Sipay return")]
+pub struct ReturnDoc {
+    /// Order reference
+    ///
+    /// Wire `invoice_id`.
+    #[schemars(length(min = 1, max = 100), regex(pattern = r"^[A-Za-z0-9._-]+$"))]
+    pub order_ref: String,
+    /// Amount (minor units)
+    ///
+    /// The amount to return; absent: all that remains (the status check's amount less its `total_refunded_amount`).
+    #[serde(default)]
+    #[schemars(range(min = 1))]
+    pub amount: Option<i64>,
+    /// Currency
+    ///
+    /// The payment's currency (fixes the decimals).
+    #[serde(default)]
+    pub currency: Currency,
+}

@@ -29,13 +29,13 @@ pub mod sim;
 pub mod wire;
 
 use payops_core::{
-    About, Answer, Call, Currency, Error, Next, Provider, Query, ReconcileInput, Refund,
-    Resolution, Simulator,
+    About, Answer, Call, Choice, Currency, Error, Next, Provider, Query, QueryDetails,
+    ReconcileInput, Refund, Resolution, Return, Simulator,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::documents::{Account, QueryDoc, RefundDoc};
+use crate::documents::{Account, QueryDoc, RefundDoc, ReturnDoc};
 use crate::outcome::{query_details_schema, query_outcome, refund_details_schema, refund_outcome};
 
 /// The provider id.
@@ -205,6 +205,33 @@ impl Query for Sipay {
         answer: Answer,
     ) -> Result<Next<Phase>, Error> {
         Ok(resume(call, a, phase, answer))
+    }
+}
+
+impl Return for Sipay {
+    type Document = ReturnDoc;
+
+    fn rule(&self) -> &'static str {
+        "Sipay's refund is its own cancel-or-refund (PayBull's page: on the payment's day with no earlier partial refund Sipay cancels, otherwise it refunds): a return is a refund of the amount given or all that remains (the status check's amount less total_refunded_amount). No fallback."
+    }
+
+    fn payment_query(&self, doc: &ReturnDoc) -> Value {
+        serde_json::json!({"order_ref": doc.order_ref})
+    }
+
+    fn choose(
+        &self,
+        _: &Call,
+        _: &Account,
+        doc: &ReturnDoc,
+        payment: &QueryDetails,
+    ) -> Result<Choice, Error> {
+        Ok(payops_core::returning::refund_only(
+            serde_json::json!({"order_ref": doc.order_ref, "currency": doc.currency}),
+            doc.amount,
+            payment,
+            "Sipay's refund cancels or refunds by itself: a refund",
+        ))
     }
 }
 

@@ -29,6 +29,8 @@ fn suite(p: PluginProvider) -> Suite {
     // 50.00: omnipay-sipay's refund fixture (RefundRequest.json).
     .example(Refund, json!({"order_ref": "INV-20230101-001", "amount": 5000}))
     .example(Query, json!({"order_ref": "INV-20230101-001"}))
+    .example(Return, json!({"order_ref": "INV-20230101-001", "amount": 5000}))
+    .return_case("its refund cancels or refunds by itself: a refund of what remains", payops_conformance::turkey_now(), json!({}), json!({"order_ref": "INV-20230101-001"}), payops_conformance::suite::ReturnExpect::Became(Refund))
     .over_refund(json!({"order_ref": "INV-20230101-001", "amount": 5001}), R::Refused)
     .documented(Refund, "omnipay-sipay RefundResponseSuccess", answer(REFUND_OK), S::Succeeded, None)
     .documented(Refund, "100 for another invoice", answer(&REFUND_OK.replace("INV-20230101-001", "INV-20230101-002")), S::Unknown, Some(R::OrderMismatch))

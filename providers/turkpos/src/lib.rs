@@ -30,9 +30,10 @@ pub mod reconcile;
 pub mod sim;
 pub mod wire;
 
+use payops_core::returning::{business_day, end_of_business_day, untouched};
 use payops_core::{
-    About, Answer, Call, Cancel, Error, Next, Provider, Query, ReconcileInput, Refund, Resolution,
-    Simulator,
+    About, Answer, Attempt, Call, Cancel, Choice, Error, Next, OperationKind, Provider, Query,
+    QueryDetails, Reason, ReconcileInput, Refund, Resolution, Return, Simulator,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -302,6 +303,75 @@ impl Query for TurkPos {
         answer: Answer,
     ) -> Result<Next<Phase>, Error> {
         answered(phase, answer)
+    }
+}
+
+impl Return for TurkPos {
+    type Document = ReturnDoc;
+
+    fn rule(&self) -> &'static str {
+        "Param's rule (\"cancellation is made for transactions made on the same day and refund is made for transactions made on different days\"), on TP_Islem_Sorgulama4's Tarih in Turkish time, the day ending at midnight (inferred: Param names no cutoff): on the payment's day, with no earlier return of the order, IPTAL (a marketplace order partly or whole; a standard order only whole, as Param requires the whole amount for IPTAL); on a later day IADE. On the payment's day, a standard order's partial return or any return after an earlier one is refused until midnight. No fallback: Param documents no decline code for a closed day."
+    }
+
+    fn payment_query(&self, doc: &ReturnDoc) -> Value {
+        serde_json::json!({"order_ref": doc.order_ref})
+    }
+
+    fn choose(
+        &self,
+        call: &Call,
+        a: &Account,
+        doc: &ReturnDoc,
+        payment: &QueryDetails,
+    ) -> Result<Choice, Error> {
+        let Some(paid_at) = payment.payment_date else {
+            return Ok(Choice::Refuse {
+                reason: Reason::ProviderError,
+                message: format!(
+                    "TP_Islem_Sorgulama4 gives no date for {}: cancel or refund by hand",
+                    doc.order_ref
+                ),
+            });
+        };
+        let midnight = payops_core::chrono::NaiveTime::MIN;
+        let today = business_day(paid_at, midnight) == business_day(call.now, midnight);
+        let standard = doc.order_type.or(a.default_order_type) == Some(OrderType::Standard);
+        let whole = doc.whole_order || (doc.amount.is_some() && doc.amount == payment.amount);
+        let document = serde_json::to_value(doc).map_err(|e| Error::Internal(e.to_string()))?;
+        let run = |operation, why: String| Choice::Run {
+            first: Attempt {
+                operation,
+                document: document.clone(),
+            },
+            fallback: None,
+            fallback_codes: Vec::new(),
+            why,
+        };
+        if today && untouched(payment, call.earlier_returns) && (whole || !standard) {
+            return Ok(run(
+                OperationKind::Cancel,
+                format!("paid {paid_at}, today in Turkish time, no earlier return: IPTAL"),
+            ));
+        }
+        if today {
+            return Ok(Choice::Refuse {
+                reason: Reason::NotAllowedToday,
+                message: format!(
+                    "order {}: paid today; {} is possible from {} (Param refunds, IADE, only orders of earlier days)",
+                    doc.order_ref,
+                    if standard && !whole {
+                        "a partial return of a standard order"
+                    } else {
+                        "a return after an earlier one"
+                    },
+                    end_of_business_day(call.now, midnight)
+                ),
+            });
+        }
+        Ok(run(
+            OperationKind::Refund,
+            format!("paid {paid_at}, before today in Turkish time: IADE"),
+        ))
     }
 }
 

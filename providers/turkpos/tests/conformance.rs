@@ -1,7 +1,7 @@
 //! TurkPos runs the kit's behavior suite against its own simulator, linked
 //! statically and loaded as a cdylib through the real loader.
 
-use payops_conformance::suite::{Sample, Suite};
+use payops_conformance::suite::{ReturnExpect as E, Sample, Suite};
 use payops_core::OperationKind::*;
 use payops_core::driver::PluginProvider;
 use payops_core::loader;
@@ -13,6 +13,17 @@ const PASS: &str = "Xr7Kq2Wm9Z";
 const GUID: &str = "7C3E9A1F-B42D-4E8A-9F61-D05B8C2A7E34";
 const G1: &str = "5E8B2D71-9C4A-4F36-A1E0-3B7D6C9F2A18";
 const G2: &str = "A2C94E17-6B3F-4D85-8E20-F71D3A5C9B46";
+
+fn at(s: &str) -> payops_core::chrono::DateTime<payops_core::chrono::FixedOffset> {
+    payops_core::chrono::DateTime::parse_from_rfc3339(s).unwrap()
+}
+
+fn r1() -> serde_json::Value {
+    json!({"orders": [
+        {"order_ref": "R1", "marketplace_order_guid": G1, "amount": 5000, "seller_payout_amount": 4000, "date": "2024-05-01T10:00:00+03:00"},
+        {"order_ref": "S1", "amount": 5000, "date": "2024-05-01T10:00:00+03:00"}
+    ]})
+}
 
 fn suite(p: PluginProvider) -> Suite {
     Suite::new(
@@ -38,6 +49,15 @@ fn suite(p: PluginProvider) -> Suite {
         json!({"order_ref": "T-NEW", "marketplace_order_guid": G2, "whole_order": true, "seller_payout_amount": 0}),
     )
     .example(Query, json!({"order_ref": "T-OLD"}))
+    .example(
+        Return,
+        json!({"order_ref": "T-OLD", "marketplace_order_guid": G1, "amount": 1000, "seller_payout_amount": 3000}),
+    )
+    // Param's rule on the simulator's clock: R1 paid 2024-05-01 10:00.
+    .return_case("on the payment's day: IPTAL", at("2024-05-01T23:59:00+03:00"), r1(), json!({"order_ref": "R1", "marketplace_order_guid": G1, "amount": 1000, "seller_payout_amount": 3000}), E::Became(Cancel))
+    .return_case("the next day: IADE", at("2024-05-02T00:00:00+03:00"), r1(), json!({"order_ref": "R1", "marketplace_order_guid": G1, "amount": 1000, "seller_payout_amount": 3000}), E::Became(Refund))
+    .return_case("a standard order's partial return on its day: not yet", at("2024-05-01T12:00:00+03:00"), r1(), json!({"order_ref": "S1", "order_type": "standard", "amount": 1000}), E::Refused(R::NotAllowedToday))
+    .return_case("a standard order's whole return on its day: IPTAL", at("2024-05-01T12:00:00+03:00"), r1(), json!({"order_ref": "S1", "order_type": "standard", "amount": 5000}), E::Became(Cancel))
     .documented(Refund, "the doc's Pazaryeri_TP_Iptal_Iade answer (Sonuc 1)", answer(200, &sample("1")), S::Succeeded, None)
     .documented(Refund, "Sonuc 0", answer(200, &sample("0")), S::Failed, Some(R::Refused))
     .documented(Refund, "Sonuc -1", answer(200, &sample("-1")), S::Failed, Some(R::Refused))
@@ -94,10 +114,13 @@ async fn statically_linked_passes_the_suite() {
     // (answer lost, request lost) per money-moving operation; 6 documented
     // answers and the over-refund; per capability the refusal of wrong
     // credentials; the 10 faults on the query and, since its answer names
-    // the order, the other-order case; the request sample.
+    // the order, the other-order case; the request sample. The return:
+    // happy path, credentials in the outcome, response schema, 10 faults
+    // on its acting request, its request schema (9), wrong credentials,
+    // two reconcile checks, and the rule's 4 cases on simulator clocks.
     assert_eq!(
         report.passed.len(),
-        1 + 3 * 3 + 10 * 2 + (9 + 5 + 5) + 2 * 2 + 6 + 1 + 3 + 11 + 1,
+        1 + 3 * 3 + 10 * 2 + (9 + 5 + 5) + 2 * 2 + 6 + 1 + 3 + 11 + 1 + (3 + 10 + 9 + 1 + 2) + 4,
         "{:?}",
         report.passed
     );
