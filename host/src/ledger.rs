@@ -128,6 +128,17 @@ pub struct OrderLedger {
 /// The amount an operation returns: its answer's `details.amount`, else
 /// the request's `amount`.
 pub(crate) fn amount_of(o: &StoredOperation) -> Option<i64> {
+    // A return counts as what it became: that attempt's details and
+    // document.
+    if let Some((_, request, details)) =
+        crate::matching::as_became(o).filter(|_| o.operation == "return")
+    {
+        return details
+            .get("amount")
+            .and_then(Value::as_i64)
+            .or_else(|| request.get("amount").and_then(Value::as_i64))
+            .or_else(|| o.request.get("amount").and_then(Value::as_i64));
+    }
     o.envelope
         .as_ref()
         .and_then(|e| e.details.get("amount").and_then(Value::as_i64))

@@ -44,6 +44,8 @@ enum Command {
     Refund(cli::operation::OpArgs),
     /// Cancel a payment.
     Cancel(cli::operation::OpArgs),
+    /// Return money as a cancel or a refund, as the provider's rule chooses.
+    Return(cli::operation::OpArgs),
     /// Query a payment.
     Query(cli::operation::OpArgs),
     /// Adjust a marketplace sub-merchant's balance.
@@ -108,6 +110,7 @@ async fn main() -> ExitCode {
         Command::Config { action } => cli::config::run(g, action).await,
         Command::Refund(a) => cli::operation::run(g, OperationKind::Refund, a).await,
         Command::Cancel(a) => cli::operation::run(g, OperationKind::Cancel, a).await,
+        Command::Return(a) => cli::operation::run(g, OperationKind::Return, a).await,
         Command::Query(a) => cli::operation::run(g, OperationKind::Query, a).await,
         Command::SubMerchantAdjust(a) => {
             cli::operation::run(g, OperationKind::SubMerchantAdjust, a).await

@@ -10,18 +10,43 @@ use payops_core::{Claim, Envelope, OperationContext, OperationKind, ReconcileInp
 use payops_store::{State, StoredOperation};
 use serde_json::Value;
 
+/// What a stored operation counts as, for the provider's reconciliation
+/// and the ledger: a `return` as the operation it became (its last
+/// attempt's operation, document and details); a return that chose
+/// nothing yet, and every other operation, as itself.
+pub(crate) fn as_became(o: &StoredOperation) -> Option<(OperationKind, Value, Value)> {
+    let kind: OperationKind = o.operation.parse().ok()?;
+    let details = o
+        .envelope
+        .as_ref()
+        .map(|e| e.details.clone())
+        .unwrap_or(Value::Null);
+    if kind != OperationKind::Return {
+        return Some((kind, o.request.clone(), details));
+    }
+    Some(
+        match serde_json::from_value::<payops_core::ReturnDetails>(details) {
+            Ok(d) => (
+                d.became,
+                d.attempts
+                    .last()
+                    .map_or_else(|| o.request.clone(), |a| a.document.clone()),
+                d.details,
+            ),
+            Err(_) => (kind, o.request.clone(), Value::Null),
+        },
+    )
+}
+
 pub(crate) fn sibling(o: &StoredOperation) -> Option<Sibling> {
+    let (operation, request, details) = as_became(o)?;
     Some(Sibling {
         operation_id: o.id.clone(),
-        operation: o.operation.parse().ok()?,
-        request: o.request.clone(),
+        operation,
+        request,
         state: o.state.as_str().to_owned(),
         started_at: o.created_at.with_timezone(&payops_core::turkey_offset()),
-        details: o
-            .envelope
-            .as_ref()
-            .map(|e| e.details.clone())
-            .unwrap_or(Value::Null),
+        details,
     })
 }
 
@@ -46,14 +71,24 @@ pub(crate) fn input_of(
     query: payops_core::Outcome,
     query_received_at: chrono::DateTime<chrono::FixedOffset>,
 ) -> ReconcileInput {
+    // A return is settled as the operation it became.
+    let (kind, request, details) = match as_became(op) {
+        Some((became, request, details)) if kind == OperationKind::Return => {
+            (became, request, Some(details))
+        }
+        _ => (kind, op.request.clone(), None),
+    };
     ReconcileInput {
         operation_id: op.id.clone(),
         operation: kind,
-        request: op.request.clone(),
+        request,
         state: op.state.as_str().to_owned(),
         outcome: op.envelope.as_ref().map(|e| {
             let mut o = outcome_of(e);
             o.raw = Value::Null;
+            if let Some(d) = &details {
+                o.details = d.clone();
+            }
             o
         }),
         started_at: op.created_at.with_timezone(&payops_core::turkey_offset()),

@@ -89,7 +89,7 @@ fn providers_are_loaded_from_their_cdylibs() {
     }
     assert_eq!(
         v["providers"][1]["capabilities"],
-        json!(["refund", "cancel", "query"])
+        json!(["refund", "cancel", "query", "return"])
     );
     let skipped = v["skipped"].as_array().unwrap();
     assert!(
@@ -467,6 +467,23 @@ async fn sandbox_serves_every_provider_with_auth_and_errors() {
     )
     .await;
     assert_eq!((s, v["status"].as_str()), (200, Some("succeeded")), "{v}");
+    // NestPay's return (operators.md): DEMO-1003 was paid on an earlier
+    // day the simulated bank has not closed, so the refund the rule tries
+    // first is declined CORE-2508 and the whole return becomes a void.
+    let (s, v) = http(
+        "POST",
+        &op("nestpay-demo", "return"),
+        t,
+        Some(r#"{"order_ref":"DEMO-1003"}"#),
+    )
+    .await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("succeeded")), "{v}");
+    assert_eq!(v["details"]["became"], "cancel", "{v}");
+    assert_eq!(
+        v["details"]["attempts"].as_array().map(Vec::len),
+        Some(2),
+        "{v}"
+    );
     // PayTR: a partial refund (payops's reference_no on it), the status
     // query listing it, and no cancel.
     let (s, v) = http(

@@ -78,7 +78,7 @@ fn rjsf_renders_every_request_and_account_schema() {
     assert_eq!(out["problems"], json!([]), "{out}");
     assert_eq!(
         out["rendered"],
-        json!(23),
+        json!(29),
         "every request and account schema"
     );
 }
@@ -103,7 +103,7 @@ fn every_request_and_account_schema_has_valid_examples() {
         }
     }
     files.sort();
-    assert_eq!(files.len(), 23, "{files:?}");
+    assert_eq!(files.len(), 29, "{files:?}");
     for f in &files {
         let schema: Value = serde_json::from_str(&std::fs::read_to_string(f).unwrap()).unwrap();
         let rel = f
@@ -196,6 +196,10 @@ async fn payops_the_rust_validator_and_ajv_agree() {
                 ),
                 (OperationKind::Query, json!({"order_ref": "P-1"})),
                 (
+                    OperationKind::Return,
+                    json!({"order_ref": "P-1", "amount": 500}),
+                ),
+                (
                     OperationKind::SubMerchantAdjust,
                     json!({"order_ref": "P-1", "sub_merchant_id": "S1", "direction": "reduce", "amount": 500}),
                 ),
@@ -211,6 +215,10 @@ async fn payops_the_rust_validator_and_ajv_agree() {
                     json!({"order_ref": "T-1", "marketplace_order_guid": "5E8B2D71-9C4A-4F36-A1E0-3B7D6C9F2A18", "amount": 1000, "seller_payout_amount": 3000}),
                 ),
                 (OperationKind::Query, json!({"order_ref": "T-1"})),
+                (
+                    OperationKind::Return,
+                    json!({"order_ref": "T-1", "marketplace_order_guid": "5E8B2D71-9C4A-4F36-A1E0-3B7D6C9F2A18", "amount": 1000, "seller_payout_amount": 3000}),
+                ),
             ],
             json!({"environment": "test", "client_code": "555", "client_username": "u", "client_password": "Xr7Kq2Wm9Z", "guid": "7C3E9A1F-B42D-4E8A-9F61-D05B8C2A7E34"}),
         ),
@@ -224,6 +232,10 @@ async fn payops_the_rust_validator_and_ajv_agree() {
                 ),
                 (OperationKind::Cancel, json!({"order_ref": "22334455"})),
                 (OperationKind::Query, json!({"order_ref": "11223344"})),
+                (
+                    OperationKind::Return,
+                    json!({"order_ref": "11223344", "amount": 500}),
+                ),
             ],
             json!({"environment": "sandbox", "api_key": "sandbox-k", "secret_key": "sandbox-Wq4Rz8Tn2Kv6Lp9X"}),
         ),
@@ -237,6 +249,10 @@ async fn payops_the_rust_validator_and_ajv_agree() {
                 ),
                 (OperationKind::Cancel, json!({"order_ref": "20221030B3FF"})),
                 (OperationKind::Query, json!({"order_ref": "20221030B3FF"})),
+                (
+                    OperationKind::Return,
+                    json!({"order_ref": "20221030B3FF", "amount": 500}),
+                ),
             ],
             json!({"bank": "test", "client_id": "700655000200", "name": "ISBANKAPI", "password": "Tq7Wz2Kx9Rv4Lm8N"}),
         ),
@@ -249,6 +265,10 @@ async fn payops_the_rust_validator_and_ajv_agree() {
                     json!({"order_ref": "SIP20240001", "amount": 1197}),
                 ),
                 (OperationKind::Query, json!({"order_ref": "SIP20240001"})),
+                (
+                    OperationKind::Return,
+                    json!({"order_ref": "SIP20240001", "amount": 500}),
+                ),
             ],
             json!({"merchant_id": "123456", "merchant_key": "Kq8Wz3Tn7Rv2Lm9X", "merchant_salt": "Hs4Pd6Yc1Gb5Nf8J"}),
         ),
@@ -263,6 +283,10 @@ async fn payops_the_rust_validator_and_ajv_agree() {
                 (
                     OperationKind::Query,
                     json!({"order_ref": "INV-20230101-001"}),
+                ),
+                (
+                    OperationKind::Return,
+                    json!({"order_ref": "INV-20230101-001", "amount": 500}),
                 ),
             ],
             json!({"app_id": "app_id_123", "app_secret": "Qz7Vb2Nx9Kd4Wm1T", "merchant_key": "Hp3Ls8Jc6Fr5Yg0E"}),

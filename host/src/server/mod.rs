@@ -371,6 +371,7 @@ async fn get_order(
     let kinds = [
         OperationKind::Refund,
         OperationKind::Cancel,
+        OperationKind::Return,
         OperationKind::Query,
     ];
     if !token.allows_account(&account) || !kinds.iter().any(|k| token.allows_operation(*k)) {

@@ -107,7 +107,7 @@ function SignIn({ onSignedIn }) {
 /** What a money operation will do, in words, before it is sent. */
 function Confirm({ account, operation, doc, onSend, onBack, busy }) {
   const amount = typeof doc.amount === "number" ? money(doc.amount, doc.currency) : "the whole order";
-  const movesMoney = operation === "refund" || operation === "cancel" || operation === "sub_merchant_adjust";
+  const movesMoney = ["refund", "cancel", "return", "sub_merchant_adjust"].includes(operation);
   return (
     <div className="card confirm" data-testid="confirm">
       <h2>Confirm {operation.replace(/_/g, " ")}</h2>
@@ -132,6 +132,12 @@ function Confirm({ account, operation, doc, onSend, onBack, busy }) {
           </>
         )}
       </dl>
+      {operation === "return" && (
+        <p data-testid="confirm-rule">
+          The provider's rule chooses a cancel or a refund after reading the payment (its schema's description says
+          how); the outcome names what it became.
+        </p>
+      )}
       {movesMoney && <p className="warn">This moves money. Check the account and the amount.</p>}
       <button onClick={onSend} disabled={busy}>
         Send {operation.replace(/_/g, " ")}
@@ -155,6 +161,15 @@ function Envelope({ envelope, replayed }) {
         <dd>
           <code>{envelope.operation_id}</code>
         </dd>
+        {envelope.details?.became && (
+          <>
+            <dt>Became</dt>
+            <dd data-testid="became">
+              {envelope.details.became}
+              {envelope.details.attempts?.length > 1 && ` (after ${envelope.details.attempts[0].operation} declined)`}
+            </dd>
+          </>
+        )}
         {envelope.reason && (
           <>
             <dt>Reason</dt>

@@ -38,7 +38,8 @@ const DEMO: (&str, &str, &str) = ("100100000", "DEMOAPI", "sandbox-demo-pass");
 
 impl NestPaySim {
     /// The simulator with the sandbox's demo merchant and orders (one
-    /// settled, one of today).
+    /// settled; two whose day the bank has not closed, one for `cancel`,
+    /// one for `return`).
     pub fn demo() -> NestPaySim {
         let mut sim = NestPaySim {
             merchants: BTreeMap::new(),
@@ -48,7 +49,8 @@ impl NestPaySim {
         sim.seed(&json!({
             "merchants": [{"client_id": DEMO.0, "name": DEMO.1, "password": DEMO.2}],
             "orders": [{"order_ref": "DEMO-1001", "amount": 10000},
-                       {"order_ref": "DEMO-1002", "amount": 2500, "settled": false}]
+                       {"order_ref": "DEMO-1002", "amount": 2500, "settled": false},
+                       {"order_ref": "DEMO-1003", "amount": 4000, "settled": false}]
         }))
         .expect("demo data is valid");
         sim
