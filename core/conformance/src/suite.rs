@@ -528,6 +528,19 @@ impl Suite {
             }
         }
         self.run_documented(&info, &secrets, &mut report).await;
+        if info.capabilities.contains(&OperationKind::Return) {
+            report.check(
+                "return: the rule has cases on simulator clocks".into(),
+                if self.return_cases.is_empty() {
+                    Err(
+                        "a provider with return declares its rule's cases (Suite::return_case)"
+                            .into(),
+                    )
+                } else {
+                    Ok(())
+                },
+            );
+        }
         for case in &self.return_cases {
             report.check(
                 format!("return: {}", case.label),

@@ -121,7 +121,8 @@ async fn statically_linked_passes_the_suite() {
     // refusal of wrong credentials; the 11 faults on the query too; the
     // two request samples. The return: happy path, credentials in the
     // outcome, response schema, 11 faults, its request schema (9), wrong
-    // credentials, two reconcile checks, one rule case.
+    // credentials, two reconcile checks, that its rule has cases, one rule
+    // case.
     assert_eq!(
         report.passed.len(),
         1 + 4 * 3
@@ -134,6 +135,7 @@ async fn statically_linked_passes_the_suite() {
             + 11
             + 2
             + (3 + 11 + 9 + 1 + 2)
+            + 1
             + 1,
         "{:?}",
         report.passed

@@ -79,8 +79,8 @@ async fn statically_linked_passes_the_suite() {
         report.passed.len(),
         // The return: happy path, credentials in the outcome, response
         // schema, 11 faults, its request schema (9), wrong credentials,
-        // two reconcile checks, one rule case.
-        1 + 3 * 3 + 11 * 2 + (9 + 5 + 5) + 1 + 11 + 2 * 2 + 3 + 11 + (3 + 11 + 9 + 1 + 2) + 1,
+        // two reconcile checks, that its rule has cases, one rule case.
+        1 + 3 * 3 + 11 * 2 + (9 + 5 + 5) + 1 + 11 + 2 * 2 + 3 + 11 + (3 + 11 + 9 + 1 + 2) + 1 + 1,
         "{:?}",
         report.passed
     );

@@ -117,10 +117,22 @@ async fn statically_linked_passes_the_suite() {
     // the order, the other-order case; the request sample. The return:
     // happy path, credentials in the outcome, response schema, 10 faults
     // on its acting request, its request schema (9), wrong credentials,
-    // two reconcile checks, and the rule's 4 cases on simulator clocks.
+    // two reconcile checks, that its rule has cases, and the 4 cases on
+    // simulator clocks.
     assert_eq!(
         report.passed.len(),
-        1 + 3 * 3 + 10 * 2 + (9 + 5 + 5) + 2 * 2 + 6 + 1 + 3 + 11 + 1 + (3 + 10 + 9 + 1 + 2) + 4,
+        1 + 3 * 3
+            + 10 * 2
+            + (9 + 5 + 5)
+            + 2 * 2
+            + 6
+            + 1
+            + 3
+            + 11
+            + 1
+            + (3 + 10 + 9 + 1 + 2)
+            + 1
+            + 4,
         "{:?}",
         report.passed
     );
