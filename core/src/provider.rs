@@ -283,6 +283,23 @@ pub struct Entry<P> {
     resume: ResumeFn<P>,
 }
 
+impl<P> Entry<P> {
+    /// An entry of a composite operation (made outside this module).
+    pub(crate) fn new(
+        request_schema: fn(&P) -> Value,
+        details_schema: fn(&P, &Entries<P>) -> Value,
+        start: StartFn<P>,
+        resume: ResumeFn<P>,
+    ) -> Entry<P> {
+        Entry {
+            request_schema,
+            details_schema,
+            start,
+            resume,
+        }
+    }
+}
+
 /// An entry's start: the provider, the others, the call, the document.
 type StartFn<P> = fn(&P, &Entries<P>, &Call, &Value) -> Result<Step, Error>;
 /// An entry's resume: the provider, the others, the call, the state, the
@@ -323,7 +340,7 @@ impl<P: Provider> Entries<P> {
         (self.get(provider, op)?.resume)(provider, self, call, state, answer)
     }
 
-    fn details_schema(&self, provider: &P, op: OperationKind) -> Option<Value> {
+    pub(crate) fn details_schema(&self, provider: &P, op: OperationKind) -> Option<Value> {
         self.0.get(&op).map(|e| (e.details_schema)(provider, self))
     }
 }
@@ -460,39 +477,6 @@ operation_trait!(
     HasSubMerchantAdjust,
     LacksSubMerchantAdjust
 );
-
-fn return_entry<P: crate::returning::Return>() -> Entry<P> {
-    fn request_schema<P: crate::returning::Return>(p: &P) -> Value {
-        let mut s = input_schema_of::<<P as crate::returning::Return>::Document>();
-        if let Some(o) = s.as_object_mut() {
-            o.insert("description".into(), Value::String(p.rule().into()));
-        }
-        s
-    }
-    fn details_schema<P: crate::returning::Return>(p: &P, ops: &Entries<P>) -> Value {
-        crate::returning::details_schema(
-            ops.details_schema(p, OperationKind::Cancel),
-            ops.details_schema(p, OperationKind::Refund),
-        )
-    }
-    Entry {
-        request_schema: request_schema::<P>,
-        details_schema: details_schema::<P>,
-        start: crate::returning::start::<P>,
-        resume: crate::returning::resume::<P>,
-    }
-}
-
-impl<P: crate::returning::Return> probe::HasReturn<P> for probe::Probe<P> {
-    fn return_entry(&self) -> Option<(OperationKind, Entry<P>)> {
-        Some((OperationKind::Return, return_entry::<P>()))
-    }
-}
-impl<P: Provider> probe::LacksReturn<P> for &probe::Probe<P> {
-    fn return_entry(&self) -> Option<(OperationKind, Entry<P>)> {
-        None
-    }
-}
 
 /// How [`operations_of!`](crate::operations_of) finds the traits a
 /// provider implements without a list to keep in step: for a concrete

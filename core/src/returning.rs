@@ -31,10 +31,11 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use crate::details::input_schema_of;
 use crate::error::Error;
 use crate::outcome::{Outcome, Reason, Status};
 use crate::protocol::{Call, Step};
-use crate::provider::{Answer, Entries, Provider, parse_document};
+use crate::provider::{Answer, Entries, Entry, Provider, parse_document};
 use crate::{OperationKind, QueryDetails};
 
 /// One operation a return runs: `cancel` or `refund`, with the request
@@ -469,5 +470,38 @@ pub fn refund_only(
         fallback: None,
         fallback_codes: Vec::new(),
         why: why.to_owned(),
+    }
+}
+
+fn return_entry<P: Return>() -> Entry<P> {
+    fn request_schema<P: Return>(p: &P) -> Value {
+        let mut s = input_schema_of::<<P as Return>::Document>();
+        if let Some(o) = s.as_object_mut() {
+            o.insert("description".into(), Value::String(p.rule().into()));
+        }
+        s
+    }
+    fn entry_details_schema<P: Return>(p: &P, ops: &Entries<P>) -> Value {
+        details_schema(
+            ops.details_schema(p, OperationKind::Cancel),
+            ops.details_schema(p, OperationKind::Refund),
+        )
+    }
+    Entry::new(
+        request_schema::<P>,
+        entry_details_schema::<P>,
+        start::<P>,
+        resume::<P>,
+    )
+}
+
+impl<P: Return> crate::provider::probe::HasReturn<P> for crate::provider::probe::Probe<P> {
+    fn return_entry(&self) -> Option<(OperationKind, Entry<P>)> {
+        Some((OperationKind::Return, return_entry::<P>()))
+    }
+}
+impl<P: Provider> crate::provider::probe::LacksReturn<P> for &crate::provider::probe::Probe<P> {
+    fn return_entry(&self) -> Option<(OperationKind, Entry<P>)> {
+        None
     }
 }

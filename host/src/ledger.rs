@@ -28,6 +28,34 @@ pub(crate) fn returns_money(operation: &str) -> bool {
     matches!(operation, "refund" | "cancel" | "return")
 }
 
+/// What a stored operation counts as, for the provider's reconciliation
+/// and the ledger: a `return` as the operation it became (its last
+/// attempt's operation, document and details); a return that chose
+/// nothing yet, and every other operation, as itself.
+pub(crate) fn as_became(o: &StoredOperation) -> Option<(payops_core::OperationKind, Value, Value)> {
+    let kind: payops_core::OperationKind = o.operation.parse().ok()?;
+    let details = o
+        .envelope
+        .as_ref()
+        .map(|e| e.details.clone())
+        .unwrap_or(Value::Null);
+    if kind != payops_core::OperationKind::Return {
+        return Some((kind, o.request.clone(), details));
+    }
+    Some(
+        match serde_json::from_value::<payops_core::ReturnDetails>(details) {
+            Ok(d) => (
+                d.became,
+                d.attempts
+                    .last()
+                    .map_or_else(|| o.request.clone(), |a| a.document.clone()),
+                d.details,
+            ),
+            Err(_) => (kind, o.request.clone(), Value::Null),
+        },
+    )
+}
+
 /// What the provider last said was paid.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Paid {
@@ -130,9 +158,7 @@ pub struct OrderLedger {
 pub(crate) fn amount_of(o: &StoredOperation) -> Option<i64> {
     // A return counts as what it became: that attempt's details and
     // document.
-    if let Some((_, request, details)) =
-        crate::matching::as_became(o).filter(|_| o.operation == "return")
-    {
+    if let Some((_, request, details)) = as_became(o).filter(|_| o.operation == "return") {
         return details
             .get("amount")
             .and_then(Value::as_i64)

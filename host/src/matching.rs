@@ -10,36 +10,8 @@ use payops_core::{Claim, Envelope, OperationContext, OperationKind, ReconcileInp
 use payops_store::{State, StoredOperation};
 use serde_json::Value;
 
-/// What a stored operation counts as, for the provider's reconciliation
-/// and the ledger: a `return` as the operation it became (its last
-/// attempt's operation, document and details); a return that chose
-/// nothing yet, and every other operation, as itself.
-pub(crate) fn as_became(o: &StoredOperation) -> Option<(OperationKind, Value, Value)> {
-    let kind: OperationKind = o.operation.parse().ok()?;
-    let details = o
-        .envelope
-        .as_ref()
-        .map(|e| e.details.clone())
-        .unwrap_or(Value::Null);
-    if kind != OperationKind::Return {
-        return Some((kind, o.request.clone(), details));
-    }
-    Some(
-        match serde_json::from_value::<payops_core::ReturnDetails>(details) {
-            Ok(d) => (
-                d.became,
-                d.attempts
-                    .last()
-                    .map_or_else(|| o.request.clone(), |a| a.document.clone()),
-                d.details,
-            ),
-            Err(_) => (kind, o.request.clone(), Value::Null),
-        },
-    )
-}
-
 pub(crate) fn sibling(o: &StoredOperation) -> Option<Sibling> {
-    let (operation, request, details) = as_became(o)?;
+    let (operation, request, details) = crate::ledger::as_became(o)?;
     Some(Sibling {
         operation_id: o.id.clone(),
         operation,
@@ -72,7 +44,7 @@ pub(crate) fn input_of(
     query_received_at: chrono::DateTime<chrono::FixedOffset>,
 ) -> ReconcileInput {
     // A return is settled as the operation it became.
-    let (kind, request, details) = match as_became(op) {
+    let (kind, request, details) = match crate::ledger::as_became(op) {
         Some((became, request, details)) if kind == OperationKind::Return => {
             (became, request, Some(details))
         }

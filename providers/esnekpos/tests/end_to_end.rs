@@ -39,7 +39,7 @@ async fn run(p: &PluginProvider, c: &OperationContext, op: OperationKind, doc: V
 
 async fn scenario(p: PluginProvider) {
     assert_eq!(p.info().id, "esnekpos");
-    assert_eq!(p.info().capabilities.len(), 4);
+    assert_eq!(p.info().capabilities.len(), 5);
     let srv = server().await;
     let c = payops_conformance::context(&p, account(&srv.url(), KEY), http());
     use OperationKind::*;
