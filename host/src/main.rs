@@ -102,6 +102,20 @@ async fn main() -> ExitCode {
         Err(e) => e.exit(),
     };
     let g = &c.global;
+    // A one-shot command whose stdout closes (`payops operations list |
+    // head -1`) ends quietly, as Unix tools do: SIGPIPE's default action.
+    // The daemon (and a batch, which must not stop mid-operation) keep
+    // Rust's ignored SIGPIPE and see EPIPE as an error instead.
+    if !matches!(
+        c.command,
+        Command::Serve(_) | Command::Sandbox(_) | Command::Batch(_)
+    ) {
+        // SAFETY: setting a signal's disposition to its default, before any
+        // thread of ours writes; no handler runs Rust code.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     let r = match &c.command {
         Command::Sandbox(a) => cli::sandbox::run(g, a).await,
         Command::Serve(a) => cli::serve::run(g, a).await,

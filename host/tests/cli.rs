@@ -1693,3 +1693,44 @@ async fn every_route_but_the_public_ones_needs_a_token() {
         Access::Public(_)
     ));
 }
+
+/// A one-shot command whose stdout is closed (`payops providers | head -0`)
+/// ends quietly: no panic, no "Broken pipe" message, no exit 101. (Before:
+/// "failed printing to stdout: Broken pipe", exit 101.)
+#[test]
+fn a_closed_stdout_ends_a_one_shot_command_quietly() {
+    let dir = temp_dir("closed-stdout");
+    let plugins = plugin_dir(&dir);
+    std::fs::write(
+        dir.join("p.toml"),
+        format!("[plugins]\ndirs = [{plugins:?}]\n"),
+    )
+    .unwrap();
+    for args in [
+        vec!["--config", "p.toml", "providers"],
+        vec!["--config", "p.toml", "providers", "--output", "json"],
+    ] {
+        let mut child = std::process::Command::new(exe())
+            .args(&args)
+            .current_dir(&dir)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Close the reading end before the command writes anything.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !err.contains("panicked") && !err.contains("Broken pipe"),
+            "{args:?}: {err}"
+        );
+        // Ended by SIGPIPE (as `cat` is), or done before it wrote.
+        use std::os::unix::process::ExitStatusExt;
+        assert!(
+            out.status.signal() == Some(13) || out.status.success(),
+            "{args:?}: {:?} {err}",
+            out.status
+        );
+    }
+}
