@@ -1734,3 +1734,69 @@ fn a_closed_stdout_ends_a_one_shot_command_quietly() {
         );
     }
 }
+
+/// The `curl` the sandbox prints, run as printed, twice: one refund (the
+/// second answer is the first's, replayed), never two. (Before: no
+/// `Idempotency-Key` in it, so pasting it twice refunded twice.)
+#[tokio::test(flavor = "multi_thread")]
+async fn the_sandbox_curl_pasted_twice_refunds_once() {
+    assert!(
+        std::process::Command::new("curl")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success()),
+        "curl is needed to run the sandbox's printed command"
+    );
+    let dir = temp_dir("sandbox-curl");
+    let cfg = write_config(&dir, "http://127.0.0.1:9", "http://127.0.0.1:9");
+    let d = dir.clone();
+    let daemon = tokio::task::spawn_blocking(move || {
+        Daemon::start(
+            "sandbox-curl",
+            &["--config", &cfg, "sandbox", "--listen", "127.0.0.1:0"],
+            &d,
+        )
+    })
+    .await
+    .unwrap();
+    let banner = daemon.stdout.lock().unwrap().clone();
+    let command: String = banner
+        .lines()
+        .skip_while(|l| !l.starts_with("try"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(command.contains("Idempotency-Key"), "{banner}");
+    let run = move || {
+        let out = std::process::Command::new("sh")
+            .args(["-c", &command])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{command}");
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    };
+    let (first, second) = tokio::task::spawn_blocking(move || (run(), run()))
+        .await
+        .unwrap();
+    assert_eq!(first["status"], "succeeded", "{first}");
+    assert_eq!(first["operation_id"], second["operation_id"], "{second}");
+    let (s, v) = http(
+        "GET",
+        &format!("{}/v1/operations?account=esnek-demo", daemon.url),
+        banner
+            .lines()
+            .find_map(|l| l.strip_prefix("sandbox token: "))
+            .map(str::trim),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    let refunds = v["operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["operation"] == "refund")
+        .count();
+    assert_eq!(refunds, 1, "{v}");
+}

@@ -115,7 +115,7 @@ pub async fn run(g: &Global, a: &SandboxArgs) -> Result<ExitCode, ExitCode> {
     );
     if examples.iter().any(|(n, _)| n == "esnek-demo") {
         banner.push_str(&format!(
-            "try:\n  curl -s -H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' \\\n    -d '{{\"order_ref\": \"DEMO-1001\", \"amount\": 500}}' \\\n    http://{{addr}}/v1/accounts/esnek-demo/operations/refund\n"
+            "try (its Idempotency-Key makes a repeat of the line answer with the same refund, never a second one):\n  curl -s -H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' \\\n    -H 'Idempotency-Key: try-DEMO-1001-500' \\\n    -d '{{\"order_ref\": \"DEMO-1001\", \"amount\": 500}}' \\\n    http://{{addr}}/v1/accounts/esnek-demo/operations/refund\n"
         ));
     }
     // The simulators' own posts (callbacks with asynchronous results),
