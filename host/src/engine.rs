@@ -174,7 +174,10 @@ impl Engine {
         let mut callback_when = HashMap::new();
         for (id, p) in &providers {
             for (op, s) in &p.info().operations {
-                let v = jsonschema::validator_for(&s.request)
+                // Formats too (`uri`, `uuid`…): the schemas promise them.
+                let v = jsonschema::options()
+                    .should_validate_formats(true)
+                    .build(&s.request)
                     .map_err(|e| format!("provider {id}: {op} request schema: {e}"))?;
                 validators.insert((id.clone(), *op), v);
             }

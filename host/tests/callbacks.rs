@@ -83,6 +83,24 @@ async fn an_android_pos_cancel_settles_from_its_callback_and_forgeries_change_no
     .await
     .unwrap();
 
+    // A back_url that is not a URL is refused before anything is sent
+    // (the schema says `format: uri`; before, it was accepted and sent).
+    let (s, v) = http(
+        "POST",
+        &format!("{}/v1/accounts/esnek/operations/cancel", daemon.url),
+        Some(TOKEN),
+        Some(r#"{"order_ref":"P-POS","channel":"android_pos","back_url":"not a url"}"#),
+    )
+    .await;
+    assert_eq!(s, 422, "{v}");
+    assert_eq!(v["error"]["details"][0]["path"], "/back_url", "{v}");
+    assert!(
+        sim.with_sim(|s| s.state())["devices"]
+            .as_array()
+            .is_none_or(Vec::is_empty),
+        "nothing reached EsnekPOS"
+    );
+
     // No back_url: payops gives its own.
     let (s, v) = http(
         "POST",

@@ -1800,3 +1800,34 @@ async fn the_sandbox_curl_pasted_twice_refunds_once() {
         .count();
     assert_eq!(refunds, 1, "{v}");
 }
+
+/// Formats in account schemas are checked (`base_url` is a `uri`), and
+/// `config show` of a config that would not run exits 3 after printing it.
+/// (Before: `base_url = "not a url"` passed `config check`, and `config
+/// show` exited 0 on an unknown provider.)
+#[test]
+fn config_check_validates_formats_and_show_fails_on_an_invalid_config() {
+    let dir = temp_dir("config-formats");
+    let plugins = plugin_dir(&dir);
+    let head = format!("[plugins]\ndirs = [{plugins:?}]\n");
+    std::fs::write(
+        dir.join("url.toml"),
+        format!("{head}[accounts.x]\nprovider = \"esnekpos\"\nmerchant = \"M\"\nmerchant_key = \"k-Tq8Wz3Xn\"\nbase_url = \"not a url\"\n"),
+    )
+    .unwrap();
+    let (code, _, err) = run(&["--config", "url.toml", "config", "check"], &dir);
+    assert_eq!(code, 3, "{err}");
+    assert!(
+        err.contains("accounts.x.base_url") && err.contains("uri"),
+        "{err}"
+    );
+    std::fs::write(
+        dir.join("provider.toml"),
+        format!("{head}[accounts.x]\nprovider = \"nope\"\n"),
+    )
+    .unwrap();
+    let (code, out, err) = run(&["--config", "provider.toml", "config", "show"], &dir);
+    assert_eq!(code, 3, "{out}{err}");
+    assert!(out.contains("[accounts.x]"), "still printed: {out}");
+    assert!(err.contains("\"nope\" is not a loaded provider"), "{err}");
+}

@@ -170,6 +170,13 @@ fn variants(example: &Value) -> Vec<Value> {
     for o in [json!(""), json!(7), json!("x".repeat(65)), json!("Ş-1")] {
         out.push(with("order_ref", o));
     }
+    if example.get("back_url").is_some() {
+        // A `format: uri` field: payops checks formats as the exported
+        // schema and Ajv do.
+        for u in [json!("not a url"), json!("https://merchant.example/cb?x=1")] {
+            out.push(with("back_url", u));
+        }
+    }
     out.push(with("currency", json!("USD")));
     out.push(with("nonsense", json!(true)));
     let mut missing = example.clone();
@@ -193,6 +200,10 @@ async fn payops_the_rust_validator_and_ajv_agree() {
                 (
                     OperationKind::Cancel,
                     json!({"order_ref": "P-1", "amount": 500}),
+                ),
+                (
+                    OperationKind::Cancel,
+                    json!({"order_ref": "P-1", "channel": "android_pos", "back_url": "https://merchant.example/cb"}),
                 ),
                 (OperationKind::Query, json!({"order_ref": "P-1"})),
                 (
@@ -310,7 +321,10 @@ async fn payops_the_rust_validator_and_ajv_agree() {
                 .unwrap();
             // What the daemon validates with: the provider's own schema (as
             // the engine compiles it), not the exported file.
-            let daemon = jsonschema::validator_for(&p.info().operations[&op].request).unwrap();
+            let daemon = jsonschema::options()
+                .should_validate_formats(true)
+                .build(&p.info().operations[&op].request)
+                .unwrap();
             for doc in variants(&example) {
                 let by_schema = rust.is_valid(&doc);
                 // payops: the daemon's reading (integral numbers), its

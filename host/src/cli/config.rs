@@ -9,7 +9,8 @@ use super::{EXIT_CONFIG, Global, accounts, fail, setup};
 /// `payops config` actions.
 #[derive(Subcommand, Debug)]
 pub enum ConfigAction {
-    /// Print the effective config, credentials redacted.
+    /// Print the effective config, credentials redacted; exit 3 (after
+    /// printing it) when it is not valid.
     Show,
     /// Validate the config; exit 0 or 3.
     Check,
@@ -23,6 +24,9 @@ pub async fn run(g: &Global, action: &ConfigAction) -> Result<ExitCode, ExitCode
             let v = crate::config::redacted(&s.cfg, &s.registry);
             let text = toml::to_string_pretty(&v).map_err(|e| fail(EXIT_CONFIG, e))?;
             print!("{text}");
+            // The same checks as `config check` for the accounts: a config
+            // that would not run is not shown as if it were fine.
+            accounts(&s)?;
             Ok(ExitCode::SUCCESS)
         }
         ConfigAction::Check => {

@@ -14,7 +14,11 @@ use crate::plugins::Registry;
 
 /// Validates `instance` against `schema`, returning (JSON pointer, message) pairs.
 pub fn schema_errors(schema: &Value, instance: &Value) -> Vec<(String, String)> {
-    match jsonschema::validator_for(schema) {
+    // Formats too (`uri`, `uuid`…): the schemas promise them.
+    match jsonschema::options()
+        .should_validate_formats(true)
+        .build(schema)
+    {
         Ok(v) => v
             .iter_errors(instance)
             .map(|e| {
