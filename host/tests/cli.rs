@@ -1831,3 +1831,50 @@ fn config_check_validates_formats_and_show_fails_on_an_invalid_config() {
     assert!(out.contains("[accounts.x]"), "still printed: {out}");
     assert!(err.contains("\"nope\" is not a loaded provider"), "{err}");
 }
+
+/// The actor of a CLI command when neither `$USER` nor `$LOGNAME` is set
+/// (a systemd unit, a container, cron) is the process's user's name, not
+/// `cli:unknown` (before).
+#[test]
+fn the_cli_actor_without_user_is_the_uids_name() {
+    let dir = temp_dir("cli-actor");
+    let cfg = write_config(&dir, "http://127.0.0.1:9", "http://127.0.0.1:9");
+    let bare = |args: &[&str]| {
+        let out = std::process::Command::new(exe())
+            .args(args)
+            .current_dir(&dir)
+            .env_remove("USER")
+            .env_remove("LOGNAME")
+            .env_remove("PAYOPS_LOG")
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    // The provider is unreachable: a refusal, recorded with its actor.
+    let (code, _, err) = bare(&[
+        "--config",
+        &cfg,
+        "refund",
+        "--account",
+        "esnek",
+        "--json",
+        r#"{"order_ref": "A1", "amount": 500}"#,
+    ]);
+    assert_ne!(code, Some(0), "{err}");
+    let (code, out, err) = bare(&["--config", &cfg, "refusals", "list", "--output", "json"]);
+    assert_eq!(code, Some(0), "{err}");
+    let me = std::process::Command::new("id")
+        .arg("-un")
+        .output()
+        .unwrap();
+    let me = String::from_utf8_lossy(&me.stdout).trim().to_owned();
+    assert!(!me.is_empty());
+    assert!(
+        out.contains(&format!("\"cli:{me}\"")) && !out.contains("cli:unknown"),
+        "{out}"
+    );
+}

@@ -63,12 +63,47 @@ pub(crate) fn exit_code_of(e: &payops_core::Error) -> u8 {
     }
 }
 
-/// The actor recorded for CLI commands: `cli:` and the login name.
+/// The actor recorded for CLI commands: `cli:` and the login name
+/// (`$USER`, else `$LOGNAME`, else the name of the process's user id, else
+/// `uid-N`).
 pub(crate) fn cli_actor() -> String {
     let user = std::env::var("USER")
         .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| "unknown".into());
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(uid_name);
     format!("cli:{user}")
+}
+
+/// The login name of the process's real user id (`getpwuid_r`), or
+/// `uid-N` when the user database has none.
+fn uid_name() -> String {
+    // SAFETY: getuid cannot fail.
+    let uid = unsafe { libc::getuid() };
+    let mut pwd = std::mem::MaybeUninit::<libc::passwd>::zeroed();
+    let mut buf = vec![0 as libc::c_char; 4096];
+    let mut found: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: every pointer is to memory we own for the call's duration;
+    // `buf.len()` is its size.
+    let rc = unsafe {
+        libc::getpwuid_r(
+            uid,
+            pwd.as_mut_ptr(),
+            buf.as_mut_ptr(),
+            buf.len(),
+            &mut found,
+        )
+    };
+    if rc == 0 && !found.is_null() {
+        // SAFETY: on success `found` points to `pwd`, filled in, whose
+        // `pw_name` is a NUL-terminated string inside `buf`.
+        let name = unsafe { std::ffi::CStr::from_ptr((*found).pw_name) };
+        let name = name.to_string_lossy();
+        if !name.is_empty() {
+            return name.into_owned();
+        }
+    }
+    format!("uid-{uid}")
 }
 
 /// The flags every command takes.
