@@ -344,10 +344,16 @@ fn reconciliation(
                 result = pass => result,
             };
             match result {
-                Ok(list) => {
+                Ok(pass) => {
+                    let list = &pass.examined;
                     let changed = list.iter().filter(|r| r.to.is_some()).count();
                     if !list.is_empty() {
-                        tracing::info!(examined = list.len(), changed, "reconciliation pass");
+                        tracing::info!(
+                            examined = list.len(),
+                            changed,
+                            too_young = pass.too_young,
+                            "reconciliation pass"
+                        );
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "reconciliation failed"),

@@ -47,6 +47,16 @@ pub struct Backoff {
     pub max: Duration,
 }
 
+/// What a reconciliation pass did.
+#[derive(Debug, Default)]
+pub struct Pass {
+    /// One resolution per operation examined.
+    pub examined: Vec<Resolution>,
+    /// Unresolved operations left alone for being younger than the
+    /// minimum age (an answer may still be on its way).
+    pub too_young: usize,
+}
+
 /// Reconciles `unknown` and `pending` operations at least `min_age` old;
 /// with a `backoff` (the daemon's periodic pass) only those due, putting
 /// off those it cannot settle.
@@ -55,14 +65,15 @@ pub async fn run(
     account: Option<&str>,
     min_age: Duration,
     backoff: Option<Backoff>,
-) -> Result<Vec<Resolution>, Error> {
+) -> Result<Pass, Error> {
     let ops = match backoff {
         Some(_) => engine.store.due_for_reconcile(account).await,
         None => engine.store.unresolved(account).await,
     }?;
     let cutoff = chrono::Utc::now() - chrono::Duration::from_std(min_age).unwrap_or_default();
+    let (old, young): (Vec<_>, Vec<_>) = ops.into_iter().partition(|o| o.created_at <= cutoff);
     let mut out = Vec::new();
-    for op in ops.into_iter().filter(|o| o.created_at <= cutoff) {
+    for op in old {
         let r = one(engine, &op).await?;
         if r.to.is_none()
             && let Err(e) = engine
@@ -84,7 +95,10 @@ pub async fn run(
         }
         out.push(r);
     }
-    Ok(out)
+    Ok(Pass {
+        examined: out,
+        too_young: young.len(),
+    })
 }
 
 /// Reconciles the operation `id` now, if it is `unknown` or `pending`

@@ -818,6 +818,23 @@ async fn http_conventions() {
     .unwrap();
     assert_eq!(code, 0, "{err}");
     assert_eq!(out.trim(), "[]", "nothing old enough: {out}");
+    // It says so, and how many it left (it said "nothing to reconcile").
+    assert!(
+        err.contains("1 unresolved operation(s) younger than 60 s left for later"),
+        "{err}"
+    );
+    let (c, dd) = (cfg.clone(), dir.clone());
+    let (code, out, err) =
+        tokio::task::spawn_blocking(move || run(&["--config", &c, "reconcile"], &dd))
+            .await
+            .unwrap();
+    assert_eq!(code, 0, "{err}");
+    assert!(!out.contains("nothing to reconcile"), "{out}");
+    assert!(
+        out.contains("1 unresolved operation(s) younger than 60 s left for later")
+            && out.contains("--min-age-secs 0"),
+        "{out}"
+    );
 }
 
 /// Amount limits of tokens and accounts, refused before anything is sent.

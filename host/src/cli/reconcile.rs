@@ -35,26 +35,40 @@ pub async fn run(g: &Global, a: &ReconcileArgs) -> Result<ExitCode, ExitCode> {
         ))
         .await
         .map_err(|e| fail(EXIT_CONFIG, e))?;
-    let list = crate::reconcile::run(
+    let min_age = a.min_age_secs.unwrap_or(s.cfg.store.reconcile_min_age_secs);
+    let pass = crate::reconcile::run(
         &engine,
         a.account.as_deref(),
-        Duration::from_secs(a.min_age_secs.unwrap_or(s.cfg.store.reconcile_min_age_secs)),
+        Duration::from_secs(min_age),
         // An operator's explicit pass looks at everything, backoff or not.
         None,
     )
     .await
     .map_err(|e| fail(EXIT_CONFIG, e))?;
+    let list = &pass.examined;
     if a.output == Output::Json {
         let v: Vec<Value> = list
             .iter()
             .map(|r| json!({"operation_id": r.id, "from": r.from, "to": r.to, "how": r.how}))
             .collect();
         println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        if pass.too_young > 0 {
+            eprintln!(
+                "payops: {} unresolved operation(s) younger than {min_age} s left for later",
+                pass.too_young
+            );
+        }
     } else {
-        if list.is_empty() {
+        if list.is_empty() && pass.too_young == 0 {
             println!("nothing to reconcile");
         }
-        for r in &list {
+        if pass.too_young > 0 {
+            println!(
+                "{} unresolved operation(s) younger than {min_age} s left for later (an answer may still come; --min-age-secs 0 to include them)",
+                pass.too_young
+            );
+        }
+        for r in list {
             let to =
                 r.to.map(|t| t.to_string())
                     .unwrap_or_else(|| "unchanged".into());
