@@ -545,7 +545,8 @@ async fn faults(store_url: &str) {
     // the provider's own clock is past the request's timeout and a margin.
     let early = payops_host::reconcile::run(&engine, Some(&account), Duration::ZERO, None)
         .await
-        .unwrap();
+        .unwrap()
+        .examined;
     for (i, (fault, expected, acted)) in cases.iter().enumerate() {
         if *expected == Status::Unknown && !*acted {
             let r = early
@@ -562,7 +563,8 @@ async fn faults(store_url: &str) {
     }
     let resolved = payops_host::reconcile::run(&engine, Some(&account), Duration::ZERO, None)
         .await
-        .unwrap();
+        .unwrap()
+        .examined;
     for (i, (fault, expected, acted)) in cases.iter().enumerate() {
         if *expected != Status::Unknown {
             continue;
