@@ -370,8 +370,12 @@ pub fn openapi(files: &BTreeMap<String, Value>) -> Value {
     let mut list_ops = errors(&[
         ("401", "unauthorized"),
         (
+            "404",
+            "not_found: account= names no account this token may use",
+        ),
+        (
             "422",
-            "invalid_request: a bad query parameter (status, time, cursor or limit)",
+            "invalid_request: a bad query parameter (status, time, cursor or limit), or one the route does not take",
         ),
     ]);
     list_ops.insert(
@@ -403,8 +407,12 @@ pub fn openapi(files: &BTreeMap<String, Value>) -> Value {
     let mut list_refusals = errors(&[
         ("401", "unauthorized"),
         (
+            "404",
+            "not_found: account= names no account this token may use",
+        ),
+        (
             "422",
-            "invalid_request: a bad query parameter (reason, time, cursor or limit)",
+            "invalid_request: a bad query parameter (reason, time, cursor or limit), or one the route does not take",
         ),
     ]);
     list_refusals.insert(

@@ -881,8 +881,11 @@ fn examples_are_valid() {
         ],
         &dir,
     );
-    assert_eq!(code, 0, "{err}");
+    // Shown; but its secrets files do not exist here, so it would not run:
+    // exit 3, naming them, as `config check` does.
+    assert_eq!(code, 3, "{err}");
     assert!(out.contains("esnek-prod"), "{out}");
+    assert!(err.contains("merchant_key_file"), "{err}");
     // The secrets files do not exist here: check names the key and the file.
     let (code, _, err) = run(
         &[

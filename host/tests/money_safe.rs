@@ -1053,6 +1053,33 @@ async fn operations_are_listed_by_page_within_the_token_scope() {
         );
         assert_eq!(v["error"]["details"][0]["path"], field, "{q}: {v}");
     }
+    // An unknown parameter is named in words (it was the deserializer's
+    // "Failed to deserialize query string"); an account that does not
+    // exist is a 404 (it was 200 with an empty page).
+    let (_, v) = list("ops-token-1", "colour=red".into()).await;
+    let said = v["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        said.contains("unknown parameter `colour`") && !said.contains("Failed to deserialize"),
+        "{v}"
+    );
+    for route in ["operations", "refusals"] {
+        let (s, v) = http(
+            "GET",
+            &format!("{}/v1/{route}?account=nope", d.url),
+            Some("ops-token-1"),
+            None,
+        )
+        .await;
+        assert_eq!(
+            (s, v["error"]["code"].as_str()),
+            (404, Some("not_found")),
+            "{route}: {v}"
+        );
+        assert!(
+            v["error"]["message"].as_str().unwrap().contains("\"nope\""),
+            "{v}"
+        );
+    }
     let (s, _) = http("GET", &format!("{}/v1/operations", d.url), None, None).await;
     assert_eq!(s, 401);
 

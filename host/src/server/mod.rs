@@ -243,7 +243,7 @@ async fn list_deliveries(
     token: Caller,
     query: Result<axum::extract::Query<DeliveryQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let axum::extract::Query(q) = query.map_err(|e| Error::invalid_field("?", e.body_text()))?;
+    let axum::extract::Query(q) = query.map_err(query_error)?;
     let wanted = match q.state.as_deref() {
         None => None,
         Some(s) => Some(payops_store::DeliveryState::parse(s).ok_or_else(|| {
@@ -282,6 +282,31 @@ struct OperationsQuery {
     limit: Option<i64>,
 }
 
+/// A query string the route does not take: which parameter, in words (not
+/// the deserializer's "Failed to deserialize query string").
+fn query_error(e: axum::extract::rejection::QueryRejection) -> Error {
+    let text = e.body_text();
+    let said = text
+        .strip_prefix("Failed to deserialize query string: ")
+        .unwrap_or(&text)
+        .replace("unknown field", "unknown parameter")
+        .replace("expected one of", "this route takes");
+    Error::invalid_field("?", format!("query string: {said}"))
+}
+
+/// An `account=` filter naming no account this token may use (none of
+/// that name, or one outside its scope: the same answer, so a token cannot
+/// learn the names of accounts it may not use): 404, not an empty page
+/// that reads as "nothing happened".
+fn known_account(state: &AppState, token: &Caller, account: Option<&str>) -> Result<(), Error> {
+    match account {
+        Some(a) if !state.engine.accounts.contains_key(a) || !token.allows_account(a) => Err(
+            Error::NotFound(format!("no account {a:?} that this token may use")),
+        ),
+        _ => Ok(()),
+    }
+}
+
 /// The `cursor` of a list's query string (`shape` names its form in the
 /// error): none when absent or empty.
 fn query_cursor(cursor: Option<&str>, shape: &str) -> Result<Option<payops_store::Cursor>, Error> {
@@ -316,7 +341,8 @@ async fn list_operations(
     token: Caller,
     query: Result<axum::extract::Query<OperationsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let axum::extract::Query(q) = query.map_err(|e| Error::invalid_field("?", e.body_text()))?;
+    let axum::extract::Query(q) = query.map_err(query_error)?;
+    known_account(&state, &token, q.account.as_deref())?;
     let mut states = Vec::new();
     for s in q.status.as_deref().unwrap_or("").split(',').map(str::trim) {
         if s.is_empty() {
@@ -367,7 +393,7 @@ async fn get_order(
     Path((account, order_ref)): Path<(String, String)>,
     query: Result<axum::extract::Query<OrderQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let axum::extract::Query(q) = query.map_err(|e| Error::invalid_field("?", e.body_text()))?;
+    let axum::extract::Query(q) = query.map_err(query_error)?;
     let kinds = [
         OperationKind::Refund,
         OperationKind::Cancel,
@@ -421,7 +447,8 @@ async fn list_refusals(
     token: Caller,
     query: Result<axum::extract::Query<RefusalsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let axum::extract::Query(q) = query.map_err(|e| Error::invalid_field("?", e.body_text()))?;
+    let axum::extract::Query(q) = query.map_err(query_error)?;
+    known_account(&state, &token, q.account.as_deref())?;
     let mut reasons = Vec::new();
     for r in q.reason.as_deref().unwrap_or("").split(',').map(str::trim) {
         if r.is_empty() {
