@@ -57,6 +57,29 @@ impl AccountConfig {
         &self.values
     }
 
+    /// The names of the config keys that hold credentials.
+    pub fn secret_key_names(&self) -> Vec<String> {
+        self.secret_keys
+            .iter()
+            .filter(|k| self.values.contains_key(*k))
+            .cloned()
+            .collect()
+    }
+
+    /// The credential under `key`, if the config has it.
+    pub fn secret_value(&self, key: &str) -> Option<String> {
+        self.secret_keys
+            .iter()
+            .any(|k| k == key)
+            .then(|| {
+                self.values
+                    .get(key)
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            })
+            .flatten()
+    }
+
     /// The credential values (strings), for scrubbing.
     pub fn secret_values(&self) -> Vec<String> {
         self.secret_keys

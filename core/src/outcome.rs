@@ -367,11 +367,24 @@ impl Envelope {
     }
 }
 
-/// Replaces every occurrence of any of `secrets` in every string (and object
-/// key) of `value` with [`REDACTED`](crate::secret::REDACTED).
+/// Replaces every occurrence of any of `secrets`, and every piece of 8
+/// characters or more of one, in every string (and object key) of `value`
+/// with [`REDACTED`](crate::secret::REDACTED): for free-form values such
+/// as a provider's raw answer (see [`scrub_string`]).
 pub fn scrub_value(value: &mut Value, secrets: &[String]) {
-    let needles = Needles::of(secrets);
-    if !needles.0.is_empty() {
+    let needles = cached(secrets);
+    if !needles.whole.is_empty() {
+        scrub_value_with(value, &needles);
+    }
+}
+
+/// Replaces every whole occurrence of any of `secrets` in `value`, but not
+/// pieces of them: for typed fields that carry proof (transaction ids,
+/// references, amounts, dates), which a coincidental 8-character piece must
+/// never alter.
+pub fn scrub_typed_value(value: &mut Value, secrets: &[String]) {
+    let needles = Needles::of(secrets, false);
+    if !needles.whole.is_empty() {
         scrub_value_with(value, &needles);
     }
 }
@@ -392,35 +405,90 @@ fn scrub_value_with(value: &mut Value, needles: &Needles) {
     }
 }
 
+/// The smallest piece of a credential that is blanked wherever it appears
+/// in a provider's text.
+pub const PIECE_CHARS: usize = 8;
+
 /// The lower-case forms of every credential worth looking for (4
-/// characters or more), computed once per scrub of a whole value.
-struct Needles(Vec<String>);
+/// characters or more) and, when asked, an automaton over every
+/// [`PIECE_CHARS`]-character window of each form: computed once per scrub
+/// of a whole outcome.
+struct Needles {
+    whole: Vec<String>,
+    pieces: Option<aho_corasick::AhoCorasick>,
+}
+
+/// The automatons already built, by the credentials they look for: an
+/// account's set is built once, not on every outcome (the build is what
+/// costs; scanning is linear). Bounded: cleared past 1,024 sets.
+fn cached(secrets: &[String]) -> std::sync::Arc<Needles> {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex, OnceLock};
+    static CACHE: OnceLock<Mutex<HashMap<Vec<String>, Arc<Needles>>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(n) = cache.lock().unwrap_or_else(|p| p.into_inner()).get(secrets) {
+        return n.clone();
+    }
+    let n = Arc::new(Needles::of(secrets, true));
+    let mut c = cache.lock().unwrap_or_else(|p| p.into_inner());
+    if c.len() >= 1024 {
+        c.clear();
+    }
+    c.insert(secrets.to_vec(), n.clone());
+    n
+}
 
 impl Needles {
-    fn of(secrets: &[String]) -> Needles {
-        let mut all = Vec::new();
+    fn of(secrets: &[String], pieces: bool) -> Needles {
+        let mut whole = Vec::new();
+        let mut windows = Vec::new();
         for s in secrets {
             // Very short values would redact unrelated text; credentials are longer.
             if s.chars().count() < 4 {
                 continue;
             }
             for v in variants(s) {
-                if !v.is_empty() {
-                    all.push(v.to_ascii_lowercase());
+                if v.is_empty() {
+                    continue;
                 }
+                if pieces {
+                    let at: Vec<usize> =
+                        v.char_indices().map(|(i, _)| i).chain([v.len()]).collect();
+                    for w in at.windows(PIECE_CHARS + 1) {
+                        windows.push(v[w[0]..w[PIECE_CHARS]].to_owned());
+                    }
+                }
+                whole.push(v.to_ascii_lowercase());
             }
         }
-        Needles(all)
+        windows.sort();
+        windows.dedup();
+        let pieces = (!windows.is_empty())
+            .then(|| {
+                aho_corasick::AhoCorasick::builder()
+                    .ascii_case_insensitive(true)
+                    .kind(Some(aho_corasick::AhoCorasickKind::ContiguousNFA))
+                    .build(&windows)
+                    .ok()
+            })
+            .flatten();
+        Needles { whole, pieces }
     }
 
     fn scrub(&self, text: &mut String) {
         // Nothing of 4 characters or more fits in a shorter text.
-        if self.0.is_empty() || text.len() < 4 {
+        if self.whole.is_empty() || text.len() < 4 {
             return;
         }
         let lower = text.to_ascii_lowercase();
         let mut ranges: Vec<(usize, usize)> = Vec::new();
-        for needle in &self.0 {
+        if let Some(ac) = &self.pieces {
+            ranges.extend(
+                ac.find_overlapping_iter(text.as_str())
+                    .map(|m| (m.start(), m.end())),
+            );
+        }
+        for needle in &self.whole {
             let mut from = 0;
             while let Some(i) = lower[from..].find(needle.as_str()) {
                 ranges.push((from + i, from + i + needle.len()));
@@ -491,32 +559,43 @@ fn variants(secret: &str) -> Vec<String> {
 }
 
 /// Replaces every occurrence of any of `secrets` in `text`, in any letter
-/// case and in its escaped forms, and the start of one (4 characters or
-/// more) that ends a cut text (`…`): a body cut in the middle of a
-/// credential keeps no part of it.
+/// case and in its escaped forms; every piece of one of
+/// [`PIECE_CHARS`] characters or more (a provider that echoes part of a
+/// key mid-text); and the start of one (4 characters or more) that ends a
+/// cut text (`…`): no part of 8 characters or more of a credential
+/// survives.
 ///
-/// Arbitrary fragments are not matched: a human-chosen credential shares
-/// words with ordinary text (`merchant`), and redacting those would corrupt
-/// the record. Providers blank the fields that carry credentials
-/// structurally before anything else happens.
+/// A human-chosen credential may share 8 letters with ordinary text
+/// (`merchant…`): that text is blanked too (`payops config check` warns
+/// about such credentials). Providers blank the fields that carry
+/// credentials structurally before anything else happens.
 pub fn scrub_string(text: &mut String, secrets: &[String]) {
-    Needles::of(secrets).scrub(text);
+    cached(secrets).scrub(text);
 }
 
-/// Scrubs an outcome's message, details and raw response.
+/// Scrubs an outcome: its provider message and raw response of every
+/// credential and every piece of one ([`scrub_string`]); its typed fields
+/// (details, reference, code: proof) of whole credentials only.
 pub fn scrub_outcome(outcome: &mut Outcome, secrets: &[String]) {
-    for field in [
-        &mut outcome.provider_message,
-        &mut outcome.provider_reference,
-        &mut outcome.provider_code,
-    ]
-    .into_iter()
-    .flatten()
-    {
-        scrub_string(field, secrets);
+    let text = cached(secrets);
+    let typed = Needles {
+        whole: text.whole.clone(),
+        pieces: None,
+    };
+    if text.whole.is_empty() {
+        return;
     }
-    scrub_value(&mut outcome.details, secrets);
-    scrub_value(&mut outcome.raw, secrets);
+    if let Some(m) = &mut outcome.provider_message {
+        text.scrub(m);
+    }
+    for field in [&mut outcome.provider_reference, &mut outcome.provider_code]
+        .into_iter()
+        .flatten()
+    {
+        typed.scrub(field);
+    }
+    scrub_value_with(&mut outcome.details, &typed);
+    scrub_value_with(&mut outcome.raw, &text);
 }
 
 #[cfg(test)]
@@ -644,5 +723,72 @@ mod tests {
         let text = serde_json::to_string(&o).unwrap();
         assert!(!text.contains("s3cr3t"), "{text}");
         assert!(text.contains("[REDACTED]"));
+    }
+}
+
+#[cfg(test)]
+mod piece_tests {
+    use super::*;
+    use serde_json::json;
+
+    const KEY: &str = "Zq8vT2kWm4Rx9Lp3Hs6N";
+
+    fn escaped(piece: &str) -> [String; 3] {
+        [
+            piece.to_owned(),
+            piece.replace('/', "\\/"),
+            piece.replace('&', "&amp;"),
+        ]
+    }
+
+    #[test]
+    fn pieces_of_eight_or_more_are_blanked_at_the_start_middle_and_end() {
+        let pieces = [&KEY[..12], &KEY[4..16], &KEY[8..]];
+        for piece in pieces {
+            for form in escaped(piece) {
+                for text in [
+                    format!("{form} is not valid"),
+                    format!("key {form} rejected"),
+                    format!("rejected key: {form}"),
+                    format!("REJECTED KEY: {}", form.to_ascii_uppercase()),
+                ] {
+                    let mut t = text.clone();
+                    scrub_string(&mut t, &[KEY.to_owned()]);
+                    for w in KEY.as_bytes().windows(PIECE_CHARS) {
+                        let w = std::str::from_utf8(w).unwrap();
+                        assert!(
+                            !t.to_ascii_lowercase().contains(&w.to_ascii_lowercase()),
+                            "{text} -> {t}"
+                        );
+                    }
+                    assert!(t.contains(crate::secret::REDACTED), "{t}");
+                }
+            }
+        }
+        // Seven characters are not a piece: ordinary text stays.
+        let mut t = format!("code {}", &KEY[..7]);
+        scrub_string(&mut t, &[KEY.to_owned()]);
+        assert_eq!(t, format!("code {}", &KEY[..7]));
+    }
+
+    #[test]
+    fn typed_fields_keep_a_coincidental_piece_but_not_a_whole_credential() {
+        // A reference that happens to contain 8 characters of the key.
+        let reference = format!("TX-{}-01", &KEY[2..10]);
+        let mut o = Outcome::new(Status::Succeeded);
+        o.provider_reference = Some(reference.clone());
+        o.details = json!({"transaction_id": reference, "amount": 1250, "whole": KEY});
+        o.provider_message = Some(format!("echo {}", &KEY[2..14]));
+        o.raw = json!({"note": format!("x{}y", &KEY[5..17])});
+        scrub_outcome(&mut o, &[KEY.to_owned()]);
+        assert_eq!(o.provider_reference.as_deref(), Some(reference.as_str()));
+        assert_eq!(o.details["transaction_id"], json!(reference));
+        assert_eq!(o.details["amount"], 1250);
+        assert_eq!(o.details["whole"], crate::secret::REDACTED);
+        let text = serde_json::to_string(&(&o.provider_message, &o.raw)).unwrap();
+        assert!(
+            !text.contains(&KEY[5..13]) && !text.contains(&KEY[2..10]),
+            "{text}"
+        );
     }
 }

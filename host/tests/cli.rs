@@ -1881,3 +1881,37 @@ fn the_cli_actor_without_user_is_the_uids_name() {
         "{out}"
     );
 }
+
+/// `config check` warns about a credential short or regular enough that
+/// its blanked pieces may collide with ordinary text or ids (and still
+/// passes); a long random one draws no warning.
+#[test]
+fn config_check_warns_about_weak_credentials() {
+    let dir = temp_dir("weak-credentials");
+    let plugins = plugin_dir(&dir);
+    let head = format!("[plugins]\ndirs = [{plugins:?}]\n");
+    for (key, warned) in [
+        ("12345678901234", Some("digits only")),
+        ("Kq8", Some("3 characters")),
+        ("Zq8vT2kWm4Rx9Lp3Hs6N", None),
+    ] {
+        std::fs::write(
+            dir.join("w.toml"),
+            format!("{head}[accounts.x]\nprovider = \"esnekpos\"\nenvironment = \"test\"\nmerchant = \"M\"\nmerchant_key = \"{key}\"\n"),
+        )
+        .unwrap();
+        let (code, _, err) = run(&["--config", "w.toml", "config", "check"], &dir);
+        assert_eq!(code, 0, "{err}");
+        match warned {
+            Some(why) => assert!(
+                err.contains("accounts.x.merchant_key") && err.contains(why),
+                "{err}"
+            ),
+            None => assert!(!err.contains("warning"), "{err}"),
+        }
+        assert!(
+            !err.contains(key),
+            "the value itself is never printed: {err}"
+        );
+    }
+}

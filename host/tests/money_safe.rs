@@ -1126,3 +1126,58 @@ async fn operations_are_listed_by_page_within_the_token_scope() {
     let (s, _) = reconcile("ops-token-1", "op_nope".into()).await;
     assert_eq!(s, 404);
 }
+
+/// A provider that echoes pieces of the merchant key mid-text (12
+/// characters at its start, middle and end): no piece of 8 characters or
+/// more reaches the API's answer, the stored operation or `operations
+/// list`. (Before: only the whole key was blanked, so the pieces were
+/// returned and stored as sent.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pieces_of_a_credential_in_a_providers_text_are_blanked_everywhere() {
+    let (script, d, dir, cfg) = daemon("pieces").await;
+    let (start, middle, end) = (&KEY[..12], &KEY[6..18], &KEY[KEY.len() - 12..]);
+    let mut answer = success("K1", Some(77));
+    answer["RETURN_MESSAGE"] = json!(format!("ok ({start}) echo={middle}; tail {end}"));
+    answer["EXTRA"] = json!({"note": format!("{middle}/{end}")});
+    push(&script, "OrderReturn", reply(200, answer));
+    let (s, v) = call(
+        &d.url,
+        "ops-token-1",
+        "refund",
+        &[],
+        &json!({"order_ref": "K1", "amount": 500}),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    let id = v["operation_id"].as_str().unwrap().to_owned();
+    let (_, stored) = http(
+        "GET",
+        &format!("{}/v1/operations/{id}", d.url),
+        Some("ops-token-1"),
+        None,
+    )
+    .await;
+    let (c, dd) = (cfg.clone(), dir.clone());
+    let (code, listed, err) = tokio::task::spawn_blocking(move || {
+        run(
+            &["--config", &c, "operations", "list", "--output", "json"],
+            &dd,
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 0, "{err}");
+    for (what, text) in [
+        ("answer", v.to_string()),
+        ("stored", stored.to_string()),
+        ("operations list", listed),
+    ] {
+        for w in KEY.as_bytes().windows(8) {
+            let w = std::str::from_utf8(w).unwrap();
+            assert!(!text.contains(w), "{what} holds {w:?}: {text}");
+        }
+        assert!(text.contains("[REDACTED]"), "{what}: {text}");
+    }
+    // The proof is untouched: the transaction id and amount.
+    assert_eq!(v["status"], "succeeded", "{v}");
+}

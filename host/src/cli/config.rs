@@ -44,6 +44,21 @@ pub async fn run(g: &Global, action: &ConfigAction) -> Result<ExitCode, ExitCode
                 }
             }
             let a = a?;
+            for (name, acct) in &a {
+                for key in acct.config.secret_key_names() {
+                    if let Some(why) = acct
+                        .config
+                        .secret_value(&key)
+                        .as_deref()
+                        .and_then(weak_credential)
+                    {
+                        eprintln!(
+                            "payops: warning: accounts.{name}.{key}: {why}: every piece of {} characters of a credential is blanked wherever it appears in a provider's answer, so ordinary text or ids may be blanked too",
+                            payops_core::outcome::PIECE_CHARS
+                        );
+                    }
+                }
+            }
             let hooks =
                 hooks.map_err(|e| fail(EXIT_CONFIG, format!("{} config error(s)", e.len())))?;
             if store.is_err() {
@@ -59,4 +74,20 @@ pub async fn run(g: &Global, action: &ConfigAction) -> Result<ExitCode, ExitCode
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Why a credential is short or regular enough that its pieces may collide
+/// with ordinary text or ids, or `None`.
+fn weak_credential(v: &str) -> Option<String> {
+    let n = v.chars().count();
+    if n < 12 {
+        return Some(format!("{n} characters"));
+    }
+    if v.chars().all(|c| c.is_ascii_digit()) {
+        return Some("digits only".into());
+    }
+    if v.chars().all(|c| c.is_ascii_lowercase()) {
+        return Some("lower-case letters only".into());
+    }
+    None
 }
