@@ -771,12 +771,18 @@ async fn http_conventions() {
     assert_eq!(s, 403);
     let (s, op) = http("GET", &url, Some("ops-token-1"), None).await;
     assert_eq!(s, 200);
-    // Every date is written at +03:00.
+    // Every date is written at +03:00, the audit events' too (they were
+    // written in UTC).
+    let events = op["events"].as_array().unwrap();
+    assert!(!events.is_empty(), "{op}");
     for t in [
         &op["operation"]["created_at"],
         &op["operation"]["updated_at"],
         &op["operation"]["envelope"]["started_at"],
-    ] {
+    ]
+    .into_iter()
+    .chain(events.iter().map(|e| &e["at"]))
+    {
         assert!(t.as_str().unwrap().ends_with("+03:00"), "{op}");
     }
     // /metrics names accounts: with metrics_token_sha256 it needs the token.

@@ -176,7 +176,9 @@ pub struct StoredOperation {
 /// One audit event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
-    /// When (RFC 3339, UTC).
+    /// When (RFC 3339; stored in UTC, written at +03:00 like every date
+    /// payops shows).
+    #[serde(serialize_with = "turkish_text")]
     pub at: String,
     /// What: `recorded`, `finished`, `reconciled`, `resolved`, ...
     pub kind: String,
@@ -223,6 +225,15 @@ pub(crate) fn turkish_time<S: serde::Serializer>(
         &t.with_timezone(&payops_core::turkey_offset())
             .to_rfc3339_opts(SecondsFormat::Micros, false),
     )
+}
+
+/// Writes an RFC 3339 instant kept as text at +03:00 (as it is, should it
+/// not parse).
+fn turkish_text<S: serde::Serializer>(t: &str, s: S) -> Result<S::Ok, S::Error> {
+    match DateTime::parse_from_rfc3339(t) {
+        Ok(t) => turkish_time(&t.with_timezone(&Utc), s),
+        Err(_) => s.serialize_str(t),
+    }
 }
 
 /// The result of recording an intent.
