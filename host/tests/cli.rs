@@ -1915,3 +1915,47 @@ fn config_check_warns_about_weak_credentials() {
         );
     }
 }
+
+/// `--config other.toml` in a folder with a `payops.toml`: both are read
+/// (as before: dropping it would change existing setups), but the command
+/// now says so, and `config check|show` name every file read. (Before: an
+/// error named a key from a file the operator never named, and nothing
+/// said it was read.)
+#[test]
+fn a_payops_toml_read_beside_config_is_named() {
+    let dir = temp_dir("config-files");
+    let plugins = plugin_dir(&dir);
+    std::fs::write(
+        dir.join("payops.toml"),
+        format!("[plugins]\ndirs = [{plugins:?}]\n[server]\nlisten = \"127.0.0.1:9999\"\n"),
+    )
+    .unwrap();
+    std::fs::write(dir.join("other.toml"), "[store]\nwait_secs = 7\n").unwrap();
+    let (code, _, err) = run(&["--config", "other.toml", "config", "check"], &dir);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("warning: also read payops.toml of the working folder, before other.toml"),
+        "{err}"
+    );
+    assert!(
+        err.contains("config read from: payops.toml, other.toml"),
+        "{err}"
+    );
+    // Named, or alone: no warning.
+    for args in [
+        vec![
+            "--config",
+            "payops.toml",
+            "--config",
+            "other.toml",
+            "config",
+            "show",
+        ],
+        vec!["config", "show"],
+    ] {
+        let (code, _, err) = run(&args, &dir);
+        assert_eq!(code, 0, "{err}");
+        assert!(!err.contains("warning"), "{args:?}: {err}");
+        assert!(err.contains("config read from: payops.toml"), "{err}");
+    }
+}

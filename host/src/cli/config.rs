@@ -19,6 +19,15 @@ pub enum ConfigAction {
 /// Runs `payops config ACTION`.
 pub async fn run(g: &Global, action: &ConfigAction) -> Result<ExitCode, ExitCode> {
     let s = setup(g, None, "warn")?;
+    let (read, _) = super::config_files(g);
+    eprintln!(
+        "payops: config read from: {} (then PAYOPS_* variables)",
+        if read.is_empty() {
+            "no file (built-in defaults)".to_owned()
+        } else {
+            read.join(", ")
+        }
+    );
     match action {
         ConfigAction::Show => {
             let v = crate::config::redacted(&s.cfg, &s.registry);

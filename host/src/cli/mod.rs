@@ -227,6 +227,23 @@ pub struct Setup {
     pub registry: Registry,
 }
 
+/// The config files a command reads, in order, and whether
+/// `./payops.toml` is among them without the command line naming it.
+pub(crate) fn config_files(g: &Global) -> (Vec<String>, bool) {
+    let local = std::path::Path::new("payops.toml");
+    let mut read = Vec::new();
+    let mut unnamed = false;
+    if local.exists() {
+        read.push("payops.toml".to_owned());
+        let named = g.config.iter().any(|f| {
+            f.canonicalize().ok() == local.canonicalize().ok() && f.canonicalize().is_ok()
+        });
+        unnamed = !g.config.is_empty() && !named;
+    }
+    read.extend(g.config.iter().map(|f| f.display().to_string()));
+    (read, unnamed)
+}
+
 /// Reads config, starts logging, loads plugins.
 pub(crate) fn setup(
     g: &Global,
@@ -238,6 +255,16 @@ pub(crate) fn setup(
         overrides.push(("server.listen", json!(l)));
     }
     let figment = cfg::figment(&g.config, &overrides).map_err(|e| fail(EXIT_CONFIG, e))?;
+    // `payops.toml` of the working folder is read first, even beside
+    // `--config` (dropping it would give existing setups a new meaning):
+    // say so when the command line did not name it.
+    let (read, unnamed) = config_files(g);
+    if unnamed {
+        eprintln!(
+            "payops: warning: also read payops.toml of the working folder, before {}: its keys apply unless a later file sets them (name it with --config, or run from another folder)",
+            read[1..].join(", ")
+        );
+    }
     let cfg = cfg::extract(&figment).map_err(|e| fail(EXIT_CONFIG, e))?;
     init_logging(&cfg, g, default_level);
     let registry = plugins::load_all(&cfg.plugins.dirs);
