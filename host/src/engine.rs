@@ -380,8 +380,10 @@ impl Engine {
         // intent exists, or another daemon's recovery takes it for dead.
         if !self.heartbeat_recorded.load(Ordering::Relaxed) {
             self.store.heartbeat(&self.instance).await.map_err(|e| {
+                tracing::error!(error = %e, "cannot record the heartbeat; nothing sent");
                 Error::Unavailable(format!(
-                    "the operation store is unavailable; nothing was sent ({e})"
+                    "the operation store is unavailable; nothing was sent ({})",
+                    e.public()
                 ))
             })?;
             self.heartbeat_recorded.store(true, Ordering::Relaxed);
@@ -404,7 +406,8 @@ impl Engine {
         let begun = self.store.begin(&intent).await.map_err(|e| {
             tracing::error!(error = %e, "cannot record the operation; nothing sent");
             Error::Unavailable(format!(
-                "the operation store is unavailable; nothing was sent ({e})"
+                "the operation store is unavailable; nothing was sent ({})",
+                e.public()
             ))
         })?;
         match begun {

@@ -70,7 +70,7 @@ async fn take(
         Err(e) => {
             return answer(
                 StatusCode::SERVICE_UNAVAILABLE,
-                json!({"error": {"code": "unavailable", "message": format!("operation store: {e}")}}),
+                json!({"error": {"code": "unavailable", "message": format!("operation store: {}", e.public())}}),
             );
         }
     };

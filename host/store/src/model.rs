@@ -47,11 +47,76 @@ pub enum StoreError {
     Url(String),
 }
 
+impl StoreError {
+    /// What a client may read of the failure: its kind, never the
+    /// database's own text (statement positions, values, `at line 948`),
+    /// which goes to the log.
+    pub fn public(&self) -> String {
+        match self {
+            StoreError::Db(sqlx::Error::Database(d)) => match d.code() {
+                Some(c) => format!("the database refused a statement (SQLSTATE {c})"),
+                None => "the database refused a statement".into(),
+            },
+            StoreError::Db(
+                sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::Io(_)
+                | sqlx::Error::Tls(_),
+            ) => "the database cannot be reached".into(),
+            StoreError::Db(_) => "the database failed".into(),
+            StoreError::Sqlite(e) => match e.sqlite_error_code() {
+                Some(rusqlite::ErrorCode::DiskFull) => "SQLite: the disk is full".into(),
+                Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+                    "SQLite: the database is busy".into()
+                }
+                Some(rusqlite::ErrorCode::ReadOnly) => "SQLite: the database is read-only".into(),
+                Some(rusqlite::ErrorCode::CannotOpen) => {
+                    "SQLite: the database cannot be opened".into()
+                }
+                _ => "SQLite failed".into(),
+            },
+            StoreError::Write(_) => "a write failed (none of its rows was recorded)".into(),
+            StoreError::Corrupt { id, .. } => {
+                format!("a stored row cannot be read (operation {id})")
+            }
+            StoreError::Migrate(_) => "the store's migrations failed".into(),
+            other @ (StoreError::Missing(_) | StoreError::Newer(_) | StoreError::Url(_)) => {
+                other.to_string()
+            }
+        }
+    }
+}
+
 /// A store failure as the contract's error: `unavailable` (503), "operation
-/// store: …", so a caller may try again.
+/// store: …" with the failure's kind (its full text is logged), so a caller
+/// may try again.
 impl From<StoreError> for payops_core::Error {
     fn from(e: StoreError) -> payops_core::Error {
-        payops_core::Error::Unavailable(format!("operation store: {e}"))
+        tracing::error!(error = %e, "operation store");
+        payops_core::Error::Unavailable(format!("operation store: {}", e.public()))
+    }
+}
+
+#[cfg(test)]
+mod public_tests {
+    use super::*;
+
+    /// A client reads the failure's kind, never the database's words.
+    #[test]
+    fn a_store_error_shows_its_kind_not_the_databases_text() {
+        let full = StoreError::Sqlite(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+            Some("database or disk is full at line 948 of INSERT INTO operations".into()),
+        ));
+        let e: payops_core::Error = full.into();
+        let said = e.to_string();
+        assert!(said.contains("the disk is full"), "{said}");
+        assert!(
+            !said.contains("line 948") && !said.contains("INSERT"),
+            "{said}"
+        );
+        let w = StoreError::Write("rusqlite: near \"x\": syntax error at line 12".into());
+        assert!(!w.public().contains("line 12"));
     }
 }
 

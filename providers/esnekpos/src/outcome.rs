@@ -155,13 +155,15 @@ pub fn status_for(
     if refusal {
         return (Status::Failed, Some(reason_for(endpoint, code)), None);
     }
+    // In the provider's words, not Rust's (`Some("ERROR")`).
+    let status = status.map_or_else(|| "absent".to_owned(), |s| format!("\"{s}\""));
     let why = if endpoint == Endpoint::ProcessQuery {
         format!(
-            "undocumented inquiry answer: HTTP {http_status}, RETURN_CODE {code:?}, STATUS {status:?}"
+            "undocumented inquiry answer: HTTP {http_status}, RETURN_CODE \"{code}\", STATUS {status}"
         )
     } else {
         format!(
-            "not a documented success or refusal (HTTP {http_status}, RETURN_CODE {code:?}, STATUS {status:?}): EsnekPOS may have acted"
+            "not a documented success or refusal (HTTP {http_status}, RETURN_CODE \"{code}\", STATUS {status}): EsnekPOS may have acted"
         )
     };
     (Status::Unknown, Some(reason_for(endpoint, code)), Some(why))
@@ -540,6 +542,22 @@ pub fn remaining(d: &QueryDetails) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An undocumented answer is described in EsnekPOS's words, never
+    /// Rust's (`STATUS Some("ERROR")`, before).
+    #[test]
+    fn undocumented_answers_are_described_without_rust_internals() {
+        for (status, shown) in [(Some("ERROR"), "STATUS \"ERROR\""), (None, "STATUS absent")] {
+            let (s, _, why) = status_for(Endpoint::OrderReturn, 200, "77", status, true);
+            assert_eq!(s, Status::Unknown);
+            let why = why.unwrap();
+            assert!(
+                why.contains("RETURN_CODE \"77\"") && why.contains(shown),
+                "{why}"
+            );
+            assert!(!why.contains("Some(") && !why.contains("None"), "{why}");
+        }
+    }
 
     /// The documented codes (EsnekPOS's table, the OrderReturnPhysical
     /// table and the ProcessQuery text), written out here from the docs.
