@@ -2068,3 +2068,59 @@ async fn the_curl_commands_of_operators_md_run_as_written() {
     .await
     .unwrap();
 }
+
+/// `payops sandbox --sim-ports P` puts the simulators on 127.0.0.1:P and the
+/// next ports (before: always ports the system picked), and an operation
+/// goes through them.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_sandbox_simulators_take_the_ports_asked_for() {
+    // Six consecutive free ports.
+    let base = (20_000..60_000u16)
+        .step_by(7)
+        .skip(usize::try_from(std::process::id() % 3000).unwrap())
+        .find(|b| (0..6).all(|i| std::net::TcpListener::bind(("127.0.0.1", b + i)).is_ok()))
+        .unwrap();
+    let dir = temp_dir("sandbox-ports");
+    let cfg = write_config(&dir, "http://127.0.0.1:9", "http://127.0.0.1:9");
+    let d = dir.clone();
+    let daemon = tokio::task::spawn_blocking(move || {
+        Daemon::start(
+            "sandbox-ports",
+            &[
+                "--config",
+                &cfg,
+                "sandbox",
+                "--listen",
+                "127.0.0.1:0",
+                "--sim-ports",
+                &base.to_string(),
+            ],
+            &d,
+        )
+    })
+    .await
+    .unwrap();
+    let banner = daemon.stdout.lock().unwrap().clone();
+    let token = banner
+        .lines()
+        .find_map(|l| l.strip_prefix("sandbox token: "))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let (s, v) = http(
+        "POST",
+        &format!("{}/v1/accounts/esnek-demo/operations/query", daemon.url),
+        Some(&token),
+        Some(r#"{"order_ref":"DEMO-1001"}"#),
+    )
+    .await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("succeeded")), "{v}");
+    let err = daemon.stderr.lock().unwrap().clone();
+    for i in 0..6u16 {
+        assert!(
+            err.contains(&format!("http://127.0.0.1:{}", base + i)),
+            "simulator on port {}: {err}",
+            base + i
+        );
+    }
+}

@@ -8,7 +8,7 @@ use clap::Args;
 use payops_core::AccountConfig;
 use serde_json::{Value, json};
 
-use super::{EXIT_CONFIG, Global, Mode, daemon, fail, setup};
+use super::{EXIT_CONFIG, EXIT_USAGE, Global, Mode, daemon, fail, setup};
 use crate::config::{self, Account, TokenConfig};
 
 /// Arguments of `payops sandbox`.
@@ -17,6 +17,11 @@ pub struct SandboxArgs {
     /// Address to listen on.
     #[arg(long)]
     pub listen: Option<String>,
+    /// The first port of the simulators on 127.0.0.1: the providers' (in
+    /// `payops providers` order) take this port and the next ones. Default:
+    /// ports the system picks.
+    #[arg(long, value_name = "PORT")]
+    pub sim_ports: Option<u16>,
 }
 
 /// A bearer token for this sandbox run: 122 random bits (UUID v4), hex.
@@ -48,15 +53,24 @@ pub async fn run(g: &Global, a: &SandboxArgs) -> Result<ExitCode, ExitCode> {
     let mut accts = std::collections::BTreeMap::new();
     let mut servers = Vec::new();
     let mut examples = Vec::new();
-    for (id, p) in &s.registry.providers {
+    for (i, (id, p)) in s.registry.providers.iter().enumerate() {
         let sim = p
             .simulator()
             .map_err(|e| fail(EXIT_CONFIG, format!("{id} simulator: {e}")))?;
         let demo = sim.demo_accounts();
-        let server =
-            payops_transport::SimServer::start(sim, "127.0.0.1:0".parse().expect("loopback"))
-                .await
-                .map_err(|e| fail(EXIT_CONFIG, format!("{id} simulator: {e}")))?;
+        let port = match a.sim_ports {
+            Some(first) => u16::try_from(usize::from(first) + i).map_err(|_| {
+                fail(
+                    EXIT_USAGE,
+                    format!("--sim-ports {first}: no port for the {}th simulator", i + 1),
+                )
+            })?,
+            None => 0,
+        };
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        let server = payops_transport::SimServer::start(sim, addr)
+            .await
+            .map_err(|e| fail(EXIT_CONFIG, format!("{id} simulator on {addr}: {e}")))?;
         tracing::info!(provider = %id, url = %server.url(), "simulator serving");
         for (name, values) in demo.as_object().into_iter().flatten() {
             let mut map = values.as_object().cloned().unwrap_or_default();
