@@ -203,6 +203,7 @@ impl Application {
             schemas: Arc::new(tree),
             metrics_token_sha256: settings.metrics_token_sha256.clone().map(Arc::new),
             cors_origins: Arc::new(settings.cors_origins.clone()),
+            ready: Default::default(),
         };
         Ok(Application {
             listener,

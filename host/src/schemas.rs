@@ -585,7 +585,7 @@ pub fn openapi(files: &BTreeMap<String, Value>) -> Value {
             "/v1/openapi.json": {"get": {"operationId": "getOpenApi", "summary": "This document", "security": [], "responses": {"200": {"description": "OpenAPI 3.1", "content": {"application/json": {"schema": {"type": "object"}}}}}}},
             "/ui/": {"get": {"operationId": "console", "summary": "The operator console (sign in with a token in the page)", "security": [], "responses": {"200": {"description": "The console's page", "content": {"text/html": {"schema": {"type": "string"}}}}}}},
             "/healthz": {"get": {"operationId": "health", "security": [], "responses": {"200": text("ok")}}},
-            "/readyz": {"get": {"operationId": "ready", "security": [], "responses": {"200": text("ready"), "503": error("shutting down")}}},
+            "/readyz": {"get": {"operationId": "ready", "security": [], "responses": {"200": text("ready"), "503": error("shutting down, or the store does not take writes")}}},
             "/metrics": {"get": {"operationId": "metrics", "security": [], "responses": {"200": {"description": "OpenMetrics text", "content": {"application/openmetrics-text": {"schema": {"type": "string"}}}}, "401": error("the metrics token is required")}}}
         },
         "components": {

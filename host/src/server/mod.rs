@@ -41,7 +41,16 @@ pub struct AppState {
     pub metrics_token_sha256: Option<Arc<String>>,
     /// Origins allowed to read the schemas and the OpenAPI document.
     pub cors_origins: Arc<Vec<String>>,
+    /// The readiness write probe's last result (when, and why not ready).
+    pub ready: Arc<tokio::sync::Mutex<Option<(std::time::Instant, Result<(), String>)>>>,
 }
+
+/// How long a readiness probe's result is reused: the probe writes to the
+/// store, at most this often however often `/readyz` is asked.
+pub const READY_PROBE_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+/// How long the probe's write may take before the store counts as unable
+/// to take writes.
+pub const READY_PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// A contract error as an HTTP response.
 pub struct ApiError(pub Error, pub Option<StatusCode>);
@@ -657,11 +666,42 @@ async fn openapi_document(State(state): State<AppState>) -> Response {
     }
 }
 
+/// Ready when not shutting down and the store takes a write: a heartbeat
+/// written at most every [`READY_PROBE_EVERY`] (callers in between share
+/// its result), failing after [`READY_PROBE_TIMEOUT`]. A store that cannot
+/// record an operation (a full disk, a lock, a read-only database) makes
+/// every money operation a 503: the daemon is not ready.
 async fn readyz(State(state): State<AppState>) -> Response {
     if state.draining.load(Ordering::Relaxed) {
-        ApiError::from(Error::Unavailable("shutting down".into())).into_response()
-    } else {
-        (StatusCode::OK, "ready\n").into_response()
+        return ApiError::from(Error::Unavailable("shutting down".into())).into_response();
+    }
+    let mut last = state.ready.lock().await;
+    let fresh = last
+        .as_ref()
+        .is_some_and(|(at, _)| at.elapsed() < READY_PROBE_EVERY);
+    if !fresh {
+        let engine = &state.engine;
+        let probe = tokio::time::timeout(
+            READY_PROBE_TIMEOUT,
+            engine.store.heartbeat(&engine.instance),
+        )
+        .await;
+        let result = match probe {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "readiness: the store does not take writes");
+                Err(format!("the store does not take writes: {}", e.public()))
+            }
+            Err(_) => Err(format!(
+                "the store did not take a write within {} s",
+                READY_PROBE_TIMEOUT.as_secs()
+            )),
+        };
+        *last = Some((std::time::Instant::now(), result));
+    }
+    match last.as_ref().map(|(_, r)| r.clone()) {
+        Some(Err(why)) => ApiError::from(Error::Unavailable(why)).into_response(),
+        _ => (StatusCode::OK, "ready\n").into_response(),
     }
 }
 
@@ -1003,6 +1043,7 @@ mod tests {
             schemas: Arc::new(BTreeMap::new()),
             metrics_token_sha256: None,
             cors_origins: Arc::new(Vec::new()),
+            ready: Default::default(),
         };
         let forgetful = Router::new().route("/v1/probe", get(|| async { "open" }));
         let app = guarded(forgetful, &state).with_state(state);
