@@ -41,9 +41,12 @@ pub struct AppState {
     pub metrics_token_sha256: Option<Arc<String>>,
     /// Origins allowed to read the schemas and the OpenAPI document.
     pub cors_origins: Arc<Vec<String>>,
-    /// The readiness write probe's last result (when, and why not ready).
-    pub ready: Arc<tokio::sync::Mutex<Option<(std::time::Instant, Result<(), String>)>>>,
+    /// The readiness write probe's last result.
+    pub ready: Arc<tokio::sync::Mutex<Option<ReadyProbe>>>,
 }
+
+/// When the readiness probe last wrote, and why the daemon was not ready.
+pub type ReadyProbe = (std::time::Instant, Result<(), String>);
 
 /// How long a readiness probe's result is reused: the probe writes to the
 /// store, at most this often however often `/readyz` is asked.
