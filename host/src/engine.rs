@@ -45,7 +45,16 @@ pub struct Engine {
     validators: HashMap<(String, OperationKind), jsonschema::Validator>,
     /// Each provider callback's `when` schema, compiled once.
     callback_when: HashMap<(String, OperationKind), jsonschema::Validator>,
+    /// Callbacks with a wrong token this engine refused, per operation: the
+    /// first few are recorded on the operation's audit trail, the rest only
+    /// counted (an unauthenticated post must not grow storage without
+    /// bound).
+    pub(crate) refused_callbacks: std::sync::Mutex<HashMap<String, u64>>,
 }
+
+/// How many callbacks with a wrong token are recorded on one operation's
+/// audit trail (per daemon run); the rest are counted in the log.
+pub const REFUSED_CALLBACKS_RECORDED: u64 = 3;
 
 /// What an [`Engine`] is built with, besides its providers, accounts,
 /// transport and store.
@@ -199,6 +208,7 @@ impl Engine {
             instance: new_operation_id().replacen("op_", "inst_", 1),
             settings,
             tasks: tokio_util::task::TaskTracker::new(),
+            refused_callbacks: Default::default(),
             heartbeat_recorded: std::sync::atomic::AtomicBool::new(false),
             refusals_recorded: std::sync::atomic::AtomicU64::new(0),
             validators,

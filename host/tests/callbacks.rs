@@ -119,9 +119,24 @@ async fn an_android_pos_cancel_settles_from_its_callback_and_forgeries_change_no
     let op = operation(&daemon.url, &id).await;
     assert!(op["operation"]["request"].get("back_url").is_none(), "{op}");
 
-    // Forged: a wrong token. Refused, recorded, nothing changes.
+    // Forged: a wrong token. Refused, recorded, nothing changes; 300 of
+    // them leave 4 events on the operation (3 and a note), not 300 (before:
+    // one 4 KB event each).
     let wrong = format!("{prefix}{}", "0".repeat(64));
-    assert_eq!(post_form(&wrong, "RETURN_CODE=0&STATUS=SUCCESS").await, 403);
+    let padding = "x".repeat(3000);
+    for _ in 0..300 {
+        assert_eq!(
+            post_form(&wrong, &format!("RETURN_CODE=0&STATUS=SUCCESS&P={padding}")).await,
+            403
+        );
+    }
+    let refused = operation(&daemon.url, &id).await["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "callback_refused")
+        .count();
+    assert_eq!(refused, 4, "bounded");
     // Forged: the right URL, a SUCCESS the provider's query does not confirm.
     assert_eq!(
         post_form(

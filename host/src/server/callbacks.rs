@@ -80,15 +80,42 @@ async fn take(
         payops_core::outcome::scrub_string(&mut text, &acct.config.secret_values());
     }
     if !cb.verify(&provider, &operation_id, &given) {
-        tracing::warn!(%provider, %operation_id, "callback with a wrong token: ignored");
-        let _ = engine
-            .store
-            .record_event(
-                &operation_id,
-                "callback_refused",
-                &format!("a callback with a wrong token was ignored ({content_type}): {text}"),
-            )
-            .await;
+        // Anyone who knows an operation id can post: record the first few on
+        // the audit trail, then only count (bounded storage).
+        let n = {
+            let mut seen = engine
+                .refused_callbacks
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            if seen.len() >= 10_000 && !seen.contains_key(&operation_id) {
+                seen.clear();
+            }
+            let n = seen.entry(operation_id.clone()).or_insert(0);
+            *n += 1;
+            *n
+        };
+        let recorded = crate::engine::REFUSED_CALLBACKS_RECORDED;
+        if n <= recorded || n.is_power_of_two() {
+            tracing::warn!(%provider, %operation_id, refused = n, "callback with a wrong token: ignored");
+        }
+        let detail = if n <= recorded {
+            let text: String = text.chars().take(500).collect();
+            Some(format!(
+                "a callback with a wrong token was ignored ({content_type}): {text}"
+            ))
+        } else if n == recorded + 1 {
+            Some(format!(
+                "more callbacks with a wrong token: not recorded here after {recorded} (the daemon's log counts them)"
+            ))
+        } else {
+            None
+        };
+        if let Some(detail) = detail {
+            let _ = engine
+                .store
+                .record_event(&operation_id, "callback_refused", &detail)
+                .await;
+        }
         return answer(
             StatusCode::FORBIDDEN,
             json!({"error": {"code": "forbidden", "message": "wrong callback token"}}),
