@@ -50,6 +50,8 @@ pub(crate) struct Settings {
     /// itself, so callback URLs point at the API's own address unless the
     /// config gives a public URL.
     pub sandbox: bool,
+    /// Each listener's connection limits.
+    pub limits: crate::listener::Limits,
 }
 
 /// Periodic reconciliation.
@@ -82,6 +84,11 @@ impl Settings {
             instance_timeout: Duration::from_secs(cfg.store.instance_timeout_secs.max(1)),
             reconcile,
             sandbox,
+            limits: crate::listener::Limits {
+                header_read: Duration::from_secs(cfg.server.header_read_timeout_secs.max(1)),
+                body_read: Duration::from_secs(cfg.server.body_read_timeout_secs.max(1)),
+                max_connections: cfg.server.max_connections.max(1),
+            },
         }
     }
 }
@@ -184,9 +191,12 @@ impl Application {
                     })?;
                     tracing::info!(addr = %at, "callbacks listening");
                     let stop = stop.clone();
+                    let limits = settings.limits;
                     tasks.spawn(async move {
-                        let serving = axum::serve(l, router)
-                            .with_graceful_shutdown(async move { stop.cancelled().await });
+                        let router = crate::listener::bounded_router(router, limits);
+                        let serving = crate::listener::serve(l, router, limits, async move {
+                            stop.cancelled().await;
+                        });
                         if let Err(e) = serving.await {
                             tracing::error!(error = %e, "callback listener stopped");
                         }
@@ -255,9 +265,8 @@ impl Application {
                 "shutdown requested: refusing new work, finishing in-flight operations"
             );
         };
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        let app = crate::listener::bounded_router(app, settings.limits);
+        crate::listener::serve(listener, app, settings.limits, shutdown).await?;
         // Operations run detached from their connections: wait for the ones
         // a client walked away from, and for the background tasks to stop.
         stop.cancel();

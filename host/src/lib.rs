@@ -10,6 +10,7 @@ pub mod config;
 pub mod engine;
 pub mod ids;
 pub mod ledger;
+pub(crate) mod listener;
 mod matching;
 pub mod metrics;
 pub mod plugins;

@@ -31,6 +31,15 @@ pub struct ServerConfig {
     pub body_limit_bytes: usize,
     /// How long shutdown waits for in-flight operations, in seconds.
     pub shutdown_timeout_secs: u64,
+    /// How long a connection may take to send a request's headers, and may
+    /// stay idle between requests, in seconds (both listeners).
+    pub header_read_timeout_secs: u64,
+    /// How long a request's body may take to arrive, in seconds (both
+    /// listeners).
+    pub body_read_timeout_secs: u64,
+    /// Connections open at once, per listener; past it a new connection is
+    /// closed at once.
+    pub max_connections: usize,
     /// When set, `/metrics` (which names accounts) answers only requests
     /// bearing the token with this SHA-256 hex; unset, it is open.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -70,6 +79,9 @@ impl Default for ServerConfig {
             listen: "127.0.0.1:8080".into(),
             body_limit_bytes: 64 * 1024,
             shutdown_timeout_secs: 60,
+            header_read_timeout_secs: 10,
+            body_read_timeout_secs: 30,
+            max_connections: 1024,
             metrics_token_sha256: None,
             cors_origins: Vec::new(),
             public_url: None,
