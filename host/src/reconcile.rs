@@ -172,10 +172,25 @@ async fn one(engine: &Engine, op: &StoredOperation) -> Result<Resolution, Error>
     {
         Ok(q) if q.status == Status::Succeeded => q,
         Ok(q) => {
+            // The provider's own words, from the query and from the
+            // operation's answer: an inquiry that fails proves nothing by
+            // itself (a provider whose docs prove an order's absence says
+            // so in its own answer's classification).
+            let words = |code: Option<&String>, message: Option<&String>| match (code, message) {
+                (Some(c), Some(m)) => format!("{c} {m:?}"),
+                (Some(c), None) => c.clone(),
+                (None, Some(m)) => format!("{m:?}"),
+                (None, None) => "nothing".into(),
+            };
+            let answered = op.envelope.as_ref().map_or_else(
+                || "no answer recorded".to_owned(),
+                |e| words(e.provider_code.as_ref(), e.provider_message.as_ref()),
+            );
             return Ok(skip(format!(
-                "inquiry {}: {}",
+                "inquiry {}: the provider said {}; the {} itself was answered {answered}. Neither proves what happened to the money: left for an operator",
                 q.status,
-                q.provider_message.unwrap_or_default()
+                words(q.provider_code.as_ref(), q.provider_message.as_ref()),
+                op.operation,
             )));
         }
         Err(e) => return Ok(skip(format!("inquiry refused: {e}"))),

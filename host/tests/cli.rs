@@ -2124,3 +2124,54 @@ async fn the_sandbox_simulators_take_the_ports_asked_for() {
         );
     }
 }
+
+/// A refund of a mistyped order: EsnekPOS documents no answer that proves
+/// an order does not exist, so it stays `unknown`; reconciling it says the
+/// provider's own words from both the query and the refund's answer (before:
+/// "inquiry failed: Sipariş bulunamadı." alone).
+#[tokio::test(flavor = "multi_thread")]
+async fn reconciling_a_mistyped_order_shows_the_providers_words() {
+    let dir = temp_dir("mistyped");
+    let cfg = write_config(&dir, "http://127.0.0.1:9", "http://127.0.0.1:9");
+    let d = dir.clone();
+    let daemon = tokio::task::spawn_blocking(move || {
+        Daemon::start(
+            "mistyped",
+            &["--config", &cfg, "sandbox", "--listen", "127.0.0.1:0"],
+            &d,
+        )
+    })
+    .await
+    .unwrap();
+    let banner = daemon.stdout.lock().unwrap().clone();
+    let token = banner
+        .lines()
+        .find_map(|l| l.strip_prefix("sandbox token: "))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let (s, v) = http(
+        "POST",
+        &format!("{}/v1/accounts/esnek-demo/operations/refund", daemon.url),
+        Some(&token),
+        Some(r#"{"order_ref":"NOPE-1","amount":100}"#),
+    )
+    .await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("unknown")), "{v}");
+    let id = v["operation_id"].as_str().unwrap();
+    let (s, r) = http(
+        "POST",
+        &format!("{}/v1/operations/{id}/reconcile", daemon.url),
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{r}");
+    assert!(r["to"].is_null(), "stays unknown: {r}");
+    let how = r["how"].as_str().unwrap();
+    assert!(
+        how.contains("the provider said 100 \"Sipariş bulunamadı.\"")
+            && how.contains("the refund itself was answered 100 \"Sipariş bulunamadı.\""),
+        "{how}"
+    );
+}
