@@ -1059,6 +1059,13 @@ async fn operations_are_listed_by_page_within_the_token_scope() {
         );
         assert_eq!(v["error"]["details"][0]["path"], field, "{q}: {v}");
     }
+    // One vocabulary with the envelope: every listed operation carries
+    // operation_id and status (id and state stay, deprecated, a release).
+    let (_, v) = list("ops-token-1", String::new()).await;
+    for o in v["operations"].as_array().unwrap() {
+        assert_eq!(o["operation_id"], o["id"], "{o}");
+        assert_eq!(o["status"], o["state"], "{o}");
+    }
     // An unknown parameter is named in words (it was the deserializer's
     // "Failed to deserialize query string"); an account that does not
     // exist is a 404 (it was 200 with an empty page).

@@ -105,7 +105,13 @@ pub async fn run(g: &Global, action: &OperationsAction) -> Result<ExitCode, Exit
             if *output == Output::Json {
                 println!(
                     "{}",
-                    serde_json::to_string_pretty(&list).unwrap_or_default()
+                    serde_json::to_string_pretty(
+                        &list
+                            .iter()
+                            .map(payops_store::StoredOperation::to_json)
+                            .collect::<Vec<_>>()
+                    )
+                    .unwrap_or_default()
                 );
             } else {
                 for o in &list {
@@ -171,7 +177,7 @@ pub async fn run(g: &Global, action: &OperationsAction) -> Result<ExitCode, Exit
             let events = store.events(id).await.map_err(|e| fail(EXIT_CONFIG, e))?;
             println!(
                 "{}",
-                serde_json::to_string_pretty(&json!({"operation": op, "events": events}))
+                serde_json::to_string_pretty(&json!({"operation": op.to_json(), "events": events}))
                     .unwrap_or_default()
             );
             Ok(ExitCode::SUCCESS)

@@ -384,6 +384,7 @@ async fn list_operations(
     let next = (list.len() as i64 == limit)
         .then(|| list.last().map(|o| payops_store::Cursor::after(o).encode()))
         .flatten();
+    let list: Vec<Value> = list.iter().map(payops_store::StoredOperation::to_json).collect();
     Ok(axum::Json(json!({"operations": list, "next_cursor": next})).into_response())
 }
 
@@ -566,7 +567,7 @@ async fn reconcile_operation(
         "from": r.from,
         "to": r.to,
         "how": r.how,
-        "operation": op,
+        "operation": op.to_json(),
     }))
     .into_response())
 }
@@ -598,7 +599,7 @@ async fn get_operation(
         .into_iter()
         .map(|e| json!(e))
         .collect();
-    Ok(axum::Json(json!({"operation": op, "events": events})).into_response())
+    Ok(axum::Json(json!({"operation": op.to_json(), "events": events})).into_response())
 }
 
 async fn resolve_operation(

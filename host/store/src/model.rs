@@ -199,6 +199,23 @@ pub struct NewOperation {
     pub deadline: Duration,
 }
 
+impl StoredOperation {
+    /// As the API and the CLI show it: every field, plus `operation_id`
+    /// and `status`, the envelope's names of `id` and `state` (one
+    /// vocabulary; `id` and `state` stay, deprecated, for a release).
+    pub fn to_json(&self) -> Value {
+        let mut v = serde_json::to_value(self).unwrap_or(Value::Null);
+        if let Some(o) = v.as_object_mut() {
+            o.insert("operation_id".into(), Value::String(self.id.clone()));
+            o.insert(
+                "status".into(),
+                Value::String(self.state.as_str().to_owned()),
+            );
+        }
+        v
+    }
+}
+
 /// One stored operation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StoredOperation {

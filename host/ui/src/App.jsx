@@ -386,15 +386,15 @@ function Operations({ token, accounts, onOpen }) {
         </thead>
         <tbody>
           {rows.map((o) => (
-            <tr key={o.id} className={UNRESOLVED.has(o.state) ? "unresolved" : ""}>
+            <tr key={o.operation_id} className={UNRESOLVED.has(o.status) ? "unresolved" : ""}>
               <td>{o.created_at.replace("T", " ").slice(0, 19)}</td>
               <td>{o.account}</td>
               <td>
                 <a
-                  href={`#${o.id}`}
+                  href={`#${o.operation_id}`}
                   onClick={(e) => {
                     e.preventDefault();
-                    onOpen(o.id);
+                    onOpen(o.operation_id);
                   }}
                 >
                   {o.operation.replace(/_/g, " ")}
@@ -403,7 +403,7 @@ function Operations({ token, accounts, onOpen }) {
               <td>{o.order_ref}</td>
               <td className="num">{typeof o.request?.amount === "number" ? major(o.request.amount) : ""}</td>
               <td>
-                <Status value={o.state} />
+                <Status value={o.status} />
               </td>
             </tr>
           ))}
@@ -482,7 +482,7 @@ function Detail({ token, accounts, id, onBack }) {
   if (!data) return <p>Loading…</p>;
   const op = data.operation;
   const acct = accounts.find((a) => a.name === op.account);
-  const canReconcile = UNRESOLVED.has(op.state) && op.state !== "in_flight" && acct?.operations.includes("query");
+  const canReconcile = UNRESOLVED.has(op.status) && op.status !== "in_flight" && acct?.operations.includes("query");
   const reconcile = async () => {
     setBusy(true);
     setError(null);
@@ -502,12 +502,12 @@ function Detail({ token, accounts, id, onBack }) {
         ← Operations
       </button>
       <h2>
-        {op.operation.replace(/_/g, " ")} <Status value={op.state} />
+        {op.operation.replace(/_/g, " ")} <Status value={op.status} />
       </h2>
       <dl>
         <dt>Id</dt>
         <dd>
-          <code>{op.id}</code>
+          <code>{op.operation_id}</code>
         </dd>
         <dt>Account</dt>
         <dd>
@@ -532,7 +532,7 @@ function Detail({ token, accounts, id, onBack }) {
           </>
         )}
       </dl>
-      {UNRESOLVED.has(op.state) && (
+      {UNRESOLVED.has(op.status) && (
         <p className="warn">
           Not settled: the money may or may not have moved. Do not repeat the operation; reconcile, or resolve it with
           evidence (<code>payops operations resolve</code>).
