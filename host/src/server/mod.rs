@@ -384,7 +384,10 @@ async fn list_operations(
     let next = (list.len() as i64 == limit)
         .then(|| list.last().map(|o| payops_store::Cursor::after(o).encode()))
         .flatten();
-    let list: Vec<Value> = list.iter().map(payops_store::StoredOperation::to_json).collect();
+    let list: Vec<Value> = list
+        .iter()
+        .map(payops_store::StoredOperation::to_json)
+        .collect();
     Ok(axum::Json(json!({"operations": list, "next_cursor": next})).into_response())
 }
 
