@@ -34,6 +34,34 @@ fn write_config(dir: &Path, esnek_url: &str, turk_url: &str) -> String {
         .to_string()
 }
 
+/// `payops sandbox` started in a fresh folder (with `extra` flags): the
+/// daemon and the token it printed.
+async fn sandbox(name: &'static str, extra: &[&str]) -> (Daemon, String) {
+    let dir = temp_dir(name);
+    let cfg = write_config(&dir, "http://127.0.0.1:9", "http://127.0.0.1:9");
+    let mut args: Vec<String> = ["--config", &cfg, "sandbox", "--listen", "127.0.0.1:0"]
+        .iter()
+        .map(|a| (*a).to_owned())
+        .collect();
+    args.extend(extra.iter().map(|a| (*a).to_owned()));
+    let daemon = tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        Daemon::start(name, &args, &dir)
+    })
+    .await
+    .unwrap();
+    let token = daemon
+        .stdout
+        .lock()
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("sandbox token: "))
+        .expect("token printed")
+        .trim()
+        .to_owned();
+    (daemon, token)
+}
+
 async fn simulators() -> (payops_transport::SimServer, payops_transport::SimServer) {
     let mut e = payops_esnekpos::sim::EsnekSimulator::empty();
     e.seed(&json!({"merchants": [{"merchant": "M1", "merchant_key": SECRETS[0]}],
@@ -1778,18 +1806,7 @@ async fn the_sandbox_curl_pasted_twice_refunds_once() {
             .is_ok_and(|o| o.status.success()),
         "curl is needed to run the sandbox's printed command"
     );
-    let dir = temp_dir("sandbox-curl");
-    let cfg = write_config(&dir, "http://127.0.0.1:9", "http://127.0.0.1:9");
-    let d = dir.clone();
-    let daemon = tokio::task::spawn_blocking(move || {
-        Daemon::start(
-            "sandbox-curl",
-            &["--config", &cfg, "sandbox", "--listen", "127.0.0.1:0"],
-            &d,
-        )
-    })
-    .await
-    .unwrap();
+    let (daemon, token) = sandbox("sandbox-curl", &[]).await;
     let banner = daemon.stdout.lock().unwrap().clone();
     let command: String = banner
         .lines()
@@ -1815,10 +1832,7 @@ async fn the_sandbox_curl_pasted_twice_refunds_once() {
     let (s, v) = http(
         "GET",
         &format!("{}/v1/operations?account=esnek-demo", daemon.url),
-        banner
-            .lines()
-            .find_map(|l| l.strip_prefix("sandbox token: "))
-            .map(str::trim),
+        Some(&token),
         None,
     )
     .await;
@@ -2024,25 +2038,7 @@ async fn the_curl_commands_of_operators_md_run_as_written() {
         .filter(|c| !c.contains("...") && !c.contains('…') && !c.contains("-prod"))
         .collect();
     assert!(runnable.len() >= 9, "{runnable:?}");
-    let dir = temp_dir("docs-curl");
-    let cfg = write_config(&dir, "http://127.0.0.1:9", "http://127.0.0.1:9");
-    let d = dir.clone();
-    let daemon = tokio::task::spawn_blocking(move || {
-        Daemon::start(
-            "docs-curl",
-            &["--config", &cfg, "sandbox", "--listen", "127.0.0.1:0"],
-            &d,
-        )
-    })
-    .await
-    .unwrap();
-    let banner = daemon.stdout.lock().unwrap().clone();
-    let token = banner
-        .lines()
-        .find_map(|l| l.strip_prefix("sandbox token: "))
-        .unwrap()
-        .trim()
-        .to_owned();
+    let (daemon, token) = sandbox("docs-curl", &[]).await;
     let url = daemon.url.clone();
     tokio::task::spawn_blocking(move || {
         for c in &runnable {
@@ -2080,33 +2076,7 @@ async fn the_sandbox_simulators_take_the_ports_asked_for() {
         .skip(usize::try_from(std::process::id() % 3000).unwrap())
         .find(|b| (0..6).all(|i| std::net::TcpListener::bind(("127.0.0.1", b + i)).is_ok()))
         .unwrap();
-    let dir = temp_dir("sandbox-ports");
-    let cfg = write_config(&dir, "http://127.0.0.1:9", "http://127.0.0.1:9");
-    let d = dir.clone();
-    let daemon = tokio::task::spawn_blocking(move || {
-        Daemon::start(
-            "sandbox-ports",
-            &[
-                "--config",
-                &cfg,
-                "sandbox",
-                "--listen",
-                "127.0.0.1:0",
-                "--sim-ports",
-                &base.to_string(),
-            ],
-            &d,
-        )
-    })
-    .await
-    .unwrap();
-    let banner = daemon.stdout.lock().unwrap().clone();
-    let token = banner
-        .lines()
-        .find_map(|l| l.strip_prefix("sandbox token: "))
-        .unwrap()
-        .trim()
-        .to_owned();
+    let (daemon, token) = sandbox("sandbox-ports", &["--sim-ports", &base.to_string()]).await;
     let (s, v) = http(
         "POST",
         &format!("{}/v1/accounts/esnek-demo/operations/query", daemon.url),
@@ -2131,25 +2101,7 @@ async fn the_sandbox_simulators_take_the_ports_asked_for() {
 /// "inquiry failed: Sipariş bulunamadı." alone).
 #[tokio::test(flavor = "multi_thread")]
 async fn reconciling_a_mistyped_order_shows_the_providers_words() {
-    let dir = temp_dir("mistyped");
-    let cfg = write_config(&dir, "http://127.0.0.1:9", "http://127.0.0.1:9");
-    let d = dir.clone();
-    let daemon = tokio::task::spawn_blocking(move || {
-        Daemon::start(
-            "mistyped",
-            &["--config", &cfg, "sandbox", "--listen", "127.0.0.1:0"],
-            &d,
-        )
-    })
-    .await
-    .unwrap();
-    let banner = daemon.stdout.lock().unwrap().clone();
-    let token = banner
-        .lines()
-        .find_map(|l| l.strip_prefix("sandbox token: "))
-        .unwrap()
-        .trim()
-        .to_owned();
+    let (daemon, token) = sandbox("mistyped", &[]).await;
     let (s, v) = http(
         "POST",
         &format!("{}/v1/accounts/esnek-demo/operations/refund", daemon.url),
