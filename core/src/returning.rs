@@ -505,3 +505,43 @@ impl<P: Provider> crate::provider::probe::LacksReturn<P> for &crate::provider::p
         None
     }
 }
+
+/// The `Return` of a provider whose refund is its only return (no cancel,
+/// or a refund service that cancels or refunds by itself): the payment's
+/// query by `order_ref`, then [`refund_only`] with the refund document
+/// `$refund` builds from the return document `$d` (without its amount).
+///
+/// ```ignore
+/// payops_core::refund_only_return!(PayTr, ReturnDoc,
+///     "PayTR has no cancel: a return is always a refund …",
+///     "PayTR has no cancel: a refund",
+///     |doc| serde_json::json!({"order_ref": doc.order_ref, "currency": doc.currency}));
+/// ```
+#[macro_export]
+macro_rules! refund_only_return {
+    ($provider:ty, $doc:ty, $rule:expr, $why:expr, |$d:ident| $refund:expr) => {
+        impl $crate::Return for $provider {
+            type Document = $doc;
+
+            fn rule(&self) -> &'static str {
+                $rule
+            }
+
+            fn payment_query(&self, $d: &$doc) -> $crate::serde_json::Value {
+                $crate::serde_json::json!({"order_ref": $d.order_ref})
+            }
+
+            fn choose(
+                &self,
+                _: &$crate::Call,
+                _: &<$provider as $crate::Provider>::Account,
+                $d: &$doc,
+                payment: &$crate::QueryDetails,
+            ) -> ::core::result::Result<$crate::Choice, $crate::Error> {
+                Ok($crate::returning::refund_only(
+                    $refund, $d.amount, payment, $why,
+                ))
+            }
+        }
+    };
+}

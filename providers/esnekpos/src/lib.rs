@@ -30,9 +30,8 @@ pub mod sim;
 pub mod wire;
 
 use payops_core::{
-    About, Answer, Call, CallbackSpec, Cancel, Choice, Error, Next, OperationKind, Outcome,
-    Provider, Query, QueryDetails, ReconcileInput, Refund, Resolution, Return, Simulator, Status,
-    SubMerchantAdjust,
+    About, Answer, Call, CallbackSpec, Cancel, Error, Next, OperationKind, Outcome, Provider,
+    Query, QueryDetails, ReconcileInput, Refund, Resolution, Simulator, Status, SubMerchantAdjust,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -458,31 +457,12 @@ impl SubMerchantAdjust for EsnekPos {
     }
 }
 
-impl Return for EsnekPos {
-    type Document = ReturnDoc;
-
-    fn rule(&self) -> &'static str {
-        "EsnekPOS's OrderReturn is its return/cancellation service and chooses by itself: a return is sent as a refund (OrderReturn) of the amount given or all that remains (ProcessQuery's amount less its refunds). An Android POS cancel stays its own operation (cancel, channel android_pos). No fallback."
-    }
-
-    fn payment_query(&self, doc: &ReturnDoc) -> Value {
-        serde_json::json!({"order_ref": doc.order_ref})
-    }
-
-    fn choose(
-        &self,
-        _: &Call,
-        _: &Account,
-        doc: &ReturnDoc,
-        payment: &QueryDetails,
-    ) -> Result<Choice, Error> {
-        Ok(payops_core::returning::refund_only(
-            serde_json::json!({"order_ref": doc.order_ref, "sync_with_pos": doc.sync_with_pos}),
-            doc.amount,
-            payment,
-            "EsnekPOS's OrderReturn cancels or refunds by itself: a refund",
-        ))
-    }
-}
+payops_core::refund_only_return!(
+    EsnekPos,
+    ReturnDoc,
+    "EsnekPOS's OrderReturn is its return/cancellation service and chooses by itself: a return is sent as a refund (OrderReturn) of the amount given or all that remains (ProcessQuery's amount less its refunds). An Android POS cancel stays its own operation (cancel, channel android_pos). No fallback.",
+    "EsnekPOS's OrderReturn cancels or refunds by itself: a refund",
+    |doc| serde_json::json!({"order_ref": doc.order_ref, "sync_with_pos": doc.sync_with_pos})
+);
 
 payops_core::export_provider!(EsnekPos);

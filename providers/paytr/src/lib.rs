@@ -27,8 +27,8 @@ pub mod sim;
 pub mod wire;
 
 use payops_core::{
-    About, Answer, Call, Choice, Currency, Error, Next, Provider, Query, QueryDetails,
-    ReconcileInput, Refund, Resolution, Return, Simulator,
+    About, Answer, Call, Currency, Error, Next, Provider, Query, ReconcileInput, Refund,
+    Resolution, Simulator,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -155,31 +155,12 @@ impl Query for PayTr {
     }
 }
 
-impl Return for PayTr {
-    type Document = ReturnDoc;
-
-    fn rule(&self) -> &'static str {
-        "PayTR has no cancel: a return is always a refund (İade API), of the amount given or all that remains (the status query's payment_amount less its completed returns). No fallback."
-    }
-
-    fn payment_query(&self, doc: &ReturnDoc) -> Value {
-        serde_json::json!({"order_ref": doc.order_ref})
-    }
-
-    fn choose(
-        &self,
-        _: &Call,
-        _: &Account,
-        doc: &ReturnDoc,
-        payment: &QueryDetails,
-    ) -> Result<Choice, Error> {
-        Ok(payops_core::returning::refund_only(
-            serde_json::json!({"order_ref": doc.order_ref, "currency": doc.currency}),
-            doc.amount,
-            payment,
-            "PayTR has no cancel: a refund",
-        ))
-    }
-}
+payops_core::refund_only_return!(
+    PayTr,
+    ReturnDoc,
+    "PayTR has no cancel: a return is always a refund (İade API), of the amount given or all that remains (the status query's payment_amount less its completed returns). No fallback.",
+    "PayTR has no cancel: a refund",
+    |doc| serde_json::json!({"order_ref": doc.order_ref, "currency": doc.currency})
+);
 
 payops_core::export_provider!(PayTr);

@@ -29,8 +29,8 @@ pub mod sim;
 pub mod wire;
 
 use payops_core::{
-    About, Answer, Call, Choice, Currency, Error, Next, Provider, Query, QueryDetails,
-    ReconcileInput, Refund, Resolution, Return, Simulator,
+    About, Answer, Call, Currency, Error, Next, Provider, Query, ReconcileInput, Refund,
+    Resolution, Simulator,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -208,31 +208,12 @@ impl Query for Sipay {
     }
 }
 
-impl Return for Sipay {
-    type Document = ReturnDoc;
-
-    fn rule(&self) -> &'static str {
-        "Sipay's refund is its own cancel-or-refund (PayBull's page: on the payment's day with no earlier partial refund Sipay cancels, otherwise it refunds): a return is a refund of the amount given or all that remains (the status check's amount less total_refunded_amount). No fallback."
-    }
-
-    fn payment_query(&self, doc: &ReturnDoc) -> Value {
-        serde_json::json!({"order_ref": doc.order_ref})
-    }
-
-    fn choose(
-        &self,
-        _: &Call,
-        _: &Account,
-        doc: &ReturnDoc,
-        payment: &QueryDetails,
-    ) -> Result<Choice, Error> {
-        Ok(payops_core::returning::refund_only(
-            serde_json::json!({"order_ref": doc.order_ref, "currency": doc.currency}),
-            doc.amount,
-            payment,
-            "Sipay's refund cancels or refunds by itself: a refund",
-        ))
-    }
-}
+payops_core::refund_only_return!(
+    Sipay,
+    ReturnDoc,
+    "Sipay's refund is its own cancel-or-refund (PayBull's page: on the payment's day with no earlier partial refund Sipay cancels, otherwise it refunds): a return is a refund of the amount given or all that remains (the status check's amount less total_refunded_amount). No fallback.",
+    "Sipay's refund cancels or refunds by itself: a refund",
+    |doc| serde_json::json!({"order_ref": doc.order_ref, "currency": doc.currency})
+);
 
 payops_core::export_provider!(Sipay);
