@@ -226,6 +226,15 @@ base_url = "{fake}"
 merchant = "M1"
 merchant_key = "bench-merchant-key"
 order_query = false
+
+# The account the store-size runs list (their operations are inserted
+# directly, spread over accounts a0..a6).
+[accounts.a3]
+provider = "esnekpos"
+base_url = "{fake}"
+merchant = "M3"
+merchant_key = "bench-merchant-key"
+order_query = false
 "#,
             sha256_hex(TOKEN),
         ),

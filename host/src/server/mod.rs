@@ -307,14 +307,26 @@ fn query_error(e: axum::extract::rejection::QueryRejection) -> Error {
 }
 
 /// An `account=` filter naming no account this token may use (none of
-/// that name, or one outside its scope: the same answer, so a token cannot
-/// learn the names of accounts it may not use): 404, not an empty page
-/// that reads as "nothing happened".
-fn known_account(state: &AppState, token: &Caller, account: Option<&str>) -> Result<(), Error> {
+/// that name configured and nothing recorded under it, or one outside its
+/// scope: the same answer, so a token cannot learn the names of accounts
+/// it may not use): 404, not an empty page that reads as "nothing
+/// happened". An account removed from the config still lists its past
+/// records. `found_any`: whether the filtered page has rows.
+fn known_account(
+    state: &AppState,
+    token: &Caller,
+    account: Option<&str>,
+    found_any: bool,
+) -> Result<(), Error> {
     match account {
-        Some(a) if !state.engine.accounts.contains_key(a) || !token.allows_account(a) => Err(
-            Error::NotFound(format!("no account {a:?} that this token may use")),
-        ),
+        Some(a)
+            if !token.allows_account(a)
+                || (!state.engine.accounts.contains_key(a) && !found_any) =>
+        {
+            Err(Error::NotFound(format!(
+                "no account {a:?} that this token may use"
+            )))
+        }
         _ => Ok(()),
     }
 }
@@ -354,7 +366,6 @@ async fn list_operations(
     query: Result<axum::extract::Query<OperationsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     let axum::extract::Query(q) = query.map_err(query_error)?;
-    known_account(&state, &token, q.account.as_deref())?;
     let mut states = Vec::new();
     for s in q.status.as_deref().unwrap_or("").split(',').map(str::trim) {
         if s.is_empty() {
@@ -381,6 +392,9 @@ async fn list_operations(
         after,
     };
     let list = state.engine.store.list(&filter).await?;
+    // (A later page may be empty: only the first page decides.)
+    let found_any = !list.is_empty() || q.cursor.as_deref().is_some_and(|c| !c.is_empty());
+    known_account(&state, &token, q.account.as_deref(), found_any)?;
     let next = (list.len() as i64 == limit)
         .then(|| list.last().map(|o| payops_store::Cursor::after(o).encode()))
         .flatten();
@@ -464,7 +478,6 @@ async fn list_refusals(
     query: Result<axum::extract::Query<RefusalsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     let axum::extract::Query(q) = query.map_err(query_error)?;
-    known_account(&state, &token, q.account.as_deref())?;
     let mut reasons = Vec::new();
     for r in q.reason.as_deref().unwrap_or("").split(',').map(str::trim) {
         if r.is_empty() {
@@ -491,6 +504,8 @@ async fn list_refusals(
         after,
     };
     let list = state.engine.store.list_refusals(&filter).await?;
+    let found_any = !list.is_empty() || q.cursor.as_deref().is_some_and(|c| !c.is_empty());
+    known_account(&state, &token, q.account.as_deref(), found_any)?;
     let next = (list.len() as i64 == limit)
         .then(|| list.last().map(payops_store::StoredRefusal::cursor))
         .flatten()
