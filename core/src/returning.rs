@@ -511,7 +511,7 @@ impl<P: Provider> crate::provider::probe::LacksReturn<P> for &crate::provider::p
 /// query by `order_ref`, then [`refund_only`] with the refund document
 /// `$refund` builds from the return document `$d` (without its amount).
 ///
-/// ```ignore
+/// ```text
 /// payops_core::refund_only_return!(PayTr, ReturnDoc,
 ///     "PayTR has no cancel: a return is always a refund …",
 ///     "PayTR has no cancel: a refund",
