@@ -27,7 +27,7 @@ pub struct BatchArgs {
     /// The account every row uses.
     #[arg(long)]
     pub account: String,
-    /// The operation: refund, cancel, query, sub_merchant_adjust.
+    /// The operation: refund, cancel, return, query, sub_merchant_adjust.
     #[arg(long)]
     pub operation: String,
     /// Rows to run: `.csv` (a header row names the document fields) or

@@ -23,7 +23,7 @@ pub struct NewToken {
     /// Accounts it may use (repeatable; `*` for all).
     #[arg(long = "accounts", num_args = 1.., required = true)]
     pub accounts: Vec<String>,
-    /// Operations it may run (repeatable: refund, cancel, query,
+    /// Operations it may run (repeatable: refund, cancel, return, query,
     /// sub_merchant_adjust; `*` for all).
     #[arg(long = "operations", num_args = 1.., required = true)]
     pub operations: Vec<String>,
@@ -53,7 +53,7 @@ pub fn run(action: &TokenAction) -> Result<ExitCode, ExitCode> {
             return Err(fail(
                 EXIT_USAGE,
                 format!(
-                    "--operations {op:?}: one of refund, cancel, query, sub_merchant_adjust or *"
+                    "--operations {op:?}: one of refund, cancel, return, query, sub_merchant_adjust or *"
                 ),
             ));
         }
