@@ -12,7 +12,7 @@
 use chrono::{DateTime, FixedOffset};
 use payops_core::kit::json::json_answer;
 use payops_core::ledger::{OrderFacts, ReturnKind, ReturnState};
-use payops_core::money::{DecimalStyle, parse_json_minor, parse_minor};
+use payops_core::money::{DecimalStyle, parse_json_minor};
 use payops_core::outcome::Reason;
 use payops_core::{
     Answer, Currency, Outcome, PaymentStatus, QueryDetails, Status, Transaction, TransactionStatus,
@@ -131,16 +131,6 @@ pub fn date(v: &Value) -> Option<DateTime<FixedOffset>> {
         .or_else(|| payops_core::turkish_time(&format!("{s} 00:00:00"), &format))
 }
 
-/// An amount as PayTR writes it: `10,8` or `9.76` (both appear in its
-/// status table), a number, in major units.
-fn minor(v: &Value, currency: Currency) -> Option<i64> {
-    match v {
-        Value::String(s) => parse_minor(s, currency.exponent(), DecimalStyle::Auto).ok(),
-        Value::Number(_) => parse_json_minor(v, currency.exponent(), DecimalStyle::Point).ok(),
-        _ => None,
-    }
-}
-
 /// The outcome of the status query of `order`.
 pub fn query_outcome(answer: Answer, order: &str) -> Outcome {
     let (http, body) = match json_answer(answer) {
@@ -169,7 +159,12 @@ pub fn query_outcome(answer: Answer, order: &str) -> Outcome {
         o.raw = body;
         return o;
     };
-    let paid = minor(&body["payment_amount"], currency);
+    let paid = parse_json_minor(
+        &body["payment_amount"],
+        currency.exponent(),
+        DecimalStyle::Auto,
+    )
+    .ok();
     // A return without `date_completed` is not done yet (inferred).
     let transactions: Vec<Transaction> = body["returns"]
         .as_array()
@@ -184,7 +179,8 @@ pub fn query_outcome(answer: Answer, order: &str) -> Outcome {
                 TransactionStatus::Pending
             },
             status_name: text(&r["return_type"]),
-            amount: minor(&r["return_amount"], currency),
+            amount: parse_json_minor(&r["return_amount"], currency.exponent(), DecimalStyle::Auto)
+                .ok(),
             date: date(&r["return_date"]),
             merchant_transfer: None,
             sub_merchants: Vec::new(),

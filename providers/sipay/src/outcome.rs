@@ -12,7 +12,7 @@
 
 use payops_core::kit::json::json_answer;
 use payops_core::ledger::OrderFacts;
-use payops_core::money::{DecimalStyle, parse_json_minor, parse_minor};
+use payops_core::money::{DecimalStyle, parse_json_minor};
 use payops_core::outcome::Reason;
 use payops_core::{Answer, Currency, Outcome, PaymentStatus, QueryDetails, Status};
 use serde_json::{Value, json};
@@ -181,7 +181,7 @@ pub fn refund_outcome(
     let echoed_amount = [&body["refund_amount"], &body["data"]["refund_amount"]]
         .into_iter()
         .find(|v| !v.is_null())
-        .map(|v| minor(v, currency));
+        .map(|v| parse_json_minor(v, currency.exponent(), DecimalStyle::Point).ok());
     let mut o = match decided {
         _ if !(200..500).contains(&http) => {
             Outcome::new(Status::Unknown).with(Status::Unknown, Some(Reason::ProviderError))
@@ -222,16 +222,6 @@ pub fn refund_details_schema() -> Value {
 /// `details` of the status check (the JSON Schema).
 pub fn query_details_schema() -> Value {
     payops_core::details::schema_of::<QueryDetails>()
-}
-
-/// An amount as Sipay writes it: a number or a decimal string, in major
-/// units.
-fn minor(v: &Value, currency: Currency) -> Option<i64> {
-    match v {
-        Value::String(s) => parse_minor(s, currency.exponent(), DecimalStyle::Point).ok(),
-        Value::Number(_) => parse_json_minor(v, currency.exponent(), DecimalStyle::Point).ok(),
-        _ => None,
-    }
 }
 
 /// The outcome of the status check of `invoice`.
@@ -275,8 +265,13 @@ pub fn query_outcome(answer: Answer, invoice: &str) -> Outcome {
     };
     let paid = [&body["transaction_amount"], &body["product_price"]]
         .into_iter()
-        .find_map(|v| minor(v, currency));
-    let refunded = minor(&body["total_refunded_amount"], currency);
+        .find_map(|v| parse_json_minor(v, currency.exponent(), DecimalStyle::Point).ok());
+    let refunded = parse_json_minor(
+        &body["total_refunded_amount"],
+        currency.exponent(),
+        DecimalStyle::Point,
+    )
+    .ok();
     let state = text(&body["transaction_status"]);
     let payment_status = match (c, state.as_deref(), paid, refunded) {
         (Some(41), ..) | (_, Some("Failed"), ..) => PaymentStatus::Failed,
