@@ -525,9 +525,16 @@ fn refusal_of_unsent(outcome: Outcome) -> Error {
     let said = outcome
         .provider_message
         .unwrap_or_else(|| "no request was sent".into());
+    use crate::outcome::Reason as R;
     let e = match reason {
-        crate::outcome::Reason::Unreachable => Error::Unavailable(format!(
+        R::Unreachable => Error::Unavailable(format!(
             "the provider could not be reached; nothing was sent ({said})"
+        )),
+        // A safe request (a token, a return's read of the payment) whose
+        // answer was lost or unreadable: the provider's trouble, not the
+        // caller's document.
+        R::Timeout | R::ConnectionLost | R::ProviderError => Error::Unavailable(format!(
+            "the provider did not answer readably; nothing that could move money was sent ({said})"
         )),
         _ => Error::invalid_field(
             "",

@@ -272,11 +272,12 @@ fn chosen<P: Return>(
     let Some(payment) = payment else {
         // Nothing left but a read: a refusal (the driver's), with the
         // read's reason.
+        // A failed read keeps its reason (not found, authentication, a
+        // transport failure); an unknown one keeps a transport reason, else
+        // it is the provider's error.
         let reason = match read.reason {
-            Some(Reason::Timeout | Reason::ConnectionLost | Reason::Unreachable) => {
-                Reason::Unreachable
-            }
             Some(r) if read.status == Status::Failed => r,
+            Some(r @ (Reason::Timeout | Reason::ConnectionLost)) => r,
             _ => Reason::ProviderError,
         };
         let mut o = Outcome::new(Status::Failed).with(Status::Failed, Some(reason));

@@ -287,3 +287,53 @@ async fn turkpos_returns_iptal_today_and_iade_later() {
     assert_eq!(v["error"]["reason"], "not_allowed_today", "{v}");
     assert!(durum("S-TODAY").is_empty());
 }
+
+/// A return whose read of the payment gets an unreadable answer (HTTP 500,
+/// HTML) has moved nothing: a 503 refusal with reason `provider_error`, no
+/// operation, not a 422 blaming the caller's document (before).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_unreadable_payment_read_is_a_503_refusal() {
+    use tokio::io::AsyncWriteExt;
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/fim/api", l.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                if read_request(&mut s).await.is_some() {
+                    let body = "<html>Service Unavailable</html>";
+                    let head = format!(
+                        "HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        body.len()
+                    );
+                    let _ = s.write_all(head.as_bytes()).await;
+                    let _ = s.write_all(body.as_bytes()).await;
+                }
+            });
+        }
+    });
+    let dir = temp_dir(&unique("ret-unreadable"));
+    let d = daemon(
+        "unreadable",
+        &dir,
+        TestConfig::new(&dir).store(&sqlite_url(&dir)).account(
+            "np",
+            json!({"provider": "nestpay", "base_url": url, "timeout_ms": 2000, "order_query": false,
+                   "client_id": "700100", "name": "API", "password": NP_PASS}),
+        ),
+    );
+    let (s, v) = ret(&d, "np", json!({"order_ref": "N-ANY"})).await;
+    assert_eq!(s, 503, "{v}");
+    assert_eq!(v["error"]["code"], "unavailable", "{v}");
+    assert_eq!(v["error"]["reason"], "provider_error", "{v}");
+    let (_, list) = http(
+        "GET",
+        &format!("{}/v1/operations?account=np", d.url),
+        Some(TOKEN),
+        None,
+    )
+    .await;
+    assert!(
+        list["operations"].as_array().is_none_or(Vec::is_empty),
+        "no operation: {list}"
+    );
+}

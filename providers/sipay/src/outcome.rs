@@ -138,15 +138,14 @@ fn said(mut o: Outcome, body: Value) -> Outcome {
 
 /// The token answer: the bearer token, or the outcome that ends the
 /// operation. Only a safe request was sent, so a `failed` outcome here is
-/// a refusal: a transport failure is `unreachable` whether or not the
-/// request left, an answer without a token is Sipay's refusal of the
-/// credentials.
+/// a refusal: a transport failure or an unreadable answer keeps its reason
+/// (the host answers 503), an answer without a token is Sipay's refusal of
+/// the credentials.
 pub fn token(answer: Answer) -> Result<String, Box<Outcome>> {
     let (http, body) = match json_answer(answer) {
         Ok(x) => x,
         Err(mut o) => {
             o.status = Status::Failed;
-            o.reason = Some(Reason::Unreachable);
             return Err(o);
         }
     };
