@@ -83,8 +83,6 @@ pub struct Suite {
     reconcile_cases: Vec<ReconcileCase>,
     request_samples: Vec<RequestSample>,
     return_cases: Vec<ReturnCase>,
-    /// Of the last operation run: how many safe requests came first.
-    safe_first: AtomicUsize,
 }
 
 /// A request document and the literal request body the provider's docs
@@ -189,6 +187,10 @@ impl Report {
     }
 }
 
+/// What one run of an operation gave: its result, how many requests it
+/// sent, how many safe ones came first, the last answer's body.
+type Counted = (Result<Outcome, payops_core::Error>, usize, usize, Vec<u8>);
+
 /// Counts requests on their way to the inner transport.
 struct Counting<T> {
     inner: T,
@@ -228,7 +230,6 @@ impl Suite {
             reconcile_cases: Vec::new(),
             request_samples: Vec::new(),
             return_cases: Vec::new(),
-            safe_first: AtomicUsize::new(0),
         }
     }
 
@@ -429,9 +430,14 @@ impl Suite {
                     },
                 );
             }
-            let happy = self.once(op, example, &[]).await;
+            let counted = self.once_counted(op, example, &[]).await;
+            let happy_safe_first = counted.as_ref().map_or(0, |c| c.2);
+            let happy = counted.and_then(|(outcome, sent, _, body)| {
+                outcome
+                    .map(|o| (o, sent, body))
+                    .map_err(|e| format!("error {}: {}", e.code().as_str(), e.message()))
+            });
             let sent = happy.as_ref().map(|(_, n, _)| *n).unwrap_or(0);
-            let happy_safe_first = self.safe_first.load(Ordering::SeqCst);
             report.check(
                 format!("{op}: happy path succeeds"),
                 match &happy {
@@ -754,6 +760,17 @@ impl Suite {
         document: &Value,
         faults: &[Fault],
     ) -> Result<(Result<Outcome, payops_core::Error>, usize, Vec<u8>), String> {
+        let (outcome, sent, _, body) = self.once_counted(op, document, faults).await?;
+        Ok((outcome, sent, body))
+    }
+
+    /// [`Suite::once_result`], with how many safe requests came first.
+    async fn once_counted(
+        &self,
+        op: OperationKind,
+        document: &Value,
+        faults: &[Fault],
+    ) -> Result<Counted, String> {
         let faulty = FaultTransport::new(self.fresh_simulator()?);
         for f in faults {
             faulty.push(f.clone());
@@ -768,10 +785,12 @@ impl Suite {
         let outcome = self.provider.execute(op, &ctx, document.clone()).await;
         let body =
             std::mem::take(&mut *counting.last_body.lock().unwrap_or_else(|p| p.into_inner()));
-        let sent = counting.sent.load(Ordering::SeqCst);
-        self.safe_first
-            .store(counting.safe_first.load(Ordering::SeqCst), Ordering::SeqCst);
-        Ok((outcome, sent, body))
+        Ok((
+            outcome,
+            counting.sent.load(Ordering::SeqCst),
+            counting.safe_first.load(Ordering::SeqCst),
+            body,
+        ))
     }
 }
 
