@@ -18,17 +18,7 @@ fn daemon(name: &str, dir: &Path, store: &str) -> Daemon {
     let path = TestConfig::new(dir)
         .store(store)
         .write(&dir.join("payops.toml"));
-    Daemon::start(
-        name,
-        &[
-            "--config",
-            path.to_str().unwrap(),
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-        ],
-        dir,
-    )
+    Daemon::serve(name, &path, dir)
 }
 
 /// `/readyz`'s status within `within`, polled until it is `want`.

@@ -146,17 +146,7 @@ fn daemon(name: &str, dir: &Path, cfg: TestConfig) -> Daemon {
     let path = cfg
         .token_with(TOKEN_NAME, TOKEN, &["*"], &["*"], |t| t.resolve = true)
         .write(&dir.join("payops.toml"));
-    Daemon::start(
-        name,
-        &[
-            "--config",
-            path.to_str().unwrap(),
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-        ],
-        dir,
-    )
+    Daemon::serve(name, &path, dir)
 }
 
 const TOKEN_NAME: &str = "ops";

@@ -34,17 +34,7 @@ fn daemon(name: &str, dir: &Path, cfg: TestConfig) -> Daemon {
     let path = cfg
         .token_with("ops", TOKEN, &["*"], &["*"], |_| {})
         .write(&dir.join("payops.toml"));
-    Daemon::start(
-        name,
-        &[
-            "--config",
-            path.to_str().unwrap(),
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-        ],
-        dir,
-    )
+    Daemon::serve(name, &path, dir)
 }
 
 async fn ret(d: &Daemon, account: &str, doc: Value) -> (u16, Value) {

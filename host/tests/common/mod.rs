@@ -115,6 +115,21 @@ pub struct Daemon {
 }
 
 impl Daemon {
+    /// `payops --config CONFIG serve --listen 127.0.0.1:0` in `cwd`.
+    pub fn serve(name: &str, config: &Path, cwd: &Path) -> Daemon {
+        Daemon::start(
+            name,
+            &[
+                "--config",
+                config.to_str().unwrap(),
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+            ],
+            cwd,
+        )
+    }
+
     /// Starts `payops args…` and waits for its "listening on" line.
     pub fn start(name: &str, args: &[&str], cwd: &Path) -> Daemon {
         let mut child = Command::new(exe())
