@@ -515,7 +515,11 @@ impl Engine {
                         .filter(|o| o.state != payops_store::State::Failed)
                         .count()
                 })
-                .unwrap_or(usize::MAX),
+                // Unknown: as if there were earlier returns (no cancel).
+                .unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "cannot read the order's earlier returns; the return will not cancel");
+                    usize::MAX
+                }),
             None => 0,
         };
         let span = tracing::info_span!("operation", account = %acct.name, provider = %acct.provider, operation = %op, operation_id = %operation_id);
