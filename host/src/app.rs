@@ -52,6 +52,17 @@ pub(crate) struct Settings {
     pub sandbox: bool,
     /// Each listener's connection limits.
     pub limits: crate::listener::Limits,
+    /// `[auth]`.
+    pub auth: crate::config::AuthConfig,
+    /// `[auth.oidc]`, validated, its secret read.
+    pub oidc: Option<crate::people::oidc::OidcSettings>,
+}
+
+/// The transport the OpenID client uses (the host's, plain: no retries).
+fn people_transport() -> Result<Arc<dyn HttpTransport>, String> {
+    payops_transport::ReqwestTransport::new()
+        .map(|t| Arc::new(t) as Arc<dyn HttpTransport>)
+        .map_err(|e| e.to_string())
 }
 
 /// Periodic reconciliation.
@@ -84,6 +95,8 @@ impl Settings {
             instance_timeout: Duration::from_secs(cfg.store.instance_timeout_secs.max(1)),
             reconcile,
             sandbox,
+            auth: cfg.auth.clone(),
+            oidc: None,
             limits: crate::listener::Limits {
                 header_read: Duration::from_secs(cfg.server.header_read_timeout_secs.max(1)),
                 body_read: Duration::from_secs(cfg.server.body_read_timeout_secs.max(1)),
@@ -205,10 +218,19 @@ impl Application {
                 None => callbacks = Some(router),
             }
         }
+        // OpenID Connect goes through the host's transport too.
+        let oidc_transport = people_transport()?;
         let tree = crate::schemas::tree(engine.providers.values().map(|p| p.as_ref()));
         let state = AppState {
             engine,
             tokens: Arc::new(tokens),
+            people: Arc::new(crate::server::people::PeopleState::new(
+                &settings.auth,
+                settings
+                    .oidc
+                    .clone()
+                    .map(|o| crate::people::oidc::Oidc::new(o, oidc_transport.clone())),
+            )),
             draining: Arc::new(AtomicBool::new(false)),
             schemas: Arc::new(tree),
             metrics_token_sha256: settings.metrics_token_sha256.clone().map(Arc::new),

@@ -13,6 +13,7 @@ pub mod ledger;
 pub(crate) mod listener;
 mod matching;
 pub mod metrics;
+pub mod people;
 pub mod plugins;
 pub mod reconcile;
 pub mod schemas;

@@ -75,6 +75,11 @@ enum Command {
         #[command(subcommand)]
         action: cli::webhooks::WebhooksAction,
     },
+    /// People who sign in to the console: local users, and those an OpenID provider signed in.
+    Users {
+        #[command(subcommand)]
+        action: cli::users::UsersAction,
+    },
     /// Bearer tokens: `payops token new` makes one.
     Token {
         #[command(subcommand)]
@@ -134,6 +139,7 @@ async fn main() -> ExitCode {
         Command::Refusals { action } => cli::refusals::run(g, action).await,
         Command::Reconcile(a) => cli::reconcile::run(g, a).await,
         Command::Token { action } => cli::token::run(action),
+        Command::Users { action } => cli::users::run(g, action).await,
         Command::Batch(a) => cli::batch::run(g, a).await,
         Command::Webhooks { action } => cli::webhooks::run(g, action).await,
     };

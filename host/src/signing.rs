@@ -17,6 +17,11 @@ pub fn sha256_hex(text: &str) -> String {
     hex::encode(Sha256::digest(text.as_bytes()))
 }
 
+/// Are `a` and `b` equal? In time that depends on their lengths only.
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
+}
+
 /// Hex HMAC-SHA256 of `message` under `key`.
 pub(crate) fn hmac_sha256_hex(key: &str, message: &str) -> String {
     let mut mac =

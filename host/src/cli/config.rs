@@ -52,6 +52,12 @@ pub async fn run(g: &Global, action: &ConfigAction) -> Result<ExitCode, ExitCode
                     eprintln!("payops: config: {e}");
                 }
             }
+            let auth = crate::config::resolve_auth(&s.figment, &s.cfg);
+            if let Err(errors) = &auth {
+                for e in errors {
+                    eprintln!("payops: config: {e}");
+                }
+            }
             let a = a?;
             for (name, acct) in &a {
                 for key in acct.config.secret_key_names() {
@@ -70,6 +76,7 @@ pub async fn run(g: &Global, action: &ConfigAction) -> Result<ExitCode, ExitCode
             }
             let hooks =
                 hooks.map_err(|e| fail(EXIT_CONFIG, format!("{} config error(s)", e.len())))?;
+            auth.map_err(|e| fail(EXIT_CONFIG, format!("{} config error(s)", e.len())))?;
             if store.is_err() {
                 return Err(fail(EXIT_CONFIG, "the store cannot be used"));
             }

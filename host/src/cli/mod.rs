@@ -15,6 +15,7 @@ pub mod sandbox;
 pub mod schemas;
 pub mod serve;
 pub mod token;
+pub mod users;
 pub mod webhooks;
 
 use std::collections::BTreeMap;
@@ -307,15 +308,17 @@ fn transport() -> Result<Arc<dyn payops_core::HttpTransport>, ExitCode> {
         .map_err(|e| fail(EXIT_CONFIG, e))
 }
 
+/// Config errors on stderr, one per line; exit 3.
+fn config_errors(errors: Vec<cfg::ConfigError>) -> ExitCode {
+    for e in &errors {
+        eprintln!("payops: config: {e}");
+    }
+    fail(EXIT_CONFIG, format!("{} config error(s)", errors.len()))
+}
+
 /// The engine's settings from the config: webhooks, callback URLs, the
 /// duplicate wait, the in-flight deadline and the refusals kept.
 fn engine_settings(s: &Setup) -> Result<EngineSettings, ExitCode> {
-    let config_errors = |errors: Vec<cfg::ConfigError>| {
-        for e in &errors {
-            eprintln!("payops: config: {e}");
-        }
-        fail(EXIT_CONFIG, format!("{} config error(s)", errors.len()))
-    };
     Ok(EngineSettings {
         wait: Duration::from_secs(s.cfg.store.wait_secs),
         in_flight_deadline: Duration::from_secs(s.cfg.store.in_flight_deadline_secs.max(1)),
@@ -403,7 +406,8 @@ pub async fn daemon(
     tokens: Vec<TokenConfig>,
     mode: Mode,
 ) -> Result<ExitCode, ExitCode> {
-    let settings = Settings::from_config(&s.cfg, matches!(mode, Mode::Sandbox { .. }));
+    let mut settings = Settings::from_config(&s.cfg, matches!(mode, Mode::Sandbox { .. }));
+    settings.oidc = cfg::resolve_auth(&s.figment, &s.cfg).map_err(config_errors)?;
     let parts = engine_parts(s, accts, store_url).await?;
     let app = Application::build(settings, parts, tokens)
         .await

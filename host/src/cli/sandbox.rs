@@ -105,6 +105,7 @@ pub async fn run(g: &Global, a: &SandboxArgs) -> Result<ExitCode, ExitCode> {
         token_sha256: crate::signing::sha256_hex(&token),
         accounts: vec!["*".into()],
         operations: vec!["*".into()],
+        role: Some(crate::people::Role::Admin),
         resolve: true,
         override_open: true,
         max_amount_per_operation: None,

@@ -27,6 +27,10 @@ pub struct NewToken {
     /// sub_merchant_adjust; `*` for all).
     #[arg(long = "operations", num_args = 1.., required = true)]
     pub operations: Vec<String>,
+    /// Its role on its accounts: viewer, operator (the default), approver
+    /// (also resolves and overrides the order guard), admin.
+    #[arg(long)]
+    pub role: Option<crate::people::Role>,
     /// May record an operator's resolution.
     #[arg(long)]
     pub resolve: bool,
@@ -78,6 +82,9 @@ pub fn run(action: &TokenAction) -> Result<ExitCode, ExitCode> {
     println!("token_sha256 = \"{}\"", crate::signing::sha256_hex(&token));
     println!("accounts = [{}]", list(&a.accounts));
     println!("operations = [{}]", list(&a.operations));
+    if let Some(role) = a.role {
+        println!("role = \"{role}\"");
+    }
     if a.resolve {
         println!("resolve = true");
     }

@@ -14,7 +14,7 @@ use super::*;
 const LOG_FILTER_KEY: &str = "log";
 
 const TOP_LEVEL: &[&str] = &[
-    "server", "plugins", "store", "log", "tokens", "accounts", "webhooks",
+    "server", "plugins", "store", "log", "auth", "tokens", "accounts", "webhooks",
 ];
 
 /// Builds the layered figment. Missing `--config` files are errors;

@@ -5,17 +5,19 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use payops_core::{AccountConfig, OperationKind};
+use payops_core::AccountConfig;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 mod accounts;
+mod auth;
 mod load;
 mod redact;
 mod secrets;
 mod store;
 
 pub use accounts::{resolve, schema_errors};
+pub use auth::{AuthConfig, OidcConfig, OidcRoleConfig, resolve_auth};
 pub use load::{extract, figment, source_of};
 pub use redact::{redact_url, redacted};
 pub use secrets::{resolve_callbacks, resolve_webhooks};
@@ -198,6 +200,10 @@ pub struct TokenConfig {
     /// Operation ids, or `"*"`.
     #[serde(default)]
     pub operations: Vec<String>,
+    /// Its role on its accounts (`viewer`, `operator`, `approver`,
+    /// `admin`); absent: `operator`, as every token was before roles.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<crate::people::Role>,
     /// May this token record an operator's resolution of an unresolved
     /// operation (`POST /v1/operations/{id}/resolve`)?
     #[serde(default)]
@@ -222,24 +228,6 @@ impl TokenConfig {
             max_amount_per_day: self.max_amount_per_day,
         }
     }
-    /// May this token use `account`?
-    pub(crate) fn allows_account(&self, account: &str) -> bool {
-        self.accounts.iter().any(|a| a == "*" || a == account)
-    }
-    /// May this token run `op`?
-    pub(crate) fn allows_operation(&self, op: OperationKind) -> bool {
-        self.operations.iter().any(|o| o == "*" || o == op.as_str())
-    }
-    /// The accounts this token may use as a store filter: `None` for all
-    /// (`"*"`), the same rule as [`TokenConfig::allows_account`].
-    pub(crate) fn account_scope(&self) -> Option<Vec<String>> {
-        (!self.accounts.iter().any(|a| a == "*")).then(|| self.accounts.clone())
-    }
-    /// The operation kinds this token may run as a store filter: `None` for
-    /// all (`"*"`), the same rule as [`TokenConfig::allows_operation`].
-    pub(crate) fn operation_scope(&self) -> Option<Vec<String>> {
-        (!self.operations.iter().any(|o| o == "*")).then(|| self.operations.clone())
-    }
 }
 
 /// The whole config.
@@ -254,6 +242,8 @@ pub struct Config {
     pub store: StoreConfig,
     /// `[log]`.
     pub log: LogConfig,
+    /// `[auth]`: people (local users, OpenID Connect).
+    pub auth: AuthConfig,
     /// `[[tokens]]`.
     pub tokens: Vec<TokenConfig>,
     /// `[accounts.NAME]`: `provider` plus the provider's keys.

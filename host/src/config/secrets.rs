@@ -9,7 +9,7 @@ use figment::Figment;
 use super::*;
 
 /// A secret given as a value or a file (trailing newline dropped).
-fn read_secret(
+pub(super) fn read_secret(
     value: &Option<String>,
     file: &Option<PathBuf>,
     key: &str,

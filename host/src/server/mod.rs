@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod callbacks;
+pub mod people;
 
 pub use auth::Caller;
 
@@ -33,6 +34,8 @@ pub struct AppState {
     pub engine: Arc<Engine>,
     /// Bearer tokens.
     pub tokens: Arc<Vec<TokenConfig>>,
+    /// How people sign in, and their sessions.
+    pub people: Arc<people::PeopleState>,
     /// Set once shutdown begins.
     pub draining: Arc<AtomicBool>,
     /// The schema tree.
@@ -87,12 +90,8 @@ async fn run_operation(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    if !token.allows_account(&account) {
-        return Err(Error::Forbidden(format!(
-            "token {:?} may not use account {account:?}",
-            token.name
-        ))
-        .into());
+    if !token.may_read(&account) {
+        return Err(token.forbidden(format!("use account {account:?}")));
     }
     let acct = state.engine.account(&account)?;
     let op: OperationKind = operation.parse().map_err(|_| {
@@ -100,8 +99,8 @@ async fn run_operation(
             "no operation {operation:?} (refund, cancel, query, sub_merchant_adjust)"
         ))
     })?;
-    if !token.allows_operation(op) {
-        return Err(Error::Forbidden(format!("token {:?} may not run {op}", token.name)).into());
+    if !token.may_run(&account, op) {
+        return Err(token.forbidden(format!("run {op} on account {account:?}")));
     }
     let provider = state
         .engine
@@ -157,12 +156,10 @@ async fn run_operation(
             })
         })
         .transpose()?;
-    if override_open.is_some() && !token.override_open {
-        return Err(Error::Forbidden(format!(
-            "token {:?} may not go past the order guard (override_open = false)",
-            token.name
-        ))
-        .into());
+    if override_open.is_some() && !token.may_override(&account) {
+        return Err(token.forbidden(
+            "go past the order guard (a token's override_open, or the approver role)",
+        ));
     }
     // The operation runs on a task of its own: if this connection goes
     // away, the provider call and the write of its answer still finish.
@@ -172,9 +169,9 @@ async fn run_operation(
         document,
         crate::engine::Options {
             idempotency_key,
-            actor: Some(token.name.clone()),
+            actor: Some(token.actor.clone()),
             override_open,
-            limits: token.limits(),
+            limits: token.limits,
         },
     );
     let done = handle
@@ -214,13 +211,13 @@ async fn list_accounts(State(state): State<AppState>, token: Caller) -> Result<R
         .engine
         .accounts
         .values()
-        .filter(|a| token.allows_account(&a.name))
+        .filter(|a| token.may_read(&a.name))
         .map(|a| {
             let ops: Vec<&str> = state.engine.providers[&a.provider]
                 .info()
                 .capabilities
                 .iter()
-                .filter(|o| token.allows_operation(**o))
+                .filter(|o| token.may_run(&a.name, **o))
                 .map(|o| o.as_str())
                 .collect();
             json!({"name": a.name, "provider": a.provider, "operations": ops})
@@ -269,7 +266,7 @@ async fn list_deliveries(
     let rows = state.engine.store.deliveries(wanted, limit).await?;
     let list: Vec<Value> = rows
         .iter()
-        .filter(|d| token.allows_account(&d.account))
+        .filter(|d| token.may_read(&d.account))
         .filter(|d| {
             d.payload["data"]["operation"]
                 .as_str()
@@ -320,12 +317,10 @@ fn known_account(
 ) -> Result<(), Error> {
     match account {
         Some(a)
-            if !token.allows_account(a)
+            if !token.may_read(a)
                 || (!state.engine.accounts.contains_key(a) && !found_any) =>
         {
-            Err(Error::NotFound(format!(
-                "no account {a:?} that this token may use"
-            )))
+            Err(Error::NotFound(format!("no account {a:?} that {token} may read")))
         }
         _ => Ok(()),
     }
@@ -430,23 +425,15 @@ async fn get_order(
         OperationKind::Return,
         OperationKind::Query,
     ];
-    if !token.allows_account(&account) || !kinds.iter().any(|k| token.allows_operation(*k)) {
-        return Err(Error::Forbidden(format!(
-            "token {:?} may not read the orders of account {account:?}",
-            token.name
-        ))
-        .into());
+    if !token.may_read(&account) || !kinds.iter().any(|k| token.allows_operation(*k)) {
+        return Err(token.forbidden(format!("read the orders of account {account:?}")));
     }
-    if q.fresh && !token.allows_operation(OperationKind::Query) {
-        return Err(Error::Forbidden(format!(
-            "token {:?} may not run query, which fresh=true runs",
-            token.name
-        ))
-        .into());
+    if q.fresh && !token.may_run(&account, OperationKind::Query) {
+        return Err(token.forbidden("run query, which fresh=true runs"));
     }
     let mut ledger = state
         .engine
-        .order_ledger(&account, &order_ref, q.fresh, Some(token.name.clone()))
+        .order_ledger(&account, &order_ref, q.fresh, Some(token.actor.clone()))
         .await?;
     ledger.operations.retain(|o| {
         o.operation
@@ -530,12 +517,11 @@ async fn get_refusal(
         .operation
         .parse::<OperationKind>()
         .is_ok_and(|k| token.allows_operation(k));
-    if !token.allows_account(&r.account) || !kind_allowed {
-        return Err(Error::Forbidden(format!(
-            "token {:?} may not read {} refusals of account {:?}",
-            token.name, r.operation, r.account
-        ))
-        .into());
+    if !token.may_read(&r.account) || !kind_allowed {
+        return Err(token.forbidden(format!(
+            "read {} refusals of account {:?}",
+            r.operation, r.account
+        )));
     }
     Ok(axum::Json(json!({"refusal": r})).into_response())
 }
@@ -545,7 +531,7 @@ async fn get_refusal(
 /// and its operation kinds (a query-only token sees no refund).
 async fn readable_operation(
     state: &AppState,
-    token: &TokenConfig,
+    token: &Caller,
     id: &str,
 ) -> Result<payops_store::StoredOperation, ApiError> {
     let op = stored_operation(state, id).await?;
@@ -553,12 +539,11 @@ async fn readable_operation(
         .operation
         .parse::<OperationKind>()
         .is_ok_and(|k| token.allows_operation(k));
-    if !token.allows_account(&op.account) || !kind_allowed {
-        return Err(Error::Forbidden(format!(
-            "token {:?} may not read {} operations of account {:?}",
-            token.name, op.operation, op.account
-        ))
-        .into());
+    if !token.may_read(&op.account) || !kind_allowed {
+        return Err(token.forbidden(format!(
+            "read {} operations of account {:?}",
+            op.operation, op.account
+        )));
     }
     Ok(op)
 }
@@ -570,13 +555,12 @@ async fn reconcile_operation(
     token: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    readable_operation(&state, &token, &id).await?;
-    if !token.allows_operation(OperationKind::Query) {
-        return Err(Error::Forbidden(format!(
-            "token {:?} may not reconcile: reconciliation runs the provider's query, which the token may not run",
-            token.name
-        ))
-        .into());
+    let op = readable_operation(&state, &token, &id).await?;
+    if !token.may_run(&op.account, OperationKind::Query) {
+        return Err(token.forbidden(format!(
+            "reconcile: reconciliation runs the provider's query on account {:?}",
+            op.account
+        )));
     }
     let r = crate::reconcile::one_by_id(&state.engine, &id).await?;
     let op = stored_operation(&state, &id).await?;
@@ -626,20 +610,12 @@ async fn resolve_operation(
     Path(id): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    if !token.resolve {
-        return Err(Error::Forbidden(format!(
-            "token {:?} may not resolve operations (resolve = false)",
-            token.name
-        ))
-        .into());
-    }
     let op = stored_operation(&state, &id).await?;
-    if !token.allows_account(&op.account) {
-        return Err(Error::Forbidden(format!(
-            "token {:?} may not use account {:?}",
-            token.name, op.account
-        ))
-        .into());
+    if !token.may_resolve(&op.account) {
+        return Err(token.forbidden(format!(
+            "resolve operations of account {:?} (a token's resolve = true, or the approver role)",
+            op.account
+        )));
     }
     let body =
         body.map_err(|e| Error::invalid_field("", format!("cannot read the request body: {e}")))?;
@@ -658,7 +634,7 @@ async fn resolve_operation(
         .ok_or_else(|| Error::invalid_field("/evidence", "required: what proves it"))?;
     let env = state
         .engine
-        .resolve_by_operator(&id, status, evidence, &token.name)
+        .resolve_by_operator(&id, status, evidence, &token.actor)
         .await?;
     Ok(axum::Json(env).into_response())
 }
@@ -813,8 +789,9 @@ async fn request_context(State(state): State<AppState>, request: Request, next: 
 /// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
-    /// A known bearer token (the [`Caller`] extractor, also a route layer).
-    Bearer,
+    /// A caller signed in: a known bearer token or a live console session
+    /// (the [`Caller`] extractor, also a route layer).
+    SignedIn,
     /// Anyone, and why.
     Public(&'static str),
 }
@@ -850,7 +827,7 @@ impl Routes {
         self.table.push(RouteInfo {
             method,
             path,
-            access: Access::Bearer,
+            access: Access::SignedIn,
         });
         self
     }
@@ -917,6 +894,38 @@ fn routes() -> Routes {
         "POST",
         "/v1/operations/{id}/resolve",
         post(resolve_operation),
+    )
+    .bearer("GET", "/v1/me", get(people::me))
+    .bearer("POST", "/v1/auth/logout", post(people::logout))
+    .bearer("GET", "/v1/people", get(people::list_people))
+    .bearer(
+        "POST",
+        "/v1/people/{actor}/{action}",
+        post(people::set_disabled),
+    )
+    .public(
+        "GET",
+        "/v1/auth/methods",
+        "how to sign in, asked before signing in",
+        get(people::methods),
+    )
+    .public(
+        "POST",
+        "/v1/auth/login",
+        "a local user signing in (rate-limited)",
+        post(people::login),
+    )
+    .public(
+        "GET",
+        "/v1/auth/oidc/start",
+        "an OpenID Connect sign-in starting",
+        get(people::oidc_start),
+    )
+    .public(
+        "GET",
+        "/v1/auth/oidc/callback",
+        "the identity provider sending the browser back (state and PKCE checked)",
+        get(people::oidc_callback),
     )
     .document("/v1/schemas", get(schema_file))
     .document("/v1/schemas/{*path}", get(schema_file))
@@ -1053,6 +1062,7 @@ mod tests {
             token_sha256: crate::signing::sha256_hex("known-token-1"),
             accounts: vec!["*".into()],
             operations: vec!["*".into()],
+            role: None,
             resolve: false,
             override_open: false,
             max_amount_per_operation: None,
@@ -1061,6 +1071,7 @@ mod tests {
         let state = AppState {
             engine: Arc::new(engine),
             tokens: Arc::new(vec![token]),
+            people: Arc::new(people::PeopleState::new(&Default::default(), None)),
             draining: Arc::new(AtomicBool::new(false)),
             schemas: Arc::new(BTreeMap::new()),
             metrics_token_sha256: None,

@@ -25,6 +25,7 @@ mod model;
 mod money;
 mod open;
 mod outbox;
+mod people;
 mod pg_writer;
 mod recovery;
 mod refusals;
@@ -46,6 +47,7 @@ pub use model::{
     Settlement, State, StoreError, StoredOperation, Turn, request_hash, sqlite_file,
 };
 pub use open::MIGRATOR;
+pub use people::{LiveSession, PendingLogin, Person};
 pub use refusals::{NewRefusal, RefusalFilter, StoredRefusal, refusal_id_of};
 
 /// The operation store.
