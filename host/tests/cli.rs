@@ -1718,24 +1718,42 @@ async fn every_route_but_the_public_ones_needs_a_token() {
     .await
     .unwrap();
     let table = route_table();
-    let bearer = table.iter().filter(|r| r.access == Access::Bearer).count();
-    assert_eq!(bearer, 10, "{table:#?}");
+    let signed_in = table
+        .iter()
+        .filter(|r| r.access == Access::SignedIn)
+        .count();
+    assert_eq!(signed_in, 14, "{table:#?}");
     for route in &table {
         let path = route
             .path
             .replace("{account}", "esnek-demo")
             .replace("{operation}", "refund")
             .replace("{id}", "op_0190000000007000800000000000000a")
+            .replace("{actor}", "user:someone")
+            .replace("{action}", "disable")
             .replace("{*path}", "index.json");
         let url = format!("{}{path}", daemon.url);
         let body = (route.method == "POST").then_some("{}");
         match route.access {
-            Access::Bearer => {
+            Access::SignedIn => {
                 for token in [None, Some("not-a-known-token")] {
                     let (status, v) = http(route.method, &url, token, body).await;
                     assert_eq!(status, 401, "{} {path} with {token:?}: {v}", route.method);
                     assert_eq!(v["error"]["code"], "unauthorized", "{v}");
                 }
+                // A session cookie nobody was given is no session.
+                let (status, v) = http_with(
+                    route.method,
+                    &url,
+                    &[("Cookie", "payops_session=0123456789abcdef")],
+                    body,
+                )
+                .await;
+                assert_eq!(
+                    status, 401,
+                    "{} {path} with a made-up session: {v}",
+                    route.method
+                );
             }
             Access::Public(why) => {
                 let (status, v) = http(route.method, &url, None, body).await;

@@ -72,9 +72,7 @@ fn user_actor(name: &str) -> Result<String, ExitCode> {
     if !ok {
         return Err(fail(
             EXIT_USAGE,
-            format!(
-                "{name:?} is not a user name: 1 to 64 letters, digits, '.', '_', '-' or '@'"
-            ),
+            format!("{name:?} is not a user name: 1 to 64 letters, digits, '.', '_', '-' or '@'"),
         ));
     }
     Ok(format!("user:{name}"))
@@ -168,7 +166,9 @@ pub async fn run(g: &Global, action: &UsersAction) -> Result<ExitCode, ExitCode>
                 }
                 Output::Text => {
                     if people.is_empty() {
-                        println!("nobody yet: payops users add NAME --role ROLE --accounts ACCOUNT");
+                        println!(
+                            "nobody yet: payops users add NAME --role ROLE --accounts ACCOUNT"
+                        );
                     }
                     for p in &people {
                         let role = match &p.role {
@@ -190,7 +190,11 @@ pub async fn run(g: &Global, action: &UsersAction) -> Result<ExitCode, ExitCode>
         UsersAction::Disable { who } | UsersAction::Enable { who } => {
             let disable = matches!(action, UsersAction::Disable { .. });
             let actor = actor_of(who)?;
-            if !store.set_disabled(&actor, disable).await.map_err(store_err)? {
+            if !store
+                .set_disabled(&actor, disable)
+                .await
+                .map_err(store_err)?
+            {
                 return Err(fail(EXIT_USAGE, format!("nobody is {actor}")));
             }
             println!(

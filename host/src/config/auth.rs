@@ -168,8 +168,9 @@ pub fn resolve_auth(f: &Figment, cfg: &Config) -> Result<Option<OidcSettings>, V
         };
     };
     let http_url = |u: &str| {
-        u.parse::<axum::http::Uri>()
-            .is_ok_and(|u| matches!(u.scheme_str(), Some("https" | "http")) && u.authority().is_some())
+        u.parse::<axum::http::Uri>().is_ok_and(|u| {
+            matches!(u.scheme_str(), Some("https" | "http")) && u.authority().is_some()
+        })
     };
     if !http_url(&o.issuer) {
         err(
@@ -190,10 +191,7 @@ pub fn resolve_auth(f: &Figment, cfg: &Config) -> Result<Option<OidcSettings>, V
         err("auth.oidc.client_id".into(), "must not be empty".into());
     }
     if !o.scopes.iter().any(|s| s == "openid") {
-        err(
-            "auth.oidc.scopes".into(),
-            "must include \"openid\"".into(),
-        );
+        err("auth.oidc.scopes".into(), "must include \"openid\"".into());
     }
     if o.roles.is_empty() {
         err(
@@ -209,20 +207,22 @@ pub fn resolve_auth(f: &Figment, cfg: &Config) -> Result<Option<OidcSettings>, V
             );
         }
     }
-    let secret = match super::secrets::read_secret(&o.client_secret, &o.client_secret_file, "client_secret") {
-        Ok(Some(s)) if !s.is_empty() => Some(s),
-        Ok(_) => {
-            err(
-                "auth.oidc.client_secret".into(),
-                "missing: give client_secret or client_secret_file".into(),
-            );
-            None
-        }
-        Err(e) => {
-            err("auth.oidc.client_secret".into(), e);
-            None
-        }
-    };
+    let secret =
+        match super::secrets::read_secret(&o.client_secret, &o.client_secret_file, "client_secret")
+        {
+            Ok(Some(s)) if !s.is_empty() => Some(s),
+            Ok(_) => {
+                err(
+                    "auth.oidc.client_secret".into(),
+                    "missing: give client_secret or client_secret_file".into(),
+                );
+                None
+            }
+            Err(e) => {
+                err("auth.oidc.client_secret".into(), e);
+                None
+            }
+        };
     if !errors.is_empty() {
         return Err(errors);
     }

@@ -194,7 +194,10 @@ impl Oidc {
 
     /// Starts a sign-in: the URL to send the browser to, the state it will
     /// bring back, and what to keep until it does.
-    pub async fn begin(&self, return_to: &str) -> Result<(String, String, PendingLogin), OidcError> {
+    pub async fn begin(
+        &self,
+        return_to: &str,
+    ) -> Result<(String, String, PendingLogin), OidcError> {
         let metadata = self.metadata().await?;
         let client = CoreClient::from_provider_metadata(
             metadata,
@@ -256,7 +259,10 @@ impl Oidc {
             .id_token()
             .ok_or_else(|| OidcError("the identity provider sent no ID token".into()))?;
         let claims = id_token
-            .claims(&client.id_token_verifier(), &Nonce::new(login.nonce.clone()))
+            .claims(
+                &client.id_token_verifier(),
+                &Nonce::new(login.nonce.clone()),
+            )
             .map_err(|e| {
                 tracing::warn!(error = %chain(&e), "an ID token did not verify");
                 OidcError(format!("the ID token does not verify: {}", chain(&e)))

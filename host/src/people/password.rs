@@ -29,6 +29,12 @@ static NOBODY: LazyLock<String> = LazyLock::new(|| {
     hash(&crate::people::random_secret()).expect("argon2 hashes a random password")
 });
 
+/// Computes the hash checked for unknown names now, off the caller's
+/// thread, so that the first such sign-in takes as long as any other.
+pub fn warm_up() {
+    std::thread::spawn(|| LazyLock::force(&NOBODY));
+}
+
 /// Does `password` match `phc` (an argon2id PHC string)? `None` checks
 /// against a hash nobody matches, taking as long.
 pub fn verify(password: &str, phc: Option<&str>) -> bool {

@@ -193,10 +193,7 @@ impl FromRequestParts<AppState> for Caller {
             }
             (None, Some(session)) => {
                 let caller = super::people::session_caller(state, &session).await?;
-                let safe = matches!(
-                    parts.method,
-                    Method::GET | Method::HEAD | Method::OPTIONS
-                );
+                let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
                 if !safe {
                     let Who::Person { csrf, .. } = &caller.who else {
                         unreachable!("a session's caller is a person");

@@ -157,9 +157,8 @@ async fn run_operation(
         })
         .transpose()?;
     if override_open.is_some() && !token.may_override(&account) {
-        return Err(token.forbidden(
-            "go past the order guard (a token's override_open, or the approver role)",
-        ));
+        return Err(token
+            .forbidden("go past the order guard (a token's override_open, or the approver role)"));
     }
     // The operation runs on a task of its own: if this connection goes
     // away, the provider call and the write of its answer still finish.
@@ -316,11 +315,10 @@ fn known_account(
     found_any: bool,
 ) -> Result<(), Error> {
     match account {
-        Some(a)
-            if !token.may_read(a)
-                || (!state.engine.accounts.contains_key(a) && !found_any) =>
-        {
-            Err(Error::NotFound(format!("no account {a:?} that {token} may read")))
+        Some(a) if !token.may_read(a) || (!state.engine.accounts.contains_key(a) && !found_any) => {
+            Err(Error::NotFound(format!(
+                "no account {a:?} that {token} may read"
+            )))
         }
         _ => Ok(()),
     }

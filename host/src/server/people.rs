@@ -54,6 +54,9 @@ pub struct PeopleState {
 impl PeopleState {
     /// From `[auth]` and the resolved OpenID client.
     pub fn new(auth: &AuthConfig, oidc: Option<Oidc>) -> PeopleState {
+        if auth.local {
+            crate::people::password::warm_up();
+        }
         PeopleState {
             local: auth.local,
             session_for: Duration::from_secs(auth.session_hours.saturating_mul(3600)),
@@ -150,10 +153,9 @@ pub(crate) async fn login(
     body: Result<Json<SignIn>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, ApiError> {
     if !state.people.local {
-        return Err(Error::Forbidden(
-            "local sign-in is off here (auth.local = false)".into(),
-        )
-        .into());
+        return Err(
+            Error::Forbidden("local sign-in is off here (auth.local = false)".into()).into(),
+        );
     }
     let Json(body) = body.map_err(|e| {
         Error::invalid_field("", format!("give {{\"username\", \"password\"}}: {e}"))
@@ -178,9 +180,7 @@ pub(crate) async fn login(
     }
     let actor = format!("user:{name}");
     let person = state.engine.store.person(&actor).await?;
-    let usable = person
-        .as_ref()
-        .filter(|p| p.kind == "local" && !p.disabled);
+    let usable = person.as_ref().filter(|p| p.kind == "local" && !p.disabled);
     let hash = usable.and_then(|p| p.password_hash.clone());
     let password = body.password;
     // The same work whoever it is: a name nobody has is checked against a
@@ -225,9 +225,7 @@ pub(crate) async fn logout(
     let mut r = StatusCode::NO_CONTENT.into_response();
     r.headers_mut().insert(
         header::SET_COOKIE,
-        state
-            .people
-            .cookie(SESSION_COOKIE, "", "/", Duration::ZERO),
+        state.people.cookie(SESSION_COOKIE, "", "/", Duration::ZERO),
     );
     Ok(r)
 }
@@ -265,7 +263,9 @@ pub(crate) async fn oidc_start(
     Query(q): Query<Start>,
 ) -> Result<Response, ApiError> {
     let oidc = state.people.oidc.as_ref().ok_or_else(|| {
-        Error::NotFound("no OpenID Connect sign-in here ([auth.oidc] is not set)".into())
+        Error::UnsupportedOperation(
+            "no OpenID Connect sign-in here ([auth.oidc] is not set)".into(),
+        )
     })?;
     // Only a path of this console: never a redirect elsewhere.
     let return_to = q
@@ -326,7 +326,10 @@ pub(crate) async fn oidc_callback(
     Query(q): Query<Callback>,
 ) -> Result<Response, ApiError> {
     let Some(oidc) = state.people.oidc.as_ref() else {
-        return Err(Error::NotFound("no OpenID Connect sign-in here".into()).into());
+        return Err(Error::UnsupportedOperation(
+            "no OpenID Connect sign-in here ([auth.oidc] is not set)".into(),
+        )
+        .into());
     };
     let clear = state
         .people

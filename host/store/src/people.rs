@@ -204,10 +204,12 @@ impl Store {
         .bind(&now)
         .execute(&self.pool)
         .await?;
-        self.person(actor).await?.ok_or_else(|| StoreError::Corrupt {
-            id: actor.to_owned(),
-            reason: "a person just recorded is missing".into(),
-        })
+        self.person(actor)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt {
+                id: actor.to_owned(),
+                reason: "a person just recorded is missing".into(),
+            })
     }
 
     /// Starts a session: `id_sha256` is the SHA-256 of its cookie; it

@@ -248,6 +248,33 @@ pub async fn http(
     (resp.status, v)
 }
 
+/// A request with extra headers (no bearer token); (status, body).
+pub async fn http_with(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> (u16, serde_json::Value) {
+    use payops_core::{HttpRequest, HttpTransport};
+    let t = payops_transport::ReqwestTransport::new().unwrap();
+    let mut r = HttpRequest {
+        method: method.into(),
+        url: url.into(),
+        headers: vec![("Content-Type".into(), "application/json".into())],
+        body: body.unwrap_or("").as_bytes().to_vec(),
+        timeout_ms: Some(20_000),
+        safe: false,
+    };
+    for (k, v) in headers {
+        r.headers.push(((*k).into(), (*v).into()));
+    }
+    let resp = t.send(r).await.unwrap();
+    let v = serde_json::from_slice(&resp.body).unwrap_or_else(|_| {
+        serde_json::Value::String(String::from_utf8_lossy(&resp.body).into_owned())
+    });
+    (resp.status, v)
+}
+
 /// Reads one HTTP/1.1 request from a socket: (path, body), or `None` when the
 /// peer closes first. For the test servers that stand in for providers.
 pub async fn read_request(s: &mut tokio::net::TcpStream) -> Option<(String, Vec<u8>)> {
@@ -367,6 +394,7 @@ impl TestConfig {
             token_sha256: sha256_hex(token),
             accounts: accounts.iter().map(|a| (*a).to_owned()).collect(),
             operations: operations.iter().map(|o| (*o).to_owned()).collect(),
+            role: None,
             resolve: false,
             override_open: false,
             max_amount_per_operation: None,
