@@ -497,6 +497,69 @@ pub fn openapi(files: &BTreeMap<String, Value>) -> Value {
         ),
     );
     let path_param = |name: &str, schema: Value| json!({"name": name, "in": "path", "required": true, "schema": schema});
+    // People: sign-in, sessions, the caller's own view, the admin's list.
+    let grants = json!({"type": "array", "items": {"type": "object", "required": ["role", "accounts"], "properties": {
+        "role": {"type": "string", "enum": ["viewer", "operator", "approver", "admin"]},
+        "accounts": {"type": "array", "items": {"type": "string"}}}}});
+    let mut me = errors(&[("401", "unauthorized: no token, or the session has ended")]);
+    me.insert("200".into(), json_ok(
+        "Who the caller is and what it may do; a person's csrf_token goes in X-CSRF-Token on every request that changes something",
+        json!({"type": "object", "required": ["actor", "kind", "display_name", "role", "grants", "operations", "admin", "csrf_token"], "properties": {
+            "actor": {"type": "string", "description": "What records name: a token's name, user:NAME, or oidc:ISSUER#SUBJECT"},
+            "kind": {"type": "string", "enum": ["token", "person"]},
+            "display_name": {"type": "string"},
+            "role": {"type": ["string", "null"], "enum": ["viewer", "operator", "approver", "admin", null]},
+            "grants": grants,
+            "operations": {"type": "array", "items": {"type": "string"}},
+            "admin": {"type": "boolean"},
+            "csrf_token": {"type": ["string", "null"]}}}),
+    ));
+    let mut methods = serde_json::Map::new();
+    methods.insert("200".into(), json_ok(
+        "How one may sign in here",
+        json!({"type": "object", "required": ["local", "oidc"], "properties": {
+            "local": {"type": "boolean"},
+            "oidc": {"type": ["object", "null"], "properties": {"label": {"type": "string"}}}}}),
+    ));
+    let mut login = errors(&[
+        ("400", "invalid_request: the body is not {username, password}"),
+        ("401", "unauthorized: wrong user name or password (the same for a name nobody has)"),
+        ("403", "forbidden: local sign-in is off (auth.local = false)"),
+        ("415", "invalid_request: the body is not JSON"),
+        ("422", "invalid_request: the body is not {username, password}"),
+        ("429", "too many failed sign-ins for this name or address: wait (Retry-After)"),
+    ]);
+    login.insert("200".into(), json!({
+        "description": "Signed in: the session cookie is set (payops_session: HttpOnly, SameSite=Lax, Secure)",
+        "headers": {"Set-Cookie": {"schema": {"type": "string"}}},
+        "content": {"application/json": {"schema": {"type": "object", "required": ["actor", "display_name"], "properties": {"actor": {"type": "string"}, "display_name": {"type": "string"}}}}}}));
+    let mut logout = errors(&[
+        ("401", "unauthorized"),
+        ("403", "forbidden: a session's request without its X-CSRF-Token"),
+    ]);
+    logout.insert("204".into(), json!({"description": "Signed out: the session has ended and its cookie is cleared"}));
+    let redirect = |desc: &str| json!({"description": desc, "headers": {"Location": {"schema": {"type": "string"}}}});
+    let mut oidc_start = errors(&[
+        ("422", "unsupported_operation: no [auth.oidc] here"),
+        ("503", "unavailable: the identity provider cannot be reached"),
+    ]);
+    oidc_start.insert("303".into(), redirect("To the identity provider (authorization code + PKCE)"));
+    let mut oidc_callback = errors(&[("422", "unsupported_operation: no [auth.oidc] here")]);
+    oidc_callback.insert("303".into(), redirect("To the console: signed in (the session cookie set), or to its sign-in page with ?signin_error="));
+    let person = json!({"type": "object", "required": ["actor", "kind", "display_name", "accounts", "disabled", "created_at", "updated_at"], "properties": {
+        "actor": {"type": "string"}, "kind": {"type": "string", "enum": ["local", "oidc"]},
+        "display_name": {"type": "string"}, "role": {"type": ["string", "null"]},
+        "accounts": {"type": "array", "items": {"type": "string"}}, "disabled": {"type": "boolean"},
+        "created_at": {"type": "string"}, "updated_at": {"type": "string"}, "last_sign_in_at": {"type": ["string", "null"]}}});
+    let mut people = errors(&[("401", "unauthorized"), ("403", "forbidden: not an admin over every account")]);
+    people.insert("200".into(), json_ok("Everyone payops knows: local users and the people an OpenID provider signed in", json!({"type": "object", "required": ["people"], "properties": {"people": {"type": "array", "items": person.clone()}}})));
+    let mut person_action = errors(&[
+        ("401", "unauthorized"),
+        ("403", "forbidden: not an admin over every account, or a session's request without its X-CSRF-Token"),
+        ("404", "not_found: no such person or action"),
+        ("422", "invalid_request: an admin cannot disable themselves"),
+    ]);
+    person_action.insert("200".into(), json_ok("The person as now recorded (disabling ends their sessions)", json!({"type": "object", "required": ["person"], "properties": {"person": person}})));
     let text = |desc: &str| json!({"description": desc, "content": {"text/plain": {"schema": {"type": "string"}}}});
     json!({
         "openapi": "3.1.0",
@@ -506,7 +569,7 @@ pub fn openapi(files: &BTreeMap<String, Value>) -> Value {
             "version": env!("CARGO_PKG_VERSION"),
             "description": "Payment operations (refund, cancel, query, sub-merchant adjustment) across providers. Generated by `payops schemas --out schemas`; do not edit."
         },
-        "security": [{"bearer": []}],
+        "security": [{"bearer": []}, {"session": []}],
         "paths": {
             "/v1/accounts/{account}/operations/{operation}": {"post": {
                 "operationId": "runOperation",
@@ -581,15 +644,57 @@ pub fn openapi(files: &BTreeMap<String, Value>) -> Value {
                 ],
                 "responses": deliveries
             }},
+            "/v1/me": {"get": {"operationId": "me", "summary": "Who the caller is, its roles, and a session's CSRF token", "responses": me}},
+            "/v1/auth/methods": {"get": {"operationId": "signInMethods", "summary": "How one may sign in here", "security": [], "responses": methods}},
+            "/v1/auth/login": {"post": {
+                "operationId": "signIn",
+                "summary": "A local user signs in (rate-limited)",
+                "security": [],
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["username", "password"], "properties": {"username": {"type": "string"}, "password": {"type": "string", "format": "password"}}}}}},
+                "responses": login
+            }},
+            "/v1/auth/logout": {"post": {"operationId": "signOut", "summary": "Ends the caller's session", "responses": logout}},
+            "/v1/auth/oidc/start": {"get": {
+                "operationId": "oidcStart",
+                "summary": "Sends the browser to the identity provider",
+                "security": [],
+                "parameters": [{"name": "return_to", "in": "query", "required": false, "description": "A path of the console (/ui...) to come back to", "schema": {"type": "string"}}],
+                "responses": oidc_start
+            }},
+            "/v1/auth/oidc/callback": {"get": {
+                "operationId": "oidcCallback",
+                "summary": "The identity provider sends the browser back (state, PKCE, ID token checked)",
+                "security": [],
+                "parameters": [
+                    {"name": "code", "in": "query", "required": false, "schema": {"type": "string"}},
+                    {"name": "state", "in": "query", "required": false, "schema": {"type": "string"}},
+                    {"name": "error", "in": "query", "required": false, "schema": {"type": "string"}},
+                    {"name": "error_description", "in": "query", "required": false, "schema": {"type": "string"}}
+                ],
+                "responses": oidc_callback
+            }},
+            "/v1/people": {"get": {"operationId": "listPeople", "summary": "Everyone payops knows (admins)", "responses": people}},
+            "/v1/people/{actor}/{action}": {"post": {
+                "operationId": "setPersonAccess",
+                "summary": "Disable (their sessions end) or enable a person (admins)",
+                "parameters": [
+                    path_param("actor", json!({"type": "string", "minLength": 1})),
+                    path_param("action", json!({"type": "string", "enum": ["disable", "enable"]}))
+                ],
+                "responses": person_action
+            }},
             "/v1/schemas/{path}": {"get": {"operationId": "getSchema", "summary": "An exported JSON Schema (index.json lists them)", "security": [], "parameters": [path_param("path", json!({"type": "string"}))], "responses": {"200": {"description": "The schema", "content": {"application/schema+json": {"schema": {}}}}, "404": error("not_found")}}},
             "/v1/openapi.json": {"get": {"operationId": "getOpenApi", "summary": "This document", "security": [], "responses": {"200": {"description": "OpenAPI 3.1", "content": {"application/json": {"schema": {"type": "object"}}}}}}},
-            "/ui/": {"get": {"operationId": "console", "summary": "The operator console (sign in with a token in the page)", "security": [], "responses": {"200": {"description": "The console's page", "content": {"text/html": {"schema": {"type": "string"}}}}}}},
+            "/ui/": {"get": {"operationId": "console", "summary": "The operator console (sign in as a local user, through the identity provider, or with a token)", "security": [], "responses": {"200": {"description": "The console's page", "content": {"text/html": {"schema": {"type": "string"}}}}}}},
             "/healthz": {"get": {"operationId": "health", "security": [], "responses": {"200": text("ok")}}},
             "/readyz": {"get": {"operationId": "ready", "security": [], "responses": {"200": text("ready"), "503": error("shutting down, or the store does not take writes")}}},
             "/metrics": {"get": {"operationId": "metrics", "security": [], "responses": {"200": {"description": "OpenMetrics text", "content": {"application/openmetrics-text": {"schema": {"type": "string"}}}}, "401": error("the metrics token is required")}}}
         },
         "components": {
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "A token configured in [[tokens]] (payops token new)."}},
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "description": "A token configured in [[tokens]] (payops token new), with its role (viewer, operator, approver, admin) on its accounts."},
+                "session": {"type": "apiKey", "in": "cookie", "name": "payops_session", "description": "A console session (POST /v1/auth/login, or OpenID Connect); requests that change something also send X-CSRF-Token (GET /v1/me)."}
+            },
             "schemas": Value::Object(components)
         }
     })
