@@ -517,17 +517,33 @@ pub fn openapi(files: &BTreeMap<String, Value>) -> Value {
     let mut methods = serde_json::Map::new();
     methods.insert("200".into(), json_ok(
         "How one may sign in here",
-        json!({"type": "object", "required": ["local", "oidc"], "properties": {
+        json!({"type": "object", "required": ["local", "oidc", "signed_in"], "properties": {
             "local": {"type": "boolean"},
+            "signed_in": {"type": "boolean", "description": "The request's session cookie is a live session"},
             "oidc": {"type": ["object", "null"], "properties": {"label": {"type": "string"}}}}}),
     ));
     let mut login = errors(&[
-        ("400", "invalid_request: the body is not {username, password}"),
-        ("401", "unauthorized: wrong user name or password (the same for a name nobody has)"),
-        ("403", "forbidden: local sign-in is off (auth.local = false)"),
+        (
+            "400",
+            "invalid_request: the body is not {username, password}",
+        ),
+        (
+            "401",
+            "unauthorized: wrong user name or password (the same for a name nobody has)",
+        ),
+        (
+            "403",
+            "forbidden: local sign-in is off (auth.local = false)",
+        ),
         ("415", "invalid_request: the body is not JSON"),
-        ("422", "invalid_request: the body is not {username, password}"),
-        ("429", "too many failed sign-ins for this name or address: wait (Retry-After)"),
+        (
+            "422",
+            "invalid_request: the body is not {username, password}",
+        ),
+        (
+            "429",
+            "too many failed sign-ins for this name or address: wait (Retry-After)",
+        ),
     ]);
     login.insert("200".into(), json!({
         "description": "Signed in: the session cookie is set (payops_session: HttpOnly, SameSite=Lax, Secure)",
@@ -535,15 +551,27 @@ pub fn openapi(files: &BTreeMap<String, Value>) -> Value {
         "content": {"application/json": {"schema": {"type": "object", "required": ["actor", "display_name"], "properties": {"actor": {"type": "string"}, "display_name": {"type": "string"}}}}}}));
     let mut logout = errors(&[
         ("401", "unauthorized"),
-        ("403", "forbidden: a session's request without its X-CSRF-Token"),
+        (
+            "403",
+            "forbidden: a session's request without its X-CSRF-Token",
+        ),
     ]);
-    logout.insert("204".into(), json!({"description": "Signed out: the session has ended and its cookie is cleared"}));
+    logout.insert(
+        "204".into(),
+        json!({"description": "Signed out: the session has ended and its cookie is cleared"}),
+    );
     let redirect = |desc: &str| json!({"description": desc, "headers": {"Location": {"schema": {"type": "string"}}}});
     let mut oidc_start = errors(&[
         ("422", "unsupported_operation: no [auth.oidc] here"),
-        ("503", "unavailable: the identity provider cannot be reached"),
+        (
+            "503",
+            "unavailable: the identity provider cannot be reached",
+        ),
     ]);
-    oidc_start.insert("303".into(), redirect("To the identity provider (authorization code + PKCE)"));
+    oidc_start.insert(
+        "303".into(),
+        redirect("To the identity provider (authorization code + PKCE)"),
+    );
     let mut oidc_callback = errors(&[("422", "unsupported_operation: no [auth.oidc] here")]);
     oidc_callback.insert("303".into(), redirect("To the console: signed in (the session cookie set), or to its sign-in page with ?signin_error="));
     let person = json!({"type": "object", "required": ["actor", "kind", "display_name", "accounts", "disabled", "created_at", "updated_at"], "properties": {
@@ -551,15 +579,27 @@ pub fn openapi(files: &BTreeMap<String, Value>) -> Value {
         "display_name": {"type": "string"}, "role": {"type": ["string", "null"]},
         "accounts": {"type": "array", "items": {"type": "string"}}, "disabled": {"type": "boolean"},
         "created_at": {"type": "string"}, "updated_at": {"type": "string"}, "last_sign_in_at": {"type": ["string", "null"]}}});
-    let mut people = errors(&[("401", "unauthorized"), ("403", "forbidden: not an admin over every account")]);
+    let mut people = errors(&[
+        ("401", "unauthorized"),
+        ("403", "forbidden: not an admin over every account"),
+    ]);
     people.insert("200".into(), json_ok("Everyone payops knows: local users and the people an OpenID provider signed in", json!({"type": "object", "required": ["people"], "properties": {"people": {"type": "array", "items": person.clone()}}})));
     let mut person_action = errors(&[
         ("401", "unauthorized"),
-        ("403", "forbidden: not an admin over every account, or a session's request without its X-CSRF-Token"),
+        (
+            "403",
+            "forbidden: not an admin over every account, or a session's request without its X-CSRF-Token",
+        ),
         ("404", "not_found: no such person or action"),
         ("422", "invalid_request: an admin cannot disable themselves"),
     ]);
-    person_action.insert("200".into(), json_ok("The person as now recorded (disabling ends their sessions)", json!({"type": "object", "required": ["person"], "properties": {"person": person}})));
+    person_action.insert(
+        "200".into(),
+        json_ok(
+            "The person as now recorded (disabling ends their sessions)",
+            json!({"type": "object", "required": ["person"], "properties": {"person": person}}),
+        ),
+    );
     let text = |desc: &str| json!({"description": desc, "content": {"text/plain": {"schema": {"type": "string"}}}});
     json!({
         "openapi": "3.1.0",

@@ -123,3 +123,201 @@ fn the_console_runs_a_refund_and_shows_the_operations() {
         "{seen:#}"
     );
 }
+
+/// A free port on 127.0.0.1 (bound, then released for the process that
+/// needs to know it before it starts).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// People in the console (`host/ui/tests/people.mjs`), against
+/// `payops serve` with the defaults that ship (the session cookie Secure,
+/// HttpOnly, SameSite=Lax) and a real OpenID provider (the `oidc-provider`
+/// package, `host/ui/tests/idp.mjs`): a local viewer is not offered the run
+/// form and the API refuses their refund; a local operator refunds; a
+/// person of the provider whose groups map to the operator role refunds
+/// and is named by the record; one whose groups map to no role is told.
+#[tokio::test(flavor = "multi_thread")]
+#[cfg_attr(
+    not(payops_browser),
+    ignore = "needs `npm ci` in host/ui and Debian's chromium"
+)]
+async fn people_sign_in_locally_and_through_a_real_openid_provider() {
+    use payops_core::Simulator;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let ui = root.join("ui");
+    assert!(
+        ui.join("node_modules/oidc-provider").is_dir(),
+        "host/ui has no node_modules: run `npm ci` there"
+    );
+    let chromium = std::env::var("PAYOPS_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let dir = temp_dir("console-people");
+    let mut e = payops_esnekpos::sim::EsnekSimulator::empty();
+    e.seed(&json!({"merchants": [{"merchant": "CONSOLE", "merchant_key": "console-people-key-31"}],
+                    "payments": [{"order_ref": "ORD-1", "amount": 100000, "date": "2020-01-01T10:00:00+03:00"},
+                                 {"order_ref": "ORD-2", "amount": 100000, "date": "2020-01-01T10:00:00+03:00"}]}))
+        .unwrap();
+    let sim = payops_transport::SimServer::start(Box::new(e), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let (idp_port, port) = (free_port(), free_port());
+    let base = format!("http://127.0.0.1:{port}");
+    let redirect = format!("{base}/v1/auth/oidc/callback");
+    let secret_file = dir.join("oidc-secret");
+    let client_secret = "console-test-client-secret-0123456789";
+    std::fs::write(&secret_file, format!("{client_secret}\n")).unwrap();
+    let cfg = TestConfig::new(&dir)
+        .store(&sqlite_url(&dir))
+        .account(
+            "shop",
+            json!({"provider": "esnekpos", "environment": "test", "base_url": sim.url(),
+                   "timeout_ms": 5000, "merchant": "CONSOLE", "merchant_key": "console-people-key-31"}),
+        )
+        .with(|c| {
+            c.auth.oidc = Some(payops_host::config::OidcConfig {
+                issuer: format!("http://127.0.0.1:{idp_port}"),
+                client_id: "payops-console".into(),
+                client_secret: None,
+                client_secret_file: Some(secret_file.clone()),
+                redirect_url: redirect.clone(),
+                scopes: vec!["openid".into(), "profile".into(), "groups".into()],
+                roles_claim: "groups".into(),
+                name_claims: vec!["name".into()],
+                label: "Sign in with the company's identity provider".into(),
+                roles: vec![
+                    payops_host::config::OidcRoleConfig {
+                        group: "payops-operators".into(),
+                        role: "operator".parse().unwrap(),
+                        accounts: vec!["shop".into()],
+                    },
+                    payops_host::config::OidcRoleConfig {
+                        group: "payops-viewers".into(),
+                        role: "viewer".parse().unwrap(),
+                        accounts: vec!["*".into()],
+                    },
+                ],
+            })
+        })
+        .write(&dir.join("payops.toml"));
+    let password = "console people password";
+    for (name, role) in [("selin", "viewer"), ("mehmet", "operator")] {
+        let mut child = std::process::Command::new(exe())
+            .arg("--config")
+            .arg(&cfg)
+            .args(["users", "add", name, "--role", role, "--accounts", "*"])
+            .current_dir(&dir)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+    }
+    // Its output goes to a file (a closed pipe would end it at its next
+    // log line).
+    let idp_log = dir.join("idp.log");
+    let mut idp = std::process::Command::new("node")
+        .args([
+            "tests/idp.mjs",
+            &idp_port.to_string(),
+            "payops-console",
+            client_secret,
+            &redirect,
+        ])
+        .current_dir(&ui)
+        .stdout(std::fs::File::create(&idp_log).unwrap())
+        .stderr(std::fs::File::create(dir.join("idp.err")).unwrap())
+        .spawn()
+        .expect("node runs");
+    let started = std::time::Instant::now();
+    while !std::fs::read_to_string(&idp_log)
+        .unwrap_or_default()
+        .contains("idp listening")
+    {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "the identity provider did not start: {}",
+            std::fs::read_to_string(dir.join("idp.err")).unwrap_or_default()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let (c, d) = (cfg.display().to_string(), dir.clone());
+    let listen = format!("127.0.0.1:{port}");
+    let daemon = tokio::task::spawn_blocking(move || {
+        Daemon::start(
+            "console-people",
+            &["--config", &c, "serve", "--listen", &listen],
+            &d,
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(daemon.url, base);
+    let script = ui.join("tests/people.mjs").display().to_string();
+    let (ui2, chromium2) = (ui.clone(), chromium.clone());
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("node")
+            .args([&script, &base, "selin", "mehmet", password])
+            .current_dir(&ui2)
+            .env("PAYOPS_CHROMIUM", &chromium2)
+            .output()
+            .expect("node runs")
+    })
+    .await
+    .unwrap();
+    let _ = idp.kill();
+    let _ = idp.wait();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let report: Value = serde_json::from_str(stdout.lines().last().unwrap_or(""))
+        .unwrap_or_else(|e| panic!("no report from the browser script ({e}):\n{stdout}\n{stderr}"));
+    let log = daemon.stderr.lock().unwrap().clone();
+    assert_eq!(
+        report["problems"],
+        json!([]),
+        "{report:#}\n{stderr}\nthe daemon's log:\n{log}"
+    );
+    let seen = &report["seen"];
+    assert_eq!(seen["viewerWho"], "selin · viewer", "{seen:#}");
+    assert_eq!(seen["viewerRunOffered"], 0, "{seen:#}");
+    assert_eq!(seen["viewerApi"]["status"], 403, "{seen:#}");
+    assert_eq!(seen["viewerApi"]["body"]["error"]["code"], "forbidden");
+    assert_eq!(
+        seen["cookie"], "",
+        "the session cookie is not readable by scripts"
+    );
+    assert_eq!(
+        seen["sessionCookie"],
+        json!({"httpOnly": true, "secure": true, "sameSite": "Lax"}),
+        "{seen:#}"
+    );
+    assert_eq!(seen["afterSignOut"], 401, "{seen:#}");
+    assert_eq!(seen["operatorWho"], "mehmet · operator", "{seen:#}");
+    assert_eq!(seen["operatorRefund"], "succeeded", "{seen:#}");
+    assert_eq!(seen["idpPage"], idp_port.to_string(), "{seen:#}");
+    assert_eq!(seen["oidcWho"], "Ayşe Yılmaz · operator", "{seen:#}");
+    assert_eq!(seen["oidcRefund"], "succeeded", "{seen:#}");
+    let actors = seen["oidcActor"].as_array().unwrap();
+    assert!(
+        actors.contains(&json!(format!("oidc:http://127.0.0.1:{idp_port}#ayse"))),
+        "{seen:#}"
+    );
+    assert!(actors.contains(&json!("user:mehmet")), "{seen:#}");
+    assert!(
+        seen["noRole"]
+            .as_str()
+            .is_some_and(|t| t.contains("none of their groups (staff)")),
+        "{seen:#}"
+    );
+    // What the provider did: the two refunds, once each.
+    let ledger = ledger(&sim);
+    assert_eq!(ledger.len(), 2, "{ledger:#?}");
+    drop(daemon);
+}

@@ -477,12 +477,14 @@ async fn every_role_boundary_holds_on_sqlite() {
     role_boundaries(&sqlite_url(&dir)).await;
 }
 
+#[cfg_attr(
+    not(payops_postgres),
+    ignore = "PostgreSQL: set PAYOPS_TEST_POSTGRES_URL (at build time too) to run"
+)]
 #[tokio::test(flavor = "multi_thread")]
 async fn every_role_boundary_holds_on_postgres() {
-    match pg_url() {
-        Some(url) => role_boundaries(&url).await,
-        None => eprintln!("SKIPPED: PAYOPS_TEST_POSTGRES_URL is not set"),
-    }
+    let url = pg_url().expect("PAYOPS_TEST_POSTGRES_URL");
+    role_boundaries(&url).await;
 }
 
 /// Disabling a user with the CLI ends their live session at its next

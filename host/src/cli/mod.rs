@@ -406,7 +406,13 @@ pub async fn daemon(
     tokens: Vec<TokenConfig>,
     mode: Mode,
 ) -> Result<ExitCode, ExitCode> {
-    let mut settings = Settings::from_config(&s.cfg, matches!(mode, Mode::Sandbox { .. }));
+    let sandbox = matches!(mode, Mode::Sandbox { .. });
+    let mut settings = Settings::from_config(&s.cfg, sandbox);
+    // The sandbox's store is a temporary file nobody added users to: it
+    // signs in with its token (or the identity provider, if configured).
+    if sandbox {
+        settings.auth.local = false;
+    }
     settings.oidc = cfg::resolve_auth(&s.figment, &s.cfg).map_err(config_errors)?;
     let parts = engine_parts(s, accts, store_url).await?;
     let app = Application::build(settings, parts, tokens)

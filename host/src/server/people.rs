@@ -107,13 +107,29 @@ pub(crate) async fn session_caller(state: &AppState, session: &str) -> Result<Ca
     })
 }
 
-/// `GET /v1/auth/methods`: how one may sign in here.
-pub(crate) async fn methods(State(state): State<AppState>) -> Response {
-    Json(json!({
+/// `GET /v1/auth/methods`: how one may sign in here, and whether the
+/// request's session cookie (which the page cannot read) is a live session.
+pub(crate) async fn methods(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let mut parts = axum::http::Request::new(()).into_parts().0;
+    parts.headers = headers;
+    let signed_in = match super::auth::cookie(&parts, SESSION_COOKIE) {
+        Some(c) => state
+            .engine
+            .store
+            .live_session(&crate::signing::sha256_hex(&c))
+            .await?
+            .is_some(),
+        None => false,
+    };
+    Ok(Json(json!({
         "local": state.people.local,
         "oidc": state.people.oidc.as_ref().map(|o| json!({"label": o.settings().label})),
+        "signed_in": signed_in,
     }))
-    .into_response()
+    .into_response())
 }
 
 /// A local sign-in's body.

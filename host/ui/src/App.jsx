@@ -1,6 +1,7 @@
-// The payops operator console: sign in with a token, run an operation from
-// its exported request schema, list and open operations, reconcile the
-// unresolved ones.
+// The payops operator console: sign in (a local user, the identity
+// provider, or a token), run an operation from its exported request schema,
+// list and open operations, reconcile the unresolved ones. What the
+// caller's role may not do is not offered (the server refuses it anyway).
 import React, { useEffect, useMemo, useState } from "react";
 import Form from "@rjsf/core";
 import { api, major } from "./api.js";
@@ -70,17 +71,33 @@ function ErrorBox({ error }) {
   );
 }
 
-function SignIn({ onSignedIn }) {
+/** Signs in with a bearer token, or as a person whose session is a cookie
+ *  (`auth` is then `{ csrf }`); gives the caller's view and its accounts. */
+async function open(auth) {
+  let me = await api.me(auth);
+  if (me.kind === "person") auth = { csrf: me.csrf_token };
+  const accounts = await api.accounts(auth);
+  return { auth, me, accounts };
+}
+
+function SignIn({ onSignedIn, methods, initialError }) {
   const [token, setToken] = useState("");
-  const [error, setError] = useState(null);
+  const [username, setUsername] = useState("");
+  const [password, setPassword] = useState("");
+  const [error, setError] = useState(initialError ? { message: initialError } : null);
   const [busy, setBusy] = useState(false);
-  const submit = async (e) => {
+  const attempt = async (e, how) => {
     e.preventDefault();
     setBusy(true);
     setError(null);
     try {
-      const accounts = await api.accounts(token.trim());
-      onSignedIn(token.trim(), accounts);
+      if (how === "local") {
+        await api.login(username.trim(), password);
+        setPassword("");
+        onSignedIn(await open({}));
+      } else {
+        onSignedIn(await open(token.trim()));
+      }
     } catch (err) {
       setError(err);
     } finally {
@@ -88,19 +105,48 @@ function SignIn({ onSignedIn }) {
     }
   };
   return (
-    <form className="card signin" onSubmit={submit}>
+    <div className="card signin">
       <h2>Sign in</h2>
-      <p>
-        A bearer token from <code>[[tokens]]</code> (<code>payops token new</code>), or the sandbox's
-        printed token. It is kept in this page's memory only: reloading the page signs you out.
-      </p>
-      <label htmlFor="token">Token</label>
-      <input id="token" type="password" autoComplete="off" value={token} onChange={(e) => setToken(e.target.value)} />
-      <button type="submit" disabled={busy || !token.trim()}>
-        Sign in
-      </button>
+      {methods?.oidc && (
+        <p>
+          <a className="button" data-testid="oidc-signin" href="/v1/auth/oidc/start?return_to=/ui/">
+            {methods.oidc.label}
+          </a>
+        </p>
+      )}
+      {methods?.local && (
+        <form onSubmit={(e) => attempt(e, "local")} data-testid="local-signin">
+          <label htmlFor="username">User name</label>
+          <input id="username" autoComplete="username" value={username} onChange={(e) => setUsername(e.target.value)} />
+          <label htmlFor="password">Password</label>
+          <input
+            id="password"
+            type="password"
+            autoComplete="current-password"
+            value={password}
+            onChange={(e) => setPassword(e.target.value)}
+          />
+          <button type="submit" disabled={busy || !username.trim() || !password}>
+            Sign in
+          </button>
+        </form>
+      )}
+      <details open={!methods?.local && !methods?.oidc}>
+        <summary>With a bearer token</summary>
+        <form onSubmit={(e) => attempt(e, "token")}>
+          <p>
+            A bearer token from <code>[[tokens]]</code> (<code>payops token new</code>), or the sandbox's printed token. It
+            is kept in this page's memory only: reloading the page signs you out.
+          </p>
+          <label htmlFor="token">Token</label>
+          <input id="token" type="password" autoComplete="off" value={token} onChange={(e) => setToken(e.target.value)} />
+          <button type="submit" disabled={busy || !token.trim()}>
+            Sign in with the token
+          </button>
+        </form>
+      </details>
       <ErrorBox error={error} />
-    </form>
+    </div>
   );
 }
 
@@ -239,7 +285,7 @@ function Run({ token, accounts }) {
     }
   };
 
-  if (accounts.length === 0) return <p>This token may use no account.</p>;
+  if (accounts.length === 0) return <p>You may run operations on no account.</p>;
   return (
     <section>
       <div className="pickers">
@@ -576,16 +622,36 @@ function Detail({ token, accounts, id, onBack }) {
 }
 
 export default function App() {
-  const [session, setSession] = useState(null); // {token, accounts}
+  const [session, setSession] = useState(null); // {auth, me, accounts}
+  const [methods, setMethods] = useState(null);
+  const [checked, setChecked] = useState(false);
   const [view, setView] = useState("run");
   const [openId, setOpenId] = useState(null);
+  const signinError = useMemo(() => new URLSearchParams(window.location.search).get("signin_error"), []);
+  useEffect(() => {
+    // A session already open in this browser (after the identity
+    // provider sent it back, or a reload) is used as it is.
+    api
+      .methods()
+      .then(async (m) => {
+        setMethods(m);
+        if (m.signed_in) setSession(await open({}));
+      })
+      .catch(() => setMethods({ local: false, oidc: null }))
+      .finally(() => setChecked(true));
+    if (window.location.search) window.history.replaceState(null, "", window.location.pathname);
+  }, []);
   if (!session) {
     return (
       <main>
         <header>
           <h1>payops</h1>
         </header>
-        <SignIn onSignedIn={(token, accounts) => setSession({ token, accounts })} />
+        {checked ? (
+          <SignIn onSignedIn={setSession} methods={methods} initialError={signinError} />
+        ) : (
+          <p>Loading…</p>
+        )}
       </main>
     );
   }
@@ -593,28 +659,41 @@ export default function App() {
     setView(v);
     setOpenId(null);
   };
+  const { auth, me, accounts } = session;
+  // A viewer's accounts offer no operation: the run form is not offered.
+  const mayRun = accounts.some((a) => a.operations.length > 0);
+  const current = mayRun ? view : "operations";
+  const signOut = async () => {
+    if (typeof auth === "object") await api.logout(auth).catch(() => {});
+    setSession(null);
+  };
   return (
     <main>
       <header>
         <h1>payops</h1>
+        <span className="who" data-testid="who">
+          {me.display_name} · {me.role || "no role"}
+        </span>
         <nav>
-          <button className={view === "run" ? "active" : ""} onClick={() => nav("run")}>
-            Run an operation
-          </button>
-          <button className={view === "operations" ? "active" : ""} onClick={() => nav("operations")}>
+          {mayRun && (
+            <button className={current === "run" ? "active" : ""} onClick={() => nav("run")} data-testid="nav-run">
+              Run an operation
+            </button>
+          )}
+          <button className={current === "operations" ? "active" : ""} onClick={() => nav("operations")}>
             Operations
           </button>
-          <button className="secondary" onClick={() => setSession(null)}>
+          <button className="secondary" onClick={signOut}>
             Sign out
           </button>
         </nav>
       </header>
-      {view === "run" && <Run token={session.token} accounts={session.accounts} />}
-      {view === "operations" &&
+      {current === "run" && <Run token={auth} accounts={accounts} />}
+      {current === "operations" &&
         (openId ? (
-          <Detail token={session.token} accounts={session.accounts} id={openId} onBack={() => setOpenId(null)} />
+          <Detail token={auth} accounts={accounts} id={openId} onBack={() => setOpenId(null)} />
         ) : (
-          <Operations token={session.token} accounts={session.accounts} onOpen={setOpenId} />
+          <Operations token={auth} accounts={accounts} onOpen={setOpenId} />
         ))}
     </main>
   );

@@ -1,6 +1,9 @@
-// The daemon's HTTP API, as the console uses it. The token is passed in by
-// the caller on every request: it lives in React state only (never in
-// localStorage, sessionStorage or a cookie).
+// The daemon's HTTP API, as the console uses it. `auth` is passed in by the
+// caller on every request: a bearer token (a string, kept in React state
+// only: never in localStorage, sessionStorage or a cookie), or a signed-in
+// person's session `{ csrf }` (the session itself is an HttpOnly cookie the
+// page cannot read; its CSRF token goes with every request that changes
+// something).
 
 /** An API error with the daemon's contract body. */
 export class ApiError extends Error {
@@ -12,15 +15,17 @@ export class ApiError extends Error {
   }
 }
 
-async function call(token, method, path, { body, headers } = {}) {
+async function call(auth, method, path, { body, headers } = {}) {
   const h = { Accept: "application/json", ...(headers || {}) };
-  if (token) h.Authorization = `Bearer ${token}`;
+  const session = auth && typeof auth === "object";
+  if (typeof auth === "string" && auth) h.Authorization = `Bearer ${auth}`;
+  if (session && auth.csrf && method !== "GET") h["X-CSRF-Token"] = auth.csrf;
   if (body !== undefined) h["Content-Type"] = "application/json";
   const res = await fetch(path, {
     method,
     headers: h,
     body: body === undefined ? undefined : JSON.stringify(body),
-    credentials: "omit",
+    credentials: session ? "same-origin" : "omit",
     cache: "no-store",
   });
   const text = await res.text();
@@ -35,6 +40,11 @@ async function call(token, method, path, { body, headers } = {}) {
 }
 
 export const api = {
+  methods: () => call({}, "GET", "/v1/auth/methods").then((r) => r.data),
+  login: (username, password) =>
+    call({}, "POST", "/v1/auth/login", { body: { username, password } }).then((r) => r.data),
+  logout: (auth) => call(auth, "POST", "/v1/auth/logout"),
+  me: (auth) => call(auth, "GET", "/v1/me").then((r) => r.data),
   accounts: (token) => call(token, "GET", "/v1/accounts").then((r) => r.data.accounts),
   schema: (path) => call(null, "GET", `/v1/schemas/${path}`).then((r) => r.data),
   run: (token, account, operation, doc, idempotencyKey) =>
