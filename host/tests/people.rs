@@ -573,3 +573,72 @@ async fn sign_in_is_limited_and_does_not_tell_who_exists() {
     std::fs::remove_dir_all(&dir).ok();
     std::fs::remove_dir_all(&dir0).ok();
 }
+
+/// The `[auth]` example of operators.md ("People") is a config that
+/// passes `config check` (its secret file made here); the mistakes it
+/// warns about are config errors naming the key.
+#[test]
+fn the_documented_people_config_checks_and_mistakes_are_named() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let doc = std::fs::read_to_string(root.join("docs/operators.md")).unwrap();
+    let block = doc
+        .split("<!-- people-example -->\n```toml\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n```").next())
+        .expect("operators.md has the people example");
+    let dir = temp_dir("people-doc");
+    let secret = dir.join("oidc_client_secret");
+    std::fs::write(&secret, "documented-client-secret-123\n").unwrap();
+    let text = block.replace(
+        "/run/credentials/payops.service/oidc_client_secret",
+        secret.to_str().unwrap(),
+    );
+    let plugins = plugin_dir(&dir);
+    let store = sqlite_url(&dir);
+    std::fs::write(
+        dir.join("good.toml"),
+        format!("[plugins]\ndirs = [{plugins:?}]\n[store]\nurl = {store:?}\n{text}\n"),
+    )
+    .unwrap();
+    let (code, out, err) = run(&["--config", "good.toml", "config", "check"], &dir);
+    assert_eq!(code, 0, "{out}{err}");
+    // An inline secret is not shown by `config show`.
+    std::fs::write(
+        dir.join("inline.toml"),
+        format!(
+            "[plugins]\ndirs = [{plugins:?}]\n[store]\nurl = {store:?}\n{}\n",
+            block.replace(
+                "client_secret_file = \"/run/credentials/payops.service/oidc_client_secret\"",
+                "client_secret = \"documented-client-secret-123\"",
+            )
+        ),
+    )
+    .unwrap();
+    let (code, out, err) = run(&["--config", "inline.toml", "config", "show"], &dir);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("issuer"), "{out}");
+    assert!(!out.contains("documented-client-secret"), "{out}");
+    // Mistakes: a viewer token that resolves, no role mapping, a redirect
+    // that is not the callback, no secret.
+    std::fs::write(
+        dir.join("bad.toml"),
+        format!(
+            "[plugins]\ndirs = [{plugins:?}]\n[store]\nurl = {store:?}\n\
+             [[tokens]]\nname = \"reader\"\ntoken_sha256 = \"{}\"\naccounts = [\"*\"]\noperations = [\"*\"]\nrole = \"viewer\"\nresolve = true\n\
+             [auth.oidc]\nissuer = \"https://login.example.com\"\nclient_id = \"payops\"\nredirect_url = \"https://payops.example.com/callback\"\n",
+            "0".repeat(64)
+        ),
+    )
+    .unwrap();
+    let (code, _, err) = run(&["--config", "bad.toml", "config", "check"], &dir);
+    assert_eq!(code, 3, "{err}");
+    for key in [
+        "tokens[0].role",
+        "auth.oidc.roles",
+        "auth.oidc.redirect_url",
+        "auth.oidc.client_secret",
+    ] {
+        assert!(err.contains(key), "{key}: {err}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}

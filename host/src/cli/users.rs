@@ -212,7 +212,7 @@ pub async fn run(g: &Global, action: &UsersAction) -> Result<ExitCode, ExitCode>
         } => {
             let actor = user_actor(name)?;
             let known = store.person(&actor).await.map_err(store_err)?;
-            if !known.is_some_and(|p| p.kind == "local") {
+            if known.is_none_or(|p| p.kind != "local") {
                 return Err(fail(EXIT_USAGE, format!("no local user {actor}")));
             }
             let pw = new_password(*password_stdin)?;

@@ -29,6 +29,11 @@ pub fn redacted(cfg: &Config, reg: &Registry) -> Value {
             *val = Value::String(payops_core::secret::REDACTED.into());
         }
     }
+    if let Some(val) = v.pointer_mut("/auth/oidc/client_secret")
+        && !val.is_null()
+    {
+        *val = Value::String(payops_core::secret::REDACTED.into());
+    }
     if let Some(hooks) = v.get_mut("webhooks").and_then(Value::as_array_mut) {
         for h in hooks.iter_mut().filter_map(Value::as_object_mut) {
             for k in ["secret", "previous_secret"] {
