@@ -340,7 +340,7 @@ pub fn openapi(files: &BTreeMap<String, Value>) -> Value {
     get_op.insert(
         "200".into(),
         json_ok(
-            "The stored operation and its audit events",
+            "The stored operation and its audit events; where the actor is a person (user:NAME, oidc:ISSUER#SUBJECT), actor_name beside it is the name the people list shows for them",
             json!({"type": "object", "required": ["operation", "events"], "properties": {"operation": {"type": "object"}, "events": {"type": "array", "items": {"type": "object"}}}}),
         ),
     );

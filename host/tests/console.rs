@@ -310,6 +310,11 @@ async fn people_sign_in_locally_and_through_a_real_openid_provider() {
         "{seen:#}"
     );
     assert!(actors.contains(&json!("user:mehmet")), "{seen:#}");
+    assert_eq!(
+        seen["oidcDetailActor"],
+        format!("Ayşe Yılmaz (oidc:http://127.0.0.1:{idp_port}#ayse)"),
+        "{seen:#}"
+    );
     assert!(
         seen["noRole"]
             .as_str()

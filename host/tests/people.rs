@@ -272,6 +272,15 @@ async fn role_boundaries(store: &str) {
             let actor = op.body["operation"]["actor"].as_str().unwrap();
             if label.ends_with("person") {
                 assert_eq!(actor, format!("user:{role}{tag}"), "{label}");
+                assert_eq!(
+                    op.body["operation"]["actor_name"],
+                    format!("Ayşe the {role}"),
+                    "{label}"
+                );
+                assert_eq!(
+                    op.body["events"][0]["actor_name"],
+                    format!("Ayşe the {role}")
+                );
             } else {
                 assert_eq!(actor, format!("{role}-token"), "{label}");
             }

@@ -591,15 +591,35 @@ async fn get_operation(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let op = readable_operation(&state, &token, &id).await?;
-    let events: Vec<Value> = state
-        .engine
-        .store
-        .events(&id)
-        .await?
-        .into_iter()
-        .map(|e| json!(e))
-        .collect();
-    Ok(axum::Json(json!({"operation": op.to_json(), "events": events})).into_response())
+    let events = state.engine.store.events(&id).await?;
+    // People are named by their actor (stable); the name shown for them is
+    // the people list's, given beside it as `actor_name`.
+    let mut names: BTreeMap<String, String> = BTreeMap::new();
+    for actor in events
+        .iter()
+        .filter_map(|e| e.actor.as_deref())
+        .chain(op.actor.as_deref())
+    {
+        if (actor.starts_with("user:") || actor.starts_with("oidc:"))
+            && !names.contains_key(actor)
+            && let Some(p) = state.engine.store.person(actor).await?
+        {
+            names.insert(actor.to_owned(), p.display_name);
+        }
+    }
+    let named = |mut v: Value| {
+        let name = v
+            .get("actor")
+            .and_then(Value::as_str)
+            .and_then(|a| names.get(a))
+            .cloned();
+        if let (Some(name), Some(o)) = (name, v.as_object_mut()) {
+            o.insert("actor_name".into(), Value::String(name));
+        }
+        v
+    };
+    let events: Vec<Value> = events.into_iter().map(|e| named(json!(e))).collect();
+    Ok(axum::Json(json!({"operation": named(op.to_json()), "events": events})).into_response())
 }
 
 async fn resolve_operation(

@@ -568,7 +568,9 @@ function Detail({ token, accounts, id, onBack }) {
           </>
         )}
         <dt>Actor</dt>
-        <dd>{op.actor}</dd>
+        <dd data-testid="actor" title={op.actor}>
+          {op.actor_name ? `${op.actor_name} (${op.actor})` : op.actor}
+        </dd>
         <dt>Created</dt>
         <dd>{op.created_at}</dd>
         {op.resolution && (
@@ -607,7 +609,7 @@ function Detail({ token, accounts, id, onBack }) {
             <tr key={i}>
               <td>{e.at}</td>
               <td>{e.kind}</td>
-              <td>{e.actor}</td>
+              <td title={e.actor}>{e.actor_name || e.actor}</td>
               <td className="detail">{e.detail}</td>
             </tr>
           ))}

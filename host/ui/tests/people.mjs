@@ -121,6 +121,10 @@ try {
   await page.getByTestId("who").waitFor();
   seen.oidcWho = await page.getByTestId("who").innerText();
   seen.oidcRefund = await refund(page, "ORD-2", 300);
+  await page.getByRole("button", { name: "Operations" }).click();
+  await page.locator("tr", { hasText: "ORD-2" }).filter({ hasText: "refund" }).getByRole("link").click();
+  await page.getByTestId("actor").waitFor();
+  seen.oidcDetailActor = await page.getByTestId("actor").innerText();
   seen.oidcActor = await page.evaluate(async () => {
     const list = await (await fetch("/v1/operations?account=shop&status=succeeded", { credentials: "same-origin" })).json();
     return list.operations.filter((o) => o.operation === "refund").map((o) => o.actor);
