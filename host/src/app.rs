@@ -176,6 +176,14 @@ impl Application {
             settings.instance_timeout / 3,
         );
         watchdog(&tasks, stop.clone(), &engine, settings.instance_timeout);
+        // Approved requests are sent (once, whichever daemon claims them),
+        // overdue ones expired.
+        crate::approving::spawn_worker(
+            &tasks,
+            stop.clone(),
+            engine.clone(),
+            std::time::Duration::from_secs(1),
+        );
         if let Some(r) = settings.reconcile {
             reconciliation(&tasks, stop.clone(), &engine, settings.instance_timeout, r);
         }

@@ -74,6 +74,8 @@ pub struct EngineSettings {
     pub refusals_kept: u64,
     /// How long a refund or cancel waits for its order's turn.
     pub order_wait: Duration,
+    /// `[approvals]`: the thresholds above which a request waits.
+    pub approvals: crate::config::ApprovalsConfig,
 }
 
 impl Default for EngineSettings {
@@ -85,8 +87,21 @@ impl Default for EngineSettings {
             callbacks: None,
             refusals_kept: 10_000,
             order_wait: Duration::from_secs(60),
+            approvals: Default::default(),
         }
     }
+}
+
+/// The start of today in Turkish time, in UTC.
+fn turkish_day_start() -> chrono::DateTime<chrono::Utc> {
+    let midnight = now()
+        .date_naive()
+        .and_hms_opt(0, 0, 0)
+        .expect("midnight exists");
+    chrono::TimeZone::from_local_datetime(&payops_core::turkey_offset(), &midnight)
+        .single()
+        .map(|d| d.with_timezone(&chrono::Utc))
+        .unwrap_or_else(chrono::Utc::now)
 }
 
 /// Numbers written with a zero fraction (`1000.0`, `1e3`) as the integers
@@ -155,6 +170,23 @@ pub(crate) struct Executed {
     pub replayed: bool,
 }
 
+/// What running an operation gave: its answer, or a request waiting for
+/// approval (nothing sent).
+#[derive(Debug, Clone)]
+// One per request, moved once: the envelope stays inline.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Ran {
+    /// Run (or replayed).
+    Done(Executed),
+    /// Over an approval threshold: recorded, waiting, nothing sent.
+    Awaiting {
+        /// The approval.
+        approval: Box<payops_store::Approval>,
+        /// True when an earlier request with the same key recorded it.
+        replayed: bool,
+    },
+}
+
 /// How a caller asks for an operation, besides the document.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
@@ -168,6 +200,12 @@ pub struct Options {
     pub override_open: Option<String>,
     /// The caller's amount limits (a token's), on top of the account's.
     pub limits: crate::config::Limits,
+    /// Who asks, as the approval rules see it: `None` for payops's own
+    /// requests (the guard's queries, reconciliation), which never wait.
+    pub asker: Option<crate::config::Asker>,
+    /// The approval this request is the approved send of (its thresholds
+    /// were decided by a second person).
+    pub approved: Option<String>,
 }
 
 impl Engine {
@@ -338,9 +376,13 @@ impl Engine {
         document: Value,
         options: Options,
     ) -> Result<Envelope, Error> {
-        self.execute_marked(account, op, document, options)
-            .await
-            .map(|e| e.envelope)
+        match self.execute_marked(account, op, document, options).await? {
+            Ran::Done(e) => Ok(e.envelope),
+            Ran::Awaiting { approval, .. } => Err(Error::Conflict(format!(
+                "waiting for approval as {} ({}): nothing was sent",
+                approval.approval_id, approval.why
+            ))),
+        }
     }
 
     /// [`Engine::execute`], saying whether the answer is a replay of an
@@ -351,12 +393,14 @@ impl Engine {
         op: OperationKind,
         document: Value,
         options: Options,
-    ) -> Result<Executed, Error> {
+    ) -> Result<Ran, Error> {
         let Options {
             idempotency_key,
             actor,
             override_open,
             limits,
+            asker,
+            approved,
         } = options;
         let acct = self.account(account)?;
         let refusal = RefusalOf {
@@ -385,6 +429,23 @@ impl Engine {
         let document = integral_numbers(document);
         if let Err(e) = self.validate(&acct.provider, op, &document) {
             return Err(self.refuse(&refusal, None, &document, e).await);
+        }
+        // Above an approval threshold the request waits for a second
+        // person, recorded with nothing sent (its key bound to it).
+        if let (Some(asker), None) = (&asker, &approved)
+            && let Some(waiting) = self
+                .approval_gate(
+                    acct,
+                    op,
+                    &document,
+                    asker,
+                    idempotency_key.as_deref(),
+                    actor.as_deref(),
+                    override_open.as_deref(),
+                )
+                .await?
+        {
+            return Ok(waiting);
         }
         // The instance owning the intent must be known alive before the
         // intent exists, or another daemon's recovery takes it for dead.
@@ -424,13 +485,12 @@ impl Engine {
             Begin::Created => {}
             Begin::Existing(existing) => {
                 tracing::info!(operation_id = %existing.id, "idempotent replay: not calling the provider");
-                return self
-                    .await_existing(*existing)
-                    .await
-                    .map(|envelope| Executed {
+                return self.await_existing(*existing).await.map(|envelope| {
+                    Ran::Done(Executed {
                         envelope,
                         replayed: true,
-                    });
+                    })
+                });
             }
             Begin::Conflict(existing) => {
                 return Err(Error::IdempotencyConflict(format!(
@@ -565,10 +625,10 @@ impl Engine {
                 {
                     tracing::warn!(error = %e, order_ref, "cannot write the order's row from its query; the guard reads it again before the next refund");
                 }
-                Ok(Executed {
+                Ok(Ran::Done(Executed {
                     envelope,
                     replayed: false,
-                })
+                }))
             }
             // Refused before anything was sent (the provider's own checks,
             // the provider unreachable): the intent is withdrawn, its key
@@ -576,6 +636,214 @@ impl Engine {
             Err(e) => Err(self
                 .refuse(&refusal, Some(&operation_id), &document, e)
                 .await),
+        }
+    }
+
+    /// The approval gate: `Some` when the request waits (recorded now, or
+    /// joined under its key), `None` when it goes on. A key that already
+    /// names an operation goes on (to its replay); one that names an
+    /// approval joins it (or, sent, goes on to the operation's replay).
+    #[allow(clippy::too_many_arguments)]
+    async fn approval_gate(
+        &self,
+        acct: &Account,
+        op: OperationKind,
+        document: &Value,
+        asker: &crate::config::Asker,
+        key: Option<&str>,
+        actor: Option<&str>,
+        override_open: Option<&str>,
+    ) -> Result<Option<Ran>, Error> {
+        let rules: Vec<&crate::config::ApprovalRule> = self
+            .settings
+            .approvals
+            .rules
+            .iter()
+            .filter(|r| r.applies(&acct.name, op, asker))
+            .collect();
+        if rules.is_empty() {
+            return Ok(None);
+        }
+        let unavailable = |e: payops_store::StoreError| {
+            tracing::error!(error = %e, "cannot read the approvals; nothing sent");
+            Error::Unavailable(format!(
+                "the operation store is unavailable; nothing was sent ({})",
+                e.public()
+            ))
+        };
+        if let Some(key) = key {
+            if let Some(a) = self
+                .store
+                .approval_by_key(&acct.name, key)
+                .await
+                .map_err(unavailable)?
+            {
+                if a.operation != op.as_str()
+                    || payops_store::request_hash(document)
+                        != payops_store::request_hash(&a.request)
+                {
+                    return Err(Error::IdempotencyConflict(format!(
+                        "Idempotency-Key {key:?} was used on account {} for approval {} with another request document",
+                        acct.name, a.approval_id
+                    )));
+                }
+                if a.status == payops_store::ApprovalState::Sent {
+                    return Ok(None);
+                }
+                return Ok(Some(Ran::Awaiting {
+                    approval: Box::new(a),
+                    replayed: true,
+                }));
+            }
+            if self
+                .store
+                .find_by_key(&acct.name, key)
+                .await
+                .map_err(unavailable)?
+                .is_some()
+            {
+                return Ok(None);
+            }
+        }
+        let amount = document.get("amount").and_then(Value::as_i64);
+        let order_ref = document.get("order_ref").and_then(Value::as_str);
+        let mut why = None;
+        for r in &rules {
+            if let Some(max) = r.above {
+                match amount {
+                    Some(a) if a > max => {
+                        why = Some(format!(
+                            "{a} is above {max}, the most one request may return without approval"
+                        ));
+                    }
+                    None => {
+                        why = Some(format!(
+                            "no amount (the whole order), and requests above {max} need approval"
+                        ));
+                    }
+                    _ => {}
+                }
+            }
+            if why.is_none()
+                && let (Some(max), Some(order_ref)) = (r.per_order_above, order_ref)
+            {
+                let mut total = amount.unwrap_or(i64::MAX);
+                for o in self
+                    .store
+                    .on_order(&acct.name, order_ref)
+                    .await
+                    .map_err(unavailable)?
+                    .iter()
+                    .filter(|o| crate::ledger::returns_money(&o.operation))
+                    .filter(|o| o.state != payops_store::State::Failed)
+                {
+                    total = total.saturating_add(crate::ledger::amount_of(o).unwrap_or(i64::MAX));
+                }
+                for (_, a) in self
+                    .store
+                    .waiting_amounts(&acct.name, Some(order_ref), None)
+                    .await
+                    .map_err(unavailable)?
+                {
+                    total = total.saturating_add(a.unwrap_or(i64::MAX));
+                }
+                if total > max {
+                    why = Some(format!(
+                        "it brings order {order_ref}'s returns to {}, above {max} per order",
+                        if total == i64::MAX {
+                            "an amount not known (a whole-order request)".to_owned()
+                        } else {
+                            total.to_string()
+                        }
+                    ));
+                }
+            }
+            if why.is_none()
+                && let Some(max) = r.per_day_above
+            {
+                let day_start = turkish_day_start();
+                let mut total = amount.unwrap_or(i64::MAX);
+                for (_, a) in self
+                    .store
+                    .money_since(Some(&acct.name), None, day_start)
+                    .await
+                    .map_err(unavailable)?
+                {
+                    total = total.saturating_add(a);
+                }
+                for (_, a) in self
+                    .store
+                    .waiting_amounts(&acct.name, None, Some(day_start))
+                    .await
+                    .map_err(unavailable)?
+                {
+                    total = total.saturating_add(a.unwrap_or(i64::MAX));
+                }
+                if total > max {
+                    why = Some(format!(
+                        "it brings account {}'s returns of the day to {}, above {max} per day",
+                        acct.name,
+                        if total == i64::MAX {
+                            "an amount not known (a whole-order request)".to_owned()
+                        } else {
+                            total.to_string()
+                        }
+                    ));
+                }
+            }
+            if why.is_some() {
+                break;
+            }
+        }
+        let Some(why) = why else {
+            return Ok(None);
+        };
+        let approval_id = format!("ap_{}", uuid::Uuid::now_v7().simple());
+        let ttl_ms = i64::try_from(
+            self.settings
+                .approvals
+                .expire_after_secs
+                .saturating_mul(1000),
+        )
+        .unwrap_or(i64::MAX / 4);
+        let new = payops_store::NewApproval {
+            approval_id: approval_id.clone(),
+            account: acct.name.clone(),
+            provider: acct.provider.clone(),
+            operation: op.as_str().into(),
+            idempotency_key: key
+                .map(str::to_owned)
+                .unwrap_or_else(|| approval_id.clone()),
+            request: document.clone(),
+            override_open: override_open.map(str::to_owned),
+            requested_by: actor.unwrap_or("payops").to_owned(),
+            why,
+            ttl_ms,
+        };
+        match self
+            .store
+            .request_approval(&new)
+            .await
+            .map_err(unavailable)?
+        {
+            payops_store::ApprovalBegin::Created(a) => {
+                tracing::info!(approval_id = %a.approval_id, account = %a.account, operation = %a.operation, requested_by = %a.requested_by, why = %a.why, "waiting for approval: nothing sent");
+                self.metrics.approval(&a.account, "requested");
+                Ok(Some(Ran::Awaiting {
+                    approval: a,
+                    replayed: false,
+                }))
+            }
+            payops_store::ApprovalBegin::Existing(a) => Ok(Some(Ran::Awaiting {
+                approval: a,
+                replayed: true,
+            })),
+            payops_store::ApprovalBegin::Conflict(a) => Err(Error::IdempotencyConflict(format!(
+                "Idempotency-Key {:?} was used on account {} for approval {} with another request document",
+                key.unwrap_or_default(),
+                acct.name,
+                a.approval_id
+            ))),
         }
     }
 
@@ -669,7 +937,7 @@ impl Engine {
         op: OperationKind,
         document: Value,
         options: Options,
-    ) -> tokio::task::JoinHandle<Result<Executed, Error>> {
+    ) -> tokio::task::JoinHandle<Result<Ran, Error>> {
         let engine = self.clone();
         let span = tracing::Span::current();
         self.tasks.spawn(
@@ -727,15 +995,7 @@ impl Engine {
                 "amount limits apply: give the amount (a whole-order return cannot be checked before it is sent)".into(),
             ));
         };
-        let midnight = now()
-            .date_naive()
-            .and_hms_opt(0, 0, 0)
-            .expect("midnight exists");
-        let day_start =
-            chrono::TimeZone::from_local_datetime(&payops_core::turkey_offset(), &midnight)
-                .single()
-                .map(|d| d.with_timezone(&chrono::Utc))
-                .unwrap_or_else(chrono::Utc::now);
+        let day_start = turkish_day_start();
         let scopes = [
             (
                 format!("account {}", account.name),

@@ -5,6 +5,7 @@
 //! provider calls), reconciliation, the HTTP API and schema export.
 
 pub(crate) mod app;
+pub mod approving;
 pub mod cli;
 pub mod config;
 pub mod engine;

@@ -80,6 +80,11 @@ enum Command {
         #[command(subcommand)]
         action: cli::users::UsersAction,
     },
+    /// Requests over an approval threshold: list, approve (then sent once), reject.
+    Approvals {
+        #[command(subcommand)]
+        action: cli::approvals::ApprovalsAction,
+    },
     /// Bearer tokens: `payops token new` makes one.
     Token {
         #[command(subcommand)]
@@ -140,6 +145,7 @@ async fn main() -> ExitCode {
         Command::Reconcile(a) => cli::reconcile::run(g, a).await,
         Command::Token { action } => cli::token::run(action),
         Command::Users { action } => cli::users::run(g, action).await,
+        Command::Approvals { action } => cli::approvals::run(g, action).await,
         Command::Batch(a) => cli::batch::run(g, a).await,
         Command::Webhooks { action } => cli::webhooks::run(g, action).await,
     };

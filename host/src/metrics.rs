@@ -50,6 +50,12 @@ struct WebhookLabels {
     result: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ApprovalLabels {
+    account: String,
+    event: String,
+}
+
 /// The daemon's metrics.
 pub struct Metrics {
     registry: Registry,
@@ -69,6 +75,7 @@ pub struct Metrics {
     pub webhook_queue: Gauge<i64, AtomicI64>,
     /// Age in seconds of the oldest undelivered webhook event.
     pub webhook_oldest_age: Gauge<i64, AtomicI64>,
+    approvals: Family<ApprovalLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -86,6 +93,12 @@ impl Default for Metrics {
         let webhook_deliveries = Family::<WebhookLabels, Counter>::default();
         let webhook_queue = Gauge::<i64, AtomicI64>::default();
         let webhook_oldest_age = Gauge::<i64, AtomicI64>::default();
+        let approvals = Family::<ApprovalLabels, Counter>::default();
+        registry.register(
+            "payops_approvals",
+            "Approval events by account and event (requested, approved, rejected, expired, sent, refused at send time)",
+            approvals.clone(),
+        );
         registry.register(
             "payops_webhook_deliveries",
             "Webhook delivery attempts by webhook and result (delivered, retry, failed)",
@@ -159,6 +172,7 @@ impl Default for Metrics {
             webhook_deliveries,
             webhook_queue,
             webhook_oldest_age,
+            approvals,
         }
     }
 }
@@ -200,6 +214,16 @@ impl Metrics {
             .get_or_create(&WebhookLabels {
                 webhook: webhook.into(),
                 result: result.into(),
+            })
+            .inc();
+    }
+
+    /// One approval event.
+    pub fn approval(&self, account: &str, event: &str) {
+        self.approvals
+            .get_or_create(&ApprovalLabels {
+                account: account.to_owned(),
+                event: event.to_owned(),
             })
             .inc();
     }

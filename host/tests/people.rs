@@ -8,134 +8,13 @@
 
 mod common;
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use common::*;
 use payops_core::Simulator;
-use serde_json::{Value, json};
+use serde_json::json;
 
 const ESNEK_KEY: &str = "people-esnek-key-7777";
-const PASSWORD: &str = "a long enough password";
-
-/// How a request authenticates.
-#[derive(Clone, Default)]
-struct Auth {
-    bearer: Option<String>,
-    cookie: Option<String>,
-    csrf: Option<String>,
-}
-
-/// An answer: status, body, the `Set-Cookie` session value if any.
-struct Answer {
-    status: u16,
-    body: Value,
-    session: Option<String>,
-}
-
-async fn call(method: &str, url: &str, auth: &Auth, body: Option<&Value>) -> Answer {
-    use payops_core::{HttpRequest, HttpTransport};
-    let t = payops_transport::ReqwestTransport::new().unwrap();
-    let mut headers = vec![("Content-Type".to_owned(), "application/json".to_owned())];
-    if let Some(b) = &auth.bearer {
-        headers.push(("Authorization".into(), format!("Bearer {b}")));
-    }
-    if let Some(c) = &auth.cookie {
-        headers.push(("Cookie".into(), format!("payops_session={c}")));
-    }
-    if let Some(c) = &auth.csrf {
-        headers.push(("X-CSRF-Token".into(), c.clone()));
-    }
-    if method == "POST" && url.contains("/operations/") && !url.ends_with("/reconcile") {
-        headers.push(("Idempotency-Key".into(), unique("k")));
-    }
-    let resp = t
-        .send(HttpRequest {
-            method: method.into(),
-            url: url.into(),
-            headers,
-            body: body.map(|b| b.to_string().into_bytes()).unwrap_or_default(),
-            timeout_ms: Some(30_000),
-            safe: false,
-        })
-        .await
-        .unwrap();
-    let session = resp
-        .headers
-        .iter()
-        .filter(|(k, _)| k.eq_ignore_ascii_case("set-cookie"))
-        .find_map(|(_, v)| v.strip_prefix("payops_session="))
-        .map(|v| v.split(';').next().unwrap_or("").to_owned());
-    Answer {
-        status: resp.status,
-        body: serde_json::from_slice(&resp.body).unwrap_or(Value::Null),
-        session,
-    }
-}
-
-/// `payops users ARGS` with `stdin`; (exit code, stdout, stderr).
-fn users(cfg: &Path, dir: &Path, args: &[&str], stdin: &str) -> (i32, String, String) {
-    let mut child = Command::new(exe())
-        .arg("--config")
-        .arg(cfg)
-        .arg("users")
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-/// Signs `name` in; the session's cookie and CSRF token.
-async fn sign_in(d: &Daemon, name: &str) -> Auth {
-    let a = call(
-        "POST",
-        &format!("{}/v1/auth/login", d.url),
-        &Auth::default(),
-        Some(&json!({"username": name, "password": PASSWORD})),
-    )
-    .await;
-    assert_eq!(a.status, 200, "{name}: {}", a.body);
-    let cookie = a.session.expect("a session cookie");
-    let me = call(
-        "GET",
-        &format!("{}/v1/me", d.url),
-        &Auth {
-            cookie: Some(cookie.clone()),
-            ..Auth::default()
-        },
-        None,
-    )
-    .await;
-    assert_eq!(me.status, 200, "{}", me.body);
-    Auth {
-        cookie: Some(cookie),
-        csrf: me.body["csrf_token"].as_str().map(str::to_owned),
-        bearer: None,
-    }
-}
-
-fn bearer(t: &str) -> Auth {
-    Auth {
-        bearer: Some(t.into()),
-        ..Auth::default()
-    }
-}
 
 async fn esnek_sim() -> payops_transport::SimServer {
     let mut e = payops_esnekpos::sim::EsnekSimulator::empty();

@@ -98,34 +98,6 @@ async fn operations(d: &Daemon, query: &str) -> Vec<Value> {
         .clone()
 }
 
-/// A webhook receiver on loopback: answers 204, keeps each event body.
-async fn receiver() -> (String, Arc<Mutex<Vec<Value>>>) {
-    use tokio::io::AsyncWriteExt;
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/events", l.local_addr().unwrap());
-    let got = Arc::new(Mutex::new(Vec::new()));
-    let g = got.clone();
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = l.accept().await {
-            let g = g.clone();
-            tokio::spawn(async move {
-                while let Some((_, body)) = read_request(&mut s).await {
-                    if let Ok(v) = serde_json::from_slice::<Value>(&body) {
-                        g.lock().unwrap().push(v);
-                    }
-                    if s.write_all(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n")
-                        .await
-                        .is_err()
-                    {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    (url, got)
-}
-
 fn esnek_account(url: &str, merchant: &str) -> Value {
     json!({"provider": "esnekpos", "environment": "test", "base_url": url, "timeout_ms": 5000,
            "merchant": merchant, "merchant_key": ESNEK_KEY})
@@ -234,7 +206,7 @@ async fn guard_refusal(store: &str) {
     let account = unique("esnek");
     let merchant = unique("M");
     let srv = esnek_sim(&merchant, "127.0.0.1:0").await;
-    let (hook, events) = receiver().await;
+    let (hook, events) = webhook_receiver().await;
     let d = daemon(
         "guard",
         &dir,

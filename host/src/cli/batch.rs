@@ -373,6 +373,7 @@ pub async fn run(g: &Global, a: &BatchArgs) -> Result<ExitCode, ExitCode> {
                     crate::engine::Options {
                         idempotency_key: Some(r.key.clone()),
                         actor: Some(actor),
+                        asker: Some(crate::config::Asker::default()),
                         ..Default::default()
                     },
                 )
@@ -380,7 +381,7 @@ pub async fn run(g: &Global, a: &BatchArgs) -> Result<ExitCode, ExitCode> {
             (r.number, r.key, Some(result))
         });
     }
-    type Done = (String, Option<Result<crate::engine::Executed, Error>>);
+    type Done = (String, Option<Result<crate::engine::Ran, Error>>);
     let mut results: BTreeMap<usize, Done> = BTreeMap::new();
     let mut interrupted = false;
     let ctrl_c = tokio::signal::ctrl_c();
@@ -426,7 +427,16 @@ pub async fn run(g: &Global, a: &BatchArgs) -> Result<ExitCode, ExitCode> {
                     String::new(),
                 )
             }
-            Some(Ok(e)) => {
+            // Over an approval threshold: waiting, nothing sent; running the
+            // file again joins it by its key (and, once sent, replays it).
+            Some(Ok(crate::engine::Ran::Awaiting { approval, replayed })) => (
+                approval.approval_id.clone(),
+                approval.status.as_str().to_owned(),
+                String::new(),
+                *replayed,
+                approval.why.clone(),
+            ),
+            Some(Ok(crate::engine::Ran::Done(e))) => {
                 if !e.replayed {
                     sent += 1;
                 }

@@ -58,6 +58,12 @@ pub async fn run(g: &Global, action: &ConfigAction) -> Result<ExitCode, ExitCode
                     eprintln!("payops: config: {e}");
                 }
             }
+            let approvals = crate::config::check_approvals(&s.figment, &s.cfg);
+            if let Err(errors) = &approvals {
+                for e in errors {
+                    eprintln!("payops: config: {e}");
+                }
+            }
             let a = a?;
             for (name, acct) in &a {
                 for key in acct.config.secret_key_names() {
@@ -77,6 +83,7 @@ pub async fn run(g: &Global, action: &ConfigAction) -> Result<ExitCode, ExitCode
             let hooks =
                 hooks.map_err(|e| fail(EXIT_CONFIG, format!("{} config error(s)", e.len())))?;
             auth.map_err(|e| fail(EXIT_CONFIG, format!("{} config error(s)", e.len())))?;
+            approvals.map_err(|e| fail(EXIT_CONFIG, format!("{} config error(s)", e.len())))?;
             if store.is_err() {
                 return Err(fail(EXIT_CONFIG, "the store cannot be used"));
             }

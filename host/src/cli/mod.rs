@@ -3,6 +3,7 @@
 //! Command files take the [`Global`] flags (and their own arguments), never
 //! the whole parsed command line, so nothing imports back from `main.rs`.
 
+pub mod approvals;
 pub mod batch;
 pub mod config;
 pub mod operation;
@@ -44,6 +45,9 @@ pub(crate) const EXIT_LIMIT: u8 = 5;
 /// Exit code for a request refused because the provider could not be
 /// reached (nothing sent; the idempotency key is free).
 pub(crate) const EXIT_UNREACHABLE: u8 = 6;
+/// Exit code for a request over an approval threshold: recorded, waiting
+/// for a second person, nothing sent.
+pub(crate) const EXIT_AWAITING_APPROVAL: u8 = 13;
 
 /// The exit code of an operation command that ended in `e` (nothing was
 /// sent): by the refusal's kind (invalid document 2, guard or conflict 4,
@@ -319,6 +323,7 @@ fn config_errors(errors: Vec<cfg::ConfigError>) -> ExitCode {
 /// The engine's settings from the config: webhooks, callback URLs, the
 /// duplicate wait, the in-flight deadline and the refusals kept.
 fn engine_settings(s: &Setup) -> Result<EngineSettings, ExitCode> {
+    cfg::check_approvals(&s.figment, &s.cfg).map_err(config_errors)?;
     Ok(EngineSettings {
         wait: Duration::from_secs(s.cfg.store.wait_secs),
         in_flight_deadline: Duration::from_secs(s.cfg.store.in_flight_deadline_secs.max(1)),
@@ -326,6 +331,7 @@ fn engine_settings(s: &Setup) -> Result<EngineSettings, ExitCode> {
         callbacks: cfg::resolve_callbacks(&s.figment, &s.cfg).map_err(config_errors)?,
         refusals_kept: s.cfg.store.refusals_kept,
         order_wait: Duration::from_secs(s.cfg.store.order_wait_secs),
+        approvals: s.cfg.approvals.clone(),
     })
 }
 

@@ -58,8 +58,8 @@ pub async fn run(g: &Global, op: OperationKind, a: &OpArgs) -> Result<ExitCode, 
     let s = setup(g, None, "warn")?;
     let accts = accounts(&s)?;
     let engine = build_engine(&s, accts, &s.cfg.store.url).await?;
-    match engine
-        .execute(
+    let ran = engine
+        .execute_marked(
             &a.account,
             op,
             document,
@@ -68,10 +68,51 @@ pub async fn run(g: &Global, op: OperationKind, a: &OpArgs) -> Result<ExitCode, 
                 actor: Some(super::cli_actor()),
                 override_open: a.override_open.clone(),
                 limits: Default::default(),
+                // The CLI asks as an operator (its OS user), under the
+                // same approval rules as any caller.
+                asker: Some(crate::config::Asker::default()),
+                approved: None,
             },
         )
-        .await
-    {
+        .await;
+    let ran = match ran {
+        Ok(crate::engine::Ran::Awaiting { approval, replayed }) => {
+            if a.output == Output::Json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&serde_json::json!({
+                        "status": approval.status,
+                        "operation_id": approval.operation_id,
+                        "approval": approval,
+                    }))
+                    .unwrap_or_default()
+                );
+            } else {
+                println!("approval_id:        {}", approval.approval_id);
+                println!("status:             {}", approval.status.as_str());
+                println!("why:                {}", approval.why);
+                println!("expires_at:         {}", approval.expires_at);
+            }
+            eprintln!(
+                "payops: {} for approval{}: nothing was sent; someone else approves it (payops approvals approve {}), then it is sent once",
+                if replayed {
+                    "already waiting"
+                } else {
+                    "waiting"
+                },
+                if replayed {
+                    " (the same request, by its key)"
+                } else {
+                    ""
+                },
+                approval.approval_id
+            );
+            return Ok(ExitCode::from(super::EXIT_AWAITING_APPROVAL));
+        }
+        Ok(crate::engine::Ran::Done(done)) => Ok(done.envelope),
+        Err(e) => Err(e),
+    };
+    match ran {
         Ok(env) => {
             if a.output == Output::Json {
                 println!("{}", serde_json::to_string_pretty(&env).unwrap_or_default());

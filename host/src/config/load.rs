@@ -14,7 +14,15 @@ use super::*;
 const LOG_FILTER_KEY: &str = "log";
 
 const TOP_LEVEL: &[&str] = &[
-    "server", "plugins", "store", "log", "auth", "tokens", "accounts", "webhooks",
+    "server",
+    "plugins",
+    "store",
+    "log",
+    "auth",
+    "approvals",
+    "tokens",
+    "accounts",
+    "webhooks",
 ];
 
 /// Builds the layered figment. Missing `--config` files are errors;

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 mod accounts;
+mod approvals;
 mod auth;
 mod load;
 mod redact;
@@ -17,6 +18,7 @@ mod secrets;
 mod store;
 
 pub use accounts::{resolve, schema_errors};
+pub use approvals::{ApprovalRule, ApprovalsConfig, Asker, check_approvals};
 pub use auth::{AuthConfig, OidcConfig, OidcRoleConfig, resolve_auth};
 pub use load::{extract, figment, source_of};
 pub use redact::{redact_url, redacted};
@@ -244,6 +246,8 @@ pub struct Config {
     pub log: LogConfig,
     /// `[auth]`: people (local users, OpenID Connect).
     pub auth: AuthConfig,
+    /// `[approvals]`: four eyes above thresholds.
+    pub approvals: ApprovalsConfig,
     /// `[[tokens]]`.
     pub tokens: Vec<TokenConfig>,
     /// `[accounts.NAME]`: `provider` plus the provider's keys.

@@ -108,6 +108,27 @@ impl Caller {
             || crate::people::allows(&self.grants, Role::Approver, account)
     }
 
+    /// Who asks, as the approval rules see it, on `account`.
+    pub fn asker(&self, account: &str) -> crate::config::Asker {
+        crate::config::Asker {
+            role: self
+                .grants
+                .iter()
+                .filter(|g| g.covers(account))
+                .map(|g| g.role)
+                .max(),
+            token: match &self.who {
+                Who::Token(name) => Some(name.clone()),
+                Who::Person { .. } => None,
+            },
+        }
+    }
+
+    /// May it decide approvals of `account` (the approver role on it)?
+    pub fn may_approve(&self, account: &str) -> bool {
+        crate::people::allows(&self.grants, Role::Approver, account)
+    }
+
     /// May it manage people (an admin over every account)?
     pub fn is_admin(&self) -> bool {
         self.grants

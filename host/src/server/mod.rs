@@ -3,6 +3,7 @@
 //! a request id on every log line, `/metrics`, and graceful shutdown that
 //! refuses new work with 503 and finishes in-flight operations.
 
+pub mod approvals;
 pub mod auth;
 pub mod callbacks;
 pub mod people;
@@ -162,6 +163,7 @@ async fn run_operation(
     }
     // The operation runs on a task of its own: if this connection goes
     // away, the provider call and the write of its answer still finish.
+    let asker = token.asker(&account);
     let handle = state.engine.spawn_execute(
         account,
         op,
@@ -171,13 +173,22 @@ async fn run_operation(
             actor: Some(token.actor.clone()),
             override_open,
             limits: token.limits,
+            asker: Some(asker),
+            approved: None,
         },
     );
-    let done = handle
+    let ran = handle
         .await
         .map_err(|e| Error::Internal(format!("the operation task failed: {e}")))??;
-    let mut response = axum::Json(done.envelope).into_response();
-    if done.replayed {
+    let (mut response, replayed) = match ran {
+        crate::engine::Ran::Done(done) => {
+            (axum::Json(done.envelope).into_response(), done.replayed)
+        }
+        crate::engine::Ran::Awaiting { approval, replayed } => {
+            (approvals::waiting_response(&approval), replayed)
+        }
+    };
+    if replayed {
         response
             .headers_mut()
             .insert("idempotent-replayed", HeaderValue::from_static("true"));
@@ -912,6 +923,13 @@ fn routes() -> Routes {
         "POST",
         "/v1/operations/{id}/resolve",
         post(resolve_operation),
+    )
+    .bearer("GET", "/v1/approvals", get(approvals::list))
+    .bearer("GET", "/v1/approvals/{id}", get(approvals::show))
+    .bearer(
+        "POST",
+        "/v1/approvals/{id}/{decision}",
+        post(approvals::decide),
     )
     .bearer("GET", "/v1/me", get(people::me))
     .bearer("POST", "/v1/auth/logout", post(people::logout))

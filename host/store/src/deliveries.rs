@@ -55,6 +55,10 @@ pub const EVENT_TYPES: &[&str] = &[
     "operation.pending",
     "operation.unknown",
     "operation.settled",
+    "approval.requested",
+    "approval.approved",
+    "approval.rejected",
+    "approval.expired",
 ];
 
 /// The state of one event's delivery to one webhook.

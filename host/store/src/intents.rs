@@ -18,6 +18,18 @@ impl Store {
         self.event(id, kind, detail).await
     }
 
+    /// Adds an entry by `actor` to an operation's audit trail (an
+    /// approval's decision, on the operation it was sent as).
+    pub async fn record_event_by(
+        &self,
+        id: &str,
+        kind: &str,
+        detail: &str,
+        actor: &str,
+    ) -> Result<(), StoreError> {
+        self.event_by(id, kind, detail, Some(actor)).await
+    }
+
     pub(crate) async fn event_by(
         &self,
         id: &str,

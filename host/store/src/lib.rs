@@ -17,6 +17,7 @@
 
 #![warn(missing_docs)]
 
+mod approvals;
 mod batches;
 mod deliveries;
 mod intents;
@@ -38,6 +39,7 @@ use std::sync::Arc;
 
 use sqlx::AnyPool;
 
+pub use approvals::{Approval, ApprovalBegin, ApprovalFilter, ApprovalState, Decided, NewApproval};
 pub use batches::{BatchRecord, batch_time};
 pub use deliveries::{
     Attempt, AttemptResult, Delivery, DeliveryState, EVENT_TYPES, WebhookRoute, event_types,

@@ -135,7 +135,7 @@ impl Store {
             (None, None) => return Ok(Vec::new()),
         };
         let rows = sqlx::query(AssertSqlSafe(format!(
-            "SELECT id, request, envelope FROM operations WHERE {column} = $1 AND created_at >= $2 AND operation IN ('refund', 'cancel') AND state <> 'failed'"
+            "SELECT id, request, envelope FROM operations WHERE {column} = $1 AND created_at >= $2 AND operation IN ('refund', 'cancel', 'return') AND state <> 'failed'"
         )))
         .bind(value)
         .bind(ts(&since))

@@ -483,3 +483,152 @@ pub async fn proxy(target: String, mode: Arc<AtomicUsize>, seen: Arc<AtomicUsize
     });
     format!("http://{addr}")
 }
+
+/// The password of the local users the people tests add.
+pub const PASSWORD: &str = "a long enough password";
+
+/// How a request authenticates.
+#[derive(Clone, Default)]
+pub struct Auth {
+    pub bearer: Option<String>,
+    pub cookie: Option<String>,
+    pub csrf: Option<String>,
+}
+
+/// An answer: status, body, the `Set-Cookie` session value if any.
+pub struct Answer {
+    pub status: u16,
+    pub body: serde_json::Value,
+    pub session: Option<String>,
+}
+
+pub async fn call(
+    method: &str,
+    url: &str,
+    auth: &Auth,
+    body: Option<&serde_json::Value>,
+) -> Answer {
+    use payops_core::{HttpRequest, HttpTransport};
+    let t = payops_transport::ReqwestTransport::new().unwrap();
+    let mut headers = vec![("Content-Type".to_owned(), "application/json".to_owned())];
+    if let Some(b) = &auth.bearer {
+        headers.push(("Authorization".into(), format!("Bearer {b}")));
+    }
+    if let Some(c) = &auth.cookie {
+        headers.push(("Cookie".into(), format!("payops_session={c}")));
+    }
+    if let Some(c) = &auth.csrf {
+        headers.push(("X-CSRF-Token".into(), c.clone()));
+    }
+    if method == "POST" && url.contains("/operations/") && !url.ends_with("/reconcile") {
+        headers.push(("Idempotency-Key".into(), unique("k")));
+    }
+    let resp = t
+        .send(HttpRequest {
+            method: method.into(),
+            url: url.into(),
+            headers,
+            body: body.map(|b| b.to_string().into_bytes()).unwrap_or_default(),
+            timeout_ms: Some(30_000),
+            safe: false,
+        })
+        .await
+        .unwrap();
+    let session = resp
+        .headers
+        .iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case("set-cookie"))
+        .find_map(|(_, v)| v.strip_prefix("payops_session="))
+        .map(|v| v.split(';').next().unwrap_or("").to_owned());
+    Answer {
+        status: resp.status,
+        body: serde_json::from_slice(&resp.body).unwrap_or(serde_json::Value::Null),
+        session,
+    }
+}
+
+/// `payops users ARGS` with `stdin`; (exit code, stdout, stderr).
+pub fn users(cfg: &Path, dir: &Path, args: &[&str], stdin: &str) -> (i32, String, String) {
+    let mut child = std::process::Command::new(exe())
+        .arg("--config")
+        .arg(cfg)
+        .arg("users")
+        .args(args)
+        .current_dir(dir)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), stdin.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Signs `name` in; the session's cookie and CSRF token.
+pub async fn sign_in(d: &Daemon, name: &str) -> Auth {
+    let a = call(
+        "POST",
+        &format!("{}/v1/auth/login", d.url),
+        &Auth::default(),
+        Some(&serde_json::json!({"username": name, "password": PASSWORD})),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{name}: {}", a.body);
+    let cookie = a.session.expect("a session cookie");
+    let me = call(
+        "GET",
+        &format!("{}/v1/me", d.url),
+        &Auth {
+            cookie: Some(cookie.clone()),
+            ..Auth::default()
+        },
+        None,
+    )
+    .await;
+    assert_eq!(me.status, 200, "{}", me.body);
+    Auth {
+        cookie: Some(cookie),
+        csrf: me.body["csrf_token"].as_str().map(str::to_owned),
+        bearer: None,
+    }
+}
+
+pub fn bearer(t: &str) -> Auth {
+    Auth {
+        bearer: Some(t.into()),
+        ..Auth::default()
+    }
+}
+
+/// A webhook receiver on loopback: answers 204, keeps each event body.
+pub async fn webhook_receiver() -> (String, Arc<Mutex<Vec<serde_json::Value>>>) {
+    use tokio::io::AsyncWriteExt;
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/events", l.local_addr().unwrap());
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let g = got.clone();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            let g = g.clone();
+            tokio::spawn(async move {
+                while let Some((_, body)) = read_request(&mut s).await {
+                    if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&body) {
+                        g.lock().unwrap().push(v);
+                    }
+                    if s.write_all(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n")
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (url, got)
+}
