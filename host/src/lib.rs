@@ -4,6 +4,9 @@
 //! the operation engine (schema validation, the operation store, idempotency,
 //! provider calls), reconciliation, the HTTP API and schema export.
 
+// The OpenAPI document is one `json!` literal, deeper than the default.
+#![recursion_limit = "256"]
+
 pub(crate) mod app;
 pub mod approving;
 pub mod cli;

@@ -325,13 +325,63 @@ pub fn openapi(files: &BTreeMap<String, Value>) -> Value {
             "unavailable: a refusal with reason unreachable (the provider could not be reached; nothing was sent, the Idempotency-Key is free), or shutting down, or the store is unavailable (nothing was sent)",
         ),
     ]);
+    // An approval as the API shows it.
+    let approval = json!({"type": "object",
+        "required": ["approval_id", "account", "provider", "operation", "idempotency_key", "request", "requested_by", "requested_at", "why", "status", "expires_at", "attempts"],
+        "properties": {
+            "approval_id": {"type": "string"}, "account": {"type": "string"}, "provider": {"type": "string"},
+            "operation": {"type": "string"}, "idempotency_key": {"type": "string"}, "request": {"type": "object"},
+            "order_ref": {"type": ["string", "null"]}, "amount": {"type": ["integer", "null"]},
+            "override_open": {"type": ["string", "null"]},
+            "requested_by": {"type": "string"}, "requested_at": {"type": "string"},
+            "why": {"type": "string", "description": "Which threshold it crossed"},
+            "status": {"type": "string", "enum": ["awaiting_approval", "approved", "rejected", "expired", "sent"]},
+            "decided_by": {"type": ["string", "null"]}, "decided_at": {"type": ["string", "null"]}, "note": {"type": ["string", "null"]},
+            "expires_at": {"type": "string"}, "operation_id": {"type": ["string", "null"], "description": "The operation it was sent as"},
+            "attempts": {"type": "integer", "description": "Sends refused so far (it stays approved and is tried again)"},
+            "last_refusal": {"type": ["string", "null"]},
+            "may_decide": {"type": "boolean", "description": "In the queue: whether the caller may approve or reject it"}}});
+    let waiting = json!({"type": "object", "required": ["status", "operation_id", "approval"], "properties": {
+        "status": {"type": "string", "enum": ["awaiting_approval", "approved", "rejected", "expired"]},
+        "operation_id": {"type": "null"},
+        "approval": approval.clone()}});
     run_responses.insert(
         "200".into(),
         json_ok(
-            "The outcome envelope (status succeeded, pending, failed or unknown)",
-            json!({"$ref": "#/components/schemas/outcome"}),
+            "The outcome envelope (status succeeded, pending, failed or unknown); or, replayed to its key, a request that waited for approval and was rejected or expired (nothing sent)",
+            json!({"anyOf": [{"$ref": "#/components/schemas/outcome"}, waiting.clone()]}),
         ),
     );
+    run_responses.insert(
+        "202".into(),
+        json_ok(
+            "Above an approval threshold: recorded as awaiting_approval (or approved, not sent yet); nothing was sent; the key is bound to it",
+            waiting,
+        ),
+    );
+    let mut approvals_list = errors(&[
+        ("401", "unauthorized"),
+        ("404", "not_found: account= names no account the caller may read"),
+        ("422", "invalid_request: a bad query parameter"),
+    ]);
+    approvals_list.insert("200".into(), json_ok(
+        "Approvals of the accounts the caller may read, newest first",
+        json!({"type": "object", "required": ["approvals"], "properties": {"approvals": {"type": "array", "items": approval.clone()}}}),
+    ));
+    let mut approval_one = errors(&[("401", "unauthorized"), ("403", "forbidden"), ("404", "not_found")]);
+    approval_one.insert("200".into(), json_ok("One approval", json!({"type": "object", "required": ["approval"], "properties": {"approval": approval.clone()}})));
+    let mut approval_decide = errors(&[
+        ("401", "unauthorized"),
+        ("403", "forbidden: not an approver of the account, the requester (four eyes), or a session's request without its X-CSRF-Token"),
+        ("404", "not_found: no such approval or decision"),
+        ("409", "operation_conflict: it is not waiting any more (decided, expired, sent)"),
+        ("415", "the body is not JSON"),
+        ("422", "invalid_request: the body is not {\"note\"}"),
+    ]);
+    approval_decide.insert("200".into(), json_ok(
+        "The approval as decided; approved, it is sent at once (status sent, with its operation_id), or stays approved after a refusal at send time and is tried again",
+        json!({"type": "object", "required": ["approval"], "properties": {"approval": approval}}),
+    ));
     let mut get_op = errors(&[
         ("401", "unauthorized"),
         ("403", "forbidden"),
@@ -683,6 +733,27 @@ pub fn openapi(files: &BTreeMap<String, Value>) -> Value {
                     {"name": "limit", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1, "maximum": 1000}}
                 ],
                 "responses": deliveries
+            }},
+            "/v1/approvals": {"get": {
+                "operationId": "listApprovals",
+                "summary": "Requests waiting for a second person (and, asked for, decided ones)",
+                "parameters": [
+                    {"name": "status", "in": "query", "required": false, "description": "One state or several separated by commas (default awaiting_approval,approved)", "schema": {"type": "string", "pattern": "^((awaiting_approval|approved|rejected|expired|sent)(,(awaiting_approval|approved|rejected|expired|sent))*)?$"}},
+                    {"name": "account", "in": "query", "required": false, "schema": {"type": "string"}},
+                    {"name": "limit", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}}
+                ],
+                "responses": approvals_list
+            }},
+            "/v1/approvals/{id}": {"get": {"operationId": "getApproval", "summary": "One approval", "parameters": [path_param("id", json!({"type": "string"}))], "responses": approval_one}},
+            "/v1/approvals/{id}/{decision}": {"post": {
+                "operationId": "decideApproval",
+                "summary": "Approve (then sent once) or reject a waiting request: an approver of its account, not its requester",
+                "parameters": [
+                    path_param("id", json!({"type": "string"})),
+                    path_param("decision", json!({"type": "string", "enum": ["approve", "reject"]}))
+                ],
+                "requestBody": {"required": false, "content": {"application/json": {"schema": {"type": "object", "properties": {"note": {"type": "string"}}}}}},
+                "responses": approval_decide
             }},
             "/v1/me": {"get": {"operationId": "me", "summary": "Who the caller is, its roles, and a session's CSRF token", "responses": me}},
             "/v1/auth/methods": {"get": {"operationId": "signInMethods", "summary": "How one may sign in here", "security": [], "responses": methods}},
