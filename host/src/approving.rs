@@ -79,6 +79,109 @@ pub async fn decide(
     }
 }
 
+/// The approval kind of a resolution to `failed` (it frees the money the
+/// operation held, as a refund's approval moves it).
+pub const RESOLVE: &str = "resolve";
+
+/// What asking to resolve gave: the operation resolved, or an approval
+/// the resolution waits for.
+pub enum Resolved {
+    /// Resolved now.
+    Now(Box<payops_core::Envelope>),
+    /// Waiting for a second person.
+    Waiting(Box<Approval>),
+}
+
+/// Resolves operation `id` to `status` with `evidence` as `actor`,
+/// unless it is a resolution to `failed` of an operation whose amount is
+/// above an approval rule's `above` for `asker` (or whose amount is not
+/// known): then that waits for a second person, bound to the key
+/// `resolve:ID` (asking again joins it).
+pub async fn resolve(
+    engine: &Engine,
+    id: &str,
+    status: payops_core::Status,
+    evidence: &str,
+    actor: &str,
+    asker: &crate::config::Asker,
+) -> Result<Resolved, Error> {
+    if status == payops_core::Status::Failed
+        && let Some(op) = engine.store.get(id).await?
+        && let Ok(kind) = op.operation.parse::<OperationKind>()
+        && kind.moves_money()
+    {
+        let amount = crate::ledger::amount_of(&op);
+        let over = engine
+            .settings
+            .approvals
+            .rules
+            .iter()
+            .filter(|r| r.applies(&op.account, kind, asker))
+            .filter_map(|r| r.above)
+            .find(|max| amount.is_none_or(|a| a > *max));
+        if let Some(max) = over
+            && !evidence.trim().is_empty()
+            && matches!(
+                op.state,
+                payops_store::State::Unknown | payops_store::State::Pending
+            )
+        {
+            let approval_id = format!("ap_{}", uuid::Uuid::now_v7().simple());
+            let why = match amount {
+                Some(a) => format!(
+                    "resolving {id} as failed frees {a}, above {max}, the most one person may free without approval"
+                ),
+                None => format!(
+                    "resolving {id} as failed frees an amount not known, and above {max} needs approval"
+                ),
+            };
+            let mut request = serde_json::json!({
+                "operation_id": id, "status": "failed", "evidence": evidence,
+            });
+            if let Some(o) = &op.order_ref {
+                request["order_ref"] = serde_json::json!(o);
+            }
+            if let Some(a) = amount {
+                request["amount"] = serde_json::json!(a);
+            }
+            let new = payops_store::NewApproval {
+                approval_id,
+                account: op.account.clone(),
+                provider: op.provider.clone(),
+                operation: RESOLVE.into(),
+                idempotency_key: format!("resolve:{id}"),
+                request,
+                override_open: None,
+                requested_by: actor.to_owned(),
+                why,
+                ttl_ms: i64::try_from(
+                    engine
+                        .settings
+                        .approvals
+                        .expire_after_secs
+                        .saturating_mul(1000),
+                )
+                .unwrap_or(i64::MAX / 4),
+            };
+            return match engine.store.request_approval(&new).await? {
+                payops_store::ApprovalBegin::Created(a) => {
+                    engine.metrics.approval(&a.account, "requested");
+                    tracing::info!(approval_id = %a.approval_id, operation_id = %id, requested_by = %actor, "a resolution to failed waits for approval");
+                    Ok(Resolved::Waiting(a))
+                }
+                // One resolution per operation waits at a time: asking
+                // again (with other evidence too) joins it.
+                payops_store::ApprovalBegin::Existing(a)
+                | payops_store::ApprovalBegin::Conflict(a) => Ok(Resolved::Waiting(a)),
+            };
+        }
+    }
+    engine
+        .resolve_by_operator(id, status, evidence, actor)
+        .await
+        .map(|e| Resolved::Now(Box::new(e)))
+}
+
 /// Claims one approved request (`id`, or any due) and sends it; the
 /// approval as it then is, or `None` when there was nothing to claim.
 pub async fn send_one(engine: &Arc<Engine>, id: Option<&str>) -> Result<Option<Approval>, Error> {
@@ -89,6 +192,9 @@ pub async fn send_one(engine: &Arc<Engine>, id: Option<&str>) -> Result<Option<A
     else {
         return Ok(None);
     };
+    if a.operation == RESOLVE {
+        return send_resolution(engine, a).await;
+    }
     let op: OperationKind = a.operation.parse().map_err(|_| {
         Error::Internal(format!(
             "approval {}: operation {:?}",
@@ -152,6 +258,53 @@ pub async fn send_one(engine: &Arc<Engine>, id: Option<&str>) -> Result<Option<A
                 .await?;
         }
     }
+    Ok(engine.store.approval(&a.approval_id).await?)
+}
+
+/// Applies an approved resolution to `failed` (as its requester, the
+/// approver on the audit trail). A resolution the operation no longer
+/// takes (reconciliation settled it meanwhile) ends the approval as sent,
+/// naming the operation, with the reason as its last refusal.
+async fn send_resolution(engine: &Arc<Engine>, a: Approval) -> Result<Option<Approval>, Error> {
+    let id = a.request["operation_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let evidence = a.request["evidence"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let by = a.decided_by.clone().unwrap_or_else(|| "-".into());
+    match engine
+        .resolve_by_operator(
+            &id,
+            payops_core::Status::Failed,
+            &format!("{evidence} (approved by {by}, {})", a.approval_id),
+            &a.requested_by,
+        )
+        .await
+    {
+        Ok(_) => {
+            let _ = engine
+                .store
+                .record_event_by(
+                    &id,
+                    "approved",
+                    &format!("{} approved by {by}: {}", a.approval_id, a.why),
+                    &by,
+                )
+                .await;
+            engine.metrics.approval(&a.account, "sent");
+        }
+        Err(e) => {
+            tracing::warn!(approval_id = %a.approval_id, error = %e, "an approved resolution no longer applies");
+            engine
+                .store
+                .approval_refused(&a.approval_id, &e.to_string(), 0)
+                .await?;
+        }
+    }
+    engine.store.approval_sent(&a.approval_id, &id).await?;
     Ok(engine.store.approval(&a.approval_id).await?)
 }
 

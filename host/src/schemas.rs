@@ -361,20 +361,33 @@ pub fn openapi(files: &BTreeMap<String, Value>) -> Value {
     );
     let mut approvals_list = errors(&[
         ("401", "unauthorized"),
-        ("404", "not_found: account= names no account the caller may read"),
+        (
+            "404",
+            "not_found: account= names no account the caller may read",
+        ),
         ("422", "invalid_request: a bad query parameter"),
     ]);
     approvals_list.insert("200".into(), json_ok(
         "Approvals of the accounts the caller may read, newest first",
         json!({"type": "object", "required": ["approvals"], "properties": {"approvals": {"type": "array", "items": approval.clone()}}}),
     ));
-    let mut approval_one = errors(&[("401", "unauthorized"), ("403", "forbidden"), ("404", "not_found")]);
+    let mut approval_one = errors(&[
+        ("401", "unauthorized"),
+        ("403", "forbidden"),
+        ("404", "not_found"),
+    ]);
     approval_one.insert("200".into(), json_ok("One approval", json!({"type": "object", "required": ["approval"], "properties": {"approval": approval.clone()}})));
     let mut approval_decide = errors(&[
         ("401", "unauthorized"),
-        ("403", "forbidden: not an approver of the account, the requester (four eyes), or a session's request without its X-CSRF-Token"),
+        (
+            "403",
+            "forbidden: not an approver of the account, the requester (four eyes), or a session's request without its X-CSRF-Token",
+        ),
         ("404", "not_found: no such approval or decision"),
-        ("409", "operation_conflict: it is not waiting any more (decided, expired, sent)"),
+        (
+            "409",
+            "operation_conflict: it is not waiting any more (decided, expired, sent)",
+        ),
         ("415", "the body is not JSON"),
         ("422", "invalid_request: the body is not {\"note\"}"),
     ]);
@@ -405,6 +418,13 @@ pub fn openapi(files: &BTreeMap<String, Value>) -> Value {
     resolve.insert(
         "200".into(),
         json_ok("The operation as resolved", json!({"type": "object"})),
+    );
+    resolve.insert(
+        "202".into(),
+        json_ok(
+            "A resolution to failed above an approval threshold: it waits for a second person (an approval of operation resolve)",
+            json!({"type": "object", "required": ["status", "approval"], "properties": {"status": {"type": "string"}, "operation_id": {"type": "null"}, "approval": {"type": "object"}}}),
+        ),
     );
     let mut deliveries = errors(&[
         ("401", "unauthorized"),

@@ -741,3 +741,125 @@ async fn killed_between_approval_and_send_sends_once_after_restart() {
     drop(d);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Resolving an `unknown` refund above the threshold as `failed` frees
+/// money: it waits for a second approver like the refund did; the asker
+/// may not approve it; approved, the operation is `failed` with the
+/// approver on its audit trail. A resolution to `succeeded` frees nothing
+/// and does not wait.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_resolution_to_failed_above_the_threshold_waits() {
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicUsize;
+    let dir = temp_dir("approvals-resolve");
+    let sim = esnek_sim("127.0.0.1:0", &["ORD-R", "ORD-S"]).await;
+    // The provider acts, the caller never hears: the refund is unknown.
+    let mode = Arc::new(AtomicUsize::new(2));
+    let front = proxy(sim.url(), mode.clone(), Arc::new(AtomicUsize::new(0))).await;
+    let mut acct = account(&front);
+    acct["order_query"] = json!(false);
+    acct["timeout_ms"] = json!(1000);
+    let (hook, _events) = webhook_receiver().await;
+    let cfg = config(&dir, &sqlite_url(&dir), &[("slow", acct)], &hook, 3600);
+    let (c, dd) = (cfg.clone(), dir.clone());
+    let d = tokio::task::spawn_blocking(move || daemon("approvals-resolve", &c, &dd))
+        .await
+        .unwrap();
+    let mut unknown = Vec::new();
+    for order in ["ORD-R", "ORD-S"] {
+        let (status, body, _) = refund(
+            &d,
+            &tok("clerk"),
+            "slow",
+            &unique("kr"),
+            json!({"order_ref": order, "amount": 60000}),
+        )
+        .await;
+        assert_eq!(status, 202, "{body}");
+        let id = body["approval"]["approval_id"].as_str().unwrap().to_owned();
+        let (status, body) = decide(&d, &tok("lead2"), &id, "approve").await;
+        assert_eq!(status, 200, "{body}");
+        let op = body["approval"]["operation_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let o = call(
+            "GET",
+            &format!("{}/v1/operations/{op}", d.url),
+            &tok("lead"),
+            None,
+        )
+        .await;
+        assert_eq!(o.body["operation"]["status"], "unknown", "{}", o.body);
+        unknown.push(op);
+    }
+    let resolve = |id: &str, status: &str| {
+        let (url, id) = (d.url.clone(), id.to_owned());
+        let body =
+            json!({"status": status, "evidence": "the provider's panel shows no such refund"});
+        async move {
+            call(
+                "POST",
+                &format!("{url}/v1/operations/{id}/resolve"),
+                &tok("lead"),
+                Some(&body),
+            )
+            .await
+        }
+    };
+    // To failed: waits.
+    let a = resolve(&unknown[0], "failed").await;
+    assert_eq!(a.status, 202, "{}", a.body);
+    let ap = a.body["approval"]["approval_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(a.body["approval"]["operation"], "resolve");
+    let o = call(
+        "GET",
+        &format!("{}/v1/operations/{}", d.url, unknown[0]),
+        &tok("lead"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        o.body["operation"]["status"], "unknown",
+        "still unknown while it waits"
+    );
+    // Asked again: the same approval.
+    let again = resolve(&unknown[0], "failed").await;
+    assert_eq!(again.body["approval"]["approval_id"], ap.as_str());
+    let (status, body) = decide(&d, &tok("lead"), &ap, "approve").await;
+    assert_eq!(status, 403, "the asker does not approve: {body}");
+    let (status, body) = decide(&d, &tok("lead2"), &ap, "approve").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["approval"]["status"], "sent", "{body}");
+    let o = call(
+        "GET",
+        &format!("{}/v1/operations/{}", d.url, unknown[0]),
+        &tok("lead"),
+        None,
+    )
+    .await;
+    assert_eq!(o.body["operation"]["status"], "failed", "{}", o.body);
+    assert_eq!(
+        o.body["operation"]["envelope"]["reason"], "operator",
+        "{}",
+        o.body
+    );
+    assert!(
+        o.body["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["kind"] == "approved" && e["actor"] == "lead2"),
+        "{}",
+        o.body
+    );
+    // To succeeded: frees nothing, resolved at once.
+    let a = resolve(&unknown[1], "succeeded").await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.body["status"], "succeeded", "{}", a.body);
+    drop(d);
+    std::fs::remove_dir_all(&dir).ok();
+}

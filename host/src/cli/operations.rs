@@ -149,13 +149,27 @@ pub async fn run(g: &Global, action: &OperationsAction) -> Result<ExitCode, Exit
             };
             let accts = super::accounts(&s)?;
             let engine = super::build_engine(&s, accts, &s.cfg.store.url).await?;
-            match engine
-                .resolve_by_operator(id, status, evidence, &super::cli_actor())
-                .await
+            match crate::approving::resolve(
+                &engine,
+                id,
+                status,
+                evidence,
+                &super::cli_actor(),
+                &crate::config::Asker::default(),
+            )
+            .await
             {
-                Ok(env) => {
+                Ok(crate::approving::Resolved::Now(env)) => {
                     println!("{}", serde_json::to_string_pretty(&env).unwrap_or_default());
                     Ok(ExitCode::SUCCESS)
+                }
+                Ok(crate::approving::Resolved::Waiting(a)) => {
+                    println!("{}", serde_json::to_string_pretty(&a).unwrap_or_default());
+                    eprintln!(
+                        "payops: the resolution waits for approval as {} ({}): someone else approves it (payops approvals approve {})",
+                        a.approval_id, a.why, a.approval_id
+                    );
+                    Ok(ExitCode::from(super::EXIT_AWAITING_APPROVAL))
                 }
                 Err(e) => {
                     let code = match e.code() {

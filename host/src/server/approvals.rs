@@ -38,9 +38,10 @@ pub(crate) fn waiting_response(a: &Approval) -> Response {
 /// May the caller read `a` (its account, its kind)?
 fn readable(caller: &Caller, a: &Approval) -> bool {
     caller.may_read(&a.account)
-        && a.operation
-            .parse::<OperationKind>()
-            .is_ok_and(|k| caller.allows_operation(k))
+        && (a.operation == crate::approving::RESOLVE
+            || a.operation
+                .parse::<OperationKind>()
+                .is_ok_and(|k| caller.allows_operation(k)))
 }
 
 /// `?status=&account=&limit=` of `GET /v1/approvals`.

@@ -661,11 +661,19 @@ async fn resolve_operation(
         .get("evidence")
         .and_then(Value::as_str)
         .ok_or_else(|| Error::invalid_field("/evidence", "required: what proves it"))?;
-    let env = state
-        .engine
-        .resolve_by_operator(&id, status, evidence, &token.actor)
-        .await?;
-    Ok(axum::Json(env).into_response())
+    match crate::approving::resolve(
+        &state.engine,
+        &id,
+        status,
+        evidence,
+        &token.actor,
+        &token.asker(&op.account),
+    )
+    .await?
+    {
+        crate::approving::Resolved::Now(env) => Ok(axum::Json(env).into_response()),
+        crate::approving::Resolved::Waiting(a) => Ok(approvals::waiting_response(&a)),
+    }
 }
 
 async fn schema_file(
