@@ -326,3 +326,102 @@ async fn people_sign_in_locally_and_through_a_real_openid_provider() {
     assert_eq!(ledger.len(), 2, "{ledger:#?}");
     drop(daemon);
 }
+
+/// Four eyes in the console (`host/ui/tests/approvals.mjs`): a refund
+/// above the approval threshold, asked for by one approver, waits with
+/// nothing sent; the requester is offered no decision and the API refuses
+/// theirs; a second approver approves it from the Approvals view and the
+/// provider receives it once.
+#[tokio::test(flavor = "multi_thread")]
+#[cfg_attr(
+    not(payops_browser),
+    ignore = "needs `npm ci` in host/ui and Debian's chromium"
+)]
+async fn a_second_person_approves_in_the_console_and_it_is_sent_once() {
+    use payops_core::Simulator;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let ui = root.join("ui");
+    let chromium = std::env::var("PAYOPS_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let dir = temp_dir("console-approvals");
+    let mut e = payops_esnekpos::sim::EsnekSimulator::empty();
+    e.seed(&json!({"merchants": [{"merchant": "FOUR", "merchant_key": "console-approvals-key-77"}],
+                    "payments": [{"order_ref": "ORD-1", "amount": 100000, "date": "2020-01-01T10:00:00+03:00"}]}))
+        .unwrap();
+    let sim = payops_transport::SimServer::start(Box::new(e), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let cfg = TestConfig::new(&dir)
+        .store(&sqlite_url(&dir))
+        .account(
+            "shop",
+            json!({"provider": "esnekpos", "environment": "test", "base_url": sim.url(),
+                   "timeout_ms": 5000, "merchant": "FOUR", "merchant_key": "console-approvals-key-77"}),
+        )
+        .with(|c| {
+            c.approvals.rules = vec![payops_host::config::ApprovalRule {
+                accounts: vec!["*".into()],
+                operations: vec!["refund".into()],
+                roles: Vec::new(),
+                tokens: Vec::new(),
+                above: Some(50_000),
+                per_order_above: None,
+                per_day_above: None,
+            }]
+        })
+        .write(&dir.join("payops.toml"));
+    for name in ["aylin", "burak"] {
+        let (code, out, err) = users(
+            &cfg,
+            &dir,
+            &["add", name, "--role", "approver", "--accounts", "*"],
+            &format!("{PASSWORD}\n"),
+        );
+        assert_eq!(code, 0, "{out}{err}");
+    }
+    let (c, d) = (cfg.clone(), dir.clone());
+    let daemon = tokio::task::spawn_blocking(move || Daemon::serve("console-approvals", &c, &d))
+        .await
+        .unwrap();
+    let script = ui.join("tests/approvals.mjs").display().to_string();
+    let (base, ui2) = (daemon.url.clone(), ui.clone());
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("node")
+            .args([&script, &base, "aylin", "burak", PASSWORD])
+            .current_dir(&ui2)
+            .env("PAYOPS_CHROMIUM", &chromium)
+            .output()
+            .expect("node runs")
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let report: Value = serde_json::from_str(stdout.lines().last().unwrap_or(""))
+        .unwrap_or_else(|e| panic!("no report from the browser script ({e}):\n{stdout}\n{stderr}"));
+    assert_eq!(report["problems"], json!([]), "{report:#}\n{stderr}");
+    let seen = &report["seen"];
+    assert!(
+        seen["approvalId"]
+            .as_str()
+            .is_some_and(|a| a.starts_with("ap_")),
+        "{seen:#}"
+    );
+    assert!(
+        seen["waiting"]
+            .as_str()
+            .unwrap()
+            .contains("Nothing was sent"),
+        "{seen:#}"
+    );
+    assert_eq!(seen["requesterApproveButtons"], 0, "{seen:#}");
+    assert_eq!(seen["requesterApi"]["status"], 403, "{seen:#}");
+    assert!(
+        seen["decision"]
+            .as_str()
+            .is_some_and(|d| d.contains("approved and sent as op_")),
+        "{seen:#}"
+    );
+    let got = ledger(&sim);
+    assert_eq!(got.len(), 1, "{got:#?}");
+    drop(daemon);
+}

@@ -196,6 +196,8 @@ function Confirm({ account, operation, doc, onSend, onBack, busy }) {
 }
 
 function Envelope({ envelope, replayed }) {
+  // Above an approval threshold: nothing was sent; it waits.
+  if (envelope.approval) return <Waiting approval={envelope.approval} replayed={replayed} />;
   return (
     <div className="card" data-testid="envelope">
       <h2>
@@ -236,6 +238,122 @@ function Envelope({ envelope, replayed }) {
         <pre>{JSON.stringify(envelope, null, 2)}</pre>
       </details>
     </div>
+  );
+}
+
+/** A request waiting for a second person (nothing sent). */
+function Waiting({ approval, replayed }) {
+  return (
+    <div className="card" data-testid="waiting">
+      <h2>
+        Awaiting approval: <span className="status status-pending">{approval.status}</span>
+      </h2>
+      <p>
+        Nothing was sent. {approval.why}. Someone else with the approver role on {approval.account} decides it in
+        Approvals; approved, it is sent once.
+        {replayed && " (The same request was asked for before with this key.)"}
+      </p>
+      <dl>
+        <dt>Approval</dt>
+        <dd>
+          <code data-testid="approval-id">{approval.approval_id}</code>
+        </dd>
+        <dt>Expires</dt>
+        <dd>{approval.expires_at}</dd>
+      </dl>
+    </div>
+  );
+}
+
+/** The approvals queue: what waits, and a decision where the caller may
+ *  make one (an approver of the account who did not ask for it). */
+function Approvals({ token }) {
+  const [list, setList] = useState(null);
+  const [error, setError] = useState(null);
+  const [note, setNote] = useState(null);
+  const [busy, setBusy] = useState(false);
+  const load = () =>
+    api
+      .approvals(token)
+      .then((l) => setList(l))
+      .catch(setError);
+  useEffect(() => {
+    load();
+  }, []);
+  const decide = async (a, decision) => {
+    setBusy(true);
+    setError(null);
+    try {
+      const r = await api.decide(token, a.approval_id, decision);
+      const d = r.approval;
+      setNote(
+        d.status === "sent"
+          ? `${d.approval_id} approved and sent as ${d.operation_id}`
+          : d.status === "approved"
+            ? `${d.approval_id} approved; not sent yet (${d.last_refusal || "tried again shortly"})`
+            : `${d.approval_id} ${d.status}`,
+      );
+      await load();
+    } catch (e) {
+      setError(e);
+    } finally {
+      setBusy(false);
+    }
+  };
+  if (!list) return error ? <ErrorBox error={error} /> : <p>Loading…</p>;
+  return (
+    <section className="card" data-testid="approvals">
+      <h2>Approvals</h2>
+      {note && <p data-testid="decision-note">{note}</p>}
+      <ErrorBox error={error} />
+      {list.length === 0 ? (
+        <p>Nothing waits for a decision.</p>
+      ) : (
+        <table>
+          <thead>
+            <tr>
+              <th>Requested</th>
+              <th>By</th>
+              <th>Account</th>
+              <th>Operation</th>
+              <th>Order</th>
+              <th>Amount</th>
+              <th>Why</th>
+              <th>Status</th>
+              <th></th>
+            </tr>
+          </thead>
+          <tbody>
+            {list.map((a) => (
+              <tr key={a.approval_id} data-testid="approval-row">
+                <td>{a.requested_at}</td>
+                <td>{a.requested_by}</td>
+                <td>{a.account}</td>
+                <td>{a.operation.replace(/_/g, " ")}</td>
+                <td>{a.order_ref}</td>
+                <td>{typeof a.amount === "number" ? money(a.amount, a.request?.currency) : "whole"}</td>
+                <td className="detail">{a.why}</td>
+                <td>{a.status}</td>
+                <td>
+                  {a.may_decide ? (
+                    <>
+                      <button onClick={() => decide(a, "approve")} disabled={busy}>
+                        Approve
+                      </button>{" "}
+                      <button className="secondary" onClick={() => decide(a, "reject")} disabled={busy}>
+                        Reject
+                      </button>
+                    </>
+                  ) : (
+                    <span className="minor">{a.status === "awaiting_approval" ? "another approver decides" : ""}</span>
+                  )}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </section>
   );
 }
 
@@ -664,7 +782,7 @@ export default function App() {
   const { auth, me, accounts } = session;
   // A viewer's accounts offer no operation: the run form is not offered.
   const mayRun = accounts.some((a) => a.operations.length > 0);
-  const current = mayRun ? view : "operations";
+  const current = mayRun || view !== "run" ? view : "operations";
   const signOut = async () => {
     if (typeof auth === "object") await api.logout(auth).catch(() => {});
     setSession(null);
@@ -685,12 +803,16 @@ export default function App() {
           <button className={current === "operations" ? "active" : ""} onClick={() => nav("operations")}>
             Operations
           </button>
+          <button className={current === "approvals" ? "active" : ""} onClick={() => nav("approvals")} data-testid="nav-approvals">
+            Approvals
+          </button>
           <button className="secondary" onClick={signOut}>
             Sign out
           </button>
         </nav>
       </header>
       {current === "run" && <Run token={auth} accounts={accounts} />}
+      {current === "approvals" && <Approvals token={auth} />}
       {current === "operations" &&
         (openId ? (
           <Detail token={auth} accounts={accounts} id={openId} onBack={() => setOpenId(null)} />

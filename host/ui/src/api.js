@@ -62,6 +62,9 @@ export const api = {
     call(token, "GET", `/v1/accounts/${encodeURIComponent(account)}/orders/${encodeURIComponent(orderRef)}`).then(
       (r) => r.data.order,
     ),
+  approvals: (token) => call(token, "GET", "/v1/approvals").then((r) => r.data.approvals),
+  decide: (token, id, decision) =>
+    call(token, "POST", `/v1/approvals/${encodeURIComponent(id)}/${decision}`, { body: {} }).then((r) => r.data),
   reconcile: (token, id) =>
     call(token, "POST", `/v1/operations/${encodeURIComponent(id)}/reconcile`).then((r) => r.data),
 };
