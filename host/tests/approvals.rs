@@ -863,3 +863,45 @@ async fn a_resolution_to_failed_above_the_threshold_waits() {
     drop(d);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// The `[approvals]` example of operators.md passes `config check` (with
+/// the token it names); rules that cannot apply are config errors naming
+/// the key.
+#[test]
+fn the_documented_approvals_config_checks_and_mistakes_are_named() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let doc = std::fs::read_to_string(root.join("docs/operators.md")).unwrap();
+    let block = doc
+        .split("<!-- approvals-example -->\n```toml\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n```").next())
+        .expect("operators.md has the approvals example");
+    let dir = temp_dir("approvals-doc");
+    let plugins = plugin_dir(&dir);
+    let store = sqlite_url(&dir);
+    let head = format!(
+        "[plugins]\ndirs = [{plugins:?}]\n[store]\nurl = {store:?}\n[[tokens]]\nname = \"billing\"\ntoken_sha256 = \"{}\"\naccounts = [\"*\"]\noperations = [\"*\"]\n",
+        "0".repeat(64)
+    );
+    std::fs::write(dir.join("good.toml"), format!("{head}{block}\n")).unwrap();
+    let (code, out, err) = run(&["--config", "good.toml", "config", "check"], &dir);
+    assert_eq!(code, 0, "{out}{err}");
+    std::fs::write(
+        dir.join("bad.toml"),
+        format!(
+            "{head}[approvals]\nretry_secs = 0\n[[approvals.rules]]\naccounts = [\"*\"]\n[[approvals.rules]]\ntokens = [\"nobody\"]\noperations = [\"query\"]\nabove = 1\n"
+        ),
+    )
+    .unwrap();
+    let (code, _, err) = run(&["--config", "bad.toml", "config", "check"], &dir);
+    assert_eq!(code, 3, "{err}");
+    for key in [
+        "approvals.retry_secs",
+        "approvals.rules[0].above",
+        "approvals.rules[1].tokens",
+        "approvals.rules[1].operations",
+    ] {
+        assert!(err.contains(key), "{key}: {err}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -370,6 +370,44 @@ async fn suite(url: &str) {
     let got = store.get(&id).await.unwrap().unwrap();
     assert_eq!(got.envelope.as_ref(), Some(&env));
     assert_eq!(got.request, doc);
+
+    // The day's money counts refunds, cancels and returns that did not
+    // fail (a return was left out of the daily limits once).
+    let since = Utc::now() - chrono::Duration::minutes(1);
+    let day_acct = unique("day");
+    let refund = unique("op");
+    store
+        .begin(&intent(
+            &refund,
+            &day_acct,
+            None,
+            json!({"order_ref": "A2", "amount": 500}),
+            "me",
+        ))
+        .await
+        .unwrap();
+    let ret = unique("op");
+    let mut r = intent(
+        &ret,
+        &day_acct,
+        None,
+        json!({"order_ref": "A2", "amount": 700}),
+        "me",
+    );
+    r.operation = "return".into();
+    store.begin(&r).await.unwrap();
+    let q = unique("op");
+    let mut query = intent(&q, &day_acct, None, json!({"order_ref": "A2"}), "me");
+    query.operation = "query".into();
+    store.begin(&query).await.unwrap();
+    let mut day: Vec<(String, i64)> = store
+        .money_since(Some(&day_acct), None, since)
+        .await
+        .unwrap();
+    day.sort();
+    let mut want = vec![(refund, 500), (ret.clone(), 700)];
+    want.sort();
+    assert_eq!(day, want);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
