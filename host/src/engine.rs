@@ -561,6 +561,78 @@ impl Engine {
                 .refuse(&refusal, Some(&operation_id), &document, e)
                 .await);
         }
+        // The sums again, now that this request holds its order's turn:
+        // requests of one order racing past the gate (a batch of split
+        // refunds) are counted here one after another, and the one that
+        // crosses a per-order or per-day threshold waits instead.
+        if let (Some(asker), None, Some(_)) = (&asker, &approved, order_ref) {
+            let rules: Vec<&crate::config::ApprovalRule> = self
+                .settings
+                .approvals
+                .rules
+                .iter()
+                .filter(|r| r.per_order_above.is_some() || r.per_day_above.is_some())
+                .filter(|r| r.applies(&acct.name, op, asker))
+                .collect();
+            if !rules.is_empty() {
+                let why = match self
+                    .approval_reason(acct, &document, &rules, Some(&operation_id))
+                    .await
+                {
+                    Ok(why) => why,
+                    Err(e) => {
+                        return Err(self
+                            .refuse(&refusal, Some(&operation_id), &document, e)
+                            .await);
+                    }
+                };
+                if let Some(why) = why {
+                    let approval_id = format!("ap_{}", uuid::Uuid::now_v7().simple());
+                    let new = payops_store::NewApproval {
+                        approval_id: approval_id.clone(),
+                        account: acct.name.clone(),
+                        provider: acct.provider.clone(),
+                        operation: op.as_str().into(),
+                        idempotency_key: idempotency_key.clone().unwrap_or(approval_id),
+                        request: document.clone(),
+                        override_open: override_open.clone(),
+                        requested_by: actor.clone().unwrap_or_else(|| "payops".into()),
+                        why,
+                        ttl_ms: i64::try_from(
+                            self.settings
+                                .approvals
+                                .expire_after_secs
+                                .saturating_mul(1000),
+                        )
+                        .unwrap_or(i64::MAX / 4),
+                    };
+                    match self.store.intent_to_approval(&operation_id, &new).await {
+                        Ok(Some(a)) => {
+                            tracing::info!(approval_id = %a.approval_id, account = %a.account, why = %a.why, "waiting for approval (counted in the order's turn): nothing sent");
+                            self.metrics.approval(&a.account, "requested");
+                            return Ok(Ran::Awaiting {
+                                approval: Box::new(a),
+                                replayed: false,
+                            });
+                        }
+                        Ok(None) => {
+                            return Err(Error::Internal(format!(
+                                "operation {operation_id} left flight before it was sent"
+                            )));
+                        }
+                        Err(e) => {
+                            let e = Error::Unavailable(format!(
+                                "the operation store is unavailable; nothing was sent ({})",
+                                e.public()
+                            ));
+                            return Err(self
+                                .refuse(&refusal, Some(&operation_id), &document, e)
+                                .await);
+                        }
+                    }
+                }
+            }
+        }
         // A return chooses cancel only when the order has no earlier return
         // of any state but failed (past the guard, this one's turn is held).
         let earlier_returns = match order_ref.filter(|_| op == OperationKind::Return) {
@@ -639,6 +711,124 @@ impl Engine {
         }
     }
 
+    /// Which threshold of `rules` the request crosses, in words; `None`
+    /// when it crosses none. The sums count the order's (or the account's
+    /// of the day) returns not failed, other than `exclude` (the request's
+    /// own intent), and the requests waiting for approval.
+    async fn approval_reason(
+        &self,
+        acct: &Account,
+        document: &Value,
+        rules: &[&crate::config::ApprovalRule],
+        exclude: Option<&str>,
+    ) -> Result<Option<String>, Error> {
+        let unavailable = |e: payops_store::StoreError| {
+            tracing::error!(error = %e, "cannot read the approvals; nothing sent");
+            Error::Unavailable(format!(
+                "the operation store is unavailable; nothing was sent ({})",
+                e.public()
+            ))
+        };
+        let amount = document.get("amount").and_then(Value::as_i64);
+        let order_ref = document.get("order_ref").and_then(Value::as_str);
+        let mut why = None;
+        for r in rules {
+            if let Some(max) = r.above {
+                match amount {
+                    Some(a) if a > max => {
+                        why = Some(format!(
+                            "{a} is above {max}, the most one request may return without approval"
+                        ));
+                    }
+                    None => {
+                        why = Some(format!(
+                            "no amount (the whole order), and requests above {max} need approval"
+                        ));
+                    }
+                    _ => {}
+                }
+            }
+            if why.is_none()
+                && let (Some(max), Some(order_ref)) = (r.per_order_above, order_ref)
+            {
+                let mut total = amount.unwrap_or(i64::MAX);
+                for o in self
+                    .store
+                    .on_order(&acct.name, order_ref)
+                    .await
+                    .map_err(unavailable)?
+                    .iter()
+                    .filter(|o| crate::ledger::returns_money(&o.operation))
+                    .filter(|o| o.state != payops_store::State::Failed)
+                    // In flight and not sent: queued for the order's turn
+                    // (the one holding it is this request), counted once
+                    // they are answered.
+                    .filter(|o| o.state != payops_store::State::InFlight)
+                    .filter(|o| Some(o.id.as_str()) != exclude)
+                {
+                    total = total.saturating_add(crate::ledger::amount_of(o).unwrap_or(i64::MAX));
+                }
+                for (_, a) in self
+                    .store
+                    .waiting_amounts(&acct.name, Some(order_ref), None)
+                    .await
+                    .map_err(unavailable)?
+                {
+                    total = total.saturating_add(a.unwrap_or(i64::MAX));
+                }
+                if total > max {
+                    why = Some(format!(
+                        "it brings order {order_ref}'s returns to {}, above {max} per order",
+                        if total == i64::MAX {
+                            "an amount not known (a whole-order request)".to_owned()
+                        } else {
+                            total.to_string()
+                        }
+                    ));
+                }
+            }
+            if why.is_none()
+                && let Some(max) = r.per_day_above
+            {
+                let day_start = turkish_day_start();
+                let mut total = amount.unwrap_or(i64::MAX);
+                for (id, a) in self
+                    .store
+                    .money_since(Some(&acct.name), None, day_start)
+                    .await
+                    .map_err(unavailable)?
+                {
+                    if Some(id.as_str()) != exclude {
+                        total = total.saturating_add(a);
+                    }
+                }
+                for (_, a) in self
+                    .store
+                    .waiting_amounts(&acct.name, None, Some(day_start))
+                    .await
+                    .map_err(unavailable)?
+                {
+                    total = total.saturating_add(a.unwrap_or(i64::MAX));
+                }
+                if total > max {
+                    why = Some(format!(
+                        "it brings account {}'s returns of the day to {}, above {max} per day",
+                        acct.name,
+                        if total == i64::MAX {
+                            "an amount not known (a whole-order request)".to_owned()
+                        } else {
+                            total.to_string()
+                        }
+                    ));
+                }
+            }
+            if why.is_some() {
+                break;
+            }
+        }
+        Ok(why)
+    }
+
     /// The approval gate: `Some` when the request waits (recorded now, or
     /// joined under its key), `None` when it goes on. A key that already
     /// names an operation goes on (to its replay); one that names an
@@ -705,99 +895,10 @@ impl Engine {
                 return Ok(None);
             }
         }
-        let amount = document.get("amount").and_then(Value::as_i64);
-        let order_ref = document.get("order_ref").and_then(Value::as_str);
-        let mut why = None;
-        for r in &rules {
-            if let Some(max) = r.above {
-                match amount {
-                    Some(a) if a > max => {
-                        why = Some(format!(
-                            "{a} is above {max}, the most one request may return without approval"
-                        ));
-                    }
-                    None => {
-                        why = Some(format!(
-                            "no amount (the whole order), and requests above {max} need approval"
-                        ));
-                    }
-                    _ => {}
-                }
-            }
-            if why.is_none()
-                && let (Some(max), Some(order_ref)) = (r.per_order_above, order_ref)
-            {
-                let mut total = amount.unwrap_or(i64::MAX);
-                for o in self
-                    .store
-                    .on_order(&acct.name, order_ref)
-                    .await
-                    .map_err(unavailable)?
-                    .iter()
-                    .filter(|o| crate::ledger::returns_money(&o.operation))
-                    .filter(|o| o.state != payops_store::State::Failed)
-                {
-                    total = total.saturating_add(crate::ledger::amount_of(o).unwrap_or(i64::MAX));
-                }
-                for (_, a) in self
-                    .store
-                    .waiting_amounts(&acct.name, Some(order_ref), None)
-                    .await
-                    .map_err(unavailable)?
-                {
-                    total = total.saturating_add(a.unwrap_or(i64::MAX));
-                }
-                if total > max {
-                    why = Some(format!(
-                        "it brings order {order_ref}'s returns to {}, above {max} per order",
-                        if total == i64::MAX {
-                            "an amount not known (a whole-order request)".to_owned()
-                        } else {
-                            total.to_string()
-                        }
-                    ));
-                }
-            }
-            if why.is_none()
-                && let Some(max) = r.per_day_above
-            {
-                let day_start = turkish_day_start();
-                let mut total = amount.unwrap_or(i64::MAX);
-                for (_, a) in self
-                    .store
-                    .money_since(Some(&acct.name), None, day_start)
-                    .await
-                    .map_err(unavailable)?
-                {
-                    total = total.saturating_add(a);
-                }
-                for (_, a) in self
-                    .store
-                    .waiting_amounts(&acct.name, None, Some(day_start))
-                    .await
-                    .map_err(unavailable)?
-                {
-                    total = total.saturating_add(a.unwrap_or(i64::MAX));
-                }
-                if total > max {
-                    why = Some(format!(
-                        "it brings account {}'s returns of the day to {}, above {max} per day",
-                        acct.name,
-                        if total == i64::MAX {
-                            "an amount not known (a whole-order request)".to_owned()
-                        } else {
-                            total.to_string()
-                        }
-                    ));
-                }
-            }
-            if why.is_some() {
-                break;
-            }
-        }
-        let Some(why) = why else {
+        let Some(why) = self.approval_reason(acct, document, &rules, None).await? else {
             return Ok(None);
         };
+
         let approval_id = format!("ap_{}", uuid::Uuid::now_v7().simple());
         let ttl_ms = i64::try_from(
             self.settings

@@ -36,7 +36,7 @@ async fn esnek_sim(addr: &str, orders: &[&str]) -> payops_transport::SimServer {
 
 fn account(url: &str) -> Value {
     json!({"provider": "esnekpos", "environment": "test", "base_url": url,
-           "timeout_ms": 3000, "merchant": "FOUR", "merchant_key": KEY})
+           "timeout_ms": 15000, "merchant": "FOUR", "merchant_key": KEY})
 }
 
 /// Refunds the provider received.
@@ -186,7 +186,7 @@ async fn four_eyes(name: &str, store: &str) {
     let dir = temp_dir(name);
     let sim = esnek_sim(
         "127.0.0.1:0",
-        &["ORD-A", "ORD-B", "ORD-C", "ORD-D", "ORD-E"],
+        &["ORD-A", "ORD-B", "ORD-C", "ORD-D", "ORD-E", "ORD-P"],
     )
     .await;
     // A second account whose provider is not there yet.
@@ -463,6 +463,38 @@ async fn four_eyes(name: &str, store: &str) {
     );
     assert_eq!(refunds(&sim).len(), 3);
 
+    // Split refunds sent at the same moment: each passes the gate alone,
+    // but they are counted again one after another in the order's turn:
+    // two pass (60000), the two that would cross 80000 wait.
+    let clerk = tok("clerk");
+    let split = |n: usize| {
+        let (d, clerk, shop) = (&d, &clerk, &shop);
+        async move {
+            refund(
+                d,
+                clerk,
+                shop,
+                &unique(&format!("kp{n}")),
+                json!({"order_ref": "ORD-P", "amount": 30000}),
+            )
+            .await
+        }
+    };
+    let (a, b, c, e) = tokio::join!(split(1), split(2), split(3), split(4));
+    let mut codes: Vec<u16> = [&a, &b, &c, &e].iter().map(|r| r.0).collect();
+    codes.sort();
+    assert_eq!(
+        codes,
+        [200, 200, 202, 202],
+        "{:#}\n{:#}\n{:#}\n{:#}\n{:#}",
+        a.1,
+        b.1,
+        c.1,
+        e.1,
+        sim.with_sim(|s| s.state())
+    );
+    assert_eq!(refunds(&sim).len(), 5);
+
     // A refusal at send time (the provider not there: nothing sent) leaves
     // the approval standing; once the provider is up it is sent, once.
     let (_, body, _) = refund(
@@ -532,7 +564,7 @@ async fn four_eyes(name: &str, store: &str) {
         "{out}"
     );
     let got = refunds(&sim);
-    assert_eq!(got.len(), 4, "{got:#?}");
+    assert_eq!(got.len(), 6, "{got:#?}");
 
     // Webhooks told every step.
     let start = Instant::now();

@@ -301,6 +301,70 @@ impl Store {
         })
     }
 
+    /// Turns the in-flight intent `operation_id` (nothing sent: it holds
+    /// its order's turn and has passed the order guard) into a request
+    /// waiting for approval, in one transaction: the intent, its events and
+    /// what it reserved on its order go; the approval takes its key. `None`
+    /// when the intent is no longer in flight.
+    pub async fn intent_to_approval(
+        &self,
+        operation_id: &str,
+        n: &NewApproval,
+    ) -> Result<Option<Approval>, StoreError> {
+        let now = self.now_ms_sql();
+        let mut tx = self.pool.begin().await?;
+        let gone = sqlx::query(
+            "DELETE FROM operations WHERE id = $1 AND state = 'in_flight' RETURNING account, order_ref, reserved",
+        )
+        .bind(operation_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(gone) = gone else {
+            tx.rollback().await?;
+            return Ok(None);
+        };
+        if let Some(reserved) = gone.try_get::<Option<i64>, _>("reserved")? {
+            let account: String = gone.try_get("account")?;
+            let order_ref: Option<String> = gone.try_get("order_ref")?;
+            crate::money::give_back(&mut tx, &account, order_ref.as_deref(), reserved).await?;
+        }
+        sqlx::query("DELETE FROM operation_events WHERE operation_id = $1")
+            .bind(operation_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(AssertSqlSafe(format!(
+            "INSERT INTO approvals (approval_id, account, provider, operation, idempotency_key, request_sha256, request, order_ref, amount, override_open, requested_by, requested_at, why, state, expires_ms, created_ms)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'awaiting_approval', {now} + $14, {now})"
+        )))
+        .bind(&n.approval_id)
+        .bind(&n.account)
+        .bind(&n.provider)
+        .bind(&n.operation)
+        .bind(&n.idempotency_key)
+        .bind(request_hash(&n.request))
+        .bind(n.request.to_string())
+        .bind(n.request.get("order_ref").and_then(Value::as_str))
+        .bind(n.request.get("amount").and_then(Value::as_i64))
+        .bind(n.override_open.as_deref())
+        .bind(&n.requested_by)
+        .bind(ts(&Utc::now()))
+        .bind(&n.why)
+        .bind(n.ttl_ms)
+        .execute(&mut *tx)
+        .await?;
+        let a = self
+            .read_approval(&mut *tx, &n.approval_id)
+            .await?
+            .ok_or_else(|| StoreError::Write("an approval just written is missing".into()))?;
+        for row in self.approval_rows("approval.requested", &a) {
+            row.bind(sqlx::query(AssertSqlSafe(insert_sql(now))))
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(Some(a))
+    }
+
     /// One approval.
     pub async fn approval(&self, id: &str) -> Result<Option<Approval>, StoreError> {
         self.read_approval(&self.pool, id).await
