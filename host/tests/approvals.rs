@@ -566,6 +566,32 @@ async fn four_eyes(name: &str, store: &str) {
     let got = refunds(&sim);
     assert_eq!(got.len(), 6, "{got:#?}");
 
+    // A batch waits row by row like any other caller: its rows above the
+    // threshold are awaiting_approval in the results, nothing sent.
+    std::fs::write(
+        dir.join("rows.csv"),
+        "order_ref,amount\nORD-E,53000\nORD-E,1000\n",
+    )
+    .unwrap();
+    let (code, out, err) = cli(
+        "deniz",
+        &[
+            "batch",
+            "--account",
+            &shop,
+            "--operation",
+            "refund",
+            "rows.csv",
+            "--no-progress",
+        ],
+    );
+    assert!(code == 0 || code == 1, "{out}{err}");
+    let results = std::fs::read_to_string(dir.join("rows.csv.results.csv")).unwrap();
+    let rows: Vec<&str> = results.lines().skip(1).collect();
+    assert!(rows[0].contains(",awaiting_approval,"), "{results}");
+    assert!(rows[1].contains(",succeeded,"), "{results}");
+    assert_eq!(refunds(&sim).len(), 7, "the small row only");
+
     // Webhooks told every step.
     let start = Instant::now();
     loop {
