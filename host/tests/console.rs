@@ -124,6 +124,30 @@ fn the_console_runs_a_refund_and_shows_the_operations() {
     );
 }
 
+/// Runs a browser script of `host/ui/tests` with `args` (node, Debian's
+/// Chromium or `PAYOPS_CHROMIUM`): its report (the last line of its
+/// output) and its stderr.
+fn browser_script(script: &str, args: &[String]) -> (Value, String) {
+    let ui = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("ui");
+    let chromium = std::env::var("PAYOPS_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        std::path::Path::new(&chromium).exists(),
+        "{chromium} is missing: `apt-get install chromium` (or set PAYOPS_CHROMIUM)"
+    );
+    let out = std::process::Command::new("node")
+        .arg(ui.join("tests").join(script))
+        .args(args)
+        .current_dir(&ui)
+        .env("PAYOPS_CHROMIUM", &chromium)
+        .output()
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let report: Value = serde_json::from_str(stdout.lines().last().unwrap_or(""))
+        .unwrap_or_else(|e| panic!("no report from {script} ({e}):\n{stdout}\n{stderr}"));
+    (report, stderr)
+}
+
 /// A free port on 127.0.0.1 (bound, then released for the process that
 /// needs to know it before it starts).
 fn free_port() -> u16 {
@@ -154,7 +178,6 @@ async fn people_sign_in_locally_and_through_a_real_openid_provider() {
         ui.join("node_modules/oidc-provider").is_dir(),
         "host/ui has no node_modules: run `npm ci` there"
     );
-    let chromium = std::env::var("PAYOPS_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     let dir = temp_dir("console-people");
     let mut e = payops_esnekpos::sim::EsnekSimulator::empty();
     e.seed(&json!({"merchants": [{"merchant": "CONSOLE", "merchant_key": "console-people-key-31"}],
@@ -260,24 +283,15 @@ async fn people_sign_in_locally_and_through_a_real_openid_provider() {
     .await
     .unwrap();
     assert_eq!(daemon.url, base);
-    let script = ui.join("tests/people.mjs").display().to_string();
-    let (ui2, chromium2) = (ui.clone(), chromium.clone());
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("node")
-            .args([&script, &base, "selin", "mehmet", password])
-            .current_dir(&ui2)
-            .env("PAYOPS_CHROMIUM", &chromium2)
-            .output()
-            .expect("node runs")
-    })
-    .await
-    .unwrap();
+    let args: Vec<String> = [base.as_str(), "selin", "mehmet", password]
+        .iter()
+        .map(|a| (*a).to_owned())
+        .collect();
+    let (report, stderr) = tokio::task::spawn_blocking(move || browser_script("people.mjs", &args))
+        .await
+        .unwrap();
     let _ = idp.kill();
     let _ = idp.wait();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let report: Value = serde_json::from_str(stdout.lines().last().unwrap_or(""))
-        .unwrap_or_else(|e| panic!("no report from the browser script ({e}):\n{stdout}\n{stderr}"));
     let log = daemon.stderr.lock().unwrap().clone();
     assert_eq!(
         report["problems"],
@@ -339,9 +353,6 @@ async fn people_sign_in_locally_and_through_a_real_openid_provider() {
 )]
 async fn a_second_person_approves_in_the_console_and_it_is_sent_once() {
     use payops_core::Simulator;
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let ui = root.join("ui");
-    let chromium = std::env::var("PAYOPS_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     let dir = temp_dir("console-approvals");
     let mut e = payops_esnekpos::sim::EsnekSimulator::empty();
     e.seed(&json!({"merchants": [{"merchant": "FOUR", "merchant_key": "console-approvals-key-77"}],
@@ -382,22 +393,14 @@ async fn a_second_person_approves_in_the_console_and_it_is_sent_once() {
     let daemon = tokio::task::spawn_blocking(move || Daemon::serve("console-approvals", &c, &d))
         .await
         .unwrap();
-    let script = ui.join("tests/approvals.mjs").display().to_string();
-    let (base, ui2) = (daemon.url.clone(), ui.clone());
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("node")
-            .args([&script, &base, "aylin", "burak", PASSWORD])
-            .current_dir(&ui2)
-            .env("PAYOPS_CHROMIUM", &chromium)
-            .output()
-            .expect("node runs")
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let report: Value = serde_json::from_str(stdout.lines().last().unwrap_or(""))
-        .unwrap_or_else(|e| panic!("no report from the browser script ({e}):\n{stdout}\n{stderr}"));
+    let args: Vec<String> = [daemon.url.as_str(), "aylin", "burak", PASSWORD]
+        .iter()
+        .map(|a| (*a).to_owned())
+        .collect();
+    let (report, stderr) =
+        tokio::task::spawn_blocking(move || browser_script("approvals.mjs", &args))
+            .await
+            .unwrap();
     assert_eq!(report["problems"], json!([]), "{report:#}\n{stderr}");
     let seen = &report["seen"];
     assert!(

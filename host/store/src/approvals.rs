@@ -189,6 +189,37 @@ fn approval(r: &sqlx::any::AnyRow) -> Result<Approval, StoreError> {
     })
 }
 
+/// Inserts approval `n` inside `tx` (none when its key is held): the rows
+/// written.
+async fn insert_approval(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    n: &NewApproval,
+    now: &str,
+) -> Result<u64, StoreError> {
+    Ok(sqlx::query(AssertSqlSafe(format!(
+        "INSERT INTO approvals (approval_id, account, provider, operation, idempotency_key, request_sha256, request, order_ref, amount, override_open, requested_by, requested_at, why, state, expires_ms, created_ms)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'awaiting_approval', {now} + $14, {now})
+         ON CONFLICT (account, idempotency_key) DO NOTHING"
+    )))
+    .bind(&n.approval_id)
+    .bind(&n.account)
+    .bind(&n.provider)
+    .bind(&n.operation)
+    .bind(&n.idempotency_key)
+    .bind(request_hash(&n.request))
+    .bind(n.request.to_string())
+    .bind(n.request.get("order_ref").and_then(Value::as_str))
+    .bind(n.request.get("amount").and_then(Value::as_i64))
+    .bind(n.override_open.as_deref())
+    .bind(&n.requested_by)
+    .bind(ts(&Utc::now()))
+    .bind(&n.why)
+    .bind(n.ttl_ms)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected())
+}
+
 /// Which approvals to list.
 #[derive(Debug, Clone, Default)]
 pub struct ApprovalFilter {
@@ -253,29 +284,7 @@ impl Store {
         let now = self.now_ms_sql();
         let sha = request_hash(&n.request);
         let mut tx = self.pool.begin().await?;
-        let inserted = sqlx::query(AssertSqlSafe(format!(
-            "INSERT INTO approvals (approval_id, account, provider, operation, idempotency_key, request_sha256, request, order_ref, amount, override_open, requested_by, requested_at, why, state, expires_ms, created_ms)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'awaiting_approval', {now} + $14, {now})
-             ON CONFLICT (account, idempotency_key) DO NOTHING"
-        )))
-        .bind(&n.approval_id)
-        .bind(&n.account)
-        .bind(&n.provider)
-        .bind(&n.operation)
-        .bind(&n.idempotency_key)
-        .bind(&sha)
-        .bind(n.request.to_string())
-        .bind(n.request.get("order_ref").and_then(Value::as_str))
-        .bind(n.request.get("amount").and_then(Value::as_i64))
-        .bind(n.override_open.as_deref())
-        .bind(&n.requested_by)
-        .bind(ts(&Utc::now()))
-        .bind(&n.why)
-        .bind(n.ttl_ms)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
+        let inserted = insert_approval(&mut tx, n, now).await? == 1;
         if inserted {
             let a = self
                 .read_approval(&mut *tx, &n.approval_id)
@@ -313,49 +322,28 @@ impl Store {
     ) -> Result<Option<Approval>, StoreError> {
         let now = self.now_ms_sql();
         let mut tx = self.pool.begin().await?;
-        let gone = sqlx::query(
-            "DELETE FROM operations WHERE id = $1 AND state = 'in_flight' RETURNING account, order_ref, reserved",
-        )
-        .bind(operation_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(gone) = gone else {
+        if !crate::refusals::withdraw_intent(&mut tx, operation_id).await? {
             tx.rollback().await?;
             return Ok(None);
-        };
-        if let Some(reserved) = gone.try_get::<Option<i64>, _>("reserved")? {
-            let account: String = gone.try_get("account")?;
-            let order_ref: Option<String> = gone.try_get("order_ref")?;
-            crate::money::give_back(&mut tx, &account, order_ref.as_deref(), reserved).await?;
         }
-        sqlx::query("DELETE FROM operation_events WHERE operation_id = $1")
-            .bind(operation_id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(AssertSqlSafe(format!(
-            "INSERT INTO approvals (approval_id, account, provider, operation, idempotency_key, request_sha256, request, order_ref, amount, override_open, requested_by, requested_at, why, state, expires_ms, created_ms)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'awaiting_approval', {now} + $14, {now})"
+        // The key is this request's; a duplicate of it that became an
+        // approval first keeps it (the same request, joined).
+        let created = insert_approval(&mut tx, n, now).await? == 1;
+        let a = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM approvals WHERE account = $1 AND idempotency_key = $2"
         )))
-        .bind(&n.approval_id)
         .bind(&n.account)
-        .bind(&n.provider)
-        .bind(&n.operation)
         .bind(&n.idempotency_key)
-        .bind(request_hash(&n.request))
-        .bind(n.request.to_string())
-        .bind(n.request.get("order_ref").and_then(Value::as_str))
-        .bind(n.request.get("amount").and_then(Value::as_i64))
-        .bind(n.override_open.as_deref())
-        .bind(&n.requested_by)
-        .bind(ts(&Utc::now()))
-        .bind(&n.why)
-        .bind(n.ttl_ms)
-        .execute(&mut *tx)
-        .await?;
-        let a = self
-            .read_approval(&mut *tx, &n.approval_id)
-            .await?
-            .ok_or_else(|| StoreError::Write("an approval just written is missing".into()))?;
+        .fetch_optional(&mut *tx)
+        .await?
+        .as_ref()
+        .map(approval)
+        .transpose()?
+        .ok_or_else(|| StoreError::Write("an approval just written is missing".into()))?;
+        if !created {
+            tx.commit().await?;
+            return Ok(Some(a));
+        }
         for row in self.approval_rows("approval.requested", &a) {
             row.bind(sqlx::query(AssertSqlSafe(insert_sql(now))))
                 .execute(&mut *tx)

@@ -173,26 +173,10 @@ impl Store {
     /// written) when the intent is no longer in flight.
     pub async fn refuse(&self, operation_id: &str, r: &NewRefusal) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
-        // What it held against its order goes back with it.
-        let gone = sqlx::query(
-            "DELETE FROM operations WHERE id = $1 AND state = 'in_flight' RETURNING account, order_ref, reserved",
-        )
-        .bind(operation_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(gone) = gone else {
+        if !withdraw_intent(&mut tx, operation_id).await? {
             tx.rollback().await?;
             return Ok(false);
-        };
-        if let Some(reserved) = gone.try_get::<Option<i64>, _>("reserved")? {
-            let account: String = gone.try_get("account")?;
-            let order_ref: Option<String> = gone.try_get("order_ref")?;
-            crate::money::give_back(&mut tx, &account, order_ref.as_deref(), reserved).await?;
         }
-        sqlx::query("DELETE FROM operation_events WHERE operation_id = $1")
-            .bind(operation_id)
-            .execute(&mut *tx)
-            .await?;
         insert(&mut *tx, r).await?;
         tx.commit().await?;
         Ok(true)
@@ -377,4 +361,33 @@ impl Store {
             }
         }
     }
+}
+
+/// Withdraws the in-flight intent `operation_id` inside `tx`: its row, its
+/// events, and what it reserved on its order (nothing was sent). False when
+/// it is no longer in flight.
+pub(crate) async fn withdraw_intent(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    operation_id: &str,
+) -> Result<bool, StoreError> {
+    let gone = sqlx::query(
+        "DELETE FROM operations WHERE id = $1 AND state = 'in_flight' RETURNING account, order_ref, reserved",
+    )
+    .bind(operation_id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some(gone) = gone else {
+        return Ok(false);
+    };
+    // What it held against its order goes back with it.
+    if let Some(reserved) = gone.try_get::<Option<i64>, _>("reserved")? {
+        let account: String = gone.try_get("account")?;
+        let order_ref: Option<String> = gone.try_get("order_ref")?;
+        crate::money::give_back(tx, &account, order_ref.as_deref(), reserved).await?;
+    }
+    sqlx::query("DELETE FROM operation_events WHERE operation_id = $1")
+        .bind(operation_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(true)
 }
