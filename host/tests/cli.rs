@@ -1722,7 +1722,7 @@ async fn every_route_but_the_public_ones_needs_a_token() {
         .iter()
         .filter(|r| r.access == Access::SignedIn)
         .count();
-    assert_eq!(signed_in, 14, "{table:#?}");
+    assert_eq!(signed_in, 17, "{table:#?}");
     for route in &table {
         let path = route
             .path
@@ -1731,6 +1731,7 @@ async fn every_route_but_the_public_ones_needs_a_token() {
             .replace("{id}", "op_0190000000007000800000000000000a")
             .replace("{actor}", "user:someone")
             .replace("{action}", "disable")
+            .replace("{decision}", "approve")
             .replace("{*path}", "index.json");
         let url = format!("{}{path}", daemon.url);
         let body = (route.method == "POST").then_some("{}");
