@@ -100,8 +100,8 @@ async fn setup(
     (daemon, sim, dir, tag)
 }
 
-async fn role_boundaries(store: &str) {
-    let (d, _sim, dir, tag) = setup("people-roles", store).await;
+async fn role_boundaries(name: &str, store: &str) {
+    let (d, _sim, dir, tag) = setup(name, store).await;
     let u = |p: &str| format!("{}{p}", d.url);
     let refund = |order: &str| json!({"order_ref": order, "amount": 100});
     let mut who: Vec<(String, Auth)> = Vec::new();
@@ -362,7 +362,7 @@ async fn role_boundaries(store: &str) {
 #[tokio::test(flavor = "multi_thread")]
 async fn every_role_boundary_holds_on_sqlite() {
     let dir = temp_dir("people-sqlite-store");
-    role_boundaries(&sqlite_url(&dir)).await;
+    role_boundaries("people-roles-sqlite", &sqlite_url(&dir)).await;
 }
 
 #[cfg_attr(
@@ -372,7 +372,7 @@ async fn every_role_boundary_holds_on_sqlite() {
 #[tokio::test(flavor = "multi_thread")]
 async fn every_role_boundary_holds_on_postgres() {
     let url = pg_url().expect("PAYOPS_TEST_POSTGRES_URL");
-    role_boundaries(&url).await;
+    role_boundaries("people-roles-pg", &url).await;
 }
 
 /// Disabling a user with the CLI ends their live session at its next
