@@ -80,6 +80,20 @@ fn the_console_runs_a_refund_and_shows_the_operations() {
         "{seen:#}"
     );
     assert_eq!(seen["sent"][0]["body"]["amount"], 1250, "{seen:#}");
+    // Lira typed: 12.505 refused by the form (nothing sent), 12.50 and
+    // 12,50 both 1250 kuruş; after the send the form is empty.
+    assert!(
+        seen["moneyError"]
+            .as_str()
+            .is_some_and(|e| e.contains("at most 2 decimals")),
+        "{seen:#}"
+    );
+    assert_eq!(
+        seen["dotMinor"].as_str().map(str::trim),
+        Some("= 1250 minor units"),
+        "{seen:#}"
+    );
+    assert_eq!(seen["amountAfterSend"], "", "{seen:#}");
     assert_eq!(seen["sent"][0]["key"], true, "an idempotency key is sent");
     assert_eq!(seen["confirmAccount"], "esnek-demo (esnekpos)");
     assert_eq!(seen["confirmAmount"], "12.50 TL (1250 minor units)");

@@ -12,18 +12,95 @@ const UNRESOLVED = new Set(["pending", "unknown", "in_flight"]);
 
 /** A uiSchema for `schema`: secrets drawn as password fields, descriptions
  *  with `code` rendered, recursively through properties and items. */
-export function uiSchemaFor(schema, root = schema, depth = 0) {
+export function uiSchemaFor(schema, root = schema, depth = 0, name = "") {
   const ui = {};
   if (!schema || typeof schema !== "object" || depth > 8) return ui;
   let s = schema;
   if (s.$ref && s.$ref.startsWith("#/$defs/")) s = { ...(root.$defs || {})[s.$ref.slice(8)], ...s };
   if (s.writeOnly) ui["ui:widget"] = "password";
   if (s.description) ui["ui:enableMarkdownInDescription"] = true;
+  // Money (an integer `…amount` in minor units) is typed in lira; the
+  // document still carries minor units, as its schema says.
+  if (s.type === "integer" && /amount$/.test(name)) {
+    ui["ui:widget"] = "money";
+    if (s.title) ui["ui:title"] = s.title.replace(/\s*\((kuruş|minor units)\)/, "") + " (TL)";
+  }
   for (const [k, p] of Object.entries(s.properties || {})) {
-    if (p && typeof p === "object") ui[k] = uiSchemaFor(p, root, depth + 1);
+    if (p && typeof p === "object") ui[k] = uiSchemaFor(p, root, depth + 1, k);
   }
   if (s.items && typeof s.items === "object") ui.items = uiSchemaFor(s.items, root, depth + 1);
   return ui;
+}
+
+/** Digits after the decimal mark, per currency (ISO 4217 exponent). */
+const EXPONENT = { JPY: 0, KRW: 0, KWD: 3, BHD: 3, JOD: 3, OMR: 3, TND: 3 };
+
+/** `text` in major units ("12,50", "12.50", "1250") as minor units, or
+ *  why not: at most `exp` decimals, digits and one decimal mark only. */
+export function parseMajor(text, exp = 2) {
+  const t = String(text).trim().replace(/\s/g, "");
+  const m = /^(\d+)(?:[.,](\d*))?$/.exec(t);
+  if (!m) return { error: "digits and one decimal mark (12,50 or 12.50)" };
+  const frac = m[2] || "";
+  if (frac.length > exp) return { error: `at most ${exp} decimal${exp === 1 ? "" : "s"}: ${t} is not a whole number of kuruş` };
+  const minor = Number(m[1] + frac.padEnd(exp, "0"));
+  if (!Number.isSafeInteger(minor)) return { error: "too large" };
+  return { minor };
+}
+
+/** Minor units as they are typed back ("12,50"). */
+function typedMajor(minor, exp = 2) {
+  if (typeof minor !== "number") return "";
+  if (exp === 0) return String(minor);
+  const s = String(minor).padStart(exp + 1, "0");
+  return `${s.slice(0, -exp)},${s.slice(-exp)}`;
+}
+
+/** The money widget: lira typed (12,50 or 12.50), minor units written. A
+ *  text that is not an amount is passed on as text, so the form's schema
+ *  refuses it (an optional amount never silently becomes "the whole
+ *  order"). */
+function MoneyWidget({ id, value, onChange, onBlur, onFocus, disabled, readonly, formContext }) {
+  const exp = EXPONENT[formContext?.currency] ?? 2;
+  const [text, setText] = useState(typedMajor(value, exp));
+  const [problem, setProblem] = useState(null);
+  useEffect(() => {
+    // Reset from outside (a new form): show the value as it now is.
+    if (typeof value !== "string" && parseMajor(text, exp).minor !== value) setText(typedMajor(value, exp));
+  }, [value]);
+  const change = (t) => {
+    setText(t);
+    if (t.trim() === "") {
+      setProblem(null);
+      onChange(undefined);
+      return;
+    }
+    const r = parseMajor(t, exp);
+    setProblem(r.error || null);
+    onChange(r.error ? t : r.minor);
+  };
+  return (
+    <span className="money">
+      <input
+        id={id}
+        className="form-control"
+        inputMode="decimal"
+        autoComplete="off"
+        value={text}
+        disabled={disabled || readonly}
+        onChange={(e) => change(e.target.value)}
+        onBlur={() => onBlur(id, value)}
+        onFocus={() => onFocus(id, value)}
+      />
+      {typeof value === "number" && <span className="minor"> = {value} minor units</span>}
+      {problem && (
+        <span className="field-error money-error" role="alert">
+          {" "}
+          {problem}
+        </span>
+      )}
+    </span>
+  );
 }
 
 /** Minor units in major units with their currency (TL for lira). */
@@ -367,6 +444,7 @@ function Run({ token, accounts }) {
   const [result, setResult] = useState(null);
   const [error, setError] = useState(null);
   const [busy, setBusy] = useState(false);
+  const [round, setRound] = useState(0);
 
   useEffect(() => {
     if (account && !account.operations.includes(operation)) setOperation(account.operations[0] || "");
@@ -395,6 +473,9 @@ function Run({ token, accounts }) {
     try {
       setResult(await api.run(token, account.name, operation, pending.doc, pending.key));
       setPending(null);
+      // Sent: the form starts empty; another send needs a new review.
+      setFormData(undefined);
+      setRound((r) => r + 1);
     } catch (e) {
       // The same key is kept: sending again cannot run the operation twice.
       setError(e);
@@ -442,8 +523,10 @@ function Run({ token, accounts }) {
         schema && (
           <div className="card">
             <Form
-              key={`${accountName}/${operation}`}
+              key={`${accountName}/${operation}/${round}`}
               schema={schema}
+              widgets={{ money: MoneyWidget }}
+              formContext={{ currency: formData?.currency }}
               uiSchema={{ ...uiSchema, "ui:submitButtonOptions": { submitText: "Review" } }}
               validator={cfworkerValidator}
               formData={formData}

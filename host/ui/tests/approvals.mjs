@@ -50,7 +50,7 @@ try {
   await page.getByTestId("operation").selectOption("refund");
   await page.locator("#root_order_ref").waitFor();
   await page.fill("#root_order_ref", "ORD-1");
-  await page.fill("#root_amount", "60000");
+  await page.fill("#root_amount", "600,00");
   await page.getByRole("button", { name: "Review" }).click();
   await page.getByRole("button", { name: "Send refund" }).click();
   await page.getByTestId("waiting").waitFor();

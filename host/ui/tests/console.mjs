@@ -87,8 +87,18 @@ try {
   if (sent.length) problems.push(`something was sent for an invalid amount: ${JSON.stringify(sent)}`);
   if ((await page.getByTestId("confirm").count()) !== 0) problems.push("an invalid form reached confirmation");
 
+  step = "lira with too many decimals";
+  await page.fill("#root_amount", "12.505");
+  await page.locator(".money-error").waitFor();
+  seen.moneyError = await page.locator(".money-error").innerText();
+  await page.getByRole("button", { name: "Review" }).click();
+  if ((await page.getByTestId("confirm").count()) !== 0) problems.push("12.505 reached confirmation");
+  if (sent.length) problems.push(`something was sent for 12.505: ${JSON.stringify(sent)}`);
+  await page.fill("#root_amount", "12.50");
+  seen.dotMinor = await page.locator(".money .minor").innerText();
+
   step = "valid refund, confirmation";
-  await page.fill("#root_amount", "1250");
+  await page.fill("#root_amount", "12,50");
   await page.getByRole("button", { name: "Review" }).click();
   await page.getByTestId("confirm").waitFor();
   seen.confirmAccount = await page.getByTestId("confirm-account").innerText();
@@ -101,13 +111,15 @@ try {
   await page.getByTestId("envelope").waitFor();
   seen.outcome = await page.locator("[data-testid=envelope] h2 .status").first().innerText();
   await shot("console-outcome");
+  // Sent: the form is empty again (another send needs a new review).
+  seen.amountAfterSend = await page.inputValue("#root_amount");
 
   step = "an unknown outcome";
   await page.getByRole("button", { name: "Run an operation" }).click();
   await page.getByTestId("account").selectOption("esnek-demo");
   await page.locator("#root_order_ref").waitFor();
   await page.fill("#root_order_ref", "DEMO-1003");
-  await page.fill("#root_amount", "500");
+  await page.fill("#root_amount", "5,00");
   await page.getByRole("button", { name: "Review" }).click();
   await page.getByRole("button", { name: "Send refund" }).click();
   await page.getByTestId("envelope").waitFor();
@@ -118,7 +130,7 @@ try {
   await page.getByTestId("account").selectOption("esnek-demo");
   await page.locator("#root_order_ref").waitFor();
   await page.fill("#root_order_ref", "DEMO-1003");
-  await page.fill("#root_amount", "300");
+  await page.fill("#root_amount", "3,00");
   await page.getByRole("button", { name: "Review" }).click();
   await page.getByRole("button", { name: "Send refund" }).click();
   await page.locator(".refusal").waitFor();

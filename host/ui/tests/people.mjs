@@ -67,7 +67,7 @@ async function refund(page, order, amount) {
   await page.getByTestId("operation").selectOption("refund");
   await page.locator("#root_order_ref").waitFor();
   await page.fill("#root_order_ref", order);
-  await page.fill("#root_amount", String(amount));
+  await page.fill("#root_amount", amount);
   await page.getByRole("button", { name: "Review" }).click();
   await page.getByRole("button", { name: "Send refund" }).click();
   await page.getByTestId("envelope").waitFor();
@@ -103,7 +103,7 @@ try {
   step = "operator signs in and refunds";
   ({ context, page } = await fresh());
   seen.operatorWho = await localSignIn(page, operator);
-  seen.operatorRefund = await refund(page, "ORD-1", 250);
+  seen.operatorRefund = await refund(page, "ORD-1", "2,50");
   await context.close();
 
   step = "a person signs in through the identity provider";
@@ -120,7 +120,7 @@ try {
   if (!page.url().startsWith(base)) await page.locator("button[type=submit]").click();
   await page.getByTestId("who").waitFor();
   seen.oidcWho = await page.getByTestId("who").innerText();
-  seen.oidcRefund = await refund(page, "ORD-2", 300);
+  seen.oidcRefund = await refund(page, "ORD-2", "3,00");
   await page.getByRole("button", { name: "Operations" }).click();
   await page.locator("tr", { hasText: "ORD-2" }).filter({ hasText: "refund" }).getByRole("link").click();
   await page.getByTestId("actor").waitFor();
