@@ -232,7 +232,7 @@ impl Application {
         let state = AppState {
             engine,
             tokens: Arc::new(tokens),
-            people: Arc::new(crate::server::people::PeopleState::new(
+            people: Arc::new(crate::server::state::PeopleState::new(
                 &settings.auth,
                 settings
                     .oidc

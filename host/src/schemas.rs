@@ -699,6 +699,9 @@ pub fn openapi(files: &BTreeMap<String, Value>) -> Value {
                 "summary": "Operations, newest first, a page at a time",
                 "parameters": [
                     {"name": "account", "in": "query", "required": false, "schema": {"type": "string"}},
+                    {"name": "order_ref", "in": "query", "required": false, "description": "Only this order's operations", "schema": {"type": "string"}},
+                    {"name": "provider_reference", "in": "query", "required": false, "description": "Only those whose answer names this provider reference", "schema": {"type": "string"}},
+                    {"name": "q", "in": "query", "required": false, "description": "Search: an operation id, an order reference or a provider reference (exact)", "schema": {"type": "string"}},
                     {"name": "status", "in": "query", "required": false, "description": "One state or several separated by commas: in_flight, succeeded, pending, failed, unknown", "schema": {"type": "string", "pattern": "^((in_flight|succeeded|pending|failed|unknown)(,(in_flight|succeeded|pending|failed|unknown))*)?$"}},
                     {"name": "since", "in": "query", "required": false, "description": "Created at or after (RFC 3339)", "schema": {"type": "string", "format": "date-time"}},
                     {"name": "until", "in": "query", "required": false, "description": "Created before (RFC 3339)", "schema": {"type": "string", "format": "date-time"}},

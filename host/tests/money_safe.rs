@@ -1034,6 +1034,25 @@ async fn operations_are_listed_by_page_within_the_token_scope() {
     assert_eq!(ids(&v), Vec::<String>::new());
     let (_, v) = list("ops-token-1", "since=2000-01-01T00:00:00%2B03:00".into()).await;
     assert_eq!(ids(&v).len(), 7, "{v}");
+    // One order; one operation by id; a search by order reference.
+    let (_, v) = list("ops-token-1", "order_ref=L9".into()).await;
+    assert_eq!(ids(&v), vec![unknown.clone()]);
+    let (_, v) = list("ops-token-1", "order_ref=L".into()).await;
+    assert_eq!(
+        ids(&v),
+        Vec::<String>::new(),
+        "an order reference matches whole"
+    );
+    let (_, v) = list("ops-token-1", format!("q={unknown}")).await;
+    assert_eq!(ids(&v), vec![unknown.clone()]);
+    let (_, v) = list("ops-token-1", "q=L0".into()).await;
+    assert_eq!(
+        ids(&v),
+        vec![query.clone(), refunds[0].clone()],
+        "the order's query and refund"
+    );
+    let (s, v) = list("ops-token-1", "search=L0".into()).await;
+    assert_eq!(s, 422, "an unknown parameter is named: {v}");
 
     // Scope: a query-only token sees only queries; a refund-only token no query.
     let (_, v) = list("reader-1", String::new()).await;

@@ -15,6 +15,12 @@ pub enum OperationsAction {
         /// Only this account.
         #[arg(long)]
         account: Option<String>,
+        /// Only this order's.
+        #[arg(long)]
+        order_ref: Option<String>,
+        /// An operation id, an order reference or a provider reference.
+        #[arg(long)]
+        search: Option<String>,
         /// Only these states (repeatable): in_flight, succeeded, pending, failed, unknown.
         #[arg(long = "status")]
         status: Vec<String>,
@@ -72,6 +78,8 @@ pub async fn run(g: &Global, action: &OperationsAction) -> Result<ExitCode, Exit
     match action {
         OperationsAction::List {
             account,
+            order_ref,
+            search,
             status,
             since,
             until,
@@ -96,6 +104,8 @@ pub async fn run(g: &Global, action: &OperationsAction) -> Result<ExitCode, Exit
                 since: parse_time("--since", since)?,
                 until: parse_time("--until", until)?,
                 limit: Some(*limit),
+                order_ref: order_ref.clone(),
+                search: search.clone(),
                 ..Default::default()
             };
             let list = store

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::auth::Caller;
-use super::{ApiError, AppState};
+use super::state::{ApiError, AppState, page_limit, query_error};
 
 /// The answer to a request that waits: 202 while it waits or is approved
 /// and not yet sent; 200 once final (rejected, expired: nothing sent).
@@ -61,7 +61,7 @@ pub(crate) async fn list(
     caller: Caller,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let Query(q) = query.map_err(super::query_error)?;
+    let Query(q) = query.map_err(query_error)?;
     let mut states = Vec::new();
     for s in q
         .status
@@ -78,7 +78,7 @@ pub(crate) async fn list(
             )
         })?);
     }
-    let limit = super::page_limit(q.limit, 100, 1000)?;
+    let limit = page_limit(q.limit, 100, 1000)?;
     let accounts = match &q.account {
         Some(a) => {
             if !caller.may_read(a) {

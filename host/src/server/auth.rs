@@ -15,7 +15,7 @@ use axum::http::request::Parts;
 use axum::http::{Method, header};
 use payops_core::{Error, OperationKind};
 
-use super::{ApiError, AppState};
+use super::state::{ApiError, AppState};
 use crate::config::{Limits, TokenConfig};
 use crate::people::{Grant, Role};
 
@@ -213,7 +213,7 @@ impl FromRequestParts<AppState> for Caller {
                     })?
             }
             (None, Some(session)) => {
-                let caller = super::people::session_caller(state, &session).await?;
+                let caller = session_caller(state, &session).await?;
                 let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
                 if !safe {
                     let Who::Person { csrf, .. } = &caller.who else {
@@ -243,4 +243,34 @@ impl FromRequestParts<AppState> for Caller {
         parts.extensions.insert(caller.clone());
         Ok(caller)
     }
+}
+
+/// The caller of the session whose cookie is `session`.
+pub(crate) async fn session_caller(state: &AppState, session: &str) -> Result<Caller, ApiError> {
+    let sha = crate::signing::sha256_hex(session);
+    let live = state
+        .engine
+        .store
+        .live_session(&sha)
+        .await?
+        .ok_or_else(|| {
+            ApiError::from(Error::Unauthorized(
+                "the session has ended: sign in again".into(),
+            ))
+        })?;
+    let grants: Vec<Grant> = serde_json::from_str(&live.grants)
+        .map_err(|e| Error::Internal(format!("a session's roles: {e}")))?;
+    Ok(Caller {
+        actor: live.actor,
+        who: Who::Person {
+            display_name: live.display_name,
+            session_sha256: sha,
+            csrf: crate::people::csrf_of(session),
+        },
+        grants,
+        operations: vec!["*".into()],
+        resolve: false,
+        override_open: false,
+        limits: state.people.limits,
+    })
 }

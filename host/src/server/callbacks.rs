@@ -23,10 +23,10 @@ pub(crate) const BODY_LIMIT: usize = 16 * 1024;
 
 /// The callback listener's one route: public, each URL signed for one
 /// operation ([`crate::signing::Callbacks`]).
-pub const ROUTE: super::RouteInfo = super::RouteInfo {
+pub const ROUTE: super::state::RouteInfo = super::state::RouteInfo {
     method: "POST",
     path: "/v1/callbacks/{provider}/{operation_id}/{token}",
-    access: super::Access::Public("its own signed URL, one per operation"),
+    access: super::state::Access::Public("its own signed URL, one per operation"),
 };
 
 /// `POST /v1/callbacks/{provider}/{operation_id}/{token}`.

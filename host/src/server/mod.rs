@@ -8,11 +8,16 @@ pub mod auth;
 pub mod callbacks;
 pub mod people;
 
+pub mod state;
+
 pub use auth::Caller;
+pub use state::{
+    Access, ApiError, AppState, READY_PROBE_EVERY, READY_PROBE_TIMEOUT, ReadyProbe, RouteInfo,
+};
+use state::{page_limit, query_error};
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -24,65 +29,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
 use payops_core::{Error, OperationKind};
 use serde_json::{Value, json};
-
-use crate::config::TokenConfig;
-use crate::engine::Engine;
-
-/// Shared state of the daemon.
-#[derive(Clone)]
-pub struct AppState {
-    /// The engine.
-    pub engine: Arc<Engine>,
-    /// Bearer tokens.
-    pub tokens: Arc<Vec<TokenConfig>>,
-    /// How people sign in, and their sessions.
-    pub people: Arc<people::PeopleState>,
-    /// Set once shutdown begins.
-    pub draining: Arc<AtomicBool>,
-    /// The schema tree.
-    pub schemas: Arc<BTreeMap<String, String>>,
-    /// SHA-256 hex of the token `/metrics` requires, if any.
-    pub metrics_token_sha256: Option<Arc<String>>,
-    /// Origins allowed to read the schemas and the OpenAPI document.
-    pub cors_origins: Arc<Vec<String>>,
-    /// The readiness write probe's last result.
-    pub ready: Arc<tokio::sync::Mutex<Option<ReadyProbe>>>,
-}
-
-/// When the readiness probe last wrote, and why the daemon was not ready.
-pub type ReadyProbe = (std::time::Instant, Result<(), String>);
-
-/// How long a readiness probe's result is reused: the probe writes to the
-/// store, at most this often however often `/readyz` is asked.
-pub const READY_PROBE_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
-/// How long the probe's write may take before the store counts as unable
-/// to take writes.
-pub const READY_PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
-
-/// A contract error as an HTTP response.
-pub struct ApiError(pub Error, pub Option<StatusCode>);
-
-impl From<Error> for ApiError {
-    fn from(e: Error) -> Self {
-        ApiError(e, None)
-    }
-}
-
-impl From<payops_store::StoreError> for ApiError {
-    fn from(e: payops_store::StoreError) -> Self {
-        ApiError(e.into(), None)
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let status = self.1.unwrap_or_else(|| {
-            StatusCode::from_u16(self.0.code().http_status())
-                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
-        });
-        (status, axum::Json(self.0.to_body())).into_response()
-    }
-}
 
 async fn run_operation(
     State(state): State<AppState>,
@@ -243,18 +189,6 @@ struct DeliveryQuery {
     limit: Option<i64>,
 }
 
-/// The `limit` of a listing: `default` when absent, else 1 to `max`.
-fn page_limit(given: Option<i64>, default: i64, max: i64) -> Result<i64, Error> {
-    let limit = given.unwrap_or(default);
-    if !(1..=max).contains(&limit) {
-        return Err(Error::invalid_field(
-            "limit",
-            format!("{limit} is not between 1 and {max}"),
-        ));
-    }
-    Ok(limit)
-}
-
 /// Webhook deliveries, newest first: those of the accounts the token may
 /// use, whose operation kinds it may run.
 async fn list_deliveries(
@@ -293,24 +227,18 @@ async fn list_deliveries(
 #[serde(deny_unknown_fields)]
 struct OperationsQuery {
     account: Option<String>,
+    /// Only this order's.
+    order_ref: Option<String>,
+    /// Only those whose answer names this provider reference.
+    provider_reference: Option<String>,
+    /// An operation id, an order reference or a provider reference.
+    q: Option<String>,
     /// One state, or several separated by commas.
     status: Option<String>,
     since: Option<String>,
     until: Option<String>,
     cursor: Option<String>,
     limit: Option<i64>,
-}
-
-/// A query string the route does not take: which parameter, in words (not
-/// the deserializer's "Failed to deserialize query string").
-fn query_error(e: axum::extract::rejection::QueryRejection) -> Error {
-    let text = e.body_text();
-    let said = text
-        .strip_prefix("Failed to deserialize query string: ")
-        .unwrap_or(&text)
-        .replace("unknown field", "unknown parameter")
-        .replace("expected one of", "this route takes");
-    Error::invalid_field("?", format!("query string: {said}"))
 }
 
 /// An `account=` filter naming no account this token may use (none of
@@ -394,6 +322,14 @@ async fn list_operations(
         accounts: token.account_scope(),
         operations: token.operation_scope(),
         after,
+        order_ref: q.order_ref.clone().filter(|o| !o.is_empty()),
+        provider_reference: q.provider_reference.clone().filter(|r| !r.is_empty()),
+        search: q
+            .q
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned),
     };
     let list = state.engine.store.list(&filter).await?;
     // (A later page may be empty: only the first page decides.)
@@ -823,27 +759,6 @@ async fn request_context(State(state): State<AppState>, request: Request, next: 
     response
 }
 
-/// Who may call a route.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Access {
-    /// A caller signed in: a known bearer token or a live console session
-    /// (the [`Caller`] extractor, also a route layer).
-    SignedIn,
-    /// Anyone, and why.
-    Public(&'static str),
-}
-
-/// One route of the API, as the router is built from it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RouteInfo {
-    /// `GET` or `POST`.
-    pub method: &'static str,
-    /// The path pattern (`/v1/operations/{id}`).
-    pub path: &'static str,
-    /// Who may call it.
-    pub access: Access,
-}
-
 /// The routes, grouped by access, with their table: the only way routes
 /// are added, so the table lists every one.
 struct Routes {
@@ -1080,7 +995,12 @@ pub(crate) async fn shutdown_signal() {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicBool;
+
     use super::*;
+    use crate::config::TokenConfig;
+    use crate::engine::Engine;
 
     /// A bearer route whose handler forgets the `Caller` extractor is
     /// still closed: the route layer refuses it without a known token.
@@ -1115,7 +1035,7 @@ mod tests {
         let state = AppState {
             engine: Arc::new(engine),
             tokens: Arc::new(vec![token]),
-            people: Arc::new(people::PeopleState::new(&Default::default(), None)),
+            people: Arc::new(state::PeopleState::new(&Default::default(), None)),
             draining: Arc::new(AtomicBool::new(false)),
             schemas: Arc::new(BTreeMap::new()),
             metrics_token_sha256: None,

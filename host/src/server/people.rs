@@ -19,93 +19,15 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::auth::{Caller, SESSION_COOKIE, Who};
-use super::{ApiError, AppState};
-use crate::config::{AuthConfig, Limits};
-use crate::people::oidc::Oidc;
-use crate::people::password::Limiter;
+use super::state::{ApiError, AppState};
 use crate::people::{Grant, Role};
 
 /// The cookie that binds an OpenID sign-in to the browser that began it.
 const OIDC_STATE_COOKIE: &str = "payops_oidc_state";
 /// How long an OpenID sign-in may take.
 const OIDC_LOGIN_FOR: Duration = Duration::from_secs(600);
-/// The window of the sign-in limiter.
-const SIGN_IN_WINDOW: Duration = Duration::from_secs(15 * 60);
 /// What every failed local sign-in says.
 const WRONG: &str = "wrong user name or password";
-
-/// How people sign in, and their sessions' settings.
-#[derive(Debug)]
-pub struct PeopleState {
-    /// Local users may sign in.
-    pub local: bool,
-    /// How long a session lasts.
-    pub session_for: Duration,
-    /// The cookie's `Secure` attribute.
-    pub cookie_secure: bool,
-    /// Each person's amount limits.
-    pub limits: Limits,
-    /// Failed local sign-ins.
-    pub limiter: Limiter,
-    /// The OpenID client, if configured.
-    pub oidc: Option<Oidc>,
-}
-
-impl PeopleState {
-    /// From `[auth]` and the resolved OpenID client.
-    pub fn new(auth: &AuthConfig, oidc: Option<Oidc>) -> PeopleState {
-        if auth.local {
-            crate::people::password::warm_up();
-        }
-        PeopleState {
-            local: auth.local,
-            session_for: Duration::from_secs(auth.session_hours.saturating_mul(3600)),
-            cookie_secure: auth.cookie_secure,
-            limits: auth.limits(),
-            limiter: Limiter::new(SIGN_IN_WINDOW, auth.max_failed_sign_ins, 100),
-            oidc,
-        }
-    }
-
-    fn cookie(&self, name: &str, value: &str, path: &str, max_age: Duration) -> HeaderValue {
-        let secure = if self.cookie_secure { "; Secure" } else { "" };
-        HeaderValue::from_str(&format!(
-            "{name}={value}; Path={path}; Max-Age={}; HttpOnly; SameSite=Lax{secure}",
-            max_age.as_secs()
-        ))
-        .expect("cookie values are hex")
-    }
-}
-
-/// The caller of the session whose cookie is `session`.
-pub(crate) async fn session_caller(state: &AppState, session: &str) -> Result<Caller, ApiError> {
-    let sha = crate::signing::sha256_hex(session);
-    let live = state
-        .engine
-        .store
-        .live_session(&sha)
-        .await?
-        .ok_or_else(|| {
-            ApiError::from(Error::Unauthorized(
-                "the session has ended: sign in again".into(),
-            ))
-        })?;
-    let grants: Vec<Grant> = serde_json::from_str(&live.grants)
-        .map_err(|e| Error::Internal(format!("a session's roles: {e}")))?;
-    Ok(Caller {
-        actor: live.actor,
-        who: Who::Person {
-            display_name: live.display_name,
-            session_sha256: sha,
-            csrf: crate::people::csrf_of(session),
-        },
-        grants,
-        operations: vec!["*".into()],
-        resolve: false,
-        override_open: false,
-        limits: state.people.limits,
-    })
-}
 
 /// `GET /v1/auth/methods`: how one may sign in here, and whether the
 /// request's session cookie (which the page cannot read) is a live session.

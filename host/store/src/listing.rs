@@ -68,6 +68,35 @@ impl Store {
             args.push(ts(t));
             sql.push_str(&format!(" AND created_at < ${}", args.len()));
         }
+        if let Some(o) = &f.order_ref {
+            args.push(o.clone());
+            sql.push_str(&format!(" AND order_ref = ${}", args.len()));
+        }
+        // The provider's reference is in the stored answer (JSON text as
+        // serde writes it: no spaces), matched literally.
+        let reference = |r: &str| {
+            let quoted = serde_json::to_string(r).unwrap_or_default();
+            let escaped = quoted
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            format!("%\"provider_reference\":{escaped}%")
+        };
+        if let Some(r) = &f.provider_reference {
+            args.push(reference(r));
+            sql.push_str(&format!(" AND envelope LIKE ${} ESCAPE '\\'", args.len()));
+        }
+        if let Some(q) = &f.search {
+            args.push(q.clone());
+            let id = args.len();
+            args.push(q.clone());
+            let order = args.len();
+            args.push(reference(q));
+            sql.push_str(&format!(
+                " AND (id = ${id} OR order_ref = ${order} OR envelope LIKE ${} ESCAPE '\\')",
+                args.len()
+            ));
+        }
         for (column, set) in [("account", &f.accounts), ("operation", &f.operations)] {
             let Some(set) = set else { continue };
             if set.is_empty() {

@@ -349,6 +349,12 @@ pub struct ListFilter {
     /// Only operations listed after this one (keyset pagination: older, or
     /// as old with a smaller id).
     pub after: Option<Cursor>,
+    /// Only those of this order.
+    pub order_ref: Option<String>,
+    /// Only those whose answer names this provider reference.
+    pub provider_reference: Option<String>,
+    /// Only those whose id, order or provider reference is this text.
+    pub search: Option<String>,
 }
 
 /// A place in the newest-first listing of operations: the last operation of

@@ -371,6 +371,89 @@ async fn suite(url: &str) {
     assert_eq!(got.envelope.as_ref(), Some(&env));
     assert_eq!(got.request, doc);
 
+    // Search: by id, by order, by the provider's reference (exact, as the
+    // answer names it; `%` and `_` are not wildcards).
+    let by = |f: ListFilter| {
+        let store = store.clone();
+        async move {
+            store
+                .list(&f)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|o| o.id)
+                .collect::<Vec<_>>()
+        }
+    };
+    let mine = |f: ListFilter| ListFilter {
+        account: Some(acct.clone()),
+        ..f
+    };
+    assert_eq!(
+        by(mine(ListFilter {
+            search: Some(id.clone()),
+            ..Default::default()
+        }))
+        .await,
+        vec![id.clone()]
+    );
+    assert!(
+        by(mine(ListFilter {
+            search: Some("A1".into()),
+            ..Default::default()
+        }))
+        .await
+        .contains(&id)
+    );
+    assert!(
+        by(mine(ListFilter {
+            search: Some("REF-1".into()),
+            ..Default::default()
+        }))
+        .await
+        .contains(&id)
+    );
+    assert!(
+        by(mine(ListFilter {
+            provider_reference: Some("REF-1".into()),
+            ..Default::default()
+        }))
+        .await
+        .contains(&id)
+    );
+    assert!(
+        by(mine(ListFilter {
+            provider_reference: Some("REF-%".into()),
+            ..Default::default()
+        }))
+        .await
+        .is_empty()
+    );
+    assert!(
+        by(mine(ListFilter {
+            provider_reference: Some("REF-".into()),
+            ..Default::default()
+        }))
+        .await
+        .is_empty()
+    );
+    assert!(
+        by(mine(ListFilter {
+            order_ref: Some("A1".into()),
+            ..Default::default()
+        }))
+        .await
+        .contains(&id)
+    );
+    assert!(
+        by(mine(ListFilter {
+            order_ref: Some("A".into()),
+            ..Default::default()
+        }))
+        .await
+        .is_empty()
+    );
+
     // The day's money counts refunds, cancels and returns that did not
     // fail (a return was left out of the daily limits once).
     let since = Utc::now() - chrono::Duration::minutes(1);
