@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod people;
 pub mod plugins;
 pub mod reconcile;
+pub mod report;
 pub mod schemas;
 pub mod server;
 pub mod signing;

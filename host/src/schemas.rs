@@ -455,6 +455,39 @@ pub fn openapi(files: &BTreeMap<String, Value>) -> Value {
             json!({"type": "object", "required": ["operations", "next_cursor"], "properties": {"operations": {"type": "array", "items": {"type": "object"}}, "next_cursor": {"type": ["string", "null"]}}}),
         ),
     );
+    let op_filters = vec![
+        json!({"name": "account", "in": "query", "required": false, "schema": {"type": "string"}}),
+        json!({"name": "order_ref", "in": "query", "required": false, "description": "Only this order's operations", "schema": {"type": "string"}}),
+        json!({"name": "provider_reference", "in": "query", "required": false, "description": "Only those whose answer names this provider reference", "schema": {"type": "string"}}),
+        json!({"name": "q", "in": "query", "required": false, "description": "Search: an operation id, an order reference or a provider reference (exact)", "schema": {"type": "string"}}),
+        json!({"name": "status", "in": "query", "required": false, "description": "One state or several separated by commas: in_flight, succeeded, pending, failed, unknown", "schema": {"type": "string", "pattern": "^((in_flight|succeeded|pending|failed|unknown)(,(in_flight|succeeded|pending|failed|unknown))*)?$"}}),
+        json!({"name": "since", "in": "query", "required": false, "description": "Created at or after (RFC 3339)", "schema": {"type": "string", "format": "date-time"}}),
+        json!({"name": "until", "in": "query", "required": false, "description": "Created before (RFC 3339)", "schema": {"type": "string", "format": "date-time"}}),
+        json!({"name": "min_amount", "in": "query", "required": false, "description": "Amounts at least this, in minor units (operations with no amount are left out)", "schema": {"type": "integer", "minimum": 0}}),
+        json!({"name": "max_amount", "in": "query", "required": false, "description": "Amounts at most this, in minor units (operations with no amount are left out)", "schema": {"type": "integer", "minimum": 0}}),
+    ];
+    let utc_offset = json!({"name": "utc_offset", "in": "query", "required": false, "description": "The zone of the times and days (+HH:MM, -HH:MM or Z); +03:00 when absent", "schema": {"type": "string", "pattern": "^(Z|[+-](0[0-9]|1[0-4]):[0-5][0-9])?$"}});
+    let with_params = |a: &Vec<Value>, b: &[Value]| -> Value {
+        Value::Array(a.iter().chain(b).cloned().collect())
+    };
+    let mut export_ops = list_ops.clone();
+    export_ops.insert(
+        "200".into(),
+        json!({"description": "A header row, then one row per operation (RFC 4180, CRLF): amounts in minor units and in major units with the currency", "content": {"text/csv": {"schema": {"type": "string"}}}}),
+    );
+    export_ops.insert(
+        "422".into(),
+        error("invalid_request: a bad filter, one the route does not take, or more than 100,000 operations match"),
+    );
+    let mut totals = list_ops.clone();
+    totals.insert(
+        "200".into(),
+        json_ok(
+            "Groups of the filtered operations, newest day first",
+            json!({"type": "object", "required": ["utc_offset", "operations", "totals"], "properties": {"utc_offset": {"type": "string"}, "operations": {"type": "integer"}, "totals": {"type": "array", "items": {"type": "object", "required": ["account", "day", "operation", "status", "currency", "count", "amount"], "properties": {"account": {"type": "string"}, "day": {"type": "string", "format": "date"}, "operation": {"type": "string"}, "status": {"type": "string"}, "currency": {"type": "string"}, "count": {"type": "integer"}, "amount": {"type": "integer"}}}}}}),
+        ),
+    );
+    totals.insert("422".into(), export_ops["422"].clone());
     let mut reconcile = errors(&[
         ("401", "unauthorized"),
         (
@@ -697,18 +730,23 @@ pub fn openapi(files: &BTreeMap<String, Value>) -> Value {
             "/v1/operations": {"get": {
                 "operationId": "listOperations",
                 "summary": "Operations, newest first, a page at a time",
-                "parameters": [
-                    {"name": "account", "in": "query", "required": false, "schema": {"type": "string"}},
-                    {"name": "order_ref", "in": "query", "required": false, "description": "Only this order's operations", "schema": {"type": "string"}},
-                    {"name": "provider_reference", "in": "query", "required": false, "description": "Only those whose answer names this provider reference", "schema": {"type": "string"}},
-                    {"name": "q", "in": "query", "required": false, "description": "Search: an operation id, an order reference or a provider reference (exact)", "schema": {"type": "string"}},
-                    {"name": "status", "in": "query", "required": false, "description": "One state or several separated by commas: in_flight, succeeded, pending, failed, unknown", "schema": {"type": "string", "pattern": "^((in_flight|succeeded|pending|failed|unknown)(,(in_flight|succeeded|pending|failed|unknown))*)?$"}},
-                    {"name": "since", "in": "query", "required": false, "description": "Created at or after (RFC 3339)", "schema": {"type": "string", "format": "date-time"}},
-                    {"name": "until", "in": "query", "required": false, "description": "Created before (RFC 3339)", "schema": {"type": "string", "format": "date-time"}},
-                    {"name": "cursor", "in": "query", "required": false, "description": "The next_cursor of the previous page (CREATED_AT~ID); empty or absent: the first page", "schema": {"type": "string", "pattern": "^([^~]*~[\\s\\S]+)?$"}},
-                    {"name": "limit", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}}
-                ],
+                "parameters": with_params(&op_filters, &[
+                    json!({"name": "cursor", "in": "query", "required": false, "description": "The next_cursor of the previous page (CREATED_AT~ID); empty or absent: the first page", "schema": {"type": "string", "pattern": "^([^~]*~[\\s\\S]+)?$"}}),
+                    json!({"name": "limit", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}})
+                ]),
                 "responses": list_ops
+            }},
+            "/v1/operations.csv": {"get": {
+                "operationId": "exportOperations",
+                "summary": "The filtered operations as CSV (at most 100,000; cells a spreadsheet would take for a formula start with ')",
+                "parameters": with_params(&op_filters, &[utc_offset.clone()]),
+                "responses": export_ops
+            }},
+            "/v1/totals": {"get": {
+                "operationId": "operationTotals",
+                "summary": "The filtered operations counted and summed by account, day, operation, status and currency",
+                "parameters": with_params(&op_filters, &[utc_offset.clone()]),
+                "responses": totals
             }},
             "/v1/operations/{id}/reconcile": {"post": {
                 "operationId": "reconcileOperation",

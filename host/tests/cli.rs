@@ -1722,7 +1722,7 @@ async fn every_route_but_the_public_ones_needs_a_token() {
         .iter()
         .filter(|r| r.access == Access::SignedIn)
         .count();
-    assert_eq!(signed_in, 17, "{table:#?}");
+    assert_eq!(signed_in, 19, "{table:#?}");
     for route in &table {
         let path = route
             .path

@@ -1053,6 +1053,82 @@ async fn operations_are_listed_by_page_within_the_token_scope() {
     );
     let (s, v) = list("ops-token-1", "search=L0".into()).await;
     assert_eq!(s, 422, "an unknown parameter is named: {v}");
+    // Amounts in minor units: the refunds are 500 each; the query has none.
+    let (_, v) = list("ops-token-1", "min_amount=500&max_amount=500".into()).await;
+    assert_eq!(ids(&v).len(), 6, "5 refunds and the unknown one: {v}");
+    let (_, v) = list("ops-token-1", "min_amount=501".into()).await;
+    assert_eq!(ids(&v), Vec::<String>::new());
+    let (_, v) = list("ops-token-1", "min_amount=500&limit=2".into()).await;
+    assert_eq!(ids(&v), vec![unknown.clone(), refunds[4].clone()], "{v}");
+    assert!(v["next_cursor"].is_string(), "{v}");
+    let (s, v) = list("ops-token-1", "min_amount=9&max_amount=1".into()).await;
+    assert_eq!(s, 422, "{v}");
+    let (s, v) = list("ops-token-1", "utc_offset=Z".into()).await;
+    assert_eq!(s, 422, "the list does not take utc_offset: {v}");
+
+    // The export: a header, one row per operation, amounts in minor and
+    // major units; under the same filters.
+    let (s, v) = http(
+        "GET",
+        &format!("{}/v1/operations.csv?min_amount=1", d.url),
+        Some("ops-token-1"),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    let csv = v.as_str().unwrap();
+    let lines: Vec<&str> = csv.split("\r\n").filter(|l| !l.is_empty()).collect();
+    assert!(
+        lines[0].starts_with("created_at,operation_id,account,"),
+        "{csv}"
+    );
+    assert_eq!(lines.len(), 7, "a header and 6 rows: {csv}");
+    assert!(
+        lines[1].contains(&unknown) && lines[1].contains(",unknown,500,5.00,"),
+        "{csv}"
+    );
+    assert!(
+        lines[1].contains("+03:00,"),
+        "times at +03:00 by default: {csv}"
+    );
+    let (s, v) = http(
+        "GET",
+        &format!("{}/v1/operations.csv?limit=5", d.url),
+        Some("ops-token-1"),
+        None,
+    )
+    .await;
+    assert_eq!(s, 422, "{v}");
+    // Totals: by account, day, operation, status and currency.
+    let (s, v) = http(
+        "GET",
+        &format!("{}/v1/totals?utc_offset=Z&account=esnek", d.url),
+        Some("ops-token-1"),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["operations"], 7, "{v}");
+    let find = |op: &str, status: &str| {
+        v["totals"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t["operation"] == op && t["status"] == status)
+            .map(|t| (t["count"].as_u64().unwrap(), t["amount"].as_i64().unwrap()))
+            .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
+    };
+    assert_eq!(find("refund", "succeeded"), (5, 2500), "{v}");
+    assert_eq!(find("refund", "unknown"), (1, 500), "{v}");
+    assert_eq!(find("query", "succeeded"), (1, 0), "{v}");
+    let (_, v) = http(
+        "GET",
+        &format!("{}/v1/totals?utc_offset=%2B25:00", d.url),
+        Some("ops-token-1"),
+        None,
+    )
+    .await;
+    assert_eq!(v["error"]["details"][0]["path"], "utc_offset", "{v}");
 
     // Scope: a query-only token sees only queries; a refund-only token no query.
     let (_, v) = list("reader-1", String::new()).await;
@@ -1199,10 +1275,23 @@ async fn pieces_of_a_credential_in_a_providers_text_are_blanked_everywhere() {
     .await
     .unwrap();
     assert_eq!(code, 0, "{err}");
+    let (c, dd) = (cfg.clone(), dir.clone());
+    let (code, csv, err) = tokio::task::spawn_blocking(move || {
+        run(
+            &["--config", &c, "operations", "list", "--output", "csv"],
+            &dd,
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 0, "{err}");
+    assert!(csv.starts_with("created_at,operation_id,"), "{csv}");
+    assert!(csv.contains(&format!(",{id},")), "{csv}");
     for (what, text) in [
         ("answer", v.to_string()),
         ("stored", stored.to_string()),
         ("operations list", listed),
+        ("operations list --output csv", csv),
     ] {
         for w in KEY.as_bytes().windows(8) {
             let w = std::str::from_utf8(w).unwrap();

@@ -5,7 +5,18 @@ use std::process::ExitCode;
 use clap::Subcommand;
 use serde_json::{Value, json};
 
-use super::{EXIT_CONFIG, EXIT_USAGE, Global, Output, fail, setup};
+use super::{EXIT_CONFIG, EXIT_USAGE, Global, fail, setup};
+
+/// The formats of `payops operations list`.
+#[derive(Clone, Copy, Debug, clap::ValueEnum, PartialEq, Eq)]
+pub enum ListOutput {
+    /// Human-readable text.
+    Text,
+    /// JSON on stdout.
+    Json,
+    /// CSV (the columns of `GET /v1/operations.csv`, times at +03:00).
+    Csv,
+}
 
 /// `payops operations` actions.
 #[derive(Subcommand, Debug)]
@@ -30,12 +41,18 @@ pub enum OperationsAction {
         /// Created before (RFC 3339).
         #[arg(long)]
         until: Option<String>,
+        /// Amounts at least this (minor units).
+        #[arg(long)]
+        min_amount: Option<i64>,
+        /// Amounts at most this (minor units).
+        #[arg(long)]
+        max_amount: Option<i64>,
         /// At most this many.
         #[arg(long, default_value_t = 100)]
         limit: i64,
-        /// Output format.
+        /// Output format (csv: the console's export, safe for spreadsheets).
         #[arg(long, value_enum, default_value = "text")]
-        output: Output,
+        output: ListOutput,
     },
     /// One operation with its envelope and audit trail (JSON).
     Show {
@@ -83,6 +100,8 @@ pub async fn run(g: &Global, action: &OperationsAction) -> Result<ExitCode, Exit
             status,
             since,
             until,
+            min_amount,
+            max_amount,
             limit,
             output,
         } => {
@@ -108,11 +127,37 @@ pub async fn run(g: &Global, action: &OperationsAction) -> Result<ExitCode, Exit
                 search: search.clone(),
                 ..Default::default()
             };
-            let list = store
-                .list(&filter)
-                .await
-                .map_err(|e| fail(EXIT_CONFIG, e))?;
-            if *output == Output::Json {
+            let bounded = min_amount.is_some() || max_amount.is_some();
+            let want = usize::try_from(*limit).unwrap_or(0);
+            let mut list = Vec::new();
+            let mut filter = filter;
+            loop {
+                // With amount bounds the store is read a page at a time
+                // until `limit` match.
+                if bounded {
+                    filter.limit = Some(500);
+                }
+                let page = store
+                    .list(&filter)
+                    .await
+                    .map_err(|e| fail(EXIT_CONFIG, e))?;
+                let full = bounded && page.len() == 500;
+                filter.after = page.last().map(payops_store::Cursor::after);
+                list.extend(
+                    page.into_iter()
+                        .filter(|o| crate::report::amount_within(o, *min_amount, *max_amount)),
+                );
+                if !full || list.len() >= want {
+                    list.truncate(want);
+                    break;
+                }
+            }
+            if *output == ListOutput::Csv {
+                print!(
+                    "{}",
+                    crate::report::csv(&list, payops_core::turkey_offset())
+                );
+            } else if *output == ListOutput::Json {
                 println!(
                     "{}",
                     serde_json::to_string_pretty(

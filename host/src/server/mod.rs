@@ -6,15 +6,17 @@
 pub mod approvals;
 pub mod auth;
 pub mod callbacks;
+pub mod operations;
 pub mod people;
 
 pub mod state;
 
 pub use auth::Caller;
+use operations::known_account;
 pub use state::{
     Access, ApiError, AppState, READY_PROBE_EVERY, READY_PROBE_TIMEOUT, ReadyProbe, RouteInfo,
 };
-use state::{page_limit, query_error};
+use state::{page_limit, query_cursor, query_error, query_time};
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
@@ -220,129 +222,6 @@ async fn list_deliveries(
         .map(|d| crate::webhooks::view(d, false))
         .collect();
     Ok(axum::Json(json!({"deliveries": list})).into_response())
-}
-
-/// `?account=&status=&since=&until=&cursor=&limit=` of `GET /v1/operations`.
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct OperationsQuery {
-    account: Option<String>,
-    /// Only this order's.
-    order_ref: Option<String>,
-    /// Only those whose answer names this provider reference.
-    provider_reference: Option<String>,
-    /// An operation id, an order reference or a provider reference.
-    q: Option<String>,
-    /// One state, or several separated by commas.
-    status: Option<String>,
-    since: Option<String>,
-    until: Option<String>,
-    cursor: Option<String>,
-    limit: Option<i64>,
-}
-
-/// An `account=` filter naming no account this token may use (none of
-/// that name configured and nothing recorded under it, or one outside its
-/// scope: the same answer, so a token cannot learn the names of accounts
-/// it may not use): 404, not an empty page that reads as "nothing
-/// happened". An account removed from the config still lists its past
-/// records. `found_any`: whether the filtered page has rows.
-fn known_account(
-    state: &AppState,
-    token: &Caller,
-    account: Option<&str>,
-    found_any: bool,
-) -> Result<(), Error> {
-    match account {
-        Some(a) if !token.may_read(a) || (!state.engine.accounts.contains_key(a) && !found_any) => {
-            Err(Error::NotFound(format!(
-                "no account {a:?} that {token} may read"
-            )))
-        }
-        _ => Ok(()),
-    }
-}
-
-/// The `cursor` of a list's query string (`shape` names its form in the
-/// error): none when absent or empty.
-fn query_cursor(cursor: Option<&str>, shape: &str) -> Result<Option<payops_store::Cursor>, Error> {
-    cursor
-        .filter(|c| !c.is_empty())
-        .map(|c| {
-            payops_store::Cursor::decode(c).ok_or_else(|| {
-                Error::invalid_field(
-                    "cursor",
-                    format!("not a cursor ({shape}, as next_cursor gives it)"),
-                )
-            })
-        })
-        .transpose()
-}
-
-/// An RFC 3339 time of the query string.
-fn query_time(name: &str, v: Option<&str>) -> Result<Option<chrono::DateTime<chrono::Utc>>, Error> {
-    v.map(|t| {
-        chrono::DateTime::parse_from_rfc3339(t)
-            .map(|d| d.with_timezone(&chrono::Utc))
-            .map_err(|e| Error::invalid_field(name, format!("{t:?} is not an RFC 3339 time ({e})")))
-    })
-    .transpose()
-}
-
-/// Operations, newest first, a page at a time: only those of the accounts
-/// the token may use and the operation kinds it may run (the rule of
-/// `GET /v1/operations/{id}`). `next_cursor` is given while more may follow.
-async fn list_operations(
-    State(state): State<AppState>,
-    token: Caller,
-    query: Result<axum::extract::Query<OperationsQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Response, ApiError> {
-    let axum::extract::Query(q) = query.map_err(query_error)?;
-    let mut states = Vec::new();
-    for s in q.status.as_deref().unwrap_or("").split(',').map(str::trim) {
-        if s.is_empty() {
-            continue;
-        }
-        let st = payops_store::State::parse(s).ok_or_else(|| {
-            Error::invalid_field(
-                "status",
-                format!("{s:?} is not in_flight, succeeded, pending, failed or unknown"),
-            )
-        })?;
-        states.push(st);
-    }
-    let limit = page_limit(q.limit, 50, 500)?;
-    let after = query_cursor(q.cursor.as_deref(), "CREATED_AT~ID")?;
-    let filter = payops_store::ListFilter {
-        account: q.account.clone(),
-        states,
-        since: query_time("since", q.since.as_deref())?,
-        until: query_time("until", q.until.as_deref())?,
-        limit: Some(limit),
-        accounts: token.account_scope(),
-        operations: token.operation_scope(),
-        after,
-        order_ref: q.order_ref.clone().filter(|o| !o.is_empty()),
-        provider_reference: q.provider_reference.clone().filter(|r| !r.is_empty()),
-        search: q
-            .q
-            .as_deref()
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .map(str::to_owned),
-    };
-    let list = state.engine.store.list(&filter).await?;
-    // (A later page may be empty: only the first page decides.)
-    let found_any = !list.is_empty() || q.cursor.as_deref().is_some_and(|c| !c.is_empty());
-    known_account(&state, &token, q.account.as_deref(), found_any)?;
-    let next = (list.len() as i64 == limit)
-        .then(|| list.last().map(|o| payops_store::Cursor::after(o).encode()))
-        .flatten();
-    let list: Vec<Value> = list
-        .iter()
-        .map(payops_store::StoredOperation::to_json)
-        .collect();
-    Ok(axum::Json(json!({"operations": list, "next_cursor": next})).into_response())
 }
 
 /// `?fresh=` of `GET /v1/accounts/{account}/orders/{order_ref}`.
@@ -827,7 +706,9 @@ fn routes() -> Routes {
         post(run_operation),
     )
     .bearer("GET", "/v1/accounts", get(list_accounts))
-    .bearer("GET", "/v1/operations", get(list_operations))
+    .bearer("GET", "/v1/operations", get(operations::list))
+    .bearer("GET", "/v1/operations.csv", get(operations::export))
+    .bearer("GET", "/v1/totals", get(operations::totals))
     .bearer("GET", "/v1/operations/{id}", get(get_operation))
     .bearer(
         "POST",

@@ -168,3 +168,35 @@ pub struct RouteInfo {
     /// Who may call it.
     pub access: Access,
 }
+
+/// The `cursor` of a list's query string (`shape` names its form in the
+/// error): none when absent or empty.
+pub(crate) fn query_cursor(
+    cursor: Option<&str>,
+    shape: &str,
+) -> Result<Option<payops_store::Cursor>, Error> {
+    cursor
+        .filter(|c| !c.is_empty())
+        .map(|c| {
+            payops_store::Cursor::decode(c).ok_or_else(|| {
+                Error::invalid_field(
+                    "cursor",
+                    format!("not a cursor ({shape}, as next_cursor gives it)"),
+                )
+            })
+        })
+        .transpose()
+}
+
+/// An RFC 3339 time of the query string.
+pub(crate) fn query_time(
+    name: &str,
+    v: Option<&str>,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, Error> {
+    v.map(|t| {
+        chrono::DateTime::parse_from_rfc3339(t)
+            .map(|d| d.with_timezone(&chrono::Utc))
+            .map_err(|e| Error::invalid_field(name, format!("{t:?} is not an RFC 3339 time ({e})")))
+    })
+    .transpose()
+}
