@@ -149,8 +149,9 @@ pub struct Total {
 /// `ops` grouped by account, day (at `zone`), operation, status and
 /// currency; ordered by day (newest first), then the rest.
 pub fn totals(ops: &[StoredOperation], zone: FixedOffset) -> Vec<Total> {
-    let mut groups: BTreeMap<(String, String, String, String, String), (u64, i64)> =
-        BTreeMap::new();
+    // (day, account, operation, status, currency) -> (count, amount)
+    type Key = (String, String, String, String, String);
+    let mut groups: BTreeMap<Key, (u64, i64)> = BTreeMap::new();
     for op in ops {
         let key = (
             op.created_at

@@ -739,13 +739,13 @@ pub fn openapi(files: &BTreeMap<String, Value>) -> Value {
             "/v1/operations.csv": {"get": {
                 "operationId": "exportOperations",
                 "summary": "The filtered operations as CSV (at most 100,000; cells a spreadsheet would take for a formula start with ')",
-                "parameters": with_params(&op_filters, &[utc_offset.clone()]),
+                "parameters": with_params(&op_filters, std::slice::from_ref(&utc_offset)),
                 "responses": export_ops
             }},
             "/v1/totals": {"get": {
                 "operationId": "operationTotals",
                 "summary": "The filtered operations counted and summed by account, day, operation, status and currency",
-                "parameters": with_params(&op_filters, &[utc_offset.clone()]),
+                "parameters": with_params(&op_filters, std::slice::from_ref(&utc_offset)),
                 "responses": totals
             }},
             "/v1/operations/{id}/reconcile": {"post": {
