@@ -365,6 +365,17 @@ pub fn input_schema_of<T: JsonSchema>() -> serde_json::Value {
             // `Option<Enum>`: `anyOf: [{$ref}, {type: null}]`.
             if let Some(any) = prop.get_mut("anyOf").and_then(|a| a.as_array_mut()) {
                 any.retain(|b| b.get("type") != Some(&serde_json::json!("null")));
+                // One branch left, a `$ref`: the reference itself, beside
+                // the property's title and description (an `anyOf` of one
+                // is drawn by form generators as a choice, its title twice).
+                if let [only] = any.as_slice()
+                    && let Some(r) = only.get("$ref").cloned()
+                    && only.as_object().is_some_and(|o| o.len() == 1)
+                    && let Some(m) = prop.as_object_mut()
+                {
+                    m.remove("anyOf");
+                    m.insert("$ref".into(), r);
+                }
             }
         }
     });

@@ -596,7 +596,7 @@ pub fn openapi(files: &BTreeMap<String, Value>) -> Value {
         "200".into(),
         json_ok(
             "The accounts this token may use, with their provider and operations",
-            json!({"type": "object", "required": ["accounts"], "properties": {"accounts": {"type": "array", "items": {"type": "object", "required": ["name", "provider", "operations"], "properties": {"name": {"type": "string"}, "provider": {"type": "string"}, "operations": {"type": "array", "items": {"type": "string"}}}}}}}),
+            json!({"type": "object", "required": ["accounts"], "properties": {"accounts": {"type": "array", "items": {"type": "object", "required": ["name", "provider", "operations", "may_resolve", "may_approve"], "properties": {"name": {"type": "string"}, "provider": {"type": "string"}, "operations": {"type": "array", "items": {"type": "string"}}, "may_resolve": {"type": "boolean", "description": "May resolve this account's unknown and pending operations"}, "may_approve": {"type": "boolean", "description": "May approve or reject others' requests on this account"}}}}}}),
         ),
     );
     let path_param = |name: &str, schema: Value| json!({"name": name, "in": "path", "required": true, "schema": schema});

@@ -136,6 +136,126 @@ fn the_console_runs_a_refund_and_shows_the_operations() {
         seen["reconciled"].as_str().is_some_and(|r| !r.is_empty()),
         "{seen:#}"
     );
+    // The provider's own words (EsnekPOS's 100 "Sipariş bulunamadı." for an
+    // order it does not know) and the order's last query, on the page.
+    assert_eq!(seen["afterReconcile"], "unknown !", "{seen:#}");
+    assert_eq!(seen["providerWords"], "100 Sipariş bulunamadı.", "{seen:#}");
+    assert!(
+        seen["lastQuery"]
+            .as_str()
+            .is_some_and(|q| q.contains("failed, \"100 Sipariş bulunamadı.\"")),
+        "{seen:#}"
+    );
+    // Times in the browser's zone (America/New_York), one format.
+    let shown = regex_like_time(&seen["createdShown"]);
+    assert!(shown, "{seen:#}");
+    assert!(
+        seen["eventTimes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(regex_like_time),
+        "{seen:#}"
+    );
+    assert!(
+        seen["zoneNote"]
+            .as_str()
+            .is_some_and(|z| z.starts_with("Times in America/New_York.")),
+        "{seen:#}"
+    );
+    // Resolved from the page, with the evidence, by the signed-in caller.
+    assert_eq!(seen["resolvedStatus"], "failed", "{seen:#}");
+    assert_eq!(
+        seen["resolution"],
+        "resolved by sandbox: EsnekPOS panel: no return on DEMO-1003 on 07.12.2026"
+    );
+    assert_eq!(seen["resolveFormAfter"], 0, "{seen:#}");
+    // Search by order, kept in the URL; a shared address opens the same
+    // view after sign-in.
+    assert_eq!(seen["searchHash"], "#/operations?q=DEMO-1001");
+    assert_eq!(seen["searchRows"].as_array().unwrap().len(), 2, "{seen:#}");
+    assert_eq!(seen["shared"], json!({"search": "DEMO-1001", "rows": 2}));
+    // Amounts typed in lira filter in kuruş; 12.505 is refused.
+    assert_eq!(
+        seen["amountHash"],
+        "#/operations?min_amount=1250&max_amount=1250"
+    );
+    let amount_rows = seen["amountRows"].as_array().unwrap();
+    assert_eq!(amount_rows.len(), 1, "{seen:#}");
+    assert!(
+        amount_rows[0]
+            .as_str()
+            .is_some_and(|r| r.contains("DEMO-1001\t12.50 TL\tsucceeded")),
+        "{seen:#}"
+    );
+    assert!(
+        seen["amountError"]
+            .as_str()
+            .is_some_and(|e| e.contains("at most 2 decimals")),
+        "{seen:#}"
+    );
+    assert_eq!(seen["filterDisabled"], true);
+    // Totals of the money: the resolved refund failed, the other succeeded.
+    assert_eq!(
+        seen["totals"], "failed 5.00 TL (1) · succeeded 12.50 TL (1)",
+        "{seen:#}"
+    );
+    // The export: every row, the formula-like order reference as text.
+    let csv = seen["csv"].as_str().unwrap();
+    let lines: Vec<&str> = csv.split("\r\n").filter(|l| !l.is_empty()).collect();
+    assert_eq!(
+        lines[0],
+        "created_at,operation_id,account,provider,operation,order_ref,status,amount_minor,amount,currency,provider_reference,provider_code,provider_message,reason,actor,resolution"
+    );
+    assert_eq!(lines.len(), 7, "{csv}");
+    assert!(
+        lines[1].contains(",query,\"'=HYPERLINK(\"\"http://x\"\")\","),
+        "{csv}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains(",refund,DEMO-1001,succeeded,1250,12.50,TRY,")),
+        "{csv}"
+    );
+    // In the operator's zone.
+    assert!(
+        lines[1].contains("-05:00,") || lines[1].contains("-04:00,"),
+        "{csv}"
+    );
+    assert!(
+        seen["csvName"]
+            .as_str()
+            .is_some_and(|n| n.starts_with("payops-operations-") && n.ends_with(".csv")),
+        "{seen:#}"
+    );
+    // The order view: its ledger and operations; a refund started there
+    // has the account, the operation and the order filled in.
+    assert_eq!(seen["orderView"]["remaining"], "1,237.50 TL");
+    assert!(
+        seen["orderView"]["paid"]
+            .as_str()
+            .is_some_and(|p| p.starts_with("1,250.00 TL (read ")),
+        "{seen:#}"
+    );
+    assert_eq!(seen["orderView"]["rows"].as_array().unwrap().len(), 2);
+    assert_eq!(seen["orderView"]["hash"], "#/order/esnek-demo/DEMO-1001");
+    assert_eq!(
+        seen["prefilled"],
+        json!({"account": "esnek-demo", "operation": "refund", "order": "DEMO-1001"})
+    );
+}
+
+/// `YYYY-MM-DD HH:MM:SS`: how the console shows every time.
+fn regex_like_time(v: &Value) -> bool {
+    let s = v.as_str().unwrap_or("");
+    s.len() == 19
+        && s.char_indices().all(|(i, c)| match i {
+            4 | 7 => c == '-',
+            10 => c == ' ',
+            13 | 16 => c == ':',
+            _ => c.is_ascii_digit(),
+        })
 }
 
 /// Runs a browser script of `host/ui/tests` with `args` (node, Debian's

@@ -178,7 +178,13 @@ async fn list_accounts(State(state): State<AppState>, token: Caller) -> Result<R
                 .filter(|o| token.may_run(&a.name, **o))
                 .map(|o| o.as_str())
                 .collect();
-            json!({"name": a.name, "provider": a.provider, "operations": ops})
+            json!({
+                "name": a.name,
+                "provider": a.provider,
+                "operations": ops,
+                "may_resolve": token.may_resolve(&a.name),
+                "may_approve": token.may_approve(&a.name),
+            })
         })
         .collect();
     Ok(axum::Json(json!({"accounts": list})).into_response())

@@ -1,7 +1,9 @@
 // The payops operator console: sign in (a local user, the identity
 // provider, or a token), run an operation from its exported request schema,
-// list and open operations, reconcile the unresolved ones. What the
-// caller's role may not do is not offered (the server refuses it anyway).
+// find operations (search, filters kept in the URL, totals, CSV export),
+// open an order's ledger, reconcile or resolve the unresolved ones, decide
+// approvals. What the caller's role may not do is not offered (the server
+// refuses it anyway). Every time is shown in this browser's zone.
 import React, { useEffect, useMemo, useState } from "react";
 import Form from "@rjsf/core";
 import { api, major } from "./api.js";
@@ -105,7 +107,55 @@ function MoneyWidget({ id, value, onChange, onBlur, onFocus, disabled, readonly,
 
 /** Minor units in major units with their currency (TL for lira). */
 function money(minor, currency = "TRY") {
-  return `${major(minor)} ${currency === "TRY" ? "TL" : currency}`;
+  const c = currency || "TRY";
+  return `${major(minor, EXPONENT[c] ?? 2)} ${c === "TRY" ? "TL" : c}`;
+}
+
+/** The operator's zone: this browser's. Every time is shown in it. */
+const ZONE = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
+const CLOCK = new Intl.DateTimeFormat("en-GB", {
+  timeZone: ZONE,
+  year: "numeric",
+  month: "2-digit",
+  day: "2-digit",
+  hour: "2-digit",
+  minute: "2-digit",
+  second: "2-digit",
+  hourCycle: "h23",
+});
+
+/** An RFC 3339 time as `YYYY-MM-DD HH:MM:SS` in the operator's zone. */
+export function when(iso) {
+  if (!iso) return "";
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return String(iso);
+  const p = Object.fromEntries(CLOCK.formatToParts(d).map((x) => [x.type, x.value]));
+  return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute}:${p.second}`;
+}
+
+/** This browser's offset from UTC now (`+03:00`): the totals' days. */
+function utcOffset() {
+  const m = -new Date().getTimezoneOffset();
+  const a = Math.abs(m);
+  return `${m < 0 ? "-" : "+"}${String(Math.floor(a / 60)).padStart(2, "0")}:${String(a % 60).padStart(2, "0")}`;
+}
+
+/** The view in the URL's fragment: `#/VIEW/ARG…?PARAMS` (a view can be
+ *  saved and shared: its filters are in it). */
+function parseHash() {
+  const h = window.location.hash.replace(/^#\/?/, "");
+  const [path, qs] = h.split("?");
+  const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
+  return { view: parts[0] || "", args: parts.slice(1), params: Object.fromEntries(new URLSearchParams(qs || "")) };
+}
+
+/** Goes to a view (a new history entry). */
+function go(view, args = [], params = {}) {
+  const q = new URLSearchParams(
+    Object.entries(params).filter(([, v]) => v !== undefined && v !== null && v !== ""),
+  ).toString();
+  const h = `#/${[view, ...args.map(encodeURIComponent)].join("/")}${q ? `?${q}` : ""}`;
+  if (window.location.hash !== h) window.location.hash = h;
 }
 
 function Status({ value }) {
@@ -336,7 +386,7 @@ function Waiting({ approval, replayed }) {
           <code data-testid="approval-id">{approval.approval_id}</code>
         </dd>
         <dt>Expires</dt>
-        <dd>{approval.expires_at}</dd>
+        <dd>{when(approval.expires_at)}</dd>
       </dl>
     </div>
   );
@@ -403,7 +453,7 @@ function Approvals({ token }) {
           <tbody>
             {list.map((a) => (
               <tr key={a.approval_id} data-testid="approval-row">
-                <td>{a.requested_at}</td>
+                <td>{when(a.requested_at)}</td>
                 <td>{a.requested_by}</td>
                 <td>{a.account}</td>
                 <td>{a.operation.replace(/_/g, " ")}</td>
@@ -434,10 +484,16 @@ function Approvals({ token }) {
   );
 }
 
-function Run({ token, accounts }) {
-  const [accountName, setAccountName] = useState(accounts[0]?.name || "");
+/** The run form. `start` (from the URL, e.g. an order's "Refund") picks
+ *  the account and operation and fills `order_ref`. */
+function Run({ token, accounts, start = {} }) {
+  const first = accounts.find((a) => a.name === start.account) || accounts.find((a) => a.operations.length > 0);
+  const [accountName, setAccountName] = useState(first?.name || "");
   const account = accounts.find((a) => a.name === accountName);
-  const [operation, setOperation] = useState(account?.operations[0] || "");
+  const [operation, setOperation] = useState(
+    account?.operations.includes(start.operation) ? start.operation : account?.operations[0] || "",
+  );
+  const prefill = React.useRef(start.order_ref ? { order_ref: start.order_ref } : undefined);
   const [schema, setSchema] = useState(null);
   const [formData, setFormData] = useState(undefined);
   const [pending, setPending] = useState(null); // {doc, key}
@@ -451,7 +507,9 @@ function Run({ token, accounts }) {
   }, [accountName]);
   useEffect(() => {
     setSchema(null);
-    setFormData(undefined);
+    // The URL's order on the first form only.
+    setFormData(prefill.current);
+    prefill.current = undefined;
     setPending(null);
     setResult(null);
     setError(null);
@@ -554,23 +612,180 @@ function rfc3339(local) {
   return Number.isNaN(d.getTime()) ? "" : d.toISOString();
 }
 
-function Operations({ token, accounts, onOpen }) {
-  const [filter, setFilter] = useState({ account: "", status: [], since: "", until: "" });
+/** RFC 3339 as `datetime-local` text in the browser's zone. */
+function localInput(iso) {
+  if (!iso) return "";
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return "";
+  const p = (n) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}`;
+}
+
+/** The API's filter parameters among a view's URL parameters. */
+const FILTERS = ["q", "account", "order_ref", "status", "since", "until", "min_amount", "max_amount"];
+function apiFilters(params) {
+  return Object.fromEntries(FILTERS.filter((k) => params[k]).map((k) => [k, params[k]]));
+}
+
+/** Rows of operations (the list, an order's). */
+function OperationRows({ rows, testid = "operations" }) {
+  return (
+    <table data-testid={testid}>
+      <thead>
+        <tr>
+          <th>Created</th>
+          <th>Account</th>
+          <th>Operation</th>
+          <th>Order</th>
+          <th className="num">Amount</th>
+          <th>Status</th>
+        </tr>
+      </thead>
+      <tbody>
+        {rows.map((o) => (
+          <tr key={o.operation_id} className={UNRESOLVED.has(o.status) ? "unresolved" : ""}>
+            <td>{when(o.created_at)}</td>
+            <td>{o.account}</td>
+            <td>
+              <a href={`#/operation/${encodeURIComponent(o.operation_id)}`}>{o.operation.replace(/_/g, " ")}</a>
+            </td>
+            <td>
+              {o.order_ref && (
+                <a
+                  data-testid="order-link"
+                  href={`#/order/${encodeURIComponent(o.account)}/${encodeURIComponent(o.order_ref)}`}
+                >
+                  {o.order_ref}
+                </a>
+              )}
+            </td>
+            <td className="num">
+              {typeof o.request?.amount === "number" && o.operation !== "query"
+                ? money(o.request.amount, o.request.currency)
+                : ""}
+            </td>
+            <td>
+              <Status value={o.status} />
+            </td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
+/** A lira field of the filters: minor units out, or why not. */
+function LiraFilter({ label, value, onChange, testid }) {
+  const [text, setText] = useState(value ? typedMajor(Number(value)) : "");
+  const r = text.trim() ? parseMajor(text) : { minor: "" };
+  return (
+    <label>
+      {label}{" "}
+      <input
+        data-testid={testid}
+        className="lira"
+        inputMode="decimal"
+        value={text}
+        onChange={(e) => {
+          setText(e.target.value);
+          const p = e.target.value.trim() ? parseMajor(e.target.value) : { minor: "" };
+          onChange(p.error ? { error: p.error } : String(p.minor));
+        }}
+      />{" "}
+      TL
+      {r.error && (
+        <span className="field-error" role="alert">
+          {" "}
+          {r.error}
+        </span>
+      )}
+    </label>
+  );
+}
+
+/** Totals of the filtered operations (by day, account, operation, status). */
+function Totals({ token, filters }) {
+  const [data, setData] = useState(null);
+  const [error, setError] = useState(null);
+  const key = JSON.stringify(filters);
+  useEffect(() => {
+    setError(null);
+    api
+      .totals(token, { ...filters, utc_offset: utcOffset() })
+      .then(setData)
+      .catch(setError);
+  }, [key]);
+  if (error) return <ErrorBox error={error} />;
+  if (!data) return null;
+  const byStatus = {};
+  for (const t of data.totals) {
+    if (t.operation === "query") continue;
+    const k = `${t.status} ${t.currency || "TRY"}`;
+    byStatus[k] = byStatus[k] || { status: t.status, currency: t.currency || "TRY", count: 0, amount: 0 };
+    byStatus[k].count += t.count;
+    byStatus[k].amount += t.amount;
+  }
+  return (
+    <details className="card" data-testid="totals">
+      <summary>
+        Totals of {data.operations} operation{data.operations === 1 ? "" : "s"}:{" "}
+        <span data-testid="totals-summary">
+          {Object.values(byStatus)
+            .map((g) => `${g.status} ${money(g.amount, g.currency)} (${g.count})`)
+            .join(" · ") || "no money moved"}
+        </span>
+      </summary>
+      <table>
+        <thead>
+          <tr>
+            <th>Day ({data.utc_offset})</th>
+            <th>Account</th>
+            <th>Operation</th>
+            <th>Status</th>
+            <th className="num">Count</th>
+            <th className="num">Amount</th>
+          </tr>
+        </thead>
+        <tbody>
+          {data.totals.map((t, i) => (
+            <tr key={i}>
+              <td>{t.day}</td>
+              <td>{t.account}</td>
+              <td>{t.operation.replace(/_/g, " ")}</td>
+              <td>{t.status}</td>
+              <td className="num">{t.count}</td>
+              <td className="num">{t.operation === "query" ? "" : money(t.amount, t.currency || "TRY")}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </details>
+  );
+}
+
+/** Operations: search, filters (kept in the URL), totals, CSV export. */
+function Operations({ token, accounts, params }) {
+  const blank = {
+    q: params.q || "",
+    account: params.account || "",
+    status: params.status ? params.status.split(",") : [],
+    since: localInput(params.since),
+    until: localInput(params.until),
+    min_amount: params.min_amount || "",
+    max_amount: params.max_amount || "",
+  };
+  const [filter, setFilter] = useState(blank);
   const [rows, setRows] = useState([]);
   const [next, setNext] = useState(null);
   const [error, setError] = useState(null);
   const [loaded, setLoaded] = useState(false);
+  const [busy, setBusy] = useState(false);
+  const filters = apiFilters(params);
+  const key = JSON.stringify(filters);
   const load = async (cursor) => {
     setError(null);
     try {
-      const page = await api.operations(token, {
-        account: filter.account,
-        status: filter.status.join(","),
-        since: rfc3339(filter.since),
-        until: rfc3339(filter.until),
-        cursor: cursor || "",
-        limit: "25",
-      });
+      const page = await api.operations(token, { ...filters, cursor: cursor || "", limit: "25" });
       setRows(cursor ? [...rows, ...page.operations] : page.operations);
       setNext(page.next_cursor);
       setLoaded(true);
@@ -579,19 +794,57 @@ function Operations({ token, accounts, onOpen }) {
     }
   };
   useEffect(() => {
+    setFilter(blank);
     load(null);
-  }, []);
-  const toggle = (s) =>
-    setFilter({ ...filter, status: filter.status.includes(s) ? filter.status.filter((x) => x !== s) : [...filter.status, s] });
+  }, [key]);
+  const toggle = (st) =>
+    setFilter({ ...filter, status: filter.status.includes(st) ? filter.status.filter((x) => x !== st) : [...filter.status, st] });
+  const bad = [filter.min_amount, filter.max_amount].some((v) => typeof v === "object");
+  const submit = (e) => {
+    e.preventDefault();
+    if (bad) return;
+    go("operations", [], {
+      q: filter.q.trim(),
+      account: filter.account,
+      status: filter.status.join(","),
+      since: rfc3339(filter.since),
+      until: rfc3339(filter.until),
+      min_amount: filter.min_amount,
+      max_amount: filter.max_amount,
+    });
+  };
+  const exportCsv = async () => {
+    setBusy(true);
+    setError(null);
+    try {
+      const { name, blob } = await api.exportCsv(token, { ...filters, utc_offset: utcOffset() });
+      const url = URL.createObjectURL(blob);
+      const a = document.createElement("a");
+      a.href = url;
+      a.download = name;
+      document.body.appendChild(a);
+      a.click();
+      a.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 10000);
+    } catch (e) {
+      setError(e);
+    } finally {
+      setBusy(false);
+    }
+  };
   return (
     <section>
-      <form
-        className="filters card"
-        onSubmit={(e) => {
-          e.preventDefault();
-          load(null);
-        }}
-      >
+      <form className="filters card" onSubmit={submit}>
+        <label className="search">
+          Search{" "}
+          <input
+            data-testid="search"
+            type="search"
+            placeholder="order, operation id or provider reference"
+            value={filter.q}
+            onChange={(e) => setFilter({ ...filter, q: e.target.value })}
+          />
+        </label>
         <label>
           Account{" "}
           <select value={filter.account} onChange={(e) => setFilter({ ...filter, account: e.target.value })}>
@@ -605,9 +858,9 @@ function Operations({ token, accounts, onOpen }) {
         </label>
         <fieldset>
           <legend>Status</legend>
-          {STATES.map((s) => (
-            <label key={s} className="check">
-              <input type="checkbox" checked={filter.status.includes(s)} onChange={() => toggle(s)} /> {s}
+          {STATES.map((st) => (
+            <label key={st} className="check">
+              <input type="checkbox" checked={filter.status.includes(st)} onChange={() => toggle(st)} /> {st}
             </label>
           ))}
         </fieldset>
@@ -617,45 +870,33 @@ function Operations({ token, accounts, onOpen }) {
         <label>
           Until <input type="datetime-local" value={filter.until} onChange={(e) => setFilter({ ...filter, until: e.target.value })} />
         </label>
-        <button type="submit">Filter</button>
+        <LiraFilter
+          key={`min${key}`}
+          label="Amount from"
+          testid="min-amount"
+          value={params.min_amount}
+          onChange={(v) => setFilter((f) => ({ ...f, min_amount: v }))}
+        />
+        <LiraFilter
+          key={`max${key}`}
+          label="to"
+          testid="max-amount"
+          value={params.max_amount}
+          onChange={(v) => setFilter((f) => ({ ...f, max_amount: v }))}
+        />
+        <button type="submit" disabled={bad}>
+          Filter
+        </button>
+        <button type="button" className="secondary" onClick={exportCsv} disabled={busy} data-testid="export">
+          Export CSV
+        </button>
       </form>
+      <p className="minor">
+        Times in {ZONE}. This view's address keeps its filters: bookmark or share it.
+      </p>
       <ErrorBox error={error} />
-      <table data-testid="operations">
-        <thead>
-          <tr>
-            <th>Created</th>
-            <th>Account</th>
-            <th>Operation</th>
-            <th>Order</th>
-            <th>Amount</th>
-            <th>Status</th>
-          </tr>
-        </thead>
-        <tbody>
-          {rows.map((o) => (
-            <tr key={o.operation_id} className={UNRESOLVED.has(o.status) ? "unresolved" : ""}>
-              <td>{o.created_at.replace("T", " ").slice(0, 19)}</td>
-              <td>{o.account}</td>
-              <td>
-                <a
-                  href={`#${o.operation_id}`}
-                  onClick={(e) => {
-                    e.preventDefault();
-                    onOpen(o.operation_id);
-                  }}
-                >
-                  {o.operation.replace(/_/g, " ")}
-                </a>
-              </td>
-              <td>{o.order_ref}</td>
-              <td className="num">{typeof o.request?.amount === "number" ? major(o.request.amount) : ""}</td>
-              <td>
-                <Status value={o.status} />
-              </td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+      <Totals token={token} filters={filters} />
+      <OperationRows rows={rows} />
       {loaded && rows.length === 0 && <p>No operation matches.</p>}
       {next && (
         <button className="secondary" onClick={() => load(next)}>
@@ -681,12 +922,14 @@ function OrderPanel({ token, account, orderRef, refresh }) {
   const cur = order.paid?.currency;
   return (
     <div data-testid="order">
-      <h3>Order {orderRef}</h3>
+      <h3>
+        Order <a href={`#/order/${encodeURIComponent(account)}/${encodeURIComponent(orderRef)}`}>{orderRef}</a>
+      </h3>
       <dl>
         <dt>Paid</dt>
-        <dd>
+        <dd data-testid="order-paid">
           {order.paid
-            ? `${money(order.paid.amount, cur)} (read ${order.paid.read_at})`
+            ? `${money(order.paid.amount, cur)} (read ${when(order.paid.read_at)})`
             : "not known: no query of this order is stored"}
         </dd>
         <dt>Returned</dt>
@@ -712,7 +955,140 @@ function OrderPanel({ token, account, orderRef, refresh }) {
   );
 }
 
-function Detail({ token, accounts, id, onBack }) {
+/** One order: its ledger, every operation on it, and a refund or return
+ *  started from it. */
+function OrderView({ token, accounts, account, orderRef }) {
+  const [rows, setRows] = useState(null);
+  const [error, setError] = useState(null);
+  useEffect(() => {
+    api
+      .operations(token, { account, order_ref: orderRef, limit: "200" })
+      .then((p) => setRows(p.operations))
+      .catch(setError);
+  }, [account, orderRef]);
+  const acct = accounts.find((a) => a.name === account);
+  const start = (operation) => go("run", [], { account, operation, order_ref: orderRef });
+  return (
+    <section className="card" data-testid="order-view">
+      <OrderPanel token={token} account={account} orderRef={orderRef} />
+      <p>
+        {["refund", "return", "cancel"]
+          .filter((o) => acct?.operations.includes(o))
+          .map((o) => (
+            <React.Fragment key={o}>
+              <button onClick={() => start(o)} data-testid={`order-${o}`}>
+                {o[0].toUpperCase() + o.slice(1)} from this order
+              </button>{" "}
+            </React.Fragment>
+          ))}
+      </p>
+      <ErrorBox error={error} />
+      <h3>Operations on this order</h3>
+      {rows && <OperationRows rows={rows} testid="order-operations" />}
+      {rows && rows.length === 0 && <p>None recorded by payops.</p>}
+    </section>
+  );
+}
+
+/** The provider's words: the operation's answer, and the last query of its
+ *  order (what the provider last said about the payment). */
+function ProviderWords({ token, op }) {
+  const [query, setQuery] = useState(undefined);
+  useEffect(() => {
+    if (!op.order_ref) return;
+    api
+      .operations(token, { account: op.account, order_ref: op.order_ref, limit: "100" })
+      .then((p) => setQuery(p.operations.find((o) => o.operation === "query" && o.operation_id !== op.operation_id) || null))
+      .catch(() => setQuery(null));
+  }, [op.operation_id, op.updated_at]);
+  const e = op.envelope;
+  return (
+    <>
+      <dt>Provider said</dt>
+      <dd data-testid="provider-words">
+        {e && (e.provider_code || e.provider_message)
+          ? `${e.provider_code ?? ""} ${e.provider_message ?? ""}`.trim()
+          : "nothing recorded"}
+        {e?.provider_reference && <span className="minor"> (reference {e.provider_reference})</span>}
+      </dd>
+      {op.order_ref && (
+        <>
+          <dt>Last query</dt>
+          <dd data-testid="last-query">
+            {query === undefined
+              ? "…"
+              : query === null
+                ? "none of this order"
+                : `${when(query.created_at)}: ${query.status}${
+                    query.envelope?.provider_message
+                      ? `, "${[query.envelope.provider_code, query.envelope.provider_message].filter(Boolean).join(" ")}"`
+                      : ""
+                  }`}
+            {query && (
+              <>
+                {" "}
+                <a href={`#/operation/${encodeURIComponent(query.operation_id)}`}>open</a>
+              </>
+            )}
+          </dd>
+        </>
+      )}
+    </>
+  );
+}
+
+/** Resolve an unknown or pending operation with evidence (an approver of
+ *  its account; above an approval threshold it waits for another). */
+function Resolve({ token, op, onDone }) {
+  const [status, setStatus] = useState("");
+  const [evidence, setEvidence] = useState("");
+  const [error, setError] = useState(null);
+  const [busy, setBusy] = useState(false);
+  const submit = async (e) => {
+    e.preventDefault();
+    setBusy(true);
+    setError(null);
+    try {
+      const r = await api.resolve(token, op.operation_id, status, evidence.trim());
+      onDone(
+        r.approval
+          ? `Waiting for another approver: ${r.approval.approval_id} (${r.approval.why || r.approval.status})`
+          : `Resolved ${r.status} with your evidence`,
+      );
+    } catch (err) {
+      setError(err);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <form className="resolve" onSubmit={submit} data-testid="resolve">
+      <h3>Resolve with evidence</h3>
+      <p className="minor">
+        When the provider's query cannot settle it: say what happened to the money, and what proves it (the provider
+        panel's transaction, a bank statement line). It is recorded with your name.
+      </p>
+      <label>
+        The money{" "}
+        <select data-testid="resolve-status" value={status} onChange={(e) => setStatus(e.target.value)}>
+          <option value="">choose…</option>
+          <option value="succeeded">moved: succeeded</option>
+          <option value="failed">did not move: failed</option>
+        </select>
+      </label>
+      <label className="evidence">
+        Evidence
+        <textarea data-testid="resolve-evidence" rows={2} value={evidence} onChange={(e) => setEvidence(e.target.value)} />
+      </label>
+      <button type="submit" disabled={busy || !status || !evidence.trim()}>
+        Record resolution
+      </button>
+      <ErrorBox error={error} />
+    </form>
+  );
+}
+
+function Detail({ token, accounts, id }) {
   const [data, setData] = useState(null);
   const [error, setError] = useState(null);
   const [note, setNote] = useState(null);
@@ -723,13 +1099,16 @@ function Detail({ token, accounts, id, onBack }) {
       .then(setData)
       .catch(setError);
   useEffect(() => {
+    setData(null);
+    setNote(null);
     load();
   }, [id]);
   if (error && !data) return <ErrorBox error={error} />;
   if (!data) return <p>Loading…</p>;
   const op = data.operation;
   const acct = accounts.find((a) => a.name === op.account);
-  const canReconcile = UNRESOLVED.has(op.status) && op.status !== "in_flight" && acct?.operations.includes("query");
+  const open = UNRESOLVED.has(op.status) && op.status !== "in_flight";
+  const canReconcile = open && acct?.operations.includes("query");
   const reconcile = async () => {
     setBusy(true);
     setError(null);
@@ -745,7 +1124,7 @@ function Detail({ token, accounts, id, onBack }) {
   };
   return (
     <section className="card" data-testid="detail">
-      <button className="secondary" onClick={onBack}>
+      <button className="secondary" onClick={() => window.history.back()}>
         ← Operations
       </button>
       <h2>
@@ -773,18 +1152,19 @@ function Detail({ token, accounts, id, onBack }) {
           {op.actor_name ? `${op.actor_name} (${op.actor})` : op.actor}
         </dd>
         <dt>Created</dt>
-        <dd>{op.created_at}</dd>
+        <dd>{when(op.created_at)}</dd>
+        <ProviderWords token={token} op={op} />
         {op.resolution && (
           <>
             <dt>Resolution</dt>
-            <dd>{op.resolution}</dd>
+            <dd data-testid="resolution">{op.resolution}</dd>
           </>
         )}
       </dl>
       {UNRESOLVED.has(op.status) && (
         <p className="warn">
           Not settled: the money may or may not have moved. Do not repeat the operation; reconcile, or resolve it with
-          evidence (<code>payops operations resolve</code>).
+          evidence.
         </p>
       )}
       {canReconcile && (
@@ -794,6 +1174,16 @@ function Detail({ token, accounts, id, onBack }) {
       )}
       {note && <p data-testid="reconcile-note">{note}</p>}
       <ErrorBox error={error} />
+      {open && acct?.may_resolve && (
+        <Resolve
+          token={token}
+          op={op}
+          onDone={(text) => {
+            setNote(text);
+            load();
+          }}
+        />
+      )}
       <OrderPanel token={token} account={op.account} orderRef={op.order_ref} refresh={op.updated_at} />
       <h3>Audit events</h3>
       <table data-testid="events">
@@ -808,7 +1198,7 @@ function Detail({ token, accounts, id, onBack }) {
         <tbody>
           {data.events.map((e, i) => (
             <tr key={i}>
-              <td>{e.at}</td>
+              <td>{when(e.at)}</td>
               <td>{e.kind}</td>
               <td title={e.actor}>{e.actor_name || e.actor}</td>
               <td className="detail">{e.detail}</td>
@@ -828,10 +1218,11 @@ export default function App() {
   const [session, setSession] = useState(null); // {auth, me, accounts}
   const [methods, setMethods] = useState(null);
   const [checked, setChecked] = useState(false);
-  const [view, setView] = useState("run");
-  const [openId, setOpenId] = useState(null);
+  const [route, setRoute] = useState(parseHash);
   const signinError = useMemo(() => new URLSearchParams(window.location.search).get("signin_error"), []);
   useEffect(() => {
+    const follow = () => setRoute(parseHash());
+    window.addEventListener("hashchange", follow);
     // A session already open in this browser (after the identity
     // provider sent it back, or a reload) is used as it is.
     api
@@ -842,7 +1233,9 @@ export default function App() {
       })
       .catch(() => setMethods({ local: false, oidc: null }))
       .finally(() => setChecked(true));
-    if (window.location.search) window.history.replaceState(null, "", window.location.pathname);
+    if (window.location.search)
+      window.history.replaceState(null, "", window.location.pathname + window.location.hash);
+    return () => window.removeEventListener("hashchange", follow);
   }, []);
   if (!session) {
     return (
@@ -858,18 +1251,17 @@ export default function App() {
       </main>
     );
   }
-  const nav = (v) => {
-    setView(v);
-    setOpenId(null);
-  };
   const { auth, me, accounts } = session;
   // A viewer's accounts offer no operation: the run form is not offered.
   const mayRun = accounts.some((a) => a.operations.length > 0);
-  const current = mayRun || view !== "run" ? view : "operations";
+  const views = ["run", "operations", "operation", "order", "approvals"];
+  let current = views.includes(route.view) ? route.view : mayRun ? "run" : "operations";
+  if (current === "run" && !mayRun) current = "operations";
   const signOut = async () => {
     if (typeof auth === "object") await api.logout(auth).catch(() => {});
     setSession(null);
   };
+  const tab = (v) => (current === v || (v === "operations" && ["operation", "order"].includes(current)) ? "active" : "");
   return (
     <main>
       <header>
@@ -879,14 +1271,14 @@ export default function App() {
         </span>
         <nav>
           {mayRun && (
-            <button className={current === "run" ? "active" : ""} onClick={() => nav("run")} data-testid="nav-run">
+            <button className={tab("run")} onClick={() => go("run")} data-testid="nav-run">
               Run an operation
             </button>
           )}
-          <button className={current === "operations" ? "active" : ""} onClick={() => nav("operations")}>
+          <button className={tab("operations")} onClick={() => go("operations")}>
             Operations
           </button>
-          <button className={current === "approvals" ? "active" : ""} onClick={() => nav("approvals")} data-testid="nav-approvals">
+          <button className={tab("approvals")} onClick={() => go("approvals")} data-testid="nav-approvals">
             Approvals
           </button>
           <button className="secondary" onClick={signOut}>
@@ -894,14 +1286,21 @@ export default function App() {
           </button>
         </nav>
       </header>
-      {current === "run" && <Run token={auth} accounts={accounts} />}
+      {current === "run" && (
+        <Run key={JSON.stringify(route.params)} token={auth} accounts={accounts} start={route.params} />
+      )}
       {current === "approvals" && <Approvals token={auth} />}
-      {current === "operations" &&
-        (openId ? (
-          <Detail token={auth} accounts={accounts} id={openId} onBack={() => setOpenId(null)} />
-        ) : (
-          <Operations token={auth} accounts={accounts} onOpen={setOpenId} />
-        ))}
+      {current === "operations" && <Operations token={auth} accounts={accounts} params={route.params} />}
+      {current === "operation" && <Detail token={auth} accounts={accounts} id={route.args[0]} />}
+      {current === "order" && (
+        <OrderView
+          key={route.args.join("/")}
+          token={auth}
+          accounts={accounts}
+          account={route.args[0]}
+          orderRef={route.args[1]}
+        />
+      )}
     </main>
   );
 }

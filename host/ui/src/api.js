@@ -52,11 +52,7 @@ export const api = {
       body: doc,
       headers: { "Idempotency-Key": idempotencyKey },
     }).then((r) => ({ envelope: r.data, replayed: r.headers.get("idempotent-replayed") === "true" })),
-  operations: (token, params) => {
-    const q = new URLSearchParams();
-    for (const [k, v] of Object.entries(params)) if (v) q.set(k, v);
-    return call(token, "GET", `/v1/operations?${q}`).then((r) => r.data);
-  },
+  operations: (token, params) => call(token, "GET", `/v1/operations?${query(params)}`).then((r) => r.data),
   operation: (token, id) => call(token, "GET", `/v1/operations/${encodeURIComponent(id)}`).then((r) => r.data),
   order: (token, account, orderRef) =>
     call(token, "GET", `/v1/accounts/${encodeURIComponent(account)}/orders/${encodeURIComponent(orderRef)}`).then(
@@ -67,13 +63,49 @@ export const api = {
     call(token, "POST", `/v1/approvals/${encodeURIComponent(id)}/${decision}`, { body: {} }).then((r) => r.data),
   reconcile: (token, id) =>
     call(token, "POST", `/v1/operations/${encodeURIComponent(id)}/reconcile`).then((r) => r.data),
+  resolve: (token, id, status, evidence) =>
+    call(token, "POST", `/v1/operations/${encodeURIComponent(id)}/resolve`, { body: { status, evidence } }).then(
+      (r) => r.data,
+    ),
+  totals: (token, params) => call(token, "GET", `/v1/totals?${query(params)}`).then((r) => r.data),
+  /** The filtered operations as a CSV file: its name and its bytes. */
+  exportCsv: async (token, params) => {
+    const h = {};
+    const session = token && typeof token === "object";
+    if (typeof token === "string" && token) h.Authorization = `Bearer ${token}`;
+    const res = await fetch(`/v1/operations.csv?${query(params)}`, {
+      headers: h,
+      credentials: session ? "same-origin" : "omit",
+      cache: "no-store",
+    });
+    if (!res.ok) {
+      const text = await res.text();
+      let data = null;
+      try {
+        data = JSON.parse(text);
+      } catch {
+        data = null;
+      }
+      throw new ApiError(res.status, data);
+    }
+    const name = /filename="([^"]+)"/.exec(res.headers.get("content-disposition") || "")?.[1] || "payops-operations.csv";
+    return { name, blob: await res.blob() };
+  },
 };
 
-/** Minor units as major units with two decimals, exactly (no floats). */
-export function major(minor) {
+/** Query string of the non-empty `params`. */
+function query(params) {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null && v !== "") q.set(k, v);
+  return q;
+}
+
+/** Minor units as major units with `exp` decimals (2: kuruş), exactly
+ *  (no floats). */
+export function major(minor, exp = 2) {
   if (typeof minor !== "number" || !Number.isSafeInteger(minor)) return String(minor);
   const neg = minor < 0;
-  const s = String(Math.abs(minor)).padStart(3, "0");
-  const whole = s.slice(0, -2).replace(/\B(?=(\d{3})+(?!\d))/g, ",");
-  return `${neg ? "-" : ""}${whole}.${s.slice(-2)}`;
+  const s = String(Math.abs(minor)).padStart(exp + 1, "0");
+  const whole = (exp ? s.slice(0, -exp) : s).replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+  return `${neg ? "-" : ""}${whole}${exp ? "." + s.slice(-exp) : ""}`;
 }

@@ -35,7 +35,9 @@ const sent = [];
 const seen = {};
 let step = "start";
 try {
-  const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
+  // Not the daemon's zone (+03:00): the console shows the operator's.
+  const context = await browser.newContext({ viewport: { width: 1100, height: 900 }, timezoneId: "America/New_York", acceptDownloads: true });
+  const page = await context.newPage();
   // The browser logs the refusal's 409 itself; that one is expected.
   const expected = (text) => step.startsWith("a refusal") && /status of 409/.test(text);
   page.on("console", (m) => {
@@ -159,7 +161,7 @@ try {
   await page.waitForFunction(() => document.querySelectorAll("[data-testid=operations] tbody tr").length === 5);
 
   step = "open the refund";
-  await page.locator("tr", { hasText: "DEMO-1001" }).filter({ hasText: "refund" }).getByRole("link").click();
+  await page.locator("tr", { hasText: "DEMO-1001" }).filter({ hasText: "refund" }).getByRole("link", { name: "refund" }).click();
   await page.getByTestId("detail").waitFor();
   seen.events = await page.getByTestId("events").locator("tbody tr td:nth-child(2)").allInnerTexts();
   await page.getByTestId("order-remaining").waitFor();
@@ -168,11 +170,107 @@ try {
 
   step = "reconcile the unknown one";
   await page.getByRole("button", { name: "← Operations" }).click();
-  await page.locator("tr", { hasText: "DEMO-1003" }).filter({ hasText: "unknown" }).getByRole("link").click();
+  await page.locator("tr", { hasText: "DEMO-1003" }).filter({ hasText: "unknown" }).getByRole("link", { name: "refund" }).click();
   await page.getByRole("button", { name: "Reconcile now" }).click();
   await page.getByTestId("reconcile-note").waitFor();
   seen.reconciled = await page.getByTestId("reconcile-note").innerText();
   await shot("console-reconcile");
+
+  step = "the provider's words and the last query";
+  seen.afterReconcile = await page.locator("[data-testid=detail] h2 .status").first().innerText();
+  seen.providerWords = await page.getByTestId("provider-words").innerText();
+  await page.waitForFunction(() => !document.querySelector("[data-testid=last-query]").innerText.startsWith("…"));
+  seen.lastQuery = await page.getByTestId("last-query").innerText();
+  seen.createdShown = await page.locator("[data-testid=detail] dl dt", { hasText: "Created" }).locator("xpath=following-sibling::dd[1]").innerText();
+  seen.eventTimes = await page.getByTestId("events").locator("tbody tr td:nth-child(1)").allInnerTexts();
+
+  step = "resolve the unknown one with evidence";
+  await page.getByTestId("resolve-status").selectOption("failed");
+  await page.getByTestId("resolve-evidence").fill("EsnekPOS panel: no return on DEMO-1003 on 07.12.2026");
+  await shot("console-resolve");
+  await page.getByRole("button", { name: "Record resolution" }).click();
+  await page.getByTestId("resolution").filter({ hasText: "EsnekPOS panel" }).waitFor();
+  seen.resolution = await page.getByTestId("resolution").innerText();
+  seen.resolveNote = await page.getByTestId("reconcile-note").innerText();
+  await page.waitForFunction(() => document.querySelector("[data-testid=detail] h2 .status").innerText.startsWith("failed"));
+  seen.resolvedStatus = await page.locator("[data-testid=detail] h2 .status").first().innerText();
+  seen.resolveFormAfter = await page.getByTestId("resolve").count();
+
+  step = "a query of an order whose reference a spreadsheet would run";
+  await page.getByTestId("nav-run").click();
+  await page.getByTestId("account").selectOption("esnek-demo");
+  await page.getByTestId("operation").selectOption("query");
+  await page.locator("#root_order_ref").waitFor();
+  await page.fill("#root_order_ref", "=HYPERLINK(\"http://x\")");
+  await page.getByRole("button", { name: "Review" }).click();
+  await page.getByRole("button", { name: "Send query" }).click();
+  await page.getByTestId("envelope").waitFor();
+
+  const rowCount = (n) =>
+    page.waitForFunction((n) => document.querySelectorAll("[data-testid=operations] tbody tr").length === n, n);
+  step = "search by order";
+  await page.getByRole("button", { name: "Operations" }).click();
+  await page.getByTestId("search").fill("DEMO-1001");
+  await page.getByRole("button", { name: "Filter" }).click();
+  await rowCount(2);
+  seen.searchRows = await page.getByTestId("operations").locator("tbody tr").allInnerTexts();
+  seen.searchHash = await page.evaluate(() => location.hash);
+  seen.zoneNote = await page.locator("p.minor", { hasText: "Times in" }).innerText();
+
+  step = "amounts in lira";
+  await page.getByTestId("search").fill("");
+  await page.getByTestId("min-amount").fill("12,50");
+  await page.getByTestId("max-amount").fill("12.50");
+  await page.getByRole("button", { name: "Filter" }).click();
+  await rowCount(1);
+  seen.amountRows = await page.getByTestId("operations").locator("tbody tr").allInnerTexts();
+  seen.amountHash = await page.evaluate(() => location.hash);
+  await page.getByTestId("min-amount").fill("12.505");
+  seen.amountError = await page.locator(".filters .field-error").innerText();
+  seen.filterDisabled = await page.getByRole("button", { name: "Filter" }).isDisabled();
+
+  step = "totals";
+  await page.getByRole("button", { name: "Operations" }).click();
+  await rowCount(6);
+  await page.getByTestId("totals-summary").waitFor();
+  seen.totals = await page.getByTestId("totals-summary").innerText();
+  await page.getByTestId("totals").locator("summary").click();
+  await shot("console-search");
+
+  step = "export";
+  const [download] = await Promise.all([page.waitForEvent("download"), page.getByTestId("export").click()]);
+  seen.csvName = download.suggestedFilename();
+  const { readFile } = await import("node:fs/promises");
+  seen.csv = await readFile(await download.path(), "utf8");
+
+  step = "the order view";
+  await page.getByTestId("order-link").filter({ hasText: "DEMO-1001" }).first().click();
+  await page.getByTestId("order-view").waitFor();
+  await page.getByTestId("order-remaining").waitFor();
+  await page.getByTestId("order-operations").locator("tbody tr").nth(1).waitFor();
+  seen.orderView = {
+    paid: await page.getByTestId("order-paid").innerText(),
+    remaining: await page.getByTestId("order-remaining").innerText(),
+    rows: await page.getByTestId("order-operations").locator("tbody tr").allInnerTexts(),
+    hash: await page.evaluate(() => location.hash),
+  };
+  await shot("console-order");
+  await page.getByTestId("order-refund").click();
+  await page.locator("#root_order_ref").waitFor();
+  seen.prefilled = {
+    account: await page.getByTestId("account").inputValue(),
+    operation: await page.getByTestId("operation").inputValue(),
+    order: await page.inputValue("#root_order_ref"),
+  };
+
+  step = "a shared view opens after sign-in";
+  const other = await context.newPage();
+  other.on("pageerror", (e) => problems.push(`page error at ${step}: ${e.message}`));
+  await other.goto(`${base}/ui/${seen.searchHash}`);
+  await other.fill("#token", token);
+  await other.click("button[type=submit]");
+  await other.waitForFunction(() => document.querySelectorAll("[data-testid=operations] tbody tr").length === 2);
+  seen.shared = { search: await other.getByTestId("search").inputValue(), rows: await other.getByTestId("operations").locator("tbody tr").count() };
   step = "done";
 } catch (e) {
   problems.push(`failed at ${step}: ${e.message.split("\n")[0]}`);

@@ -122,7 +122,7 @@ try {
   seen.oidcWho = await page.getByTestId("who").innerText();
   seen.oidcRefund = await refund(page, "ORD-2", "3,00");
   await page.getByRole("button", { name: "Operations" }).click();
-  await page.locator("tr", { hasText: "ORD-2" }).filter({ hasText: "refund" }).getByRole("link").click();
+  await page.locator("tr", { hasText: "ORD-2" }).filter({ hasText: "refund" }).getByRole("link", { name: "refund" }).click();
   await page.getByTestId("actor").waitFor();
   seen.oidcDetailActor = await page.getByTestId("actor").innerText();
   seen.oidcActor = await page.evaluate(async () => {

@@ -102,10 +102,14 @@ pub struct Account {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OrderType {
-    /// A marketplace order: `Pazaryeri_TP_Iptal_Iade` (needs `marketplace_order_guid` and `seller_payout_amount`).
+    /// A marketplace order
+    ///
+    /// Sent as Param's `Pazaryeri_TP_Iptal_Iade`; needs `marketplace_order_guid` and `seller_payout_amount`.
     #[default]
     Marketplace,
-    /// A standard (non-marketplace) order: `TP_Islem_Iptal_Iade_Kismi2` (`Siparis_ID` and `Tutar` only).
+    /// A standard (non-marketplace) order
+    ///
+    /// Sent as Param's `TP_Islem_Iptal_Iade_Kismi2` (`Siparis_ID` and `Tutar` only).
     Standard,
 }
 
