@@ -463,8 +463,8 @@ pub fn openapi(files: &BTreeMap<String, Value>) -> Value {
         json!({"name": "status", "in": "query", "required": false, "description": "One state or several separated by commas: in_flight, succeeded, pending, failed, unknown", "schema": {"type": "string", "pattern": "^((in_flight|succeeded|pending|failed|unknown)(,(in_flight|succeeded|pending|failed|unknown))*)?$"}}),
         json!({"name": "since", "in": "query", "required": false, "description": "Created at or after (RFC 3339)", "schema": {"type": "string", "format": "date-time"}}),
         json!({"name": "until", "in": "query", "required": false, "description": "Created before (RFC 3339)", "schema": {"type": "string", "format": "date-time"}}),
-        json!({"name": "min_amount", "in": "query", "required": false, "description": "Amounts at least this, in minor units (operations with no amount are left out)", "schema": {"type": "integer", "minimum": 0}}),
-        json!({"name": "max_amount", "in": "query", "required": false, "description": "Amounts at most this, in minor units (operations with no amount are left out)", "schema": {"type": "integer", "minimum": 0}}),
+        json!({"name": "min_amount", "in": "query", "required": false, "description": "Amounts at least this, in minor units (operations with no amount are left out)", "schema": {"type": "integer", "minimum": 0, "maximum": 9007199254740991i64}}),
+        json!({"name": "max_amount", "in": "query", "required": false, "description": "Amounts at most this, in minor units (operations with no amount are left out)", "schema": {"type": "integer", "minimum": 0, "maximum": 9007199254740991i64}}),
     ];
     let utc_offset = json!({"name": "utc_offset", "in": "query", "required": false, "description": "The zone of the times and days (+HH:MM, -HH:MM or Z); +03:00 when absent", "schema": {"type": "string", "pattern": "^(Z|[+-](0[0-9]|1[0-4]):[0-5][0-9])?$"}});
     let with_params = |a: &Vec<Value>, b: &[Value]| -> Value {
@@ -665,7 +665,7 @@ pub fn openapi(files: &BTreeMap<String, Value>) -> Value {
     );
     let redirect = |desc: &str| json!({"description": desc, "headers": {"Location": {"schema": {"type": "string"}}}});
     let mut oidc_start = errors(&[
-        ("422", "unsupported_operation: no [auth.oidc] here"),
+        ("404", "not_found: no [auth.oidc] here"),
         (
             "503",
             "unavailable: the identity provider cannot be reached",
@@ -675,7 +675,7 @@ pub fn openapi(files: &BTreeMap<String, Value>) -> Value {
         "303".into(),
         redirect("To the identity provider (authorization code + PKCE)"),
     );
-    let mut oidc_callback = errors(&[("422", "unsupported_operation: no [auth.oidc] here")]);
+    let mut oidc_callback = errors(&[("404", "not_found: no [auth.oidc] here")]);
     oidc_callback.insert("303".into(), redirect("To the console: signed in (the session cookie set), or to its sign-in page with ?signin_error="));
     let person = json!({"type": "object", "required": ["actor", "kind", "display_name", "accounts", "disabled", "created_at", "updated_at"], "properties": {
         "actor": {"type": "string"}, "kind": {"type": "string", "enum": ["local", "oidc"]},
@@ -691,10 +691,9 @@ pub fn openapi(files: &BTreeMap<String, Value>) -> Value {
         ("401", "unauthorized"),
         (
             "403",
-            "forbidden: not an admin over every account, or a session's request without its X-CSRF-Token",
+            "forbidden: not an admin over every account, a session's request without its X-CSRF-Token, or an admin disabling themselves",
         ),
         ("404", "not_found: no such person or action"),
-        ("422", "invalid_request: an admin cannot disable themselves"),
     ]);
     person_action.insert(
         "200".into(),

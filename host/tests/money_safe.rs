@@ -1062,7 +1062,11 @@ async fn operations_are_listed_by_page_within_the_token_scope() {
     assert_eq!(ids(&v), vec![unknown.clone(), refunds[4].clone()], "{v}");
     assert!(v["next_cursor"].is_string(), "{v}");
     let (s, v) = list("ops-token-1", "min_amount=9&max_amount=1".into()).await;
-    assert_eq!(s, 422, "{v}");
+    assert_eq!(
+        (s, ids(&v)),
+        (200, Vec::<String>::new()),
+        "an empty range: {v}"
+    );
     let (s, v) = list("ops-token-1", "utc_offset=Z".into()).await;
     assert_eq!(s, 422, "the list does not take utc_offset: {v}");
 

@@ -344,6 +344,32 @@ async fn role_boundaries(name: &str, store: &str) {
     assert_eq!(a.status, 200, "{}", a.body);
     let a = call("GET", &u("/v1/me"), &clerk, None).await;
     assert_eq!(a.status, 401, "{}", a.body);
+    // An admin cannot lock themselves out (another admin can).
+    let me = call("GET", &u("/v1/me"), &admin, None).await;
+    let own = me.body["actor"].as_str().unwrap().to_owned();
+    let a = call(
+        "POST",
+        &u(&format!("/v1/people/{own}/disable")),
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(a.status, 403, "{}", a.body);
+    assert!(
+        a.body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("you cannot disable yourself")),
+        "{}",
+        a.body
+    );
+    // No OpenID provider here: its routes are not found.
+    for path in [
+        "/v1/auth/oidc/start",
+        "/v1/auth/oidc/callback?code=x&state=y",
+    ] {
+        let a = call("GET", &u(path), &admin, None).await;
+        assert_eq!(a.status, 404, "{path}: {}", a.body);
+    }
     // Signing out ends a session.
     let viewer = who
         .iter()

@@ -21,6 +21,10 @@ pub const MAX_ROWS: usize = 100_000;
 /// before it answers with what it found and a cursor to go on.
 const MAX_SCAN: usize = 10_000;
 
+/// The largest amount a filter takes (the request schemas' bound: what a
+/// JSON number holds exactly).
+const MAX_AMOUNT: i64 = 9_007_199_254_740_991;
+
 /// The filters of the three routes (each refuses what it does not take).
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -72,21 +76,15 @@ impl OperationsQuery {
             ("min_amount", self.min_amount),
             ("max_amount", self.max_amount),
         ] {
-            if v.is_some_and(|v| v < 0) {
+            if v.is_some_and(|v| !(0..=MAX_AMOUNT).contains(&v)) {
                 return Err(Error::invalid_field(
                     name,
-                    "an amount in minor units is 0 or more",
+                    format!("an amount in minor units is 0 to {MAX_AMOUNT}"),
                 ));
             }
         }
-        if let (Some(lo), Some(hi)) = (self.min_amount, self.max_amount)
-            && lo > hi
-        {
-            return Err(Error::invalid_field(
-                "min_amount",
-                format!("{lo} is more than max_amount {hi}"),
-            ));
-        }
+        // (A minimum above the maximum is an empty range, as `since` after
+        // `until` is: nothing matches.)
         let text = |v: &Option<String>| {
             v.as_deref()
                 .map(str::trim)

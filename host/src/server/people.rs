@@ -201,9 +201,7 @@ pub(crate) async fn oidc_start(
     Query(q): Query<Start>,
 ) -> Result<Response, ApiError> {
     let oidc = state.people.oidc.as_ref().ok_or_else(|| {
-        Error::UnsupportedOperation(
-            "no OpenID Connect sign-in here ([auth.oidc] is not set)".into(),
-        )
+        Error::NotFound("no OpenID Connect sign-in here ([auth.oidc] is not set)".into())
     })?;
     // Only a path of this console: never a redirect elsewhere.
     let return_to = q
@@ -264,7 +262,7 @@ pub(crate) async fn oidc_callback(
     Query(q): Query<Callback>,
 ) -> Result<Response, ApiError> {
     let Some(oidc) = state.people.oidc.as_ref() else {
-        return Err(Error::UnsupportedOperation(
+        return Err(Error::NotFound(
             "no OpenID Connect sign-in here ([auth.oidc] is not set)".into(),
         )
         .into());
@@ -369,7 +367,9 @@ pub(crate) async fn set_disabled(
         return Err(caller.forbidden(format!("{verb} people (the admin role over every account)")));
     }
     if disabled && actor == caller.actor {
-        return Err(Error::invalid_field("actor", "you cannot disable yourself").into());
+        return Err(
+            Error::Forbidden("you cannot disable yourself: another admin can".into()).into(),
+        );
     }
     if !state.engine.store.set_disabled(&actor, disabled).await? {
         return Err(Error::NotFound(format!("no person {actor:?}")).into());
