@@ -232,6 +232,7 @@ impl Application {
         let state = AppState {
             engine,
             tokens: Arc::new(tokens),
+            batches: Arc::default(),
             people: Arc::new(crate::server::state::PeopleState::new(
                 &settings.auth,
                 settings

@@ -9,6 +9,7 @@
 
 pub(crate) mod app;
 pub mod approving;
+pub mod batching;
 pub mod cli;
 pub mod config;
 pub mod engine;

@@ -488,6 +488,69 @@ pub fn openapi(files: &BTreeMap<String, Value>) -> Value {
         ),
     );
     totals.insert("422".into(), export_ops["422"].clone());
+    // Batches uploaded to the daemon (the console's).
+    let batch = json!({"type": "object", "required": ["batch_id", "account", "operation", "name", "state", "total", "done", "counts", "invalid", "orders"], "properties": {
+        "batch_id": {"type": "string"}, "account": {"type": "string"}, "operation": {"type": "string"}, "name": {"type": "string"},
+        "uploaded_by": {"type": "string"},
+        "state": {"type": "string", "enum": ["checked", "running", "finished"]},
+        "total": {"type": "integer"}, "done": {"type": "integer"},
+        "counts": {"type": "object", "additionalProperties": {"type": "integer"}},
+        "invalid": {"type": "array", "items": {"type": "object", "required": ["row", "error"], "properties": {"row": {"type": "integer", "description": "0: the file itself"}, "error": {"type": "string"}}}},
+        "orders": {"type": "array", "items": {"type": "object", "required": ["order_ref", "rows", "amount", "whole"], "properties": {"order_ref": {"type": "string"}, "rows": {"type": "array", "items": {"type": "integer"}}, "amount": {"type": "integer"}, "whole": {"type": "integer"}}}},
+        "started_by": {"type": ["string", "null"]}, "started_at": {"type": ["string", "null"]},
+        "rows": {"type": "array", "items": {"type": "object", "required": ["row", "key"], "properties": {"row": {"type": "integer"}, "key": {"type": "string"}, "outcome": {"type": "object"}}}},
+        "continued": {"type": "boolean"}, "changed": {"type": "boolean"}}});
+    let mut batch_list = errors(&[("401", "unauthorized")]);
+    batch_list.insert("200".into(), json_ok("The batches the caller may read", json!({"type": "object", "required": ["batches"], "properties": {"batches": {"type": "array", "items": batch.clone()}}})));
+    let mut batch_upload = errors(&[
+        ("401", "unauthorized"),
+        (
+            "403",
+            "forbidden: the caller may not run this operation on this account",
+        ),
+        ("404", "not_found: no such account"),
+        ("409", "operation_conflict: that batch is running"),
+        (
+            "415",
+            "invalid_request: not text/csv or application/x-ndjson",
+        ),
+        ("422", "invalid_request: a bad query parameter"),
+    ]);
+    batch_upload.insert("201".into(), json_ok("Checked, nothing sent: the rows the check refused (`invalid`), the rows by order; `continued` when the name continues an earlier batch, `changed` when its file differs", batch.clone()));
+    let mut batch_show = errors(&[
+        ("401", "unauthorized"),
+        ("404", "not_found: no such batch here"),
+    ]);
+    batch_show.insert("200".into(), json_ok("The batch", batch.clone()));
+    let mut batch_start = errors(&[
+        ("401", "unauthorized"),
+        (
+            "403",
+            "forbidden: the caller may not run this operation on this account",
+        ),
+        ("404", "not_found: no such batch here"),
+        (
+            "409",
+            "operation_conflict: running, or its check found problems",
+        ),
+        ("422", "invalid_request: a bad concurrency"),
+    ]);
+    batch_start.insert(
+        "202".into(),
+        json_ok(
+            "Started: follow it with GET /v1/batches/{id}",
+            batch.clone(),
+        ),
+    );
+    let mut batch_stop = errors(&[
+        ("401", "unauthorized"),
+        (
+            "403",
+            "forbidden: the caller may not run this operation on this account",
+        ),
+        ("404", "not_found: no such batch here"),
+    ]);
+    batch_stop.insert("200".into(), json_ok("Stopping: no new row starts", batch));
     let mut reconcile = errors(&[
         ("401", "unauthorized"),
         (
@@ -741,6 +804,30 @@ pub fn openapi(files: &BTreeMap<String, Value>) -> Value {
                 "parameters": with_params(&op_filters, std::slice::from_ref(&utc_offset)),
                 "responses": export_ops
             }},
+            "/v1/batches": {
+                "get": {"operationId": "listBatches", "summary": "The batches uploaded to this daemon (newest first, without their rows)", "responses": batch_list},
+                "post": {
+                    "operationId": "uploadBatch",
+                    "summary": "Reads and checks a batch file (CSV with a header row, or JSON lines): every row against the provider's schema, grouped by order; nothing is sent. The same name again continues that batch (its rows keep their keys)",
+                    "parameters": [
+                        {"name": "account", "in": "query", "required": true, "schema": {"type": "string", "minLength": 1}},
+                        {"name": "operation", "in": "query", "required": true, "schema": {"type": "string", "enum": ["refund", "cancel", "return", "query", "sub_merchant_adjust"]}},
+                        {"name": "name", "in": "query", "required": true, "description": "The file's name: a batch is continued by its name", "schema": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "\\S"}},
+                        {"name": "key_column", "in": "query", "required": false, "description": "A column (field) holding each row's idempotency key; without it: the batch id and the row number", "schema": {"type": "string"}},
+                        {"name": "new_batch", "in": "query", "required": false, "description": "A new batch although one of this name exists (a new file under an old name)", "schema": {"type": "boolean", "default": false}}
+                    ],
+                    "requestBody": {"required": true, "content": {"text/csv": {"schema": {"type": "string"}}, "application/x-ndjson": {"schema": {"type": "string"}}}},
+                    "responses": batch_upload
+                }
+            },
+            "/v1/batches/{id}": {"get": {"operationId": "getBatch", "summary": "A batch: where it is, its counts, each row and its outcome", "parameters": [path_param("id", json!({"type": "string"}))], "responses": batch_show}},
+            "/v1/batches/{id}/start": {"post": {
+                "operationId": "startBatch",
+                "summary": "Runs a checked batch in the daemon (rows of one order take turns; rows already done are replayed, never sent again)",
+                "parameters": [path_param("id", json!({"type": "string"})), {"name": "concurrency", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1, "maximum": 16, "default": 4}}],
+                "responses": batch_start
+            }},
+            "/v1/batches/{id}/stop": {"post": {"operationId": "stopBatch", "summary": "No new row starts; the rows in flight finish (the rest end not_started)", "parameters": [path_param("id", json!({"type": "string"}))], "responses": batch_stop}},
             "/v1/totals": {"get": {
                 "operationId": "operationTotals",
                 "summary": "The filtered operations counted and summed by account, day, operation, status and currency",

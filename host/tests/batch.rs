@@ -303,3 +303,180 @@ async fn rows_of_one_order_take_turns() {
     assert!(out.contains("20 sent now"), "{out}");
     assert_eq!(returns(&sim), 40);
 }
+
+/// A raw upload: (status, body as JSON).
+async fn upload(url: &str, token: &str, content_type: &str, body: &str) -> (u16, Value) {
+    use payops_core::{HttpRequest, HttpTransport};
+    let t = payops_transport::ReqwestTransport::new().unwrap();
+    let r = HttpRequest {
+        method: "POST".into(),
+        url: url.into(),
+        headers: vec![
+            ("Content-Type".into(), content_type.into()),
+            ("Authorization".into(), format!("Bearer {token}")),
+        ],
+        body: body.as_bytes().to_vec(),
+        timeout_ms: Some(20_000),
+        safe: false,
+    };
+    let resp = t.send(r).await.unwrap();
+    (
+        resp.status,
+        serde_json::from_slice(&resp.body).unwrap_or(Value::Null),
+    )
+}
+
+/// Starts batch `id` and waits for its end: its last view.
+async fn start_and_wait(base: &str, token: &str, id: &str) -> Value {
+    let (s, v) = http(
+        "POST",
+        &format!("{base}/v1/batches/{id}/start"),
+        Some(token),
+        Some("{}"),
+    )
+    .await;
+    assert_eq!(s, 202, "{v}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (s, v) = http("GET", &format!("{base}/v1/batches/{id}"), Some(token), None).await;
+        assert_eq!(s, 200, "{v}");
+        if v["state"] == "finished" {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "the batch did not finish: {v}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_daemon_checks_groups_and_runs_an_uploaded_batch_once() {
+    let sim = sim(3).await;
+    let dir = temp_dir("batch-upload");
+    TestConfig::new(&dir)
+        .store(&sqlite_url(&dir))
+        .account(
+            "esnek",
+            json!({"provider": "esnekpos", "base_url": sim.url(), "merchant": "M1", "merchant_key": KEY}),
+        )
+        .token("ops", "ops-token-batch", &["esnek"], &["refund", "query"])
+        .token_with("viewer", "view-token-batch", &["esnek"], &["refund"], |t| {
+            t.role = Some(payops_host::people::Role::Viewer);
+        })
+        .write(&dir.join("payops.toml"));
+    let d = {
+        let dir = dir.clone();
+        tokio::task::spawn_blocking(move || {
+            Daemon::serve("batch-upload", &dir.join("payops.toml"), &dir)
+        })
+        .await
+        .unwrap()
+    };
+    let up = |name: &str| {
+        format!(
+            "{}/v1/batches?account=esnek&operation=refund&name={name}",
+            d.url
+        )
+    };
+    // Checked before anything is sent: an invalid row stops the batch.
+    let (s, v) = upload(
+        &up("bad.csv"),
+        "ops-token-batch",
+        "text/csv",
+        "order_ref,amount\nB0,100\nB1,-5\n",
+    )
+    .await;
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(v["invalid"][0]["row"], 2, "{v}");
+    let (s, e) = http(
+        "POST",
+        &format!(
+            "{}/v1/batches/{}/start",
+            d.url,
+            v["batch_id"].as_str().unwrap()
+        ),
+        Some("ops-token-batch"),
+        Some("{}"),
+    )
+    .await;
+    assert_eq!(s, 409, "{e}");
+    assert!(ledger(&sim).is_empty());
+    // A file that cannot be read is the check's finding too.
+    let (s, v) = upload(
+        &up("broken.jsonl"),
+        "ops-token-batch",
+        "application/x-ndjson",
+        "{\"order_ref\": \"B0\"\n",
+    )
+    .await;
+    assert_eq!((s, &v["invalid"][0]["row"]), (201, &json!(0)), "{v}");
+    // Not a file payops reads; a viewer may not run it.
+    let (s, _) = upload(&up("x.json"), "ops-token-batch", "application/json", "{}").await;
+    assert_eq!(s, 415);
+    let file = "order_ref,amount\nB0,100\nB0,200\nB1,300\n";
+    let (s, v) = upload(&up("refunds.csv"), "view-token-batch", "text/csv", file).await;
+    assert_eq!(s, 403, "{v}");
+    // Grouped by order; nothing sent until started.
+    let (s, v) = upload(&up("refunds.csv"), "ops-token-batch", "text/csv", file).await;
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(v["state"], "checked");
+    assert_eq!(v["total"], 3);
+    assert_eq!(v["continued"], false);
+    assert_eq!(
+        v["orders"],
+        json!([{"order_ref": "B0", "rows": [1, 2], "amount": 300, "whole": 0},
+               {"order_ref": "B1", "rows": [3], "amount": 300, "whole": 0}])
+    );
+    assert!(ledger(&sim).is_empty());
+    let id = v["batch_id"].as_str().unwrap().to_owned();
+    let done = start_and_wait(&d.url, "ops-token-batch", &id).await;
+    assert_eq!(done["counts"], json!({"succeeded": 3}), "{done}");
+    assert_eq!(done["started_by"], "ops");
+    assert_eq!(ledger(&sim).len(), 3);
+    // The viewer follows it.
+    let (s, _) = http(
+        "GET",
+        &format!("{}/v1/batches/{id}", d.url),
+        Some("view-token-batch"),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200);
+    // The same name again continues the batch: every row replayed.
+    let (_, v) = upload(&up("refunds.csv"), "ops-token-batch", "text/csv", file).await;
+    assert_eq!(
+        (v["batch_id"].as_str(), &v["continued"], &v["changed"]),
+        (Some(id.as_str()), &json!(true), &json!(false))
+    );
+    let again = start_and_wait(&d.url, "ops-token-batch", &id).await;
+    assert!(
+        again["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["outcome"]["replayed"] == true),
+        "{again}"
+    );
+    assert_eq!(ledger(&sim).len(), 3, "nothing sent twice");
+    // Corrected under the same name: the changed row conflicts, never a
+    // second refund.
+    let (_, v) = upload(
+        &up("refunds.csv"),
+        "ops-token-batch",
+        "text/csv",
+        "order_ref,amount\nB0,100\nB0,200\nB1,350\n",
+    )
+    .await;
+    assert_eq!(v["changed"], true, "{v}");
+    let corrected = start_and_wait(&d.url, "ops-token-batch", &id).await;
+    assert_eq!(
+        corrected["rows"][2]["outcome"]["status"], "error",
+        "{corrected}"
+    );
+    assert_eq!(
+        corrected["rows"][2]["outcome"]["reason"],
+        "idempotency_conflict"
+    );
+    assert_eq!(ledger(&sim).len(), 3, "nothing sent twice");
+    drop(d);
+    std::fs::remove_dir_all(&dir).ok();
+}

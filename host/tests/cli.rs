@@ -1722,7 +1722,7 @@ async fn every_route_but_the_public_ones_needs_a_token() {
         .iter()
         .filter(|r| r.access == Access::SignedIn)
         .count();
-    assert_eq!(signed_in, 19, "{table:#?}");
+    assert_eq!(signed_in, 24, "{table:#?}");
     for route in &table {
         let path = route
             .path
@@ -1758,8 +1758,11 @@ async fn every_route_but_the_public_ones_needs_a_token() {
             }
             Access::Public(why) => {
                 let (status, v) = http(route.method, &url, None, body).await;
+                // (A served route may answer 404 of its own: the OpenID
+                // routes without `[auth.oidc]`; the router's is "no such
+                // route".)
                 assert!(
-                    ![404, 405].contains(&status),
+                    status != 405 && !(status == 404 && v["error"]["message"] == "no such route"),
                     "{} {path} ({why}) is not served: {status} {v}",
                     route.method
                 );

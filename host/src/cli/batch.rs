@@ -16,8 +16,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use payops_core::{Error, OperationKind};
-use serde_json::{Map, Value, json};
+use payops_core::OperationKind;
+use serde_json::{Value, json};
 
 use super::{EXIT_CONFIG, EXIT_USAGE, Global, accounts, build_engine, fail, setup};
 
@@ -55,13 +55,6 @@ pub struct BatchArgs {
     /// file (its journal lost): only for a new file at the same path.
     #[arg(long)]
     pub new_batch: bool,
-}
-
-/// One row: its number (1-based, data rows), key and document.
-struct Row {
-    number: usize,
-    key: String,
-    document: Value,
 }
 
 fn sha256_file(path: &Path) -> Result<String, String> {
@@ -184,92 +177,6 @@ async fn decide_batch(
     Ok((id, changed))
 }
 
-/// A CSV cell as JSON: integers stay numbers, `true`/`false` booleans,
-/// JSON arrays and objects parsed, empty cells left out, the rest text.
-fn cell(text: &str) -> Option<Value> {
-    let t = text.trim();
-    if t.is_empty() {
-        return None;
-    }
-    // Digits with a leading zero (`007`) stay text.
-    if let Ok(n) = t.parse::<i64>()
-        && !(t.len() > 1 && t.starts_with('0'))
-    {
-        return Some(Value::from(n));
-    }
-    match t {
-        "true" => return Some(Value::Bool(true)),
-        "false" => return Some(Value::Bool(false)),
-        _ => {}
-    }
-    if (t.starts_with('[') || t.starts_with('{'))
-        && let Ok(v) = payops_core::kit::json::from_slice_exact(t.as_bytes())
-    {
-        return Some(v);
-    }
-    Some(Value::String(t.to_owned()))
-}
-
-fn read_rows(file: &Path, key_column: Option<&str>, batch_id: &str) -> Result<Vec<Row>, String> {
-    let is_csv = file
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
-    let mut docs: Vec<(usize, Map<String, Value>)> = Vec::new();
-    if is_csv {
-        let mut r = csv::Reader::from_path(file).map_err(|e| format!("{}: {e}", file.display()))?;
-        let headers = r
-            .headers()
-            .map_err(|e| format!("{}: {e}", file.display()))?
-            .clone();
-        for (i, rec) in r.records().enumerate() {
-            let rec = rec.map_err(|e| format!("{}: row {}: {e}", file.display(), i + 1))?;
-            let mut m = Map::new();
-            for (h, v) in headers.iter().zip(rec.iter()) {
-                if let Some(v) = cell(v) {
-                    m.insert(h.trim().to_owned(), v);
-                }
-            }
-            docs.push((i + 1, m));
-        }
-    } else {
-        let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
-        for (i, line) in text
-            .lines()
-            .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty())
-        {
-            match payops_core::kit::json::from_slice_exact(line.as_bytes()) {
-                Ok(Value::Object(m)) => docs.push((i + 1, m)),
-                Ok(_) => {
-                    return Err(format!(
-                        "{}: line {}: not a JSON object",
-                        file.display(),
-                        i + 1
-                    ));
-                }
-                Err(e) => return Err(format!("{}: line {}: {e}", file.display(), i + 1)),
-            }
-        }
-    }
-    let mut rows = Vec::new();
-    for (number, mut m) in docs {
-        let key = match key_column {
-            Some(col) => match m.remove(col) {
-                Some(Value::String(s)) if !s.is_empty() => s,
-                Some(Value::Number(n)) => n.to_string(),
-                _ => return Err(format!("row {number}: no {col:?}")),
-            },
-            None => format!("batch-{batch_id}-row-{number}"),
-        };
-        rows.push(Row {
-            number,
-            key,
-            document: Value::Object(m),
-        });
-    }
-    Ok(rows)
-}
-
 fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n']) {
         format!("\"{}\"", s.replace('"', "\"\""))
@@ -303,16 +210,26 @@ pub async fn run(g: &Global, a: &BatchArgs) -> Result<ExitCode, ExitCode> {
             a.file.display()
         );
     }
-    let rows =
-        read_rows(&a.file, a.key_column.as_deref(), &batch_id).map_err(|e| fail(EXIT_USAGE, e))?;
+    let bytes = std::fs::read(&a.file)
+        .map_err(|e| fail(EXIT_USAGE, format!("{}: {e}", a.file.display())))?;
+    let is_csv = a
+        .file
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+    let rows = crate::batching::read_rows(
+        &a.file.display().to_string(),
+        &bytes,
+        is_csv,
+        a.key_column.as_deref(),
+        &batch_id,
+    )
+    .map_err(|e| fail(EXIT_USAGE, e))?;
     // Every row is checked before anything is sent.
-    let mut invalid = 0;
-    for r in &rows {
-        if let Err(e) = engine.validate(&acct.provider, op, &r.document) {
-            invalid += 1;
-            eprintln!("payops: row {}: {e}", r.number);
-        }
+    let bad = crate::batching::invalid_rows(&engine, &acct.provider, op, &rows);
+    for (number, e) in &bad {
+        eprintln!("payops: row {number}: {e}");
     }
+    let invalid = bad.len();
     if invalid > 0 {
         return Err(fail(
             EXIT_USAGE,
@@ -353,55 +270,36 @@ pub async fn run(g: &Global, a: &BatchArgs) -> Result<ExitCode, ExitCode> {
         b
     };
     let started = Instant::now();
-    let semaphore = Arc::new(tokio::sync::Semaphore::new(a.concurrency));
-    let mut tasks = tokio::task::JoinSet::new();
-    let actor = super::cli_actor();
-    for r in rows {
-        let semaphore = semaphore.clone();
-        let engine = engine.clone();
-        let (account, actor) = (a.account.clone(), actor.clone());
-        tasks.spawn(async move {
-            // A closed semaphore (interrupted) means: not started.
-            let Ok(_permit) = semaphore.acquire_owned().await else {
-                return (r.number, r.key, None);
-            };
-            let result = engine
-                .execute_marked(
-                    &account,
-                    op,
-                    r.document,
-                    crate::engine::Options {
-                        idempotency_key: Some(r.key.clone()),
-                        actor: Some(actor),
-                        asker: Some(crate::config::Asker::default()),
-                        ..Default::default()
-                    },
-                )
-                .await;
-            (r.number, r.key, Some(result))
-        });
-    }
-    type Done = (String, Option<Result<crate::engine::Ran, Error>>);
-    let mut results: BTreeMap<usize, Done> = BTreeMap::new();
-    let mut interrupted = false;
-    let ctrl_c = tokio::signal::ctrl_c();
-    tokio::pin!(ctrl_c);
-    loop {
-        tokio::select! {
-            done = tasks.join_next() => {
-                let Some(done) = done else { break };
-                let (number, key, result) = done.map_err(|e| fail(EXIT_CONFIG, e))?;
-                results.insert(number, (key, result));
-                bar.inc(1);
-            }
-            _ = &mut ctrl_c, if !interrupted => {
-                interrupted = true;
-                semaphore.close();
+    let gate = Arc::new(tokio::sync::Semaphore::new(a.concurrency));
+    // Ctrl-C: no new row is started; the rows in flight finish.
+    let interrupted = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watcher = {
+        let (gate, interrupted, bar) = (gate.clone(), interrupted.clone(), bar.clone());
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                interrupted.store(true, std::sync::atomic::Ordering::SeqCst);
+                gate.close();
                 bar.set_message("interrupted: finishing the rows in flight");
                 eprintln!("payops: interrupted: no new row is started; the rows in flight finish");
             }
-        }
-    }
+        })
+    };
+    let results = crate::batching::run(
+        engine.clone(),
+        &a.account,
+        op,
+        rows,
+        gate,
+        crate::engine::Options {
+            actor: Some(super::cli_actor()),
+            asker: Some(crate::config::Asker::default()),
+            ..Default::default()
+        },
+        |_, _, _| bar.inc(1),
+    )
+    .await;
+    watcher.abort();
+    let interrupted = interrupted.load(std::sync::atomic::Ordering::SeqCst);
     bar.finish_and_clear();
     let elapsed = started.elapsed();
     // The result file and the summary.
@@ -415,72 +313,20 @@ pub async fn run(g: &Global, a: &BatchArgs) -> Result<ExitCode, ExitCode> {
     let mut errors = 0usize;
     let mut not_started = 0usize;
     let mut sent = 0usize;
-    for (number, (key, result)) in &results {
-        let (id, status, reason, replayed, error) = match result {
-            None => {
-                not_started += 1;
-                (
-                    String::new(),
-                    "not_started".to_owned(),
-                    String::new(),
-                    false,
-                    String::new(),
-                )
-            }
-            // Over an approval threshold: waiting, nothing sent; running the
-            // file again joins it by its key (and, once sent, replays it).
-            Some(Ok(crate::engine::Ran::Awaiting { approval, replayed })) => (
-                approval.approval_id.clone(),
-                approval.status.as_str().to_owned(),
-                String::new(),
-                *replayed,
-                approval.why.clone(),
-            ),
-            Some(Ok(crate::engine::Ran::Done(e))) => {
-                if !e.replayed {
-                    sent += 1;
-                }
-                (
-                    e.envelope.operation_id.clone(),
-                    e.envelope.status.to_string(),
-                    e.envelope
-                        .reason
-                        .map(|r| r.as_str().to_owned())
-                        .unwrap_or_default(),
-                    e.replayed,
-                    String::new(),
-                )
-            }
-            // Refused before anything was sent: the row's key is free, so
-            // running the same file again runs it.
-            Some(Err(err)) if err.refusal_reason().is_some() => {
-                errors += 1;
-                (
-                    err.refusal_id().unwrap_or_default().to_owned(),
-                    "refused".to_owned(),
-                    err.refusal_reason()
-                        .map(|r| r.as_str().to_owned())
-                        .unwrap_or_default(),
-                    false,
-                    err.to_string(),
-                )
-            }
-            Some(Err(err)) => {
-                errors += 1;
-                (
-                    String::new(),
-                    "error".to_owned(),
-                    err.code().as_str().to_owned(),
-                    false,
-                    err.to_string(),
-                )
-            }
-        };
+    for (number, (key, o)) in &results {
+        match o.status.as_str() {
+            "not_started" => not_started += 1,
+            "refused" | "error" => errors += 1,
+            _ if o.sent => sent += 1,
+            _ => {}
+        }
+        let (id, status, reason, replayed, error) =
+            (&o.id, &o.status, &o.reason, o.replayed, &o.error);
         *counts.entry(status.clone()).or_default() += 1;
         text.push_str(&format!(
             "{number},{},{id},{status},{reason},{replayed},{}\n",
             csv_field(key),
-            csv_field(&error)
+            csv_field(error)
         ));
     }
     std::fs::write(&out, text).map_err(|e| fail(EXIT_CONFIG, format!("{}: {e}", out.display())))?;

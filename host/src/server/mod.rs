@@ -5,6 +5,7 @@
 
 pub mod approvals;
 pub mod auth;
+pub mod batches;
 pub mod callbacks;
 pub mod operations;
 pub mod people;
@@ -715,6 +716,15 @@ fn routes() -> Routes {
     .bearer("GET", "/v1/operations", get(operations::list))
     .bearer("GET", "/v1/operations.csv", get(operations::export))
     .bearer("GET", "/v1/totals", get(operations::totals))
+    .bearer("GET", "/v1/batches", get(batches::list))
+    .bearer(
+        "POST",
+        "/v1/batches",
+        post(batches::upload).layer(DefaultBodyLimit::max(batches::MAX_BYTES)),
+    )
+    .bearer("GET", "/v1/batches/{id}", get(batches::show))
+    .bearer("POST", "/v1/batches/{id}/start", post(batches::start))
+    .bearer("POST", "/v1/batches/{id}/stop", post(batches::stop))
     .bearer("GET", "/v1/operations/{id}", get(get_operation))
     .bearer(
         "POST",
@@ -922,6 +932,7 @@ mod tests {
         let state = AppState {
             engine: Arc::new(engine),
             tokens: Arc::new(vec![token]),
+            batches: Arc::default(),
             people: Arc::new(state::PeopleState::new(&Default::default(), None)),
             draining: Arc::new(AtomicBool::new(false)),
             schemas: Arc::new(BTreeMap::new()),

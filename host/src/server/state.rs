@@ -25,6 +25,8 @@ pub struct AppState {
     pub tokens: Arc<Vec<TokenConfig>>,
     /// How people sign in, and their sessions.
     pub people: Arc<PeopleState>,
+    /// Batches uploaded through the API (the console's).
+    pub batches: Arc<crate::batching::Registry>,
     /// Set once shutdown begins.
     pub draining: Arc<AtomicBool>,
     /// The schema tree.
