@@ -244,6 +244,32 @@ fn the_console_runs_a_refund_and_shows_the_operations() {
         seen["prefilled"],
         json!({"account": "esnek-demo", "operation": "refund", "order": "DEMO-1001"})
     );
+    // A batch from the console: a row the schema refuses stops it before
+    // anything runs; a good file is shown by order, then run by the daemon
+    // and followed to its end.
+    assert!(
+        seen["batchInvalid"]
+            .as_str()
+            .is_some_and(|t| t.contains("Row 2: invalid request: /amount")),
+        "{seen:#}"
+    );
+    assert_eq!(seen["batchStartOffered"], 0, "{seen:#}");
+    assert_eq!(
+        seen["batchOrders"],
+        json!(["DEMO-1001\t1, 3\t3.00 TL\t", "DEMO-1002\t2\t3.00 TL\t"])
+    );
+    assert_eq!(seen["batchStateBeforeStart"], "checked");
+    assert_eq!(
+        seen["batchProgress"].as_str().map(str::trim),
+        Some("3 of 3 rows done: succeeded 3")
+    );
+    assert_eq!(
+        seen["batchOutcomes"],
+        json!([
+            "DEMO-1001\t1, 3\t3.00 TL\tsucceeded succeeded",
+            "DEMO-1002\t2\t3.00 TL\tsucceeded"
+        ])
+    );
 }
 
 /// `YYYY-MM-DD HH:MM:SS`: how the console shows every time.

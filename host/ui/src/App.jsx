@@ -605,6 +605,189 @@ function Run({ token, accounts, start = {} }) {
   );
 }
 
+/** A batch: upload a file, see it checked and grouped by order before
+ *  anything runs, start it, follow it (the daemon runs it, as
+ *  `payops batch` does). */
+function Batch({ token, accounts }) {
+  const runnable = accounts.filter((a) => a.operations.length > 0);
+  const [accountName, setAccountName] = useState(runnable[0]?.name || "");
+  const account = runnable.find((a) => a.name === accountName);
+  const [operation, setOperation] = useState(account?.operations.includes("refund") ? "refund" : account?.operations[0] || "");
+  const [file, setFile] = useState(null);
+  const [fresh, setFresh] = useState(false);
+  const [batch, setBatch] = useState(null);
+  const [error, setError] = useState(null);
+  const [busy, setBusy] = useState(false);
+  useEffect(() => {
+    if (account && !account.operations.includes(operation)) setOperation(account.operations[0] || "");
+  }, [accountName]);
+  // Follow a running batch.
+  useEffect(() => {
+    if (batch?.state !== "running") return;
+    const t = setInterval(() => {
+      api
+        .batch(token, batch.batch_id)
+        .then(setBatch)
+        .catch(setError);
+    }, 500);
+    return () => clearInterval(t);
+  }, [batch?.batch_id, batch?.state]);
+  const check = async (e) => {
+    e.preventDefault();
+    setBusy(true);
+    setError(null);
+    setBatch(null);
+    try {
+      setBatch(await api.uploadBatch(token, { account: accountName, operation, name: file.name, new_batch: fresh ? "true" : "" }, file));
+    } catch (err) {
+      setError(err);
+    } finally {
+      setBusy(false);
+    }
+  };
+  const act = async (f) => {
+    setBusy(true);
+    setError(null);
+    try {
+      setBatch(await f(token, batch.batch_id));
+    } catch (err) {
+      setError(err);
+    } finally {
+      setBusy(false);
+    }
+  };
+  const rowsOf = new Map((batch?.rows || []).map((r) => [r.row, r]));
+  return (
+    <section>
+      <form className="card filters" onSubmit={check}>
+        <label>
+          Account{" "}
+          <select data-testid="batch-account" value={accountName} onChange={(e) => setAccountName(e.target.value)}>
+            {runnable.map((a) => (
+              <option key={a.name} value={a.name}>
+                {a.name} ({a.provider})
+              </option>
+            ))}
+          </select>
+        </label>
+        <label>
+          Operation{" "}
+          <select data-testid="batch-operation" value={operation} onChange={(e) => setOperation(e.target.value)}>
+            {(account?.operations || []).map((o) => (
+              <option key={o} value={o}>
+                {o.replace(/_/g, " ")}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label>
+          File (CSV with a header row, or JSON lines){" "}
+          <input data-testid="batch-file" type="file" accept=".csv,.jsonl,.ndjson" onChange={(e) => setFile(e.target.files[0] || null)} />
+        </label>
+        <label className="check">
+          <input type="checkbox" checked={fresh} onChange={(e) => setFresh(e.target.checked)} /> a new file under a name used
+          before
+        </label>
+        <button type="submit" disabled={busy || !file || !operation}>
+          Check
+        </button>
+      </form>
+      <p className="minor">
+        Amounts in the file are in minor units (kuruş), as in the request schema. Nothing is sent until you start the
+        batch. Uploading the same file name again continues its batch: rows already done are not sent again.
+      </p>
+      <ErrorBox error={error} />
+      {batch && (
+        <div className="card" data-testid="batch">
+          <h2>
+            {batch.name}: {batch.total} row{batch.total === 1 ? "" : "s"}, {batch.operation.replace(/_/g, " ")} on{" "}
+            {batch.account} <span className={`status status-${batch.state === "finished" ? "succeeded" : "pending"}`}>{batch.state}</span>
+          </h2>
+          {batch.continued && (
+            <p className="warn" data-testid="batch-continued">
+              This continues batch <code>{batch.batch_id}</code> of the same name: rows already done are replayed, not sent
+              again{batch.changed ? "; the file changed since, so a changed row is refused as a conflict" : ""}.
+            </p>
+          )}
+          {batch.invalid.length > 0 && (
+            <div className="error" data-testid="batch-invalid">
+              <strong>The check found problems; nothing can run until the file is corrected.</strong>
+              <ul>
+                {batch.invalid.map((i) => (
+                  <li key={i.row}>
+                    {i.row ? `Row ${i.row}` : "The file"}: {i.error}
+                  </li>
+                ))}
+              </ul>
+            </div>
+          )}
+          <h3>By order</h3>
+          <table data-testid="batch-orders">
+            <thead>
+              <tr>
+                <th>Order</th>
+                <th>Rows</th>
+                <th className="num">Amount</th>
+                <th>Outcomes</th>
+              </tr>
+            </thead>
+            <tbody>
+              {batch.orders.map((o) => (
+                <tr key={o.order_ref}>
+                  <td>{o.order_ref}</td>
+                  <td>{o.rows.join(", ")}</td>
+                  <td className="num">
+                    {money(o.amount)}
+                    {o.whole > 0 && ` + ${o.whole} whole`}
+                  </td>
+                  <td>
+                    {o.rows
+                      .map((n) => rowsOf.get(n)?.outcome)
+                      .filter(Boolean)
+                      .map((x, i) => (
+                        <React.Fragment key={i}>
+                          {x.id && x.id.startsWith("op_") ? (
+                            <a href={`#/operation/${x.id}`}>
+                              <Status value={x.status} />
+                            </a>
+                          ) : (
+                            <span title={x.error}>
+                              <Status value={x.status} />
+                            </span>
+                          )}{" "}
+                        </React.Fragment>
+                      ))}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+          {batch.state !== "checked" && (
+            <p data-testid="batch-progress">
+              <progress value={batch.done} max={batch.total} /> {batch.done} of {batch.total} rows done
+              {Object.keys(batch.counts).length > 0 &&
+                ": " +
+                  Object.entries(batch.counts)
+                    .map(([k, v]) => `${k} ${v}`)
+                    .join(", ")}
+            </p>
+          )}
+          {batch.state !== "running" && batch.invalid.length === 0 && (
+            <button data-testid="batch-start" onClick={() => act(api.startBatch)} disabled={busy}>
+              {batch.state === "checked" ? `Start ${batch.total} rows` : "Run again (rows done are replayed)"}
+            </button>
+          )}
+          {batch.state === "running" && (
+            <button className="secondary" onClick={() => act(api.stopBatch)} disabled={busy}>
+              Stop (rows in flight finish)
+            </button>
+          )}
+        </div>
+      )}
+    </section>
+  );
+}
+
 /** `datetime-local` text (the browser's zone) as RFC 3339. */
 function rfc3339(local) {
   if (!local) return "";
@@ -1254,9 +1437,9 @@ export default function App() {
   const { auth, me, accounts } = session;
   // A viewer's accounts offer no operation: the run form is not offered.
   const mayRun = accounts.some((a) => a.operations.length > 0);
-  const views = ["run", "operations", "operation", "order", "approvals"];
+  const views = ["run", "batch", "operations", "operation", "order", "approvals"];
   let current = views.includes(route.view) ? route.view : mayRun ? "run" : "operations";
-  if (current === "run" && !mayRun) current = "operations";
+  if ((current === "run" || current === "batch") && !mayRun) current = "operations";
   const signOut = async () => {
     if (typeof auth === "object") await api.logout(auth).catch(() => {});
     setSession(null);
@@ -1275,6 +1458,11 @@ export default function App() {
               Run an operation
             </button>
           )}
+          {mayRun && (
+            <button className={tab("batch")} onClick={() => go("batch")} data-testid="nav-batch">
+              Batch
+            </button>
+          )}
           <button className={tab("operations")} onClick={() => go("operations")}>
             Operations
           </button>
@@ -1289,6 +1477,7 @@ export default function App() {
       {current === "run" && (
         <Run key={JSON.stringify(route.params)} token={auth} accounts={accounts} start={route.params} />
       )}
+      {current === "batch" && <Batch token={auth} accounts={accounts} />}
       {current === "approvals" && <Approvals token={auth} />}
       {current === "operations" && <Operations token={auth} accounts={accounts} params={route.params} />}
       {current === "operation" && <Detail token={auth} accounts={accounts} id={route.args[0]} />}

@@ -67,6 +67,27 @@ export const api = {
     call(token, "POST", `/v1/operations/${encodeURIComponent(id)}/resolve`, { body: { status, evidence } }).then(
       (r) => r.data,
     ),
+  /** Uploads a batch file for its check (nothing is sent). */
+  uploadBatch: async (token, params, file) => {
+    const h = { Accept: "application/json" };
+    const session = token && typeof token === "object";
+    if (typeof token === "string" && token) h.Authorization = `Bearer ${token}`;
+    if (session && token.csrf) h["X-CSRF-Token"] = token.csrf;
+    h["Content-Type"] = /\.jsonl$|\.ndjson$/i.test(file.name) ? "application/x-ndjson" : "text/csv";
+    const res = await fetch(`/v1/batches?${query(params)}`, {
+      method: "POST",
+      headers: h,
+      body: file,
+      credentials: session ? "same-origin" : "omit",
+      cache: "no-store",
+    });
+    const data = await res.json().catch(() => null);
+    if (!res.ok) throw new ApiError(res.status, data);
+    return data;
+  },
+  batch: (token, id) => call(token, "GET", `/v1/batches/${encodeURIComponent(id)}`).then((r) => r.data),
+  startBatch: (token, id) => call(token, "POST", `/v1/batches/${encodeURIComponent(id)}/start`).then((r) => r.data),
+  stopBatch: (token, id) => call(token, "POST", `/v1/batches/${encodeURIComponent(id)}/stop`).then((r) => r.data),
   totals: (token, params) => call(token, "GET", `/v1/totals?${query(params)}`).then((r) => r.data),
   /** The filtered operations as a CSV file: its name and its bytes. */
   exportCsv: async (token, params) => {

@@ -271,6 +271,32 @@ try {
   await other.click("button[type=submit]");
   await other.waitForFunction(() => document.querySelectorAll("[data-testid=operations] tbody tr").length === 2);
   seen.shared = { search: await other.getByTestId("search").inputValue(), rows: await other.getByTestId("operations").locator("tbody tr").count() };
+  await other.close();
+
+  step = "a batch with an invalid row is checked, not run";
+  await page.getByTestId("nav-batch").click();
+  await page.getByTestId("batch-account").selectOption("esnek-demo");
+  await page.getByTestId("batch-operation").selectOption("refund");
+  await page.setInputFiles("[data-testid=batch-file]", { name: "refunds.csv", mimeType: "text/csv", buffer: Buffer.from("order_ref,amount\nDEMO-1001,100\nDEMO-1002,0\n") });
+  await page.getByRole("button", { name: "Check" }).click();
+  await page.getByTestId("batch-invalid").waitFor();
+  seen.batchInvalid = await page.getByTestId("batch-invalid").innerText();
+  seen.batchStartOffered = await page.getByTestId("batch-start").count();
+
+  step = "a batch checked, grouped by order, run and followed";
+  await page.setInputFiles("[data-testid=batch-file]", { name: "refunds.csv", mimeType: "text/csv", buffer: Buffer.from("order_ref,amount\nDEMO-1001,100\nDEMO-1002,300\nDEMO-1001,200\n") });
+  await page.getByRole("button", { name: "Check" }).click();
+  await page.getByTestId("batch-start").waitFor();
+  seen.batchOrders = await page.getByTestId("batch-orders").locator("tbody tr").allInnerTexts();
+  seen.batchContinued = await page.getByTestId("batch-continued").count();
+  seen.batchStateBeforeStart = await page.locator("[data-testid=batch] h2 .status").innerText();
+  await shot("console-batch-checked");
+  await page.getByTestId("batch-start").click();
+  await page.waitForFunction(() => /3 of 3 rows done/.test(document.querySelector("[data-testid=batch-progress]")?.innerText || ""));
+  await page.locator("[data-testid=batch] h2 .status", { hasText: "finished" }).waitFor();
+  seen.batchProgress = await page.getByTestId("batch-progress").innerText();
+  seen.batchOutcomes = await page.getByTestId("batch-orders").locator("tbody tr").allInnerTexts();
+  await shot("console-batch");
   step = "done";
 } catch (e) {
   problems.push(`failed at ${step}: ${e.message.split("\n")[0]}`);
