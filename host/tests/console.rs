@@ -553,10 +553,17 @@ async fn a_second_person_approves_in_the_console_and_it_is_sent_once() {
     let daemon = tokio::task::spawn_blocking(move || Daemon::serve("console-approvals", &c, &d))
         .await
         .unwrap();
-    let args: Vec<String> = [daemon.url.as_str(), "aylin", "burak", PASSWORD]
+    let mut args: Vec<String> = [daemon.url.as_str(), "aylin", "burak", PASSWORD]
         .iter()
         .map(|a| (*a).to_owned())
         .collect();
+    // The Approvals view's screenshot for the docs when asked (as above).
+    if let Ok(shots) = std::env::var("PAYOPS_CONSOLE_SHOTS") {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let shots = root.parent().expect("the repository").join(shots);
+        std::fs::create_dir_all(&shots).unwrap();
+        args.push(shots.display().to_string());
+    }
     let (report, stderr) =
         tokio::task::spawn_blocking(move || browser_script("approvals.mjs", &args))
             .await

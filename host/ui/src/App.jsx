@@ -484,6 +484,34 @@ function Approvals({ token }) {
   );
 }
 
+/** The account and operation pickers of the run form and the batch. */
+function Pickers({ testid = "", accounts, account, setAccountName, operation, setOperation }) {
+  return (
+    <>
+      <label>
+        Account{" "}
+        <select data-testid={`${testid}account`} value={account?.name || ""} onChange={(e) => setAccountName(e.target.value)}>
+          {accounts.map((a) => (
+            <option key={a.name} value={a.name}>
+              {a.name} ({a.provider})
+            </option>
+          ))}
+        </select>
+      </label>
+      <label>
+        Operation{" "}
+        <select data-testid={`${testid}operation`} value={operation} onChange={(e) => setOperation(e.target.value)}>
+          {(account?.operations || []).map((o) => (
+            <option key={o} value={o}>
+              {o.replace(/_/g, " ")}
+            </option>
+          ))}
+        </select>
+      </label>
+    </>
+  );
+}
+
 /** The run form. `start` (from the URL, e.g. an order's "Refund") picks
  *  the account and operation and fills `order_ref`. */
 function Run({ token, accounts, start = {} }) {
@@ -546,26 +574,13 @@ function Run({ token, accounts, start = {} }) {
   return (
     <section>
       <div className="pickers">
-        <label>
-          Account{" "}
-          <select data-testid="account" value={accountName} onChange={(e) => setAccountName(e.target.value)}>
-            {accounts.map((a) => (
-              <option key={a.name} value={a.name}>
-                {a.name} ({a.provider})
-              </option>
-            ))}
-          </select>
-        </label>
-        <label>
-          Operation{" "}
-          <select data-testid="operation" value={operation} onChange={(e) => setOperation(e.target.value)}>
-            {(account?.operations || []).map((o) => (
-              <option key={o} value={o}>
-                {o.replace(/_/g, " ")}
-              </option>
-            ))}
-          </select>
-        </label>
+        <Pickers
+          accounts={accounts}
+          account={account}
+          setAccountName={setAccountName}
+          operation={operation}
+          setOperation={setOperation}
+        />
       </div>
       <ErrorBox error={error} />
       {pending ? (
@@ -660,26 +675,14 @@ function Batch({ token, accounts }) {
   return (
     <section>
       <form className="card filters" onSubmit={check}>
-        <label>
-          Account{" "}
-          <select data-testid="batch-account" value={accountName} onChange={(e) => setAccountName(e.target.value)}>
-            {runnable.map((a) => (
-              <option key={a.name} value={a.name}>
-                {a.name} ({a.provider})
-              </option>
-            ))}
-          </select>
-        </label>
-        <label>
-          Operation{" "}
-          <select data-testid="batch-operation" value={operation} onChange={(e) => setOperation(e.target.value)}>
-            {(account?.operations || []).map((o) => (
-              <option key={o} value={o}>
-                {o.replace(/_/g, " ")}
-              </option>
-            ))}
-          </select>
-        </label>
+        <Pickers
+          testid="batch-"
+          accounts={runnable}
+          account={account}
+          setAccountName={setAccountName}
+          operation={operation}
+          setOperation={setOperation}
+        />
         <label>
           File (CSV with a header row, or JSON lines){" "}
           <input data-testid="batch-file" type="file" accept=".csv,.jsonl,.ndjson" onChange={(e) => setFile(e.target.files[0] || null)} />

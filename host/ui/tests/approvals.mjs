@@ -10,9 +10,9 @@
 // Prints one JSON line with what it saw; exits non-zero on any failure.
 import { chromium } from "playwright-core";
 
-const [base, requester, approver, password] = process.argv.slice(2);
+const [base, requester, approver, password, shots] = process.argv.slice(2);
 if (!base || !requester || !approver || !password) {
-  console.error("usage: node tests/approvals.mjs BASE_URL REQUESTER APPROVER PASSWORD");
+  console.error("usage: node tests/approvals.mjs BASE_URL REQUESTER APPROVER PASSWORD [SCREENSHOT_DIR]");
   process.exit(2);
 }
 const browser = await chromium.launch({
@@ -79,6 +79,7 @@ try {
   ({ context, page } = await signedIn(approver));
   await page.getByTestId("nav-approvals").click();
   await page.getByTestId("approval-row").first().waitFor();
+  if (shots) await page.screenshot({ path: `${shots}/console-approvals.png`, fullPage: true });
   await page.getByTestId("approval-row").filter({ hasText: "ORD-1" }).getByRole("button", { name: "Approve" }).click();
   await page.getByTestId("decision-note").waitFor();
   seen.decision = await page.getByTestId("decision-note").innerText();
