@@ -2149,3 +2149,81 @@ async fn reconciling_a_mistyped_order_shows_the_providers_words() {
         "{how}"
     );
 }
+
+/// Every `payops` command of the docs parses as written: each is run by
+/// `sh` (its quoting, comments and redirections as a reader's shell would
+/// take them) through a `payops` that appends `--help`, so the CLI's parser
+/// checks every subcommand, flag and value the docs show without running
+/// what needs production accounts (`/etc/payops/…`, `esnek-prod`). A doc
+/// naming a flag or a value the CLI does not take fails here.
+#[test]
+fn every_payops_command_of_the_docs_parses_as_written() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut commands = Vec::new();
+    for doc in [
+        "README.md",
+        "docs/operators.md",
+        "docs/reliability.md",
+        "docs/performance.md",
+    ] {
+        let text = std::fs::read_to_string(root.join(doc)).unwrap();
+        let mut in_sh = false;
+        let mut current = String::new();
+        for line in text.lines() {
+            if line.trim_start().starts_with("```") {
+                in_sh = matches!(line.trim(), "```sh" | "```bash");
+                continue;
+            }
+            if !in_sh || (current.is_empty() && !line.starts_with("payops ")) {
+                continue;
+            }
+            current.push_str(line.trim_end_matches('\\'));
+            current.push(' ');
+            if !line.ends_with('\\') {
+                commands.push((doc, std::mem::take(&mut current)));
+            }
+        }
+    }
+    assert!(commands.len() >= 30, "{commands:?}");
+    let dir = temp_dir("docs-payops");
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let wrapper = bin.join("payops");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nexec {:?} \"$@\" --help\n",
+            exe().display().to_string()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    for (doc, c) in &commands {
+        let out = std::process::Command::new("sh")
+            .args(["-c", c])
+            .current_dir(&dir)
+            .env("PATH", &path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{doc}: `{c}` does not parse: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // The wrapper is what ran: a flag the CLI does not take fails.
+    let out = std::process::Command::new("sh")
+        .args(["-c", "payops operations list --colour red"])
+        .current_dir(&dir)
+        .env("PATH", &path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    std::fs::remove_dir_all(&dir).ok();
+}
