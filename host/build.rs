@@ -4,13 +4,22 @@
 //!   build time;
 //! - the console's browser test, unless `host/ui/node_modules` holds
 //!   Playwright (`npm ci` in `host/ui`). Under `CI=true` it is never
-//!   ignored: a missing browser or package fails it.
+//!   ignored: a missing browser or package fails it;
+//! - the alert rules' test, unless `promtool` is on the `PATH` (Debian's
+//!   `prometheus` package). Under `CI=true` it is never ignored.
 
 fn main() {
     println!("cargo:rerun-if-env-changed=PAYOPS_TEST_POSTGRES_URL");
     println!("cargo:rerun-if-env-changed=CI");
     println!("cargo::rustc-check-cfg=cfg(payops_postgres)");
     println!("cargo::rustc-check-cfg=cfg(payops_browser)");
+    println!("cargo::rustc-check-cfg=cfg(payops_promtool)");
+    println!("cargo:rerun-if-env-changed=PATH");
+    let promtool = std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join("promtool").is_file()));
+    if promtool || std::env::var("CI").as_deref() == Ok("true") {
+        println!("cargo:rustc-cfg=payops_promtool");
+    }
     if std::env::var("PAYOPS_TEST_POSTGRES_URL").is_ok_and(|v| !v.is_empty()) {
         println!("cargo:rustc-cfg=payops_postgres");
     }

@@ -187,6 +187,7 @@ impl Application {
         if let Some(r) = settings.reconcile {
             reconciliation(&tasks, stop.clone(), &engine, settings.instance_timeout, r);
         }
+        watching(&tasks, stop.clone(), &engine);
         // Webhooks go out through the plain transport: a receiver that got
         // the request may have acted, so only the outbox's own retries apply.
         let webhook_transport = payops_transport::ReqwestTransport::new()
@@ -362,6 +363,30 @@ fn watchdog(tasks: &TaskTracker, stop: CancellationToken, engine: &Arc<Engine>, 
 
 /// Periodic reconciliation: each pass looks only at the operations whose
 /// back-off has passed.
+/// How often the daemon reads the figures an operator watches (gauges of
+/// unresolved operations, waiting approvals, overdrawn orders).
+pub const WATCH_EVERY: Duration = Duration::from_secs(15);
+
+/// Reads the store's watched figures into the metrics every
+/// [`WATCH_EVERY`] (at once first).
+fn watching(tasks: &TaskTracker, stop: CancellationToken, engine: &Arc<Engine>) {
+    let engine = engine.clone();
+    tasks.spawn(async move {
+        loop {
+            match engine.store.watch().await {
+                Ok(w) => engine.metrics.watch(&w, chrono::Utc::now()),
+                Err(e) => {
+                    engine.metrics.store_up.set(0);
+                    tracing::warn!(error = %e, "reading the watched figures failed");
+                }
+            }
+            if !tick(&stop, WATCH_EVERY).await {
+                break;
+            }
+        }
+    });
+}
+
 fn reconciliation(
     tasks: &TaskTracker,
     stop: CancellationToken,

@@ -686,6 +686,9 @@ impl Engine {
             Ok(outcome) => {
                 self.metrics
                     .record(&acct.name, op, outcome.status.as_str(), elapsed);
+                if let Some(r) = outcome.reason {
+                    self.metrics.outcome_reason(&acct.name, op, r.as_str());
+                }
                 let envelope = Envelope::new(meta, outcome, now());
                 self.store_answer(&operation_id, &envelope).await;
                 // A fresh look at an order: what was paid, and the returns

@@ -56,6 +56,29 @@ struct ApprovalLabels {
     event: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BacklogLabels {
+    account: String,
+    state: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AccountLabels {
+    account: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ProblemLabels {
+    account: String,
+    operation: String,
+    reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabels {
+    result: String,
+}
+
 /// The daemon's metrics.
 pub struct Metrics {
     registry: Registry,
@@ -76,6 +99,15 @@ pub struct Metrics {
     /// Age in seconds of the oldest undelivered webhook event.
     pub webhook_oldest_age: Gauge<i64, AtomicI64>,
     approvals: Family<ApprovalLabels, Counter>,
+    unresolved: Family<BacklogLabels, Gauge>,
+    unresolved_age: Family<BacklogLabels, Gauge>,
+    approvals_waiting: Family<AccountLabels, Gauge>,
+    approvals_waiting_age: Family<AccountLabels, Gauge>,
+    overdrawn: Family<AccountLabels, Gauge>,
+    problems: Family<ProblemLabels, Counter>,
+    reconciled: Family<ResultLabels, Counter>,
+    /// 1 while the store answers the watch's reads, 0 when it failed.
+    pub store_up: Gauge<i64, AtomicI64>,
 }
 
 impl Default for Metrics {
@@ -94,6 +126,54 @@ impl Default for Metrics {
         let webhook_queue = Gauge::<i64, AtomicI64>::default();
         let webhook_oldest_age = Gauge::<i64, AtomicI64>::default();
         let approvals = Family::<ApprovalLabels, Counter>::default();
+        let unresolved = Family::<BacklogLabels, Gauge>::default();
+        let unresolved_age = Family::<BacklogLabels, Gauge>::default();
+        let approvals_waiting = Family::<AccountLabels, Gauge>::default();
+        let approvals_waiting_age = Family::<AccountLabels, Gauge>::default();
+        let overdrawn = Family::<AccountLabels, Gauge>::default();
+        let problems = Family::<ProblemLabels, Counter>::default();
+        let reconciled = Family::<ResultLabels, Counter>::default();
+        let store_up = Gauge::<i64, AtomicI64>::default();
+        registry.register(
+            "payops_unresolved_operations",
+            "Operations unknown or pending now, by account and state (read from the store every 15 s)",
+            unresolved.clone(),
+        );
+        registry.register(
+            "payops_unresolved_oldest_age_seconds",
+            "Age of the oldest unknown or pending operation, by account and state",
+            unresolved_age.clone(),
+        );
+        registry.register(
+            "payops_approvals_waiting",
+            "Approvals waiting for a decision, by account",
+            approvals_waiting.clone(),
+        );
+        registry.register(
+            "payops_approvals_waiting_oldest_age_seconds",
+            "Age of the oldest approval waiting for a decision, by account",
+            approvals_waiting_age.clone(),
+        );
+        registry.register(
+            "payops_orders_overdrawn",
+            "Orders whose returned, at-risk and reserved money exceeds what was paid (remaining below zero), by account",
+            overdrawn.clone(),
+        );
+        registry.register(
+            "payops_provider_problems",
+            "Outcomes that name the provider's trouble (timeout, connection_lost, unreachable, provider_error), by account, operation and reason",
+            problems.clone(),
+        );
+        registry.register(
+            "payops_reconcile_attempts",
+            "Reconciliations of an unresolved operation by result (settled, unchanged, error)",
+            reconciled.clone(),
+        );
+        registry.register(
+            "payops_store_up",
+            "1 while the store answers the daemon's periodic reads, 0 after one failed",
+            store_up.clone(),
+        );
         registry.register(
             "payops_approvals",
             "Approval events by account and event (requested, approved, rejected, expired, sent, refused at send time)",
@@ -173,6 +253,14 @@ impl Default for Metrics {
             webhook_queue,
             webhook_oldest_age,
             approvals,
+            unresolved,
+            unresolved_age,
+            approvals_waiting,
+            approvals_waiting_age,
+            overdrawn,
+            problems,
+            reconciled,
+            store_up,
         }
     }
 }
@@ -226,6 +314,68 @@ impl Metrics {
                 event: event.to_owned(),
             })
             .inc();
+    }
+
+    /// An outcome's reason: counted when it names the provider's trouble.
+    pub fn outcome_reason(&self, account: &str, op: OperationKind, reason: &str) {
+        if matches!(
+            reason,
+            "timeout" | "connection_lost" | "unreachable" | "provider_error"
+        ) {
+            self.problems
+                .get_or_create(&ProblemLabels {
+                    account: account.into(),
+                    operation: op.as_str().into(),
+                    reason: reason.into(),
+                })
+                .inc();
+        }
+    }
+
+    /// One reconciliation: `settled`, `unchanged` or `error`.
+    pub fn reconciled(&self, result: &str) {
+        self.reconciled
+            .get_or_create(&ResultLabels {
+                result: result.into(),
+            })
+            .inc();
+    }
+
+    /// The store's figures now (replacing the last ones).
+    pub fn watch(&self, w: &payops_store::Watch, now: chrono::DateTime<chrono::Utc>) {
+        let age = |t: Option<chrono::DateTime<chrono::Utc>>| {
+            t.map_or(0, |t| (now - t).num_seconds().max(0))
+        };
+        self.unresolved.clear();
+        self.unresolved_age.clear();
+        for b in &w.unresolved {
+            let l = BacklogLabels {
+                account: b.account.clone(),
+                state: b.state.clone(),
+            };
+            self.unresolved.get_or_create(&l).set(b.count);
+            self.unresolved_age.get_or_create(&l).set(age(b.oldest));
+        }
+        self.approvals_waiting.clear();
+        self.approvals_waiting_age.clear();
+        for b in &w.approvals {
+            let l = AccountLabels {
+                account: b.account.clone(),
+            };
+            self.approvals_waiting.get_or_create(&l).set(b.count);
+            self.approvals_waiting_age
+                .get_or_create(&l)
+                .set(age(b.oldest));
+        }
+        self.overdrawn.clear();
+        for (account, n) in &w.overdrawn {
+            self.overdrawn
+                .get_or_create(&AccountLabels {
+                    account: account.clone(),
+                })
+                .set(*n);
+        }
+        self.store_up.set(1);
     }
 
     /// One HTTP response.

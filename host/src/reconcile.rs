@@ -132,6 +132,17 @@ pub(crate) async fn one_by_id(engine: &Engine, id: &str) -> Result<Resolution, E
 
 /// Reconciles one operation.
 async fn one(engine: &Engine, op: &StoredOperation) -> Result<Resolution, Error> {
+    let r = settle_one(engine, op).await;
+    engine.metrics.reconciled(match &r {
+        Ok(r) if r.to.is_some() => "settled",
+        Ok(_) => "unchanged",
+        Err(_) => "error",
+    });
+    r
+}
+
+/// Reconciles one operation (what [`one`] counts).
+async fn settle_one(engine: &Engine, op: &StoredOperation) -> Result<Resolution, Error> {
     let from = op.state.as_str().to_owned();
     let skip = |how: String| Resolution {
         id: op.id.clone(),

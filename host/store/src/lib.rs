@@ -33,6 +33,7 @@ mod refusals;
 mod settle;
 mod sql;
 mod turns;
+mod watch;
 mod writer;
 
 use std::sync::Arc;
@@ -51,6 +52,7 @@ pub use model::{
 pub use open::MIGRATOR;
 pub use people::{LiveSession, PendingLogin, Person};
 pub use refusals::{NewRefusal, RefusalFilter, StoredRefusal, refusal_id_of};
+pub use watch::{Backlog, Watch};
 
 /// The operation store.
 #[derive(Clone, Debug)]

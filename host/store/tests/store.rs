@@ -454,6 +454,42 @@ async fn suite(url: &str) {
         .is_empty()
     );
 
+    // What an operator watches: an unknown operation counts under its
+    // account, with its age; none of this account is overdrawn.
+    let watch_acct = unique("watch");
+    let watched = unique("op");
+    store
+        .begin(&intent(
+            &watched,
+            &watch_acct,
+            None,
+            json!({"order_ref": "W1", "amount": 100}),
+            "me",
+        ))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .finish(&watched, &envelope(&watched, &watch_acct, Status::Unknown))
+            .await
+            .unwrap()
+    );
+    let w = store.watch().await.unwrap();
+    let mine: Vec<&payops_store::Backlog> = w
+        .unresolved
+        .iter()
+        .filter(|b| b.account == watch_acct)
+        .collect();
+    assert_eq!(mine.len(), 1, "{w:?}");
+    assert_eq!((mine[0].state.as_str(), mine[0].count), ("unknown", 1));
+    assert!(
+        mine[0]
+            .oldest
+            .is_some_and(|t| (Utc::now() - t).num_seconds().abs() < 60),
+        "{w:?}"
+    );
+    assert!(!w.overdrawn.iter().any(|(a, _)| *a == watch_acct));
+
     // The day's money counts refunds, cancels and returns that did not
     // fail (a return was left out of the daily limits once).
     let since = Utc::now() - chrono::Duration::minutes(1);

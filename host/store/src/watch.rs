@@ -1,0 +1,85 @@
+//! What an operator watches, read in a few aggregate queries: unresolved
+//! operations and approvals by account with their oldest, and orders whose
+//! reservations exceed what was paid. The daemon turns them into gauges.
+
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+
+use crate::Store;
+use crate::model::StoreError;
+
+/// A count and the oldest creation time of a group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Backlog {
+    /// The account.
+    pub account: String,
+    /// The state (`unknown`, `pending`, `awaiting_approval`).
+    pub state: String,
+    /// How many.
+    pub count: i64,
+    /// The oldest one's creation (or request) time.
+    pub oldest: Option<DateTime<Utc>>,
+}
+
+/// The figures of [`Store::watch`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Watch {
+    /// `unknown` and `pending` operations by account and state.
+    pub unresolved: Vec<Backlog>,
+    /// Approvals waiting for a decision, by account.
+    pub approvals: Vec<Backlog>,
+    /// Orders whose returned, at-risk and reserved money exceeds what the
+    /// provider said was paid (remaining below zero), by account.
+    pub overdrawn: Vec<(String, i64)>,
+}
+
+fn time(t: Option<String>) -> Option<DateTime<Utc>> {
+    t.and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+        .map(|t| t.with_timezone(&Utc))
+}
+
+impl Store {
+    /// The figures an operator watches (three aggregate reads).
+    pub async fn watch(&self) -> Result<Watch, StoreError> {
+        let backlog = |r: &sqlx::any::AnyRow| -> Result<Backlog, StoreError> {
+            Ok(Backlog {
+                account: r.try_get("account")?,
+                state: r.try_get("state")?,
+                count: r.try_get("n")?,
+                oldest: time(r.try_get("oldest")?),
+            })
+        };
+        let unresolved = sqlx::query(
+            "SELECT account, state, COUNT(*) AS n, MIN(created_at) AS oldest FROM operations \
+             WHERE state IN ('unknown', 'pending') GROUP BY account, state ORDER BY account, state",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(backlog)
+        .collect::<Result<_, _>>()?;
+        let approvals = sqlx::query(
+            "SELECT account, state, COUNT(*) AS n, MIN(requested_at) AS oldest FROM approvals \
+             WHERE state = 'awaiting_approval' GROUP BY account, state ORDER BY account",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(backlog)
+        .collect::<Result<_, _>>()?;
+        let overdrawn = sqlx::query(
+            "SELECT account, COUNT(*) AS n FROM order_money WHERE base + held > paid \
+             GROUP BY account ORDER BY account",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| Ok((r.try_get("account")?, r.try_get("n")?)))
+        .collect::<Result<_, StoreError>>()?;
+        Ok(Watch {
+            unresolved,
+            approvals,
+            overdrawn,
+        })
+    }
+}
