@@ -669,12 +669,19 @@ impl Engine {
         };
         let timer = Instant::now();
         let result = async {
-            tracing::info!("operation started");
+            tracing::debug!("operation started");
             let document =
                 self.with_callback_url(&acct.provider, op, &operation_id, document.clone());
             let r = provider.execute(op, &ctx, document).await;
             match &r {
-                Ok(o) => tracing::info!(status = %o.status, provider_code = ?o.provider_code, provider_reference = ?o.provider_reference, elapsed_ms = timer.elapsed().as_millis() as u64, "operation finished"),
+                Ok(o) => tracing::info!(
+                    status = %o.status,
+                    reason = o.reason.map(|r| r.as_str()).unwrap_or(""),
+                    provider_code = o.provider_code.as_deref().unwrap_or(""),
+                    provider_reference = o.provider_reference.as_deref().unwrap_or(""),
+                    elapsed_ms = timer.elapsed().as_millis() as u64,
+                    "operation finished"
+                ),
                 Err(e) => tracing::warn!(error = %e, "operation refused"),
             }
             r

@@ -171,7 +171,7 @@ fn init_logging(cfg: &Config, g: &Global, default_level: &str) {
         let format = tracing_subscriber::fmt::format()
             .json()
             .with_current_span(true)
-            .with_span_list(true);
+            .with_span_list(cfg.log.span_list);
         builder
             .fmt_fields(tracing_subscriber::fmt::format::JsonFields::new())
             .event_format(PluginFieldsAsJson(format))

@@ -177,6 +177,10 @@ pub struct LogConfig {
     pub format: String,
     /// An `EnvFilter` directive, e.g. `info` or `payops=debug`.
     pub level: String,
+    /// JSON lines carry every enclosing span (`spans`: the request's, then
+    /// the operation's), not only the innermost (`span`).
+    #[serde(default)]
+    pub span_list: bool,
 }
 
 impl Default for LogConfig {
@@ -184,6 +188,7 @@ impl Default for LogConfig {
         LogConfig {
             format: "text".into(),
             level: "info".into(),
+            span_list: false,
         }
     }
 }

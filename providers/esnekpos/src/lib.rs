@@ -161,7 +161,7 @@ fn answered(a: &Account, phase: Phase, answer: Answer) -> Result<Next<Phase>, Er
             return after_cancel_query(a, order_ref, sync, answer);
         }
     };
-    tracing::info!(status = %outcome.status, code = ?outcome.provider_code, "EsnekPOS answered");
+    tracing::debug!(status = %outcome.status, code = ?outcome.provider_code, "EsnekPOS answered");
     Ok(Next::Done(outcome))
 }
 
@@ -325,7 +325,7 @@ impl Cancel for EsnekPos {
                     })
                 }
                 None => {
-                    tracing::info!(order_ref = %doc.order_ref, "EsnekPOS ProcessQuery before a whole cancel");
+                    tracing::debug!(order_ref = %doc.order_ref, "EsnekPOS ProcessQuery before a whole cancel");
                     Ok(Next::Send {
                         request: wire::process_query(a, &doc.order_ref)?,
                         phase: Phase::CancelQuery {
@@ -431,7 +431,7 @@ impl SubMerchantAdjust for EsnekPos {
             ));
         };
         let amount = documents::wire_amount(doc.direction, doc.amount, convention);
-        tracing::info!(order_ref = %doc.order_ref, sub_merchant_id = %doc.sub_merchant_id, direction = ?doc.direction, amount = doc.amount, wire_amount = amount, "EsnekPOS AddSubMerchantAmount");
+        tracing::debug!(order_ref = %doc.order_ref, sub_merchant_id = %doc.sub_merchant_id, direction = ?doc.direction, amount = doc.amount, wire_amount = amount, "EsnekPOS AddSubMerchantAmount");
         Ok(Next::Send {
             request: wire::add_sub_merchant_amount(
                 a,

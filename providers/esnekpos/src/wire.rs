@@ -218,7 +218,7 @@ pub fn order_return(
                 .collect()
         }),
     };
-    tracing::info!(
+    tracing::debug!(
         order_ref,
         amount,
         sync_with_pos = sync,
@@ -240,7 +240,7 @@ pub fn order_return_physical(
         back_url,
         order_ref,
     };
-    tracing::info!(
+    tracing::debug!(
         order_ref,
         "EsnekPOS OrderReturnPhysical (Android POS cancel)"
     );

@@ -114,7 +114,7 @@ fn answered(phase: Phase, answer: Answer) -> Result<Next<Phase>, Error> {
         Phase::StandardReturn { durum, amount } => standard_return_outcome(answer, &durum, amount),
         Phase::Query { order_ref } => query_outcome_for(answer, &order_ref),
     };
-    tracing::info!(status = %o.status, code = ?o.provider_code, "TurkPos answered");
+    tracing::debug!(status = %o.status, code = ?o.provider_code, "TurkPos answered");
     Ok(Next::Done(o))
 }
 
@@ -177,7 +177,7 @@ fn start_return(a: &Account, durum: &str, doc: ReturnDoc) -> Result<Next<Phase>,
         }
         _ => {}
     }
-    tracing::info!(order_ref = %doc.order_ref, durum, amount = ?doc.amount, seller_payout = ?doc.seller_payout_amount, whole_order = doc.whole_order, "TurkPos Pazaryeri_TP_Iptal_Iade");
+    tracing::debug!(order_ref = %doc.order_ref, durum, amount = ?doc.amount, seller_payout = ?doc.seller_payout_amount, whole_order = doc.whole_order, "TurkPos Pazaryeri_TP_Iptal_Iade");
     Ok(Next::Send {
         request: soap_request(a, RETURN_METHOD, return_envelope(a, durum, &doc)),
         phase: Phase::Return {
@@ -212,7 +212,7 @@ fn start_standard_return(a: &Account, durum: &str, doc: &ReturnDoc) -> Result<Ne
             ));
         }
     };
-    tracing::info!(order_ref = %doc.order_ref, durum, amount, "TurkPos TP_Islem_Iptal_Iade_Kismi2");
+    tracing::debug!(order_ref = %doc.order_ref, durum, amount, "TurkPos TP_Islem_Iptal_Iade_Kismi2");
     Ok(Next::Send {
         request: soap_request(
             a,
