@@ -188,13 +188,24 @@ fn sha256_hex(s: &str) -> String {
 
 /// `payops serve` on `store`, with an EsnekPOS account on the fake.
 fn spawn_payops(dir: &std::path::Path, fake: &str, store: &str) -> (Child, String, Duration) {
-    spawn_payops_bin(env!("CARGO_BIN_EXE_payops"), dir, fake, store)
+    spawn_payops_bin(env!("CARGO_BIN_EXE_payops"), dir, fake, store, None)
 }
 
 /// The benchmark's config for `payops serve` on `store`: only keys every
 /// build since 0.1.0 reads, so an old baseline build takes it too. The
 /// plugins: this build's (a baseline loads its own, beside its binary).
-fn bench_config(dir: &std::path::Path, fake: &str, store: &str, own_plugins: bool) -> String {
+fn bench_config(
+    dir: &std::path::Path,
+    fake: &str,
+    store: &str,
+    own_plugins: bool,
+    info: bool,
+) -> String {
+    let log = if info {
+        "level = \"info\"\nformat = \"json\""
+    } else {
+        "level = \"warn\""
+    };
     let plugins = if own_plugins {
         format!("[plugins]\ndirs = [{:?}]\n", plugins_dir())
     } else {
@@ -210,7 +221,7 @@ url = "{store}"
 reconcile_interval_secs = 0
 
 [log]
-level = "warn"
+{log}
 
 [[tokens]]
 name = "bench"
@@ -244,22 +255,31 @@ order_query = false
 }
 
 /// The same with another `payops` binary (a baseline build, its plugins
-/// beside it).
+/// beside it); with `info_log`, at `info` writing JSON lines to that file
+/// (as an operator runs it), else at `warn`.
 fn spawn_payops_bin(
     bin: &str,
     dir: &std::path::Path,
     fake: &str,
     store: &str,
+    info_log: Option<&std::path::Path>,
 ) -> (Child, String, Duration) {
     let own = bin == env!("CARGO_BIN_EXE_payops");
-    let cfg = bench_config(dir, fake, store, own);
+    let cfg = bench_config(dir, fake, store, own, info_log.is_some());
     let started = Instant::now();
-    let mut child = Command::new(bin)
-        .args(["--config", &cfg, "-q", "serve", "--listen", "127.0.0.1:0"])
+    let mut cmd = Command::new(bin);
+    match info_log {
+        Some(file) => cmd
+            .args(["--config", &cfg, "serve", "--listen", "127.0.0.1:0"])
+            .stderr(std::fs::File::create(file).expect("log file")),
+        None => cmd
+            .args(["--config", &cfg, "-q", "serve", "--listen", "127.0.0.1:0"])
+            .stderr(Stdio::inherit()),
+    };
+    let mut child = cmd
         .current_dir(dir)
         .env_remove("PAYOPS_LOG")
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
         .spawn()
         .expect("payops");
     let mut line = String::new();
@@ -444,6 +464,22 @@ async fn run(full: bool) {
         kind: Kind::Payops,
     });
     let idle_rss = rss_mib(payops_pid);
+    // payops as an operator runs it: `info`, JSON lines to a file.
+    let info_dir = dir.join("info");
+    std::fs::create_dir_all(&info_dir).expect("dir");
+    let (c, u, _) = spawn_payops_bin(
+        env!("CARGO_BIN_EXE_payops"),
+        &info_dir,
+        &fake,
+        &format!("sqlite://{}", info_dir.join("payops.db").display()),
+        Some(&info_dir.join("payops.log")),
+    );
+    servers.push(Server {
+        name: "payops (SQLite, info logs)".into(),
+        child: Reaped(c),
+        url: u,
+        kind: Kind::Payops,
+    });
     if full
         && let Ok(pg) = std::env::var("PAYOPS_TEST_POSTGRES_URL")
         && !pg.is_empty()
@@ -463,7 +499,7 @@ async fn run(full: bool) {
         let base_dir = dir.join("baseline");
         std::fs::create_dir_all(&base_dir).expect("dir");
         let url = format!("sqlite://{}", base_dir.join("payops.db").display());
-        let (c, u, _) = spawn_payops_bin(&bin, &base_dir, &fake, &url);
+        let (c, u, _) = spawn_payops_bin(&bin, &base_dir, &fake, &url, None);
         servers.push(Server {
             name: "baseline payops (SQLite)".into(),
             child: Reaped(c),
@@ -476,7 +512,7 @@ async fn run(full: bool) {
         {
             let pg_dir = dir.join("baseline-pg");
             std::fs::create_dir_all(&pg_dir).expect("dir");
-            let (c, u, _) = spawn_payops_bin(&bin, &pg_dir, &fake, &pg);
+            let (c, u, _) = spawn_payops_bin(&bin, &pg_dir, &fake, &pg, None);
             servers.push(Server {
                 name: "baseline payops (PostgreSQL)".into(),
                 child: Reaped(c),
@@ -549,6 +585,13 @@ async fn run(full: bool) {
         p.cpu_us / bp.cpu_us,
         p.p50_1.as_secs_f64() / b.p50_1.as_secs_f64(),
         p.rps_16 / b.rps_16,
+    );
+    let info = &rows[3];
+    println!(
+        "payops at info (JSON lines to a file) / at warn: CPU {:.2}x, req/s @{c16} {:.2}x, p50 {:.2}x",
+        info.cpu_us / p.cpu_us,
+        info.rps_16 / p.rps_16,
+        info.p50_1.as_secs_f64() / p.p50_1.as_secs_f64(),
     );
     println!(
         "payops: startup to listening {:.0} ms, RSS idle {idle_rss:.1} MiB, loaded {loaded_rss:.1} MiB",
