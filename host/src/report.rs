@@ -55,6 +55,55 @@ pub fn amount_within(op: &StoredOperation, min: Option<i64>, max: Option<i64>) -
     amount(op).is_some_and(|a| min.is_none_or(|m| a >= m) && max.is_none_or(|m| a <= m))
 }
 
+/// Up to `want` operations of `filter` (from its `after` on) whose amounts
+/// lie within `bounds` (see [`amount_within`]), reading at most `scan`
+/// rows; and the cursor after the last row read when more may follow (an
+/// amount-bounded page may hold fewer than `want`). The API's list, export
+/// and totals and `payops operations list` read through it.
+pub async fn find(
+    store: &payops_store::Store,
+    mut filter: payops_store::ListFilter,
+    bounds: (Option<i64>, Option<i64>),
+    want: usize,
+    scan: usize,
+) -> Result<(Vec<StoredOperation>, Option<payops_store::Cursor>), payops_store::StoreError> {
+    let (min, max) = bounds;
+    if want == 0 {
+        return Ok((Vec::new(), None));
+    }
+    let page = if min.is_some() || max.is_some() {
+        500
+    } else {
+        want.clamp(1, 1000)
+    };
+    let mut found = Vec::new();
+    let mut read = 0usize;
+    loop {
+        filter.limit = Some(page as i64);
+        let rows = store.list(&filter).await?;
+        let full = rows.len() == page;
+        read += rows.len();
+        let mut last = None;
+        for op in rows {
+            last = Some(payops_store::Cursor::after(&op));
+            if amount_within(&op, min, max) {
+                found.push(op);
+                if found.len() == want {
+                    break;
+                }
+            }
+        }
+        // A cursor only where the last row read may have more after it.
+        if !full && found.len() < want {
+            return Ok((found, None));
+        }
+        if found.len() == want || read >= scan {
+            return Ok((found, last));
+        }
+        filter.after = last;
+    }
+}
+
 /// A cell a spreadsheet program would take for a formula (`=`, `+`, `-`,
 /// `@`, a tab or a carriage return first) gets a leading `'`, which they
 /// show as text (OWASP's advice for CSV injection). Amounts are written

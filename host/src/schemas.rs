@@ -463,8 +463,8 @@ pub fn openapi(files: &BTreeMap<String, Value>) -> Value {
         json!({"name": "status", "in": "query", "required": false, "description": "One state or several separated by commas: in_flight, succeeded, pending, failed, unknown", "schema": {"type": "string", "pattern": "^((in_flight|succeeded|pending|failed|unknown)(,(in_flight|succeeded|pending|failed|unknown))*)?$"}}),
         json!({"name": "since", "in": "query", "required": false, "description": "Created at or after (RFC 3339)", "schema": {"type": "string", "format": "date-time"}}),
         json!({"name": "until", "in": "query", "required": false, "description": "Created before (RFC 3339)", "schema": {"type": "string", "format": "date-time"}}),
-        json!({"name": "min_amount", "in": "query", "required": false, "description": "Amounts at least this, in minor units (operations with no amount are left out)", "schema": {"type": "integer", "minimum": 0, "maximum": 9007199254740991i64}}),
-        json!({"name": "max_amount", "in": "query", "required": false, "description": "Amounts at most this, in minor units (operations with no amount are left out)", "schema": {"type": "integer", "minimum": 0, "maximum": 9007199254740991i64}}),
+        json!({"name": "min_amount", "in": "query", "required": false, "description": "Amounts at least this, in minor units (operations with no amount are left out)", "schema": {"type": "integer", "minimum": 0, "maximum": payops_core::details::MAX_SAFE_INTEGER}}),
+        json!({"name": "max_amount", "in": "query", "required": false, "description": "Amounts at most this, in minor units (operations with no amount are left out)", "schema": {"type": "integer", "minimum": 0, "maximum": payops_core::details::MAX_SAFE_INTEGER}}),
     ];
     let utc_offset = json!({"name": "utc_offset", "in": "query", "required": false, "description": "The zone of the times and days (+HH:MM, -HH:MM or Z); +03:00 when absent", "schema": {"type": "string", "pattern": "^(Z|[+-](0[0-9]|1[0-4]):[0-5][0-9])?$"}});
     let with_params = |a: &Vec<Value>, b: &[Value]| -> Value {

@@ -122,36 +122,19 @@ pub async fn run(g: &Global, action: &OperationsAction) -> Result<ExitCode, Exit
                 states,
                 since: parse_time("--since", since)?,
                 until: parse_time("--until", until)?,
-                limit: Some(*limit),
                 order_ref: order_ref.clone(),
                 search: search.clone(),
                 ..Default::default()
             };
-            let bounded = min_amount.is_some() || max_amount.is_some();
-            let want = usize::try_from(*limit).unwrap_or(0);
-            let mut list = Vec::new();
-            let mut filter = filter;
-            loop {
-                // With amount bounds the store is read a page at a time
-                // until `limit` match.
-                if bounded {
-                    filter.limit = Some(500);
-                }
-                let page = store
-                    .list(&filter)
-                    .await
-                    .map_err(|e| fail(EXIT_CONFIG, e))?;
-                let full = bounded && page.len() == 500;
-                filter.after = page.last().map(payops_store::Cursor::after);
-                list.extend(
-                    page.into_iter()
-                        .filter(|o| crate::report::amount_within(o, *min_amount, *max_amount)),
-                );
-                if !full || list.len() >= want {
-                    list.truncate(want);
-                    break;
-                }
-            }
+            let (list, _) = crate::report::find(
+                &store,
+                filter,
+                (*min_amount, *max_amount),
+                usize::try_from(*limit).unwrap_or(0),
+                usize::MAX,
+            )
+            .await
+            .map_err(|e| fail(EXIT_CONFIG, e))?;
             if *output == ListOutput::Csv {
                 print!(
                     "{}",

@@ -7,7 +7,7 @@ use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use payops_core::Error;
-use payops_store::{Cursor, ListFilter, StoredOperation};
+use payops_store::{ListFilter, StoredOperation};
 use serde_json::{Value, json};
 
 use super::auth::Caller;
@@ -23,7 +23,7 @@ const MAX_SCAN: usize = 10_000;
 
 /// The largest amount a filter takes (the request schemas' bound: what a
 /// JSON number holds exactly).
-const MAX_AMOUNT: i64 = 9_007_199_254_740_991;
+const MAX_AMOUNT: i64 = payops_core::details::MAX_SAFE_INTEGER;
 
 /// The filters of the three routes (each refuses what it does not take).
 #[derive(serde::Deserialize)]
@@ -157,47 +157,6 @@ pub(crate) fn known_account(
     }
 }
 
-/// Up to `want` operations of `filter` from `after` on whose amounts are
-/// within the bounds, reading at most `scan` rows; and the cursor after
-/// the last row read when more may follow.
-async fn collect(
-    state: &AppState,
-    mut filter: ListFilter,
-    q: &OperationsQuery,
-    want: usize,
-    scan: usize,
-) -> Result<(Vec<StoredOperation>, Option<Cursor>), ApiError> {
-    let bounded = q.min_amount.is_some() || q.max_amount.is_some();
-    let page = if bounded { 500 } else { want.min(1000) };
-    let mut found = Vec::new();
-    let mut read = 0usize;
-    loop {
-        filter.limit = Some(page as i64);
-        let rows = state.engine.store.list(&filter).await?;
-        let full = rows.len() == page;
-        read += rows.len();
-        let mut last = None;
-        for op in rows {
-            last = Some(Cursor::after(&op));
-            if report::amount_within(&op, q.min_amount, q.max_amount) {
-                found.push(op);
-                if found.len() == want {
-                    break;
-                }
-            }
-        }
-        // A cursor only where the last row read may have more after it.
-        let more = full || found.len() == want;
-        if !more {
-            return Ok((found, None));
-        }
-        if found.len() == want || read >= scan {
-            return Ok((found, last));
-        }
-        filter.after = last;
-    }
-}
-
 /// Operations, newest first, a page at a time: only those of the accounts
 /// the token may use and the operation kinds it may run (the rule of
 /// `GET /v1/operations/{id}`). `next_cursor` is given while more may follow
@@ -213,7 +172,14 @@ pub(crate) async fn list(
     let limit = page_limit(q.limit, 50, 500)?;
     let mut filter = q.filter(&token)?;
     filter.after = query_cursor(q.cursor.as_deref(), "CREATED_AT~ID")?;
-    let (list, next) = collect(&state, filter, &q, limit as usize, MAX_SCAN).await?;
+    let (list, next) = report::find(
+        &state.engine.store,
+        filter,
+        (q.min_amount, q.max_amount),
+        limit as usize,
+        MAX_SCAN,
+    )
+    .await?;
     // (A later page may be empty: only the first page decides.)
     let found_any = !list.is_empty() || q.cursor.as_deref().is_some_and(|c| !c.is_empty());
     known_account(&state, &token, q.account.as_deref(), found_any)?;
@@ -232,7 +198,14 @@ async fn all(
     q: &OperationsQuery,
 ) -> Result<Vec<StoredOperation>, ApiError> {
     let filter = q.filter(token)?;
-    let (list, more) = collect(state, filter, q, MAX_ROWS, usize::MAX).await?;
+    let (list, more) = report::find(
+        &state.engine.store,
+        filter,
+        (q.min_amount, q.max_amount),
+        MAX_ROWS,
+        usize::MAX,
+    )
+    .await?;
     known_account(state, token, q.account.as_deref(), !list.is_empty())?;
     if more.is_some() {
         return Err(Error::invalid_field(
