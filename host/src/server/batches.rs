@@ -281,15 +281,15 @@ pub(crate) async fn start(
     tracing::info!(batch = %id, %account, operation = %op, rows = rows.len(), actor = %caller.actor, "batch started");
     let (engine, task_b) = (state.engine.clone(), b.clone());
     tokio::spawn(async move {
-        let results =
-            crate::batching::run(engine, &account, op, rows, gate, options, |n, key, o| {
-                if let Ok(mut u) = task_b.lock() {
-                    u.results.insert(n, (key.to_owned(), o.clone()));
-                }
-            })
-            .await;
+        // Each row's outcome is kept as it ends (the page follows it); the
+        // map `run` returns holds the same rows.
+        crate::batching::run(engine, &account, op, rows, gate, options, |n, key, o| {
+            if let Ok(mut u) = task_b.lock() {
+                u.results.insert(n, (key.to_owned(), o.clone()));
+            }
+        })
+        .await;
         if let Ok(mut u) = task_b.lock() {
-            u.results = results;
             u.state = BatchState::Finished;
             u.gate = None;
             tracing::info!(batch = %u.batch_id, done = u.results.len(), "batch finished");

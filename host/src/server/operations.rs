@@ -190,13 +190,18 @@ pub(crate) async fn list(
     )
 }
 
-/// Every operation of the filters (at most [`MAX_ROWS`]), or a 422 asking
-/// for a narrower filter.
+/// The export's and the totals' reading: their query checked (no page),
+/// every operation of its filters (at most [`MAX_ROWS`], else a 422 asking
+/// for a narrower filter), and the zone asked for.
 async fn all(
     state: &AppState,
     token: &Caller,
-    q: &OperationsQuery,
-) -> Result<Vec<StoredOperation>, ApiError> {
+    query: Result<Query<OperationsQuery>, QueryRejection>,
+    route: &str,
+) -> Result<(Vec<StoredOperation>, chrono::FixedOffset), ApiError> {
+    let Query(q) = query.map_err(query_error)?;
+    q.refuse(route, &["cursor", "limit"])?;
+    let zone = q.zone()?;
     let filter = q.filter(token)?;
     let (list, more) = report::find(
         &state.engine.store,
@@ -216,7 +221,7 @@ async fn all(
         )
         .into());
     }
-    Ok(list)
+    Ok((list, zone))
 }
 
 /// `GET /v1/operations.csv`: the filtered operations as CSV (see
@@ -226,10 +231,7 @@ pub(crate) async fn export(
     token: Caller,
     query: Result<Query<OperationsQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let Query(q) = query.map_err(query_error)?;
-    q.refuse("GET /v1/operations.csv", &["cursor", "limit"])?;
-    let zone = q.zone()?;
-    let list = all(&state, &token, &q).await?;
+    let (list, zone) = all(&state, &token, query, "GET /v1/operations.csv").await?;
     let name = format!(
         "payops-operations-{}.csv",
         chrono::Utc::now()
@@ -256,10 +258,7 @@ pub(crate) async fn totals(
     token: Caller,
     query: Result<Query<OperationsQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let Query(q) = query.map_err(query_error)?;
-    q.refuse("GET /v1/totals", &["cursor", "limit"])?;
-    let zone = q.zone()?;
-    let list = all(&state, &token, &q).await?;
+    let (list, zone) = all(&state, &token, query, "GET /v1/totals").await?;
     Ok(axum::Json(json!({
         "utc_offset": zone.to_string(),
         "operations": list.len(),
