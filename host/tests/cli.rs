@@ -2227,3 +2227,78 @@ fn every_payops_command_of_the_docs_parses_as_written() {
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// At `info` in JSON, a refund on an order the guard has not read writes
+/// one line per operation outcome (the guard's query, the refund) and one
+/// for the request: no `operation started`, no provider wire lines, no
+/// span list, codes as text (`"0"`, not `Some("0")`).
+#[tokio::test(flavor = "multi_thread")]
+async fn info_logs_are_one_line_per_outcome_and_per_request() {
+    let dir = temp_dir("info-logs");
+    let cfg = write_config(&dir, "http://127.0.0.1:9", "http://127.0.0.1:9");
+    let d = dir.clone();
+    let daemon = tokio::task::spawn_blocking(move || {
+        Daemon::start(
+            "info-logs",
+            &[
+                "--config",
+                &cfg,
+                "--log-format",
+                "json",
+                "sandbox",
+                "--listen",
+                "127.0.0.1:0",
+            ],
+            &d,
+        )
+    })
+    .await
+    .unwrap();
+    let token = daemon
+        .stdout
+        .lock()
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("sandbox token: "))
+        .expect("token printed")
+        .trim()
+        .to_owned();
+    let before = daemon.stderr.lock().unwrap().len();
+    let (s, v) = http_with(
+        "POST",
+        &format!("{}/v1/accounts/esnek-demo/operations/refund", daemon.url),
+        &[
+            ("Authorization", &format!("Bearer {token}")),
+            ("Idempotency-Key", "info-logs-1"),
+        ],
+        Some(r#"{"order_ref": "DEMO-1001", "amount": 100}"#),
+    )
+    .await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("succeeded")), "{v}");
+    // The request's own line is written as its response goes out.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let logs = daemon.stderr.lock().unwrap()[before..].to_owned();
+    let lines: Vec<Value> = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let messages: Vec<&str> = lines
+        .iter()
+        .filter_map(|l| l["fields"]["message"].as_str())
+        .collect();
+    assert_eq!(
+        messages,
+        [
+            "operation finished",
+            "operation finished",
+            "finished processing request"
+        ],
+        "{logs}"
+    );
+    assert!(lines.iter().all(|l| l.get("spans").is_none()), "{logs}");
+    assert_eq!(lines[1]["span"]["operation"], "refund", "{logs}");
+    assert_eq!(lines[1]["fields"]["provider_code"], "0", "{logs}");
+    assert!(lines[2]["span"]["request_id"].is_string(), "{logs}");
+    drop(daemon);
+    std::fs::remove_dir_all(&dir).ok();
+}
