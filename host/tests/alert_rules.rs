@@ -1,5 +1,6 @@
 //! The shipped Prometheus rules and Grafana dashboard: `promtool check
-//! rules` and `promtool test rules` pass (every alert has a case), and every
+//! rules` and `promtool test rules` pass (every alert has a case), the
+//! docs' `prometheus.yml` passes `promtool check config`, and every
 //! metric they name is one payops exports.
 
 use std::collections::BTreeSet;
@@ -152,6 +153,28 @@ fn the_alert_rules_pass_promtool_and_every_alert_has_a_test() {
     };
     promtool(&["check", "rules", "payops-rules.yml"]);
     promtool(&["test", "rules", "payops-rules.test.yml"]);
+    // operators.md's `prometheus.yml`, its rule path pointed at this copy.
+    let docs = std::fs::read_to_string(examples().join("../docs/operators.md")).unwrap();
+    let snippet = docs
+        .split("```yaml\n")
+        .find_map(|b| {
+            b.starts_with("# prometheus.yml")
+                .then(|| b.split("```").next().unwrap())
+        })
+        .expect("operators.md has the prometheus.yml example");
+    let scratch = std::env::temp_dir().join(format!("payops-promcfg-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch).unwrap();
+    let config = scratch.join("prometheus.yml");
+    std::fs::write(
+        &config,
+        snippet.replace(
+            "/etc/prometheus/payops-rules.yml",
+            &dir.join("payops-rules.yml").display().to_string(),
+        ),
+    )
+    .unwrap();
+    promtool(&["check", "config", &config.display().to_string()]);
+    std::fs::remove_dir_all(&scratch).ok();
     let rules = std::fs::read_to_string(dir.join("payops-rules.yml")).unwrap();
     let tests = std::fs::read_to_string(dir.join("payops-rules.test.yml")).unwrap();
     let alerts: Vec<&str> = rules
