@@ -67,15 +67,21 @@ impl Store {
         .iter()
         .map(backlog)
         .collect::<Result<_, _>>()?;
-        let overdrawn = sqlx::query(
-            "SELECT account, COUNT(*) AS n FROM order_money WHERE base + held > paid \
-             GROUP BY account ORDER BY account",
-        )
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(|r| Ok((r.try_get("account")?, r.try_get("n")?)))
-        .collect::<Result<_, StoreError>>()?;
+        // Counted here, not by `GROUP BY`: SQLite would walk the primary
+        // key to group (about 4x the time of a plain scan on a million
+        // orders), and the rows found are the overdrawn ones, normally none.
+        let mut overdrawn: Vec<(String, i64)> = Vec::new();
+        for r in sqlx::query("SELECT account FROM order_money WHERE base + held > paid")
+            .fetch_all(&self.pool)
+            .await?
+        {
+            let account: String = r.try_get("account")?;
+            match overdrawn.iter_mut().find(|(a, _)| *a == account) {
+                Some((_, n)) => *n += 1,
+                None => overdrawn.push((account, 1)),
+            }
+        }
+        overdrawn.sort();
         Ok(Watch {
             unresolved,
             approvals,

@@ -489,6 +489,27 @@ async fn suite(url: &str) {
         "{w:?}"
     );
     assert!(!w.overdrawn.iter().any(|(a, _)| *a == watch_acct));
+    // An order whose returns outside payops exceed what was paid counts.
+    store
+        .set_order_money(
+            &watch_acct,
+            "W2",
+            &payops_store::PaidFacts {
+                currency: "TRY".into(),
+                paid: 1_000,
+                read_ms: 1,
+                by: "op_query".into(),
+            },
+            1_500,
+        )
+        .await
+        .unwrap();
+    let w = store.watch().await.unwrap();
+    assert!(
+        w.overdrawn.contains(&(watch_acct.clone(), 1)),
+        "{:?}",
+        w.overdrawn
+    );
 
     // The day's money counts refunds, cancels and returns that did not
     // fail (a return was left out of the daily limits once).
