@@ -105,6 +105,26 @@ function MoneyWidget({ id, value, onChange, onBlur, onFocus, disabled, readonly,
   );
 }
 
+/** A button's action: `busy` while it runs, `error` when it failed
+ *  (cleared when it starts again). `run(f)` gives what `f` gave. */
+function useAction(initialError = null) {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState(initialError);
+  const run = async (f) => {
+    setBusy(true);
+    setError(null);
+    try {
+      return await f();
+    } catch (e) {
+      setError(e);
+      return undefined;
+    } finally {
+      setBusy(false);
+    }
+  };
+  return { busy, error, setError, run };
+}
+
 /** Minor units in major units with their currency (TL for lira). */
 function money(minor, currency = "TRY") {
   const c = currency || "TRY";
@@ -631,8 +651,7 @@ function Batch({ token, accounts }) {
   const [file, setFile] = useState(null);
   const [fresh, setFresh] = useState(false);
   const [batch, setBatch] = useState(null);
-  const [error, setError] = useState(null);
-  const [busy, setBusy] = useState(false);
+  const { busy, error, setError, run } = useAction();
   useEffect(() => {
     if (account && !account.operations.includes(operation)) setOperation(account.operations[0] || "");
   }, [accountName]);
@@ -647,30 +666,14 @@ function Batch({ token, accounts }) {
     }, 500);
     return () => clearInterval(t);
   }, [batch?.batch_id, batch?.state]);
-  const check = async (e) => {
+  const check = (e) => {
     e.preventDefault();
-    setBusy(true);
-    setError(null);
     setBatch(null);
-    try {
-      setBatch(await api.uploadBatch(token, { account: accountName, operation, name: file.name, new_batch: fresh ? "true" : "" }, file));
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
+    run(async () =>
+      setBatch(await api.uploadBatch(token, { account: accountName, operation, name: file.name, new_batch: fresh ? "true" : "" }, file)),
+    );
   };
-  const act = async (f) => {
-    setBusy(true);
-    setError(null);
-    try {
-      setBatch(await f(token, batch.batch_id));
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
-  };
+  const act = (f) => run(async () => setBatch(await f(token, batch.batch_id)));
   const rowsOf = new Map((batch?.rows || []).map((r) => [r.row, r]));
   return (
     <section>
@@ -963,9 +966,8 @@ function Operations({ token, accounts, params }) {
   const [filter, setFilter] = useState(blank);
   const [rows, setRows] = useState([]);
   const [next, setNext] = useState(null);
-  const [error, setError] = useState(null);
   const [loaded, setLoaded] = useState(false);
-  const [busy, setBusy] = useState(false);
+  const { busy, error, setError, run } = useAction();
   const filters = apiFilters(params);
   const key = JSON.stringify(filters);
   const load = async (cursor) => {
@@ -999,10 +1001,8 @@ function Operations({ token, accounts, params }) {
       max_amount: filter.max_amount,
     });
   };
-  const exportCsv = async () => {
-    setBusy(true);
-    setError(null);
-    try {
+  const exportCsv = () =>
+    run(async () => {
       const { name, blob } = await api.exportCsv(token, { ...filters, utc_offset: utcOffset() });
       const url = URL.createObjectURL(blob);
       const a = document.createElement("a");
@@ -1012,12 +1012,7 @@ function Operations({ token, accounts, params }) {
       a.click();
       a.remove();
       setTimeout(() => URL.revokeObjectURL(url), 10000);
-    } catch (e) {
-      setError(e);
-    } finally {
-      setBusy(false);
-    }
-  };
+    });
   return (
     <section>
       <form className="filters card" onSubmit={submit}>
@@ -1228,24 +1223,17 @@ function ProviderWords({ token, op }) {
 function Resolve({ token, op, onDone }) {
   const [status, setStatus] = useState("");
   const [evidence, setEvidence] = useState("");
-  const [error, setError] = useState(null);
-  const [busy, setBusy] = useState(false);
-  const submit = async (e) => {
+  const { busy, error, run } = useAction();
+  const submit = (e) => {
     e.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
+    run(async () => {
       const r = await api.resolve(token, op.operation_id, status, evidence.trim());
       onDone(
         r.approval
           ? `Waiting for another approver: ${r.approval.approval_id} (${r.approval.why || r.approval.status})`
           : `Resolved ${r.status} with your evidence`,
       );
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
+    });
   };
   return (
     <form className="resolve" onSubmit={submit} data-testid="resolve">
@@ -1276,9 +1264,8 @@ function Resolve({ token, op, onDone }) {
 
 function Detail({ token, accounts, id }) {
   const [data, setData] = useState(null);
-  const [error, setError] = useState(null);
   const [note, setNote] = useState(null);
-  const [busy, setBusy] = useState(false);
+  const { busy, error, setError, run } = useAction();
   const load = () =>
     api
       .operation(token, id)
@@ -1295,19 +1282,12 @@ function Detail({ token, accounts, id }) {
   const acct = accounts.find((a) => a.name === op.account);
   const open = UNRESOLVED.has(op.status) && op.status !== "in_flight";
   const canReconcile = open && acct?.operations.includes("query");
-  const reconcile = async () => {
-    setBusy(true);
-    setError(null);
-    try {
+  const reconcile = () =>
+    run(async () => {
       const r = await api.reconcile(token, id);
       setNote(r.to ? `Settled: ${r.from} → ${r.to} (${r.how})` : `Unchanged: ${r.how}`);
       await load();
-    } catch (e) {
-      setError(e);
-    } finally {
-      setBusy(false);
-    }
-  };
+    });
   return (
     <section className="card" data-testid="detail">
       <button className="secondary" onClick={() => window.history.back()}>
