@@ -409,6 +409,14 @@ async fn the_daemon_checks_groups_and_runs_an_uploaded_batch_once() {
     )
     .await;
     assert_eq!((s, &v["invalid"][0]["row"]), (201, &json!(0)), "{v}");
+    // Past the API's 64 KiB body limit (about 80 KB here): a batch file
+    // may be up to 4 MiB.
+    let big: String = std::iter::once("order_ref,amount\n".to_owned())
+        .chain((1..=9_000).map(|i| format!("B2,{i}\n")))
+        .collect();
+    assert!(big.len() > 64 * 1024, "{}", big.len());
+    let (s, v) = upload(&up("big.csv"), "ops-token-batch", "text/csv", &big).await;
+    assert_eq!((s, &v["total"]), (201, &json!(9_000)), "{v}");
     // Not a file payops reads; a viewer may not run it.
     let (s, _) = upload(&up("x.json"), "ops-token-batch", "application/json", "{}").await;
     assert_eq!(s, 415);
