@@ -29,6 +29,7 @@ const CLAIM_MS: i64 = 120_000;
 /// Approves (`approve`) or rejects approval `id` as `by`. `may_decide`
 /// says whether `by` has the approver role on an account. The requester is
 /// refused whatever their role.
+#[tracing::instrument(target = "payops::trace", name = "approval.decide", skip_all, fields(approval_id = %id, approve))]
 pub async fn decide(
     engine: &Engine,
     id: &str,
@@ -184,6 +185,7 @@ pub async fn resolve(
 
 /// Claims one approved request (`id`, or any due) and sends it; the
 /// approval as it then is, or `None` when there was nothing to claim.
+#[tracing::instrument(target = "payops::trace", name = "approval.send", skip_all, fields(approval_id = id.unwrap_or("")))]
 pub async fn send_one(engine: &Arc<Engine>, id: Option<&str>) -> Result<Option<Approval>, Error> {
     let Some(a) = engine
         .store

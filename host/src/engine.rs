@@ -394,6 +394,29 @@ impl Engine {
         document: Value,
         options: Options,
     ) -> Result<Ran, Error> {
+        // One span per operation, from the first check to the stored answer
+        // (its id and provider recorded once known): every log line of the
+        // operation carries them, and in traces the store's writes and the
+        // provider's call are its children.
+        let span = tracing::info_span!(
+            "operation",
+            account = %account,
+            provider = tracing::field::Empty,
+            operation = %op,
+            operation_id = tracing::field::Empty,
+        );
+        self.execute_in_span(account, op, document, options)
+            .instrument(span)
+            .await
+    }
+
+    async fn execute_in_span(
+        &self,
+        account: &str,
+        op: OperationKind,
+        document: Value,
+        options: Options,
+    ) -> Result<Ran, Error> {
         let Options {
             idempotency_key,
             actor,
@@ -403,6 +426,7 @@ impl Engine {
             approved,
         } = options;
         let acct = self.account(account)?;
+        tracing::Span::current().record("provider", acct.provider.as_str());
         let refusal = RefusalOf {
             account: &acct.name,
             provider: &acct.provider,
@@ -474,7 +498,13 @@ impl Engine {
             actor: actor.clone(),
             deadline: self.settings.in_flight_deadline,
         };
-        let begun = self.store.begin(&intent).await.map_err(|e| {
+        tracing::Span::current().record("operation_id", operation_id.as_str());
+        let begun = self
+            .store
+            .begin(&intent)
+            .instrument(tracing::info_span!(target: crate::telemetry::TARGET, "store.intent", otel.kind = "client", db.system.name = self.store.kind()))
+            .await
+            .map_err(|e| {
             tracing::error!(error = %e, "cannot record the operation; nothing sent");
             Error::Unavailable(format!(
                 "the operation store is unavailable; nothing was sent ({})",
@@ -654,7 +684,7 @@ impl Engine {
                 }),
             None => 0,
         };
-        let span = tracing::info_span!("operation", account = %acct.name, provider = %acct.provider, operation = %op, operation_id = %operation_id);
+        let span = tracing::info_span!(target: crate::telemetry::TARGET, "provider.call", provider = %acct.provider, operation = %op);
         let ctx = OperationContext {
             operation_id: OperationId::new(operation_id.clone())
                 .map_err(|e| Error::Internal(e.to_string()))?,
@@ -672,22 +702,21 @@ impl Engine {
             tracing::debug!("operation started");
             let document =
                 self.with_callback_url(&acct.provider, op, &operation_id, document.clone());
-            let r = provider.execute(op, &ctx, document).await;
-            match &r {
-                Ok(o) => tracing::info!(
-                    status = %o.status,
-                    reason = o.reason.map(|r| r.as_str()).unwrap_or(""),
-                    provider_code = o.provider_code.as_deref().unwrap_or(""),
-                    provider_reference = o.provider_reference.as_deref().unwrap_or(""),
-                    elapsed_ms = timer.elapsed().as_millis() as u64,
-                    "operation finished"
-                ),
-                Err(e) => tracing::warn!(error = %e, "operation refused"),
-            }
-            r
+            provider.execute(op, &ctx, document).await
         }
         .instrument(span)
         .await;
+        match &result {
+            Ok(o) => tracing::info!(
+                status = %o.status,
+                reason = o.reason.map(|r| r.as_str()).unwrap_or(""),
+                provider_code = o.provider_code.as_deref().unwrap_or(""),
+                provider_reference = o.provider_reference.as_deref().unwrap_or(""),
+                elapsed_ms = timer.elapsed().as_millis() as u64,
+                "operation finished"
+            ),
+            Err(e) => tracing::warn!(error = %e, "operation refused"),
+        }
         let elapsed = timer.elapsed();
         match result {
             Ok(outcome) => {
@@ -844,6 +873,7 @@ impl Engine {
     /// names an operation goes on (to its replay); one that names an
     /// approval joins it (or, sent, goes on to the operation's replay).
     #[allow(clippy::too_many_arguments)]
+    #[tracing::instrument(target = "payops::trace", name = "approval.check", skip_all)]
     async fn approval_gate(
         &self,
         acct: &Account,
@@ -1069,7 +1099,13 @@ impl Engine {
     async fn store_answer(&self, operation_id: &str, envelope: &Envelope) {
         let mut pause = Duration::from_millis(100);
         for attempt in 1..=8u32 {
-            match self.store.finish(operation_id, envelope).await {
+            let write = tracing::info_span!(target: crate::telemetry::TARGET, "store.answer", otel.kind = "client", db.system.name = self.store.kind(), attempt);
+            match self
+                .store
+                .finish(operation_id, envelope)
+                .instrument(write)
+                .await
+            {
                 Ok(true) => return,
                 Ok(false) => {
                     tracing::warn!(%operation_id, "the stored operation was no longer in flight (marked unknown by recovery); kept as is");

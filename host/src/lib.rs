@@ -25,5 +25,6 @@ pub mod report;
 pub mod schemas;
 pub mod server;
 pub mod signing;
+pub mod telemetry;
 pub mod ui;
 pub mod webhooks;

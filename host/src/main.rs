@@ -149,6 +149,8 @@ async fn main() -> ExitCode {
         Command::Batch(a) => cli::batch::run(g, a).await,
         Command::Webhooks { action } => cli::webhooks::run(g, action).await,
     };
+    // The spans still queued go out before the process ends (traces on).
+    payops_host::telemetry::shutdown().await;
     match r {
         Ok(code) | Err(code) => code,
     }

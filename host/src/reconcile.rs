@@ -131,6 +131,7 @@ pub(crate) async fn one_by_id(engine: &Engine, id: &str) -> Result<Resolution, E
 }
 
 /// Reconciles one operation.
+#[tracing::instrument(target = "payops::trace", name = "reconcile", skip_all, fields(operation_id = %op.id, from = op.state.as_str()))]
 async fn one(engine: &Engine, op: &StoredOperation) -> Result<Resolution, Error> {
     let r = settle_one(engine, op).await;
     engine.metrics.reconciled(match &r {

@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use payops_core::{HttpRequest, HttpTransport};
 use payops_store::{AttemptResult, Delivery, Store};
+use tracing::Instrument;
 
 use crate::config::Webhook;
 use crate::metrics::Metrics;
@@ -129,7 +130,36 @@ async fn deliver(
         )
         .with_header("User-Agent", concat!("payops/", env!("CARGO_PKG_VERSION")));
     request.timeout_ms = Some(hook.config.timeout_ms);
-    let answer = transport.send(request).await;
+    // A child of the change it reports (its stored traceparent), sending
+    // its own context to the receiver.
+    let span = tracing::info_span!(
+        target: crate::telemetry::TARGET,
+        "webhook.delivery",
+        otel.kind = "client",
+        webhook = %hook.config.name,
+        event_id = %d.event_id,
+        event_type = %d.event_type,
+        operation_id = %d.operation_id,
+        attempt = d.attempts + 1,
+        http.response.status_code = tracing::field::Empty,
+        otel.status_code = tracing::field::Empty,
+    );
+    crate::telemetry::follow_stored(d.traceparent.as_deref(), &span);
+    if let Some(tp) = span.in_scope(crate::telemetry::traceparent) {
+        request = request.with_header("traceparent", tp);
+    }
+    let answer = transport.send(request).instrument(span.clone()).await;
+    match &answer {
+        Ok(r) => {
+            span.record("http.response.status_code", i64::from(r.status));
+            if !r.is_success() {
+                span.record("otel.status_code", "ERROR");
+            }
+        }
+        Err(_) => {
+            span.record("otel.status_code", "ERROR");
+        }
+    }
     let (status, error) = match &answer {
         Ok(r) if r.is_success() => (Some(r.status), None),
         Ok(r) => (Some(r.status), Some(format!("HTTP {}", r.status))),

@@ -146,8 +146,10 @@ pub enum Output {
     Json,
 }
 
-fn init_logging(cfg: &Config, g: &Global, default_level: &str) {
-    use tracing_subscriber::EnvFilter;
+fn init_logging(cfg: &Config, g: &Global, default_level: &str) -> Result<(), String> {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::{EnvFilter, Layer, Registry};
     let level = if g.quiet {
         "warn".to_owned()
     } else {
@@ -158,27 +160,56 @@ fn init_logging(cfg: &Config, g: &Global, default_level: &str) {
             _ => "trace".to_owned(),
         }
     };
-    let filter = EnvFilter::try_from_env("PAYOPS_LOG").unwrap_or_else(|_| EnvFilter::new(level));
+    // The spans made for traces alone are never logged (nor made, with
+    // traces off: their callsites stay disabled).
+    let hide_trace_spans = || {
+        format!("{}=off", crate::telemetry::TARGET)
+            .parse()
+            .expect("a valid directive")
+    };
+    let filter = EnvFilter::try_from_env("PAYOPS_LOG")
+        .unwrap_or_else(|_| EnvFilter::new(level))
+        .add_directive(hide_trace_spans());
     let json = match g.log_format {
         Some(LogFormat::Json) => true,
         Some(LogFormat::Text) => false,
         None => cfg.log.format == "json",
     };
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if json {
+    let fmt: Box<dyn Layer<Registry> + Send + Sync> = if json {
         let format = tracing_subscriber::fmt::format()
             .json()
             .with_current_span(true)
             .with_span_list(cfg.log.span_list);
-        builder
+        tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
             .fmt_fields(tracing_subscriber::fmt::format::JsonFields::new())
             .event_format(PluginFieldsAsJson(format))
-            .init();
+            .boxed()
     } else {
-        builder.with_ansi(std::io::stderr().is_terminal()).init();
+        tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::stderr().is_terminal())
+            .boxed()
+    };
+    match crate::telemetry::layer::<Registry>(&cfg.traces)? {
+        // Traces on: each layer its own filter (logs at their level, spans
+        // of payops's own code at info whatever the log level).
+        Some(traces) => {
+            let spans = tracing_subscriber::filter::Targets::new()
+                .with_target("payops", tracing::Level::INFO)
+                .with_target("payops_host", tracing::Level::INFO)
+                .with_target("payops_store", tracing::Level::INFO)
+                .with_target("payops_transport", tracing::Level::INFO);
+            Registry::default()
+                .with(vec![
+                    fmt.with_filter(filter).boxed(),
+                    traces.with_filter(spans).boxed(),
+                ])
+                .init()
+        }
+        None => Registry::default().with(fmt).with(filter).init(),
     }
+    Ok(())
 }
 
 /// The JSON event format, with a plugin event's `plugin_fields` (the
@@ -271,7 +302,7 @@ pub(crate) fn setup(
         );
     }
     let cfg = cfg::extract(&figment).map_err(|e| fail(EXIT_CONFIG, e))?;
-    init_logging(&cfg, g, default_level);
+    init_logging(&cfg, g, default_level).map_err(|e| fail(EXIT_CONFIG, e))?;
     let registry = plugins::load_all(&cfg.plugins.dirs);
     if cfg.plugins.on_error == OnPluginError::Fail && !registry.skipped.is_empty() {
         for s in &registry.skipped {
@@ -303,8 +334,9 @@ fn transport() -> Result<Arc<dyn payops_core::HttpTransport>, ExitCode> {
     // Retries only connection failures (nothing was sent); never anything else.
     payops_transport::ReqwestTransport::new()
         .map(|t| {
+            // One client span per request sent (traces on), retries included.
             Arc::new(payops_transport::RetryConnect::new(
-                t,
+                crate::telemetry::Traced(t),
                 3,
                 Duration::from_millis(200),
             )) as Arc<dyn payops_core::HttpTransport>
@@ -351,7 +383,8 @@ async fn engine_parts(
                 format!("{} ({})", e, cfg::redact_url(store_url)),
             )
         })?
-        .with_webhooks(settings.webhooks.iter().map(cfg::Webhook::route).collect());
+        .with_webhooks(settings.webhooks.iter().map(cfg::Webhook::route).collect())
+        .with_trace_context(crate::telemetry::traceparent);
     Ok(EngineParts {
         providers: s.registry.providers.clone(),
         accounts: accts,

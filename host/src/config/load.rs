@@ -18,6 +18,7 @@ const TOP_LEVEL: &[&str] = &[
     "plugins",
     "store",
     "log",
+    "traces",
     "auth",
     "approvals",
     "tokens",

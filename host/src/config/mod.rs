@@ -193,6 +193,37 @@ impl Default for LogConfig {
     }
 }
 
+/// `[traces]`: OpenTelemetry traces over OTLP/HTTP (protobuf). The
+/// standard `OTEL_*` variables configure what this leaves out (headers,
+/// timeout, sampler, resource attributes, batch sizes) and may turn traces
+/// on (`OTEL_TRACES_EXPORTER=otlp`) or off (`OTEL_TRACES_EXPORTER=none`,
+/// `OTEL_SDK_DISABLED=true`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TracesConfig {
+    /// Export traces (default false).
+    pub enabled: bool,
+    /// The OTLP/HTTP traces URL, e.g. `http://collector:4318/v1/traces`.
+    /// Unset: `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, else
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` + `/v1/traces`, else
+    /// `http://localhost:4318/v1/traces`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// `service.name` of the spans (`OTEL_SERVICE_NAME` wins); default
+    /// `payops`.
+    pub service_name: String,
+}
+
+impl Default for TracesConfig {
+    fn default() -> Self {
+        TracesConfig {
+            enabled: false,
+            endpoint: None,
+            service_name: "payops".into(),
+        }
+    }
+}
+
 /// One `[[tokens]]` entry.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -249,6 +280,8 @@ pub struct Config {
     pub store: StoreConfig,
     /// `[log]`.
     pub log: LogConfig,
+    /// `[traces]`: OpenTelemetry traces over OTLP (off by default).
+    pub traces: TracesConfig,
     /// `[auth]`: people (local users, OpenID Connect).
     pub auth: AuthConfig,
     /// `[approvals]`: four eyes above thresholds.

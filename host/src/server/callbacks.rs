@@ -41,6 +41,7 @@ fn answer(status: StatusCode, v: Value) -> Response {
     (status, axum::Json(v)).into_response()
 }
 
+#[tracing::instrument(target = "payops::trace", name = "callback", skip_all, fields(otel.kind = "server", provider = %provider, operation_id = %operation_id))]
 async fn take(
     State(engine): State<Arc<Engine>>,
     Path((provider, operation_id, given)): Path<(String, String, String)>,

@@ -626,7 +626,25 @@ fn request_span<B>(request: &axum::http::Request<B>) -> tracing::Span {
         .get::<axum::extract::MatchedPath>()
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| request.uri().path().to_owned());
-    tracing::info_span!("request", request_id = %id, method = %request.method(), route = %route)
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id,
+        method = %request.method(),
+        route = %route,
+        otel.name = tracing::field::Empty,
+        otel.kind = tracing::field::Empty,
+        http.response.status_code = tracing::field::Empty,
+    );
+    if crate::telemetry::on() {
+        // A server span named by its route, the caller's trace continued.
+        span.record(
+            "otel.name",
+            format!("{} {route}", request.method()).as_str(),
+        );
+        span.record("otel.kind", "server");
+        crate::telemetry::follow(request.headers(), &span);
+    }
+    span
 }
 
 /// Refuses new work while draining; counts responses.
@@ -642,6 +660,12 @@ async fn request_context(State(state): State<AppState>, request: Request, next: 
         next.run(request).await
     };
     state.engine.metrics.http(response.status().as_u16());
+    if crate::telemetry::on() {
+        tracing::Span::current().record(
+            "http.response.status_code",
+            i64::from(response.status().as_u16()),
+        );
+    }
     response
 }
 

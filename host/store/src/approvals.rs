@@ -259,6 +259,7 @@ impl Store {
                 account: a.account.clone(),
                 event_type: event.to_owned(),
                 payload: payload.clone(),
+                traceparent: self.trace_context.and_then(|f| f()),
             })
             .collect()
     }

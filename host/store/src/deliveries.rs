@@ -123,6 +123,9 @@ pub struct Delivery {
     pub last_error: Option<String>,
     /// When it was delivered (ms).
     pub delivered_ms: Option<i64>,
+    /// The W3C `traceparent` of the change it reports, when traces were on.
+    #[serde(skip)]
+    pub traceparent: Option<String>,
 }
 
 /// One attempt at a delivery.
@@ -155,7 +158,7 @@ pub enum AttemptResult {
     },
 }
 
-pub(crate) const DELIVERY_COLUMNS: &str = "event_id, webhook, operation_id, account, event_type, payload, state, attempts, created_ms, next_attempt_ms, last_status, last_error, delivered_ms";
+pub(crate) const DELIVERY_COLUMNS: &str = "event_id, webhook, operation_id, account, event_type, payload, state, attempts, created_ms, next_attempt_ms, last_status, last_error, delivered_ms, traceparent";
 
 pub(crate) fn delivery_row(r: &sqlx::any::AnyRow) -> Result<Delivery, StoreError> {
     let event_id: String = r.try_get("event_id")?;
@@ -178,6 +181,7 @@ pub(crate) fn delivery_row(r: &sqlx::any::AnyRow) -> Result<Delivery, StoreError
         last_status: r.try_get("last_status")?,
         last_error: r.try_get("last_error")?,
         delivered_ms: r.try_get("delivered_ms")?,
+        traceparent: r.try_get("traceparent")?,
         event_id,
     })
 }
@@ -191,10 +195,11 @@ pub(crate) struct OutboxRow {
     pub(crate) account: String,
     pub(crate) event_type: String,
     pub(crate) payload: String,
+    pub(crate) traceparent: Option<String>,
 }
 
 impl OutboxRow {
-    /// Binds the six values in field order.
+    /// Binds the seven values in field order.
     pub(crate) fn bind<'q>(
         &self,
         q: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments>,
@@ -205,14 +210,15 @@ impl OutboxRow {
             .bind(self.account.clone())
             .bind(self.event_type.clone())
             .bind(self.payload.clone())
+            .bind(self.traceparent.clone())
     }
 }
 
-/// The insert of an [`OutboxRow`] (parameters 1–6 in its field order), with
+/// The insert of an [`OutboxRow`] (parameters 1–7 in its field order), with
 /// `now` the store's SQL for "now" in milliseconds.
 pub(crate) fn insert_sql(now: &str) -> String {
     format!(
-        "INSERT INTO webhook_deliveries (event_id, webhook, operation_id, account, event_type, payload, state, attempts, created_ms, next_attempt_ms, lease_until_ms)
-         VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, {now}, {now}, 0)"
+        "INSERT INTO webhook_deliveries (event_id, webhook, operation_id, account, event_type, payload, traceparent, state, attempts, created_ms, next_attempt_ms, lease_until_ms)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 0, {now}, {now}, 0)"
     )
 }

@@ -62,6 +62,9 @@ pub struct Store {
     pub(crate) webhooks: Arc<Vec<WebhookRoute>>,
     /// Who writes intents and answers.
     pub(crate) writes: Writes,
+    /// The W3C `traceparent` of the caller's current span, stored with
+    /// each webhook event (the host's traces; `None`: none stored).
+    pub(crate) trace_context: Option<fn() -> Option<String>>,
 }
 
 /// Who writes intents and answers (with group commit), by database.

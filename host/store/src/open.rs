@@ -75,6 +75,7 @@ impl Store {
             pool,
             webhooks: Arc::new(Vec::new()),
             writes,
+            trace_context: None,
         };
         store.migrate().await?;
         store.backfill_order_refs().await?;
@@ -165,6 +166,21 @@ impl Store {
         } else {
             PG_NOW_MS
         }
+    }
+
+    /// `sqlite` or `postgresql` (the OpenTelemetry `db.system.name`).
+    pub fn kind(&self) -> &'static str {
+        match self.writes {
+            Writes::Sqlite(_) => "sqlite",
+            Writes::Pg(_) => "postgresql",
+        }
+    }
+
+    /// Stores `f()`, the caller's W3C `traceparent`, with every webhook
+    /// event written from now on (sent as the delivery's `traceparent`).
+    pub fn with_trace_context(mut self, f: fn() -> Option<String>) -> Store {
+        self.trace_context = Some(f);
+        self
     }
 
     /// Group commit so far: commits of the writer of intents and answers,

@@ -57,6 +57,7 @@ impl Store {
                 account: envelope.account.clone(),
                 event_type: types[0].to_owned(),
                 payload: payload.clone(),
+                traceparent: self.trace_context.and_then(|f| f()),
             })
             .collect()
     }

@@ -101,11 +101,11 @@ fn batch_sql() -> String {
            FROM av LEFT JOIN u ON u.id = av.id
            WHERE NOT EXISTS (SELECT 1 FROM same WHERE same.id = av.id)),
          ov AS (
-           SELECT * FROM unnest($21::text[], $22::text[], $23::text[], $24::text[], $25::text[], $26::text[])
-             AS t (event_id, webhook, operation_id, account, event_type, payload)),
+           SELECT * FROM unnest($21::text[], $22::text[], $23::text[], $24::text[], $25::text[], $26::text[], $27::text[])
+             AS t (event_id, webhook, operation_id, account, event_type, payload, traceparent)),
          od AS (
-           INSERT INTO webhook_deliveries (event_id, webhook, operation_id, account, event_type, payload, state, attempts, created_ms, next_attempt_ms, lease_until_ms)
-           SELECT ov.event_id, ov.webhook, ov.operation_id, ov.account, ov.event_type, ov.payload, 'pending', 0, {now}, {now}, 0
+           INSERT INTO webhook_deliveries (event_id, webhook, operation_id, account, event_type, payload, traceparent, state, attempts, created_ms, next_attempt_ms, lease_until_ms)
+           SELECT ov.event_id, ov.webhook, ov.operation_id, ov.account, ov.event_type, ov.payload, ov.traceparent, 'pending', 0, {now}, {now}, 0
            FROM ov JOIN u ON u.id = ov.operation_id)
          SELECT id FROM op UNION ALL SELECT id FROM u UNION ALL SELECT id FROM same",
         now = crate::sql::PG_NOW_MS
@@ -222,7 +222,8 @@ impl Pg {
             .bind(col(&outbox, |o| o.operation_id.clone()))
             .bind(col(&outbox, |o| o.account.clone()))
             .bind(col(&outbox, |o| o.event_type.clone()))
-            .bind(col(&outbox, |o| o.payload.clone()));
+            .bind(col(&outbox, |o| o.payload.clone()))
+            .bind(col(&outbox, |o| o.traceparent.clone()));
         q.fetch_all(&self.pool)
             .await?
             .iter()

@@ -417,7 +417,8 @@ fn one(conn: &Connection, job: SqliteJob) -> Result<Done, StoreError> {
                             row.operation_id,
                             row.account,
                             row.event_type,
-                            row.payload
+                            row.payload,
+                            row.traceparent
                         ])?;
                 }
             }

@@ -132,10 +132,16 @@ impl Daemon {
 
     /// Starts `payops args…` and waits for its "listening on" line.
     pub fn start(name: &str, args: &[&str], cwd: &Path) -> Daemon {
+        Daemon::start_env(name, args, cwd, &[])
+    }
+
+    /// [`Daemon::start`] with `env` set.
+    pub fn start_env(name: &str, args: &[&str], cwd: &Path, env: &[(&str, &str)]) -> Daemon {
         let mut child = Command::new(exe())
             .args(args)
             .current_dir(cwd)
             .env_remove("PAYOPS_LOG")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -278,6 +284,16 @@ pub async fn http_with(
 /// Reads one HTTP/1.1 request from a socket: (path, body), or `None` when the
 /// peer closes first. For the test servers that stand in for providers.
 pub async fn read_request(s: &mut tokio::net::TcpStream) -> Option<(String, Vec<u8>)> {
+    read_request_head(s).await.map(|(head, body)| {
+        (
+            head.split_whitespace().nth(1).unwrap_or("/").to_owned(),
+            body,
+        )
+    })
+}
+
+/// [`read_request`] with the whole head (request line and headers).
+pub async fn read_request_head(s: &mut tokio::net::TcpStream) -> Option<(String, Vec<u8>)> {
     use tokio::io::AsyncReadExt;
     let mut buf = vec![0u8; 65536];
     let mut got = Vec::new();
@@ -298,8 +314,7 @@ pub async fn read_request(s: &mut tokio::net::TcpStream) -> Option<(String, Vec<
                 })
                 .unwrap_or(0);
             if got.len() >= i + 4 + len {
-                let path = text.split_whitespace().nth(1).unwrap_or("/").to_owned();
-                return Some((path, got[i + 4..i + 4 + len].to_vec()));
+                return Some((text[..i].to_owned(), got[i + 4..i + 4 + len].to_vec()));
             }
         }
     }
