@@ -873,7 +873,6 @@ impl Engine {
     /// names an operation goes on (to its replay); one that names an
     /// approval joins it (or, sent, goes on to the operation's replay).
     #[allow(clippy::too_many_arguments)]
-    #[tracing::instrument(target = "payops::trace", name = "approval.check", skip_all)]
     async fn approval_gate(
         &self,
         acct: &Account,
@@ -894,6 +893,9 @@ impl Engine {
         if rules.is_empty() {
             return Ok(None);
         }
+        // In traces, the thresholds' reads (only where a rule applies).
+        let span = tracing::info_span!(target: crate::telemetry::TARGET, "approval.check");
+        async {
         let unavailable = |e: payops_store::StoreError| {
             tracing::error!(error = %e, "cannot read the approvals; nothing sent");
             Error::Unavailable(format!(
@@ -986,6 +988,9 @@ impl Engine {
                 a.approval_id
             ))),
         }
+        }
+        .instrument(span)
+        .await
     }
 
     /// Records a refusal (`intent`: the intent it withdraws, if one was

@@ -471,7 +471,7 @@ mod tests {
                 .collect::<Vec<_>>()
                 .join("\n")
         };
-        let batch = explain(&mut c, "batch", batch_sql(), 26).await;
+        let batch = explain(&mut c, "batch", batch_sql(), 27).await;
         assert!(
             batch.contains("Index Scan using operations_pkey"),
             "{batch}"
