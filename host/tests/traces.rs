@@ -14,7 +14,6 @@ use std::collections::BTreeMap;
 use std::io::BufRead;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -59,32 +58,6 @@ fn receiver(out: &Path) -> Receiver {
     Receiver { child, url }
 }
 
-/// A webhook receiver keeping each request's head.
-async fn hook_receiver() -> (String, Arc<Mutex<Vec<String>>>) {
-    use tokio::io::AsyncWriteExt;
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hooks", l.local_addr().unwrap());
-    let heads = Arc::new(Mutex::new(Vec::new()));
-    let h = heads.clone();
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = l.accept().await {
-            let h = h.clone();
-            tokio::spawn(async move {
-                while let Some((head, _)) = read_request_head(&mut s).await {
-                    h.lock().unwrap().push(head);
-                    if s.write_all(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n")
-                        .await
-                        .is_err()
-                    {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    (url, heads)
-}
-
 fn attr<'a>(span: &'a Value, key: &str) -> Option<&'a Value> {
     span["attributes"]
         .as_array()?
@@ -116,7 +89,7 @@ async fn one_refund_is_one_trace_from_the_caller_to_the_provider_and_the_webhook
     let sim = payops_transport::SimServer::start(Box::new(esnek), "127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
-    let (hook_url, heads) = hook_receiver().await;
+    let (hook_url, heads) = webhook_receiver_with(|head, _| Some(head)).await;
     let hook: payops_host::config::WebhookConfig = serde_json::from_value(json!({
         "name": "platform", "url": hook_url, "secret": HOOK_SECRET,
         "retry_initial_ms": 100, "retry_max_ms": 400, "timeout_ms": 2000

@@ -622,6 +622,14 @@ pub fn bearer(t: &str) -> Auth {
 
 /// A webhook receiver on loopback: answers 204, keeps each event body.
 pub async fn webhook_receiver() -> (String, Arc<Mutex<Vec<serde_json::Value>>>) {
+    webhook_receiver_with(|_, body| serde_json::from_slice(&body).ok()).await
+}
+
+/// A webhook receiver on loopback: answers 204, keeps `keep(head, body)`
+/// of each request (when `Some`).
+pub async fn webhook_receiver_with<T: Send + 'static>(
+    keep: fn(String, Vec<u8>) -> Option<T>,
+) -> (String, Arc<Mutex<Vec<T>>>) {
     use tokio::io::AsyncWriteExt;
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/events", l.local_addr().unwrap());
@@ -631,8 +639,8 @@ pub async fn webhook_receiver() -> (String, Arc<Mutex<Vec<serde_json::Value>>>) 
         while let Ok((mut s, _)) = l.accept().await {
             let g = g.clone();
             tokio::spawn(async move {
-                while let Some((_, body)) = read_request(&mut s).await {
-                    if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&body) {
+                while let Some((head, body)) = read_request_head(&mut s).await {
+                    if let Some(v) = keep(head, body) {
                         g.lock().unwrap().push(v);
                     }
                     if s.write_all(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n")
