@@ -426,6 +426,56 @@ struct Row {
     errors: usize,
 }
 
+/// `payops batch` of 10,000 refund rows (200 in smoke mode), each on an
+/// order of its own, at concurrency 32, on a fresh SQLite store against
+/// the fake: rows per second, process start and the file's checks
+/// included. Every row must succeed.
+fn batch_rate(full: bool, fake: &str, dir: &std::path::Path) {
+    let rows = if full { 10_000 } else { 200 };
+    let bdir = dir.join("batch");
+    std::fs::create_dir_all(&bdir).expect("dir");
+    let store = format!("sqlite://{}", bdir.join("payops.db").display());
+    let cfg = bench_config(&bdir, fake, &store, true, false);
+    let file = bdir.join("refunds.csv");
+    let mut csv = String::from("order_ref,amount\n");
+    for i in 0..rows {
+        csv.push_str(&format!("BATCH-{i},{}\n", 100 + i % 900));
+    }
+    std::fs::write(&file, csv).expect("batch file");
+    let started = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_payops"))
+        .args(["--config", &cfg, "-q", "batch", "--account", "esnek"])
+        .args([
+            "--operation",
+            "refund",
+            "--concurrency",
+            "32",
+            "--no-progress",
+        ])
+        .arg(&file)
+        .current_dir(&bdir)
+        .env_remove("PAYOPS_LOG")
+        .output()
+        .expect("payops batch");
+    let took = started.elapsed();
+    let results = std::fs::read_to_string(bdir.join("refunds.csv.results.csv")).unwrap_or_default();
+    let succeeded = results
+        .lines()
+        .filter(|l| l.contains(",succeeded,"))
+        .count();
+    println!(
+        "\npayops batch: {rows} refund rows at concurrency 32 in {:.2} s: {:.0} rows/s ({succeeded} succeeded)",
+        took.as_secs_f64(),
+        rows as f64 / took.as_secs_f64()
+    );
+    assert!(
+        out.status.success() && succeeded == rows,
+        "every batch row must succeed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 async fn run(full: bool) {
     // PAYOPS_BENCH_SECS: seconds per cell (default 5).
     let full_ms = std::env::var("PAYOPS_BENCH_SECS")
@@ -594,11 +644,18 @@ async fn run(full: bool) {
         info.p50_1.as_secs_f64() / p.p50_1.as_secs_f64(),
     );
     println!(
+        "payops at info (JSON lines to a file) / B+: p50 {:.2}x, req/s @{c16} {:.2}x, CPU {:.2}x",
+        info.p50_1.as_secs_f64() / bp.p50_1.as_secs_f64(),
+        info.rps_16 / bp.rps_16,
+        info.cpu_us / bp.cpu_us,
+    );
+    println!(
         "payops: startup to listening {:.0} ms, RSS idle {idle_rss:.1} MiB, loaded {loaded_rss:.1} MiB",
         startup.as_secs_f64() * 1e3
     );
     let errors: usize = rows.iter().map(|r| r.errors).sum();
     drop(servers);
+    batch_rate(full, &fake, &dir);
     // PAYOPS_BENCH_SCALE=0 skips the store-size and guard parts.
     if std::env::var("PAYOPS_BENCH_SCALE").as_deref() != Ok("0") {
         scale(full, &fake, &dir).await;

@@ -394,11 +394,13 @@ impl Engine {
         document: Value,
         options: Options,
     ) -> Result<Ran, Error> {
-        // One span per operation, from the first check to the stored answer
-        // (its id and provider recorded once known): every log line of the
-        // operation carries them, and in traces the store's writes and the
-        // provider's call are its children.
+        // In traces, one span per operation from the first check to the
+        // stored answer (its id and provider recorded once known), the
+        // store's writes and the provider's call its children. Logs have
+        // their own `operation` span, made once every field is known (a
+        // field recorded later costs a JSON log span a re-parse).
         let span = tracing::info_span!(
+            target: crate::telemetry::TARGET,
             "operation",
             account = %account,
             provider = tracing::field::Empty,
@@ -426,7 +428,9 @@ impl Engine {
             approved,
         } = options;
         let acct = self.account(account)?;
-        tracing::Span::current().record("provider", acct.provider.as_str());
+        if crate::telemetry::on() {
+            tracing::Span::current().record("provider", acct.provider.as_str());
+        }
         let refusal = RefusalOf {
             account: &acct.name,
             provider: &acct.provider,
@@ -498,7 +502,9 @@ impl Engine {
             actor: actor.clone(),
             deadline: self.settings.in_flight_deadline,
         };
-        tracing::Span::current().record("operation_id", operation_id.as_str());
+        if crate::telemetry::on() {
+            tracing::Span::current().record("operation_id", operation_id.as_str());
+        }
         let begun = self
             .store
             .begin(&intent)
@@ -684,6 +690,7 @@ impl Engine {
                 }),
             None => 0,
         };
+        let log_span = tracing::info_span!("operation", account = %acct.name, provider = %acct.provider, operation = %op, operation_id = %operation_id);
         let span = tracing::info_span!(target: crate::telemetry::TARGET, "provider.call", provider = %acct.provider, operation = %op);
         let ctx = OperationContext {
             operation_id: OperationId::new(operation_id.clone())
@@ -702,21 +709,22 @@ impl Engine {
             tracing::debug!("operation started");
             let document =
                 self.with_callback_url(&acct.provider, op, &operation_id, document.clone());
-            provider.execute(op, &ctx, document).await
+            let result = provider.execute(op, &ctx, document).instrument(span).await;
+            match &result {
+                Ok(o) => tracing::info!(
+                    status = %o.status,
+                    reason = o.reason.map(|r| r.as_str()).unwrap_or(""),
+                    provider_code = o.provider_code.as_deref().unwrap_or(""),
+                    provider_reference = o.provider_reference.as_deref().unwrap_or(""),
+                    elapsed_ms = timer.elapsed().as_millis() as u64,
+                    "operation finished"
+                ),
+                Err(e) => tracing::warn!(error = %e, "operation refused"),
+            }
+            result
         }
-        .instrument(span)
+        .instrument(log_span)
         .await;
-        match &result {
-            Ok(o) => tracing::info!(
-                status = %o.status,
-                reason = o.reason.map(|r| r.as_str()).unwrap_or(""),
-                provider_code = o.provider_code.as_deref().unwrap_or(""),
-                provider_reference = o.provider_reference.as_deref().unwrap_or(""),
-                elapsed_ms = timer.elapsed().as_millis() as u64,
-                "operation finished"
-            ),
-            Err(e) => tracing::warn!(error = %e, "operation refused"),
-        }
         let elapsed = timer.elapsed();
         match result {
             Ok(outcome) => {

@@ -147,6 +147,7 @@ pub enum Output {
 }
 
 fn init_logging(cfg: &Config, g: &Global, default_level: &str) -> Result<(), String> {
+    use tracing_subscriber::filter::FilterExt;
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     use tracing_subscriber::{EnvFilter, Layer, Registry};
@@ -195,11 +196,16 @@ fn init_logging(cfg: &Config, g: &Global, default_level: &str) -> Result<(), Str
         // Traces on: each layer its own filter (logs at their level, spans
         // of payops's own code at info whatever the log level).
         Some(traces) => {
+            // The logs' own `operation` span is left out: in traces the
+            // operation is the span of target `payops::trace` around it.
             let spans = tracing_subscriber::filter::Targets::new()
                 .with_target("payops", tracing::Level::INFO)
                 .with_target("payops_host", tracing::Level::INFO)
                 .with_target("payops_store", tracing::Level::INFO)
-                .with_target("payops_transport", tracing::Level::INFO);
+                .with_target("payops_transport", tracing::Level::INFO)
+                .and(tracing_subscriber::filter::filter_fn(|m| {
+                    !(m.is_span() && m.name() == "operation" && m.target() == "payops_host::engine")
+                }));
             Registry::default()
                 .with(vec![
                     fmt.with_filter(filter).boxed(),
