@@ -121,7 +121,11 @@ where
     let mut exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_http()
         .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
-        .with_http_client(OtlpClient { transport, runtime });
+        .with_http_client(OtlpClient {
+            transport,
+            runtime,
+            timeout_ms: export_timeout_ms(),
+        });
     if let Some(url) = &cfg.endpoint {
         check_endpoint(url).map_err(|e| format!("traces.endpoint: {e}"))?;
         exporter = exporter.with_endpoint(url.clone());
@@ -130,7 +134,14 @@ where
         .build()
         .map_err(|e| format!("traces: cannot build the OTLP exporter: {e}"))?;
     let mut resource = opentelemetry_sdk::Resource::builder();
-    if std::env::var_os("OTEL_SERVICE_NAME").is_none() {
+    // `OTEL_SERVICE_NAME`, then `service.name` in `OTEL_RESOURCE_ATTRIBUTES`
+    // (both read by the SDK), then the config.
+    let named_by_env = std::env::var_os("OTEL_SERVICE_NAME").is_some()
+        || std::env::var("OTEL_RESOURCE_ATTRIBUTES").is_ok_and(|v| {
+            v.split(',')
+                .any(|kv| kv.trim().starts_with("service.name="))
+        });
+    if !named_by_env {
         resource = resource.with_service_name(cfg.service_name.clone());
     }
     resource = resource.with_attribute(opentelemetry::KeyValue::new(
@@ -194,12 +205,25 @@ pub fn follow_stored(traceparent: Option<&str>, span: &tracing::Span) {
     let _ = span.set_parent(TraceContextPropagator::new().extract(&carrier));
 }
 
+/// The export's timeout in milliseconds: `OTEL_EXPORTER_OTLP_TRACES_TIMEOUT`,
+/// else `OTEL_EXPORTER_OTLP_TIMEOUT`, else the standard's 10 s.
+fn export_timeout_ms() -> u64 {
+    [
+        "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
+        "OTEL_EXPORTER_OTLP_TIMEOUT",
+    ]
+    .iter()
+    .find_map(|k| std::env::var(k).ok()?.trim().parse().ok())
+    .unwrap_or(10_000)
+}
+
 /// The OTLP exporter's HTTP client: the host's transport, run on the
 /// daemon's runtime (the SDK's batch thread has none of its own).
 #[derive(Debug)]
 struct OtlpClient {
     transport: payops_transport::ReqwestTransport,
     runtime: tokio::runtime::Handle,
+    timeout_ms: u64,
 }
 
 #[async_trait::async_trait]
@@ -224,7 +248,7 @@ impl opentelemetry_http::HttpClient for OtlpClient {
                 )
             })
             .collect();
-        req.timeout_ms = Some(10_000);
+        req.timeout_ms = Some(self.timeout_ms);
         let transport = self.transport.clone();
         let answer = self
             .runtime

@@ -119,7 +119,13 @@ async fn one_refund_is_one_trace_from_the_caller_to_the_provider_and_the_webhook
             &["--config", &c2, "serve", "--listen", "127.0.0.1:0"],
             &d2,
             // Spans leave every 200 ms (the SDK's default is 5 s).
-            &[("OTEL_BSP_SCHEDULE_DELAY", "200")],
+            &[
+                ("OTEL_BSP_SCHEDULE_DELAY", "200"),
+                (
+                    "OTEL_RESOURCE_ATTRIBUTES",
+                    "deployment.environment.name=test",
+                ),
+            ],
         )
     })
     .await
@@ -222,6 +228,10 @@ async fn one_refund_is_one_trace_from_the_caller_to_the_provider_and_the_webhook
         Some("200")
     );
     assert_eq!(str_attr(&request["resource"], "service.name"), "payops");
+    assert_eq!(
+        str_attr(&request["resource"], "deployment.environment.name"),
+        "test"
+    );
     // The operation under it, with its id.
     let ops: Vec<&Value> = children(request)
         .into_iter()
