@@ -361,8 +361,6 @@ fn watchdog(tasks: &TaskTracker, stop: CancellationToken, engine: &Arc<Engine>, 
     });
 }
 
-/// Periodic reconciliation: each pass looks only at the operations whose
-/// back-off has passed.
 /// How often the daemon reads the figures an operator watches (gauges of
 /// unresolved operations, waiting approvals, overdrawn orders).
 pub const WATCH_EVERY: Duration = Duration::from_secs(15);
@@ -387,6 +385,8 @@ fn watching(tasks: &TaskTracker, stop: CancellationToken, engine: &Arc<Engine>) 
     });
 }
 
+/// Periodic reconciliation: each pass looks only at the operations whose
+/// back-off has passed.
 fn reconciliation(
     tasks: &TaskTracker,
     stop: CancellationToken,

@@ -407,17 +407,19 @@ impl Engine {
             operation = %op,
             operation_id = tracing::field::Empty,
         );
-        self.execute_in_span(account, op, document, options)
-            .instrument(span)
+        self.execute_in_span(account, op, document, options, &span)
+            .instrument(span.clone())
             .await
     }
 
+    /// [`Engine::execute_marked`] inside the operation's trace `span`.
     async fn execute_in_span(
         &self,
         account: &str,
         op: OperationKind,
         document: Value,
         options: Options,
+        span: &tracing::Span,
     ) -> Result<Ran, Error> {
         let Options {
             idempotency_key,
@@ -428,9 +430,7 @@ impl Engine {
             approved,
         } = options;
         let acct = self.account(account)?;
-        if crate::telemetry::on() {
-            tracing::Span::current().record("provider", acct.provider.as_str());
-        }
+        span.record("provider", acct.provider.as_str());
         let refusal = RefusalOf {
             account: &acct.name,
             provider: &acct.provider,
@@ -502,21 +502,25 @@ impl Engine {
             actor: actor.clone(),
             deadline: self.settings.in_flight_deadline,
         };
-        if crate::telemetry::on() {
-            tracing::Span::current().record("operation_id", operation_id.as_str());
-        }
+        span.record("operation_id", operation_id.as_str());
+        let write = tracing::info_span!(
+            target: crate::telemetry::TARGET,
+            "store.intent",
+            otel.kind = "client",
+            db.system.name = self.store.kind(),
+        );
         let begun = self
             .store
             .begin(&intent)
-            .instrument(tracing::info_span!(target: crate::telemetry::TARGET, "store.intent", otel.kind = "client", db.system.name = self.store.kind()))
+            .instrument(write)
             .await
             .map_err(|e| {
-            tracing::error!(error = %e, "cannot record the operation; nothing sent");
-            Error::Unavailable(format!(
-                "the operation store is unavailable; nothing was sent ({})",
-                e.public()
-            ))
-        })?;
+                tracing::error!(error = %e, "cannot record the operation; nothing sent");
+                Error::Unavailable(format!(
+                    "the operation store is unavailable; nothing was sent ({})",
+                    e.public()
+                ))
+            })?;
         match begun {
             Begin::Created => {}
             Begin::Existing(existing) => {
@@ -691,7 +695,7 @@ impl Engine {
             None => 0,
         };
         let log_span = tracing::info_span!("operation", account = %acct.name, provider = %acct.provider, operation = %op, operation_id = %operation_id);
-        let span = tracing::info_span!(target: crate::telemetry::TARGET, "provider.call", provider = %acct.provider, operation = %op);
+        let call_span = tracing::info_span!(target: crate::telemetry::TARGET, "provider.call", provider = %acct.provider, operation = %op);
         let ctx = OperationContext {
             operation_id: OperationId::new(operation_id.clone())
                 .map_err(|e| Error::Internal(e.to_string()))?,
@@ -709,7 +713,7 @@ impl Engine {
             tracing::debug!("operation started");
             let document =
                 self.with_callback_url(&acct.provider, op, &operation_id, document.clone());
-            let result = provider.execute(op, &ctx, document).instrument(span).await;
+            let result = provider.execute(op, &ctx, document).instrument(call_span).await;
             match &result {
                 Ok(o) => tracing::info!(
                     status = %o.status,
@@ -731,7 +735,7 @@ impl Engine {
                 self.metrics
                     .record(&acct.name, op, outcome.status.as_str(), elapsed);
                 if let Some(r) = outcome.reason {
-                    self.metrics.outcome_reason(&acct.name, op, r.as_str());
+                    self.metrics.outcome_reason(&acct.name, op, r);
                 }
                 let envelope = Envelope::new(meta, outcome, now());
                 self.store_answer(&operation_id, &envelope).await;
@@ -903,7 +907,25 @@ impl Engine {
         }
         // In traces, the thresholds' reads (only where a rule applies).
         let span = tracing::info_span!(target: crate::telemetry::TARGET, "approval.check");
-        async {
+        self.approval_request(acct, op, document, &rules, key, actor, override_open)
+            .instrument(span)
+            .await
+    }
+
+    /// [`Engine::approval_gate`] past its rules: the key's earlier
+    /// approval or operation, else the thresholds `rules` set, else a new
+    /// approval request.
+    #[allow(clippy::too_many_arguments)]
+    async fn approval_request(
+        &self,
+        acct: &Account,
+        op: OperationKind,
+        document: &Value,
+        rules: &[&crate::config::ApprovalRule],
+        key: Option<&str>,
+        actor: Option<&str>,
+        override_open: Option<&str>,
+    ) -> Result<Option<Ran>, Error> {
         let unavailable = |e: payops_store::StoreError| {
             tracing::error!(error = %e, "cannot read the approvals; nothing sent");
             Error::Unavailable(format!(
@@ -945,7 +967,7 @@ impl Engine {
                 return Ok(None);
             }
         }
-        let Some(why) = self.approval_reason(acct, document, &rules, None).await? else {
+        let Some(why) = self.approval_reason(acct, document, rules, None).await? else {
             return Ok(None);
         };
 
@@ -996,9 +1018,6 @@ impl Engine {
                 a.approval_id
             ))),
         }
-        }
-        .instrument(span)
-        .await
     }
 
     /// Records a refusal (`intent`: the intent it withdraws, if one was
@@ -1112,7 +1131,13 @@ impl Engine {
     async fn store_answer(&self, operation_id: &str, envelope: &Envelope) {
         let mut pause = Duration::from_millis(100);
         for attempt in 1..=8u32 {
-            let write = tracing::info_span!(target: crate::telemetry::TARGET, "store.answer", otel.kind = "client", db.system.name = self.store.kind(), attempt);
+            let write = tracing::info_span!(
+                target: crate::telemetry::TARGET,
+                "store.answer",
+                otel.kind = "client",
+                db.system.name = self.store.kind(),
+                attempt,
+            );
             match self
                 .store
                 .finish(operation_id, envelope)

@@ -317,16 +317,17 @@ impl Metrics {
     }
 
     /// An outcome's reason: counted when it names the provider's trouble.
-    pub fn outcome_reason(&self, account: &str, op: OperationKind, reason: &str) {
+    pub fn outcome_reason(&self, account: &str, op: OperationKind, reason: payops_core::Reason) {
+        use payops_core::Reason;
         if matches!(
             reason,
-            "timeout" | "connection_lost" | "unreachable" | "provider_error"
+            Reason::Timeout | Reason::ConnectionLost | Reason::Unreachable | Reason::ProviderError
         ) {
             self.problems
                 .get_or_create(&ProblemLabels {
                     account: account.into(),
                     operation: op.as_str().into(),
-                    reason: reason.into(),
+                    reason: reason.as_str().into(),
                 })
                 .inc();
         }

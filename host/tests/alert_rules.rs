@@ -26,7 +26,7 @@ fn exported() -> BTreeSet<String> {
     m.webhook("w", "delivered");
     m.approval("a", "requested");
     m.http(200);
-    m.outcome_reason("a", OperationKind::Refund, "timeout");
+    m.outcome_reason("a", OperationKind::Refund, payops_core::Reason::Timeout);
     m.reconciled("settled");
     let backlog = |state: &str| payops_store::Backlog {
         account: "a".into(),

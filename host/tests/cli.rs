@@ -2234,35 +2234,7 @@ fn every_payops_command_of_the_docs_parses_as_written() {
 /// span list, codes as text (`"0"`, not `Some("0")`).
 #[tokio::test(flavor = "multi_thread")]
 async fn info_logs_are_one_line_per_outcome_and_per_request() {
-    let dir = temp_dir("info-logs");
-    let cfg = write_config(&dir, "http://127.0.0.1:9", "http://127.0.0.1:9");
-    let d = dir.clone();
-    let daemon = tokio::task::spawn_blocking(move || {
-        Daemon::start(
-            "info-logs",
-            &[
-                "--config",
-                &cfg,
-                "--log-format",
-                "json",
-                "sandbox",
-                "--listen",
-                "127.0.0.1:0",
-            ],
-            &d,
-        )
-    })
-    .await
-    .unwrap();
-    let token = daemon
-        .stdout
-        .lock()
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("sandbox token: "))
-        .expect("token printed")
-        .trim()
-        .to_owned();
+    let (daemon, token) = sandbox("info-logs", &["--log-format", "json"]).await;
     let before = daemon.stderr.lock().unwrap().len();
     let (s, v) = http_with(
         "POST",
@@ -2299,6 +2271,4 @@ async fn info_logs_are_one_line_per_outcome_and_per_request() {
     assert_eq!(lines[1]["span"]["operation"], "refund", "{logs}");
     assert_eq!(lines[1]["fields"]["provider_code"], "0", "{logs}");
     assert!(lines[2]["span"]["request_id"].is_string(), "{logs}");
-    drop(daemon);
-    std::fs::remove_dir_all(&dir).ok();
 }
