@@ -713,7 +713,10 @@ impl Engine {
             tracing::debug!("operation started");
             let document =
                 self.with_callback_url(&acct.provider, op, &operation_id, document.clone());
-            let result = provider.execute(op, &ctx, document).instrument(call_span).await;
+            let result = provider
+                .execute(op, &ctx, document)
+                .instrument(call_span)
+                .await;
             match &result {
                 Ok(o) => tracing::info!(
                     status = %o.status,

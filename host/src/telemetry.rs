@@ -125,7 +125,18 @@ where
             transport,
             runtime,
             timeout_ms: export_timeout_ms(),
+            failing: AtomicBool::new(false),
         });
+    for k in [
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+    ] {
+        if let Ok(url) = std::env::var(k)
+            && !url.trim().is_empty()
+        {
+            check_endpoint(&url).map_err(|e| format!("{k}: {e}"))?;
+        }
+    }
     if let Some(url) = &cfg.endpoint {
         check_endpoint(url).map_err(|e| format!("traces.endpoint: {e}"))?;
         exporter = exporter.with_endpoint(url.clone());
@@ -224,6 +235,8 @@ struct OtlpClient {
     transport: payops_transport::ReqwestTransport,
     runtime: tokio::runtime::Handle,
     timeout_ms: u64,
+    /// The last export failed (said once in the logs).
+    failing: AtomicBool,
 }
 
 #[async_trait::async_trait]
@@ -250,10 +263,28 @@ impl opentelemetry_http::HttpClient for OtlpClient {
             .collect();
         req.timeout_ms = Some(self.timeout_ms);
         let transport = self.transport.clone();
+        // The SDK's own logs are not built in: the exporter's trouble is
+        // said here, once when it starts and once when it ends (its
+        // retries would otherwise write a line each).
         let answer = self
             .runtime
             .spawn(async move { transport.send(req).await })
-            .await??;
+            .await?;
+        let trouble = match &answer {
+            Ok(a) if a.is_success() => None,
+            Ok(a) => Some(format!("the collector answered HTTP {}", a.status)),
+            Err(e) => Some(e.to_string()),
+        };
+        match trouble {
+            Some(why) if !self.failing.swap(true, Ordering::Relaxed) => {
+                tracing::warn!(error = %why, "traces: spans cannot be sent; they are dropped until the collector takes them");
+            }
+            None if self.failing.swap(false, Ordering::Relaxed) => {
+                tracing::info!("traces: the collector takes spans again");
+            }
+            _ => {}
+        }
+        let answer = answer?;
         let mut out = opentelemetry_http::Response::builder().status(answer.status);
         for (k, v) in &answer.headers {
             out = out.header(k.as_str(), v.as_str());
@@ -292,18 +323,29 @@ impl<T: HttpTransport> HttpTransport for Traced<T> {
             "error.type" = tracing::field::Empty,
         );
         let answer = self.0.send(request).instrument(span.clone()).await;
-        match &answer {
-            Ok(r) => {
-                span.record("http.response.status_code", i64::from(r.status));
-                if r.status >= 500 {
-                    span.record("otel.status_code", "ERROR");
-                }
-            }
-            Err(e) => {
-                span.record("error.type", format!("{:?}", e.kind).as_str());
+        record_answer(&span, &answer);
+        answer
+    }
+}
+
+/// Records an HTTP client span's outcome (fields
+/// `http.response.status_code`, `otel.status_code` and `error.type`,
+/// declared empty): the status, and an error for a status of 400 or more
+/// (OpenTelemetry's rule for client spans) or no answer.
+pub(crate) fn record_answer(
+    span: &tracing::Span,
+    answer: &Result<payops_core::HttpResponse, payops_core::TransportError>,
+) {
+    match answer {
+        Ok(r) => {
+            span.record("http.response.status_code", i64::from(r.status));
+            if r.status >= 400 {
                 span.record("otel.status_code", "ERROR");
             }
         }
-        answer
+        Err(e) => {
+            span.record("error.type", format!("{:?}", e.kind).as_str());
+            span.record("otel.status_code", "ERROR");
+        }
     }
 }

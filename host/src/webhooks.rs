@@ -143,23 +143,14 @@ async fn deliver(
         attempt = d.attempts + 1,
         http.response.status_code = tracing::field::Empty,
         otel.status_code = tracing::field::Empty,
+        "error.type" = tracing::field::Empty,
     );
     crate::telemetry::follow_stored(d.traceparent.as_deref(), &span);
     if let Some(tp) = span.in_scope(crate::telemetry::traceparent) {
         request = request.with_header("traceparent", tp);
     }
     let answer = transport.send(request).instrument(span.clone()).await;
-    match &answer {
-        Ok(r) => {
-            span.record("http.response.status_code", i64::from(r.status));
-            if !r.is_success() {
-                span.record("otel.status_code", "ERROR");
-            }
-        }
-        Err(_) => {
-            span.record("otel.status_code", "ERROR");
-        }
-    }
+    crate::telemetry::record_answer(&span, &answer);
     let (status, error) = match &answer {
         Ok(r) if r.is_success() => (Some(r.status), None),
         Ok(r) => (Some(r.status), Some(format!("HTTP {}", r.status))),

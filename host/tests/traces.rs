@@ -330,6 +330,15 @@ fn a_traces_endpoint_with_a_password_or_an_unknown_protocol_is_refused() {
         .with(|c| c.traces.enabled = true)
         .write(&dir.join("ok.toml"));
     let ok = ok.display().to_string();
+    // The same from the standard variable.
+    let env = [(
+        "OTEL_EXPORTER_OTLP_ENDPOINT".to_owned(),
+        "https://user:hunter2@collector:4318".to_owned(),
+    )];
+    let (code, _, err) = run_env(&["--config", &ok, "config", "check"], &dir, &env);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("OTEL_EXPORTER_OTLP_ENDPOINT"), "{err}");
+    assert!(!err.contains("hunter2"), "{err}");
     let env = [("OTEL_EXPORTER_OTLP_PROTOCOL".to_owned(), "grpc".to_owned())];
     let (code, _, err) = run_env(&["--config", &ok, "config", "check"], &dir, &env);
     assert_eq!(code, 3, "{err}");

@@ -163,14 +163,12 @@ fn init_logging(cfg: &Config, g: &Global, default_level: &str) -> Result<(), Str
     };
     // The spans made for traces alone are never logged (nor made, with
     // traces off: their callsites stay disabled).
-    let hide_trace_spans = || {
-        format!("{}=off", crate::telemetry::TARGET)
-            .parse()
-            .expect("a valid directive")
-    };
+    let hide_trace_spans = format!("{}=off", crate::telemetry::TARGET)
+        .parse()
+        .expect("a valid directive");
     let filter = EnvFilter::try_from_env("PAYOPS_LOG")
         .unwrap_or_else(|_| EnvFilter::new(level))
-        .add_directive(hide_trace_spans());
+        .add_directive(hide_trace_spans);
     let json = match g.log_format {
         Some(LogFormat::Json) => true,
         Some(LogFormat::Text) => false,

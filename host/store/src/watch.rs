@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 
 use crate::Store;
-use crate::model::StoreError;
+use crate::model::{StoreError, parse_ts};
 
 /// A count and the oldest creation time of a group.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,20 +33,22 @@ pub struct Watch {
     pub overdrawn: Vec<(String, i64)>,
 }
 
-fn time(t: Option<String>) -> Option<DateTime<Utc>> {
-    t.and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
-        .map(|t| t.with_timezone(&Utc))
-}
-
 impl Store {
     /// The figures an operator watches (three aggregate reads).
     pub async fn watch(&self) -> Result<Watch, StoreError> {
         let backlog = |r: &sqlx::any::AnyRow| -> Result<Backlog, StoreError> {
+            let account: String = r.try_get("account")?;
+            // An unreadable time is an error, never an age of 0 (which
+            // would keep an old operation's alert quiet).
+            let oldest = r
+                .try_get::<Option<String>, _>("oldest")?
+                .map(|t| parse_ts(&account, &t))
+                .transpose()?;
             Ok(Backlog {
-                account: r.try_get("account")?,
+                account,
                 state: r.try_get("state")?,
                 count: r.try_get("n")?,
-                oldest: time(r.try_get("oldest")?),
+                oldest,
             })
         };
         let unresolved = sqlx::query(
