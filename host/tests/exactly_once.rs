@@ -318,6 +318,17 @@ async fn sigkill(db: Option<String>) {
     .await;
     assert_eq!((s, v["status"].as_str()), (200, Some("unknown")), "{v}");
     assert_eq!(ledger(&sim).len(), 2, "nothing was re-sent");
+    // What an operator watches, read from the store as the daemon started:
+    // the two unknown operations under their account.
+    let (_, m) = http("GET", &format!("{}/metrics", daemon.url), None, None).await;
+    let m = m.as_str().unwrap();
+    assert!(
+        m.contains(&format!(
+            "payops_unresolved_operations{{account=\"{acct}\",state=\"unknown\"}} 2"
+        )),
+        "{m}"
+    );
+    assert!(m.contains("payops_store_up 1"), "{m}");
 
     // Reconciliation finds the truth with the provider's query. Absence of
     // a row proves the 'before' refund failed only once the provider's clock
