@@ -61,6 +61,75 @@ pub struct QueryDetails {
     pub ledger: Option<OrderFacts>,
 }
 
+impl QueryDetails {
+    /// The details of a query of `order_ref` in `currency` that says
+    /// nothing yet: status `unknown`, every amount, date and list empty.
+    pub fn new(order_ref: &str, currency: Currency) -> QueryDetails {
+        QueryDetails {
+            payment_status: PaymentStatus::Unknown,
+            provider_payment_status: None,
+            amount: None,
+            currency,
+            installment: None,
+            payment_date: None,
+            refunded_amount: None,
+            order_ref: Some(order_ref.to_owned()),
+            transactions: Vec::new(),
+            extra: Default::default(),
+            ledger: None,
+        }
+    }
+
+    /// Sets `transactions`, which list each return, `classify` saying which
+    /// rows are returns (see [`OrderFacts::listing`]; [`returns_by_status`]
+    /// reads the rows' statuses): `refunded_amount` becomes the sum of the
+    /// succeeded refunds, the ledger's facts the listing, and a payment
+    /// whose status is `succeeded` becomes `cancelled` when a cancel
+    /// succeeded, `refunded` when the refunds reach `amount`, or
+    /// `partially_refunded`.
+    pub fn listing(
+        mut self,
+        transactions: Vec<Transaction>,
+        classify: impl Fn(usize, &Transaction) -> Option<(ReturnKind, ReturnState)>,
+    ) -> QueryDetails {
+        self.transactions = transactions;
+        let mut facts = OrderFacts::listing(&self, classify);
+        let done = |k| {
+            facts
+                .returns
+                .iter()
+                .filter(move |r| r.kind == k && r.state == ReturnState::Succeeded)
+        };
+        let refunded: i64 = done(ReturnKind::Refund).filter_map(|r| r.amount).sum();
+        let cancelled = done(ReturnKind::Cancel).next().is_some();
+        self.refunded_amount = Some(refunded);
+        if self.payment_status == PaymentStatus::Succeeded {
+            self.payment_status = match self.amount {
+                _ if cancelled => PaymentStatus::Cancelled,
+                Some(p) if refunded >= p => PaymentStatus::Refunded,
+                _ if refunded > 0 => PaymentStatus::PartiallyRefunded,
+                _ => PaymentStatus::Succeeded,
+            };
+        }
+        facts.payment_status = self.payment_status;
+        facts.returned_total = self.refunded_amount;
+        self.ledger = Some(facts);
+        self
+    }
+}
+
+/// The return a row records, read from its status alone: a succeeded or
+/// failed cancel or refund; any other row is not a return.
+pub fn returns_by_status(_: usize, t: &Transaction) -> Option<(ReturnKind, ReturnState)> {
+    match t.status {
+        TransactionStatus::CancelSucceeded => Some((ReturnKind::Cancel, ReturnState::Succeeded)),
+        TransactionStatus::CancelFailed => Some((ReturnKind::Cancel, ReturnState::Failed)),
+        TransactionStatus::RefundSucceeded => Some((ReturnKind::Refund, ReturnState::Succeeded)),
+        TransactionStatus::RefundFailed => Some((ReturnKind::Refund, ReturnState::Failed)),
+        _ => None,
+    }
+}
+
 /// One transaction of a payment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Transaction {

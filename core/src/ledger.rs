@@ -43,4 +43,6 @@
 //! assert_eq!(facts.returned_total, Some(2_500));
 //! ```
 
-pub use crate::details::{ListedReturn, OrderFacts, ReturnKind, ReturnState, ReturnsListed};
+pub use crate::details::{
+    ListedReturn, OrderFacts, ReturnKind, ReturnState, ReturnsListed, returns_by_status,
+};

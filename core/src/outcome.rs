@@ -211,6 +211,19 @@ impl Outcome {
         }
     }
 
+    /// An outcome with a status and its reason (`reason` is dropped for
+    /// `succeeded` and `pending`, which carry none).
+    ///
+    /// ```
+    /// use payops_core::{Outcome, Reason, Status};
+    /// let o = Outcome::of(Status::Unknown, Reason::ProviderError);
+    /// assert_eq!(o.reason, Some(Reason::ProviderError));
+    /// assert_eq!(Outcome::of(Status::Pending, Reason::Unknown).reason, None);
+    /// ```
+    pub fn of(status: Status, reason: Reason) -> Outcome {
+        Outcome::new(status).with(status, Some(reason))
+    }
+
     /// Sets the status and its reason together.
     pub fn with(mut self, status: Status, reason: Option<Reason>) -> Outcome {
         self.status = status;

@@ -641,3 +641,80 @@ pub fn parse_document<T: serde::de::DeserializeOwned>(request: &Value) -> Result
     }
     serde_json::from_value(request.clone()).map_err(|e| Error::invalid_field("", e.to_string()))
 }
+
+/// Implements one of the card's operation traits (`Refund`, `Cancel`,
+/// `Query`, `SubMerchantAdjust`) for an operation of two or more requests:
+/// the details schema, then `start` and `resume` as closures whose bodies
+/// give the [`Next`] step (`?` returns an [`Error`]).
+///
+/// ```text
+/// payops_core::operation!(Sipay, Refund, RefundDoc, Phase, refund_details_schema(),
+///     |call, a, doc| token_first(a, Then::refund(call, doc)),
+///     |call, a, phase, answer| after(call, a, phase, answer));
+/// ```
+#[macro_export]
+macro_rules! operation {
+    ($provider:ty, $trait:ident, $doc:ty, $phase:ty, $details:expr,
+     |$call:pat_param, $account:pat_param, $document:pat_param| $start:expr,
+     |$call2:pat_param, $account2:pat_param, $state:pat_param, $answer:pat_param| $resume:expr $(,)?) => {
+        impl $crate::$trait for $provider {
+            type Document = $doc;
+            type Phase = $phase;
+
+            fn details_schema(&self) -> $crate::serde_json::Value {
+                $details
+            }
+
+            fn start(
+                &self,
+                $call: &$crate::Call,
+                $account: &<$provider as $crate::Provider>::Account,
+                $document: $doc,
+            ) -> ::core::result::Result<$crate::Next<$phase>, $crate::Error> {
+                Ok($start)
+            }
+
+            fn resume(
+                &self,
+                $call2: &$crate::Call,
+                $account2: &<$provider as $crate::Provider>::Account,
+                $state: $phase,
+                $answer: $crate::Answer,
+            ) -> ::core::result::Result<$crate::Next<$phase>, $crate::Error> {
+                Ok($resume)
+            }
+        }
+    };
+}
+
+/// Implements one of the card's operation traits for an operation that
+/// is one request and its answer: the details schema, the request and the
+/// phase kept until the answer (a closure of the call, the account and the
+/// document giving `(HttpRequest, Phase)`; `?` returns an [`Error`]), and
+/// the answer's [`Outcome`] (a closure of the call, the account, the phase
+/// and the answer). What every provider wrote three times by hand.
+///
+/// ```text
+/// payops_core::one_request!(NestPay, Cancel, CancelDoc, Phase, money_details_schema(),
+///     |_, a, doc| (wire::request(a, &doc.order_ref, Kind::Type("Void", None)), Phase::void(doc)),
+///     |_, _, phase, answer| outcome::of(phase, answer));
+/// ```
+#[macro_export]
+macro_rules! one_request {
+    ($provider:ty, $trait:ident, $doc:ty, $phase:ty, $details:expr,
+     |$call:pat_param, $account:pat_param, $document:pat_param| $send:expr,
+     |$call2:pat_param, $account2:pat_param, $state:pat_param, $answer:pat_param| $outcome:expr $(,)?) => {
+        $crate::operation!(
+            $provider,
+            $trait,
+            $doc,
+            $phase,
+            $details,
+            |$call, $account, $document| {
+                let (request, phase) = $send;
+                $crate::Next::Send { request, phase }
+            },
+            |$call2, $account2, $state, $answer| $crate::Next::Done($outcome),
+        );
+    };
+}

@@ -99,6 +99,36 @@ pub trait Return: Provider {
     ) -> Result<Choice, Error>;
 }
 
+impl Attempt {
+    /// An attempt of `operation` with `document`.
+    pub fn new(operation: OperationKind, document: Value) -> Attempt {
+        Attempt {
+            operation,
+            document,
+        }
+    }
+}
+
+impl Choice {
+    /// Runs `first` alone (no fallback), for the reason `why`.
+    pub fn run(first: Attempt, why: impl Into<String>) -> Choice {
+        Choice::Run {
+            first,
+            fallback: None,
+            fallback_codes: Vec::new(),
+            why: why.into(),
+        }
+    }
+
+    /// Refuses the return before anything is sent.
+    pub fn refuse(reason: Reason, message: impl Into<String>) -> Choice {
+        Choice::Refuse {
+            reason,
+            message: message.into(),
+        }
+    }
+}
+
 /// One finished attempt, as `details.attempts` lists it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AttemptRecord {

@@ -139,6 +139,22 @@ pub fn json_answer(
     }
 }
 
+/// A JSON value as text: a non-empty string, or a number as written
+/// (`"006"` and `6` are both answers' codes). Anything else is `None`.
+///
+/// ```
+/// use payops_core::kit::json::text;
+/// assert_eq!(text(&serde_json::json!(6)).as_deref(), Some("6"));
+/// assert_eq!(text(&serde_json::json!("")), None);
+/// ```
+pub fn text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,8 +10,13 @@
 //! - [`charset`]: answers in ISO-8859-9 / windows-1254 decoded to text;
 //! - [`redact`]: credentials that travel in a request body (JSON, form or
 //!   XML) blanked before a request or answer is stored or logged;
-//! - [`returns`]: the whole-order rule that settles a return from a query
-//!   giving totals only.
+//! - [`returns`]: settling a return from a query: the whole-order rule
+//!   (totals only) and the listed-row rule (each return listed);
+//! - [`wire`]: URLs under an account's override, timeouts, point-decimal
+//!   amounts, the operation id as the provider's reference;
+//! - [`one_request!`](crate::one_request) and
+//!   [`operation!`](crate::operation): an operation trait's impl from its
+//!   request and its answer's reading.
 //!
 //! Money has its own module ([`crate::money`]): ISO 4217 alphabetic and
 //! numeric codes, each currency's minor-unit exponent, and exact
@@ -22,4 +27,5 @@ pub mod form;
 pub mod json;
 pub mod redact;
 pub mod returns;
+pub mod wire;
 pub mod xml;

@@ -1,7 +1,26 @@
-//! Settling a return from a query that gives totals only (no list of
-//! returns): the **whole-order rule**, shared by the providers whose
-//! status answer says how much of a payment was returned but not by which
-//! request (TurkPos's `TP_Islem_Sorgulama4`, Sipay's `checkstatus`).
+//! Settling a return from a query, by the two rules providers share.
+//!
+//! **The listed-row rule** ([`listed_return`]), for queries that list each
+//! return (NestPay's order history, PayTR's status query):
+//!
+//! 1. The operation's own row (its id as the provider's reference, or the
+//!    transaction id its answer gave) decides when the query lists it:
+//!    succeeded, failed or pending as the row is.
+//! 2. Otherwise the candidates are the rows the provider says can be this
+//!    operation's kind, not claimed by another operation, of its amount
+//!    (when the request has one), dated no earlier than its start less
+//!    [`START_TOLERANCE_SECS`] (a refund's; a cancel's row may be the
+//!    payment's own, dated when it was paid). One succeeded candidate that no other
+//!    unresolved operation of the same kind and amount could own:
+//!    succeeded. One failed candidate and nothing else: failed.
+//! 3. No candidate proves nothing (a listing carries no clock to say the
+//!    provider is done): undetermined, as is anything else, with the
+//!    candidates named for an operator.
+//!
+//! **The whole-order rule** ([`whole_return`]), for queries that give
+//! totals only (no list of returns): the providers whose status answer
+//! says how much of a payment was returned but not by which request
+//! (TurkPos's `TP_Islem_Sorgulama4`, Sipay's `checkstatus`).
 //!
 //! A return of the order's whole amount has happened when the payment is
 //! fully returned (`refunded_amount` equal to `amount`, the payment
@@ -11,7 +30,116 @@
 //! it. Nothing else is provable from totals: a partial return, or a
 //! return's absence, cannot be attributed to one request.
 
-use crate::{OperationKind, PaymentStatus, QueryDetails, ReconcileInput, Resolution, Verdict};
+use chrono::Duration;
+use serde_json::Value;
+
+use crate::{
+    OperationKind, PaymentStatus, QueryDetails, ReconcileInput, Resolution, Transaction,
+    TransactionStatus, Verdict,
+};
+
+/// Rows dated up to this long before the operation's start still count:
+/// listings carry the provider's clock, read as Turkish time, with nothing
+/// in the answer to measure the offset (an inferred margin).
+pub const START_TOLERANCE_SECS: i64 = 300;
+
+/// What a listed row proves about the return it records.
+pub fn verdict_of(t: &Transaction) -> Verdict {
+    match t.status {
+        TransactionStatus::RefundSucceeded | TransactionStatus::CancelSucceeded => {
+            Verdict::Succeeded
+        }
+        TransactionStatus::RefundFailed | TransactionStatus::CancelFailed => Verdict::Failed,
+        TransactionStatus::Pending => Verdict::Pending,
+        _ => Verdict::Undetermined,
+    }
+}
+
+fn settled(verdict: Verdict, t: &Transaction, source: &str, why: &str) -> Resolution {
+    let amount = t.amount.map_or("?".into(), |a| a.to_string());
+    Resolution {
+        verdict,
+        transaction_id: t.transaction_id.clone(),
+        evidence: format!(
+            "{source} lists {why}: {} ({}, amount {amount})",
+            t.transaction_id.as_deref().unwrap_or("?"),
+            t.status_name.as_deref().unwrap_or("?"),
+        ),
+        candidates: Vec::new(),
+    }
+}
+
+/// The listed-row rule (see the module documentation) for the return
+/// `input` settles, on the query's details `d` named `source` in the
+/// evidence: `own` is the row id that is this operation's for certain
+/// (its reference, or the transaction id its answer gave), `fits` says
+/// which rows can record a return of this operation's kind.
+pub fn listed_return(
+    input: &ReconcileInput,
+    d: &QueryDetails,
+    source: &str,
+    own: Option<&str>,
+    fits: impl Fn(&Transaction) -> bool,
+) -> Resolution {
+    let own = own.filter(|o| !o.is_empty());
+    if let Some(t) = d
+        .transactions
+        .iter()
+        .find(|t| own.is_some() && t.transaction_id.as_deref() == own)
+    {
+        return settled(verdict_of(t), t, source, "this operation's own row");
+    }
+    let amount = input.request.get("amount").and_then(Value::as_i64);
+    let earliest = input.started_at - Duration::seconds(START_TOLERANCE_SECS);
+    let theirs = |t: &Transaction| {
+        input.claimed.iter().any(|c| {
+            Some(&c.transaction_id) == t.transaction_id.as_ref()
+                && c.operation_id != input.operation_id
+        })
+    };
+    let candidates: Vec<&Transaction> = (d.transactions.iter())
+        .filter(|t| fits(t) && !theirs(t))
+        .filter(|t| amount.is_none() || t.amount == amount)
+        .filter(|t| {
+            input.operation == OperationKind::Cancel || t.date.is_none_or(|d| d >= earliest)
+        })
+        .collect();
+    let rivals = (input.siblings.iter())
+        .filter(|s| s.operation_id != input.operation_id && s.operation == input.operation)
+        .filter(|s| matches!(s.state.as_str(), "unknown" | "pending" | "in_flight"))
+        .filter(|s| s.request.get("amount").and_then(Value::as_i64) == amount)
+        .count();
+    let ok: Vec<_> = (candidates.iter())
+        .filter(|t| verdict_of(t) == Verdict::Succeeded)
+        .collect();
+    match (ok.as_slice(), candidates.as_slice(), rivals) {
+        ([t], _, 0) => settled(
+            Verdict::Succeeded,
+            t,
+            source,
+            "the only succeeded row that can be this operation's",
+        ),
+        ([], [t], 0) if verdict_of(t) == Verdict::Failed => settled(
+            Verdict::Failed,
+            t,
+            source,
+            "the only row that can be this operation's, failed",
+        ),
+        (_, [], _) => Resolution::undetermined(format!(
+            "{source} lists no row of this operation: absence proves nothing (a listing carries no clock)"
+        )),
+        _ => Resolution {
+            candidates: candidates
+                .iter()
+                .filter_map(|t| t.transaction_id.clone())
+                .collect(),
+            ..Resolution::undetermined(format!(
+                "{} rows of {source} could be this operation's, {rivals} other unresolved operation(s) could own them: an operator must decide",
+                candidates.len()
+            ))
+        },
+    }
+}
 
 /// The whole-order rule for the return `input` settles, which the caller
 /// has established is of the order's whole amount (see the module

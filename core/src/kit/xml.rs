@@ -63,6 +63,93 @@ impl Element {
     }
 }
 
+impl Element {
+    /// The element as JSON: a leaf is its text, an element with children
+    /// an object of them (a name met twice an array of its elements, in
+    /// order). What a provider keeps as an answer's `raw`.
+    ///
+    /// ```
+    /// let e = payops_core::kit::xml::parse("<R><A>1</A><B><C>x</C><C>y</C></B></R>").unwrap();
+    /// assert_eq!(e.to_json(), serde_json::json!({"A": "1", "B": {"C": ["x", "y"]}}));
+    /// ```
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::Value;
+        if self.children.is_empty() {
+            return Value::String(self.text.clone());
+        }
+        let mut at = std::collections::HashMap::new();
+        let mut groups: Vec<(&str, Vec<Value>)> = Vec::new();
+        for c in &self.children {
+            let i = *at.entry(c.name.as_str()).or_insert_with(|| {
+                groups.push((c.name.as_str(), Vec::new()));
+                groups.len() - 1
+            });
+            groups[i].1.push(c.to_json());
+        }
+        let one = |mut v: Vec<Value>| {
+            if v.len() == 1 {
+                v.remove(0)
+            } else {
+                Value::Array(v)
+            }
+        };
+        Value::Object(
+            groups
+                .into_iter()
+                .map(|(n, v)| (n.to_owned(), one(v)))
+                .collect(),
+        )
+    }
+
+    /// The element without its descendants called one of `names` (the
+    /// request's credential fields an answer may echo).
+    pub fn without(mut self, names: &[&str]) -> Element {
+        self.children.retain(|c| !names.contains(&c.name.as_str()));
+        self.children = self
+            .children
+            .into_iter()
+            .map(|c| c.without(names))
+            .collect();
+        self
+    }
+}
+
+/// Reads a plain-XML answer whose root is `root`, in the charset its
+/// `Content-Type` (or XML declaration) gives, with the elements `blank`
+/// names (credentials an answer may echo) left out: `(HTTP status, root,
+/// raw)`, `raw` being `{"http_status": …, "<root>": root as JSON}`. The
+/// outcome that ends the operation instead: a transport error by the
+/// contract's rule, an unreadable body or another root `unknown`
+/// (`provider_error`, the body kept with `blank` elements blanked), HTTP
+/// 5xx `unknown` (`provider_error`, the provider may have acted).
+pub fn xml_answer(
+    answer: crate::Answer,
+    root: &str,
+    blank: &[&str],
+) -> Result<(u16, Element, serde_json::Value), Box<crate::Outcome>> {
+    use crate::{Outcome, Reason, Status};
+    let r = answer.map_err(|e| Box::new(Outcome::from_transport_error(&e)))?;
+    let text = super::charset::decode(&r.body, r.header("Content-Type"));
+    let Some(doc) = parse(&text).ok().filter(|d| d.name == root) else {
+        let kept = super::redact::blank_xml_elements(&text, blank);
+        let why = format!("no {root} document");
+        return Err(Box::new(Outcome::unparseable(
+            r.status,
+            why,
+            kept.as_bytes(),
+        )));
+    };
+    let doc = doc.without(blank);
+    let raw = serde_json::json!({"http_status": r.status, root: doc.to_json()});
+    if r.status >= 500 {
+        let mut o = Outcome::of(Status::Unknown, Reason::ProviderError);
+        o.provider_message = Some(format!("HTTP {}: the provider may have acted", r.status));
+        o.raw = raw;
+        return Err(Box::new(o));
+    }
+    Ok((r.status, doc, raw))
+}
+
 fn local(name: &str) -> String {
     match name.rsplit_once(':') {
         Some((_, l)) => l.to_owned(),

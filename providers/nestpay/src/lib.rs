@@ -29,11 +29,11 @@ pub mod wire;
 
 use payops_core::returning::{business_day, end_of_business_day, end_of_day, untouched};
 use payops_core::{
-    About, Answer, Attempt, Call, Cancel, Choice, Currency, Error, Next, OperationKind, Provider,
-    Query, QueryDetails, Reason, ReconcileInput, Refund, Resolution, Return, Simulator,
+    About, Answer, Attempt, Call, Choice, Currency, Error, OperationKind, Outcome, Provider,
+    QueryDetails, Reason, ReconcileInput, Resolution, Return, Simulator,
 };
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::json;
 
 use crate::documents::{Account, CancelDoc, QueryDoc, RefundDoc, ReturnDoc};
 use crate::outcome::{money_details_schema, money_outcome, query_details_schema, query_outcome};
@@ -88,103 +88,67 @@ impl Provider for NestPay {
     }
 }
 
-fn answered(phase: Phase, answer: Answer) -> Result<Next<Phase>, Error> {
-    Ok(Next::Done(match phase {
+fn answered(phase: Phase, answer: Answer) -> Outcome {
+    match phase {
         Phase::Money { order_ref, amount } => money_outcome(answer, &order_ref, amount),
         Phase::History {
             order_ref,
             currency,
         } => query_outcome(answer, &order_ref, currency),
-    }))
-}
-
-impl Refund for NestPay {
-    type Document = RefundDoc;
-    type Phase = Phase;
-
-    fn details_schema(&self) -> Value {
-        money_details_schema()
-    }
-
-    fn start(&self, _: &Call, a: &Account, doc: RefundDoc) -> Result<Next<Phase>, Error> {
-        let kind = Kind::Type("Credit", Some((doc.amount, doc.currency)));
-        Ok(Next::Send {
-            request: request(a, &doc.order_ref, kind),
-            phase: Phase::Money {
-                order_ref: doc.order_ref,
-                amount: Some(doc.amount),
-            },
-        })
-    }
-
-    fn resume(
-        &self,
-        _: &Call,
-        _: &Account,
-        phase: Phase,
-        answer: Answer,
-    ) -> Result<Next<Phase>, Error> {
-        answered(phase, answer)
     }
 }
 
-impl Cancel for NestPay {
-    type Document = CancelDoc;
-    type Phase = Phase;
-
-    fn details_schema(&self) -> Value {
-        money_details_schema()
-    }
-
-    fn start(&self, _: &Call, a: &Account, doc: CancelDoc) -> Result<Next<Phase>, Error> {
-        Ok(Next::Send {
-            request: request(a, &doc.order_ref, Kind::Type("Void", None)),
-            phase: Phase::Money {
-                order_ref: doc.order_ref,
-                amount: None,
-            },
-        })
-    }
-
-    fn resume(
-        &self,
-        _: &Call,
-        _: &Account,
-        phase: Phase,
-        answer: Answer,
-    ) -> Result<Next<Phase>, Error> {
-        answered(phase, answer)
-    }
+fn money(order_ref: String, amount: Option<i64>) -> Phase {
+    Phase::Money { order_ref, amount }
 }
 
-impl Query for NestPay {
-    type Document = QueryDoc;
-    type Phase = Phase;
+payops_core::one_request!(
+    NestPay,
+    Refund,
+    RefundDoc,
+    Phase,
+    money_details_schema(),
+    |_, a, d| {
+        let credit = Kind::Type("Credit", Some((d.amount, d.currency)));
+        (
+            request(a, &d.order_ref, credit),
+            money(d.order_ref, Some(d.amount)),
+        )
+    },
+    |_, _, phase, answer| answered(phase, answer)
+);
 
-    fn details_schema(&self) -> Value {
-        query_details_schema()
-    }
+payops_core::one_request!(
+    NestPay,
+    Cancel,
+    CancelDoc,
+    Phase,
+    money_details_schema(),
+    |_, a, d| (
+        request(a, &d.order_ref, Kind::Type("Void", None)),
+        money(d.order_ref, None)
+    ),
+    |_, _, phase, answer| answered(phase, answer)
+);
 
-    fn start(&self, _: &Call, a: &Account, doc: QueryDoc) -> Result<Next<Phase>, Error> {
-        Ok(Next::Send {
-            request: request(a, &doc.order_ref, Kind::Extra("ORDERHISTORY")),
-            phase: Phase::History {
-                order_ref: doc.order_ref,
-                currency: doc.currency,
-            },
-        })
-    }
-
-    fn resume(
-        &self,
-        _: &Call,
-        _: &Account,
-        phase: Phase,
-        answer: Answer,
-    ) -> Result<Next<Phase>, Error> {
-        answered(phase, answer)
-    }
-}
+payops_core::one_request!(
+    NestPay,
+    Query,
+    QueryDoc,
+    Phase,
+    query_details_schema(),
+    |_, a, d| {
+        let history = Phase::History {
+            currency: d.currency,
+            order_ref: d.order_ref.clone(),
+        };
+        (
+            request(a, &d.order_ref, Kind::Extra("ORDERHISTORY")),
+            history,
+        )
+    },
+    |_, _, phase, answer| answered(phase, answer)
+);
 
 impl Return for NestPay {
     type Document = ReturnDoc;
@@ -193,8 +157,8 @@ impl Return for NestPay {
         "NestPay's rule, on the order history and the bank's end of day (the account's `end_of_day`, Turkish time, default midnight): a payment of the current business day, returned whole with no earlier return, is voided (`Void`); a payment of an earlier business day is refunded (`Credit`, the amount given or all that remains); a partial return, or one after an earlier return, of a payment of the current business day is refused until the end of day (NestPay refunds only settled orders, CORE-2508). Fallback: a whole first return refunded as of an earlier day and declined with CORE-2508 (the bank's day is not closed yet) is voided instead. A void is never followed by a refund: no void decline is documented as \"day closed\", and CORE-2008 may mean the order is voided already."
     }
 
-    fn payment_query(&self, doc: &ReturnDoc) -> Value {
-        serde_json::json!({"order_ref": doc.order_ref, "currency": doc.currency})
+    fn payment_query(&self, doc: &ReturnDoc) -> serde_json::Value {
+        json!({"order_ref": doc.order_ref, "currency": doc.currency})
     }
 
     fn choose(
@@ -205,56 +169,43 @@ impl Return for NestPay {
         payment: &QueryDetails,
     ) -> Result<Choice, Error> {
         let eod = end_of_day(a.end_of_day.as_deref())?;
+        let order = &doc.order_ref;
         let (Some(paid), Some(paid_at)) = (payment.amount, payment.payment_date) else {
-            return Ok(Choice::Refuse {
-                reason: Reason::NotFound,
-                message: format!(
-                    "the order history of {} shows no sale to return",
-                    doc.order_ref
-                ),
-            });
+            let why = format!("the order history of {order} shows no sale to return");
+            return Ok(Choice::refuse(Reason::NotFound, why));
         };
-        let remaining = paid - payment.refunded_amount.unwrap_or(0);
         let whole = doc.amount.is_none_or(|x| x == paid);
         let first = untouched(payment, call.earlier_returns);
         let today = business_day(paid_at, eod) == business_day(call.now, eod);
-        let void = Attempt {
-            operation: OperationKind::Cancel,
-            document: serde_json::json!({"order_ref": doc.order_ref}),
-        };
+        let void = Attempt::new(OperationKind::Cancel, json!({"order_ref": order}));
         let eod_text = eod.format("%H:%M");
         if today && whole && first {
-            return Ok(Choice::Run {
-                first: void,
-                fallback: None,
-                fallback_codes: Vec::new(),
-                why: format!(
+            return Ok(Choice::run(
+                void,
+                format!(
                     "paid {paid_at} in the bank's current business day (end of day {eod_text}), returned whole, no earlier return: a void"
                 ),
-            });
+            ));
         }
         if today {
-            return Ok(Choice::Refuse {
-                reason: Reason::NotAllowedToday,
-                message: format!(
-                    "order {}: a partial return, or one after an earlier return, of a payment of today is possible after the bank's end of day, {} (NestPay refunds only settled orders; a void returns the whole order)",
-                    doc.order_ref,
+            return Ok(Choice::refuse(
+                Reason::NotAllowedToday,
+                format!(
+                    "order {order}: a partial return, or one after an earlier return, of a payment of today is possible after the bank's end of day, {} (NestPay refunds only settled orders; a void returns the whole order)",
                     end_of_business_day(call.now, eod)
                 ),
-            });
+            ));
         }
-        let amount = doc.amount.unwrap_or(remaining);
+        let amount = doc
+            .amount
+            .unwrap_or(paid - payment.refunded_amount.unwrap_or(0));
         if amount <= 0 {
-            return Ok(Choice::Refuse {
-                reason: Reason::AmountExceedsRemaining,
-                message: format!("order {}: nothing remains to return", doc.order_ref),
-            });
+            let why = format!("order {order}: nothing remains to return");
+            return Ok(Choice::refuse(Reason::AmountExceedsRemaining, why));
         }
+        let refund = json!({"order_ref": order, "amount": amount, "currency": doc.currency});
         Ok(Choice::Run {
-            first: Attempt {
-                operation: OperationKind::Refund,
-                document: serde_json::json!({"order_ref": doc.order_ref, "amount": amount, "currency": doc.currency}),
-            },
+            first: Attempt::new(OperationKind::Refund, refund),
             fallback: (whole && first).then_some(void),
             fallback_codes: vec!["CORE-2508".into()],
             why: format!(

@@ -9,17 +9,15 @@
 //! whose code says nothing was done ([`ERROR_CODES`]); any other answer,
 //! and an `Error` whose code can mean "already done", is `unknown`.
 
-use std::collections::BTreeMap;
-
-use payops_core::kit::{charset, xml};
-use payops_core::ledger::{OrderFacts, ReturnKind, ReturnState};
+use payops_core::kit::xml::{Element, xml_answer};
+use payops_core::ledger::returns_by_status;
 use payops_core::outcome::Reason;
 use payops_core::{
     Answer, Currency, Outcome, PaymentStatus, QueryDetails, Status, Transaction, TransactionStatus,
 };
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
-use crate::wire::{CREDENTIAL_FIELDS, trx};
+use crate::wire::CREDENTIAL_FIELDS;
 
 /// `ProcReturnCode` values and what they say (public clients' code
 /// tables; `00` alone is approval).
@@ -62,114 +60,70 @@ pub const ERROR_CODES: &[(&str, Status, Reason, &str)] = &[
     ),
 ];
 
-/// A `CC5Response`: its fields and its `Extra` fields.
-#[derive(Debug, Default)]
-pub struct Cc5 {
-    /// Top-level fields (`Response`, `ProcReturnCode`, `OrderId`, `TransId`...).
-    pub fields: BTreeMap<String, String>,
-    /// `Extra` fields (`ERRORCODE`, `TRXCOUNT`, `TRX1`...).
-    pub extra: BTreeMap<String, String>,
+/// A top-level field of a `CC5Response`, trimmed (`""` when absent).
+fn field<'a>(cc5: &'a Element, name: &str) -> &'a str {
+    cc5.child_text(name).unwrap_or_default().trim()
 }
 
-impl Cc5 {
-    fn get(&self, k: &str) -> &str {
-        self.fields.get(k).map_or("", String::as_str).trim()
-    }
-    fn approved(&self) -> bool {
-        self.get("Response") == "Approved" && self.get("ProcReturnCode") == "00"
-    }
+/// An `Extra` field of a `CC5Response`, trimmed (`""` when absent).
+fn extra<'a>(cc5: &'a Element, name: &str) -> &'a str {
+    cc5.child("Extra").map_or("", |e| field(e, name))
 }
 
 /// The `CC5Response` of an answer (in its charset) and its `raw` (the
-/// password blanked), or the final outcome when there is none.
-fn read(answer: Answer) -> Result<(Cc5, Value), Box<Outcome>> {
-    let r = answer.map_err(|e| Box::new(Outcome::from_transport_error(&e)))?;
-    let text = charset::decode(&r.body, r.header("Content-Type"));
-    let root = xml::parse(&text)
-        .ok()
-        .filter(|root| root.name == "CC5Response")
-        .ok_or_else(|| Box::new(Outcome::unparseable(r.status, "no CC5Response", &r.body)))?;
-    let mut cc5 = Cc5::default();
-    for c in &root.children {
-        match c.name.as_str() {
-            "Extra" => cc5
-                .extra
-                .extend(c.children.iter().map(|e| (e.name.clone(), e.text.clone()))),
-            _ => drop(cc5.fields.insert(c.name.clone(), c.text.clone())),
-        }
-    }
-    for k in CREDENTIAL_FIELDS {
-        cc5.fields.remove(*k);
-        cc5.extra.remove(*k);
-    }
-    let mut body: Map<String, Value> = cc5
-        .fields
-        .iter()
-        .map(|(k, v)| (k.clone(), json!(v)))
-        .collect();
-    body.insert("Extra".into(), json!(cc5.extra));
-    let raw = json!({"http_status": r.status, "CC5Response": body});
-    if !(200..300).contains(&r.status) {
-        let mut o =
-            Outcome::new(Status::Unknown).with(Status::Unknown, Some(Reason::ProviderError));
-        o.provider_message = Some(format!("HTTP {}: the bank may have acted", r.status));
+/// password left out), or the final outcome when there is none: any
+/// answer but HTTP 2xx is `unknown` (the bank may have acted).
+fn read(answer: Answer) -> Result<(Element, Value), Box<Outcome>> {
+    let (http, cc5, raw) = xml_answer(answer, "CC5Response", CREDENTIAL_FIELDS)?;
+    if !(200..300).contains(&http) {
+        let mut o = Outcome::of(Status::Unknown, Reason::ProviderError);
+        o.provider_message = Some(format!("HTTP {http}: the bank may have acted"));
         o.raw = raw;
         return Err(Box::new(o));
     }
     Ok((cc5, raw))
 }
 
-fn ended(status: Status, reason: Option<Reason>, cc5: &Cc5, raw: Value) -> Outcome {
-    let mut o = Outcome::new(status).with(status, reason);
-    let code = cc5
-        .extra
-        .get("ERRORCODE")
-        .map(|s| s.trim())
-        .filter(|s| !s.is_empty());
-    o.provider_code = code
-        .map(str::to_owned)
-        .or(Some(cc5.get("ProcReturnCode").to_owned()));
-    o.provider_message = Some(cc5.get("ErrMsg").to_owned()).filter(|m| !m.is_empty());
+fn ended(status: Status, reason: Reason, cc5: &Element, raw: Value) -> Outcome {
+    let mut o = Outcome::of(status, reason);
+    let code = Some(extra(cc5, "ERRORCODE")).filter(|s| !s.is_empty());
+    o.provider_code = Some(code.unwrap_or(field(cc5, "ProcReturnCode")).to_owned());
+    o.provider_message = Some(field(cc5, "ErrMsg").to_owned()).filter(|m| !m.is_empty());
     o.raw = raw;
     o
 }
 
 /// The outcome of a refund (`Credit`) or void of `order_ref` (`amount`: the
-/// refund's, in minor units).
+/// refund's, in minor units): `succeeded` only for `Response` `Approved`
+/// with `ProcReturnCode` `00` naming the order sent.
 pub fn money_outcome(answer: Answer, order_ref: &str, amount: Option<i64>) -> Outcome {
     let (cc5, raw) = match read(answer) {
         Ok(x) => x,
         Err(o) => return *o,
     };
-    if cc5.approved() {
-        let echoed = cc5.get("OrderId");
-        if echoed != order_ref {
-            let mut o = ended(Status::Unknown, Some(Reason::OrderMismatch), &cc5, raw);
-            o.provider_message = Some(format!("approved for order {echoed:?}, not {order_ref:?}"));
-            return o;
-        }
-        let mut o = ended(Status::Succeeded, None, &cc5, raw);
-        o.provider_reference = Some(cc5.get("TransId").to_owned()).filter(|t| !t.is_empty());
-        o.details = json!({"order_ref": order_ref, "transaction_id": o.provider_reference,
-            "amount": amount, "host_reference": cc5.get("HostRefNum"), "auth_code": cc5.get("AuthCode")});
-        return o;
-    }
-    let (status, reason) = match cc5.get("Response") {
-        "Declined" => (Status::Failed, Some(Reason::Declined)),
-        "Error" => {
-            let code = cc5.extra.get("ERRORCODE").map_or("", |c| c.trim());
-            ERROR_CODES.iter().find(|(c, ..)| *c == code).map_or(
-                (Status::Unknown, Some(Reason::ProviderError)),
-                |(_, s, r, _)| (*s, Some(*r)),
-            )
-        }
-        _ => (Status::Unknown, Some(Reason::ProviderError)),
+    let approved = field(&cc5, "Response") == "Approved" && field(&cc5, "ProcReturnCode") == "00";
+    let (status, reason) = match field(&cc5, "Response") {
+        _ if approved => (Status::Succeeded, Reason::Unknown),
+        "Declined" => (Status::Failed, Reason::Declined),
+        "Error" => (ERROR_CODES.iter())
+            .find(|(c, ..)| *c == extra(&cc5, "ERRORCODE"))
+            .map_or((Status::Unknown, Reason::ProviderError), |(_, s, r, _)| {
+                (*s, *r)
+            }),
+        _ => (Status::Unknown, Reason::ProviderError),
     };
     let mut o = ended(status, reason, &cc5, raw);
     // A declined or failed request still gets a TransId: its row in the
     // order history.
-    o.details =
-        json!({"order_ref": order_ref, "transaction_id": cc5.get("TransId"), "amount": amount});
+    let tx = field(&cc5, "TransId");
+    o.details = json!({"order_ref": order_ref, "transaction_id": tx, "amount": amount});
+    if approved && field(&cc5, "OrderId") != order_ref {
+        return o.order_mismatch(order_ref, field(&cc5, "OrderId"));
+    } else if approved {
+        o.provider_reference = Some(tx.to_owned()).filter(|t| !t.is_empty());
+        o.details["host_reference"] = json!(field(&cc5, "HostRefNum"));
+        o.details["auth_code"] = json!(field(&cc5, "AuthCode"));
+    }
     o
 }
 
@@ -190,98 +144,81 @@ pub fn query_details_schema() -> Value {
     payops_core::details::schema_of::<QueryDetails>()
 }
 
-/// The status of a history row.
-fn row_status(kind: &str, stat: &str, approved: bool) -> TransactionStatus {
-    match (kind, approved) {
+/// One `TRXn` row of the order history (`type, status, original amount,
+/// amount, date, date, settle date, host reference, auth code, return
+/// code, transaction id`, tab-separated; the field order read from public
+/// clients' captured answers: inferred) as a transaction; `None` with
+/// fewer than 11 fields. Type `S` is the sale (`TRANS_STAT` `V` or `CNCL`:
+/// voided), `C` a refund; return code `00` approved. Amounts are whole
+/// minor units (`101` is 1.01); dates bank time, read as Turkish time.
+pub fn history_row(row: &str) -> Option<Transaction> {
+    let f: Vec<&str> = row.split('\t').map(str::trim).collect();
+    let [kind, stat, original, amount, date, _, _, _, _, code, id, ..] = f[..] else {
+        return None;
+    };
+    let status = match (kind, code == "00") {
         ("S", true) if matches!(stat, "V" | "CNCL") => TransactionStatus::CancelSucceeded,
         ("S", true) => TransactionStatus::PaymentSucceeded,
         ("S", false) => TransactionStatus::PaymentFailed,
         ("C", true) => TransactionStatus::RefundSucceeded,
         ("C", false) => TransactionStatus::RefundFailed,
         _ => TransactionStatus::Unknown,
-    }
+    };
+    let minor = |s: &str| s.parse::<i64>().ok();
+    Some(Transaction {
+        transaction_id: Some(id.to_owned()).filter(|s| !s.is_empty()),
+        status_id: None,
+        status,
+        status_name: Some(format!("{kind} {stat} {code}")),
+        amount: if kind == "S" {
+            minor(original).or(minor(amount))
+        } else {
+            minor(amount)
+        },
+        date: payops_core::turkish_time(date, &["%Y-%m-%d %H:%M:%S%.f"]),
+        merchant_transfer: None,
+        sub_merchants: Vec::new(),
+    })
 }
 
-/// The outcome of the order history of `order_ref` in `currency`.
+/// The outcome of the order history of `order_ref` in `currency`: a
+/// declined query moved nothing (`failed`; with no row, `not_found`).
 pub fn query_outcome(answer: Answer, order_ref: &str, currency: Currency) -> Outcome {
     let (cc5, raw) = match read(answer) {
         Ok(x) => x,
         Err(o) => return *o,
     };
-    let count = cc5.extra.get("TRXCOUNT").map_or("", |c| c.trim());
-    // A declined query moved nothing: `failed`, and with no row at all the
-    // bank does not know the order.
-    if cc5.get("Response") == "Declined" {
-        let reason = if count == "0" {
+    if field(&cc5, "Response") == "Declined" {
+        let none = extra(&cc5, "TRXCOUNT") == "0";
+        let reason = if none {
             Reason::NotFound
         } else {
             Reason::Declined
         };
-        return ended(Status::Failed, Some(reason), &cc5, raw);
+        return ended(Status::Failed, reason, &cc5, raw);
     }
-    if !cc5.approved() || cc5.get("OrderId") != order_ref {
-        return ended(Status::Unknown, Some(Reason::ProviderError), &cc5, raw);
+    let approved = field(&cc5, "Response") == "Approved" && field(&cc5, "ProcReturnCode") == "00";
+    if !approved || field(&cc5, "OrderId") != order_ref {
+        return ended(Status::Unknown, Reason::ProviderError, &cc5, raw);
     }
-    let rows: Vec<_> = (1..)
-        .map_while(|i| cc5.extra.get(&format!("TRX{i}")))
-        .filter_map(|r| trx(r))
+    let rows: Vec<Transaction> = (1..)
+        .map_while(|i| cc5.child("Extra")?.child_text(&format!("TRX{i}")))
+        .filter_map(history_row)
         .collect();
-    let transactions: Vec<Transaction> = rows
-        .iter()
-        .map(|r| Transaction {
-            transaction_id: r.trans_id.clone(),
-            status_id: None,
-            status: row_status(&r.kind, &r.stat, r.code == "00"),
-            status_name: Some(format!("{} {} {}", r.kind, r.stat, r.code)),
-            amount: if r.kind == "S" {
-                r.original.or(r.amount)
-            } else {
-                r.amount
-            },
-            date: r.date,
-            merchant_transfer: None,
-            sub_merchants: Vec::new(),
-        })
-        .collect();
-    let sale = transactions.iter().find(|t| {
+    let sale = rows.iter().find(|t| {
         matches!(
             t.status,
             TransactionStatus::PaymentSucceeded | TransactionStatus::CancelSucceeded
         )
     });
-    let paid = sale.and_then(|t| t.amount);
-    let refunded: i64 = transactions
-        .iter()
-        .filter(|t| t.status == TransactionStatus::RefundSucceeded)
-        .filter_map(|t| t.amount)
-        .sum();
-    let payment_status = match (sale.map(|t| t.status), paid) {
-        (Some(TransactionStatus::CancelSucceeded), _) => PaymentStatus::Cancelled,
-        (Some(_), Some(p)) if refunded >= p => PaymentStatus::Refunded,
-        (Some(_), _) if refunded > 0 => PaymentStatus::PartiallyRefunded,
-        (Some(_), _) => PaymentStatus::Succeeded,
-        (None, _) => PaymentStatus::Unknown,
-    };
-    let mut d = QueryDetails {
-        payment_status,
-        provider_payment_status: sale.and_then(|t| t.status_name.clone()),
-        amount: paid,
-        currency,
-        installment: None,
-        payment_date: sale.and_then(|t| t.date),
-        refunded_amount: Some(refunded),
-        order_ref: Some(order_ref.to_owned()),
-        transactions,
-        extra: Default::default(),
-        ledger: None,
-    };
-    d.ledger = Some(OrderFacts::listing(&d, |_, t| match t.status {
-        TransactionStatus::CancelSucceeded => Some((ReturnKind::Cancel, ReturnState::Succeeded)),
-        TransactionStatus::RefundSucceeded => Some((ReturnKind::Refund, ReturnState::Succeeded)),
-        TransactionStatus::RefundFailed => Some((ReturnKind::Refund, ReturnState::Failed)),
-        _ => None,
-    }));
-    let mut o = ended(Status::Succeeded, None, &cc5, raw);
+    let mut d = QueryDetails::new(order_ref, currency);
+    if let Some(sale) = sale {
+        d.payment_status = PaymentStatus::Succeeded;
+        d.provider_payment_status = sale.status_name.clone();
+        (d.amount, d.payment_date) = (sale.amount, sale.date);
+    }
+    let d = d.listing(rows, returns_by_status);
+    let mut o = ended(Status::Succeeded, Reason::Unknown, &cc5, raw);
     o.provider_code = Some("00".into());
     o.details = serde_json::to_value(&d).unwrap_or(Value::Null);
     o

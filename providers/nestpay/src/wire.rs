@@ -1,8 +1,6 @@
 //! NestPay on the wire: the banks' API URLs, the `CC5Request` document
-//! (the kit's XML), amounts and currencies as the API writes them, and the
-//! order history's tab-separated `TRXn` rows.
+//! (the kit's XML), amounts and currencies as the API writes them.
 
-use chrono::{DateTime, FixedOffset};
 use payops_core::kit::xml::{Field, document};
 use payops_core::money::format_minor;
 use payops_core::{Currency, HttpRequest};
@@ -79,50 +77,4 @@ pub fn request(a: &Account, order_ref: &str, kind: Kind<'_>) -> HttpRequest {
     );
     r.timeout_ms = Some(a.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS));
     r
-}
-
-/// One `TRXn` row of the order history: `type, status, original amount,
-/// amount, date, date, settle date, host reference, auth code, return
-/// code, transaction id`, tab-separated (field order read from public
-/// clients' captured answers: inferred).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Trx {
-    /// `S` a sale, `C` a refund (credit).
-    pub kind: String,
-    /// `TRANS_STAT`: `A`/`C`/`S` done, `V`/`CNCL` voided, `D`/`ERR` failed, `PN` waiting.
-    pub stat: String,
-    /// The original amount, in minor units.
-    pub original: Option<i64>,
-    /// The amount, in minor units.
-    pub amount: Option<i64>,
-    /// When (bank time, read as Turkish time).
-    pub date: Option<DateTime<FixedOffset>>,
-    /// `ProcReturnCode`: `00` approved.
-    pub code: String,
-    /// `TransId`.
-    pub trans_id: Option<String>,
-}
-
-/// Reads a `TRXn` row (`None`: fewer than 11 fields).
-pub fn trx(row: &str) -> Option<Trx> {
-    let f: Vec<&str> = row.split('\t').collect();
-    if f.len() < 11 {
-        return None;
-    }
-    // History amounts are whole minor units ("101" is 1.01).
-    let minor = |s: &str| s.trim().parse::<i64>().ok();
-    Some(Trx {
-        kind: f[0].trim().to_owned(),
-        stat: f[1].trim().to_owned(),
-        original: minor(f[2]),
-        amount: minor(f[3]),
-        date: date(f[4]),
-        code: f[9].trim().to_owned(),
-        trans_id: Some(f[10].trim().to_owned()).filter(|s| !s.is_empty()),
-    })
-}
-
-/// A history date (`2022-10-30 12:58:42.906`), as Turkish time.
-pub fn date(s: &str) -> Option<DateTime<FixedOffset>> {
-    payops_core::turkish_time(s, &["%Y-%m-%d %H:%M:%S%.f"])
 }
