@@ -10,23 +10,8 @@ use payops_core::{
 };
 use serde_json::{Map, Value, json};
 
+use crate::codes::CODES;
 use crate::wire::{CREDENTIAL_FIELDS, Endpoint, amount, int, parse_date, text};
-
-/// A documented `RETURN_CODE` with its `STATUS` name.
-pub const CODES: &[(&str, &str)] = &[
-    ("0", "SUCCESS"),
-    ("100", "ERROR"),
-    ("101", "FIELD_ERROR"),
-    ("102", "AUTHENTICATION_ERROR"),
-    ("103", "LIMIT_ERROR"),
-    ("104", "COMMISSION_ERROR"),
-    ("105", "INSERT_ERROR"),
-    ("106", "BRAND_ERROR"),
-    ("201", "PAYMENT_ERROR"),
-    ("34", "BLOCKED_ERROR"),
-    ("300", "ORDER_CANCEL"),
-    ("999", "UNKNOWN_ERROR"),
-];
 
 /// `RETURN_CODE` normalized: `"00"`, `0`, `"0"` are all `"0"`.
 pub fn return_code(v: &Value) -> Option<String> {

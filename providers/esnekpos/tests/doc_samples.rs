@@ -8,7 +8,7 @@ use payops_core::{
     Call, HttpResponse, OperationKind, PaymentStatus, QueryDetails, Status, TransactionStatus,
     TransportError,
 };
-use payops_esnekpos::outcome::CODES;
+use payops_esnekpos::codes::CODES;
 use payops_esnekpos::outcome::{money_outcome, query_outcome};
 use payops_esnekpos::sim::{DOC_MERCHANT, DOC_MERCHANT_KEY, lenient_json};
 use payops_esnekpos::wire::Endpoint;

@@ -12,7 +12,7 @@
 //!   `conversationId` is this operation's id and whose payment (and, for a
 //!   refund, payment transaction and price) are the ones sent;
 //! - `failed` only for a `status: "failure"` whose `errorCode` is one the
-//!   docs define as a refusal ([`wire::ERROR_CODES`], bank codes 10000–10999);
+//!   docs define as a refusal ([`codes::ERROR_CODES`], bank codes 10000–10999);
 //!   any other code is `unknown`;
 //! - the payment detail does not list refunds, so reconciliation cannot
 //!   prove a refund or cancel either way: such operations stay for an
@@ -26,11 +26,13 @@
 //! | [`documents`] | the account config and request documents |
 //! | [`wire`] | the IYZWSv2 header, request bodies and prices on the wire |
 //! | [`outcome`] | what an answer means |
+//! | [`codes`] | the documented codes, literally (not counted in the line budget) |
 //! | [`reconcile`] | why an unresolved operation stays for an operator |
 //! | [`sim`] | the simulator |
 
 #![warn(missing_docs)]
 
+pub mod codes;
 pub mod documents;
 pub mod outcome;
 pub mod reconcile;

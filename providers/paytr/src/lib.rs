@@ -15,11 +15,13 @@
 //! | [`documents`] | the account config and request documents |
 //! | [`wire`] | URLs, the `paytr_token`, form bodies, amounts, the reference |
 //! | [`outcome`] | what an answer means |
+//! | [`codes`] | the documented codes, literally (not counted in the line budget) |
 //! | [`reconcile`] | settling an unresolved refund from the status query |
 //! | [`sim`] | the simulator |
 
 #![warn(missing_docs)]
 
+pub mod codes;
 pub mod documents;
 pub mod outcome;
 pub mod reconcile;

@@ -19,20 +19,7 @@ use payops_core::{
 };
 use serde_json::{Value, json};
 
-/// `err_no` values PayTR documents, with the reason each gets (any other
-/// `error` is `failed` / `refused`).
-pub const ERR_NO: &[(&str, Reason, &str)] = &[
-    (
-        "006",
-        Reason::AmountExceedsRemaining,
-        "Toplam iade tutarı odeme tutarindan fazla olamaz",
-    ),
-    (
-        "004",
-        Reason::NotFound,
-        "merchant_oid ile basarili odeme bulunamadi",
-    ),
-];
+use crate::codes::ERR_NO;
 
 fn text(v: &Value) -> Option<String> {
     match v {

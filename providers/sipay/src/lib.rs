@@ -17,11 +17,13 @@
 //! | [`documents`] | the account config and request documents |
 //! | [`wire`] | URLs, the token request, JSON bodies, amounts, the `hash_key`, the reference |
 //! | [`outcome`] | what an answer means |
+//! | [`codes`] | the documented codes, literally (not counted in the line budget) |
 //! | [`reconcile`] | settling an unresolved or pending refund from the status check |
 //! | [`sim`] | the simulator |
 
 #![warn(missing_docs)]
 
+pub mod codes;
 pub mod documents;
 pub mod outcome;
 pub mod reconcile;
