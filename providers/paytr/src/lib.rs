@@ -29,11 +29,9 @@ pub mod sim;
 pub mod wire;
 
 use payops_core::{
-    About, Answer, Call, Currency, Error, Next, Provider, Query, ReconcileInput, Refund,
-    Resolution, Simulator,
+    About, Answer, Call, Currency, Error, Outcome, Provider, ReconcileInput, Resolution, Simulator,
 };
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use crate::documents::{Account, QueryDoc, RefundDoc, ReturnDoc};
 use crate::outcome::{query_details_schema, query_outcome, refund_details_schema, refund_outcome};
@@ -88,74 +86,60 @@ impl Provider for PayTr {
     }
 }
 
-impl Refund for PayTr {
-    type Document = RefundDoc;
-    type Phase = Phase;
-
-    fn details_schema(&self) -> Value {
-        refund_details_schema()
+fn answered(phase: Phase, answer: Answer) -> Outcome {
+    match phase {
+        Phase::Refund {
+            order_ref: o,
+            amount,
+            currency,
+            reference: r,
+        } => refund_outcome(answer, &o, amount, currency, &r),
+        Phase::Status { order_ref } => query_outcome(answer, &order_ref),
     }
+}
 
-    fn start(&self, call: &Call, a: &Account, doc: RefundDoc) -> Result<Next<Phase>, Error> {
+payops_core::one_request!(
+    PayTr,
+    Refund,
+    RefundDoc,
+    Phase,
+    refund_details_schema(),
+    |call, a, d| {
         let reference = wire::reference(&call.operation_id);
-        let amount = wire::amount(doc.amount, doc.currency);
-        Ok(Next::Send {
-            request: wire::refund(a, &doc.order_ref, &amount, &reference),
-            phase: Phase::Refund {
-                order_ref: doc.order_ref,
-                amount: doc.amount,
-                currency: doc.currency,
-                reference,
-            },
-        })
-    }
-
-    fn resume(
-        &self,
-        _: &Call,
-        _: &Account,
-        phase: Phase,
-        answer: Answer,
-    ) -> Result<Next<Phase>, Error> {
-        Ok(Next::Done(match phase {
+        let request = wire::refund(
+            a,
+            &d.order_ref,
+            &wire::amount(d.amount, d.currency),
+            &reference,
+        );
+        let (order_ref, amount, currency) = (d.order_ref, d.amount, d.currency);
+        (
+            request,
             Phase::Refund {
                 order_ref,
                 amount,
                 currency,
                 reference,
-            } => refund_outcome(answer, &order_ref, amount, currency, &reference),
-            Phase::Status { order_ref } => query_outcome(answer, &order_ref),
-        }))
-    }
-}
-
-impl Query for PayTr {
-    type Document = QueryDoc;
-    type Phase = Phase;
-
-    fn details_schema(&self) -> Value {
-        query_details_schema()
-    }
-
-    fn start(&self, _: &Call, a: &Account, doc: QueryDoc) -> Result<Next<Phase>, Error> {
-        Ok(Next::Send {
-            request: wire::status(a, &doc.order_ref),
-            phase: Phase::Status {
-                order_ref: doc.order_ref,
             },
-        })
-    }
+        )
+    },
+    |_, _, phase, answer| answered(phase, answer)
+);
 
-    fn resume(
-        &self,
-        call: &Call,
-        a: &Account,
-        phase: Phase,
-        answer: Answer,
-    ) -> Result<Next<Phase>, Error> {
-        <Self as Refund>::resume(self, call, a, phase, answer)
-    }
-}
+payops_core::one_request!(
+    PayTr,
+    Query,
+    QueryDoc,
+    Phase,
+    query_details_schema(),
+    |_, a, d| (
+        wire::status(a, &d.order_ref),
+        Phase::Status {
+            order_ref: d.order_ref
+        }
+    ),
+    |_, _, phase, answer| answered(phase, answer)
+);
 
 payops_core::refund_only_return!(
     PayTr,

@@ -10,8 +10,8 @@
 //! order); anything else is `unknown`.
 
 use chrono::{DateTime, FixedOffset};
-use payops_core::kit::json::json_answer;
-use payops_core::ledger::{OrderFacts, ReturnKind, ReturnState};
+use payops_core::kit::json::{json_answer, text};
+use payops_core::ledger::{ReturnKind, ReturnState};
 use payops_core::money::{DecimalStyle, parse_json_minor};
 use payops_core::outcome::Reason;
 use payops_core::{
@@ -21,32 +21,23 @@ use serde_json::{Value, json};
 
 use crate::codes::ERR_NO;
 
-fn text(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
-}
-
 /// A refusal (`error` or `failed`), or `None` for another answer.
 fn refused(body: &Value, http: u16) -> Option<Outcome> {
-    let (status, reason) = match body["status"].as_str()? {
-        "failed" => (Status::Failed, Reason::NotFound),
+    let reason = match body["status"].as_str()? {
+        "failed" => Reason::NotFound,
         "error" => {
             let no = text(&body["err_no"]).unwrap_or_default();
-            let r = ERR_NO
+            ERR_NO
                 .iter()
                 .find(|(c, ..)| *c == no)
-                .map_or(Reason::Refused, |(_, r, _)| *r);
-            (Status::Failed, r)
+                .map_or(Reason::Refused, |(_, r, _)| *r)
         }
         _ => return None,
     };
     if !(200..500).contains(&http) {
         return None;
     }
-    let mut o = Outcome::new(status).with(status, Some(reason));
+    let mut o = Outcome::of(Status::Failed, reason);
     o.provider_code = text(&body["err_no"]).or(Some(body["status"].as_str()?.to_owned()));
     o.provider_message = text(&body["err_msg"]);
     Some(o)
@@ -65,29 +56,26 @@ pub fn refund_outcome(
         Ok(x) => x,
         Err(o) => return *o,
     };
+    let paid = parse_json_minor(
+        &body["return_amount"],
+        currency.exponent(),
+        DecimalStyle::Point,
+    );
+    let echoed = text(&body["reference_no"]);
     let mut o = if let Some(o) = refused(&body, http) {
         o
-    } else if body["status"] == "success" && (200..300).contains(&http) {
-        let paid = parse_json_minor(
-            &body["return_amount"],
-            currency.exponent(),
-            DecimalStyle::Point,
-        )
-        .ok();
-        let echoed = text(&body["reference_no"]);
-        if text(&body["merchant_oid"]).as_deref() != Some(order)
-            || echoed.as_deref().is_some_and(|r| r != reference)
-        {
-            Outcome::new(Status::Unknown).with(Status::Unknown, Some(Reason::OrderMismatch))
-        } else if paid != Some(amount) {
-            Outcome::new(Status::Unknown).with(Status::Unknown, Some(Reason::ProviderError))
-        } else {
-            let mut o = Outcome::new(Status::Succeeded);
-            o.provider_reference = Some(reference.to_owned());
-            o
-        }
+    } else if body["status"] != "success" || !(200..300).contains(&http) {
+        Outcome::of(Status::Unknown, Reason::ProviderError)
+    } else if text(&body["merchant_oid"]).as_deref() != Some(order)
+        || echoed.as_deref().is_some_and(|r| r != reference)
+    {
+        Outcome::of(Status::Unknown, Reason::OrderMismatch)
+    } else if paid.ok() != Some(amount) {
+        Outcome::of(Status::Unknown, Reason::ProviderError)
     } else {
-        Outcome::new(Status::Unknown).with(Status::Unknown, Some(Reason::ProviderError))
+        let mut o = Outcome::new(Status::Succeeded);
+        o.provider_reference = Some(reference.to_owned());
+        o
     };
     o.details = json!({"order_ref": order, "amount": amount, "reference_no": reference, "is_test": text(&body["is_test"])});
     o.raw = body;
@@ -124,89 +112,63 @@ pub fn query_outcome(answer: Answer, order: &str) -> Outcome {
         Ok(x) => x,
         Err(o) => return *o,
     };
-    if let Some(mut o) = refused(&body, http) {
-        // `004`: no successful payment for the order.
-        o.raw = body;
-        return o;
-    }
-    if body["status"] != "success" || !(200..300).contains(&http) {
-        let mut o =
-            Outcome::new(Status::Unknown).with(Status::Unknown, Some(Reason::ProviderError));
-        o.raw = body;
-        return o;
-    }
+    // `004`: no successful payment for the order.
     let currency = match body["currency"].as_str() {
         Some("TL") | None => Ok(Currency::TRY),
         Some(c) => Currency::from_code(c),
     };
-    let Ok(currency) = currency else {
-        let mut o =
-            Outcome::new(Status::Unknown).with(Status::Unknown, Some(Reason::ProviderError));
-        o.provider_message = Some(format!("currency {} is not known", body["currency"]));
-        o.raw = body;
-        return o;
+    let mut o = match (refused(&body, http), currency) {
+        (Some(o), _) => o,
+        _ if body["status"] != "success" || !(200..300).contains(&http) => {
+            Outcome::of(Status::Unknown, Reason::ProviderError)
+        }
+        (None, Ok(currency)) => {
+            let mut o = Outcome::new(Status::Succeeded);
+            o.details = serde_json::to_value(details(&body, order, currency)).unwrap_or_default();
+            o
+        }
+        (None, Err(_)) => {
+            let mut o = Outcome::of(Status::Unknown, Reason::ProviderError);
+            o.provider_message = Some(format!("currency {} is not known", body["currency"]));
+            o
+        }
     };
-    let paid = parse_json_minor(
-        &body["payment_amount"],
-        currency.exponent(),
-        DecimalStyle::Auto,
-    )
-    .ok();
-    // A return without `date_completed` is not done yet (inferred).
-    let transactions: Vec<Transaction> = body["returns"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|r| Transaction {
-            transaction_id: text(&r["reference_no"]).or_else(|| text(&r["return_ref_num"])),
-            status_id: None,
-            status: if date(&r["date_completed"]).is_some() {
-                TransactionStatus::RefundSucceeded
-            } else {
-                TransactionStatus::Pending
-            },
-            status_name: text(&r["return_type"]),
-            amount: parse_json_minor(&r["return_amount"], currency.exponent(), DecimalStyle::Auto)
-                .ok(),
-            date: date(&r["return_date"]),
-            merchant_transfer: None,
-            sub_merchants: Vec::new(),
-        })
-        .collect();
-    let refunded: i64 = transactions
-        .iter()
-        .filter(|t| t.status == TransactionStatus::RefundSucceeded)
-        .filter_map(|t| t.amount)
-        .sum();
-    let mut d = QueryDetails {
-        payment_status: match paid {
-            Some(p) if refunded >= p => PaymentStatus::Refunded,
-            _ if refunded > 0 => PaymentStatus::PartiallyRefunded,
-            _ => PaymentStatus::Succeeded,
+    o.raw = body;
+    o
+}
+
+/// The status query's order: its `returns` listed, one row each (a return
+/// without `date_completed` is not done yet: inferred).
+fn details(body: &Value, order: &str, currency: Currency) -> QueryDetails {
+    let minor = |v: &Value| parse_json_minor(v, currency.exponent(), DecimalStyle::Auto).ok();
+    let rows = (body["returns"].as_array().into_iter().flatten()).map(|r| Transaction {
+        transaction_id: text(&r["reference_no"]).or_else(|| text(&r["return_ref_num"])),
+        status_id: None,
+        status: if date(&r["date_completed"]).is_some() {
+            TransactionStatus::RefundSucceeded
+        } else {
+            TransactionStatus::Pending
         },
-        provider_payment_status: None,
-        amount: paid,
-        currency,
-        installment: text(&body["taksit"]).and_then(|t| t.parse().ok()),
-        payment_date: date(&body["payment_date"]),
-        refunded_amount: Some(refunded),
-        order_ref: Some(order.to_owned()),
-        transactions,
-        extra: Default::default(),
-        ledger: None,
-    };
-    d.ledger = Some(OrderFacts::listing(&d, |_, t| {
+        status_name: text(&r["return_type"]),
+        amount: minor(&r["return_amount"]),
+        date: date(&r["return_date"]),
+        merchant_transfer: None,
+        sub_merchants: Vec::new(),
+    });
+    let mut d = QueryDetails::new(order, currency);
+    d.payment_status = PaymentStatus::Succeeded;
+    d.amount = minor(&body["payment_amount"]);
+    d.installment = text(&body["taksit"]).and_then(|t| t.parse().ok());
+    d.payment_date = date(&body["payment_date"]);
+    d.listing(rows.collect(), |_, t| {
+        let done = t.status == TransactionStatus::RefundSucceeded;
         Some((
             ReturnKind::Refund,
-            if t.status == TransactionStatus::RefundSucceeded {
+            if done {
                 ReturnState::Succeeded
             } else {
                 ReturnState::Pending
             },
         ))
-    }));
-    let mut o = Outcome::new(Status::Succeeded);
-    o.details = serde_json::to_value(&d).unwrap_or(Value::Null);
-    o.raw = body;
-    o
+    })
 }

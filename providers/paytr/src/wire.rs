@@ -5,8 +5,7 @@
 
 use base64::Engine as _;
 use hmac::{KeyInit, Mac};
-use payops_core::kit::form;
-use payops_core::money::format_minor;
+use payops_core::kit::{form, wire};
 use payops_core::{Currency, HttpRequest};
 
 use crate::documents::{Account, DEFAULT_TIMEOUT_MS};
@@ -30,28 +29,22 @@ pub fn token(key: &str, salt: &str, parts: &[&str]) -> String {
 
 /// `return_amount` as PayTR takes it: a decimal with a point (`11.97`).
 pub fn amount(minor: i64, currency: Currency) -> String {
-    format_minor(minor, currency.exponent(), '.')
+    wire::point_amount(minor, currency)
 }
 
 /// The `reference_no` payops sends with a refund: its operation id with
 /// what is not alphanumeric left out (PayTR takes up to 64 alphanumerics).
 pub fn reference(operation_id: &str) -> String {
-    operation_id
-        .chars()
-        .filter(char::is_ascii_alphanumeric)
-        .take(64)
-        .collect()
+    wire::reference(operation_id, "", 64)
 }
 
 fn post(a: &Account, path: &str, pairs: &[(&str, &str)]) -> HttpRequest {
-    let base = a
-        .base_url
-        .as_deref()
-        .unwrap_or(DEFAULT_BASE_URL)
-        .trim_end_matches('/');
-    let mut r = form::post(format!("{base}{path}"), pairs.iter().copied());
-    r.timeout_ms = Some(a.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS));
-    r
+    let url = wire::url(a.base_url.as_deref(), DEFAULT_BASE_URL, path);
+    wire::timed(
+        form::post(url, pairs.iter().copied()),
+        a.timeout_ms,
+        DEFAULT_TIMEOUT_MS,
+    )
 }
 
 /// The refund of `amount` (wire form) of `order` with `reference`.
