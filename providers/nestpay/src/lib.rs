@@ -38,7 +38,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::documents::{Account, CancelDoc, QueryDoc, RefundDoc, ReturnDoc};
-use crate::outcome::{money_details_schema, money_outcome, query_details_schema, query_outcome};
+use crate::outcome::{money_details_schema, money_outcome, query_outcome};
 use crate::wire::{Kind, request};
 
 /// The provider id.
@@ -80,13 +80,8 @@ impl Provider for NestPay {
         Box::new(sim::NestPaySim::demo())
     }
 
-    fn reconcile(
-        &self,
-        _: &Call,
-        _: &Account,
-        input: &ReconcileInput,
-    ) -> Result<Resolution, Error> {
-        Ok(reconcile::reconcile(input))
+    fn reconcile(&self, _: &Call, _: &Account, i: &ReconcileInput) -> Result<Resolution, Error> {
+        Ok(reconcile::reconcile(i))
     }
 }
 
@@ -138,7 +133,7 @@ payops_core::one_request!(
     Query,
     QueryDoc,
     Phase,
-    query_details_schema(),
+    payops_core::details::schema_of::<payops_core::QueryDetails>(),
     |_, a, d| {
         let history = Phase::History {
             currency: d.currency,

@@ -99,11 +99,6 @@ pub fn money_details_schema() -> Value {
     }})
 }
 
-/// `details` of the order history (the JSON Schema).
-pub fn query_details_schema() -> Value {
-    payops_core::details::schema_of::<QueryDetails>()
-}
-
 /// One `TRXn` row of the order history (`type, status, original amount,
 /// amount, date, date, settle date, host reference, auth code, return
 /// code, transaction id`, tab-separated; the field order read from public

@@ -34,7 +34,7 @@ use payops_core::{
 use serde::{Deserialize, Serialize};
 
 use crate::documents::{Account, QueryDoc, RefundDoc, ReturnDoc};
-use crate::outcome::{query_details_schema, query_outcome, refund_details_schema, refund_outcome};
+use crate::outcome::{query_outcome, refund_details_schema, refund_outcome};
 
 /// The provider id.
 pub const ID: &str = "paytr";
@@ -76,13 +76,8 @@ impl Provider for PayTr {
         Box::new(sim::PayTrSim::demo())
     }
 
-    fn reconcile(
-        &self,
-        _: &Call,
-        _: &Account,
-        input: &ReconcileInput,
-    ) -> Result<Resolution, Error> {
-        Ok(reconcile::reconcile(input))
+    fn reconcile(&self, _: &Call, _: &Account, i: &ReconcileInput) -> Result<Resolution, Error> {
+        Ok(reconcile::reconcile(i))
     }
 }
 
@@ -131,7 +126,7 @@ payops_core::one_request!(
     Query,
     QueryDoc,
     Phase,
-    query_details_schema(),
+    payops_core::details::schema_of::<payops_core::QueryDetails>(),
     |_, a, d| (
         wire::status(a, &d.order_ref),
         Phase::Status {

@@ -93,11 +93,6 @@ pub fn refund_details_schema() -> Value {
     }})
 }
 
-/// `details` of the status query (the JSON Schema).
-pub fn query_details_schema() -> Value {
-    payops_core::details::schema_of::<QueryDetails>()
-}
-
 /// A PayTR date (`2021-03-25 23:45:22`, or a day alone), as Turkish time.
 pub fn date(v: &Value) -> Option<DateTime<FixedOffset>> {
     let s = v.as_str()?.trim();

@@ -4,7 +4,7 @@
 
 use payops_core::{Currency, Secret};
 use schemars::JsonSchema;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Default per-request timeout (inferred: Sipay's pages name none).
 pub const DEFAULT_TIMEOUT_MS: u64 = 60_000;
@@ -111,4 +111,18 @@ pub struct ReturnDoc {
     /// The payment's currency (fixes the decimals).
     #[serde(default)]
     pub currency: Currency,
+}
+
+/// A refund as payops sends it: kept between the token request and the
+/// refund's answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RefundSent {
+    /// `invoice_id`.
+    pub order_ref: String,
+    /// In minor units.
+    pub amount: i64,
+    /// Its decimals.
+    pub currency: Currency,
+    /// `refund_transaction_id`: the operation id (see [`crate::wire::reference`]).
+    pub reference: String,
 }

@@ -31,14 +31,12 @@ pub mod sim;
 pub mod wire;
 
 use payops_core::{
-    About, Answer, Call, Currency, Error, Next, Provider, Query, ReconcileInput, Refund,
-    Resolution, Simulator,
+    About, Answer, Call, Error, Next, Provider, ReconcileInput, Resolution, Simulator,
 };
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
-use crate::documents::{Account, QueryDoc, RefundDoc, ReturnDoc};
-use crate::outcome::{query_details_schema, query_outcome, refund_details_schema, refund_outcome};
+use crate::documents::{Account, QueryDoc, RefundDoc, RefundSent, ReturnDoc};
+use crate::outcome::{query_outcome, refund_details_schema, refund_outcome};
 
 /// The provider id.
 pub const ID: &str = "sipay";
@@ -52,16 +50,7 @@ pub struct Sipay;
 #[serde(tag = "request", rename_all = "snake_case")]
 pub enum Then {
     /// `/ccpayment/api/refund`.
-    Refund {
-        /// `invoice_id`.
-        order_ref: String,
-        /// In minor units.
-        amount: i64,
-        /// Its decimals.
-        currency: Currency,
-        /// `refund_transaction_id`.
-        reference: String,
-    },
+    Refund(RefundSent),
     /// `/ccpayment/api/checkstatus`.
     Status {
         /// `invoice_id`.
@@ -80,25 +69,21 @@ pub struct Phase {
 }
 
 fn start(a: &Account, then: Then) -> Next<Phase> {
+    let phase = Phase {
+        authorized: false,
+        then,
+    };
     Next::Send {
         request: wire::token(a),
-        phase: Phase {
-            authorized: false,
-            then,
-        },
+        phase,
     }
 }
 
 fn resume(call: &Call, a: &Account, phase: Phase, answer: Answer) -> Next<Phase> {
     if phase.authorized {
-        return Next::Done(match phase.then {
-            Then::Refund {
-                order_ref,
-                amount,
-                currency,
-                reference,
-            } => refund_outcome(answer, &order_ref, amount, currency, &reference),
-            Then::Status { order_ref } => query_outcome(answer, &order_ref),
+        return Next::Done(match &phase.then {
+            Then::Refund(r) => refund_outcome(answer, r),
+            Then::Status { order_ref } => query_outcome(answer, order_ref),
         });
     }
     let bearer = match outcome::token(answer) {
@@ -108,28 +93,14 @@ fn resume(call: &Call, a: &Account, phase: Phase, answer: Answer) -> Next<Phase>
     // The hash_key's IV and salt: fresh for every execution.
     let seed = format!("{}:{}", call.nonce, call.operation_id);
     let request = match &phase.then {
-        Then::Refund {
-            order_ref,
-            amount,
-            currency,
-            reference,
-        } => wire::refund(
-            a,
-            &bearer,
-            order_ref,
-            &wire::amount(*amount, *currency),
-            reference,
-            &seed,
-        ),
+        Then::Refund(r) => wire::refund(a, &bearer, r, &seed),
         Then::Status { order_ref } => wire::status(a, &bearer, order_ref, &seed),
     };
-    Next::Send {
-        request,
-        phase: Phase {
-            authorized: true,
-            ..phase
-        },
-    }
+    let phase = Phase {
+        authorized: true,
+        ..phase
+    };
+    Next::Send { request, phase }
 }
 
 impl Provider for Sipay {
@@ -143,72 +114,45 @@ impl Provider for Sipay {
         Box::new(sim::SipaySim::demo())
     }
 
-    fn reconcile(
-        &self,
-        _: &Call,
-        _: &Account,
-        input: &ReconcileInput,
-    ) -> Result<Resolution, Error> {
-        Ok(reconcile::reconcile(input))
+    fn reconcile(&self, _: &Call, _: &Account, i: &ReconcileInput) -> Result<Resolution, Error> {
+        Ok(reconcile::reconcile(i))
     }
 }
 
-impl Refund for Sipay {
-    type Document = RefundDoc;
-    type Phase = Phase;
-
-    fn details_schema(&self) -> Value {
-        refund_details_schema()
-    }
-
-    fn start(&self, call: &Call, a: &Account, doc: RefundDoc) -> Result<Next<Phase>, Error> {
-        let then = Then::Refund {
-            reference: wire::reference(&call.operation_id),
-            order_ref: doc.order_ref,
-            amount: doc.amount,
-            currency: doc.currency,
+payops_core::operation!(
+    Sipay,
+    Refund,
+    RefundDoc,
+    Phase,
+    refund_details_schema(),
+    |call, a, d| {
+        let (order_ref, amount, currency) = (d.order_ref, d.amount, d.currency);
+        let reference = wire::reference(&call.operation_id);
+        let refund = RefundSent {
+            order_ref,
+            amount,
+            currency,
+            reference,
         };
-        Ok(start(a, then))
-    }
+        start(a, Then::Refund(refund))
+    },
+    |call, a, phase, answer| resume(call, a, phase, answer)
+);
 
-    fn resume(
-        &self,
-        call: &Call,
-        a: &Account,
-        phase: Phase,
-        answer: Answer,
-    ) -> Result<Next<Phase>, Error> {
-        Ok(resume(call, a, phase, answer))
-    }
-}
-
-impl Query for Sipay {
-    type Document = QueryDoc;
-    type Phase = Phase;
-
-    fn details_schema(&self) -> Value {
-        query_details_schema()
-    }
-
-    fn start(&self, _: &Call, a: &Account, doc: QueryDoc) -> Result<Next<Phase>, Error> {
-        Ok(start(
-            a,
-            Then::Status {
-                order_ref: doc.order_ref,
-            },
-        ))
-    }
-
-    fn resume(
-        &self,
-        call: &Call,
-        a: &Account,
-        phase: Phase,
-        answer: Answer,
-    ) -> Result<Next<Phase>, Error> {
-        Ok(resume(call, a, phase, answer))
-    }
-}
+payops_core::operation!(
+    Sipay,
+    Query,
+    QueryDoc,
+    Phase,
+    payops_core::details::schema_of::<payops_core::QueryDetails>(),
+    |_, a, d| start(
+        a,
+        Then::Status {
+            order_ref: d.order_ref
+        }
+    ),
+    |call, a, phase, answer| resume(call, a, phase, answer)
+);
 
 payops_core::refund_only_return!(
     Sipay,

@@ -10,7 +10,7 @@
 //! unique" may mean an earlier one went through, 99, 112, an undocumented
 //! code, an unreadable answer) is `unknown`.
 
-use payops_core::kit::json::json_answer;
+use payops_core::kit::json::{json_answer, text};
 use payops_core::ledger::OrderFacts;
 use payops_core::money::{DecimalStyle, parse_json_minor};
 use payops_core::outcome::Reason;
@@ -18,21 +18,10 @@ use payops_core::{Answer, Currency, Outcome, PaymentStatus, QueryDetails, Status
 use serde_json::{Value, json};
 
 use crate::codes::CODES;
+use crate::documents::RefundSent;
 
 fn code(body: &Value) -> Option<i64> {
-    match &body["status_code"] {
-        Value::Number(n) => n.as_i64(),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
-}
-
-fn text(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
+    text(&body["status_code"])?.trim().parse().ok()
 }
 
 fn said(mut o: Outcome, body: Value) -> Outcome {
@@ -60,21 +49,14 @@ pub fn token(answer: Answer) -> Result<String, Box<Outcome>> {
             Ok(t.to_owned())
         }
         _ => {
-            let o = Outcome::new(Status::Failed).with(Status::Failed, Some(Reason::Authentication));
+            let o = Outcome::of(Status::Failed, Reason::Authentication);
             Err(Box::new(said(o, body)))
         }
     }
 }
 
-/// The outcome of a refund of `amount` (minor units) of `invoice` sent as
-/// `reference`.
-pub fn refund_outcome(
-    answer: Answer,
-    invoice: &str,
-    amount: i64,
-    currency: Currency,
-    reference: &str,
-) -> Outcome {
+/// The outcome of the refund `r`.
+pub fn refund_outcome(answer: Answer, r: &RefundSent) -> Outcome {
     let (http, body) = match json_answer(answer) {
         Ok(x) => x,
         Err(o) => return *o,
@@ -86,28 +68,27 @@ pub fn refund_outcome(
     let echoed_amount = [&body["refund_amount"], &body["data"]["refund_amount"]]
         .into_iter()
         .find(|v| !v.is_null())
-        .map(|v| parse_json_minor(v, currency.exponent(), DecimalStyle::Point).ok());
+        .map(|v| parse_json_minor(v, r.currency.exponent(), DecimalStyle::Point).ok());
     let mut o = match decided {
-        _ if !(200..500).contains(&http) => {
-            Outcome::new(Status::Unknown).with(Status::Unknown, Some(Reason::ProviderError))
-        }
+        _ if !(200..500).contains(&http) => Outcome::of(Status::Unknown, Reason::ProviderError),
         Some((s @ (Status::Succeeded | Status::Pending), _)) if (200..300).contains(&http) => {
-            if echoed.as_deref().is_some_and(|e| e != invoice) {
-                Outcome::new(Status::Unknown).with(Status::Unknown, Some(Reason::OrderMismatch))
-            } else if echoed_amount.is_some_and(|a| a != Some(amount)) {
-                Outcome::new(Status::Unknown).with(Status::Unknown, Some(Reason::ProviderError))
+            if echoed.as_deref().is_some_and(|e| e != r.order_ref) {
+                Outcome::of(Status::Unknown, Reason::OrderMismatch)
+            } else if echoed_amount.is_some_and(|a| a != Some(r.amount)) {
+                Outcome::of(Status::Unknown, Reason::ProviderError)
             } else {
                 let mut o = Outcome::new(s);
-                o.provider_reference = Some(reference.to_owned());
+                o.provider_reference = Some(r.reference.clone());
                 o
             }
         }
-        Some((Status::Failed, r)) => Outcome::new(Status::Failed).with(Status::Failed, Some(r)),
-        _ => Outcome::new(Status::Unknown).with(Status::Unknown, Some(Reason::ProviderError)),
+        Some((Status::Failed, reason)) => Outcome::of(Status::Failed, reason),
+        _ => Outcome::of(Status::Unknown, Reason::ProviderError),
     };
+    let ref_no = text(&body["ref_no"]).or_else(|| text(&body["ref_number"]));
     o.details = json!({
-        "order_ref": invoice, "amount": amount, "refund_transaction_id": reference,
-        "order_no": text(&body["order_no"]), "ref_no": text(&body["ref_no"]).or_else(|| text(&body["ref_number"]))
+        "order_ref": r.order_ref, "amount": r.amount, "refund_transaction_id": r.reference,
+        "order_no": text(&body["order_no"]), "ref_no": ref_no
     });
     said(o, body)
 }
@@ -124,59 +105,35 @@ pub fn refund_details_schema() -> Value {
     }})
 }
 
-/// `details` of the status check (the JSON Schema).
-pub fn query_details_schema() -> Value {
-    payops_core::details::schema_of::<QueryDetails>()
-}
-
 /// The outcome of the status check of `invoice`.
 pub fn query_outcome(answer: Answer, invoice: &str) -> Outcome {
     let (http, body) = match json_answer(answer) {
         Ok(x) => x,
         Err(o) => return *o,
     };
-    let unknown = |body: Value| {
-        said(
-            Outcome::new(Status::Unknown).with(Status::Unknown, Some(Reason::ProviderError)),
-            body,
-        )
-    };
+    let said_as = |status, reason, body| said(Outcome::of(status, reason), body);
     let c = code(&body);
     if matches!(c, Some(31 | 32)) && (200..500).contains(&http) {
         // No such invoice.
-        return said(
-            Outcome::new(Status::Failed).with(Status::Failed, Some(Reason::NotFound)),
-            body,
-        );
+        return said_as(Status::Failed, Reason::NotFound, body);
     }
     // 100: the invoice read; 41 (its sample): read, the payment failed;
     // 69: read, not processed yet.
     if !matches!(c, Some(100 | 41 | 69)) || !(200..300).contains(&http) {
-        return unknown(body);
+        return said_as(Status::Unknown, Reason::ProviderError, body);
     }
     if text(&body["invoice_id"]).is_some_and(|e| e != invoice) {
-        return said(
-            Outcome::new(Status::Unknown).with(Status::Unknown, Some(Reason::OrderMismatch)),
-            body,
-        );
+        return said_as(Status::Unknown, Reason::OrderMismatch, body);
     }
     // The answer names no currency in Sipay's pages: `currency_code` when
     // present, otherwise TRY (inferred).
-    let Ok(currency) = body["currency_code"]
-        .as_str()
-        .map_or(Ok(Currency::TRY), Currency::from_code)
-    else {
-        return unknown(body);
+    let named = body["currency_code"].as_str();
+    let Ok(currency) = named.map_or(Ok(Currency::TRY), Currency::from_code) else {
+        return said_as(Status::Unknown, Reason::ProviderError, body);
     };
-    let paid = [&body["transaction_amount"], &body["product_price"]]
-        .into_iter()
-        .find_map(|v| parse_json_minor(v, currency.exponent(), DecimalStyle::Point).ok());
-    let refunded = parse_json_minor(
-        &body["total_refunded_amount"],
-        currency.exponent(),
-        DecimalStyle::Point,
-    )
-    .ok();
+    let minor = |v: &Value| parse_json_minor(v, currency.exponent(), DecimalStyle::Point).ok();
+    let paid = minor(&body["transaction_amount"]).or_else(|| minor(&body["product_price"]));
+    let refunded = minor(&body["total_refunded_amount"]);
     let state = text(&body["transaction_status"]);
     let payment_status = match (c, state.as_deref(), paid, refunded) {
         (Some(41), ..) | (_, Some("Failed"), ..) => PaymentStatus::Failed,
@@ -186,19 +143,10 @@ pub fn query_outcome(answer: Answer, invoice: &str) -> Outcome {
         (_, Some("Completed"), ..) => PaymentStatus::Succeeded,
         _ => PaymentStatus::Unknown,
     };
-    let mut d = QueryDetails {
-        payment_status,
-        provider_payment_status: state,
-        amount: paid,
-        currency,
-        installment: text(&body["installment"]).and_then(|t| t.parse().ok()),
-        payment_date: None,
-        refunded_amount: refunded,
-        order_ref: Some(invoice.to_owned()),
-        transactions: Vec::new(),
-        extra: Default::default(),
-        ledger: None,
-    };
+    let mut d = QueryDetails::new(invoice, currency);
+    (d.payment_status, d.provider_payment_status) = (payment_status, state);
+    (d.amount, d.refunded_amount) = (paid, refunded);
+    d.installment = text(&body["installment"]).and_then(|t| t.parse().ok());
     for k in ["order_id", "transaction_id"] {
         if let Some(v) = text(&body[k]) {
             d.extra.insert(k.into(), Value::String(v));

@@ -13,12 +13,12 @@
 
 use aes::cipher::{BlockModeDecrypt, BlockModeEncrypt, KeyIvInit, block_padding::Pkcs7};
 use base64::Engine as _;
-use payops_core::money::format_minor;
+use payops_core::kit::wire;
 use payops_core::{Currency, HttpRequest};
 use serde_json::{Value, json};
 use sha1::Digest;
 
-use crate::documents::{Account, DEFAULT_TIMEOUT_MS};
+use crate::documents::{Account, DEFAULT_TIMEOUT_MS, RefundSent};
 
 /// Sipay's API root.
 pub const DEFAULT_BASE_URL: &str = "https://app.sipay.com.tr";
@@ -38,9 +38,7 @@ fn key(app_secret: &str, salt: &str) -> [u8; 32] {
     let k = hex(&sha2::Sha256::digest(
         format!("{password}{salt}").as_bytes(),
     ));
-    let mut out = [0u8; 32];
-    out.copy_from_slice(&k.as_bytes()[..32]);
-    out
+    k.as_bytes()[..32].try_into().expect("64 hex digits")
 }
 
 /// The `hash_key` of `parts` under `app_secret`, with the IV and salt
@@ -72,37 +70,24 @@ pub fn open_hash_key(hash_key: &str, app_secret: &str) -> Option<String> {
 /// `amount` as Sipay takes it: a decimal with a point and the currency's
 /// decimals (`10.50`).
 pub fn amount(minor: i64, currency: Currency) -> String {
-    format_minor(minor, currency.exponent(), '.')
+    wire::point_amount(minor, currency)
 }
 
 /// The `refund_transaction_id` payops sends: its operation id, with what
 /// is not alphanumeric, `-` or `_` left out (inferred: Sipay documents no
 /// alphabet; it requires the id to be unique).
 pub fn reference(operation_id: &str) -> String {
-    operation_id
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
-        .take(64)
-        .collect()
+    wire::reference(operation_id, "-_", 64)
 }
 
 fn post(a: &Account, path: &str, body: &Value, bearer: Option<&str>) -> HttpRequest {
-    let base = a
-        .base_url
-        .as_deref()
-        .unwrap_or(DEFAULT_BASE_URL)
-        .trim_end_matches('/');
-    let mut r = HttpRequest::post(
-        format!("{base}{path}"),
-        "application/json",
-        body.to_string(),
-    )
-    .with_header("Accept", "application/json");
+    let url = wire::url(a.base_url.as_deref(), DEFAULT_BASE_URL, path);
+    let mut r = HttpRequest::post(url, "application/json", body.to_string())
+        .with_header("Accept", "application/json");
     if let Some(t) = bearer {
         r = r.with_header("Authorization", format!("Bearer {t}"));
     }
-    r.timeout_ms = Some(a.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS));
-    r
+    wire::timed(r, a.timeout_ms, DEFAULT_TIMEOUT_MS)
 }
 
 /// The token request (safe: it changes nothing at Sipay).
@@ -111,15 +96,9 @@ pub fn token(a: &Account) -> HttpRequest {
     post(a, TOKEN_PATH, &body, None).safe()
 }
 
-/// The refund of `amount` (wire form) of `invoice` as `reference`.
-pub fn refund(
-    a: &Account,
-    bearer: &str,
-    invoice: &str,
-    amount: &str,
-    reference: &str,
-    seed: &str,
-) -> HttpRequest {
+/// The refund `r` (its amount as Sipay takes it, [`amount`]).
+pub fn refund(a: &Account, bearer: &str, r: &RefundSent, seed: &str) -> HttpRequest {
+    let (amount, invoice) = (&amount(r.amount, r.currency), r.order_ref.as_str());
     let (secret, key) = (a.app_secret.expose(), a.merchant_key.expose());
     let mut body = json!({
         "invoice_id": invoice,
@@ -128,7 +107,7 @@ pub fn refund(
         "app_secret": secret,
         "merchant_key": key,
         "hash_key": hash_key(&[amount, invoice, key], secret, seed),
-        "refund_transaction_id": reference,
+        "refund_transaction_id": r.reference,
     });
     if let Some(k) = &a.refund_web_hook_key {
         body["refund_web_hook_key"] = json!(k);

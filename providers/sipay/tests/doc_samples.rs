@@ -4,7 +4,7 @@
 
 use payops_core::ledger::ReturnsListed;
 use payops_core::{Currency, HttpResponse, PaymentStatus, QueryDetails, Secret, Status};
-use payops_sipay::documents::Account;
+use payops_sipay::documents::{Account, RefundSent};
 use payops_sipay::outcome::{query_outcome, token};
 use payops_sipay::wire::{self, hash_key, open_hash_key};
 use serde_json::{Value, json};
@@ -76,14 +76,13 @@ fn the_refund_request_has_the_tables_fields() {
     let _: &Secret = &a.app_secret;
     let amount = wire::amount(1000, Currency::TRY);
     assert_eq!(amount, "10.00");
-    let r = wire::refund(
-        &a,
-        "TOKEN",
-        "c9fa2586-89f5-4898-a6b6-34554fbe1c89",
-        &amount,
-        "op_1",
-        "seed",
-    );
+    let refund = RefundSent {
+        order_ref: "c9fa2586-89f5-4898-a6b6-34554fbe1c89".into(),
+        amount: 1000,
+        currency: Currency::TRY,
+        reference: "op_1".into(),
+    };
+    let r = wire::refund(&a, "TOKEN", &refund, "seed");
     assert_eq!(r.url, "https://app.sipay.com.tr/ccpayment/api/refund");
     assert_eq!(r.header("Authorization"), Some("Bearer TOKEN"));
     assert_eq!(r.header("Accept"), Some("application/json"));
