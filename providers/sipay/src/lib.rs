@@ -79,7 +79,7 @@ fn start(a: &Account, then: Then) -> Next<Phase> {
     }
 }
 
-fn resume(call: &Call, a: &Account, phase: Phase, answer: Answer) -> Next<Phase> {
+fn resume(call: &Call, a: &Account, mut phase: Phase, answer: Answer) -> Next<Phase> {
     if phase.authorized {
         return Next::Done(match &phase.then {
             Then::Refund(r) => refund_outcome(answer, r),
@@ -96,10 +96,7 @@ fn resume(call: &Call, a: &Account, phase: Phase, answer: Answer) -> Next<Phase>
         Then::Refund(r) => wire::refund(a, &bearer, r, &seed),
         Then::Status { order_ref } => wire::status(a, &bearer, order_ref, &seed),
     };
-    let phase = Phase {
-        authorized: true,
-        ..phase
-    };
+    phase.authorized = true;
     Next::Send { request, phase }
 }
 

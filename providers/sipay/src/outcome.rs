@@ -37,13 +37,10 @@ fn said(mut o: Outcome, body: Value) -> Outcome {
 /// (the host answers 503), an answer without a token is Sipay's refusal of
 /// the credentials.
 pub fn token(answer: Answer) -> Result<String, Box<Outcome>> {
-    let (http, body) = match json_answer(answer) {
-        Ok(x) => x,
-        Err(mut o) => {
-            o.status = Status::Failed;
-            return Err(o);
-        }
-    };
+    let (http, body) = json_answer(answer).map_err(|mut o| {
+        o.status = Status::Failed;
+        o
+    })?;
     match body["data"]["token"].as_str() {
         Some(t) if !t.is_empty() && code(&body) == Some(100) && (200..300).contains(&http) => {
             Ok(t.to_owned())

@@ -19,18 +19,16 @@ pub fn reconcile(input: &ReconcileInput) -> Resolution {
         Ok(d) => d,
         Err(undetermined) => return undetermined,
     };
-    let whole =
-        d.amount.is_some() && input.request.get("amount").and_then(Value::as_i64) == d.amount;
+    let (paid, refunded) = (d.amount, d.refunded_amount);
+    let whole = paid.is_some() && input.request.get("amount").and_then(Value::as_i64) == paid;
     if whole && let Some(r) = whole_return(input, &d, "checkstatus") {
         return r;
     }
+    let state = d
+        .provider_payment_status
+        .unwrap_or("no transaction_status".into());
+    let kind = if whole { "whole" } else { "partial" };
     Resolution::undetermined(format!(
-        "checkstatus counts {:?} refunded of {:?} ({}): a total cannot be attributed to one {} refund; Sipay's merchant panel lists each",
-        d.refunded_amount,
-        d.amount,
-        d.provider_payment_status
-            .as_deref()
-            .unwrap_or("no transaction_status"),
-        if whole { "whole" } else { "partial" }
+        "checkstatus counts {refunded:?} refunded of {paid:?} ({state}): a total cannot be attributed to one {kind} refund; Sipay's merchant panel lists each"
     ))
 }

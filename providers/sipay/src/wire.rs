@@ -29,22 +29,16 @@ pub const REFUND_PATH: &str = "/ccpayment/api/refund";
 /// The status check service.
 pub const STATUS_PATH: &str = "/ccpayment/api/checkstatus";
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn key(app_secret: &str, salt: &str) -> [u8; 32] {
-    let password = hex(&sha1::Sha1::digest(app_secret.as_bytes()));
-    let k = hex(&sha2::Sha256::digest(
-        format!("{password}{salt}").as_bytes(),
-    ));
+    let password = hex::encode(sha1::Sha1::digest(app_secret.as_bytes()));
+    let k = hex::encode(sha2::Sha256::digest(format!("{password}{salt}").as_bytes()));
     k.as_bytes()[..32].try_into().expect("64 hex digits")
 }
 
 /// The `hash_key` of `parts` under `app_secret`, with the IV and salt
 /// drawn from `seed` (any text; `seed`'s SHA-1 gives 16 + 4 hex digits).
 pub fn hash_key(parts: &[&str], app_secret: &str, seed: &str) -> String {
-    let s = hex(&sha1::Sha1::digest(seed.as_bytes()));
+    let s = hex::encode(sha1::Sha1::digest(seed.as_bytes()));
     let (iv, salt) = (&s[..16], &s[16..20]);
     let iv_bytes: [u8; 16] = iv.as_bytes().try_into().expect("16 hex digits");
     let enc = cbc::Encryptor::<aes::Aes256>::new(&key(app_secret, salt).into(), &iv_bytes.into())
