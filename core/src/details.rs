@@ -130,8 +130,9 @@ pub fn returns_by_status(_: usize, t: &Transaction) -> Option<(ReturnKind, Retur
     }
 }
 
-/// One transaction of a payment.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+/// One transaction of a payment. `Transaction::default()` is a row that
+/// says nothing: status `unknown`, every field empty.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Transaction {
     /// The provider's transaction id.
     pub transaction_id: Option<String>,
@@ -154,7 +155,7 @@ pub struct Transaction {
 
 /// Normalized transaction kinds / states (each provider's documentation maps
 /// its own statuses onto these).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TransactionStatus {
     /// Waiting.
@@ -174,6 +175,7 @@ pub enum TransactionStatus {
     /// A refund that failed.
     RefundFailed,
     /// A status payops does not know.
+    #[default]
     Unknown,
 }
 

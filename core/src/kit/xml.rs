@@ -120,8 +120,9 @@ impl Element {
 /// raw)`, `raw` being `{"http_status": …, "<root>": root as JSON}`. The
 /// outcome that ends the operation instead: a transport error by the
 /// contract's rule, an unreadable body or another root `unknown`
-/// (`provider_error`, the body kept with `blank` elements blanked), HTTP
-/// 5xx `unknown` (`provider_error`, the provider may have acted).
+/// (`provider_error`, the body kept with `blank` elements blanked), any
+/// HTTP status but 2xx `unknown` (`provider_error`, the provider may have
+/// acted: plain XML APIs answer their refusals with 200).
 pub fn xml_answer(
     answer: crate::Answer,
     root: &str,
@@ -141,7 +142,7 @@ pub fn xml_answer(
     };
     let doc = doc.without(blank);
     let raw = serde_json::json!({"http_status": r.status, root: doc.to_json()});
-    if r.status >= 500 {
+    if !(200..300).contains(&r.status) {
         let mut o = Outcome::of(Status::Unknown, Reason::ProviderError);
         o.provider_message = Some(format!("HTTP {}: the provider may have acted", r.status));
         o.raw = raw;

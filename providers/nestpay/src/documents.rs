@@ -3,7 +3,7 @@
 
 use payops_core::{Currency, Secret};
 use schemars::JsonSchema;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Default per-request timeout.
 pub const DEFAULT_TIMEOUT_MS: u64 = 30_000;
@@ -79,7 +79,7 @@ pub struct Account {
 }
 
 /// A refund (`Type` `Credit`) of part or all of a settled order.
-#[derive(Deserialize, JsonSchema)]
+#[derive(Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(extend("examples" = [{"order_ref": "20221030B3FF", "amount": 1050}]))]
 #[schemars(title = "NestPay refund")]
@@ -102,7 +102,7 @@ pub struct RefundDoc {
 }
 
 /// A cancel (`Type` `Void`) of a whole order, on the day it was paid.
-#[derive(Deserialize, JsonSchema)]
+#[derive(Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(extend("examples" = [{"order_ref": "20221030B3FF"}]))]
 #[schemars(title = "NestPay cancel")]
@@ -115,7 +115,7 @@ pub struct CancelDoc {
 }
 
 /// The order's history (`Extra` `ORDERHISTORY` `QUERY`).
-#[derive(Deserialize, JsonSchema)]
+#[derive(Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(extend("examples" = [{"order_ref": "20221030B3FF"}]))]
 #[schemars(title = "NestPay query")]

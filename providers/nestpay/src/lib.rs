@@ -31,10 +31,9 @@ pub mod wire;
 
 use payops_core::returning::{business_day, end_of_business_day, end_of_day, untouched};
 use payops_core::{
-    About, Answer, Attempt, Call, Choice, Currency, Error, OperationKind, Outcome, Provider,
-    QueryDetails, Reason, ReconcileInput, Resolution, Return, Simulator,
+    About, Attempt, Call, Choice, Error, OperationKind, Provider, QueryDetails, Reason,
+    ReconcileInput, Resolution, Return, Simulator,
 };
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::documents::{Account, CancelDoc, QueryDoc, RefundDoc, ReturnDoc};
@@ -47,26 +46,6 @@ pub const ID: &str = "nestpay";
 /// The NestPay provider.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct NestPay;
-
-/// What was sent, kept until the answer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "phase", rename_all = "snake_case")]
-pub enum Phase {
-    /// A `Credit` (with its amount) or a `Void` (without).
-    Money {
-        /// `OrderId` sent.
-        order_ref: String,
-        /// The refund's amount, in minor units.
-        amount: Option<i64>,
-    },
-    /// The order history asked for.
-    History {
-        /// `OrderId` sent.
-        order_ref: String,
-        /// The payment's currency, as the query document gave it.
-        currency: Currency,
-    },
-}
 
 impl Provider for NestPay {
     type Account = Account;
@@ -85,66 +64,39 @@ impl Provider for NestPay {
     }
 }
 
-fn answered(phase: Phase, answer: Answer) -> Outcome {
-    match phase {
-        Phase::Money { order_ref, amount } => money_outcome(answer, &order_ref, amount),
-        Phase::History {
-            order_ref,
-            currency,
-        } => query_outcome(answer, &order_ref, currency),
-    }
-}
-
-fn money(order_ref: String, amount: Option<i64>) -> Phase {
-    Phase::Money { order_ref, amount }
-}
-
+// Each operation is one request; the document it sent is all its answer
+// is read against.
 payops_core::one_request!(
     NestPay,
     Refund,
     RefundDoc,
-    Phase,
+    RefundDoc,
     money_details_schema(),
-    |_, a, d| {
-        let credit = Kind::Type("Credit", Some((d.amount, d.currency)));
-        (
-            request(a, &d.order_ref, credit),
-            money(d.order_ref, Some(d.amount)),
-        )
-    },
-    |_, _, phase, answer| answered(phase, answer)
+    |_, a, d| (
+        request(a, &d.order_ref, Kind::Credit(d.amount, d.currency)),
+        d
+    ),
+    |_, _, d, answer| money_outcome(answer, &d.order_ref, Some(d.amount))
 );
 
 payops_core::one_request!(
     NestPay,
     Cancel,
     CancelDoc,
-    Phase,
+    CancelDoc,
     money_details_schema(),
-    |_, a, d| (
-        request(a, &d.order_ref, Kind::Type("Void", None)),
-        money(d.order_ref, None)
-    ),
-    |_, _, phase, answer| answered(phase, answer)
+    |_, a, d| (request(a, &d.order_ref, Kind::Void), d),
+    |_, _, d, answer| money_outcome(answer, &d.order_ref, None)
 );
 
 payops_core::one_request!(
     NestPay,
     Query,
     QueryDoc,
-    Phase,
+    QueryDoc,
     payops_core::details::schema_of::<payops_core::QueryDetails>(),
-    |_, a, d| {
-        let history = Phase::History {
-            currency: d.currency,
-            order_ref: d.order_ref.clone(),
-        };
-        (
-            request(a, &d.order_ref, Kind::Extra("ORDERHISTORY")),
-            history,
-        )
-    },
-    |_, _, phase, answer| answered(phase, answer)
+    |_, a, d| (request(a, &d.order_ref, Kind::History), d),
+    |_, _, d, answer| query_outcome(answer, &d.order_ref, d.currency)
 );
 
 impl Return for NestPay {
@@ -177,25 +129,20 @@ impl Return for NestPay {
         let void = Attempt::new(OperationKind::Cancel, json!({"order_ref": order}));
         let eod_text = eod.format("%H:%M");
         if today && whole && first {
-            return Ok(Choice::run(
-                void,
-                format!(
-                    "paid {paid_at} in the bank's current business day (end of day {eod_text}), returned whole, no earlier return: a void"
-                ),
-            ));
+            let why = format!(
+                "paid {paid_at} in the bank's current business day (end of day {eod_text}), returned whole, no earlier return: a void"
+            );
+            return Ok(Choice::run(void, why));
         }
         if today {
-            return Ok(Choice::refuse(
-                Reason::NotAllowedToday,
-                format!(
-                    "order {order}: a partial return, or one after an earlier return, of a payment of today is possible after the bank's end of day, {} (NestPay refunds only settled orders; a void returns the whole order)",
-                    end_of_business_day(call.now, eod)
-                ),
-            ));
+            let why = format!(
+                "order {order}: a partial return, or one after an earlier return, of a payment of today is possible after the bank's end of day, {} (NestPay refunds only settled orders; a void returns the whole order)",
+                end_of_business_day(call.now, eod)
+            );
+            return Ok(Choice::refuse(Reason::NotAllowedToday, why));
         }
-        let amount = doc
-            .amount
-            .unwrap_or(paid - payment.refunded_amount.unwrap_or(0));
+        let remaining = paid - payment.refunded_amount.unwrap_or(0);
+        let amount = doc.amount.unwrap_or(remaining);
         if amount <= 0 {
             let why = format!("order {order}: nothing remains to return");
             return Ok(Choice::refuse(Reason::AmountExceedsRemaining, why));

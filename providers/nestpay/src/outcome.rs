@@ -30,20 +30,6 @@ fn extra<'a>(cc5: &'a Element, name: &str) -> &'a str {
     cc5.child("Extra").map_or("", |e| field(e, name))
 }
 
-/// The `CC5Response` of an answer (in its charset) and its `raw` (the
-/// password left out), or the final outcome when there is none: any
-/// answer but HTTP 2xx is `unknown` (the bank may have acted).
-fn read(answer: Answer) -> Result<(Element, Value), Box<Outcome>> {
-    let (http, cc5, raw) = xml_answer(answer, "CC5Response", CREDENTIAL_FIELDS)?;
-    if !(200..300).contains(&http) {
-        let mut o = Outcome::of(Status::Unknown, Reason::ProviderError);
-        o.provider_message = Some(format!("HTTP {http}: the bank may have acted"));
-        o.raw = raw;
-        return Err(Box::new(o));
-    }
-    Ok((cc5, raw))
-}
-
 fn ended(status: Status, reason: Reason, cc5: &Element, raw: Value) -> Outcome {
     let mut o = Outcome::of(status, reason);
     let code = Some(extra(cc5, "ERRORCODE")).filter(|s| !s.is_empty());
@@ -57,19 +43,18 @@ fn ended(status: Status, reason: Reason, cc5: &Element, raw: Value) -> Outcome {
 /// refund's, in minor units): `succeeded` only for `Response` `Approved`
 /// with `ProcReturnCode` `00` naming the order sent.
 pub fn money_outcome(answer: Answer, order_ref: &str, amount: Option<i64>) -> Outcome {
-    let (cc5, raw) = match read(answer) {
+    let (_, cc5, raw) = match xml_answer(answer, "CC5Response", CREDENTIAL_FIELDS) {
         Ok(x) => x,
         Err(o) => return *o,
     };
     let approved = field(&cc5, "Response") == "Approved" && field(&cc5, "ProcReturnCode") == "00";
-    let (status, reason) = match field(&cc5, "Response") {
+    let error = ERROR_CODES
+        .iter()
+        .find(|(c, ..)| *c == extra(&cc5, "ERRORCODE"));
+    let (status, reason) = match (field(&cc5, "Response"), error) {
         _ if approved => (Status::Succeeded, Reason::Unknown),
-        "Declined" => (Status::Failed, Reason::Declined),
-        "Error" => (ERROR_CODES.iter())
-            .find(|(c, ..)| *c == extra(&cc5, "ERRORCODE"))
-            .map_or((Status::Unknown, Reason::ProviderError), |(_, s, r, _)| {
-                (*s, *r)
-            }),
+        ("Declined", _) => (Status::Failed, Reason::Declined),
+        ("Error", Some((_, s, r, _))) => (*s, *r),
         _ => (Status::Unknown, Reason::ProviderError),
     };
     let mut o = ended(status, reason, &cc5, raw);
@@ -122,24 +107,18 @@ pub fn history_row(row: &str) -> Option<Transaction> {
     let minor = |s: &str| s.parse::<i64>().ok();
     Some(Transaction {
         transaction_id: Some(id.to_owned()).filter(|s| !s.is_empty()),
-        status_id: None,
         status,
         status_name: Some(format!("{kind} {stat} {code}")),
-        amount: if kind == "S" {
-            minor(original).or(minor(amount))
-        } else {
-            minor(amount)
-        },
+        amount: minor(original).filter(|_| kind == "S").or(minor(amount)),
         date: payops_core::turkish_time(date, &["%Y-%m-%d %H:%M:%S%.f"]),
-        merchant_transfer: None,
-        sub_merchants: Vec::new(),
+        ..Transaction::default()
     })
 }
 
 /// The outcome of the order history of `order_ref` in `currency`: a
 /// declined query moved nothing (`failed`; with no row, `not_found`).
 pub fn query_outcome(answer: Answer, order_ref: &str, currency: Currency) -> Outcome {
-    let (cc5, raw) = match read(answer) {
+    let (_, cc5, raw) = match xml_answer(answer, "CC5Response", CREDENTIAL_FIELDS) {
         Ok(x) => x,
         Err(o) => return *o,
     };

@@ -1,8 +1,8 @@
 //! NestPay on the wire: the banks' API URLs, the `CC5Request` document
 //! (the kit's XML), amounts and currencies as the API writes them.
 
+use payops_core::kit::wire;
 use payops_core::kit::xml::{Field, document};
-use payops_core::money::format_minor;
 use payops_core::{Currency, HttpRequest};
 
 use crate::documents::{Account, Bank, DEFAULT_TIMEOUT_MS};
@@ -26,55 +26,48 @@ pub fn bank_url(bank: Bank) -> &'static str {
     }
 }
 
-/// The URL requests of `a` go to.
+/// The URL requests of `a` go to: its `base_url`, else its bank's (else
+/// the test host).
 pub fn url(a: &Account) -> String {
-    match (&a.base_url, a.bank) {
-        (Some(u), _) => u.clone(),
-        (None, Some(b)) => bank_url(b).to_owned(),
-        (None, None) => bank_url(Bank::Test).to_owned(),
-    }
+    (a.base_url.clone()).unwrap_or_else(|| bank_url(a.bank.unwrap_or(Bank::Test)).to_owned())
 }
 
-/// `Total` as the API takes it: a decimal with a point (`10.50`).
-pub fn total(minor: i64, currency: Currency) -> String {
-    format_minor(minor, currency.exponent(), '.')
-}
-
-/// What a request is: `Type` (`Credit`, `Void`) or an `Extra` query.
-pub enum Kind<'a> {
-    /// `<Type>` with, for a refund, `Total` and `Currency`.
-    Type(&'a str, Option<(i64, Currency)>),
-    /// `<Extra><{name}>QUERY</{name}></Extra>` (`ORDERHISTORY`).
-    Extra(&'a str),
+/// What a request is.
+pub enum Kind {
+    /// `Type` `Credit`: a refund of an amount (`Total` and `Currency`).
+    Credit(i64, Currency),
+    /// `Type` `Void`: a cancel of the whole order.
+    Void,
+    /// `<Extra><ORDERHISTORY>QUERY</ORDERHISTORY></Extra>`: the order history.
+    History,
 }
 
 /// The `CC5Request` for `order_ref`, posted to the account's URL.
-pub fn request(a: &Account, order_ref: &str, kind: Kind<'_>) -> HttpRequest {
-    let amounts = match &kind {
-        Kind::Type(_, Some((m, c))) => Some((total(*m, *c), c.numeric().to_string())),
-        _ => None,
-    };
+pub fn request(a: &Account, order_ref: &str, kind: Kind) -> HttpRequest {
     let mut fields = vec![
         ("Name", Field::Text(&a.name)),
         ("Password", Field::Text(a.password.expose())),
         ("ClientId", Field::Text(&a.client_id)),
         ("OrderId", Field::Text(order_ref)),
     ];
+    let (total, numeric);
     match kind {
-        Kind::Type(t, _) => fields.push(("Type", Field::Text(t))),
-        Kind::Extra(name) => {
-            fields.push(("Extra", Field::Group(vec![(name, Field::Text("QUERY"))])))
+        Kind::Credit(minor, currency) => {
+            (total, numeric) = (
+                wire::point_amount(minor, currency),
+                currency.numeric().to_string(),
+            );
+            fields.push(("Type", Field::Text("Credit")));
+            fields.push(("Total", Field::Text(&total)));
+            fields.push(("Currency", Field::Text(&numeric)));
+        }
+        Kind::Void => fields.push(("Type", Field::Text("Void"))),
+        Kind::History => {
+            let query = vec![("ORDERHISTORY", Field::Text("QUERY"))];
+            fields.push(("Extra", Field::Group(query)));
         }
     }
-    if let Some((t, c)) = &amounts {
-        fields.push(("Total", Field::Text(t)));
-        fields.push(("Currency", Field::Text(c)));
-    }
-    let mut r = HttpRequest::post(
-        url(a),
-        "application/xml; charset=utf-8",
-        document("CC5Request", &fields),
-    );
-    r.timeout_ms = Some(a.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS));
-    r
+    let body = document("CC5Request", &fields);
+    let r = HttpRequest::post(url(a), "application/xml; charset=utf-8", body);
+    wire::timed(r, a.timeout_ms, DEFAULT_TIMEOUT_MS)
 }
