@@ -28,6 +28,7 @@ struct Order {
 }
 
 /// The simulator's merchants (client id → name, password) and orders.
+#[derive(Default)]
 pub struct NestPaySim {
     merchants: BTreeMap<String, (String, String)>,
     orders: BTreeMap<String, Order>,
@@ -41,11 +42,7 @@ impl NestPaySim {
     /// settled; two whose day the bank has not closed, one for `cancel`,
     /// one for `return`).
     pub fn demo() -> NestPaySim {
-        let mut sim = NestPaySim {
-            merchants: BTreeMap::new(),
-            orders: BTreeMap::new(),
-            log: Vec::new(),
-        };
+        let mut sim = NestPaySim::default();
         sim.seed(&json!({
             "merchants": [{"client_id": DEMO.0, "name": DEMO.1, "password": DEMO.2}],
             "orders": [{"order_ref": "DEMO-1001", "amount": 10000},
@@ -56,99 +53,81 @@ impl NestPaySim {
         sim
     }
 
-    /// What the bank says to the request `f` (its leaves) at `now`.
-    fn act(&mut self, f: &BTreeMap<&str, &str>, now: DateTime<FixedOffset>) -> Said {
-        let tx = format!("{}NP{:05}", now.format("%y%j"), self.log.len() + 1);
-        let said = |(response, code, error, message): Refusal| Said {
-            response,
-            code,
-            error,
-            message: message.to_owned(),
-            tx: tx.clone(),
-            rows: Vec::new(),
-        };
+    /// What the bank says to the request `f` (its leaves) at `now`, its
+    /// `TransId` being `tx`: the answer's line, what follows its message,
+    /// the history's rows.
+    fn act(&mut self, f: &BTreeMap<&str, &str>, now: DateTime<FixedOffset>, tx: &str) -> Said {
         let field = |k: &str| f.get(k).copied().unwrap_or_default();
         let known = self.merchants.get(field("ClientId"));
         if known.is_none_or(|(n, p)| n != field("Name") || p != field("Password")) {
-            return said(AUTH);
+            return (AUTH, String::new(), Vec::new());
         }
         let (id, history) = (field("OrderId"), f.contains_key("ORDERHISTORY"));
         let Some(o) = self.orders.get_mut(id) else {
-            let (code, text) = if history {
-                ("05", "No record found for ")
-            } else {
-                ("99", "Siparis bulunamadi: ")
-            };
-            return Said {
-                message: format!("{text}{id}"),
-                ..said(("Declined", code, "", ""))
-            };
+            let line = if history { NO_HISTORY } else { NO_ORDER };
+            return (line, id.to_owned(), Vec::new());
         };
         let settled = o.settled.unwrap_or(o.date.date_naive() < now.date_naive());
         let refunded: i64 = o.refunds.iter().filter(|r| r.2).map(|r| r.1).sum();
-        let ok = said(("Approved", "00", "", ""));
         if history {
             let when = |d: &DateTime<FixedOffset>| d.format("%Y-%m-%d %H:%M:%S%.3f").to_string();
             let (stat, sale) = match &o.voided {
                 Some(v) => ("V", v.clone()),
                 None => ("S", format!("SALE-{id}")),
             };
-            let p = o.paid;
-            let mut rows = vec![format!(
-                "S\t{stat}\t{p}\t{p}\t{d}\t{d}\t\t\t\t00\t{sale}",
-                d = when(&o.date)
-            )];
+            let (p, d) = (o.paid, when(&o.date));
+            let mut rows = vec![format!("S\t{stat}\t{p}\t{p}\t{d}\t{d}\t\t\t\t00\t{sale}")];
             rows.extend(o.refunds.iter().map(|(t, a, ok, d)| {
                 let (s, c) = if *ok { ("S", "00") } else { ("D", "99") };
                 format!("C\t{s}\t{a}\t{a}\t{w}\t{w}\t\t\t\t{c}\t{t}", w = when(d))
             }));
             rows.reverse();
-            return Said { rows, ..ok };
+            return (APPROVED, String::new(), rows);
         }
-        match field("Type") {
+        let line = match field("Type") {
             // A declined credit moved nothing: it does not stand in a void's way.
             "Void" if !settled && o.voided.is_none() && !o.refunds.iter().any(|r| r.2) => {
-                o.voided = Some(tx.clone());
-                ok
+                o.voided = Some(tx.to_owned());
+                APPROVED
             }
-            "Void" => said(VOID_2008),
+            "Void" => VOID_2008,
             "Credit" => {
                 let amount = parse_minor(field("Total"), 2, DecimalStyle::Point).unwrap_or(0);
-                let answer = if !settled {
-                    said(REFUND_2508)
+                let line = if !settled {
+                    REFUND_2508
                 } else if o.voided.is_some() || refunded >= o.paid {
-                    said(NET_ZERO)
+                    NET_ZERO
                 } else if amount <= 0 || refunded + amount > o.paid {
-                    said(OVER)
+                    OVER
                 } else {
-                    ok
+                    APPROVED
                 };
-                o.refunds.push((tx, amount, answer.code == "00", now));
-                answer
+                o.refunds
+                    .push((tx.to_owned(), amount, line == APPROVED, now));
+                line
             }
-            _ => said(BAD_TYPE),
-        }
+            _ => BAD_TYPE,
+        };
+        (line, String::new(), Vec::new())
     }
 }
 
-/// A refusal: `Response`, `ProcReturnCode`, `ERRORCODE`, `ErrMsg`.
-type Refusal = (&'static str, &'static str, &'static str, &'static str);
-const AUTH: Refusal = ("Declined", "99", "", "Kullanici dogrulanamadi.");
-const VOID_2008: Refusal = (
-    "Error",
-    "99",
-    "CORE-2008",
-    "İptal edilmeye uygun satış işlemi bulunamadı.",
-);
-const REFUND_2508: Refusal = (
-    "Error",
-    "99",
-    "CORE-2508",
-    "Iade yapilamaz, siparis gunsonuna girmemis.",
-);
-const NET_ZERO: Refusal = ("Error", "99", "215021", "Net tutar 0.");
-const OVER: Refusal = ("Declined", "12", "", "Iade tutari kalan tutari asiyor.");
-const BAD_TYPE: Refusal = ("Error", "99", "", "Gecersiz islem tipi.");
+/// An answer's line: `Response`, `ProcReturnCode`, `ERRORCODE` and
+/// `ErrMsg`, tab-separated.
+type Line = &'static str;
+const APPROVED: Line = "Approved\t00\t\t";
+const AUTH: Line = "Declined\t99\t\tKullanici dogrulanamadi.";
+const NO_ORDER: Line = "Declined\t99\t\tSiparis bulunamadi: ";
+const NO_HISTORY: Line = "Declined\t05\t\tNo record found for ";
+const VOID_2008: Line = "Error\t99\tCORE-2008\tİptal edilmeye uygun satış işlemi bulunamadı.";
+const REFUND_2508: Line = "Error\t99\tCORE-2508\tIade yapilamaz, siparis gunsonuna girmemis.";
+const NET_ZERO: Line = "Error\t99\t215021\tNet tutar 0.";
+const OVER: Line = "Declined\t12\t\tIade tutari kalan tutari asiyor.";
+const BAD_TYPE: Line = "Error\t99\t\tGecersiz islem tipi.";
+
+/// An answer of the simulator: its line, what follows its message, the
+/// history's rows.
+type Said = (Line, String, Vec<String>);
 
 /// What `seed` takes: merchants and orders (`settled` forces the end of
 /// day either way; otherwise an order is settled once its day is over).
@@ -176,16 +155,6 @@ struct SeedOrder {
     settled: Option<bool>,
 }
 
-/// An answer of the simulator.
-struct Said {
-    response: &'static str,
-    code: &'static str,
-    error: &'static str,
-    message: String,
-    tx: String,
-    rows: Vec<String>,
-}
-
 impl Simulator for NestPaySim {
     fn handle(&mut self, request: &HttpRequest, now: DateTime<FixedOffset>) -> HttpResponse {
         let text = String::from_utf8_lossy(&request.body).into_owned();
@@ -193,34 +162,36 @@ impl Simulator for NestPaySim {
         let leaves = root.leaves();
         let f: BTreeMap<&str, &str> = leaves.iter().copied().collect();
         let order = f.get("OrderId").copied().unwrap_or_default();
-        let said = self.act(&f, now);
-        let approved = said.response == "Approved";
+        let tx = format!("{}NP{:05}", now.format("%y%j"), self.log.len() + 1);
+        let (line, more, rows) = self.act(&f, now, &tx);
+        let mut parts = line.split('\t');
+        let mut next = || parts.next().unwrap_or_default();
+        let (response, code, error) = (next(), next(), next());
+        let message = format!("{}{more}", next());
+        let approved = response == "Approved";
         let date = now.format("%Y%m%d %H:%M:%S").to_string();
-        let trx: Vec<String> = (1..=said.rows.len()).map(|i| format!("TRX{i}")).collect();
+        let trx: Vec<String> = (1..=rows.len()).map(|i| format!("TRX{i}")).collect();
         let count = trx.len().to_string();
         let mut extra = vec![
-            ("ERRORCODE", Field::Text(said.error)),
+            ("ERRORCODE", Field::Text(error)),
             ("TRXDATE", Field::Text(&date)),
         ];
-        extra.extend(
-            trx.iter()
-                .zip(&said.rows)
-                .map(|(k, v)| (k.as_str(), Field::Text(v))),
-        );
+        let rows = trx.iter().zip(&rows);
+        extra.extend(rows.map(|(k, v)| (k.as_str(), Field::Text(v))));
         if f.contains_key("ORDERHISTORY") {
             extra.push(("TRXCOUNT", Field::Text(&count)));
         }
         let fields = [
             ("OrderId", Field::Text(if approved { order } else { "" })),
-            ("Response", Field::Text(said.response)),
-            ("ProcReturnCode", Field::Text(said.code)),
-            ("TransId", Field::Text(&said.tx)),
-            ("ErrMsg", Field::Text(&said.message)),
+            ("Response", Field::Text(response)),
+            ("ProcReturnCode", Field::Text(code)),
+            ("TransId", Field::Text(&tx)),
+            ("ErrMsg", Field::Text(&message)),
             ("Extra", Field::Group(extra)),
         ];
         let body = xml::document("CC5Response", &fields).replacen("utf-8", "ISO-8859-9", 1);
         self.log.push(json!({"order_ref": order, "type": f.get("Type"), "history": f.contains_key("ORDERHISTORY"),
-            "response": said.response, "code": said.code, "error": said.error}));
+            "response": response, "code": code, "error": error}));
         let (bytes, _, _) = encoding_rs::WINDOWS_1254.encode(&body);
         HttpResponse::new(200, "text/xml;charset=ISO-8859-9", bytes.into_owned())
     }
