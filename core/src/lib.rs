@@ -92,8 +92,8 @@ pub use money::{Currency, DecimalStyle, Money, MoneyError};
 pub use outcome::{Envelope, EnvelopeMeta, Outcome, Reason, Status};
 pub use protocol::Call;
 pub use provider::{
-    About, Answer, CallbackSpec, Cancel, Next, OperationSchemas, Provider, ProviderInfo, Query,
-    Refund, SubMerchantAdjust,
+    About, AccountCallbackSpec, Answer, CallbackSpec, Cancel, Next, OperationSchemas, Provider,
+    ProviderInfo, Query, Refund, SubMerchantAdjust,
 };
 pub use reconcile::{Claim, ReconcileInput, Resolution, Sibling, Verdict};
 pub use returning::{Attempt, Choice, Return, ReturnDetails};

@@ -27,10 +27,13 @@ pub const MAGIC: [u8; 8] = *b"PAYOPS\0\0";
 /// [`PluginApi`], and the shape of the JSON messages. The messages' JSON
 /// Schemas are committed in `core/protocol/protocol.json`; a test fails when
 /// a shape changes while this number stays the same.
-pub const ABI_VERSION: u32 = 5;
+pub const ABI_VERSION: u32 = 6;
 /// The oldest protocol version a host still loads. Version 4's messages
 /// are version 5's without `HttpRequest.safe` (absent reads as `false`,
-/// "not safe"), so its plugins work unchanged.
+/// "not safe"); version 5's are version 6's without
+/// `ProviderInfo.account_callbacks` (absent: none) and
+/// `ReconcileInput.callback` (sent only to providers that declare account
+/// callbacks). So their plugins work unchanged.
 pub const MIN_ABI_VERSION: u32 = 4;
 /// The rustc that compiled this copy of payops-core (diagnostics only: the
 /// boundary is C functions and JSON, so plugins built by another rustc load).

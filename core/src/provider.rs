@@ -106,6 +106,10 @@ pub struct ProviderInfo {
     /// request document gives it (see [`CallbackSpec`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub callbacks: Vec<CallbackSpec>,
+    /// Operations whose results the provider posts to one URL per
+    /// merchant, set once in its panel (see [`AccountCallbackSpec`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub account_callbacks: Vec<AccountCallbackSpec>,
 }
 
 /// An operation whose outcome the provider posts later to a URL named in
@@ -126,7 +130,30 @@ pub struct CallbackSpec {
     pub when: Option<Value>,
 }
 
+/// An operation whose results the provider posts to one URL per merchant,
+/// set once in its panel rather than given per request (Sipay's refund
+/// webhook): the post names the order, not the operation. The host gives
+/// each account of such a provider a callback URL of its own
+/// (`/v1/callbacks/{provider}/accounts/{account}/{token}`); a post to it
+/// reconciles the order's unresolved operations of this kind one by one,
+/// each with the post in [`ReconcileInput::callback`](crate::ReconcileInput::callback):
+/// the provider checks the post's own proof (its signature) and decides,
+/// as for any reconciliation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct AccountCallbackSpec {
+    /// The operation whose results are posted.
+    pub operation: OperationKind,
+    /// The post's field that names the order (a JSON or form field, e.g.
+    /// `invoice_id`).
+    pub order_field: String,
+}
+
 impl ProviderInfo {
+    /// The per-merchant callback of `op`, if the provider posts one.
+    pub fn account_callback(&self, op: OperationKind) -> Option<&AccountCallbackSpec> {
+        self.account_callbacks.iter().find(|c| c.operation == op)
+    }
+
     /// The callback of `op`, if the provider posts one.
     pub fn callback(&self, op: OperationKind) -> Option<&CallbackSpec> {
         self.callbacks.iter().find(|c| c.operation == op)
@@ -172,6 +199,8 @@ pub struct About {
     pub merchant_identity: Vec<String>,
     /// See [`ProviderInfo::callbacks`].
     pub callbacks: Vec<CallbackSpec>,
+    /// See [`ProviderInfo::account_callbacks`].
+    pub account_callbacks: Vec<AccountCallbackSpec>,
 }
 
 impl About {
@@ -184,6 +213,7 @@ impl About {
             version: version.into(),
             merchant_identity: Vec::new(),
             callbacks: Vec::new(),
+            account_callbacks: Vec::new(),
         }
     }
 
@@ -202,6 +232,17 @@ impl About {
     /// An operation whose result the provider also posts later.
     pub fn callback(mut self, spec: CallbackSpec) -> About {
         self.callbacks.push(spec);
+        self
+    }
+
+    /// An operation whose results the provider posts to one URL per
+    /// merchant (see [`AccountCallbackSpec`]).
+    pub fn account_callback(mut self, operation: OperationKind, order_field: &str) -> About {
+        let order_field = order_field.to_owned();
+        (self.account_callbacks).push(AccountCallbackSpec {
+            operation,
+            order_field,
+        });
         self
     }
 }
@@ -563,6 +604,7 @@ impl<P: Provider> Operations<P> {
             operations,
             merchant_identity: about.merchant_identity,
             callbacks: about.callbacks,
+            account_callbacks: about.account_callbacks,
         }
     }
 

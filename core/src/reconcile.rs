@@ -74,6 +74,14 @@ pub struct ReconcileInput {
     /// When the query's answer arrived, on the host's clock: with the
     /// provider's own time in the answer it gives the clock offset.
     pub query_received_at: DateTime<FixedOffset>,
+    /// The post that triggered this reconciliation, when the provider
+    /// posted to the account's callback URL (see
+    /// [`AccountCallbackSpec`](crate::AccountCallbackSpec)): a JSON body
+    /// as sent, a form body as an object of its fields. Anyone who knows
+    /// the URL can post: it proves something only as far as its own proof
+    /// (the provider's signature) goes, which the provider checks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback: Option<Value>,
 }
 
 /// What the evidence shows.

@@ -69,6 +69,7 @@ pub(crate) fn input_of(
         claim_scope: scope.to_owned(),
         query,
         query_received_at,
+        callback: None,
     }
 }
 

@@ -74,7 +74,7 @@ pub async fn run(
     let (old, young): (Vec<_>, Vec<_>) = ops.into_iter().partition(|o| o.created_at <= cutoff);
     let mut out = Vec::new();
     for op in old {
-        let r = one(engine, &op).await?;
+        let r = one(engine, &op, None).await?;
         if r.to.is_none()
             && let Err(e) = engine
                 .store
@@ -102,8 +102,13 @@ pub async fn run(
 }
 
 /// Reconciles the operation `id` now, if it is `unknown` or `pending`
-/// (after a provider's callback).
-pub(crate) async fn one_by_id(engine: &Engine, id: &str) -> Result<Resolution, Error> {
+/// (after a provider's callback; `callback`: the post to an account's
+/// callback URL, for the provider to weigh).
+pub(crate) async fn one_by_id(
+    engine: &Engine,
+    id: &str,
+    callback: Option<&Value>,
+) -> Result<Resolution, Error> {
     let op = engine
         .store
         .get(id)
@@ -120,7 +125,7 @@ pub(crate) async fn one_by_id(engine: &Engine, id: &str) -> Result<Resolution, E
             how: "not unresolved".into(),
         });
     }
-    let r = one(engine, &op).await?;
+    let r = one(engine, &op, callback).await?;
     if r.to.is_none() {
         let _ = engine
             .store
@@ -132,8 +137,12 @@ pub(crate) async fn one_by_id(engine: &Engine, id: &str) -> Result<Resolution, E
 
 /// Reconciles one operation.
 #[tracing::instrument(target = "payops::trace", name = "reconcile", skip_all, fields(operation_id = %op.id, from = op.state.as_str()))]
-async fn one(engine: &Engine, op: &StoredOperation) -> Result<Resolution, Error> {
-    let r = settle_one(engine, op).await;
+async fn one(
+    engine: &Engine,
+    op: &StoredOperation,
+    callback: Option<&Value>,
+) -> Result<Resolution, Error> {
+    let r = settle_one(engine, op, callback).await;
     engine.metrics.reconciled(match &r {
         Ok(r) if r.to.is_some() => "settled",
         Ok(_) => "unchanged",
@@ -143,7 +152,11 @@ async fn one(engine: &Engine, op: &StoredOperation) -> Result<Resolution, Error>
 }
 
 /// Reconciles one operation (what [`one`] counts).
-async fn settle_one(engine: &Engine, op: &StoredOperation) -> Result<Resolution, Error> {
+async fn settle_one(
+    engine: &Engine,
+    op: &StoredOperation,
+    callback: Option<&Value>,
+) -> Result<Resolution, Error> {
     let from = op.state.as_str().to_owned();
     let skip = |how: String| Resolution {
         id: op.id.clone(),
@@ -228,7 +241,7 @@ async fn settle_one(engine: &Engine, op: &StoredOperation) -> Result<Resolution,
             operation_id,
         })
         .collect();
-    let input = crate::matching::input_of(
+    let mut input = crate::matching::input_of(
         op,
         kind,
         &siblings,
@@ -237,6 +250,7 @@ async fn settle_one(engine: &Engine, op: &StoredOperation) -> Result<Resolution,
         q.clone(),
         query_received_at,
     );
+    input.callback = callback.cloned();
     let res = match provider.reconcile(&ctx, input) {
         Ok(r) => r,
         Err(e) => return Ok(skip(format!("the provider's reconcile step failed: {e}"))),

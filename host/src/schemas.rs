@@ -659,7 +659,7 @@ pub fn openapi(files: &BTreeMap<String, Value>) -> Value {
         "200".into(),
         json_ok(
             "The accounts this token may use, with their provider and operations",
-            json!({"type": "object", "required": ["accounts"], "properties": {"accounts": {"type": "array", "items": {"type": "object", "required": ["name", "provider", "operations", "may_resolve", "may_approve"], "properties": {"name": {"type": "string"}, "provider": {"type": "string"}, "operations": {"type": "array", "items": {"type": "string"}}, "may_resolve": {"type": "boolean", "description": "May resolve this account's unknown and pending operations"}, "may_approve": {"type": "boolean", "description": "May approve or reject others' requests on this account"}}}}}}),
+            json!({"type": "object", "required": ["accounts"], "properties": {"accounts": {"type": "array", "items": {"type": "object", "required": ["name", "provider", "operations", "may_resolve", "may_approve"], "properties": {"name": {"type": "string"}, "provider": {"type": "string"}, "operations": {"type": "array", "items": {"type": "string"}}, "may_resolve": {"type": "boolean", "description": "May resolve this account's unknown and pending operations"}, "may_approve": {"type": "boolean", "description": "May approve or reject others' requests on this account"}, "callback_url": {"type": "string", "description": "For a provider that posts results to one URL per merchant (Sipay's refund webhook), the URL to set in its panel; given to callers who may resolve the account, when the daemon has server.public_url"}}}}}}),
         ),
     );
     let path_param = |name: &str, schema: Value| json!({"name": name, "in": "path", "required": true, "schema": schema});

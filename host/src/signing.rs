@@ -77,11 +77,56 @@ impl Callbacks {
             .iter()
             .any(|s| hmac_sha256_hex_matches(s, &message, given))
     }
+
+    /// The callback URL of one account, for a provider that posts to one
+    /// URL per merchant (set once in its panel).
+    pub fn account_url(&self, provider: &str, account: &str) -> String {
+        format!(
+            "{}/v1/callbacks/{provider}/accounts/{account}/{}",
+            self.public_url.trim_end_matches('/'),
+            hmac_sha256_hex(&self.secrets[0], &account_message(provider, account))
+        )
+    }
+
+    /// Is `given` the token of this account's callback URL under any
+    /// secret?
+    pub fn verify_account(&self, provider: &str, account: &str, given: &str) -> bool {
+        let message = account_message(provider, account);
+        self.secrets
+            .iter()
+            .any(|s| hmac_sha256_hex_matches(s, &message, given))
+    }
+}
+
+/// What an account's callback token signs: never an operation's message
+/// (an operation's is `provider/operation_id`, with no newline).
+fn account_message(provider: &str, account: &str) -> String {
+    format!("account\n{provider}\n{account}")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn account_urls_are_bound_to_one_account_and_never_pass_as_an_operation() {
+        let cb = Callbacks {
+            public_url: "https://payops.example/".into(),
+            secrets: vec!["secret-0123456789abcdef".into()],
+        };
+        let url = cb.account_url("sipay", "shop");
+        let (base, token) = url.rsplit_once('/').unwrap();
+        assert_eq!(
+            base,
+            "https://payops.example/v1/callbacks/sipay/accounts/shop"
+        );
+        assert!(cb.verify_account("sipay", "shop", token));
+        assert!(!cb.verify_account("sipay", "other", token));
+        assert!(!cb.verify_account("paytr", "shop", token));
+        assert!(!cb.verify("sipay", "shop", token));
+        let op = cb.url("sipay", "shop");
+        assert!(!cb.verify_account("sipay", "shop", op.rsplit_once('/').unwrap().1));
+    }
 
     #[test]
     fn urls_are_bound_to_one_operation_and_rotation_keeps_old_ones_valid() {

@@ -278,3 +278,176 @@ async fn a_pending_refund_settles_when_the_provider_completes_it() {
     eprintln!("pending refund settled after {:?}", started.elapsed());
     drop(daemon);
 }
+
+/// Sipay posts a refund's approval to one URL per merchant (set in its
+/// panel): payops gives each Sipay account one (`GET /v1/accounts`). A
+/// refund under Sipay's manual review (`101`) is `pending`; a post whose
+/// `hash_key` does not open to its own fields, or to a URL with a wrong
+/// token, changes nothing; Sipay's real post settles it `succeeded`, and
+/// settles nothing twice.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pending_sipay_refund_settles_from_its_verified_webhook_and_forgeries_change_nothing() {
+    let dir = temp_dir("sipay-webhook");
+    let cfg = dir.join("sandbox.toml");
+    let plugins = plugin_dir(&dir);
+    std::fs::write(&cfg, format!("[plugins]\ndirs = [{plugins:?}]\n")).unwrap();
+    let c = cfg.display().to_string();
+    let d = dir.clone();
+    let daemon = tokio::task::spawn_blocking(move || {
+        Daemon::start(
+            "sipay-webhook",
+            &["--config", &c, "sandbox", "--listen", "127.0.0.1:0"],
+            &d,
+        )
+    })
+    .await
+    .unwrap();
+    let banner = daemon.stdout.lock().unwrap().clone();
+    let token = banner
+        .lines()
+        .find_map(|l| l.strip_prefix("sandbox token: "))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let (_, accounts) = http(
+        "GET",
+        &format!("{}/v1/accounts", daemon.url),
+        Some(&token),
+        None,
+    )
+    .await;
+    let sipay = accounts["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "sipay-demo")
+        .expect("the sandbox serves sipay-demo");
+    let hook = sipay["callback_url"]
+        .as_str()
+        .expect("a callback URL")
+        .to_owned();
+    assert!(
+        hook.starts_with(&format!(
+            "{}/v1/callbacks/sipay/accounts/sipay-demo/",
+            daemon.url
+        )),
+        "{hook}"
+    );
+    let others = accounts["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["name"] != "sipay-demo");
+    assert!(
+        others.clone().all(|a| a.get("callback_url").is_none()),
+        "{accounts}"
+    );
+
+    // DEMO3001 is under manual review for 60 s: the refund is pending and
+    // the status check does not count it yet.
+    let (s, v) = http(
+        "POST",
+        &format!("{}/v1/accounts/sipay-demo/operations/refund", daemon.url),
+        Some(&token),
+        Some(r#"{"order_ref":"DEMO3001","amount":1000}"#),
+    )
+    .await;
+    assert_eq!(
+        (s, v["status"].as_str(), v["provider_code"].as_str()),
+        (200, Some("pending"), Some("101")),
+        "{v}"
+    );
+    let id = v["operation_id"].as_str().unwrap().to_owned();
+    let op = |url: String, token: String, id: String| async move {
+        http(
+            "GET",
+            &format!("{url}/v1/operations/{id}"),
+            Some(&token),
+            None,
+        )
+        .await
+        .1
+    };
+
+    // The hash_keys below were made with the OpenSSL command line, not
+    // payops's code, for app_secret `sandbox-demo-secret` (the sandbox's
+    // demo app), IV `0123456789abcdef`, salt `ab12`: PHP's
+    // `openssl_encrypt('Completed|10.00|DEMO3001|SIM1000x', 'aes-256-cbc',
+    // substr(hash('sha256', sha1($secret) . $salt), 0, 32), 0, $iv)`,
+    // `/` written `__`.
+    const SIGNED_SIM10000: &str =
+        "0123456789abcdef:ab12:Y2okD____A1QJDslr+X3tYgVmfYT2XJCKEzAqKCVYqFB37NnWN745y+2Xt2wZ1cD__t";
+    const SIGNED_SIM10001: &str =
+        "0123456789abcdef:ab12:Y2okD____A1QJDslr+X3tYgVmfYT2XJCKEzAqKCVYqFB1gTrLvAKhHTtb9DJZIoAsH";
+    let post = |hash_key: &str| {
+        json!({"invoice_id": "DEMO3001", "order_id": "SIM10000", "amount": "10.00",
+               "status": "Completed", "hash_key": hash_key})
+        .to_string()
+    };
+
+    // A wrong token: refused, nothing recorded.
+    let (wrong, _) = hook.rsplit_once('/').unwrap();
+    let (s, _) = http(
+        "POST",
+        &format!("{wrong}/0000"),
+        None,
+        Some(&post(SIGNED_SIM10000)),
+    )
+    .await;
+    assert_eq!(s, 403);
+    // Signed for other fields (another order id): taken, reconciled, and
+    // it proves nothing.
+    let (s, v) = http("POST", &hook, None, Some(&post(SIGNED_SIM10001))).await;
+    assert_eq!(
+        (s, v["operations"][0].as_str()),
+        (202, Some(id.as_str())),
+        "{v}"
+    );
+    let started = Instant::now();
+    let mut o = Value::Null;
+    while started.elapsed() < Duration::from_secs(10) {
+        o = op(daemon.url.clone(), token.clone(), id.clone()).await;
+        let events = o["events"].as_array().unwrap();
+        if events.iter().any(|e| e["kind"] == "undetermined") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(o["operation"]["state"], "pending", "{o}");
+    let kinds: Vec<&str> = o["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert!(kinds.contains(&"callback"), "{kinds:?}");
+    // Not JSON, or no invoice: refused as a bad request.
+    let (s, _) = http("POST", &hook, None, Some(r#"{"status":"Completed"}"#)).await;
+    assert_eq!(s, 400);
+
+    // Sipay's own post: the refund succeeded.
+    let (s, _) = http("POST", &hook, None, Some(&post(SIGNED_SIM10000))).await;
+    assert_eq!(s, 202);
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(10) {
+        o = op(daemon.url.clone(), token.clone(), id.clone()).await;
+        if o["operation"]["state"] == "succeeded" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(o["operation"]["state"], "succeeded", "{o}");
+    let rec = &o["operation"]["envelope"]["details"]["reconciliation"];
+    assert_eq!(
+        rec["transaction_id"], "refund-webhook:DEMO3001:SIM10000:10.00",
+        "{o}"
+    );
+    assert!(
+        rec["evidence"].as_str().unwrap().contains("refund webhook"),
+        "{rec}"
+    );
+    // The same post again: nothing left to settle.
+    let (s, v) = http("POST", &hook, None, Some(&post(SIGNED_SIM10000))).await;
+    assert_eq!((s, v["accepted"].as_bool()), (200, Some(false)), "{v}");
+    drop(daemon);
+}

@@ -1769,10 +1769,12 @@ async fn every_route_but_the_public_ones_needs_a_token() {
             }
         }
     }
-    assert!(matches!(
-        payops_host::server::callbacks::ROUTE.access,
-        Access::Public(_)
-    ));
+    for route in [
+        payops_host::server::callbacks::ROUTE,
+        payops_host::server::callbacks::ACCOUNT_ROUTE,
+    ] {
+        assert!(matches!(route.access, Access::Public(_)));
+    }
 }
 
 /// A one-shot command whose stdout is closed (`payops providers | head -0`)

@@ -927,6 +927,7 @@ impl Suite {
             claim_scope: "conformance".into(),
             query,
             query_received_at: crate::turkey_now(),
+            callback: None,
         };
         self.provider
             .reconcile(ctx, input)

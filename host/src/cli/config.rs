@@ -87,6 +87,32 @@ pub async fn run(g: &Global, action: &ConfigAction) -> Result<ExitCode, ExitCode
             if store.is_err() {
                 return Err(fail(EXIT_CONFIG, "the store cannot be used"));
             }
+            // Providers that post to one URL per merchant: the URL to set in
+            // their panel.
+            let callbacks = crate::config::resolve_callbacks(&s.figment, &s.cfg)
+                .ok()
+                .flatten();
+            for (name, acct) in &a {
+                let Some(p) = s.registry.providers.get(&acct.provider) else {
+                    continue;
+                };
+                for spec in &p.info().account_callbacks {
+                    match &callbacks {
+                        Some(cb) => println!(
+                            "accounts.{name}: {} posts {} results to one URL per merchant; set it in {}'s panel: {}",
+                            p.info().name,
+                            spec.operation,
+                            p.info().name,
+                            cb.account_url(&acct.provider, name)
+                        ),
+                        None => eprintln!(
+                            "payops: warning: accounts.{name}: {} posts {} results to one URL per merchant; payops takes them only with server.public_url (and callback_secret) set",
+                            p.info().name,
+                            spec.operation
+                        ),
+                    }
+                }
+            }
             println!(
                 "config OK: {} account(s), {} token(s), {} webhook(s), {} provider(s)",
                 a.len(),

@@ -5,6 +5,12 @@
 //! blanked) on the operation's audit trail and triggers a reconciliation
 //! of that operation by the provider's query, the same proof rules as
 //! `payops reconcile`.
+//!
+//! A provider that posts to one URL per merchant (set once in its panel:
+//! Sipay's refund webhook) gets one per account instead; a post names an
+//! order, and reconciles that order's unresolved operations of the kind
+//! the provider declares, each with the post for the provider to weigh
+//! (its own proof, such as a signature, is the provider's to check).
 
 use std::sync::Arc;
 
@@ -29,10 +35,21 @@ pub const ROUTE: super::state::RouteInfo = super::state::RouteInfo {
     access: super::state::Access::Public("its own signed URL, one per operation"),
 };
 
-/// `POST /v1/callbacks/{provider}/{operation_id}/{token}`.
+/// The callback listener's route for providers that post to one URL per
+/// merchant: public, each URL signed for one account
+/// ([`crate::signing::Callbacks::account_url`]).
+pub const ACCOUNT_ROUTE: super::state::RouteInfo = super::state::RouteInfo {
+    method: "POST",
+    path: "/v1/callbacks/{provider}/accounts/{account}/{token}",
+    access: super::state::Access::Public("its own signed URL, one per account"),
+};
+
+/// `POST /v1/callbacks/{provider}/{operation_id}/{token}` and
+/// `POST /v1/callbacks/{provider}/accounts/{account}/{token}`.
 pub fn router(engine: Arc<Engine>) -> Router {
     Router::new()
         .route(ROUTE.path, post(take))
+        .route(ACCOUNT_ROUTE.path, post(take_account))
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(engine)
 }
@@ -141,7 +158,7 @@ async fn take(
     let e = engine.clone();
     let id = operation_id.clone();
     engine.tasks.spawn(async move {
-        match crate::reconcile::one_by_id(&e, &id).await {
+        match crate::reconcile::one_by_id(&e, &id, None).await {
             Ok(r) => {
                 tracing::info!(operation_id = %id, to = ?r.to, how = %r.how, "reconciled after a provider callback")
             }
@@ -152,4 +169,131 @@ async fn take(
     });
     tracing::info!(%provider, %operation_id, "provider callback recorded; reconciling by query");
     answer(StatusCode::ACCEPTED, json!({"accepted": true}))
+}
+
+/// A post's body as JSON: a JSON object as sent, a form body as an object
+/// of its fields; `None` for anything else.
+fn body_json(content_type: &str, body: &[u8]) -> Option<Value> {
+    if content_type.starts_with("application/x-www-form-urlencoded") {
+        let pairs = payops_core::kit::form::decode(body);
+        return Some(Value::Object(
+            pairs
+                .into_iter()
+                .map(|(k, v)| (k, Value::String(v)))
+                .collect(),
+        ));
+    }
+    serde_json::from_slice::<Value>(body)
+        .ok()
+        .filter(Value::is_object)
+}
+
+#[tracing::instrument(target = "payops::trace", name = "callback", skip_all, fields(otel.kind = "server", provider = %provider, account = %account))]
+async fn take_account(
+    State(engine): State<Arc<Engine>>,
+    Path((provider, account, given)): Path<(String, String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let not_found = |message: &str| {
+        answer(
+            StatusCode::NOT_FOUND,
+            json!({"error": {"code": "not_found", "message": message}}),
+        )
+    };
+    let Some(cb) = &engine.settings.callbacks else {
+        return not_found("callbacks are off (no server.public_url)");
+    };
+    let acct = engine
+        .accounts
+        .get(&account)
+        .filter(|a| a.provider == provider);
+    let spec = engine
+        .providers
+        .get(&provider)
+        .and_then(|p| p.info().account_callbacks.first().cloned());
+    let (Some(acct), Some(spec)) = (acct, spec) else {
+        tracing::warn!(%provider, %account, "account callback for no such account or provider: ignored");
+        return not_found("no such account callback");
+    };
+    if !cb.verify_account(&provider, &account, &given) {
+        tracing::warn!(%provider, %account, "account callback with a wrong token: ignored");
+        return answer(
+            StatusCode::FORBIDDEN,
+            json!({"error": {"code": "forbidden", "message": "wrong callback token"}}),
+        );
+    }
+    let content_type = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let bad = |message: String| {
+        answer(
+            StatusCode::BAD_REQUEST,
+            json!({"error": {"code": "invalid_request", "message": message}}),
+        )
+    };
+    let Some(post) = body_json(&content_type, &body) else {
+        return bad("the post is neither a JSON object nor a form".into());
+    };
+    let order = match &post[&spec.order_field] {
+        Value::String(s) if !s.trim().is_empty() => s.trim().to_owned(),
+        Value::Number(n) => n.to_string(),
+        _ => return bad(format!("the post names no order (`{}`)", spec.order_field)),
+    };
+    let ops = match engine.store.unresolved_on_order(&account, &order).await {
+        Ok(ops) => ops,
+        Err(e) => {
+            return answer(
+                StatusCode::SERVICE_UNAVAILABLE,
+                json!({"error": {"code": "unavailable", "message": format!("operation store: {}", e.public())}}),
+            );
+        }
+    };
+    let ids: Vec<String> = ops
+        .into_iter()
+        .filter(|op| op.operation == spec.operation.as_str())
+        .map(|op| op.id)
+        .collect();
+    // What the provider posted, as text, without the account's credentials.
+    let mut text: String = String::from_utf8_lossy(&body).chars().take(4000).collect();
+    payops_core::outcome::scrub_string(&mut text, &acct.config.secret_values());
+    if ids.is_empty() {
+        tracing::info!(%provider, %account, %order, "account callback: no unresolved operation of the order");
+        return answer(
+            StatusCode::OK,
+            json!({"accepted": false, "reason": format!("no unresolved {} of order {order}", spec.operation)}),
+        );
+    }
+    for id in &ids {
+        let _ = engine
+            .store
+            .record_event(
+                id,
+                "callback",
+                &format!("provider callback to the account's URL ({content_type}): {text}"),
+            )
+            .await;
+    }
+    // One after another: the first to claim what the post shows keeps it.
+    let e = engine.clone();
+    let settling = ids.clone();
+    engine.tasks.spawn(async move {
+        for id in settling {
+            match crate::reconcile::one_by_id(&e, &id, Some(&post)).await {
+                Ok(r) => {
+                    tracing::info!(operation_id = %id, to = ?r.to, how = %r.how, "reconciled after an account callback")
+                }
+                Err(err) => {
+                    tracing::warn!(operation_id = %id, error = %err, "reconciliation after an account callback failed")
+                }
+            }
+        }
+    });
+    tracing::info!(%provider, %account, %order, operations = ids.len(), "account callback recorded; reconciling");
+    answer(
+        StatusCode::ACCEPTED,
+        json!({"accepted": true, "operations": ids}),
+    )
 }

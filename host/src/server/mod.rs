@@ -179,13 +179,26 @@ async fn list_accounts(State(state): State<AppState>, token: Caller) -> Result<R
                 .filter(|o| token.may_run(&a.name, **o))
                 .map(|o| o.as_str())
                 .collect();
-            json!({
+            let mut v = json!({
                 "name": a.name,
                 "provider": a.provider,
                 "operations": ops,
                 "may_resolve": token.may_resolve(&a.name),
                 "may_approve": token.may_approve(&a.name),
-            })
+            });
+            // The URL a provider posting to one URL per merchant is given
+            // (in its panel), for those who settle the account's operations.
+            let posts = !state.engine.providers[&a.provider]
+                .info()
+                .account_callbacks
+                .is_empty();
+            if let Some(cb) = &state.engine.settings.callbacks
+                && posts
+                && token.may_resolve(&a.name)
+            {
+                v["callback_url"] = json!(cb.account_url(&a.provider, &a.name));
+            }
+            v
         })
         .collect();
     Ok(axum::Json(json!({"accounts": list})).into_response())
@@ -393,7 +406,7 @@ async fn reconcile_operation(
             op.account
         )));
     }
-    let r = crate::reconcile::one_by_id(&state.engine, &id).await?;
+    let r = crate::reconcile::one_by_id(&state.engine, &id, None).await?;
     let op = stored_operation(&state, &id).await?;
     Ok(axum::Json(json!({
         "operation_id": r.id,
@@ -833,7 +846,8 @@ fn guarded(bearer: Router<AppState>, state: &AppState) -> Router<AppState> {
 }
 
 /// Every route of the API listener, with who may call it (the callback
-/// listener's one route is [`callbacks::ROUTE`]).
+/// listener's two are [`callbacks::ROUTE`] and
+/// [`callbacks::ACCOUNT_ROUTE`]).
 pub fn route_table() -> Vec<RouteInfo> {
     routes().table
 }

@@ -200,6 +200,7 @@ fn reconciliation_properties_over_random_interleavings() {
                 claim_scope: "esnekpos:M".into(),
                 query: query.clone(),
                 query_received_at: host_now,
+                callback: None,
             };
             let r = reconcile(&input, TIMEOUT_MS);
             let own = op.tx.map(|t| t.to_string());

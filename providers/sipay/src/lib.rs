@@ -31,7 +31,8 @@ pub mod sim;
 pub mod wire;
 
 use payops_core::{
-    About, Answer, Call, Error, Next, Provider, ReconcileInput, Resolution, Simulator,
+    About, Answer, Call, Error, Next, OperationKind, Provider, ReconcileInput, Resolution,
+    Simulator,
 };
 use serde::{Deserialize, Serialize};
 
@@ -104,15 +105,17 @@ impl Provider for Sipay {
     type Account = Account;
 
     fn about(&self) -> About {
-        About::new(ID, "Sipay", env!("CARGO_PKG_VERSION")).merchant_identity(&["app_id"])
+        About::new(ID, "Sipay", env!("CARGO_PKG_VERSION"))
+            .merchant_identity(&["app_id"])
+            .account_callback(OperationKind::Refund, "invoice_id")
     }
 
     fn simulator(&self) -> Box<dyn Simulator> {
         Box::new(sim::SipaySim::demo())
     }
 
-    fn reconcile(&self, _: &Call, _: &Account, i: &ReconcileInput) -> Result<Resolution, Error> {
-        Ok(reconcile::reconcile(i))
+    fn reconcile(&self, _: &Call, a: &Account, i: &ReconcileInput) -> Result<Resolution, Error> {
+        Ok(reconcile::reconcile(i, a.app_secret.expose()))
     }
 }
 

@@ -920,6 +920,7 @@ fn reconciliation_proves_only_whole_returns() {
             claim_scope: "turkpos:555".into(),
             query,
             query_received_at: now,
+            callback: None,
         };
     let standard_whole = json!({"order_type": "standard", "order_ref": "S1", "amount": 4200});
     let r = payops_turkpos::reconcile::reconcile(&input(
