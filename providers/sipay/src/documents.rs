@@ -52,7 +52,7 @@ pub struct Account {
 
 /// A refund of part or all of an order. Sipay itself makes it a cancel
 /// (same day, no earlier partial refund) or a refund.
-#[derive(Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(extend("examples" = [{"order_ref": "c9fa2586-89f5-4898-a6b6-34554fbe1c89", "amount": 1000}]))]
 #[schemars(title = "Sipay refund")]
@@ -111,18 +111,4 @@ pub struct ReturnDoc {
     /// The payment's currency (fixes the decimals).
     #[serde(default)]
     pub currency: Currency,
-}
-
-/// A refund as payops sends it: kept between the token request and the
-/// refund's answer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RefundSent {
-    /// `invoice_id`.
-    pub order_ref: String,
-    /// In minor units.
-    pub amount: i64,
-    /// Its decimals.
-    pub currency: Currency,
-    /// `refund_transaction_id`: the operation id (see [`crate::wire::reference`]).
-    pub reference: String,
 }

@@ -36,7 +36,7 @@ use payops_core::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::documents::{Account, QueryDoc, RefundDoc, RefundSent, ReturnDoc};
+use crate::documents::{Account, QueryDoc, RefundDoc, ReturnDoc};
 use crate::outcome::{query_outcome, refund_details_schema, refund_outcome};
 
 /// The provider id.
@@ -48,32 +48,21 @@ pub struct Sipay;
 
 /// The request an operation is for.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "request", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum Then {
-    /// `/ccpayment/api/refund`.
-    Refund(RefundSent),
-    /// `/ccpayment/api/checkstatus`.
-    Status {
-        /// `invoice_id`.
-        order_ref: String,
-    },
+    /// `/ccpayment/api/refund` of the document.
+    Refund(RefundDoc),
+    /// `/ccpayment/api/checkstatus` of the invoice.
+    Status(String),
 }
 
-/// What was sent, kept until the answer: the token request (`authorized`
-/// false) or the operation's own request.
+/// What was sent, kept until the answer: whether the operation's own
+/// request is sent (after the token's, `false`), and which it is.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Phase {
-    /// True once the operation's own request is sent.
-    pub authorized: bool,
-    /// The operation's request.
-    pub then: Then,
-}
+pub struct Phase(pub bool, pub Then);
 
 fn start(a: &Account, then: Then) -> Next<Phase> {
-    let phase = Phase {
-        authorized: false,
-        then,
-    };
+    let phase = Phase(false, then);
     Next::Send {
         request: wire::token(a),
         phase,
@@ -81,10 +70,11 @@ fn start(a: &Account, then: Then) -> Next<Phase> {
 }
 
 fn resume(call: &Call, a: &Account, mut phase: Phase, answer: Answer) -> Next<Phase> {
-    if phase.authorized {
-        return Next::Done(match &phase.then {
-            Then::Refund(r) => refund_outcome(answer, r),
-            Then::Status { order_ref } => query_outcome(answer, order_ref),
+    let id = wire::reference(&call.operation_id);
+    if phase.0 {
+        return Next::Done(match &phase.1 {
+            Then::Refund(d) => refund_outcome(answer, d, &id),
+            Then::Status(invoice) => query_outcome(answer, invoice),
         });
     }
     let bearer = match outcome::token(answer) {
@@ -93,11 +83,11 @@ fn resume(call: &Call, a: &Account, mut phase: Phase, answer: Answer) -> Next<Ph
     };
     // The hash_key's IV and salt: fresh for every execution.
     let seed = format!("{}:{}", call.nonce, call.operation_id);
-    let request = match &phase.then {
-        Then::Refund(r) => wire::refund(a, &bearer, r, &seed),
-        Then::Status { order_ref } => wire::status(a, &bearer, order_ref, &seed),
+    let request = match &phase.1 {
+        Then::Refund(d) => wire::refund(a, &bearer, d, &id, &seed),
+        Then::Status(invoice) => wire::status(a, &bearer, invoice, &seed),
     };
-    phase.authorized = true;
+    phase.0 = true;
     Next::Send { request, phase }
 }
 
@@ -125,17 +115,7 @@ payops_core::operation!(
     RefundDoc,
     Phase,
     refund_details_schema(),
-    |call, a, d| {
-        let (order_ref, amount, currency) = (d.order_ref, d.amount, d.currency);
-        let reference = wire::reference(&call.operation_id);
-        let refund = RefundSent {
-            order_ref,
-            amount,
-            currency,
-            reference,
-        };
-        start(a, Then::Refund(refund))
-    },
+    |_, a, d| start(a, Then::Refund(d)),
     |call, a, phase, answer| resume(call, a, phase, answer)
 );
 
@@ -145,12 +125,7 @@ payops_core::operation!(
     QueryDoc,
     Phase,
     payops_core::details::schema_of::<payops_core::QueryDetails>(),
-    |_, a, d| start(
-        a,
-        Then::Status {
-            order_ref: d.order_ref
-        }
-    ),
+    |_, a, d| start(a, Then::Status(d.order_ref)),
     |call, a, phase, answer| resume(call, a, phase, answer)
 );
 

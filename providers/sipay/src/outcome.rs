@@ -18,7 +18,7 @@ use payops_core::{Answer, Currency, Outcome, PaymentStatus, QueryDetails, Status
 use serde_json::{Value, json};
 
 use crate::codes::CODES;
-use crate::documents::RefundSent;
+use crate::documents::RefundDoc;
 
 fn code(body: &Value) -> Option<i64> {
     text(&body["status_code"])?.trim().parse().ok()
@@ -41,19 +41,18 @@ pub fn token(answer: Answer) -> Result<String, Box<Outcome>> {
         o.status = Status::Failed;
         o
     })?;
-    match body["data"]["token"].as_str() {
-        Some(t) if !t.is_empty() && code(&body) == Some(100) && (200..300).contains(&http) => {
-            Ok(t.to_owned())
-        }
-        _ => {
-            let o = Outcome::of(Status::Failed, Reason::Authentication);
-            Err(Box::new(said(o, body)))
-        }
-    }
+    let ok = code(&body) == Some(100) && (200..300).contains(&http);
+    let token = body["data"]["token"]
+        .as_str()
+        .filter(|t| ok && !t.is_empty());
+    let refused = Outcome::of(Status::Failed, Reason::Authentication);
+    token
+        .map(str::to_owned)
+        .ok_or_else(|| Box::new(said(refused, body)))
 }
 
-/// The outcome of the refund `r`.
-pub fn refund_outcome(answer: Answer, r: &RefundSent) -> Outcome {
+/// The outcome of the refund `r` sent as `reference`.
+pub fn refund_outcome(answer: Answer, r: &RefundDoc, reference: &str) -> Outcome {
     let (http, body) = match json_answer(answer) {
         Ok(x) => x,
         Err(o) => return *o,
@@ -75,7 +74,7 @@ pub fn refund_outcome(answer: Answer, r: &RefundSent) -> Outcome {
                 Outcome::of(Status::Unknown, Reason::ProviderError)
             } else {
                 let mut o = Outcome::new(s);
-                o.provider_reference = Some(r.reference.clone());
+                o.provider_reference = Some(reference.to_owned());
                 o
             }
         }
@@ -84,7 +83,7 @@ pub fn refund_outcome(answer: Answer, r: &RefundSent) -> Outcome {
     };
     let ref_no = text(&body["ref_no"]).or_else(|| text(&body["ref_number"]));
     o.details = json!({
-        "order_ref": r.order_ref, "amount": r.amount, "refund_transaction_id": r.reference,
+        "order_ref": r.order_ref, "amount": r.amount, "refund_transaction_id": reference,
         "order_no": text(&body["order_no"]), "ref_no": ref_no
     });
     said(o, body)
@@ -132,7 +131,8 @@ pub fn query_outcome(answer: Answer, invoice: &str) -> Outcome {
     let paid = minor(&body["transaction_amount"]).or_else(|| minor(&body["product_price"]));
     let refunded = minor(&body["total_refunded_amount"]);
     let state = text(&body["transaction_status"]);
-    let payment_status = match (c, state.as_deref(), paid, refunded) {
+    let mut d = QueryDetails::new(invoice, currency);
+    d.payment_status = match (c, state.as_deref(), paid, refunded) {
         (Some(41), ..) | (_, Some("Failed"), ..) => PaymentStatus::Failed,
         (Some(69), ..) | (_, Some("Pending"), ..) => PaymentStatus::Pending,
         (_, _, Some(p), Some(r)) if r >= p && r > 0 => PaymentStatus::Refunded,
@@ -140,15 +140,13 @@ pub fn query_outcome(answer: Answer, invoice: &str) -> Outcome {
         (_, Some("Completed"), ..) => PaymentStatus::Succeeded,
         _ => PaymentStatus::Unknown,
     };
-    let mut d = QueryDetails::new(invoice, currency);
-    (d.payment_status, d.provider_payment_status) = (payment_status, state);
-    (d.amount, d.refunded_amount) = (paid, refunded);
+    (d.provider_payment_status, d.amount, d.refunded_amount) = (state, paid, refunded);
     d.installment = text(&body["installment"]).and_then(|t| t.parse().ok());
-    for k in ["order_id", "transaction_id"] {
-        if let Some(v) = text(&body[k]) {
-            d.extra.insert(k.into(), Value::String(v));
-        }
-    }
+    let ids = ["order_id", "transaction_id"].map(|k| (k.to_owned(), text(&body[k])));
+    d.extra = ids
+        .into_iter()
+        .filter_map(|(k, v)| Some((k, Value::String(v?))))
+        .collect();
     d.ledger = Some(OrderFacts::totals(&d));
     let mut o = Outcome::new(Status::Succeeded);
     o.details = serde_json::to_value(&d).unwrap_or(Value::Null);

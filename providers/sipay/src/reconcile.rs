@@ -33,16 +33,11 @@ use crate::wire::open_hash_key;
 
 /// Sipay's refund webhook `post` as a listed refund of `invoice`, when it
 /// proves one (see the module documentation).
-pub fn webhook_refund(
-    post: &Value,
-    app_secret: &str,
-    invoice: &str,
-    exp: u32,
-) -> Option<Transaction> {
+pub fn webhook(post: &Value, secret: &str, invoice: &str, exp: u32) -> Option<Transaction> {
     let f = |k: &str| text(&post[k]).unwrap_or_default();
     let (status, amount, order) = (f("status"), f("amount"), f("order_id"));
     let signed = format!("{status}|{amount}|{invoice}|{order}");
-    let opened = open_hash_key(&f("hash_key"), app_secret);
+    let opened = open_hash_key(&f("hash_key"), secret);
     if status != "Completed" || f("invoice_id") != invoice || opened? != signed {
         return None;
     }
@@ -64,7 +59,7 @@ pub fn reconcile(input: &ReconcileInput, app_secret: &str) -> Resolution {
     let invoice = input.request["order_ref"].as_str().unwrap_or_default();
     let post = input.callback.as_ref();
     let exp = d.currency.exponent();
-    if let Some(row) = post.and_then(|p| webhook_refund(p, app_secret, invoice, exp)) {
+    if let Some(row) = post.and_then(|p| webhook(p, app_secret, invoice, exp)) {
         d.transactions.push(row);
         let source = "Sipay's refund webhook";
         return listed_return(input, &d, source, None, |t| t.status == T::RefundSucceeded);
@@ -74,11 +69,11 @@ pub fn reconcile(input: &ReconcileInput, app_secret: &str) -> Resolution {
     if whole && let Some(r) = whole_return(input, &d, "checkstatus") {
         return r;
     }
-    let state = d
-        .provider_payment_status
-        .unwrap_or("no transaction_status".into());
-    let kind = if whole { "whole" } else { "partial" };
+    let (state, kind) = (
+        d.provider_payment_status,
+        if whole { "whole" } else { "partial" },
+    );
     Resolution::undetermined(format!(
-        "checkstatus counts {refunded:?} refunded of {paid:?} ({state}): a total cannot be attributed to one {kind} refund; Sipay's merchant panel lists each"
+        "checkstatus counts {refunded:?} refunded of {paid:?} (transaction_status {state:?}): a total cannot be attributed to one {kind} refund; Sipay's merchant panel lists each"
     ))
 }

@@ -13,12 +13,12 @@
 
 use aes::cipher::{BlockModeDecrypt, BlockModeEncrypt, KeyIvInit, block_padding::Pkcs7};
 use base64::Engine as _;
+use payops_core::HttpRequest;
 use payops_core::kit::wire;
-use payops_core::{Currency, HttpRequest};
 use serde_json::{Value, json};
 use sha1::Digest;
 
-use crate::documents::{Account, DEFAULT_TIMEOUT_MS, RefundSent};
+use crate::documents::{Account, DEFAULT_TIMEOUT_MS, RefundDoc};
 
 /// Sipay's API root.
 pub const DEFAULT_BASE_URL: &str = "https://app.sipay.com.tr";
@@ -61,12 +61,6 @@ pub fn open_hash_key(hash_key: &str, app_secret: &str) -> Option<String> {
     String::from_utf8(plain).ok()
 }
 
-/// `amount` as Sipay takes it: a decimal with a point and the currency's
-/// decimals (`10.50`).
-pub fn amount(minor: i64, currency: Currency) -> String {
-    wire::point_amount(minor, currency)
-}
-
 /// The `refund_transaction_id` payops sends: its operation id, with what
 /// is not alphanumeric, `-` or `_` left out (inferred: Sipay documents no
 /// alphabet; it requires the id to be unique).
@@ -90,9 +84,13 @@ pub fn token(a: &Account) -> HttpRequest {
     post(a, TOKEN_PATH, &body, None).safe()
 }
 
-/// The refund `r` (its amount as Sipay takes it, [`amount`]).
-pub fn refund(a: &Account, bearer: &str, r: &RefundSent, seed: &str) -> HttpRequest {
-    let (amount, invoice) = (&amount(r.amount, r.currency), r.order_ref.as_str());
+/// The refund `d`, its `refund_transaction_id` being `id` ([`reference`]).
+pub fn refund(a: &Account, bearer: &str, d: &RefundDoc, id: &str, seed: &str) -> HttpRequest {
+    // `amount`: a decimal with a point and the currency's decimals (`10.50`).
+    let (amount, invoice) = (
+        &wire::point_amount(d.amount, d.currency),
+        d.order_ref.as_str(),
+    );
     let (secret, key) = (a.app_secret.expose(), a.merchant_key.expose());
     let mut body = json!({
         "invoice_id": invoice,
@@ -101,7 +99,7 @@ pub fn refund(a: &Account, bearer: &str, r: &RefundSent, seed: &str) -> HttpRequ
         "app_secret": secret,
         "merchant_key": key,
         "hash_key": hash_key(&[amount, invoice, key], secret, seed),
-        "refund_transaction_id": r.reference,
+        "refund_transaction_id": id,
     });
     if let Some(k) = &a.refund_web_hook_key {
         body["refund_web_hook_key"] = json!(k);

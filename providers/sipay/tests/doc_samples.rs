@@ -4,7 +4,7 @@
 
 use payops_core::ledger::ReturnsListed;
 use payops_core::{Currency, HttpResponse, PaymentStatus, QueryDetails, Secret, Status};
-use payops_sipay::documents::{Account, RefundSent};
+use payops_sipay::documents::{Account, RefundDoc};
 use payops_sipay::outcome::{query_outcome, token};
 use payops_sipay::wire::{self, hash_key, open_hash_key};
 use serde_json::{Value, json};
@@ -74,15 +74,14 @@ fn the_refund_request_has_the_tables_fields() {
     }))
     .unwrap();
     let _: &Secret = &a.app_secret;
-    let amount = wire::amount(1000, Currency::TRY);
+    let amount = payops_core::kit::wire::point_amount(1000, Currency::TRY);
     assert_eq!(amount, "10.00");
-    let refund = RefundSent {
+    let refund = RefundDoc {
         order_ref: "c9fa2586-89f5-4898-a6b6-34554fbe1c89".into(),
         amount: 1000,
         currency: Currency::TRY,
-        reference: "op_1".into(),
     };
-    let r = wire::refund(&a, "TOKEN", &refund, "seed");
+    let r = wire::refund(&a, "TOKEN", &refund, "op_1", "seed");
     assert_eq!(r.url, "https://app.sipay.com.tr/ccpayment/api/refund");
     assert_eq!(r.header("Authorization"), Some("Bearer TOKEN"));
     assert_eq!(r.header("Accept"), Some("application/json"));
@@ -137,4 +136,137 @@ fn the_status_answer_gives_the_ledger_its_totals() {
     );
     let d: QueryDetails = serde_json::from_value(o.details).unwrap();
     assert_eq!(d.payment_status, PaymentStatus::Failed);
+}
+
+/// Sipay's refund webhook (its pages: `invoice_id`, `order_id`, `amount`,
+/// `status` `Completed`, and a `hash_key` of `status|amount|invoice_id|
+/// order_id` under `app_secret`). The hash_keys were made with the OpenSSL
+/// command line as above, for app_secret `sandbox-demo-secret`, IV
+/// `0123456789abcdef`, salt `ab12`, of `Completed|10.00|DEMO3001|SIM10000`
+/// and of `…|SIM10001`.
+const WEBHOOK_SECRET: &str = "sandbox-demo-secret";
+const SIGNED_SIM10000: &str =
+    "0123456789abcdef:ab12:Y2okD____A1QJDslr+X3tYgVmfYT2XJCKEzAqKCVYqFB37NnWN745y+2Xt2wZ1cD__t";
+const SIGNED_SIM10001: &str =
+    "0123456789abcdef:ab12:Y2okD____A1QJDslr+X3tYgVmfYT2XJCKEzAqKCVYqFB1gTrLvAKhHTtb9DJZIoAsH";
+
+fn webhook_post(hash_key: &str, status: &str) -> Value {
+    json!({"invoice_id": "DEMO3001", "order_id": "SIM10000", "amount": "10.00",
+           "status": status, "hash_key": hash_key})
+}
+
+#[test]
+fn a_refund_webhook_proves_a_refund_only_when_its_hash_key_opens_to_its_own_fields() {
+    use payops_core::TransactionStatus;
+    use payops_sipay::reconcile::webhook;
+    let row = webhook(
+        &webhook_post(SIGNED_SIM10000, "Completed"),
+        WEBHOOK_SECRET,
+        "DEMO3001",
+        2,
+    )
+    .expect("Sipay's own post");
+    assert_eq!(row.status, TransactionStatus::RefundSucceeded);
+    assert_eq!(row.amount, Some(1000));
+    assert_eq!(
+        row.transaction_id.as_deref(),
+        Some("refund-webhook:DEMO3001:SIM10000:10.00")
+    );
+    for (post, secret, invoice) in [
+        // Signed for another order id.
+        (
+            webhook_post(SIGNED_SIM10001, "Completed"),
+            WEBHOOK_SECRET,
+            "DEMO3001",
+        ),
+        // Another app's secret.
+        (
+            webhook_post(SIGNED_SIM10000, "Completed"),
+            SECRET,
+            "DEMO3001",
+        ),
+        // Not `Completed` (the signature no longer matches either).
+        (
+            webhook_post(SIGNED_SIM10000, "Failed"),
+            WEBHOOK_SECRET,
+            "DEMO3001",
+        ),
+        // Another operation's invoice.
+        (
+            webhook_post(SIGNED_SIM10000, "Completed"),
+            WEBHOOK_SECRET,
+            "DEMO3002",
+        ),
+        // No hash_key at all.
+        (
+            json!({"invoice_id": "DEMO3001", "amount": "10.00", "status": "Completed"}),
+            WEBHOOK_SECRET,
+            "DEMO3001",
+        ),
+    ] {
+        assert!(webhook(&post, secret, invoice, 2).is_none(), "{post}");
+    }
+}
+
+#[test]
+fn a_verified_webhook_settles_the_one_refund_of_its_amount_and_never_a_rival() {
+    use payops_core::{OperationKind, ReconcileInput, Sibling, Verdict};
+    let status = r#"{"status_code":100,"status_description":"Successful","transaction_status":"Completed","invoice_id":"DEMO3001","total_refunded_amount":0,"transaction_amount":100.00}"#;
+    let query = query_outcome(
+        Ok(HttpResponse::new(
+            200,
+            "application/json",
+            status.to_owned(),
+        )),
+        "DEMO3001",
+    );
+    let now = payops_core::chrono::Utc::now().with_timezone(&payops_core::turkey_offset());
+    let input = |amount: i64, siblings: Vec<Sibling>, post: Option<Value>| ReconcileInput {
+        operation_id: "op_1".into(),
+        operation: OperationKind::Refund,
+        request: json!({"order_ref": "DEMO3001", "amount": amount}),
+        state: "pending".into(),
+        outcome: None,
+        started_at: now,
+        siblings,
+        claimed: Vec::new(),
+        claim_scope: "sipay".into(),
+        query: query.clone(),
+        query_received_at: now,
+        callback: post,
+    };
+    let settle = |i: &ReconcileInput| payops_sipay::reconcile::reconcile(i, WEBHOOK_SECRET);
+    let genuine = Some(webhook_post(SIGNED_SIM10000, "Completed"));
+    let r = settle(&input(1000, Vec::new(), genuine.clone()));
+    assert_eq!(r.verdict, Verdict::Succeeded, "{r:?}");
+    assert_eq!(
+        r.transaction_id.as_deref(),
+        Some("refund-webhook:DEMO3001:SIM10000:10.00")
+    );
+    // Another amount: not this refund's post.
+    assert_eq!(
+        settle(&input(2500, Vec::new(), genuine.clone())).verdict,
+        Verdict::Undetermined
+    );
+    // Another unresolved refund of the same amount could own it.
+    let rival = Sibling {
+        operation_id: "op_2".into(),
+        operation: OperationKind::Refund,
+        request: json!({"order_ref": "DEMO3001", "amount": 1000}),
+        state: "pending".into(),
+        started_at: now,
+        details: Value::Null,
+    };
+    let r = settle(&input(1000, vec![rival], genuine));
+    assert_eq!(r.verdict, Verdict::Undetermined, "{r:?}");
+    // A forged post, or none: the status check alone, which cannot tell.
+    let forged = Some(webhook_post(SIGNED_SIM10001, "Completed"));
+    assert_eq!(
+        settle(&input(1000, Vec::new(), forged)).verdict,
+        Verdict::Undetermined
+    );
+    assert_eq!(
+        settle(&input(1000, Vec::new(), None)).verdict,
+        Verdict::Undetermined
+    );
 }
