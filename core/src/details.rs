@@ -130,8 +130,7 @@ pub fn returns_by_status(_: usize, t: &Transaction) -> Option<(ReturnKind, Retur
     }
 }
 
-/// One transaction of a payment. `Transaction::default()` is a row that
-/// says nothing: status `unknown`, every field empty.
+/// One transaction of a payment.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Transaction {
     /// The provider's transaction id.

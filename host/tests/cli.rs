@@ -1982,6 +1982,48 @@ fn config_check_warns_about_weak_credentials() {
     }
 }
 
+/// `config check` gives each account of a provider that posts to one URL
+/// per merchant (Sipay) the URL to set in its panel, the one the daemon
+/// takes; without `server.public_url` it warns that such posts are not
+/// taken. Other accounts get no URL.
+#[test]
+fn config_check_gives_an_account_callback_url_to_sipay_accounts() {
+    let dir = temp_dir("account-callback-url");
+    let plugins = plugin_dir(&dir);
+    let accounts = "[accounts.sipay-main]\nprovider = \"sipay\"\napp_id = \"app1\"\napp_secret = \"Zq8vT2kWm4Rx9Lp3Hs6N\"\nmerchant_key = \"Kd7vT2kWm4Rx9Lp3Hs6Q\"\n[accounts.nest]\nprovider = \"nestpay\"\nbank = \"test\"\nclient_id = \"100\"\nname = \"API\"\npassword = \"Pw8vT2kWm4Rx9Lp3Hs6N\"\n";
+    let server = "[server]\npublic_url = \"https://cb.example.com/\"\ncallback_secret = \"cbsec_0123456789abcdef\"\n";
+    std::fs::write(
+        dir.join("c.toml"),
+        format!("[plugins]\ndirs = [{plugins:?}]\n{server}{accounts}"),
+    )
+    .unwrap();
+    let (code, out, err) = run(&["--config", "c.toml", "config", "check"], &dir);
+    assert_eq!(code, 0, "{err}");
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("accounts.sipay-main: "))
+        .unwrap_or_else(|| panic!("{out}"));
+    let url = line.rsplit_once(": ").unwrap().1;
+    let cb = payops_host::signing::Callbacks {
+        public_url: "https://cb.example.com".into(),
+        secrets: vec!["cbsec_0123456789abcdef".into()],
+    };
+    assert_eq!(url, cb.account_url("sipay", "sipay-main"));
+    assert!(!out.contains("accounts.nest"), "{out}");
+    std::fs::write(
+        dir.join("c.toml"),
+        format!("[plugins]\ndirs = [{plugins:?}]\n{accounts}"),
+    )
+    .unwrap();
+    let (code, out, err) = run(&["--config", "c.toml", "config", "check"], &dir);
+    assert_eq!(code, 0, "{err}");
+    assert!(!out.contains("/v1/callbacks/"), "{out}");
+    assert!(
+        err.contains("accounts.sipay-main") && err.contains("server.public_url"),
+        "{err}"
+    );
+}
+
 /// `--config other.toml` in a folder with a `payops.toml`: both are read
 /// (as before: dropping it would change existing setups), but the command
 /// now says so, and `config check|show` name every file read. (Before: an

@@ -38,7 +38,7 @@ pub struct Account {
     pub merchant_key: Secret,
     /// Refund webhook key
     ///
-    /// Wire `refund_web_hook_key`: the name of a refund webhook URL set in Sipay's merchant panel, for Sipay to post the refund's approval to. Optional; payops does not take Sipay's webhook posts yet (see the provider's page).
+    /// Wire `refund_web_hook_key`: the name of the refund webhook URL set in Sipay's merchant panel, for Sipay to post the refund's approval to (set there this account's callback URL: `payops config check` shows it). Optional.
     #[serde(default)]
     #[schemars(length(min = 1, max = 64))]
     pub refund_web_hook_key: Option<String>,
