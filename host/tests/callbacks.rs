@@ -224,24 +224,7 @@ async fn a_pending_refund_settles_when_the_provider_completes_it() {
         format!("[plugins]\ndirs = [{plugins:?}]\n[store]\nreconcile_min_age_secs = 0\nreconcile_first_secs = 1\nreconcile_interval_secs = 4\n"),
     )
     .unwrap();
-    let c = cfg.display().to_string();
-    let d = dir.clone();
-    let daemon = tokio::task::spawn_blocking(move || {
-        Daemon::start(
-            "pending",
-            &["--config", &c, "sandbox", "--listen", "127.0.0.1:0"],
-            &d,
-        )
-    })
-    .await
-    .unwrap();
-    let banner = daemon.stdout.lock().unwrap().clone();
-    let token = banner
-        .lines()
-        .find_map(|l| l.strip_prefix("sandbox token: "))
-        .unwrap()
-        .trim()
-        .to_owned();
+    let (daemon, token) = start_sandbox("pending", &dir, &cfg.display().to_string(), &[]).await;
     let (s, v) = http(
         "POST",
         &format!("{}/v1/accounts/esnek-demo/operations/refund", daemon.url),
@@ -283,8 +266,9 @@ async fn a_pending_refund_settles_when_the_provider_completes_it() {
 /// panel): payops gives each Sipay account one (`GET /v1/accounts`). A
 /// refund under Sipay's manual review (`101`) is `pending`; a post whose
 /// `hash_key` does not open to its own fields, or to a URL with a wrong
-/// token, changes nothing; Sipay's real post settles it `succeeded`, and
-/// settles nothing twice.
+/// token, changes nothing; Sipay's real post (the simulator's, to the URL
+/// the sandbox gave it) settles it `succeeded`, and the same post made
+/// with the OpenSSL command line settles nothing twice.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_pending_sipay_refund_settles_from_its_verified_webhook_and_forgeries_change_nothing() {
     let dir = temp_dir("sipay-webhook");
@@ -292,23 +276,7 @@ async fn a_pending_sipay_refund_settles_from_its_verified_webhook_and_forgeries_
     let plugins = plugin_dir(&dir);
     std::fs::write(&cfg, format!("[plugins]\ndirs = [{plugins:?}]\n")).unwrap();
     let c = cfg.display().to_string();
-    let d = dir.clone();
-    let daemon = tokio::task::spawn_blocking(move || {
-        Daemon::start(
-            "sipay-webhook",
-            &["--config", &c, "sandbox", "--listen", "127.0.0.1:0"],
-            &d,
-        )
-    })
-    .await
-    .unwrap();
-    let banner = daemon.stdout.lock().unwrap().clone();
-    let token = banner
-        .lines()
-        .find_map(|l| l.strip_prefix("sandbox token: "))
-        .unwrap()
-        .trim()
-        .to_owned();
+    let (daemon, token) = start_sandbox("sipay-webhook", &dir, &c, &[]).await;
     let (_, accounts) = http(
         "GET",
         &format!("{}/v1/accounts", daemon.url),
@@ -343,7 +311,7 @@ async fn a_pending_sipay_refund_settles_from_its_verified_webhook_and_forgeries_
         "{accounts}"
     );
 
-    // DEMO3001 is under manual review for 60 s: the refund is pending and
+    // DEMO3001 is under manual review for 10 s: the refund is pending and
     // the status check does not count it yet.
     let (s, v) = http(
         "POST",
@@ -425,16 +393,16 @@ async fn a_pending_sipay_refund_settles_from_its_verified_webhook_and_forgeries_
     let (s, _) = http("POST", &hook, None, Some(r#"{"status":"Completed"}"#)).await;
     assert_eq!(s, 400);
 
-    // Sipay's own post: the refund succeeded.
-    let (s, _) = http("POST", &hook, None, Some(&post(SIGNED_SIM10000))).await;
-    assert_eq!(s, 202);
+    // Sipay's own post (the simulator's, when its review is over, 10 s
+    // after the refund; the sandbox gave it the account's URL): the refund
+    // succeeded.
     let started = Instant::now();
-    while started.elapsed() < Duration::from_secs(10) {
+    while started.elapsed() < Duration::from_secs(30) {
         o = op(daemon.url.clone(), token.clone(), id.clone()).await;
         if o["operation"]["state"] == "succeeded" {
             break;
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert_eq!(o["operation"]["state"], "succeeded", "{o}");
     let rec = &o["operation"]["envelope"]["details"]["reconciliation"];
@@ -445,6 +413,10 @@ async fn a_pending_sipay_refund_settles_from_its_verified_webhook_and_forgeries_
     assert!(
         rec["evidence"].as_str().unwrap().contains("refund webhook"),
         "{rec}"
+    );
+    eprintln!(
+        "settled by the simulator's webhook after {:?}",
+        started.elapsed()
     );
     // The same post again: nothing left to settle.
     let (s, v) = http("POST", &hook, None, Some(&post(SIGNED_SIM10000))).await;

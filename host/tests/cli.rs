@@ -39,27 +39,7 @@ fn write_config(dir: &Path, esnek_url: &str, turk_url: &str) -> String {
 async fn sandbox(name: &'static str, extra: &[&str]) -> (Daemon, String) {
     let dir = temp_dir(name);
     let cfg = write_config(&dir, "http://127.0.0.1:9", "http://127.0.0.1:9");
-    let mut args: Vec<String> = ["--config", &cfg, "sandbox", "--listen", "127.0.0.1:0"]
-        .iter()
-        .map(|a| (*a).to_owned())
-        .collect();
-    args.extend(extra.iter().map(|a| (*a).to_owned()));
-    let daemon = tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        Daemon::start(name, &args, &dir)
-    })
-    .await
-    .unwrap();
-    let token = daemon
-        .stdout
-        .lock()
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("sandbox token: "))
-        .expect("token printed")
-        .trim()
-        .to_owned();
-    (daemon, token)
+    start_sandbox(name, &dir, &cfg, extra).await
 }
 
 async fn simulators() -> (payops_transport::SimServer, payops_transport::SimServer) {

@@ -438,6 +438,9 @@ pub enum Mode {
     Sandbox {
         /// The banner.
         banner: String,
+        /// Called once the daemon is bound, before the banner: the sandbox
+        /// tells its simulators where to post.
+        ready: Box<dyn FnOnce(&crate::engine::Engine) + Send>,
     },
 }
 
@@ -465,7 +468,8 @@ pub async fn daemon(
     let engine = app.engine();
     tracing::info!(%addr, accounts = engine.accounts.len(), providers = engine.providers.len(), "listening");
     println!("payops listening on http://{addr}");
-    if let Mode::Sandbox { banner } = mode {
+    if let Mode::Sandbox { banner, ready } = mode {
+        ready(engine);
         println!("{}", banner.replace("{addr}", &addr.to_string()));
     }
     use std::io::Write as _;

@@ -53,6 +53,9 @@ pub async fn run(g: &Global, a: &SandboxArgs) -> Result<ExitCode, ExitCode> {
     let mut accts = std::collections::BTreeMap::new();
     let mut servers = Vec::new();
     let mut examples = Vec::new();
+    // The demo accounts whose provider posts to one URL per merchant:
+    // (simulator, account, provider).
+    let mut posting = Vec::new();
     for (i, (id, p)) in s.registry.providers.iter().enumerate() {
         let sim = p
             .simulator()
@@ -96,6 +99,9 @@ pub async fn run(g: &Global, a: &SandboxArgs) -> Result<ExitCode, ExitCode> {
                 },
             );
             examples.push((name.clone(), id.clone()));
+            if !p.info().account_callbacks.is_empty() {
+                posting.push((servers.len(), name.clone(), id.clone()));
+            }
         }
         servers.push(server);
     }
@@ -162,7 +168,24 @@ pub async fn run(g: &Global, a: &SandboxArgs) -> Result<ExitCode, ExitCode> {
             }
         }
     });
-    let r = daemon(&s, accts, &store_url, tokens, Mode::Sandbox { banner }).await;
+    // Once the daemon has its address: each simulator that posts to one
+    // URL per merchant is given its demo account's (as a merchant sets it
+    // in the provider's panel).
+    let seeding = servers.clone();
+    let ready = Box::new(move |engine: &crate::engine::Engine| {
+        let Some(cb) = &engine.settings.callbacks else {
+            return;
+        };
+        for (i, account, provider) in posting {
+            let url = cb.account_url(&provider, &account);
+            let seed = json!({ "account_callbacks": { &account: url } });
+            if let Err(e) = seeding[i].with_sim(|sim| sim.seed(&seed)) {
+                tracing::warn!(%provider, %account, error = %e, "simulator not told its callback URL");
+            }
+        }
+    });
+    let mode = Mode::Sandbox { banner, ready };
+    let r = daemon(&s, accts, &store_url, tokens, mode).await;
     ticker.abort();
     drop(servers);
     for suffix in ["", "-wal", "-shm"] {

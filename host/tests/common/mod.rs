@@ -105,6 +105,39 @@ pub fn run_env(args: &[&str], cwd: &Path, env: &[(String, String)]) -> (i32, Str
     (out.status.code().unwrap_or(-1), stdout, stderr)
 }
 
+/// `payops sandbox` with the config `config` (and `extra` flags), started
+/// in `dir`: the daemon and the token it printed.
+#[allow(dead_code)]
+pub async fn start_sandbox(
+    name: &'static str,
+    dir: &Path,
+    config: &str,
+    extra: &[&str],
+) -> (Daemon, String) {
+    let mut args: Vec<String> = ["--config", config, "sandbox", "--listen", "127.0.0.1:0"]
+        .iter()
+        .map(|a| (*a).to_owned())
+        .collect();
+    args.extend(extra.iter().map(|a| (*a).to_owned()));
+    let dir = dir.to_path_buf();
+    let daemon = tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        Daemon::start(name, &args, &dir)
+    })
+    .await
+    .unwrap();
+    let token = daemon
+        .stdout
+        .lock()
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("sandbox token: "))
+        .expect("token printed")
+        .trim()
+        .to_owned();
+    (daemon, token)
+}
+
 /// A running daemon.
 pub struct Daemon {
     pub child: Child,

@@ -270,3 +270,38 @@ fn a_verified_webhook_settles_the_one_refund_of_its_amount_and_never_a_rival() {
         Verdict::Undetermined
     );
 }
+
+/// The simulator posts Sipay's refund webhook once, when a reviewed refund
+/// completes, to the URL its app was given, signed so that the provider's
+/// own rules take it.
+#[test]
+fn the_simulator_posts_the_webhook_once_when_a_reviewed_refund_completes() {
+    use payops_core::Simulator;
+    let mut sim = payops_sipay::sim::SipaySim::demo();
+    sim.seed(&json!({"account_callbacks": {"sipay-demo": "http://127.0.0.1:9/hook"}}))
+        .unwrap();
+    let mut config = sim.demo_accounts()["sipay-demo"].clone();
+    config["base_url"] = json!("http://127.0.0.1:9");
+    let a: Account = serde_json::from_value(config.clone()).unwrap();
+    let now = payops_core::chrono::Utc::now().with_timezone(&payops_core::turkey_offset());
+    let answer = sim.handle(&wire::token(&a), now);
+    let bearer = token(Ok(answer)).unwrap();
+    let refund = RefundDoc {
+        order_ref: "DEMO3001".into(),
+        amount: 1000,
+        currency: Currency::TRY,
+    };
+    let answer = sim.handle(&wire::refund(&a, &bearer, &refund, "op1", "seed"), now);
+    let body: Value = serde_json::from_slice(&answer.body).unwrap();
+    assert_eq!(body["status_code"], 101, "{body}");
+    assert!(sim.tick(now).is_empty(), "under review: no post yet");
+    let later = now + payops_core::chrono::Duration::seconds(11);
+    let posts = sim.tick(later);
+    assert_eq!(posts.len(), 1);
+    assert_eq!(posts[0].url, "http://127.0.0.1:9/hook");
+    let post: Value = serde_json::from_slice(&posts[0].body).unwrap();
+    let secret = config["app_secret"].as_str().unwrap();
+    let row = payops_sipay::reconcile::webhook(&post, secret, "DEMO3001", 2).expect("verifies");
+    assert_eq!(row.amount, Some(1000));
+    assert!(sim.tick(later).is_empty(), "posted once");
+}
