@@ -61,9 +61,7 @@ impl Element {
         walk(self, &mut out);
         out
     }
-}
 
-impl Element {
     /// The element as JSON: a leaf is its text, an element with children
     /// an object of them (a name met twice an array of its elements, in
     /// order). What a provider keeps as an answer's `raw`.
@@ -409,6 +407,60 @@ pub fn fault_document(code: &str, message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn answer(status: u16, content_type: &str, body: &[u8]) -> crate::Answer {
+        Ok(crate::HttpResponse::new(
+            status,
+            content_type,
+            body.to_vec(),
+        ))
+    }
+
+    #[test]
+    fn an_xml_answer_leaves_out_echoed_credentials_in_its_root_and_raw() {
+        // NestPay echoes what it was sent, in ISO-8859-9 (İ is 0xDD).
+        let body = b"<?xml version=\"1.0\" encoding=\"ISO-8859-9\"?><CC5Response><Password>s3cr3t-pass-99</Password><ErrMsg>\xddade</ErrMsg><Extra><Password>s3cr3t-pass-99</Password><TRX1>a</TRX1><TRX1>b</TRX1></Extra></CC5Response>";
+        let (status, root, raw) =
+            xml_answer(answer(200, "text/xml", body), "CC5Response", &["Password"]).unwrap();
+        assert_eq!(status, 200);
+        assert_eq!(root.child_text("ErrMsg"), Some("İade"));
+        assert!(root.find("Password").is_none());
+        assert_eq!(
+            raw,
+            serde_json::json!({"http_status": 200, "CC5Response": {"ErrMsg": "İade", "Extra": {"TRX1": ["a", "b"]}}})
+        );
+        assert!(!raw.to_string().contains("s3cr3t"));
+    }
+
+    #[test]
+    fn an_xml_answer_that_cannot_be_taken_ends_unknown() {
+        use crate::{Reason, Status};
+        // A 4xx or 5xx document: the provider may have acted.
+        let o = *xml_answer(answer(400, "text/xml", b"<R><A>1</A></R>"), "R", &[]).unwrap_err();
+        assert_eq!(
+            (o.status, o.reason),
+            (Status::Unknown, Some(Reason::ProviderError))
+        );
+        assert_eq!(o.raw["R"]["A"], "1");
+        // Another root, or no XML: unparseable, the credential blanked.
+        for body in [
+            &b"<Other><Password>s3cr3t-pass-99</Password></Other>"[..],
+            b"<html>",
+        ] {
+            let o = *xml_answer(answer(200, "text/xml", body), "R", &["Password"]).unwrap_err();
+            assert_eq!(
+                (o.status, o.reason),
+                (Status::Unknown, Some(Reason::ProviderError))
+            );
+            assert!(!o.raw.to_string().contains("s3cr3t"), "{}", o.raw);
+        }
+        // Nothing sent: failed.
+        let refused = crate::TransportError::new(crate::TransportErrorKind::Connect, "refused");
+        assert_eq!(
+            xml_answer(Err(refused), "R", &[]).unwrap_err().status,
+            Status::Failed
+        );
+    }
 
     #[test]
     fn prefixes_and_default_namespaces_parse_alike() {
