@@ -326,6 +326,16 @@ async fn a_pending_sipay_refund_settles_from_its_verified_webhook_and_forgeries_
         "{v}"
     );
     let id = v["operation_id"].as_str().unwrap().to_owned();
+    // A return of the same invoice: Sipay's refund, under review too.
+    let (s, v) = http(
+        "POST",
+        &format!("{}/v1/accounts/sipay-demo/operations/return", daemon.url),
+        Some(&token),
+        Some(r#"{"order_ref":"DEMO3001","amount":500}"#),
+    )
+    .await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("pending")), "{v}");
+    let returned = v["operation_id"].as_str().unwrap().to_owned();
     let op = |url: String, token: String, id: String| async move {
         http(
             "GET",
@@ -409,6 +419,21 @@ async fn a_pending_sipay_refund_settles_from_its_verified_webhook_and_forgeries_
     assert_eq!(
         rec["transaction_id"], "refund-webhook:DEMO3001:SIM10000:10.00",
         "{o}"
+    );
+    // The return's own post settles it, as the refund it became.
+    let mut r = Value::Null;
+    while started.elapsed() < Duration::from_secs(30) {
+        r = op(daemon.url.clone(), token.clone(), returned.clone()).await;
+        if r["operation"]["state"] == "succeeded" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(r["operation"]["state"], "succeeded", "{r}");
+    let rec = &r["operation"]["envelope"]["details"]["reconciliation"];
+    assert_eq!(
+        rec["transaction_id"], "refund-webhook:DEMO3001:SIM10000:5.00",
+        "{r}"
     );
     assert!(
         rec["evidence"].as_str().unwrap().contains("refund webhook"),

@@ -208,11 +208,12 @@ async fn take_account(
         .accounts
         .get(&account)
         .filter(|a| a.provider == provider);
-    let spec = engine
+    let specs = engine
         .providers
         .get(&provider)
-        .and_then(|p| p.info().account_callbacks.first().cloned());
-    let (Some(acct), Some(spec)) = (acct, spec) else {
+        .map(|p| p.info().account_callbacks.clone())
+        .filter(|s| !s.is_empty());
+    let (Some(acct), Some(specs)) = (acct, specs) else {
         tracing::warn!(%provider, %account, "account callback for no such account or provider: ignored");
         return not_found("no such account callback");
     };
@@ -237,12 +238,23 @@ async fn take_account(
     let Some(post) = body_json(&content_type, &body) else {
         return bad("the post is neither a JSON object nor a form".into());
     };
-    let order = match &post[&spec.order_field] {
-        Value::String(s) if !s.trim().is_empty() => s.trim().to_owned(),
-        Value::Number(n) => n.to_string(),
-        _ => return bad(format!("the post names no order (`{}`)", spec.order_field)),
+    // The order the post names, by the field of each kind the provider
+    // posts about.
+    let named: Vec<(payops_core::OperationKind, String)> = specs
+        .iter()
+        .filter_map(|spec| match &post[&spec.order_field] {
+            Value::String(s) if !s.trim().is_empty() => Some((spec.operation, s.trim().to_owned())),
+            Value::Number(n) => Some((spec.operation, n.to_string())),
+            _ => None,
+        })
+        .collect();
+    let Some((_, order)) = named.first().cloned() else {
+        let fields: Vec<&str> = specs.iter().map(|s| s.order_field.as_str()).collect();
+        return bad(format!("the post names no order ({})", fields.join(", ")));
     };
-    let ops = match engine.store.unresolved_on_order(&account, &order).await {
+    // Its unresolved operations of those kinds (a return as the operation
+    // it became).
+    let ops = match engine.store.on_order(&account, &order).await {
         Ok(ops) => ops,
         Err(e) => {
             return answer(
@@ -253,9 +265,19 @@ async fn take_account(
     };
     let ids: Vec<String> = ops
         .into_iter()
-        .filter(|op| op.operation == spec.operation.as_str())
+        .filter(|op| {
+            matches!(
+                op.state,
+                payops_store::State::Unknown | payops_store::State::Pending
+            )
+        })
+        .filter(|op| {
+            crate::ledger::as_became(op)
+                .is_some_and(|(kind, ..)| named.iter().any(|(k, o)| *k == kind && *o == order))
+        })
         .map(|op| op.id)
         .collect();
+    let kinds: Vec<&str> = named.iter().map(|(k, _)| k.as_str()).collect();
     // What the provider posted, as text, without the account's credentials.
     let mut text: String = String::from_utf8_lossy(&body).chars().take(4000).collect();
     payops_core::outcome::scrub_string(&mut text, &acct.config.secret_values());
@@ -263,7 +285,7 @@ async fn take_account(
         tracing::info!(%provider, %account, %order, "account callback: no unresolved operation of the order");
         return answer(
             StatusCode::OK,
-            json!({"accepted": false, "reason": format!("no unresolved {} of order {order}", spec.operation)}),
+            json!({"accepted": false, "reason": format!("no unresolved {} of order {order}", kinds.join(" or "))}),
         );
     }
     for id in &ids {
