@@ -191,3 +191,197 @@ pub fn whole_return(input: &ReconcileInput, d: &QueryDetails, source: &str) -> O
         candidates: Vec::new(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::{DateTime, Duration, FixedOffset};
+    use serde_json::json;
+
+    use super::*;
+    use crate::{Claim, Currency, Outcome, Sibling, Status};
+
+    fn at(s: &str) -> DateTime<FixedOffset> {
+        DateTime::parse_from_rfc3339(s).unwrap()
+    }
+
+    fn row(id: &str, status: TransactionStatus, amount: i64, date: &str) -> Transaction {
+        Transaction {
+            transaction_id: Some(id.into()),
+            status,
+            amount: Some(amount),
+            date: Some(at(date)),
+            ..Transaction::default()
+        }
+    }
+
+    fn input(op: OperationKind, amount: Option<i64>) -> ReconcileInput {
+        let started = at("2026-12-07T12:00:00+03:00");
+        ReconcileInput {
+            operation_id: "op_me".into(),
+            operation: op,
+            request: json!({"order_ref": "O1", "amount": amount}),
+            state: "unknown".into(),
+            outcome: None,
+            started_at: started,
+            siblings: Vec::new(),
+            claimed: Vec::new(),
+            claim_scope: "p".into(),
+            query: Outcome::new(Status::Succeeded),
+            query_received_at: started + Duration::seconds(60),
+            callback: None,
+        }
+    }
+
+    fn details(rows: Vec<Transaction>) -> QueryDetails {
+        let mut d = QueryDetails::new("O1", Currency::TRY);
+        d.transactions = rows;
+        d
+    }
+
+    fn refunds(t: &Transaction) -> bool {
+        matches!(
+            t.status,
+            TransactionStatus::RefundSucceeded
+                | TransactionStatus::RefundFailed
+                | TransactionStatus::Pending
+        )
+    }
+
+    const AFTER: &str = "2026-12-07T12:00:30+03:00";
+
+    #[test]
+    fn the_operations_own_row_decides_whatever_else_is_listed() {
+        let d = details(vec![
+            row("T1", TransactionStatus::RefundSucceeded, 500, AFTER),
+            row("MINE", TransactionStatus::Pending, 500, AFTER),
+        ]);
+        let r = listed_return(
+            &input(OperationKind::Refund, Some(500)),
+            &d,
+            "q",
+            Some("MINE"),
+            refunds,
+        );
+        assert_eq!(
+            (r.verdict, r.transaction_id.as_deref()),
+            (Verdict::Pending, Some("MINE"))
+        );
+        // An own id the listing does not have: the other rules (one
+        // succeeded row of the amount, no rival).
+        let i = input(OperationKind::Refund, Some(500));
+        let r = listed_return(&i, &d, "q", Some("GONE"), refunds);
+        assert_eq!(
+            (r.verdict, r.transaction_id.as_deref()),
+            (Verdict::Succeeded, Some("T1"))
+        );
+    }
+
+    #[test]
+    fn one_unclaimed_row_of_the_amount_and_no_rival_settles_it() {
+        let d = details(vec![
+            row("T1", TransactionStatus::RefundSucceeded, 500, AFTER),
+            row("T2", TransactionStatus::RefundSucceeded, 700, AFTER),
+            // Before the operation started (beyond the tolerance): not it.
+            row(
+                "OLD",
+                TransactionStatus::RefundSucceeded,
+                500,
+                "2026-12-07T11:50:00+03:00",
+            ),
+        ]);
+        let mut i = input(OperationKind::Refund, Some(500));
+        let r = listed_return(&i, &d, "q", None, refunds);
+        assert_eq!(
+            (r.verdict, r.transaction_id.as_deref()),
+            (Verdict::Succeeded, Some("T1"))
+        );
+        // Claimed by another operation: nothing left that can be this one.
+        i.claimed = vec![Claim {
+            transaction_id: "T1".into(),
+            operation_id: "op_other".into(),
+        }];
+        assert_eq!(
+            listed_return(&i, &d, "q", None, refunds).verdict,
+            Verdict::Undetermined
+        );
+        // A rival unresolved refund of the same amount: an operator decides.
+        i.claimed.clear();
+        i.siblings = vec![Sibling {
+            operation_id: "op_rival".into(),
+            operation: OperationKind::Refund,
+            request: json!({"order_ref": "O1", "amount": 500}),
+            state: "pending".into(),
+            started_at: i.started_at,
+            details: serde_json::Value::Null,
+        }];
+        let r = listed_return(&i, &d, "q", None, refunds);
+        assert_eq!(
+            (r.verdict, r.candidates.clone()),
+            (Verdict::Undetermined, vec!["T1".to_owned()])
+        );
+    }
+
+    #[test]
+    fn a_failed_row_alone_fails_it_and_no_row_proves_nothing() {
+        let i = input(OperationKind::Refund, Some(500));
+        let failed = details(vec![row("T1", TransactionStatus::RefundFailed, 500, AFTER)]);
+        let r = listed_return(&i, &failed, "q", None, refunds);
+        assert_eq!(
+            (r.verdict, r.transaction_id.as_deref()),
+            (Verdict::Failed, Some("T1"))
+        );
+        let r = listed_return(&i, &details(Vec::new()), "q", None, refunds);
+        assert_eq!((r.verdict, r.transaction_id), (Verdict::Undetermined, None));
+        // A pending row alone is not proof of anything but itself.
+        let pending = details(vec![row("T1", TransactionStatus::Pending, 500, AFTER)]);
+        assert_eq!(
+            listed_return(&i, &pending, "q", None, refunds).verdict,
+            Verdict::Undetermined
+        );
+    }
+
+    #[test]
+    fn a_cancels_row_may_be_the_payments_own_dated_when_paid() {
+        let d = details(vec![row(
+            "SALE",
+            TransactionStatus::CancelSucceeded,
+            10000,
+            "2026-12-07T09:00:00+03:00",
+        )]);
+        let cancels = |t: &Transaction| t.status == TransactionStatus::CancelSucceeded;
+        let r = listed_return(&input(OperationKind::Cancel, None), &d, "q", None, cancels);
+        assert_eq!(
+            (r.verdict, r.transaction_id.as_deref()),
+            (Verdict::Succeeded, Some("SALE"))
+        );
+    }
+
+    #[test]
+    fn a_listing_sets_the_refunded_total_the_payment_status_and_the_ledger() {
+        let mut d = QueryDetails::new("O1", Currency::TRY);
+        (d.payment_status, d.amount) = (crate::PaymentStatus::Succeeded, Some(1000));
+        let rows = vec![
+            row("T1", TransactionStatus::RefundSucceeded, 400, AFTER),
+            row("T2", TransactionStatus::RefundFailed, 600, AFTER),
+        ];
+        let d = d.listing(rows.clone(), crate::ledger::returns_by_status);
+        assert_eq!(
+            (d.refunded_amount, d.payment_status),
+            (Some(400), crate::PaymentStatus::PartiallyRefunded)
+        );
+        let facts = d.ledger.unwrap();
+        assert_eq!(facts.returns.len(), 2);
+        assert_eq!(
+            facts.payment_status,
+            crate::PaymentStatus::PartiallyRefunded
+        );
+        assert_eq!(
+            facts.listed_total(crate::ledger::ReturnState::Succeeded),
+            Some(400)
+        );
+        // A payment whose status is not `succeeded` keeps it.
+        let d =
+            QueryDetails::new("O1", Currency::TRY).listing(rows, crate::ledger::returns_by_status);
+        assert_eq!(d.payment_status, crate::PaymentStatus::Unknown);
+    }
+}
