@@ -3,7 +3,7 @@
 
 use payops_core::{Currency, Secret};
 use schemars::JsonSchema;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Default per-request timeout (PayTR's samples wait 90 s).
 pub const DEFAULT_TIMEOUT_MS: u64 = 90_000;
@@ -44,7 +44,7 @@ pub struct Account {
 }
 
 /// A refund of part or all of an order (İade).
-#[derive(Deserialize, JsonSchema)]
+#[derive(Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(extend("examples" = [{"order_ref": "SIP20240001", "amount": 1197}]))]
 #[schemars(title = "PayTR refund")]
@@ -67,7 +67,7 @@ pub struct RefundDoc {
 }
 
 /// The order's status (Durum Sorgu).
-#[derive(Deserialize, JsonSchema)]
+#[derive(Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(extend("examples" = [{"order_ref": "SIP20240001"}]))]
 #[schemars(title = "PayTR query")]

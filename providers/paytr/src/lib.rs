@@ -28,10 +28,7 @@ pub mod reconcile;
 pub mod sim;
 pub mod wire;
 
-use payops_core::{
-    About, Answer, Call, Currency, Error, Outcome, Provider, ReconcileInput, Resolution, Simulator,
-};
-use serde::{Deserialize, Serialize};
+use payops_core::{About, Call, Error, Provider, ReconcileInput, Resolution, Simulator};
 
 use crate::documents::{Account, QueryDoc, RefundDoc, ReturnDoc};
 use crate::outcome::{query_outcome, refund_details_schema, refund_outcome};
@@ -42,28 +39,6 @@ pub const ID: &str = "paytr";
 /// The PayTR provider.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct PayTr;
-
-/// What was sent, kept until the answer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "phase", rename_all = "snake_case")]
-pub enum Phase {
-    /// `/odeme/iade` sent.
-    Refund {
-        /// `merchant_oid`.
-        order_ref: String,
-        /// In minor units.
-        amount: i64,
-        /// Its decimals.
-        currency: Currency,
-        /// `reference_no`.
-        reference: String,
-    },
-    /// `/odeme/durum-sorgu` sent.
-    Status {
-        /// `merchant_oid`.
-        order_ref: String,
-    },
-}
 
 impl Provider for PayTr {
     type Account = Account;
@@ -81,59 +56,26 @@ impl Provider for PayTr {
     }
 }
 
-fn answered(phase: Phase, answer: Answer) -> Outcome {
-    match phase {
-        Phase::Refund {
-            order_ref: o,
-            amount,
-            currency,
-            reference: r,
-        } => refund_outcome(answer, &o, amount, currency, &r),
-        Phase::Status { order_ref } => query_outcome(answer, &order_ref),
-    }
-}
-
+// Each operation is one request; the document it sent (and the
+// operation id, its `reference_no`) is all its answer is read against.
 payops_core::one_request!(
     PayTr,
     Refund,
     RefundDoc,
-    Phase,
+    RefundDoc,
     refund_details_schema(),
-    |call, a, d| {
-        let reference = wire::reference(&call.operation_id);
-        let request = wire::refund(
-            a,
-            &d.order_ref,
-            &wire::amount(d.amount, d.currency),
-            &reference,
-        );
-        let (order_ref, amount, currency) = (d.order_ref, d.amount, d.currency);
-        (
-            request,
-            Phase::Refund {
-                order_ref,
-                amount,
-                currency,
-                reference,
-            },
-        )
-    },
-    |_, _, phase, answer| answered(phase, answer)
+    |call, a, d| (wire::refund(a, &d, &wire::reference(&call.operation_id)), d),
+    |call, _, d, answer| refund_outcome(answer, &d, &wire::reference(&call.operation_id))
 );
 
 payops_core::one_request!(
     PayTr,
     Query,
     QueryDoc,
-    Phase,
+    QueryDoc,
     payops_core::details::schema_of::<payops_core::QueryDetails>(),
-    |_, a, d| (
-        wire::status(a, &d.order_ref),
-        Phase::Status {
-            order_ref: d.order_ref
-        }
-    ),
-    |_, _, phase, answer| answered(phase, answer)
+    |_, a, d| (wire::status(a, &d.order_ref), d),
+    |_, _, d, answer| query_outcome(answer, &d.order_ref)
 );
 
 payops_core::refund_only_return!(

@@ -20,6 +20,7 @@ use payops_core::{
 use serde_json::{Value, json};
 
 use crate::codes::ERR_NO;
+use crate::documents::RefundDoc;
 
 /// A refusal (`error` or `failed`), or `None` for another answer.
 fn refused(body: &Value, http: u16) -> Option<Outcome> {
@@ -43,15 +44,9 @@ fn refused(body: &Value, http: u16) -> Option<Outcome> {
     Some(o)
 }
 
-/// The outcome of a refund of `amount` (minor units) of `order` sent with
-/// `reference`.
-pub fn refund_outcome(
-    answer: Answer,
-    order: &str,
-    amount: i64,
-    currency: Currency,
-    reference: &str,
-) -> Outcome {
+/// The outcome of the refund `d` sent with `reference`.
+pub fn refund_outcome(answer: Answer, d: &RefundDoc, reference: &str) -> Outcome {
+    let (order, amount, currency) = (d.order_ref.as_str(), d.amount, d.currency);
     let (http, body) = match json_answer(answer) {
         Ok(x) => x,
         Err(o) => return *o,

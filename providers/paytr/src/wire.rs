@@ -5,10 +5,10 @@
 
 use base64::Engine as _;
 use hmac::{KeyInit, Mac};
+use payops_core::HttpRequest;
 use payops_core::kit::{form, wire};
-use payops_core::{Currency, HttpRequest};
 
-use crate::documents::{Account, DEFAULT_TIMEOUT_MS};
+use crate::documents::{Account, DEFAULT_TIMEOUT_MS, RefundDoc};
 
 /// PayTR's API root.
 pub const DEFAULT_BASE_URL: &str = "https://www.paytr.com";
@@ -27,11 +27,6 @@ pub fn token(key: &str, salt: &str, parts: &[&str]) -> String {
     base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
 }
 
-/// `return_amount` as PayTR takes it: a decimal with a point (`11.97`).
-pub fn amount(minor: i64, currency: Currency) -> String {
-    wire::point_amount(minor, currency)
-}
-
 /// The `reference_no` payops sends with a refund: its operation id with
 /// what is not alphanumeric left out (PayTR takes up to 64 alphanumerics).
 pub fn reference(operation_id: &str) -> String {
@@ -47,8 +42,13 @@ fn post(a: &Account, path: &str, pairs: &[(&str, &str)]) -> HttpRequest {
     )
 }
 
-/// The refund of `amount` (wire form) of `order` with `reference`.
-pub fn refund(a: &Account, order: &str, amount: &str, reference: &str) -> HttpRequest {
+/// The refund `d`, its `reference_no` being `reference` ([`reference`]).
+pub fn refund(a: &Account, d: &RefundDoc, reference: &str) -> HttpRequest {
+    // `return_amount`: a decimal with a point (`11.97`).
+    let (order, amount) = (
+        d.order_ref.as_str(),
+        &wire::point_amount(d.amount, d.currency),
+    );
     let (key, salt) = (a.merchant_key.expose(), a.merchant_salt.expose());
     let t = token(key, salt, &[&a.merchant_id, order, amount]);
     let pairs = [
