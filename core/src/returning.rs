@@ -481,27 +481,16 @@ pub fn refund_only(
         .amount
         .map(|p| p - payment.refunded_amount.unwrap_or(0));
     let Some(amount) = amount.or(remaining) else {
-        return Choice::Refuse {
-            reason: Reason::InvalidRequest,
-            message: "the provider's query does not say what was paid: give the amount".into(),
-        };
+        return Choice::refuse(
+            Reason::InvalidRequest,
+            "the provider's query does not say what was paid: give the amount",
+        );
     };
     if amount <= 0 {
-        return Choice::Refuse {
-            reason: Reason::AmountExceedsRemaining,
-            message: "nothing remains to return".into(),
-        };
+        return Choice::refuse(Reason::AmountExceedsRemaining, "nothing remains to return");
     }
     document["amount"] = json!(amount);
-    Choice::Run {
-        first: Attempt {
-            operation: OperationKind::Refund,
-            document,
-        },
-        fallback: None,
-        fallback_codes: Vec::new(),
-        why: why.to_owned(),
-    }
+    Choice::run(Attempt::new(OperationKind::Refund, document), why)
 }
 
 fn return_entry<P: Return>() -> Entry<P> {

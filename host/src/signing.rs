@@ -61,21 +61,30 @@ impl std::fmt::Debug for Callbacks {
 }
 
 impl Callbacks {
+    /// The token of `message` under the current secret.
+    fn sign(&self, message: &str) -> String {
+        hmac_sha256_hex(&self.secrets[0], message)
+    }
+
+    /// Is `given` the token of `message` under any secret?
+    fn signs(&self, message: &str, given: &str) -> bool {
+        self.secrets
+            .iter()
+            .any(|s| hmac_sha256_hex_matches(s, message, given))
+    }
+
     /// The callback URL of one operation.
     pub fn url(&self, provider: &str, operation_id: &str) -> String {
         format!(
             "{}/v1/callbacks/{provider}/{operation_id}/{}",
             self.public_url.trim_end_matches('/'),
-            hmac_sha256_hex(&self.secrets[0], &format!("{provider}/{operation_id}"))
+            self.sign(&format!("{provider}/{operation_id}"))
         )
     }
 
     /// Is `given` the token of this operation under any secret?
     pub fn verify(&self, provider: &str, operation_id: &str, given: &str) -> bool {
-        let message = format!("{provider}/{operation_id}");
-        self.secrets
-            .iter()
-            .any(|s| hmac_sha256_hex_matches(s, &message, given))
+        self.signs(&format!("{provider}/{operation_id}"), given)
     }
 
     /// The callback URL of one account, for a provider that posts to one
@@ -84,17 +93,14 @@ impl Callbacks {
         format!(
             "{}/v1/callbacks/{provider}/accounts/{account}/{}",
             self.public_url.trim_end_matches('/'),
-            hmac_sha256_hex(&self.secrets[0], &account_message(provider, account))
+            self.sign(&account_message(provider, account))
         )
     }
 
     /// Is `given` the token of this account's callback URL under any
     /// secret?
     pub fn verify_account(&self, provider: &str, account: &str, given: &str) -> bool {
-        let message = account_message(provider, account);
-        self.secrets
-            .iter()
-            .any(|s| hmac_sha256_hex_matches(s, &message, given))
+        self.signs(&account_message(provider, account), given)
     }
 }
 

@@ -2002,6 +2002,16 @@ fn config_check_gives_an_account_callback_url_to_sipay_accounts() {
         err.contains("accounts.sipay-main") && err.contains("server.public_url"),
         "{err}"
     );
+    // A public URL without the secret that signs the URLs: `serve` refuses
+    // it, and so does `config check`. (Before: it passed the check.)
+    std::fs::write(
+        dir.join("c.toml"),
+        format!("[plugins]\ndirs = [{plugins:?}]\n[server]\npublic_url = \"https://cb.example.com/\"\n{accounts}"),
+    )
+    .unwrap();
+    let (code, out, err) = run(&["--config", "c.toml", "config", "check"], &dir);
+    assert_eq!(code, 3, "{out}{err}");
+    assert!(err.contains("callback_secret"), "{err}");
 }
 
 /// `--config other.toml` in a folder with a `payops.toml`: both are read

@@ -64,6 +64,13 @@ pub async fn run(g: &Global, action: &ConfigAction) -> Result<ExitCode, ExitCode
                     eprintln!("payops: config: {e}");
                 }
             }
+            // `[server]`'s callbacks, as `serve` reads them.
+            let callbacks = crate::config::resolve_callbacks(&s.figment, &s.cfg);
+            if let Err(errors) = &callbacks {
+                for e in errors {
+                    eprintln!("payops: config: {e}");
+                }
+            }
             let a = a?;
             for (name, acct) in &a {
                 for key in acct.config.secret_key_names() {
@@ -84,14 +91,13 @@ pub async fn run(g: &Global, action: &ConfigAction) -> Result<ExitCode, ExitCode
                 hooks.map_err(|e| fail(EXIT_CONFIG, format!("{} config error(s)", e.len())))?;
             auth.map_err(|e| fail(EXIT_CONFIG, format!("{} config error(s)", e.len())))?;
             approvals.map_err(|e| fail(EXIT_CONFIG, format!("{} config error(s)", e.len())))?;
+            let callbacks =
+                callbacks.map_err(|e| fail(EXIT_CONFIG, format!("{} config error(s)", e.len())))?;
             if store.is_err() {
                 return Err(fail(EXIT_CONFIG, "the store cannot be used"));
             }
             // Providers that post to one URL per merchant: the URL to set in
             // their panel.
-            let callbacks = crate::config::resolve_callbacks(&s.figment, &s.cfg)
-                .ok()
-                .flatten();
             for (name, acct) in &a {
                 let Some(p) = s.registry.providers.get(&acct.provider) else {
                     continue;

@@ -58,6 +58,53 @@ fn answer(status: StatusCode, v: Value) -> Response {
     (status, axum::Json(v)).into_response()
 }
 
+fn store_unavailable(e: payops_store::StoreError) -> Response {
+    answer(
+        StatusCode::SERVICE_UNAVAILABLE,
+        json!({"error": {"code": "unavailable", "message": format!("operation store: {}", e.public())}}),
+    )
+}
+
+fn content_type(headers: &HeaderMap) -> String {
+    headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned()
+}
+
+/// What the provider posted, as text (its first 4,000 characters),
+/// without `account`'s credentials.
+fn posted_text(engine: &Engine, account: &str, body: &[u8]) -> String {
+    let mut text: String = String::from_utf8_lossy(body).chars().take(4000).collect();
+    if let Some(acct) = engine.accounts.get(account) {
+        payops_core::outcome::scrub_string(&mut text, &acct.config.secret_values());
+    }
+    text
+}
+
+/// Counts one more post with a wrong token to the URL of `key` (an
+/// operation, or `account:<name>`), in bounded memory: the how-many-th it
+/// is. Anyone who knows an id can post, so the log says only the first few
+/// and then every power of two.
+fn refused(engine: &Engine, key: &str) -> u64 {
+    let mut seen = engine
+        .refused_callbacks
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    if seen.len() >= 10_000 && !seen.contains_key(key) {
+        seen.clear();
+    }
+    let n = seen.entry(key.to_owned()).or_insert(0);
+    *n += 1;
+    *n
+}
+
+/// Is the `n`-th refused post to one URL worth a log line?
+fn worth_logging(n: u64) -> bool {
+    n <= crate::engine::REFUSED_CALLBACKS_RECORDED || n.is_power_of_two()
+}
+
 #[tracing::instrument(target = "payops::trace", name = "callback", skip_all, fields(otel.kind = "server", provider = %provider, operation_id = %operation_id))]
 async fn take(
     State(engine): State<Arc<Engine>>,
@@ -65,11 +112,7 @@ async fn take(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let content_type = headers
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
+    let content_type = content_type(&headers);
     let Some(cb) = &engine.settings.callbacks else {
         return answer(
             StatusCode::NOT_FOUND,
@@ -85,35 +128,15 @@ async fn take(
                 json!({"error": {"code": "not_found", "message": "no such operation"}}),
             );
         }
-        Err(e) => {
-            return answer(
-                StatusCode::SERVICE_UNAVAILABLE,
-                json!({"error": {"code": "unavailable", "message": format!("operation store: {}", e.public())}}),
-            );
-        }
+        Err(e) => return store_unavailable(e),
     };
-    // What the provider posted, as text, without the account's credentials.
-    let mut text: String = String::from_utf8_lossy(&body).chars().take(4000).collect();
-    if let Some(acct) = engine.accounts.get(&op.account) {
-        payops_core::outcome::scrub_string(&mut text, &acct.config.secret_values());
-    }
+    let text = posted_text(&engine, &op.account, &body);
     if !cb.verify(&provider, &operation_id, &given) {
         // Anyone who knows an operation id can post: record the first few on
         // the audit trail, then only count (bounded storage).
-        let n = {
-            let mut seen = engine
-                .refused_callbacks
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
-            if seen.len() >= 10_000 && !seen.contains_key(&operation_id) {
-                seen.clear();
-            }
-            let n = seen.entry(operation_id.clone()).or_insert(0);
-            *n += 1;
-            *n
-        };
+        let n = refused(&engine, &operation_id);
         let recorded = crate::engine::REFUSED_CALLBACKS_RECORDED;
-        if n <= recorded || n.is_power_of_two() {
+        if worth_logging(n) {
             tracing::warn!(%provider, %operation_id, refused = n, "callback with a wrong token: ignored");
         }
         let detail = if n <= recorded {
@@ -218,17 +241,16 @@ async fn take_account(
         return not_found("no such account callback");
     };
     if !cb.verify_account(&provider, &account, &given) {
-        tracing::warn!(%provider, %account, "account callback with a wrong token: ignored");
+        let n = refused(&engine, &format!("account:{account}"));
+        if worth_logging(n) {
+            tracing::warn!(%provider, %account, refused = n, "account callback with a wrong token: ignored");
+        }
         return answer(
             StatusCode::FORBIDDEN,
             json!({"error": {"code": "forbidden", "message": "wrong callback token"}}),
         );
     }
-    let content_type = headers
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
+    let content_type = content_type(&headers);
     let bad = |message: String| {
         answer(
             StatusCode::BAD_REQUEST,
@@ -256,12 +278,7 @@ async fn take_account(
     // it became).
     let ops = match engine.store.on_order(&account, &order).await {
         Ok(ops) => ops,
-        Err(e) => {
-            return answer(
-                StatusCode::SERVICE_UNAVAILABLE,
-                json!({"error": {"code": "unavailable", "message": format!("operation store: {}", e.public())}}),
-            );
-        }
+        Err(e) => return store_unavailable(e),
     };
     let ids: Vec<String> = ops
         .into_iter()
@@ -278,9 +295,7 @@ async fn take_account(
         .map(|op| op.id)
         .collect();
     let kinds: Vec<&str> = named.iter().map(|(k, _)| k.as_str()).collect();
-    // What the provider posted, as text, without the account's credentials.
-    let mut text: String = String::from_utf8_lossy(&body).chars().take(4000).collect();
-    payops_core::outcome::scrub_string(&mut text, &acct.config.secret_values());
+    let text = posted_text(&engine, &acct.name, &body);
     if ids.is_empty() {
         tracing::info!(%provider, %account, %order, "account callback: no unresolved operation of the order");
         return answer(
