@@ -25,6 +25,11 @@ fn field<'a>(cc5: &'a Element, name: &str) -> &'a str {
     cc5.child_text(name).unwrap_or_default().trim()
 }
 
+/// `Response` `Approved` with `ProcReturnCode` `00`: the only approval.
+fn approved(cc5: &Element) -> bool {
+    field(cc5, "Response") == "Approved" && field(cc5, "ProcReturnCode") == "00"
+}
+
 /// An `Extra` field of a `CC5Response`, trimmed (`""` when absent).
 fn extra<'a>(cc5: &'a Element, name: &str) -> &'a str {
     cc5.child("Extra").map_or("", |e| field(e, name))
@@ -47,7 +52,7 @@ pub fn money_outcome(answer: Answer, order_ref: &str, amount: Option<i64>) -> Ou
         Ok(x) => x,
         Err(o) => return *o,
     };
-    let approved = field(&cc5, "Response") == "Approved" && field(&cc5, "ProcReturnCode") == "00";
+    let approved = approved(&cc5);
     let error = ERROR_CODES
         .iter()
         .find(|(c, ..)| *c == extra(&cc5, "ERRORCODE"));
@@ -131,8 +136,7 @@ pub fn query_outcome(answer: Answer, order_ref: &str, currency: Currency) -> Out
         };
         return ended(Status::Failed, reason, &cc5, raw);
     }
-    let approved = field(&cc5, "Response") == "Approved" && field(&cc5, "ProcReturnCode") == "00";
-    if !approved || field(&cc5, "OrderId") != order_ref {
+    if !approved(&cc5) || field(&cc5, "OrderId") != order_ref {
         return ended(Status::Unknown, Reason::ProviderError, &cc5, raw);
     }
     let rows: Vec<Transaction> = (1..)
