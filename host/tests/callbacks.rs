@@ -54,6 +54,35 @@ async fn operation(url: &str, id: &str) -> Value {
     .1
 }
 
+/// The operation `id` (read with `token`) once `done` holds for it, or as
+/// it stands after `secs`.
+async fn polled(
+    url: &str,
+    token: &str,
+    id: &str,
+    secs: u64,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let started = Instant::now();
+    loop {
+        let (_, o) = http(
+            "GET",
+            &format!("{url}/v1/operations/{id}"),
+            Some(token),
+            None,
+        )
+        .await;
+        if done(&o) || started.elapsed() > Duration::from_secs(secs) {
+            return o;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn succeeded(o: &Value) -> bool {
+    o["operation"]["state"] == "succeeded"
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn an_android_pos_cancel_settles_from_its_callback_and_forgeries_change_nothing() {
     let mut e = payops_esnekpos::sim::EsnekSimulator::empty();
@@ -235,21 +264,7 @@ async fn a_pending_refund_settles_when_the_provider_completes_it() {
     assert_eq!((s, v["status"].as_str()), (200, Some("pending")), "{v}");
     let id = v["operation_id"].as_str().unwrap().to_owned();
     let started = Instant::now();
-    let mut op = Value::Null;
-    while started.elapsed() < Duration::from_secs(15) {
-        op = http(
-            "GET",
-            &format!("{}/v1/operations/{id}", daemon.url),
-            Some(&token),
-            None,
-        )
-        .await
-        .1;
-        if op["operation"]["state"] == "succeeded" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let op = polled(&daemon.url, &token, &id, 15, succeeded).await;
     assert_eq!(op["operation"]["state"], "succeeded", "{op}");
     let kinds: Vec<&str> = op["events"]
         .as_array()
@@ -336,16 +351,6 @@ async fn a_pending_sipay_refund_settles_from_its_verified_webhook_and_forgeries_
     .await;
     assert_eq!((s, v["status"].as_str()), (200, Some("pending")), "{v}");
     let returned = v["operation_id"].as_str().unwrap().to_owned();
-    let op = |url: String, token: String, id: String| async move {
-        http(
-            "GET",
-            &format!("{url}/v1/operations/{id}"),
-            Some(&token),
-            None,
-        )
-        .await
-        .1
-    };
 
     // The hash_keys below were made with the OpenSSL command line, not
     // payops's code, for app_secret `sandbox-demo-secret` (the sandbox's
@@ -381,16 +386,11 @@ async fn a_pending_sipay_refund_settles_from_its_verified_webhook_and_forgeries_
         (202, Some(id.as_str())),
         "{v}"
     );
-    let started = Instant::now();
-    let mut o = Value::Null;
-    while started.elapsed() < Duration::from_secs(10) {
-        o = op(daemon.url.clone(), token.clone(), id.clone()).await;
-        let events = o["events"].as_array().unwrap();
-        if events.iter().any(|e| e["kind"] == "undetermined") {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let undetermined = |o: &Value| {
+        let events = o["events"].as_array();
+        events.is_some_and(|e| e.iter().any(|e| e["kind"] == "undetermined"))
+    };
+    let o = polled(&daemon.url, &token, &id, 10, undetermined).await;
     assert_eq!(o["operation"]["state"], "pending", "{o}");
     let kinds: Vec<&str> = o["events"]
         .as_array()
@@ -407,13 +407,7 @@ async fn a_pending_sipay_refund_settles_from_its_verified_webhook_and_forgeries_
     // after the refund; the sandbox gave it the account's URL): the refund
     // succeeded.
     let started = Instant::now();
-    while started.elapsed() < Duration::from_secs(30) {
-        o = op(daemon.url.clone(), token.clone(), id.clone()).await;
-        if o["operation"]["state"] == "succeeded" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let o = polled(&daemon.url, &token, &id, 30, succeeded).await;
     assert_eq!(o["operation"]["state"], "succeeded", "{o}");
     let rec = &o["operation"]["envelope"]["details"]["reconciliation"];
     assert_eq!(
@@ -421,14 +415,7 @@ async fn a_pending_sipay_refund_settles_from_its_verified_webhook_and_forgeries_
         "{o}"
     );
     // The return's own post settles it, as the refund it became.
-    let mut r = Value::Null;
-    while started.elapsed() < Duration::from_secs(30) {
-        r = op(daemon.url.clone(), token.clone(), returned.clone()).await;
-        if r["operation"]["state"] == "succeeded" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let r = polled(&daemon.url, &token, &returned, 30, succeeded).await;
     assert_eq!(r["operation"]["state"], "succeeded", "{r}");
     let rec = &r["operation"]["envelope"]["details"]["reconciliation"];
     assert_eq!(
